@@ -1,0 +1,45 @@
+"""Audit events: the records that become leaves of the tamper-evident ledger.
+
+Rule 1: a leaf is the RFC 8785 (JCS) canonical JSON of the event, so anyone can recompute it from the entry.
+Rule 2: events carry codes, ids, digests and decisions, never key material, tokens or payload bodies.
+Rule 3: ``at`` is given by the caller (the core has no clock) and is written as RFC 3339 UTC with microseconds.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+
+class EventKind(enum.StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    DELIVERED = "delivered"
+    ACKNOWLEDGED = "acknowledged"
+    TOKEN_ISSUED = "token_issued"
+    POLICY_RELOADED = "policy_reloaded"
+    ADMIN = "admin"
+
+
+def rfc3339(at: datetime) -> str:
+    """UTC, microsecond precision, ``Z`` suffix: one spelling so canonical bytes are stable."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    kind: EventKind
+    at: datetime
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def canonical(self) -> bytes:
+        """The exact leaf bytes: JCS of ``{"event", "at", **fields}``."""
+        body: dict[str, Any] = dict(self.fields)
+        body["event"] = self.kind.value
+        body["at"] = rfc3339(self.at)
+        return rfc8785.dumps(body)

@@ -1,0 +1,230 @@
+"""The one exception tree of customs-gateway.
+
+Every error the gateway can report derives from :class:`GatewayError` and carries
+
+* a stable ``code`` (upper snake case, part of the public API, listed in README's error table),
+* a ``kind`` (:class:`ErrorKind`) that ``adapters/status.py`` maps to HTTP / SOAP / gRPC status,
+* a ``public`` message safe to show to the caller,
+* a ``detail`` for logs and the ledger only (never sent to the caller),
+* an optional ``field`` path (``payload.consignments[0].containers[1].number``) naming what was wrong.
+
+Rule 1: authentication failures never say which check failed: all of them share the public message of
+        :class:`Unauthenticated`; the distinguishing detail goes to the ledger only.
+Rule 2: secrets, tokens, keys and payload bodies never appear in ``public`` or ``detail``.
+
+Tree::
+
+    GatewayError
+    ├── BadRequest (400)            MALFORMED_REQUEST, LIMIT_EXCEEDED(413), UNSUPPORTED_MEDIA_TYPE(415)
+    ├── Unauthenticated (401)       UNAUTHENTICATED, TOKEN_INVALID, TOKEN_REPLAYED
+    ├── SignatureRejected (401)     SIGNATURE_INVALID, ALG_NOT_ALLOWED, CERT_UNTRUSTED, CERT_REVOKED,
+    │                               SIGNER_MISMATCH, PAYLOAD_DIGEST_MISMATCH
+    ├── Forbidden (403)             POLICY_DENIED
+    ├── NotFound (404)              NOT_FOUND
+    ├── Conflict (409)              DUPLICATE_CONFLICT
+    ├── Invalid (422)               SCHEMA_INVALID, IDENTIFIER_INVALID, UNKNOWN_RECIPIENT, MESSAGE_EXPIRED,
+    │                               MESSAGE_NOT_YET_VALID, HEADER_INVALID
+    ├── Overloaded (429)            RATE_LIMITED
+    ├── Unavailable (503)           UNAVAILABLE (fail closed: trust list, policies, store or key missing)
+    └── Internal (500)              INTERNAL (a bug; the caller sees no detail)
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import ClassVar
+
+
+class ErrorKind(enum.Enum):
+    """Transport-neutral category of an error; adapters/status.py maps each to a wire status."""
+
+    BAD_REQUEST = "bad_request"
+    TOO_LARGE = "too_large"
+    UNSUPPORTED_MEDIA = "unsupported_media"
+    UNAUTHENTICATED = "unauthenticated"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    INVALID = "invalid"
+    OVERLOADED = "overloaded"
+    UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway reports to a caller."""
+
+    code: ClassVar[str] = "INTERNAL"
+    kind: ClassVar[ErrorKind] = ErrorKind.INTERNAL
+    default_public: ClassVar[str] = "internal error"
+
+    def __init__(self, detail: str = "", *, field: str | None = None, public: str | None = None) -> None:
+        self.detail = detail
+        self.field = field
+        self.public = public if public is not None else self.default_public
+        super().__init__(f"{self.code}: {detail or self.public}" + (f" (at {field})" if field else ""))
+
+    def diagnostics(self) -> dict[str, str]:
+        """Everything an operator needs (for logs and the ledger); never contains secrets."""
+        out = {"code": self.code, "public": self.public}
+        if self.detail:
+            out["detail"] = self.detail
+        if self.field:
+            out["field"] = self.field
+        return out
+
+
+# -- 400 ---------------------------------------------------------------------------------------------
+
+
+class BadRequest(GatewayError):
+    code = "MALFORMED_REQUEST"
+    kind = ErrorKind.BAD_REQUEST
+    default_public = "the request is malformed"
+
+
+class LimitExceeded(BadRequest):
+    code = "LIMIT_EXCEEDED"
+    kind = ErrorKind.TOO_LARGE
+    default_public = "a size or count limit was exceeded"
+
+
+class UnsupportedMediaType(BadRequest):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    kind = ErrorKind.UNSUPPORTED_MEDIA
+    default_public = "unsupported media type"
+
+
+# -- 401 ---------------------------------------------------------------------------------------------
+
+
+class Unauthenticated(GatewayError):
+    code = "UNAUTHENTICATED"
+    kind = ErrorKind.UNAUTHENTICATED
+    default_public = "authentication failed"
+
+
+class TokenInvalid(Unauthenticated):
+    code = "TOKEN_INVALID"
+
+
+class TokenReplayed(Unauthenticated):
+    code = "TOKEN_REPLAYED"
+
+
+class SignatureRejected(GatewayError):
+    code = "SIGNATURE_INVALID"
+    kind = ErrorKind.UNAUTHENTICATED
+    default_public = "the message signature could not be verified"
+
+
+class AlgorithmNotAllowed(SignatureRejected):
+    code = "ALG_NOT_ALLOWED"
+    default_public = "signature algorithm not allowed (ES256, EdDSA, PS256 only)"
+
+
+class CertificateUntrusted(SignatureRejected):
+    code = "CERT_UNTRUSTED"
+    default_public = "the signing certificate does not chain to the federation trust anchor"
+
+
+class CertificateRevoked(SignatureRejected):
+    code = "CERT_REVOKED"
+    default_public = "the signing certificate is revoked"
+
+
+class SignerMismatch(SignatureRejected):
+    code = "SIGNER_MISMATCH"
+    default_public = "the signer is not the sender named in the header or not the authenticated caller"
+
+
+class PayloadDigestMismatch(SignatureRejected):
+    code = "PAYLOAD_DIGEST_MISMATCH"
+    default_public = "the payload does not match the signed digest or size"
+
+
+# -- 403 / 404 / 409 ---------------------------------------------------------------------------------
+
+
+class Forbidden(GatewayError):
+    code = "POLICY_DENIED"
+    kind = ErrorKind.FORBIDDEN
+    default_public = "the access policy does not permit this exchange"
+
+
+class NotFound(GatewayError):
+    code = "NOT_FOUND"
+    kind = ErrorKind.NOT_FOUND
+    default_public = "not found"
+
+
+class DuplicateConflict(GatewayError):
+    code = "DUPLICATE_CONFLICT"
+    kind = ErrorKind.CONFLICT
+    default_public = "a different message with this sender and id was already accepted"
+
+
+# -- 422 ---------------------------------------------------------------------------------------------
+
+
+class Invalid(GatewayError):
+    code = "SCHEMA_INVALID"
+    kind = ErrorKind.INVALID
+    default_public = "the message does not match its schema"
+
+
+class HeaderInvalid(Invalid):
+    code = "HEADER_INVALID"
+    default_public = "the message header is invalid"
+
+
+class IdentifierInvalid(Invalid):
+    code = "IDENTIFIER_INVALID"
+    default_public = "an identifier failed its format or check-digit rule"
+
+
+class UnknownRecipient(Invalid):
+    code = "UNKNOWN_RECIPIENT"
+    default_public = "a recipient is not a member of the federation"
+
+
+class MessageExpired(Invalid):
+    code = "MESSAGE_EXPIRED"
+    default_public = "the message has expired"
+
+
+class MessageNotYetValid(Invalid):
+    code = "MESSAGE_NOT_YET_VALID"
+    default_public = "the message was created in the future (beyond the allowed clock skew)"
+
+
+# -- 429 / 503 / 500 ---------------------------------------------------------------------------------
+
+
+class Overloaded(GatewayError):
+    code = "RATE_LIMITED"
+    kind = ErrorKind.OVERLOADED
+    default_public = "the gateway is busy; retry later"
+
+
+class Unavailable(GatewayError):
+    code = "UNAVAILABLE"
+    kind = ErrorKind.UNAVAILABLE
+    default_public = "the gateway cannot accept messages right now (fail closed)"
+
+
+class Internal(GatewayError):
+    code = "INTERNAL"
+    kind = ErrorKind.INTERNAL
+    default_public = "internal error"
+
+
+def all_error_classes() -> list[type[GatewayError]]:
+    """Every concrete error class, for the README table and the status-table completeness test."""
+    seen: list[type[GatewayError]] = []
+    stack: list[type[GatewayError]] = [GatewayError]
+    while stack:
+        cls = stack.pop()
+        seen.append(cls)
+        stack.extend(cls.__subclasses__())
+    return sorted(seen, key=lambda c: c.code)

@@ -1,0 +1,101 @@
+"""The ports: interfaces between the pipeline and the outside world (``typing.Protocol``).
+
+Implementations live in ``gateway.infra`` (SQLite today; Redis later). ``gateway.main`` is the only place that
+chooses them. A contract test suite (``tests/contract``) runs the same assertions against every implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from gateway.core.audit import AuditEvent
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Timezone-aware UTC now."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """An accepted message as kept: the exact signed evidence plus the bytes it binds."""
+
+    sender: str
+    message_id: str
+    type: str
+    recipients: tuple[str, ...]
+    jws: str  # the exact JWS compact string the sender signed (evidence)
+    payload: bytes
+    digest: str  # hex SHA-256 over jws || "." || payload: identifies "the same bytes" for duplicates
+    received_at: datetime
+    receipt: bytes = b""  # the gateway-signed receipt (filled in by the store via the receipt factory)
+    leaf_index: int = -1  # ledger index of the "accepted" event (filled in by the store)
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    cursor: int  # strictly increasing per recipient; pull(after=cursor) resumes after it
+    recipient: str
+    message: StoredMessage
+    acked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    index: int
+    data: bytes  # canonical audit event bytes (the leaf before hashing)
+
+
+ReceiptFactory = Callable[[int, datetime], bytes]
+"""Builds the signed receipt for an accepted message given its ledger leaf index and received time.
+
+Called by the store inside the durable write, so the receipt is stored atomically with the message."""
+
+
+class Store(Protocol):
+    """Messages, inboxes, replay cache and the ledger's leaves, with one durability discipline.
+
+    Rule 1: ``accept`` stores the message, its inbox entries, the ledger leaf and the receipt in ONE atomic,
+            durable step; it returns only after the data is on disk (fsync'd).
+    Rule 2: ledger indexes are dense and strictly increasing from 0; nothing is ever updated or deleted there.
+    Rule 3: ``(sender, message_id)`` is unique; a second ``accept`` of the same pair raises
+            ``DuplicateConflict`` (the pipeline then compares digests).
+    """
+
+    async def find_message(self, sender: str, message_id: str) -> StoredMessage | None: ...
+
+    async def accept(
+        self, message: StoredMessage, event: AuditEvent, make_receipt: ReceiptFactory
+    ) -> StoredMessage:
+        """Persist atomically; return the message with ``receipt`` and ``leaf_index`` filled in."""
+        ...
+
+    async def record(self, event: AuditEvent) -> int:
+        """Durably append one audit event (rejections, acks, admin actions); return its leaf index."""
+        ...
+
+    async def pull(self, recipient: str, after: int, limit: int) -> list[InboxItem]:
+        """Unacknowledged items with cursor > after, oldest first, at most ``limit``."""
+        ...
+
+    async def ack(self, recipient: str, cursors: Sequence[int], event: AuditEvent) -> int:
+        """Mark these cursors of the recipient acknowledged and record ``event`` atomically.
+
+        Returns how many were newly acknowledged (acking twice is harmless and counts 0)."""
+        ...
+
+    async def claim_once(self, key: str, expires: datetime) -> bool:
+        """Replay cache: True the first time ``key`` is claimed (until ``expires``), False afterwards."""
+        ...
+
+    async def ledger_size(self) -> int: ...
+
+    async def ledger_entries(self, start: int, end: int) -> list[LedgerEntry]:
+        """Entries with start <= index < end."""
+        ...
+
+    async def close(self) -> None: ...
