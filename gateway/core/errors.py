@@ -23,7 +23,7 @@ Tree::
     ├── NotFound (404)              NOT_FOUND
     ├── Conflict (409)              DUPLICATE_CONFLICT
     ├── Invalid (422)               SCHEMA_INVALID, IDENTIFIER_INVALID, UNKNOWN_RECIPIENT, MESSAGE_EXPIRED,
-    │                               MESSAGE_NOT_YET_VALID, HEADER_INVALID
+    │                               MESSAGE_NOT_YET_VALID, HEADER_INVALID, PROOF_INVALID
     ├── Overloaded (429)            RATE_LIMITED
     ├── Unavailable (503)           UNAVAILABLE (fail closed: trust list, policies, store or key missing)
     └── Internal (500)              INTERNAL (a bug; the caller sees no detail)
@@ -196,6 +196,11 @@ class MessageExpired(Invalid):
 class MessageNotYetValid(Invalid):
     code = "MESSAGE_NOT_YET_VALID"
     default_public = "the message was created in the future (beyond the allowed clock skew)"
+
+
+class ProofInvalid(Invalid):
+    code = "PROOF_INVALID"
+    default_public = "a Merkle proof, checkpoint or ledger entry does not verify"
 
 
 # -- 429 / 503 / 500 ---------------------------------------------------------------------------------
