@@ -57,6 +57,9 @@ class GatewayError(Exception):
     code: ClassVar[str] = "INTERNAL"
     kind: ClassVar[ErrorKind] = ErrorKind.INTERNAL
     default_public: ClassVar[str] = "internal error"
+    # True where the detail only describes the caller's own input (which field, which rule) and is safe and
+    # useful to return; False for authentication, authorization and server-side errors (Rule 1, Rule 2).
+    expose_detail: ClassVar[bool] = False
 
     def __init__(self, detail: str = "", *, field: str | None = None, public: str | None = None) -> None:
         self.detail = detail
@@ -80,6 +83,7 @@ class GatewayError(Exception):
 class BadRequest(GatewayError):
     code = "MALFORMED_REQUEST"
     kind = ErrorKind.BAD_REQUEST
+    expose_detail = True
     default_public = "the request is malformed"
 
 
@@ -170,6 +174,7 @@ class DuplicateConflict(GatewayError):
 class Invalid(GatewayError):
     code = "SCHEMA_INVALID"
     kind = ErrorKind.INVALID
+    expose_detail = True
     default_public = "the message does not match its schema"
 
 
