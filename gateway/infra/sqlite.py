@@ -1,0 +1,310 @@
+"""The embedded store: messages, inboxes, replay cache and ledger leaves in one SQLite file.
+
+``SqliteStore`` implements ``gateway.ports.Store`` (read its rules). How it keeps them:
+
+Rule 1: every write (accept, record, ack, claim_once) is a request to the ONE writer thread of
+        ``sqlite_writer``, which commits many requests per transaction (group commit) and resolves each
+        caller only after that COMMIT (WAL, ``synchronous=FULL``) has returned: what a caller was told is on
+        disk.
+Rule 2: ``accept`` appends the ledger leaf, calls the receipt factory with the leaf's index, and inserts the
+        message and one inbox row per recipient, all in one SAVEPOINT; any failure (duplicate, a receipt
+        factory exception) rolls back only that request.
+Rule 3: the ledger index is ``MAX(idx) + 1`` read by the single writer inside the transaction, so indexes are
+        dense and in submission order however many tasks write at once.
+Rule 4: reads run on a small pool of reader threads, each with its own ``query_only`` connection; WAL lets
+        them read beside the writer. Each read is one SELECT, hence one consistent snapshot.
+Rule 5: every untrusted number or list that reaches the store is bounded by a named limit below.
+Rule 6: a cursor that does not exist and a cursor of another recipient get the same ``NotFound``, so a
+        recipient cannot probe other inboxes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from gateway.core.audit import AuditEvent, rfc3339
+from gateway.core.errors import (
+    BadRequest,
+    DuplicateConflict,
+    Internal,
+    LimitExceeded,
+    NotFound,
+    Unavailable,
+)
+from gateway.infra.sqlite_schema import connect_reader, require_aware, to_micros
+from gateway.infra.sqlite_writer import BATCH_MAX_DEFAULT, WRITE_QUEUE_MAX, GroupCommitWriter
+from gateway.ports import Clock, InboxItem, LedgerEntry, ReceiptFactory, StoredMessage
+
+T = TypeVar("T")
+
+# Items one pull may return: a hard ceiling above the adapters' configurable page size (settings), so a
+# caller cannot make one read materialise an unbounded number of payloads.
+PULL_LIMIT_MAX = 1_000
+# Cursors in one ack: bounds the work (and the lock time) of a single write request.
+ACK_CURSORS_MAX = 1_000
+# Ledger entries one range read may return (auditors page through larger ranges).
+LEDGER_RANGE_MAX = 1_000
+# Replay keys are ids and fingerprints; anything longer is not one of ours.
+REPLAY_KEY_MAX = 512
+# Expired replay rows removed per claim: keeps the purge opportunistic and each claim's cost bounded.
+REPLAY_PURGE_BATCH = 64
+# Reader threads: reads are short indexed SELECTs; a few threads keep the default executor free.
+READER_THREADS = 4
+
+_SQLITE_INT_MAX = 2**63 - 1
+
+
+class _UtcClock:
+    """Wall-clock UTC (the default when ``open`` is given no clock); only the replay purge uses it."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class SqliteStore:
+    """``gateway.ports.Store`` on one SQLite file. Build it with :meth:`open`; finish with :meth:`close`."""
+
+    def __init__(self, path: Path, writer: GroupCommitWriter, clock: Clock) -> None:
+        self.path = path
+        self._writer = writer
+        self._clock = clock
+        self._readers = ThreadPoolExecutor(max_workers=READER_THREADS, thread_name_prefix="cgw-sqlite-read")
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._reader_lock = threading.Lock()
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        path: Path,
+        *,
+        batch_max: int = BATCH_MAX_DEFAULT,
+        queue_max: int = WRITE_QUEUE_MAX,
+        clock: Clock | None = None,
+    ) -> SqliteStore:
+        """Open (creating if absent) the store at ``path``; ``Unavailable`` for an unknown schema version."""
+        writer = await GroupCommitWriter.start(path, batch_max=batch_max, queue_max=queue_max)
+        return cls(path, writer, clock if clock is not None else _UtcClock())
+
+    @property
+    def commits(self) -> int:
+        """Transactions committed so far (each is one fsync); a batch of N requests counts once."""
+        return self._writer.commits
+
+    @property
+    def committed_requests(self) -> int:
+        """Write requests committed so far (successful or rolled back to their savepoint)."""
+        return self._writer.committed_requests
+
+    # -- writes --------------------------------------------------------------------------------------
+
+    async def accept(
+        self, message: StoredMessage, event: AuditEvent, make_receipt: ReceiptFactory
+    ) -> StoredMessage:
+        received_at = rfc3339(require_aware(message.received_at, "received_at"))
+        leaf = event.canonical()
+        recipients_json = json.dumps(list(message.recipients))
+        inbox_rows = [(r, message.sender, message.message_id) for r in dict.fromkeys(message.recipients)]
+
+        def op(conn: sqlite3.Connection) -> StoredMessage:
+            seen = conn.execute(
+                "SELECT 1 FROM messages WHERE sender = ? AND message_id = ?",
+                (message.sender, message.message_id),
+            ).fetchone()
+            if seen is not None:
+                raise DuplicateConflict(f"{message.sender}/{message.message_id} already accepted", field="id")
+            index = _append_leaf(conn, leaf)
+            receipt = make_receipt(index, message.received_at)
+            if not isinstance(receipt, bytes):
+                raise Internal("the receipt factory returned no bytes")
+            conn.execute(
+                "INSERT INTO messages (sender, message_id, type, recipients, jws, payload, digest,"
+                " received_at, receipt, leaf_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    message.sender,
+                    message.message_id,
+                    message.type,
+                    recipients_json,
+                    message.jws,
+                    message.payload,
+                    message.digest,
+                    received_at,
+                    receipt,
+                    index,
+                ),
+            )
+            conn.executemany("INSERT INTO inbox (recipient, sender, message_id) VALUES (?, ?, ?)", inbox_rows)
+            return dataclasses.replace(message, receipt=receipt, leaf_index=index)
+
+        return await self._writer.submit(op)
+
+    async def record(self, event: AuditEvent) -> int:
+        leaf = event.canonical()
+        return await self._writer.submit(lambda conn: _append_leaf(conn, leaf))
+
+    async def ack(self, recipient: str, cursors: Sequence[int], event: AuditEvent) -> int:
+        if len(cursors) > ACK_CURSORS_MAX:
+            raise LimitExceeded(f"{len(cursors)} cursors > {ACK_CURSORS_MAX}", field="cursors")
+        wanted = list(cursors)
+        for i, cursor in enumerate(wanted):
+            if not 0 < cursor <= _SQLITE_INT_MAX:
+                raise NotFound(f"no cursor {cursor} for {recipient}", field=f"cursors[{i}]")
+        acked_at = rfc3339(require_aware(event.at, "event.at"))
+        leaf = event.canonical()
+
+        def op(conn: sqlite3.Connection) -> int:
+            newly = 0
+            for i, cursor in enumerate(wanted):
+                row = conn.execute("SELECT recipient FROM inbox WHERE cursor = ?", (cursor,)).fetchone()
+                if row is None or row[0] != recipient:
+                    raise NotFound(f"no cursor {cursor} for {recipient}", field=f"cursors[{i}]")
+                newly += conn.execute(
+                    "UPDATE inbox SET acked_at = ? WHERE cursor = ? AND acked_at IS NULL", (acked_at, cursor)
+                ).rowcount
+            _append_leaf(conn, leaf)
+            return newly
+
+        return await self._writer.submit(op)
+
+    async def claim_once(self, key: str, expires: datetime) -> bool:
+        if len(key) > REPLAY_KEY_MAX:
+            raise LimitExceeded(f"replay key of {len(key)} characters > {REPLAY_KEY_MAX}", field="key")
+        until = to_micros(require_aware(expires, "expires"))
+        now = to_micros(require_aware(self._clock.now(), "clock.now()"))
+
+        def op(conn: sqlite3.Connection) -> bool:
+            conn.execute(
+                "DELETE FROM replay WHERE key IN"
+                " (SELECT key FROM replay WHERE expires <= ? ORDER BY expires LIMIT ?)",
+                (now, REPLAY_PURGE_BATCH),
+            )
+            conn.execute("DELETE FROM replay WHERE key = ? AND expires <= ?", (key, now))
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO replay (key, expires) VALUES (?, ?)", (key, until)
+            ).rowcount
+            return inserted == 1
+
+        return await self._writer.submit(op)
+
+    # -- reads ---------------------------------------------------------------------------------------
+
+    async def find_message(self, sender: str, message_id: str) -> StoredMessage | None:
+        def op(conn: sqlite3.Connection) -> StoredMessage | None:
+            row = conn.execute(_FIND_SQL, (sender, message_id)).fetchone()
+            return None if row is None else _message_from_row(row)
+
+        return await self._read(op)
+
+    async def pull(self, recipient: str, after: int, limit: int) -> list[InboxItem]:
+        if limit < 1:
+            raise BadRequest("limit must be positive", field="limit")
+        if limit > PULL_LIMIT_MAX:
+            raise LimitExceeded(f"limit {limit} > {PULL_LIMIT_MAX}", field="limit")
+        if not 0 <= after <= _SQLITE_INT_MAX:
+            raise BadRequest("after must be a cursor (>= 0)", field="after")
+
+        def op(conn: sqlite3.Connection) -> list[InboxItem]:
+            rows = conn.execute(_PULL_SQL, (recipient, after, limit)).fetchall()
+            return [InboxItem(row[0], recipient, _message_from_row(row[1:])) for row in rows]
+
+        return await self._read(op)
+
+    async def ledger_size(self) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger").fetchone()[0])
+
+        return await self._read(op)
+
+    async def ledger_entries(self, start: int, end: int) -> list[LedgerEntry]:
+        if not 0 <= start <= _SQLITE_INT_MAX:
+            raise BadRequest("start must be >= 0", field="start")
+        if not start <= end <= _SQLITE_INT_MAX:
+            raise BadRequest("end must be >= start", field="end")
+        if end - start > LEDGER_RANGE_MAX:
+            raise LimitExceeded(f"range of {end - start} entries > {LEDGER_RANGE_MAX}", field="end")
+
+        def op(conn: sqlite3.Connection) -> list[LedgerEntry]:
+            rows = conn.execute(
+                "SELECT idx, data FROM ledger WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end)
+            ).fetchall()
+            return [LedgerEntry(int(idx), bytes(data)) for idx, data in rows]
+
+        return await self._read(op)
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Finish every queued write, stop the writer, then close the reader connections. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._writer.close()
+        await asyncio.to_thread(self._readers.shutdown, True)
+        with self._reader_lock:
+            conns, self._reader_conns = self._reader_conns, []
+        for conn in conns:
+            conn.close()
+
+    async def _read(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed:
+            raise Unavailable("sqlite store: closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._run_read, op)
+
+    def _run_read(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+            if conn is None:
+                conn = connect_reader(self.path)
+                self._local.conn = conn
+                with self._reader_lock:
+                    self._reader_conns.append(conn)
+            return op(conn)
+        except sqlite3.Error as exc:
+            raise Unavailable(f"sqlite store read: {type(exc).__name__}: {exc}") from exc
+
+
+# The message columns in the order _message_from_row reads them (pull puts the cursor first).
+_FIND_SQL = (
+    "SELECT m.sender, m.message_id, m.type, m.recipients, m.jws, m.payload, m.digest, m.received_at,"
+    " m.receipt, m.leaf_index FROM messages m WHERE m.sender = ? AND m.message_id = ?"
+)
+_PULL_SQL = (
+    "SELECT i.cursor, m.sender, m.message_id, m.type, m.recipients, m.jws, m.payload, m.digest,"
+    " m.received_at, m.receipt, m.leaf_index FROM inbox i"
+    " JOIN messages m ON m.sender = i.sender AND m.message_id = i.message_id"
+    " WHERE i.recipient = ? AND i.cursor > ? AND i.acked_at IS NULL ORDER BY i.cursor LIMIT ?"
+)
+
+
+def _append_leaf(conn: sqlite3.Connection, leaf: bytes) -> int:
+    """Append one ledger leaf at the next dense index (only ever called by the writer thread)."""
+    index = int(conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger").fetchone()[0])
+    conn.execute("INSERT INTO ledger (idx, data) VALUES (?, ?)", (index, leaf))
+    return index
+
+
+def _message_from_row(row: Sequence[Any]) -> StoredMessage:
+    sender, message_id, type_, recipients, jws, payload, digest, received_at, receipt, leaf_index = row
+    return StoredMessage(
+        sender=str(sender),
+        message_id=str(message_id),
+        type=str(type_),
+        recipients=tuple(str(r) for r in json.loads(str(recipients))),
+        jws=str(jws),
+        payload=bytes(payload),
+        digest=str(digest),
+        received_at=datetime.fromisoformat(str(received_at)),
+        receipt=bytes(receipt),
+        leaf_index=int(leaf_index),
+    )

@@ -1,0 +1,149 @@
+"""The SQLite schema of the embedded store, its version check and the connection settings.
+
+Rule 1: the schema carries its version in ``schema_version``; a database written by a NEWER gateway is refused
+        with ``Unavailable`` (fail closed: we never guess at a layout we do not know).
+Rule 2: the write connection runs in WAL mode with ``synchronous=FULL`` (a commit returns only after the WAL
+        is fsync'd) and foreign keys on; read connections are ``query_only``.
+Rule 3: the ledger is append-only and dense, enforced by the database itself as well as by the code: triggers
+        refuse UPDATE, DELETE and any index other than the next one.
+Rule 4: times are stored as RFC 3339 UTC text (messages) or integer microseconds since the epoch (replay
+        expiry, so the purge can use an index range).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gateway.core.errors import Internal, Unavailable
+
+SCHEMA_VERSION = 1
+
+# A writer waits this long for a lock held by another process (e.g. a backup tool) before failing closed.
+BUSY_TIMEOUT_MS = 5_000
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+_DDL = """
+CREATE TABLE schema_version (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+);
+CREATE TABLE ledger (
+    idx  INTEGER PRIMARY KEY CHECK (idx >= 0),
+    data BLOB NOT NULL
+);
+CREATE TRIGGER ledger_dense BEFORE INSERT ON ledger
+WHEN NEW.idx IS NOT (SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger)
+BEGIN SELECT RAISE(ABORT, 'ledger indexes are dense'); END;
+CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+CREATE TABLE messages (
+    id          INTEGER PRIMARY KEY,
+    sender      TEXT NOT NULL,
+    message_id  TEXT NOT NULL,
+    type        TEXT NOT NULL,
+    recipients  TEXT NOT NULL,
+    jws         TEXT NOT NULL,
+    payload     BLOB NOT NULL,
+    digest      TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    receipt     BLOB NOT NULL,
+    leaf_index  INTEGER NOT NULL UNIQUE REFERENCES ledger (idx),
+    UNIQUE (sender, message_id)
+);
+CREATE TABLE inbox (
+    cursor     INTEGER PRIMARY KEY AUTOINCREMENT,
+    recipient  TEXT NOT NULL,
+    sender     TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    acked_at   TEXT,
+    FOREIGN KEY (sender, message_id) REFERENCES messages (sender, message_id)
+);
+CREATE INDEX inbox_pending ON inbox (recipient, cursor) WHERE acked_at IS NULL;
+CREATE TABLE replay (
+    key     TEXT PRIMARY KEY,
+    expires INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX replay_expires ON replay (expires);
+"""
+
+
+def to_micros(at: datetime) -> int:
+    """Microseconds since the Unix epoch (``at`` must be timezone-aware)."""
+    delta = at - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def require_aware(at: datetime, field: str) -> datetime:
+    """Naive datetimes would be read as local time; the store refuses them instead of guessing."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise Internal(f"{field} must be timezone-aware", field=field)
+    return at
+
+
+def connect_writer(path: Path) -> sqlite3.Connection:
+    """The one write connection (owned by the writer thread), with the schema checked or created."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise Unavailable(f"sqlite store: WAL mode refused (journal_mode={mode})")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        _ensure_schema(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def connect_reader(path: Path) -> sqlite3.Connection:
+    """A read connection for one reader thread; it can never write."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
+def _ensure_schema(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        ).fetchone()
+        if exists is None:
+            others = conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+            if others:
+                raise Unavailable("sqlite store: the file holds tables but no schema version")
+            for statement in _statements(_DDL):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (id, version) VALUES (1, ?)", (SCHEMA_VERSION,))
+        else:
+            row = conn.execute("SELECT version FROM schema_version WHERE id = 1").fetchone()
+            version = row[0] if row else None
+            if version != SCHEMA_VERSION:
+                raise Unavailable(
+                    f"sqlite store: schema version {version!r} is not {SCHEMA_VERSION} "
+                    "(written by another gateway version; refusing to guess)"
+                )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _statements(ddl: str) -> list[str]:
+    """Split the DDL into statements, keeping trigger bodies (``BEGIN ...; END;``) whole."""
+    out: list[str] = []
+    current = ""
+    for line in ddl.strip().splitlines():
+        current += line + "\n"
+        if sqlite3.complete_statement(current):
+            out.append(current.strip())
+            current = ""
+    return out
