@@ -1,0 +1,155 @@
+"""Trust material on disk: certificates, CRLs, private keys and the federation registry.
+
+Rule 1: fail closed. Every problem (missing file, unreadable, too large, malformed, a key file that other
+        users can access, an invalid registry) raises :class:`~gateway.core.errors.Unavailable` naming the
+        file; the gateway then refuses new messages rather than run on a guess.
+Rule 2: a private key file must not be accessible by group or other (mode 0600 or stricter); the mode is read
+        from the opened descriptor, so the check and the read see the same file.
+Rule 3: every file read is bounded by a named limit before it is parsed.
+Rule 4: secrets are created with mode 0600 from the first byte (``os.open(..., O_EXCL, 0o600)``), never
+        chmod'ed later from a wider mode; an existing file is replaced, not rewritten in place.
+Rule 5: error details carry paths and reasons, never file contents.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.serialization import load_der_private_key, load_pem_private_key
+
+from gateway.core.errors import Invalid, Unavailable
+from gateway.core.model import Registry
+from gateway.core.pki import FederationTrust
+from gateway.core.registry import parse_registry
+
+MAX_CERT_FILE_BYTES = 1 << 20  # 1 MiB: a bundle of a few hundred PEM certificates
+MAX_CRL_FILE_BYTES = 32 << 20  # 32 MiB: large national CAs publish CRLs of a few MB; bounded all the same
+MAX_KEY_FILE_BYTES = 64 << 10  # 64 KiB: the largest PEM key (RSA-16384) is well under this
+MAX_REGISTRY_FILE_BYTES = 16 << 20  # 16 MiB: MAX_MEMBERS members with all their fingerprints fit easily
+SECRET_MODE = 0o600
+PUBLIC_MODE = 0o644
+_GROUP_OTHER = 0o077
+
+
+def _read(path: Path, limit: int, what: str, *, secret: bool = False) -> bytes:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise Unavailable(f"cannot open {what} {path}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise Unavailable(f"{what} {path} is not a regular file")
+        if secret and info.st_mode & _GROUP_OTHER:
+            raise Unavailable(
+                f"{what} {path} is accessible by group/other (mode {stat.S_IMODE(info.st_mode):04o}); "
+                "run chmod 600 on it"
+            )
+        if info.st_size > limit:
+            raise Unavailable(f"{what} {path} is larger than {limit} bytes")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise Unavailable(f"cannot read {what} {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise Unavailable(f"{what} {path} is larger than {limit} bytes")
+    return data
+
+
+def load_certificates(path: Path) -> list[x509.Certificate]:
+    """All certificates of a PEM bundle (or one DER certificate); at least one."""
+    data = _read(Path(path), MAX_CERT_FILE_BYTES, "certificate file")
+    try:
+        if b"-----BEGIN" in data:
+            certs = x509.load_pem_x509_certificates(data)
+        else:
+            certs = [x509.load_der_x509_certificate(data)]
+    except ValueError as exc:
+        raise Unavailable(f"certificate file {path} is malformed: {exc}") from None
+    if not certs:
+        raise Unavailable(f"certificate file {path} holds no certificate")
+    return certs
+
+
+def load_crl(path: Path) -> x509.CertificateRevocationList:
+    """One CRL, PEM or DER. Its signature and freshness are checked by ``FederationTrust``."""
+    data = _read(Path(path), MAX_CRL_FILE_BYTES, "CRL file")
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_crl(data)
+        return x509.load_der_x509_crl(data)
+    except ValueError as exc:
+        raise Unavailable(f"CRL file {path} is malformed: {exc}") from None
+
+
+def load_private_key(path: Path) -> PrivateKeyTypes:
+    """An unencrypted PKCS#8 / traditional private key, PEM or DER, from a file of mode 0600 (Rule 2)."""
+    data = _read(Path(path), MAX_KEY_FILE_BYTES, "private key file", secret=True)
+    try:
+        if b"-----BEGIN" in data:
+            return load_pem_private_key(data, password=None)
+        return load_der_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        # The message of cryptography's errors never includes key bytes.
+        raise Unavailable(f"private key file {path} is malformed or encrypted: {exc}") from None
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def load_registry(path: Path) -> Registry:
+    """The federation registry (strict JSON: no duplicate keys); an invalid one is ``Unavailable``."""
+    data = _read(Path(path), MAX_REGISTRY_FILE_BYTES, "registry file")
+    try:
+        decoded = json.loads(data.decode("utf-8"), object_pairs_hook=_reject_duplicate_keys)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Unavailable(f"registry file {path} is not valid JSON: {exc}") from None
+    try:
+        return parse_registry(decoded)
+    except Invalid as exc:
+        raise Unavailable(f"registry file {path}: {exc.detail}", field=exc.field) from exc
+
+
+def load_trust(anchors: Path, crl: Path, registry: Path) -> FederationTrust:
+    """A ``FederationTrust`` from the three trust files (raises ``Unavailable`` for any problem)."""
+    return FederationTrust(load_certificates(anchors), load_crl(crl), load_registry(registry))
+
+
+def _write(path: Path, data: bytes, mode: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A descriptor opened earlier on an old file (with a wider mode) must not see the new bytes: replace the
+    # file instead of truncating it, and create the new one exclusively with its final mode.
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), mode)
+    try:
+        os.fchmod(fd, mode)  # the umask may have narrowed the mode: state it exactly
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_secret(path: Path, data: bytes) -> None:
+    """Write a secret (a private key) with mode 0600 from the first byte (Rule 4)."""
+    _write(Path(path), data, SECRET_MODE)
+
+
+def write_public(path: Path, data: bytes) -> None:
+    """Write a public file (certificate, CRL, registry, config) with mode 0644."""
+    _write(Path(path), data, PUBLIC_MODE)
