@@ -1,0 +1,559 @@
+"""Access decisions: Cedar policies evaluated against the federation registry.
+
+Rule 1: deny by default and fail closed. A request is allowed only when Cedar says ``Allow`` AND nothing went
+        wrong: an unknown principal, action or resource, a context of the wrong shape, or any Cedar evaluation
+        error (even one inside a policy that did not decide) turns the answer into a deny whose ``errors``
+        record why.
+Rule 2: every decision names the policy-set digest and the ``@id`` of each determining policy, so the ledger
+        can explain it later. A bundle whose policies lack a unique, non-empty ``@id`` is refused.
+Rule 3: parse once, decide many times. The bundle is validated against its schema and the policy set, schema
+        and entity graph are parsed into cedarpy handles when an :class:`Authorizer` is built (once per
+        bundle and registry version); ``authorize`` only marshals the request.
+Rule 4: anything wrong with the bundle or the registry while building an authorizer is ``Unavailable``: the
+        gateway refuses new messages rather than guess.
+Rule 5: the request context is checked against a per-action table before Cedar sees it; the schema states
+        the same shapes and the policy tests check both agree.
+
+Entity model (see ``policies/schema.cedarschema``): ``Cgw::Member`` (one per registry member, ``in`` the
+``Cgw::Program`` entities of its programmes), ``Cgw::MessageType`` (one per known type),
+``Cgw::Ledger::"audit"`` and ``Cgw::Gateway::"gateway"``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cedarpy
+import rfc8785
+
+from gateway.core.errors import LimitExceeded, Unavailable
+from gateway.core.model import Member, Registry
+
+NAMESPACE = "Cgw"
+LEDGER_ID = "audit"  # the one ledger entity audit_read applies to
+GATEWAY_ID = "gateway"  # the one gateway entity admin applies to
+
+# -- limits ----------------------------------------------------------------------------------------------
+# Policies are hand-written text; a bundle beyond this is a mistake or an attack on the loader.
+MAX_POLICY_TEXT_CHARS = 1_000_000
+MAX_SCHEMA_CHARS = 1_000_000
+# A message addressed to more members than a federation plausibly has is abuse, not business.
+MAX_RECIPIENTS = 256
+# Member ids, message types, programme names and TLP labels are short identifiers.
+MAX_NAME_CHARS = 128
+# Errors are copied into the ledger: keep each decision's record bounded.
+MAX_RECORDED_ERRORS = 16
+MAX_ERROR_CHARS = 500
+
+_MESSAGE_TYPE = re.compile(r"[a-z][a-z0-9-]*(\.[a-z0-9-]+)*\.v[0-9]+")
+_BUNDLE_DOMAIN = b"cgw-policy-bundle/v1\x00"
+
+
+# -- the bundle ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyBundle:
+    """Policy text + schema as loaded, and the digest every decision records.
+
+    Build with :func:`parse_bundle`; ``digest`` is SHA-256 (hex) over the normalised text and schema."""
+
+    text: str
+    schema: str | dict[str, Any]
+    digest: str
+
+
+def normalise_text(text: str) -> str:
+    """One spelling for digesting: LF line ends, no trailing blanks, no leading/trailing empty lines."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join(line.rstrip() for line in lines).strip("\n") + "\n"
+
+
+def bundle_digest(text: str, schema: str | Mapping[str, Any]) -> str:
+    """SHA-256 hex over a domain tag and the length-prefixed normalised policy text and schema.
+
+    A JSON schema is canonicalised with RFC 8785, a Cedar-syntax schema is normalised like the text."""
+    schema_bytes = (
+        normalise_text(schema).encode() if isinstance(schema, str) else b"json:" + rfc8785.dumps(dict(schema))
+    )
+    text_bytes = normalise_text(text).encode()
+    h = hashlib.sha256(_BUNDLE_DOMAIN)
+    for part in (text_bytes, schema_bytes):
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()
+
+
+def parse_bundle(text: str, schema: str | dict[str, Any]) -> PolicyBundle:
+    """Bound the sizes and compute the digest. Syntax and validation are checked by :class:`Authorizer`."""
+    if len(text) > MAX_POLICY_TEXT_CHARS:
+        raise Unavailable(f"policy text exceeds {MAX_POLICY_TEXT_CHARS} characters", field="policies")
+    schema_size = len(schema) if isinstance(schema, str) else len(json.dumps(schema))
+    if schema_size > MAX_SCHEMA_CHARS:
+        raise Unavailable(f"policy schema exceeds {MAX_SCHEMA_CHARS} characters", field="schema")
+    return PolicyBundle(text=text, schema=schema, digest=bundle_digest(text, schema))
+
+
+# -- requests and decisions ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRequest:
+    """Who wants to do what to which resource. ``resource_type`` is the resource's id within the entity type
+    the action applies to (a message type for submit/receive/forward/read_status, ``"audit"`` for
+    audit_read, ``"gateway"`` for admin). Context values are str, int, bool or lists of str; a context
+    entity reference (read_status ``sender``) is given as the member id."""
+
+    principal: str
+    action: str
+    resource_type: str
+    context: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    policy_ids: tuple[str, ...]  # @id of each determining policy (Cedar's own id when it has none)
+    digest: str  # the policy bundle digest
+    errors: tuple[str, ...] = ()
+
+    def record(self) -> dict[str, object]:
+        """The decision as audit-event fields."""
+        return {
+            "allowed": self.allowed,
+            "policies": list(self.policy_ids),
+            "policy_digest": self.digest,
+            "errors": list(self.errors),
+        }
+
+
+# Context shapes per action. "str", "int", "bool", "set" (of str) or "member" (a member id that Cedar sees as
+# an entity reference). Mirrors policies/schema.cedarschema; the policy tests check the two agree.
+_EXCHANGE = {
+    "tlp": "str",
+    "program": "str",
+    "recipient_kinds": "set",
+    "recipients": "set",
+    "recipient_count": "int",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _ActionRule:
+    resource_entity: str
+    context: Mapping[str, str]
+
+
+ACTIONS: Mapping[str, _ActionRule] = {
+    "submit": _ActionRule("MessageType", _EXCHANGE),
+    "forward": _ActionRule("MessageType", _EXCHANGE),
+    "receive": _ActionRule(
+        "MessageType", {"sender": "str", "sender_kind": "str", "program": "str", "tlp": "str"}
+    ),
+    "read_status": _ActionRule("MessageType", {"sender": "member"}),
+    "audit_read": _ActionRule("Ledger", {}),
+    "admin": _ActionRule("Gateway", {}),
+}
+
+
+def _uid(entity_type: str, entity_id: str) -> dict[str, str]:
+    return {"type": f"{NAMESPACE}::{entity_type}", "id": entity_id}
+
+
+def _short_name(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_NAME_CHARS
+
+
+def _context_value(kind: str, value: object) -> object:
+    """The Cedar JSON for one context value; raises ValueError naming what is wrong."""
+    if kind == "str":
+        if not isinstance(value, str) or len(value) > MAX_NAME_CHARS:
+            raise ValueError(f"expected a string of at most {MAX_NAME_CHARS} characters")
+        return value
+    if kind == "int":
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_RECIPIENTS:
+            raise ValueError(f"expected an integer in 0..{MAX_RECIPIENTS}")
+        return value
+    if kind == "set":
+        if not isinstance(value, list | tuple | frozenset | set) or len(value) > MAX_RECIPIENTS:
+            raise ValueError(f"expected a list of at most {MAX_RECIPIENTS} strings")
+        items = list(value)
+        if not all(_short_name(item) for item in items):
+            raise ValueError(f"expected non-empty strings of at most {MAX_NAME_CHARS} characters")
+        return sorted(items)
+    if kind == "member":
+        if not _short_name(value):
+            raise ValueError("expected a member id")
+        return {"__entity": _uid("Member", str(value))}
+    raise ValueError(f"unknown context kind {kind}")  # pragma: no cover - the table above is fixed
+
+
+def _cedar_context(rule: _ActionRule, context: Mapping[str, object]) -> dict[str, object]:
+    missing = sorted(set(rule.context) - set(context))
+    extra = sorted(set(context) - set(rule.context))
+    if missing or extra:
+        raise ValueError(f"context keys: missing {missing}, unexpected {extra}")
+    out: dict[str, object] = {}
+    for key, kind in rule.context.items():
+        try:
+            out[key] = _context_value(kind, context[key])
+        except ValueError as exc:
+            raise ValueError(f"context.{key}: {exc}") from None
+    return out
+
+
+# -- request builders (what the pipeline calls) ----------------------------------------------------------
+
+
+def submit_request(
+    caller: Member, message_type: str, program: str | None, tlp: str, recipients: Sequence[Member]
+) -> AccessRequest:
+    """The ``submit`` request for a message from ``caller`` to ``recipients`` (registry members)."""
+    if len(recipients) > MAX_RECIPIENTS:
+        raise LimitExceeded(f"{len(recipients)} recipients, at most {MAX_RECIPIENTS}", field="to")
+    return AccessRequest(
+        principal=caller.id,
+        action="submit",
+        resource_type=message_type,
+        context={
+            "tlp": str(tlp),
+            "program": program or "",
+            "recipient_kinds": sorted({str(m.kind) for m in recipients}),
+            "recipients": sorted({m.id for m in recipients}),
+            "recipient_count": len(recipients),
+        },
+    )
+
+
+def receive_request(
+    recipient: Member, message_type: str, sender: Member, program: str | None, tlp: str
+) -> AccessRequest:
+    """The ``receive`` request: may ``recipient`` take delivery of this message from ``sender``?"""
+    return AccessRequest(
+        principal=recipient.id,
+        action="receive",
+        resource_type=message_type,
+        context={
+            "sender": sender.id,
+            "sender_kind": str(sender.kind),
+            "program": program or "",
+            "tlp": str(tlp),
+        },
+    )
+
+
+def status_request(caller: Member, message_type: str, sender_id: str) -> AccessRequest:
+    """The ``read_status`` request for a message of ``message_type`` submitted by ``sender_id``."""
+    return AccessRequest(caller.id, "read_status", message_type, {"sender": sender_id})
+
+
+def audit_request(caller: Member) -> AccessRequest:
+    """The ``audit_read`` request for the ledger."""
+    return AccessRequest(caller.id, "audit_read", LEDGER_ID, {})
+
+
+# -- entities --------------------------------------------------------------------------------------------
+
+
+def message_family(message_type: str) -> str:
+    """``manifest.cargo.v1`` -> ``manifest``."""
+    return message_type.split(".", 1)[0]
+
+
+def entity_records(registry: Registry, message_types: Iterable[str]) -> list[dict[str, Any]]:
+    """The Cedar JSON entity list for a registry and the known message types (pure data)."""
+    records: list[dict[str, Any]] = []
+    programs: set[str] = set()
+    for key, member in sorted(registry.members.items()):
+        if key != member.id or not _short_name(member.id):
+            raise Unavailable(f"registry entry {key!r} has an invalid member id", field=f"members.{key}")
+        member_programs = sorted(member.programs)
+        if not all(_short_name(p) for p in member_programs):
+            raise Unavailable("invalid programme name", field=f"members.{key}.programs")
+        programs.update(member_programs)
+        records.append(
+            {
+                "uid": _uid("Member", member.id),
+                "attrs": {
+                    "kind": str(member.kind),
+                    "country": member.country,
+                    "programs": member_programs,
+                    "suspended": member.suspended,
+                    "home": member.home,
+                },
+                "parents": [_uid("Program", p) for p in member_programs],
+            }
+        )
+    records.extend({"uid": _uid("Program", p), "attrs": {}, "parents": []} for p in sorted(programs))
+    for index, message_type in enumerate(sorted(set(message_types))):
+        if len(message_type) > MAX_NAME_CHARS or not _MESSAGE_TYPE.fullmatch(message_type):
+            raise Unavailable(
+                f"invalid message type {message_type[:MAX_NAME_CHARS]!r}", field=f"message_types[{index}]"
+            )
+        records.append(
+            {
+                "uid": _uid("MessageType", message_type),
+                "attrs": {"family": message_family(message_type)},
+                "parents": [],
+            }
+        )
+    records.append({"uid": _uid("Ledger", LEDGER_ID), "attrs": {}, "parents": []})
+    records.append({"uid": _uid("Gateway", GATEWAY_ID), "attrs": {}, "parents": []})
+    return records
+
+
+def build_entities(
+    registry: Registry, message_types: Iterable[str], schema: cedarpy.Schema | None = None
+) -> cedarpy.Entities:
+    """Parse the entity graph once (per registry version) into a reusable cedarpy handle.
+
+    With ``schema`` the entities are checked against it. Raises ``Unavailable`` when they do not fit."""
+    records = entity_records(registry, message_types)
+    try:
+        return cedarpy.Entities.from_json_str(json.dumps(records), schema)
+    except ValueError as exc:
+        raise Unavailable(f"registry {registry.version} does not fit the policy schema: {exc}") from None
+
+
+# -- the authorizer --------------------------------------------------------------------------------------
+
+
+def _clip(errors: Iterable[str]) -> tuple[str, ...]:
+    return tuple(e[:MAX_ERROR_CHARS] for e in list(errors)[:MAX_RECORDED_ERRORS])
+
+
+def _parse_schema(schema: str | dict[str, Any]) -> cedarpy.Schema:
+    try:
+        if isinstance(schema, str):
+            return cedarpy.Schema.from_str(schema)
+        return cedarpy.Schema.from_json_str(json.dumps(schema))
+    except ValueError as exc:
+        raise Unavailable(f"policy schema does not parse: {exc}", field="schema") from None
+
+
+def _policy_annotations(text: str) -> dict[str, str]:
+    """Cedar policy id -> @id annotation, for every static policy; refuses missing or duplicate @ids."""
+    try:
+        est = json.loads(cedarpy.policies_to_json_str(text))
+    except ValueError as exc:
+        raise Unavailable(f"policies do not parse: {exc}", field="policies") from None
+    names: dict[str, str] = {}
+    for policy_id, policy in {**est.get("staticPolicies", {}), **est.get("templates", {})}.items():
+        name = policy.get("annotations", {}).get("id")
+        if not name:
+            raise Unavailable(f"policy {policy_id} has no @id annotation", field="policies")
+        if name in names.values():
+            raise Unavailable(f"@id {name!r} is used by more than one policy", field="policies")
+        names[policy_id] = name
+    if not names:
+        raise Unavailable("the policy bundle contains no policies", field="policies")
+    return names
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledBundle:
+    """A bundle that parsed and validated: the cedarpy handles an :class:`Authorizer` reuses."""
+
+    bundle: PolicyBundle
+    schema: cedarpy.Schema
+    policies: cedarpy.PolicySet
+    names: Mapping[str, str]  # Cedar policy id -> @id
+
+
+def compile_bundle(bundle: PolicyBundle) -> CompiledBundle:
+    """Check the digest, parse schema and policies, require @ids, validate against the schema (Rule 4)."""
+    if bundle_digest(bundle.text, bundle.schema) != bundle.digest:
+        raise Unavailable("policy bundle digest does not match its content", field="digest")
+    schema = _parse_schema(bundle.schema)
+    names = _policy_annotations(bundle.text)
+    try:
+        policies = cedarpy.PolicySet.from_str(bundle.text)
+    except ValueError as exc:
+        raise Unavailable(f"policies do not parse: {exc}", field="policies") from None
+    result = cedarpy.validate_policies(bundle.text, schema)
+    if not result.validation_passed:
+        detail = "; ".join(
+            f"{names.get(e.policy_id, e.policy_id)}: {e.error}" for e in result.errors[:MAX_RECORDED_ERRORS]
+        )
+        raise Unavailable(f"policies fail schema validation: {detail}", field="policies")
+    return CompiledBundle(bundle=bundle, schema=schema, policies=policies, names=names)
+
+
+class Authorizer:
+    """Decides access requests for one policy bundle and one registry version.
+
+    ``bundle`` may be a :class:`CompiledBundle` to skip re-parsing when only the registry changed.
+    ``validate_requests=True`` also has Cedar check every request against the schema (about 25 us more per
+    decision); the context table above already guards the shape, so production leaves it off."""
+
+    def __init__(
+        self,
+        bundle: PolicyBundle | CompiledBundle,
+        registry: Registry,
+        message_types: Iterable[str],
+        *,
+        validate_requests: bool = False,
+    ) -> None:
+        compiled = bundle if isinstance(bundle, CompiledBundle) else compile_bundle(bundle)
+        self._compiled = compiled
+        self._digest = compiled.bundle.digest
+        self._message_types = frozenset(message_types)
+        self._registry = registry
+        self._entities = build_entities(registry, self._message_types, compiled.schema)
+        self._validate_requests = validate_requests
+        self._request_schema = compiled.schema if validate_requests else None
+
+    @property
+    def digest(self) -> str:
+        return self._digest
+
+    @property
+    def registry_version(self) -> str:
+        return self._registry.version
+
+    def with_registry(self, registry: Registry) -> Authorizer:
+        """A new authorizer for another registry version, reusing the parsed policies and schema."""
+        return Authorizer(
+            self._compiled, registry, self._message_types, validate_requests=self._validate_requests
+        )
+
+    def _deny(self, *errors: str) -> Decision:
+        return Decision(allowed=False, policy_ids=(), digest=self._digest, errors=_clip(errors))
+
+    def _cedar_request(self, request: AccessRequest) -> dict[str, object]:
+        """Marshal a request; raises ValueError when it names something unknown or has a bad context."""
+        rule = ACTIONS.get(request.action)
+        if rule is None:
+            raise ValueError(f"unknown action {request.action[:MAX_NAME_CHARS]!r}")
+        if self._registry.get(request.principal) is None:
+            raise ValueError(f"unknown principal {request.principal[:MAX_NAME_CHARS]!r}")
+        known: Callable[[str], bool] = {
+            "MessageType": self._message_types.__contains__,
+            "Ledger": LEDGER_ID.__eq__,
+            "Gateway": GATEWAY_ID.__eq__,
+        }[rule.resource_entity]
+        if not known(request.resource_type):
+            raise ValueError(f"unknown {rule.resource_entity} {request.resource_type[:MAX_NAME_CHARS]!r}")
+        return {
+            "principal": _uid("Member", request.principal),
+            "action": _uid("Action", request.action),
+            "resource": _uid(rule.resource_entity, request.resource_type),
+            "context": _cedar_context(rule, request.context),
+        }
+
+    def authorize(self, request: AccessRequest) -> Decision:
+        """Allow only on a clean Cedar ``Allow``; everything else is a recorded deny (Rule 1)."""
+        try:
+            cedar_request = self._cedar_request(request)
+        except ValueError as exc:
+            return self._deny(str(exc))
+        try:
+            result = cedarpy.is_authorized(
+                cedar_request, self._compiled.policies, self._entities, self._request_schema
+            )
+        except Exception as exc:  # a failure inside the engine must deny and be recorded, never escape
+            return self._deny(f"policy engine failed: {type(exc).__name__}: {exc}")
+        diagnostics = result.diagnostics
+        errors = _clip(str(e) for e in diagnostics.errors)
+        policy_ids = tuple(sorted(self._compiled.names.get(reason, reason) for reason in diagnostics.reasons))
+        return Decision(
+            allowed=result.allowed and not errors,
+            policy_ids=policy_ids,
+            digest=self._digest,
+            errors=errors,
+        )
+
+
+# -- policy tests as data --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyTestCase:
+    name: str
+    request: AccessRequest
+    expect_allowed: bool
+    determining: tuple[str, ...]
+    expect_errors: bool = False  # True when the deny is meant to come from an error (e.g. unknown member)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyTestFailure:
+    case: PolicyTestCase
+    decision: Decision
+    reason: str
+
+
+# A test file is written by people; beyond this it is not a test file.
+MAX_POLICY_TESTS = 10_000
+_CASE_KEYS = frozenset(
+    {"name", "principal", "action", "resource", "context", "expect", "determining", "errors"}
+)
+
+
+def _case(raw: object, where: str) -> PolicyTestCase:
+    if not isinstance(raw, dict):
+        raise Unavailable("a policy test case must be an object", field=where)
+    unexpected = sorted(set(raw) - _CASE_KEYS)
+    if unexpected:
+        raise Unavailable(f"unexpected keys {unexpected}", field=where)
+    for key in ("name", "principal", "action", "resource"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise Unavailable(f"{key} must be a non-empty string", field=f"{where}.{key}")
+    context = raw.get("context", {})
+    if not isinstance(context, dict):
+        raise Unavailable("context must be an object", field=f"{where}.context")
+    if raw.get("expect") not in ("allow", "deny"):
+        raise Unavailable('expect must be "allow" or "deny"', field=f"{where}.expect")
+    determining = raw.get("determining", [])
+    if not isinstance(determining, list) or not all(isinstance(d, str) for d in determining):
+        raise Unavailable("determining must be a list of policy ids", field=f"{where}.determining")
+    expect_errors = raw.get("errors", False)
+    if not isinstance(expect_errors, bool):
+        raise Unavailable("errors must be true or false", field=f"{where}.errors")
+    return PolicyTestCase(
+        name=raw["name"],
+        request=AccessRequest(raw["principal"], raw["action"], raw["resource"], context),
+        expect_allowed=raw["expect"] == "allow",
+        determining=tuple(sorted(determining)),
+        expect_errors=expect_errors,
+    )
+
+
+def parse_policy_tests(data: object, source: str = "tests") -> list[PolicyTestCase]:
+    """Policy test cases from decoded JSON: a list of {name, principal, action, resource, context,
+    expect: "allow"|"deny", determining: [@id...], errors?: bool}.
+
+    Raises ``Unavailable`` with a field path."""
+    if not isinstance(data, list):
+        raise Unavailable("policy tests must be a JSON list", field=source)
+    if len(data) > MAX_POLICY_TESTS:
+        raise Unavailable(f"more than {MAX_POLICY_TESTS} policy tests", field=source)
+    cases = [_case(raw, f"{source}[{i}]") for i, raw in enumerate(data)]
+    names = [c.name for c in cases]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise Unavailable(f"duplicate test names {duplicates}", field=source)
+    return cases
+
+
+def run_policy_tests(authorizer: Authorizer, cases: Iterable[PolicyTestCase]) -> list[PolicyTestFailure]:
+    """Run every case; a case fails on the wrong outcome, other determining policies, or errors it did not
+    expect (a deny caused by an error is not the deny a policy test asks for)."""
+    failures: list[PolicyTestFailure] = []
+    for case in cases:
+        decision = authorizer.authorize(case.request)
+        reason = ""
+        if decision.allowed != case.expect_allowed:
+            reason = f"expected {'allow' if case.expect_allowed else 'deny'}"
+        elif tuple(sorted(decision.policy_ids)) != case.determining:
+            reason = f"determining policies {list(decision.policy_ids)}, expected {list(case.determining)}"
+        elif bool(decision.errors) != case.expect_errors:
+            reason = "unexpected errors" if decision.errors else "expected evaluation errors"
+        if reason:
+            failures.append(PolicyTestFailure(case=case, decision=decision, reason=reason))
+    return failures

@@ -1,0 +1,99 @@
+"""Reading the policy bundle and its test cases from a directory (``policies/`` by default).
+
+Rule 1: the bundle is every ``*.cedar`` file directly in the directory, in file-name order, joined by a
+        newline, plus exactly one schema file: ``schema.cedarschema`` (Cedar syntax) or
+        ``schema.cedarschema.json`` (JSON). Both present, or neither, is refused.
+Rule 2: every problem (missing or oversized file, bad UTF-8, bad JSON) is ``Unavailable`` naming the file:
+        without a readable bundle the gateway fails closed.
+Rule 3: policy tests are every ``*.json`` file in ``<directory>/tests``, in file-name order; each holds a list
+        of cases (see :func:`gateway.core.policy.parse_policy_tests`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from gateway.core.errors import Unavailable
+from gateway.core.policy import (
+    MAX_POLICY_TEXT_CHARS,
+    MAX_SCHEMA_CHARS,
+    PolicyBundle,
+    PolicyTestCase,
+    parse_bundle,
+    parse_policy_tests,
+)
+
+SCHEMA_FILE = "schema.cedarschema"
+SCHEMA_JSON_FILE = "schema.cedarschema.json"
+TESTS_DIRECTORY = "tests"
+# More policy files than this is a packaging mistake (or a directory that is not ours).
+MAX_POLICY_FILES = 64
+# A test file larger than this is not hand-written; refuse rather than read it into memory.
+MAX_TEST_FILE_BYTES = 4 * 1024 * 1024
+
+
+def _read_text(path: Path, limit: int) -> str:
+    try:
+        if path.stat().st_size > limit:
+            raise Unavailable(f"{path.name} is larger than {limit} bytes", field=str(path))
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise Unavailable(f"cannot read {path.name}: {exc.strerror}", field=str(path)) from None
+    except UnicodeDecodeError:
+        raise Unavailable(f"{path.name} is not UTF-8", field=str(path)) from None
+
+
+def _read_schema(directory: Path) -> str | dict[str, Any]:
+    cedar, as_json = directory / SCHEMA_FILE, directory / SCHEMA_JSON_FILE
+    if cedar.is_file() == as_json.is_file():
+        raise Unavailable(
+            f"expected exactly one of {SCHEMA_FILE} and {SCHEMA_JSON_FILE} in {directory}",
+            field=str(directory),
+        )
+    if cedar.is_file():
+        return _read_text(cedar, MAX_SCHEMA_CHARS)
+    try:
+        schema = json.loads(_read_text(as_json, MAX_SCHEMA_CHARS))
+    except json.JSONDecodeError as exc:
+        raise Unavailable(
+            f"{as_json.name} is not JSON: {exc.msg} at line {exc.lineno}", field=str(as_json)
+        ) from None
+    if not isinstance(schema, dict):
+        raise Unavailable(f"{as_json.name} must hold a JSON object", field=str(as_json))
+    return schema
+
+
+def load_bundle(directory: Path) -> PolicyBundle:
+    """The policy bundle in ``directory`` (Rule 1). Syntax and schema validation happen in ``Authorizer``."""
+    if not directory.is_dir():
+        raise Unavailable(f"policy directory {directory} does not exist", field=str(directory))
+    files = sorted(p for p in directory.glob("*.cedar") if p.is_file())
+    if not files:
+        raise Unavailable(f"no *.cedar files in {directory}", field=str(directory))
+    if len(files) > MAX_POLICY_FILES:
+        raise Unavailable(f"more than {MAX_POLICY_FILES} policy files in {directory}", field=str(directory))
+    text = "\n".join(_read_text(path, MAX_POLICY_TEXT_CHARS) for path in files)
+    return parse_bundle(text, _read_schema(directory))
+
+
+def load_policy_tests(directory: Path) -> list[PolicyTestCase]:
+    """All policy test cases under ``directory/tests`` (Rule 3); an absent tests directory yields none."""
+    tests = directory / TESTS_DIRECTORY
+    if not tests.is_dir():
+        return []
+    cases: list[PolicyTestCase] = []
+    for path in sorted(p for p in tests.glob("*.json") if p.is_file()):
+        try:
+            data = json.loads(_read_text(path, MAX_TEST_FILE_BYTES))
+        except json.JSONDecodeError as exc:
+            raise Unavailable(
+                f"{path.name} is not JSON: {exc.msg} at line {exc.lineno}", field=str(path)
+            ) from None
+        cases.extend(parse_policy_tests(data, source=path.name))
+    names = [c.name for c in cases]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise Unavailable(f"duplicate policy test names across files {duplicates}", field=str(tests))
+    return cases
