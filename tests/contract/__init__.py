@@ -1,0 +1,1 @@
+"""Contract tests: one suite of Store assertions, run against every backend in ``conftest.BACKENDS``."""
