@@ -1,0 +1,328 @@
+"""REST adapter: HTTP <-> the one pipeline. A translator only: no business rules live here.
+
+Rule 1: the signed header travels in the ``Cgw-Envelope`` request header (JWS compact); the body is the payload,
+        byte for byte, with its media type as ``Content-Type``. Nothing re-encodes the payload.
+Rule 2: every error leaves as RFC 9457 ``application/problem+json`` through ``adapters.status`` (one table).
+Rule 3: limits are named in ``Settings.limits`` and enforced before work is done (body size before reading,
+        list lengths before iterating, long-poll waits bounded).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+import structlog
+from aiohttp import web
+
+from adapters.rest.openapi import openapi_document
+from adapters.status import problem_json, status_of
+from gateway.core.errors import BadRequest, GatewayError, Internal, LimitExceeded, UnsupportedMediaType
+from gateway.core.model import Caller
+from gateway.ledger import Ledger
+from gateway.pipeline import Credentials, Inbound, Pipeline
+from gateway.ports import InboxItem, StoredMessage
+from gateway.settings import Limits
+
+ENVELOPE_HEADER = "Cgw-Envelope"
+# The token endpoint takes one short form; 16 KiB is generous for an assertion with an x5c chain.
+MAX_TOKEN_FORM_BYTES = 16 * 1024
+# Ack bodies are a list of integers (max_ack_items) and nothing else.
+MAX_ACK_BODY_BYTES = 64 * 1024
+
+log = structlog.get_logger("gateway.rest")
+
+
+@dataclass(frozen=True, slots=True)
+class RestServices:
+    pipeline: Pipeline
+    ledger: Ledger
+    limits: Limits
+    ready: Callable[[], bool]
+
+
+SERVICES = web.AppKey("services", RestServices)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except GatewayError as exc:
+        return _problem(exc, request)
+    except web.HTTPRequestEntityTooLarge:
+        return _problem(LimitExceeded("request body too large"), request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        err = BadRequest(exc.reason, public=exc.reason)
+        body = problem_json(err, instance=request.path)
+        body.update(status=exc.status, title=exc.reason, code="HTTP_" + str(exc.status))
+        return web.json_response(body, status=exc.status, content_type="application/problem+json")
+    except Exception:
+        log.exception("unhandled error in REST handler", path=request.path)
+        return _problem(Internal("unhandled"), request)
+
+
+def _problem(error: GatewayError, request: web.Request) -> web.Response:
+    headers = {"WWW-Authenticate": 'Bearer realm="customs-gateway"'} if status_of(error).http == 401 else None
+    return web.json_response(
+        problem_json(error, instance=request.path),
+        status=status_of(error).http,
+        content_type="application/problem+json",
+        headers=headers,
+    )
+
+
+# -- edge helpers ------------------------------------------------------------------------------------------
+
+
+def _credentials(request: web.Request) -> Credentials:
+    cert: bytes | None = None
+    ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+    if ssl_object is not None:
+        cert = ssl_object.getpeercert(binary_form=True) or None
+    token: str | None = None
+    auth = request.headers.get("Authorization")
+    if auth is not None:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise BadRequest("Authorization must be 'Bearer <token>'", field="Authorization")
+        token = value.strip()
+    return Credentials(client_cert=cert, bearer_token=token)
+
+
+async def _caller(request: web.Request) -> Caller:
+    return await request.app[SERVICES].pipeline.authenticate(_credentials(request))
+
+
+def _int_param(request: web.Request, name: str, default: int | None = None, *, minimum: int = 0) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        if default is None:
+            raise BadRequest(f"query parameter {name} is required", field=name)
+        return default
+    if not raw.isdigit() or len(raw) > 18:
+        raise BadRequest(f"query parameter {name} must be a non-negative integer", field=name)
+    value = int(raw)
+    if value < minimum:
+        raise BadRequest(f"query parameter {name} must be >= {minimum}", field=name)
+    return value
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _message_json(message: StoredMessage) -> dict[str, Any]:
+    return {
+        "message_id": message.message_id,
+        "from": message.sender,
+        "to": list(message.recipients),
+        "type": message.type,
+        "received": message.received_at.isoformat().replace("+00:00", "Z"),
+        "ledger_index": message.leaf_index,
+        "evidence_sha256": message.digest,
+        "receipt": message.receipt.decode("ascii"),
+    }
+
+
+def _inbox_json(item: InboxItem) -> dict[str, Any]:
+    message = item.message
+    return {
+        "cursor": item.cursor,
+        "from": message.sender,
+        "message_id": message.message_id,
+        "type": message.type,
+        "received": message.received_at.isoformat().replace("+00:00", "Z"),
+        "envelope": message.jws,
+        "payload": _b64(message.payload),
+    }
+
+
+# -- handlers ----------------------------------------------------------------------------------------------
+
+
+async def submit(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    unverified_jws = request.headers.get(ENVELOPE_HEADER)
+    if not unverified_jws:
+        raise BadRequest(f"the {ENVELOPE_HEADER} header (JWS compact) is required", field=ENVELOPE_HEADER)
+    if request.content_length is not None and request.content_length > services.limits.max_body_bytes:
+        raise LimitExceeded(f"body larger than {services.limits.max_body_bytes} bytes", field="body")
+    payload = await request.read()
+    inbound = Inbound(
+        adapter="rest", credentials=_credentials(request), unverified_jws=unverified_jws, payload=payload
+    )
+    outcome = await services.pipeline.submit(inbound)
+    body = _message_json(outcome.message) | {"duplicate": outcome.duplicate}
+    return web.json_response(body, status=200 if outcome.duplicate else 201)
+
+
+async def message_status(request: web.Request) -> web.Response:
+    caller = await _caller(request)
+    message = await request.app[SERVICES].pipeline.status(
+        caller, request.match_info["sender"], request.match_info["message_id"]
+    )
+    return web.json_response(_message_json(message))
+
+
+async def inbox(request: web.Request) -> web.Response:
+    caller = await _caller(request)
+    services = request.app[SERVICES]
+    after = _int_param(request, "after", 0)
+    limit = _int_param(request, "limit", services.limits.max_pull_items, minimum=1)
+    wait = _int_param(request, "wait", 0)
+    items = await services.pipeline.pull(caller, after=after, limit=limit, wait=float(wait))
+    next_after = items[-1].cursor if items else after
+    return web.json_response({"items": [_inbox_json(i) for i in items], "next_after": next_after})
+
+
+async def ack(request: web.Request) -> web.Response:
+    caller = await _caller(request)
+    body = await _json_body(request, MAX_ACK_BODY_BYTES)
+    cursors = body.get("cursors") if isinstance(body, dict) else None
+    if not isinstance(cursors, list) or not cursors:
+        raise BadRequest("body must be {\"cursors\": [int, ...]} with at least one cursor", field="cursors")
+    for i, cursor in enumerate(cursors):
+        if not isinstance(cursor, int) or isinstance(cursor, bool) or cursor < 1:
+            raise BadRequest("cursor must be a positive integer", field=f"cursors[{i}]")
+    count = await request.app[SERVICES].pipeline.ack(caller, cursors)
+    return web.json_response({"acknowledged": count})
+
+
+async def token(request: web.Request) -> web.Response:
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise UnsupportedMediaType("use application/x-www-form-urlencoded", field="Content-Type")
+    raw = await request.content.read(MAX_TOKEN_FORM_BYTES + 1)
+    if len(raw) > MAX_TOKEN_FORM_BYTES:
+        raise LimitExceeded(f"token request larger than {MAX_TOKEN_FORM_BYTES} bytes", field="body")
+    try:
+        form = parse_qs(raw.decode("ascii"), strict_parsing=True, max_num_fields=8)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest("malformed form body", field="body") from exc
+    expected = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    }
+    for name, value in expected.items():
+        if form.get(name) != [value]:
+            raise BadRequest(f"{name} must be {value}", field=name)
+    assertion = form.get("client_assertion", [])
+    if len(assertion) != 1:
+        raise BadRequest("exactly one client_assertion is required", field="client_assertion")
+    issued = await request.app[SERVICES].pipeline.issue_token(assertion[0], _credentials(request).client_cert)
+    return web.json_response(
+        {"access_token": issued.token, "token_type": "Bearer", "expires_in": issued.expires_in},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def _json_body(request: web.Request, limit: int) -> Any:
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType("use application/json", field="Content-Type")
+    raw = await request.content.read(limit + 1)
+    if len(raw) > limit:
+        raise LimitExceeded(f"body larger than {limit} bytes", field="body")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest("body is not valid JSON", field="body") from exc
+
+
+# -- audit (auditor role only) -----------------------------------------------------------------------------
+
+
+async def _auditor(request: web.Request) -> Ledger:
+    caller = await _caller(request)
+    services = request.app[SERVICES]
+    services.pipeline.authorize_audit(caller)
+    return services.ledger
+
+
+async def audit_checkpoint(request: web.Request) -> web.Response:
+    ledger = await _auditor(request)
+    head = await ledger.checkpoint()
+    return web.Response(body=head.note, content_type="text/plain", charset="utf-8")
+
+
+async def audit_key(request: web.Request) -> web.Response:
+    ledger = await _auditor(request)
+    return web.json_response({"origin": ledger.origin, "verifier_key": ledger.verifier_key})
+
+
+async def audit_inclusion(request: web.Request) -> web.Response:
+    ledger = await _auditor(request)
+    index = _int_param(request, "index")
+    size = _int_param(request, "size", minimum=1)
+    leaf, proof = await ledger.inclusion(index, size)
+    return web.json_response(
+        {"index": index, "size": size, "leaf_hash": _b64(leaf), "proof": [_b64(p) for p in proof]}
+    )
+
+
+async def audit_consistency(request: web.Request) -> web.Response:
+    ledger = await _auditor(request)
+    first = _int_param(request, "from", minimum=1)
+    second = _int_param(request, "to", minimum=1)
+    proof = await ledger.consistency(first, second)
+    return web.json_response({"from": first, "to": second, "proof": [_b64(p) for p in proof]})
+
+
+async def audit_entries(request: web.Request) -> web.Response:
+    ledger = await _auditor(request)
+    limits = request.app[SERVICES].limits
+    start = _int_param(request, "start", 0)
+    end = _int_param(request, "end", start + limits.max_ledger_range)
+    if end < start or end - start > limits.max_ledger_range:
+        raise LimitExceeded(f"at most {limits.max_ledger_range} entries per request", field="end")
+    entries = await ledger.entries(start, end)
+    return web.json_response({"entries": [{"index": e.index, "data": _b64(e.data)} for e in entries]})
+
+
+# -- operations --------------------------------------------------------------------------------------------
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ready = request.app[SERVICES].ready()
+    return web.json_response({"ready": ready}, status=200 if ready else 503)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+def build_app(services: RestServices) -> web.Application:
+    app = web.Application(
+        middlewares=[problem_middleware],
+        client_max_size=services.limits.max_body_bytes,
+        handler_args={
+            "max_field_size": services.limits.max_header_bytes,
+            "max_headers": services.limits.max_header_count,
+        },
+    )
+    app[SERVICES] = services
+    app.router.add_post("/v1/messages", submit)
+    app.router.add_get("/v1/messages/{sender}/{message_id}", message_status)
+    app.router.add_get("/v1/inbox", inbox)
+    app.router.add_post("/v1/inbox/ack", ack)
+    app.router.add_post("/v1/token", token)
+    app.router.add_get("/v1/audit/checkpoint", audit_checkpoint)
+    app.router.add_get("/v1/audit/key", audit_key)
+    app.router.add_get("/v1/audit/proof/inclusion", audit_inclusion)
+    app.router.add_get("/v1/audit/proof/consistency", audit_consistency)
+    app.router.add_get("/v1/audit/entries", audit_entries)
+    app.router.add_get("/v1/openapi.json", openapi)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app

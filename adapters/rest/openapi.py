@@ -1,0 +1,293 @@
+"""The OpenAPI 3.1 description of the REST adapter (served at ``/v1/openapi.json``).
+
+Rule: this document describes exactly the routes in ``adapters/rest/app.py``; ``tests/adapters`` checks both
+lists match and a schemathesis run checks responses against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway import __version__
+
+_PROBLEM = {"$ref": "#/components/responses/Problem"}
+_ERRORS = {code: _PROBLEM for code in ("400", "401", "403", "404", "413", "415", "422", "429", "503")}
+
+
+def _query(name: str, description: str, *, required: bool = False, minimum: int = 0) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": {"type": "integer", "minimum": minimum, "maximum": 10**18 - 1},
+    }
+
+
+def _json(schema_ref: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}},
+    }
+
+
+def _op(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"summary": summary, "responses": responses | _ERRORS, **extra}
+
+
+def openapi_document() -> dict[str, Any]:
+    message = {
+        "type": "object",
+        "required": ["message_id", "from", "to", "type", "received", "ledger_index", "receipt"],
+        "properties": {
+            "message_id": {"type": "string"},
+            "from": {"type": "string"},
+            "to": {"type": "array", "items": {"type": "string"}},
+            "type": {"type": "string"},
+            "received": {"type": "string", "format": "date-time"},
+            "ledger_index": {"type": "integer", "minimum": 0},
+            "evidence_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "receipt": {"type": "string", "description": "gateway-signed JWS (typ cgw-receipt+jws)"},
+            "duplicate": {"type": "boolean"},
+        },
+    }
+    inbox_item = {
+        "type": "object",
+        "required": ["cursor", "from", "message_id", "type", "received", "envelope", "payload"],
+        "properties": {
+            "cursor": {"type": "integer", "minimum": 1},
+            "from": {"type": "string"},
+            "message_id": {"type": "string"},
+            "type": {"type": "string"},
+            "received": {"type": "string", "format": "date-time"},
+            "envelope": {"type": "string", "description": "the sender's original JWS (evidence)"},
+            "payload": {"type": "string", "contentEncoding": "base64"},
+        },
+    }
+    problem = {
+        "type": "object",
+        "required": ["type", "title", "status", "code", "detail"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "code": {"type": "string", "description": "stable error code (see README)"},
+            "detail": {"type": "string"},
+            "field": {"type": "string"},
+            "instance": {"type": "string"},
+        },
+    }
+    b64_list = {"type": "array", "items": {"type": "string", "contentEncoding": "base64"}}
+    auth = [{"mtls": []}, {"bearer": []}]
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "customs-gateway REST API",
+            "version": __version__,
+            "description": "Signed message exchange between customs administrations, carriers and ports.",
+        },
+        "security": auth,
+        "paths": {
+            "/v1/messages": {
+                "post": _op(
+                    "Submit a signed message",
+                    {"200": _json("Message", "duplicate: the original receipt"), "201": _json("Message", "accepted")},
+                    parameters=[
+                        {
+                            "name": "Cgw-Envelope",
+                            "in": "header",
+                            "required": True,
+                            "description": "JWS compact over the RFC 8785 canonical header, x5c chain",
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    requestBody={
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"type": "object"}},
+                            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                        },
+                    },
+                )
+            },
+            "/v1/messages/{sender}/{message_id}": {
+                "get": _op(
+                    "Status and receipt of a message (sender, recipients, auditors)",
+                    {"200": _json("Message", "the message status")},
+                    parameters=[
+                        {"name": "sender", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {"name": "message_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                    ],
+                )
+            },
+            "/v1/inbox": {
+                "get": _op(
+                    "Pull unacknowledged messages after a cursor (long-poll with wait)",
+                    {"200": _json("Inbox", "inbox page")},
+                    parameters=[
+                        _query("after", "resume after this cursor"),
+                        _query("limit", "maximum items", minimum=1),
+                        _query("wait", "seconds to wait when empty (bounded)"),
+                    ],
+                )
+            },
+            "/v1/inbox/ack": {
+                "post": _op(
+                    "Acknowledge inbox items by cursor",
+                    {"200": _json("Ack", "how many were newly acknowledged")},
+                    requestBody={
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AckRequest"}}},
+                    },
+                )
+            },
+            "/v1/token": {
+                "post": _op(
+                    "RFC 7523 private_key_jwt client assertion -> short-lived access token (RFC 8705 bound)",
+                    {"200": _json("Token", "access token")},
+                    security=[{}],
+                    requestBody={
+                        "required": True,
+                        "content": {
+                            "application/x-www-form-urlencoded": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["grant_type", "client_assertion_type", "client_assertion"],
+                                    "properties": {
+                                        "grant_type": {"const": "client_credentials"},
+                                        "client_assertion_type": {
+                                            "const": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+                                        },
+                                        "client_assertion": {"type": "string"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                )
+            },
+            "/v1/audit/checkpoint": {
+                "get": _op(
+                    "Latest signed tree head (C2SP tlog-checkpoint signed note)",
+                    {"200": {"description": "signed note", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+                )
+            },
+            "/v1/audit/key": {
+                "get": _op(
+                    "The checkpoint verifier key (signed-note vkey)", {"200": _json("VerifierKey", "verifier key")}
+                )
+            },
+            "/v1/audit/proof/inclusion": {
+                "get": _op(
+                    "RFC 9162 inclusion proof",
+                    {"200": _json("InclusionProof", "proof")},
+                    parameters=[
+                        _query("index", "leaf index", required=True),
+                        _query("size", "tree size", required=True, minimum=1),
+                    ],
+                )
+            },
+            "/v1/audit/proof/consistency": {
+                "get": _op(
+                    "RFC 9162 consistency proof",
+                    {"200": _json("ConsistencyProof", "proof")},
+                    parameters=[
+                        _query("from", "older tree size", required=True, minimum=1),
+                        _query("to", "newer tree size", required=True, minimum=1),
+                    ],
+                )
+            },
+            "/v1/audit/entries": {
+                "get": _op(
+                    "Ledger entries (canonical audit records, base64)",
+                    {"200": _json("Entries", "entries")},
+                    parameters=[_query("start", "first index"), _query("end", "end index (exclusive)")],
+                )
+            },
+            "/v1/openapi.json": {
+                "get": {"summary": "This document", "security": [{}], "responses": {"200": {"description": "ok"}}}
+            },
+            "/healthz": {
+                "get": {"summary": "Liveness", "security": [{}], "responses": {"200": {"description": "alive"}}}
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness (store, keys, trust list, policies loaded)",
+                    "security": [{}],
+                    "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}},
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {
+                "mtls": {"type": "mutualTLS", "description": "federation TLS client certificate"},
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            },
+            "responses": {
+                "Problem": {
+                    "description": "RFC 9457 problem details",
+                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                }
+            },
+            "schemas": {
+                "Message": message,
+                "Problem": problem,
+                "Inbox": {
+                    "type": "object",
+                    "required": ["items", "next_after"],
+                    "properties": {
+                        "items": {"type": "array", "items": inbox_item},
+                        "next_after": {"type": "integer", "minimum": 0},
+                    },
+                },
+                "AckRequest": {
+                    "type": "object",
+                    "required": ["cursors"],
+                    "properties": {"cursors": {"type": "array", "minItems": 1, "items": {"type": "integer"}}},
+                },
+                "Ack": {
+                    "type": "object",
+                    "required": ["acknowledged"],
+                    "properties": {"acknowledged": {"type": "integer", "minimum": 0}},
+                },
+                "Token": {
+                    "type": "object",
+                    "required": ["access_token", "token_type", "expires_in"],
+                    "properties": {
+                        "access_token": {"type": "string"},
+                        "token_type": {"const": "Bearer"},
+                        "expires_in": {"type": "integer"},
+                    },
+                },
+                "VerifierKey": {
+                    "type": "object",
+                    "properties": {"origin": {"type": "string"}, "verifier_key": {"type": "string"}},
+                },
+                "InclusionProof": {
+                    "type": "object",
+                    "properties": {
+                        "index": {"type": "integer"},
+                        "size": {"type": "integer"},
+                        "leaf_hash": {"type": "string"},
+                        "proof": b64_list,
+                    },
+                },
+                "ConsistencyProof": {
+                    "type": "object",
+                    "properties": {"from": {"type": "integer"}, "to": {"type": "integer"}, "proof": b64_list},
+                },
+                "Entries": {
+                    "type": "object",
+                    "properties": {
+                        "entries": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {"index": {"type": "integer"}, "data": {"type": "string"}},
+                            },
+                        }
+                    },
+                },
+            },
+        },
+    }

@@ -1,0 +1,251 @@
+"""The reference client partners can use: signs envelopes with a member's key and talks to a gateway over mTLS.
+
+Rule 1: the client signs exactly what it sends: the JWS goes into ``Cgw-Envelope`` and the payload bytes are the
+        body, unchanged.
+Rule 2: every call has a timeout; errors come back as :class:`GatewayClientError` with the gateway's stable code.
+Rule 3: receipts are verified against the gateway's certificate before they are returned.
+"""
+
+from __future__ import annotations
+
+import base64
+import ssl
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
+
+from gateway.core import envelope, tokens
+from gateway.core.model import Header, Tlp
+from gateway.core.receipt import read_receipt
+from gateway.core.signing import header_x5c, peek_header
+from gateway.infra.files import load_certificates, load_private_key
+
+# A client call must never hang: the long-poll wait is added on top of this.
+DEFAULT_TIMEOUT_SECONDS = 15.0
+
+
+class GatewayClientError(Exception):
+    def __init__(self, status: int, code: str, detail: str, field: str | None = None) -> None:
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.field = field
+        super().__init__(f"{status} {code}: {detail}" + (f" (at {field})" if field else ""))
+
+
+@dataclass(frozen=True, slots=True)
+class MemberCredentials:
+    member_id: str
+    signing_key: PrivateKeyTypes
+    signing_chain: tuple[x509.Certificate, ...]
+    tls_cert: Path | None
+    tls_key: Path | None
+    ca_file: Path
+
+    @classmethod
+    def from_federation(cls, federation_dir: Path, member_id: str) -> MemberCredentials:
+        """Credentials of a member in a directory written by ``customs-gateway init``."""
+        base = federation_dir / "members" / member_id
+        return cls(
+            member_id=member_id,
+            signing_key=load_private_key(base / "signing.key"),
+            signing_chain=tuple(load_certificates(base / "signing.crt")),
+            tls_cert=base / "tls-client.crt",
+            tls_key=base / "tls-client.key",
+            ca_file=federation_dir / "ca" / "root-ca.crt",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    status: int
+    body: dict[str, Any]
+    receipt: dict[str, Any]
+
+    @property
+    def duplicate(self) -> bool:
+        return bool(self.body.get("duplicate"))
+
+
+class GatewayClient:
+    def __init__(
+        self, base_url: str, credentials: MemberCredentials, *, mtls: bool = True, connections: int = 8
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.credentials = credentials
+        context = ssl.create_default_context(cafile=str(credentials.ca_file))
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if mtls and credentials.tls_cert and credentials.tls_key:
+            context.load_cert_chain(credentials.tls_cert, credentials.tls_key)
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=context, limit=connections),
+            timeout=aiohttp.ClientTimeout(total=DEFAULT_TIMEOUT_SECONDS),
+        )
+        self._token: str | None = None
+        self._gateway_cert: x509.Certificate | None = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._session.close()
+
+    # -- signing ----------------------------------------------------------------------------------------
+
+    def sign(
+        self,
+        message_type: str,
+        to: list[str],
+        payload: bytes,
+        *,
+        schema: str,
+        media: str = "application/json",
+        tlp: Tlp = Tlp.AMBER,
+        program: str | None = None,
+        correlation: str | None = None,
+        message_id: str | None = None,
+        created: datetime | None = None,
+        lifetime: timedelta = timedelta(days=1),
+    ) -> str:
+        """The JWS compact envelope for ``payload`` (nothing is sent)."""
+        created = created or datetime.now(UTC)
+        header = Header(
+            id=message_id or str(uuid.uuid4()),
+            type=message_type,
+            sender=self.credentials.member_id,
+            to=tuple(to),
+            tlp=tlp,
+            created=created,
+            expires=created + lifetime,
+            payload=envelope.payload_ref(media, schema, payload),
+            program=program,
+            correlation=correlation,
+        )
+        return envelope.sign_envelope(header, self.credentials.signing_key, self.credentials.signing_chain)
+
+    # -- calls ------------------------------------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"} if self._token else {}
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any, aiohttp.ClientResponse]:
+        headers = self._headers() | kwargs.pop("headers", {})
+        async with self._session.request(method, self.base_url + path, headers=headers, **kwargs) as response:
+            if response.content_type in ("application/json", "application/problem+json"):
+                body: Any = await response.json(content_type=None)
+            else:
+                body = await response.read()
+            if response.status >= 400:
+                if isinstance(body, dict):
+                    raise GatewayClientError(
+                        response.status, str(body.get("code")), str(body.get("detail")), body.get("field")
+                    )
+                raise GatewayClientError(response.status, "HTTP_ERROR", repr(body)[:200])
+            return response.status, body, response
+
+    async def submit_signed(self, jws: str, payload: bytes, media: str = "application/json") -> Submitted:
+        status, body, _ = await self._call(
+            "POST", "/v1/messages", data=payload, headers={"Cgw-Envelope": jws, "Content-Type": media}
+        )
+        receipt = read_receipt(body["receipt"], await self._gateway_public_key(body["receipt"]))
+        return Submitted(status=status, body=body, receipt=receipt)
+
+    async def submit(self, message_type: str, to: list[str], payload: bytes, **sign_args: Any) -> Submitted:
+        media = sign_args.get("media", "application/json")
+        return await self.submit_signed(self.sign(message_type, to, payload, **sign_args), payload, media)
+
+    async def _gateway_public_key(self, receipt: str) -> PublicKeyTypes:
+        """The receipt signer's key, taken from its x5c and checked to chain to our trust anchor."""
+        leaf = x509.load_der_x509_certificate(header_x5c(peek_header(receipt))[0])
+        if self._gateway_cert is None or leaf != self._gateway_cert:
+            now = datetime.now(UTC)
+            if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
+                raise GatewayClientError(0, "RECEIPT_UNTRUSTED", "receipt signer certificate is not valid now")
+            for anchor in load_certificates(self.credentials.ca_file):
+                try:
+                    leaf.verify_directly_issued_by(anchor)
+                except (ValueError, TypeError, InvalidSignature):
+                    continue
+                self._gateway_cert = leaf
+                break
+            else:
+                raise GatewayClientError(0, "RECEIPT_UNTRUSTED", "receipt signer does not chain to the anchor")
+        return leaf.public_key()
+
+    async def pull(self, *, after: int = 0, limit: int = 100, wait: int = 0) -> dict[str, Any]:
+        _, body, _ = await self._call(
+            "GET",
+            "/v1/inbox",
+            params={"after": after, "limit": limit, "wait": wait},
+            timeout=aiohttp.ClientTimeout(total=DEFAULT_TIMEOUT_SECONDS + wait),
+        )
+        for item in body["items"]:
+            item["payload"] = base64.b64decode(item["payload"])
+        return dict(body)
+
+    async def ack(self, cursors: list[int]) -> int:
+        _, body, _ = await self._call("POST", "/v1/inbox/ack", json={"cursors": cursors})
+        return int(body["acknowledged"])
+
+    async def status(self, sender: str, message_id: str) -> dict[str, Any]:
+        _, body, _ = await self._call("GET", f"/v1/messages/{sender}/{message_id}")
+        return dict(body)
+
+    async def fetch_token(self, *, audience: str | None = None) -> str:
+        """RFC 7523 client assertion -> access token; later calls send it as a bearer token."""
+        assertion = tokens.make_client_assertion(
+            self.credentials.member_id,
+            audience or self.base_url + "/v1/token",
+            self.credentials.signing_key,
+            self.credentials.signing_chain,
+            now=datetime.now(UTC),
+            jti=str(uuid.uuid4()),
+        )
+        _, body, _ = await self._call(
+            "POST",
+            "/v1/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": assertion,
+            },
+        )
+        self._token = str(body["access_token"])
+        return self._token
+
+    # -- audit ------------------------------------------------------------------------------------------
+
+    async def checkpoint(self) -> bytes:
+        _, body, _ = await self._call("GET", "/v1/audit/checkpoint")
+        return bytes(body)
+
+    async def verifier_key(self) -> str:
+        _, body, _ = await self._call("GET", "/v1/audit/key")
+        return str(body["verifier_key"])
+
+    async def entries(self, start: int, end: int) -> list[tuple[int, bytes]]:
+        _, body, _ = await self._call("GET", "/v1/audit/entries", params={"start": start, "end": end})
+        return [(int(e["index"]), base64.b64decode(e["data"])) for e in body["entries"]]
+
+    async def inclusion(self, index: int, size: int) -> dict[str, Any]:
+        _, body, _ = await self._call("GET", "/v1/audit/proof/inclusion", params={"index": index, "size": size})
+        return dict(body)
+
+    async def consistency(self, first: int, second: int) -> dict[str, Any]:
+        _, body, _ = await self._call(
+            "GET", "/v1/audit/proof/consistency", params={"from": first, "to": second}
+        )
+        return dict(body)

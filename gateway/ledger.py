@@ -1,0 +1,86 @@
+"""The audit ledger service: an in-memory RFC 9162 Merkle tree over the store's ledger leaves.
+
+Rule 1: the store is the source of truth for leaves; this service only mirrors their hashes (catching up from
+        the store on demand), so several readers and a restart can never disagree with what is on disk.
+Rule 2: checkpoints are C2SP signed notes by the gateway's Ed25519 checkpoint key; one is cached per tree size.
+Rule 3: proofs are computed from cached perfect-subtree hashes: O(log n) per proof.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from gateway.core.checkpoint import Checkpoint, sign_checkpoint, verifier_key_string
+from gateway.core.errors import Invalid
+from gateway.core.merkle import MerkleTree, leaf_hash
+from gateway.ports import LedgerEntry, Store
+
+# Catch-up reads from the store are paged so a large ledger does not load in one query.
+CATCH_UP_PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class SignedHead:
+    size: int
+    root: bytes
+    note: bytes
+
+
+class Ledger:
+    def __init__(self, store: Store, *, origin: str, key: Ed25519PrivateKey) -> None:
+        self._store = store
+        self._origin = origin
+        self._key = key
+        self._tree = MerkleTree()
+        self._lock = asyncio.Lock()
+        self._head: SignedHead | None = None
+
+    @property
+    def origin(self) -> str:
+        return self._origin
+
+    @property
+    def verifier_key(self) -> str:
+        return verifier_key_string(self._origin, self._key.public_key())
+
+    async def sync(self) -> int:
+        """Bring the in-memory tree up to the store's size; return the size."""
+        async with self._lock:
+            target = await self._store.ledger_size()
+            while self._tree.size < target:
+                end = min(target, self._tree.size + CATCH_UP_PAGE)
+                for entry in await self._store.ledger_entries(self._tree.size, end):
+                    self._tree.append(leaf_hash(entry.data))
+            return self._tree.size
+
+    async def checkpoint(self) -> SignedHead:
+        size = await self.sync()
+        head = self._head
+        if head is None or head.size != size:
+            root = self._tree.root(size)
+            note = sign_checkpoint(Checkpoint(self._origin, size, root), self._origin, self._key)
+            head = self._head = SignedHead(size=size, root=root, note=note)
+        return head
+
+    async def inclusion(self, index: int, size: int) -> tuple[bytes, list[bytes]]:
+        """(leaf hash, proof) for leaf ``index`` in the tree of ``size``."""
+        current = await self.sync()
+        self._check_sizes(index + 1, size, current, "index")
+        entries = await self._store.ledger_entries(index, index + 1)
+        return leaf_hash(entries[0].data), list(self._tree.inclusion_proof(index, size))
+
+    async def consistency(self, size1: int, size2: int) -> list[bytes]:
+        current = await self.sync()
+        self._check_sizes(size1, size2, current, "from")
+        return list(self._tree.consistency_proof(size1, size2))
+
+    async def entries(self, start: int, end: int) -> list[LedgerEntry]:
+        return await self._store.ledger_entries(start, end)
+
+    @staticmethod
+    def _check_sizes(low: int, high: int, current: int, field: str) -> None:
+        if low < 0 or high > current or low > high:
+            raise Invalid(f"need 0 <= {field} < size <= {current}", field=field)

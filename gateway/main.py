@@ -1,0 +1,134 @@
+"""The composition root: the only place that picks implementations and wires them together.
+
+Rule 1: everything is loaded and checked before the listener opens (fail closed: a bad trust list, policy set,
+        key or store stops startup with ``Unavailable``).
+Rule 2: paired start/stop in one async context manager (``running_gateway``): the listener closes first
+        (draining in-flight requests), then the store flushes and closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from adapters.rest.app import RestServices, build_app
+from gateway.core.errors import Unavailable
+from gateway.core.payloads import MESSAGE_TYPES
+from gateway.core.policy import Authorizer
+from gateway.infra.files import load_certificates, load_private_key, load_trust
+from gateway.infra.policyfiles import load_bundle
+from gateway.infra.sqlite import SqliteStore
+from gateway.ledger import Ledger
+from gateway.pipeline import Pipeline
+from gateway.settings import Settings
+from gateway.state import GatewayState, Identity, Trust
+
+log = structlog.get_logger("gateway.main")
+
+# Time given to in-flight requests when the gateway stops (graceful drain).
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    settings: Settings
+    state: GatewayState
+    pipeline: Pipeline
+    ledger: Ledger
+    store: SqliteStore
+    url: str
+
+
+def load_state(settings: Settings) -> GatewayState:
+    trust_files = load_trust(settings.trust_anchors, settings.trust_crl, settings.trust_registry)
+    registry = trust_files.registry
+    if registry.get(settings.member_id) is None:
+        raise Unavailable(f"the home member {settings.member_id} is not in the registry", field="gateway.member_id")
+    key = load_private_key(settings.signing_key)
+    identity = Identity(private_key=key, chain=tuple(load_certificates(settings.signing_cert)))
+    authorizer = Authorizer(load_bundle(settings.policies_dir), registry, MESSAGE_TYPES)
+    return GatewayState(
+        member_id=settings.member_id,
+        issuer=f"https://{settings.host}:{settings.rest_port}",
+        identity=identity,
+        limits=settings.limits,
+        trust=Trust(validator=trust_files, registry=registry, version=trust_files.version),
+        authorizer=authorizer,
+    )
+
+
+def load_checkpoint_key(settings: Settings) -> Ed25519PrivateKey:
+    key = load_private_key(settings.checkpoint_key)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise Unavailable("the checkpoint key must be Ed25519", field="signing.checkpoint_key")
+    return key
+
+
+def server_tls(settings: Settings) -> ssl.SSLContext:
+    """TLS 1.2+; a client certificate is requested (mTLS callers) but optional (token callers)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    context.load_verify_locations(cafile=str(settings.trust_anchors))
+    context.verify_mode = ssl.CERT_OPTIONAL
+    return context
+
+
+@asynccontextmanager
+async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
+    state = load_state(settings)
+    checkpoint_key = load_checkpoint_key(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    clock = SystemClock()
+    store = await SqliteStore.open(settings.data_dir / "gateway.db", clock=clock)
+    runner: web.AppRunner | None = None
+    try:
+        pipeline = Pipeline(store=store, state=state, clock=clock)
+        ledger = Ledger(store, origin=settings.origin, key=checkpoint_key)
+        await ledger.sync()
+        app = build_app(
+            RestServices(pipeline=pipeline, ledger=ledger, limits=settings.limits, ready=lambda: state.ready)
+        )
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.host, settings.rest_port, ssl_context=server_tls(settings))
+        await site.start()
+        host, port = _bound_address(runner)
+        url = f"https://{host}:{port}"
+        log.info("gateway listening", url=url, member=settings.member_id, ledger_size=await store.ledger_size())
+        yield Gateway(settings=settings, state=state, pipeline=pipeline, ledger=ledger, store=store, url=url)
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await store.close()
+
+
+def _bound_address(runner: web.AppRunner) -> tuple[str, int]:
+    address = runner.addresses[0]
+    host, port = str(address[0]), int(address[1])
+    return (f"[{host}]" if ":" in host else host), port
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGTERM / SIGINT, then drain and stop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with running_gateway(settings):
+        await stop.wait()
+        log.info("gateway stopping")

@@ -1,0 +1,380 @@
+"""The ONE pipeline every adapter feeds: REST, SOAP and gRPC only translate wire formats to ``Inbound``.
+
+Order (DESIGN.md), each step producing the stronger type the next step requires::
+
+    Credentials --authenticate--> Caller
+    Inbound     --verify-------->  VerifiedEnvelope      (chain, CRL, signer == from == caller, digest, window)
+                --replay-------->  duplicate? -> the original receipt; same id, other bytes -> DUPLICATE_CONFLICT
+                --validate------>  ValidatedPayload      (schema + identifiers with field paths)
+                --authorize----->  Permit                (Cedar, deny by default, policy ids + digest)
+                --persist------->  StoredMessage         (message + inbox rows + ledger leaf + receipt, one
+                                                          durable transaction) -> receipt to the sender
+
+Rule 1: nothing is acknowledged before it is durable (the store returns only after its fsync).
+Rule 2: every rejection is written to the ledger with its reason code (never the secret material) and logged
+        once on the canonical exchange line.
+Rule 3: errors are ``GatewayError`` subclasses only; anything else is a bug and becomes ``Internal``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from gateway.core import envelope as envelope_rules
+from gateway.core import tokens
+from gateway.core.audit import AuditEvent, EventKind
+from gateway.core.envelope import VerifiedEnvelope
+from gateway.core.errors import (
+    DuplicateConflict,
+    Forbidden,
+    GatewayError,
+    Internal,
+    LimitExceeded,
+    NotFound,
+    Overloaded,
+    TokenReplayed,
+    Unauthenticated,
+)
+from gateway.core.model import Caller, MemberKind
+from gateway.core.payloads import ValidatedPayload, validate_payload
+from gateway.core.policy import Decision, audit_request, submit_request
+from gateway.core.receipt import make_receipt
+from gateway.ports import Clock, InboxItem, Store, StoredMessage
+from gateway.state import GatewayState
+
+log = structlog.get_logger("gateway.exchange")
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What the transport proved about the peer: its TLS client certificate and/or a bearer token."""
+
+    client_cert: bytes | None = None  # DER of the TLS client certificate (already TLS-verified)
+    bearer_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    adapter: str  # "rest" | "soap" | "grpc"
+    credentials: Credentials
+    unverified_jws: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Permit:
+    """Built only by ``Pipeline._authorize``: the exchange is allowed, and why."""
+
+    envelope: VerifiedEnvelope
+    payload: ValidatedPayload
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    message: StoredMessage
+    duplicate: bool
+
+    @property
+    def receipt(self) -> str:
+        return self.message.receipt.decode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    expires_in: int
+
+
+def evidence_digest(jws: str, payload: bytes) -> str:
+    """Identifies "the same bytes" of a submission (signed header and payload) for duplicate detection."""
+    h = hashlib.sha256(jws.encode("ascii", "replace"))
+    h.update(b".")
+    h.update(payload)
+    return h.hexdigest()
+
+
+class Pipeline:
+    def __init__(self, *, store: Store, state: GatewayState, clock: Clock) -> None:
+        self._store = store
+        self._state = state
+        self._clock = clock
+        self._inflight = 0
+        self._inbox_events: dict[str, asyncio.Event] = {}
+
+    # -- authentication ---------------------------------------------------------------------------------
+
+    async def authenticate(self, credentials: Credentials) -> Caller:
+        """mTLS certificate or a gateway-issued access token (bound to the certificate when it says so)."""
+        trust = self._state.require_trust()
+        now = self._clock.now()
+        if credentials.bearer_token is not None:
+            presented = tokens.x5t_s256(credentials.client_cert) if credentials.client_cert else None
+            claims = tokens.verify_access_token(
+                credentials.bearer_token,
+                public_key=self._state.identity.public_key,
+                issuer=self._state.issuer,
+                audience=self._state.issuer,
+                now=now,
+                registry=trust.registry,
+                presented_cert_x5t_s256=presented,
+            )
+            return Caller(member=claims.member, method="token", cert_fingerprint=claims.bound_x5t)
+        if credentials.client_cert is not None:
+            certified = trust.validator.validate_client([credentials.client_cert], now)
+            member = trust.registry.get(certified.member_id)
+            if member is None:
+                raise Unauthenticated("client certificate names no registry member")
+            return Caller(member=member, method="mtls", cert_fingerprint=certified.fingerprint)
+        raise Unauthenticated("no client certificate and no bearer token")
+
+    async def issue_token(self, unverified_assertion: str, client_cert: bytes | None) -> IssuedToken:
+        """RFC 7523 client assertion -> short-lived access token (RFC 8705 bound when a cert is presented)."""
+        trust = self._state.require_trust()
+        now = self._clock.now()
+        try:
+            assertion = tokens.verify_client_assertion(
+                unverified_assertion,
+                audience=self._state.token_audience,
+                validator=trust.validator,
+                registry=trust.registry,
+                now=now,
+            )
+            if not await self._store.claim_once(f"jti:{assertion.member.id}:{assertion.jti}", assertion.expires):
+                raise TokenReplayed("client assertion jti already used")
+        except GatewayError as exc:
+            await self._reject(exc, adapter="rest", action="token", fields={})
+            raise
+        ttl = self._state.limits.token_ttl_seconds
+        bound = tokens.x5t_s256(client_cert) if client_cert else None
+        token = tokens.issue_access_token(
+            assertion.member,
+            key=self._state.identity.private_key,
+            key_id=self._state.identity.key_id,
+            issuer=self._state.issuer,
+            audience=self._state.issuer,
+            now=now,
+            ttl=ttl,
+            cnf_x5t_s256=bound,
+            jti=hashlib.sha256(f"{assertion.member.id}:{assertion.jti}".encode()).hexdigest()[:32],
+        )
+        await self._store.record(
+            AuditEvent(EventKind.TOKEN_ISSUED, now, {"member": assertion.member.id, "bound": bound is not None})
+        )
+        return IssuedToken(token=token, expires_in=ttl)
+
+    # -- submit -----------------------------------------------------------------------------------------
+
+    async def submit(self, inbound: Inbound) -> Outcome:
+        if self._inflight >= self._state.limits.max_inflight_submits:
+            raise Overloaded("too many submissions in flight")
+        self._inflight += 1
+        started = time.perf_counter()
+        context: dict[str, Any] = {"adapter": inbound.adapter}
+        try:
+            outcome = await self._submit(inbound, context)
+        except GatewayError as exc:
+            await self._reject(exc, adapter=inbound.adapter, action="submit", fields=context)
+            self._log_exchange(context, "rejected", exc.code, started)
+            raise
+        except Exception as exc:  # a bug: audit and report as INTERNAL, never leak the detail
+            err = Internal(f"{type(exc).__name__}")
+            log.exception("pipeline bug", **context)
+            await self._reject(err, adapter=inbound.adapter, action="submit", fields=context)
+            raise err from exc
+        finally:
+            self._inflight -= 1
+        self._log_exchange(context, "duplicate" if outcome.duplicate else "accepted", "OK", started)
+        return outcome
+
+    async def _submit(self, inbound: Inbound, context: dict[str, Any]) -> Outcome:
+        caller = await self.authenticate(inbound.credentials)
+        context["caller"] = caller.member.id
+        trust = self._state.require_trust()
+        now = self._clock.now()
+        limits = self._state.limits
+        verified = envelope_rules.verify_envelope(
+            inbound.unverified_jws,
+            inbound.payload,
+            validator=trust.validator,
+            registry=trust.registry,
+            now=now,
+            caller=caller,
+            max_skew=limits.clock_skew,
+            max_lifetime=limits.max_message_lifetime,
+        )
+        header = verified.header
+        context.update(message_id=header.id, sender=header.sender, type=header.type)
+        digest = evidence_digest(verified.jws, verified.payload)
+        existing = await self._store.find_message(header.sender, header.id)
+        if existing is not None:
+            return self._duplicate(existing, digest)
+        validated = validate_payload(header.type, header.payload.media, verified.payload)
+        permit = self._authorize(caller, verified, validated)
+        context["policy"] = list(permit.decision.policy_ids)
+        message = StoredMessage(
+            sender=header.sender,
+            message_id=header.id,
+            type=header.type,
+            recipients=header.to,
+            jws=verified.jws,
+            payload=verified.payload,
+            digest=digest,
+            received_at=now,
+        )
+        event = AuditEvent(
+            EventKind.ACCEPTED,
+            now,
+            {
+                "adapter": inbound.adapter,
+                "caller": caller.member.id,
+                "message_id": header.id,
+                "sender": header.sender,
+                "type": header.type,
+                "to": list(header.to),
+                "tlp": header.tlp.value,
+                "program": header.program or "",
+                "evidence_sha256": digest,
+                "payload_sha256": header.payload.sha256,
+                "signer_cert": verified.signer_fingerprint,
+                "decision": "allow",
+                "policy_ids": list(permit.decision.policy_ids),
+                "policy_digest": permit.decision.digest,
+            },
+        )
+        identity = self._state.identity
+
+        def receipt(leaf_index: int, received_at: Any) -> bytes:
+            return make_receipt(
+                message_id=message.message_id,
+                sender=message.sender,
+                recipients=message.recipients,
+                message_type=message.type,
+                evidence_sha256=message.digest,
+                leaf_index=leaf_index,
+                received_at=received_at,
+                gateway=self._state.member_id,
+                policy_digest=permit.decision.digest,
+                key=identity.private_key,
+                chain=identity.chain,
+            )
+
+        try:
+            stored = await self._store.accept(message, event, receipt)
+        except DuplicateConflict:  # a concurrent submit of the same (sender, id) won the race
+            raced = await self._store.find_message(header.sender, header.id)
+            if raced is None:
+                raise
+            return self._duplicate(raced, digest)
+        for recipient in header.to:
+            self._inbox_event(recipient).set()
+        return Outcome(message=stored, duplicate=False)
+
+    @staticmethod
+    def _duplicate(existing: StoredMessage, digest: str) -> Outcome:
+        if existing.digest != digest:
+            raise DuplicateConflict(f"digest {digest} differs from accepted {existing.digest}", field="id")
+        return Outcome(message=existing, duplicate=True)
+
+    def _authorize(self, caller: Caller, verified: VerifiedEnvelope, validated: ValidatedPayload) -> Permit:
+        trust = self._state.require_trust()
+        header = verified.header
+        recipients = [trust.registry.members[r] for r in header.to]
+        request = submit_request(caller.member, header.type, header.program, header.tlp.value, recipients)
+        decision = self._state.require_authorizer().authorize(request)
+        if not decision.allowed:
+            raise Forbidden(
+                f"submit {header.type} denied by {list(decision.policy_ids) or 'default deny'}"
+                f" (policy set {decision.digest[:12]})"
+            )
+        return Permit(envelope=verified, payload=validated, decision=decision)
+
+    # -- inbox ------------------------------------------------------------------------------------------
+
+    def _inbox_event(self, member_id: str) -> asyncio.Event:
+        event = self._inbox_events.get(member_id)
+        if event is None:
+            event = self._inbox_events[member_id] = asyncio.Event()
+        return event
+
+    async def pull(self, caller: Caller, *, after: int, limit: int, wait: float) -> list[InboxItem]:
+        """Unacknowledged items after ``after``; when none, wait up to ``wait`` seconds for new ones."""
+        limits = self._state.limits
+        limit = max(1, min(limit, limits.max_pull_items))
+        wait = max(0.0, min(wait, limits.max_wait_seconds))
+        member_id = caller.member.id
+        deadline = time.monotonic() + wait
+        while True:
+            signal = self._inbox_event(member_id)
+            signal.clear()
+            items = await self._store.pull(member_id, after, limit)
+            remaining = deadline - time.monotonic()
+            if items or remaining <= 0:
+                return items
+            try:
+                await asyncio.wait_for(signal.wait(), timeout=remaining)
+            except TimeoutError:
+                return await self._store.pull(member_id, after, limit)
+
+    async def ack(self, caller: Caller, cursors: Sequence[int]) -> int:
+        if len(cursors) > self._state.limits.max_ack_items:
+            raise LimitExceeded(f"{len(cursors)} cursors > {self._state.limits.max_ack_items}", field="cursors")
+        event = AuditEvent(
+            EventKind.ACKNOWLEDGED, self._clock.now(), {"recipient": caller.member.id, "cursors": list(cursors)}
+        )
+        return await self._store.ack(caller.member.id, cursors, event)
+
+    async def status(self, caller: Caller, sender: str, message_id: str) -> StoredMessage:
+        """The sender, any recipient and auditors may read a message's status; others get NOT_FOUND."""
+        message = await self._store.find_message(sender, message_id)
+        allowed = message is not None and (
+            caller.member.id == message.sender
+            or caller.member.id in message.recipients
+            or caller.member.kind is MemberKind.AUDITOR
+        )
+        if message is None or not allowed:
+            raise NotFound(f"no message {sender}/{message_id} visible to {caller.member.id}")
+        return message
+
+    def authorize_audit(self, caller: Caller) -> Decision:
+        """Ledger reads are the auditor role's, decided by Cedar like everything else."""
+        decision = self._state.require_authorizer().authorize(audit_request(caller.member))
+        if not decision.allowed:
+            raise Forbidden(f"audit_read denied for {caller.member.id}")
+        return decision
+
+    # -- audit helpers ----------------------------------------------------------------------------------
+
+    async def _reject(self, exc: GatewayError, *, adapter: str, action: str, fields: dict[str, Any]) -> None:
+        record: dict[str, Any] = {
+            "adapter": adapter,
+            "action": action,
+            "code": exc.code,
+            "detail": exc.detail[:500],
+        }
+        if exc.field:
+            record["field"] = exc.field
+        for key in ("caller", "message_id", "sender", "type", "policy"):
+            if key in fields:
+                record[key] = fields[key]
+        try:
+            await self._store.record(AuditEvent(EventKind.REJECTED, self._clock.now(), record))
+        except GatewayError as audit_exc:  # the rejection stands; the operator must see the audit gap
+            log.error("rejection not audited", code=exc.code, audit_error=audit_exc.code)
+
+    @staticmethod
+    def _log_exchange(context: dict[str, Any], decision: str, code: str, started: float) -> None:
+        log.info(
+            "exchange",
+            decision=decision,
+            reason=code,
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            **{k: v for k, v in context.items() if k != "policy"},
+        )

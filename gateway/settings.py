@@ -1,0 +1,147 @@
+"""Settings: the gateway config file (TOML) parsed ONCE into frozen values.
+
+Rule 1: paths in the file are relative to the directory that holds it; secrets are given as file paths, never
+        as values.
+Rule 2: unknown sections or keys are errors (a typo must not silently fall back to a default).
+Rule 3: every limit has a name, a default and the reason beside it; the README's configuration reference lists
+        them all (``tests/unit/test_settings.py`` checks the README against this module).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from gateway.core.errors import Unavailable
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    # A signed header + 1 MiB payload fits; larger bodies are refused before they are read (memory bound).
+    max_body_bytes: int = 2 * 1024 * 1024
+    # Bounds the JSON the inbox returns in one response and the work of one pull.
+    max_pull_items: int = 100
+    # Long-poll waits are bounded so a client cannot park a request forever.
+    max_wait_seconds: float = 30.0
+    # Cursor lists in one ack request.
+    max_ack_items: int = 500
+    # Ledger entry range per request (auditors page through).
+    max_ledger_range: int = 1000
+    # Header count and size for the HTTP parser (memory). The Cgw-Envelope header carries a JWS with an x5c
+    # chain (about 2 KiB for one P-256 certificate); 16 KiB leaves room for a 4-certificate chain, no more.
+    max_header_count: int = 64
+    max_header_bytes: int = 16 * 1024
+    # Accepted clock skew between a sender's `created` and our clock.
+    clock_skew_seconds: int = 300
+    # Longest allowed `expires - created` of a message.
+    max_message_lifetime_seconds: int = 7 * 24 * 3600
+    # Access tokens from /v1/token live this long.
+    token_ttl_seconds: int = 300
+    # Concurrent submits being processed; beyond it callers get 429 (bounded memory, not unbounded queues).
+    max_inflight_submits: int = 512
+
+    @property
+    def clock_skew(self) -> timedelta:
+        return timedelta(seconds=self.clock_skew_seconds)
+
+    @property
+    def max_message_lifetime(self) -> timedelta:
+        return timedelta(seconds=self.max_message_lifetime_seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    member_id: str
+    origin: str
+    host: str
+    rest_port: int
+    data_dir: Path
+    tls_cert: Path
+    tls_key: Path
+    trust_anchors: Path
+    trust_crl: Path
+    trust_registry: Path
+    signing_cert: Path
+    signing_key: Path
+    checkpoint_key: Path
+    policies_dir: Path
+    limits: Limits = field(default_factory=Limits)
+
+
+def default_policies_dir() -> Path:
+    """The policies shipped beside the package (repository layout: ``policies/`` next to ``gateway/``)."""
+    return Path(__file__).resolve().parent.parent / "policies"
+
+
+_SECTIONS: dict[str, set[str]] = {
+    "gateway": {"member_id", "origin", "host", "rest_port", "data_dir", "policies_dir"},
+    "tls": {"cert", "key"},
+    "trust": {"anchors", "crl", "registry"},
+    "signing": {"cert", "key", "checkpoint_key"},
+    "limits": {f.name for f in fields(Limits)},
+}
+
+
+def _get(table: dict[str, Any], section: str, key: str, kind: type, *, required: bool = True) -> Any:
+    value = table.get(section, {}).get(key)
+    if value is None:
+        if required:
+            raise Unavailable(f"config: missing [{section}] {key}", field=f"{section}.{key}")
+        return None
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise Unavailable(f"config: [{section}] {key} must be {kind.__name__}", field=f"{section}.{key}")
+    return value
+
+
+def load_settings(path: Path, *, overrides: dict[str, Any] | None = None) -> Settings:
+    """Read and check the config file; raise ``Unavailable`` (fail closed) on any problem."""
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise Unavailable(f"config: cannot read {path}: {exc}") from exc
+    for section, content in table.items():
+        if section not in _SECTIONS or not isinstance(content, dict):
+            raise Unavailable(f"config: unknown section [{section}]", field=section)
+        unknown = set(content) - _SECTIONS[section]
+        if unknown:
+            raise Unavailable(f"config: unknown key(s) {sorted(unknown)} in [{section}]", field=section)
+    for key, value in (overrides or {}).items():
+        section, _, name = key.partition(".")
+        table.setdefault(section, {})[name] = value
+    base = path.resolve().parent
+
+    def rel(section: str, key: str) -> Path:
+        return base / str(_get(table, section, key, str))
+
+    limit_values: dict[str, Any] = {}
+    for f in fields(Limits):
+        raw = table.get("limits", {}).get(f.name)
+        if raw is not None:
+            expected = float if f.type == "float" else int
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw <= 0:
+                raise Unavailable(f"config: [limits] {f.name} must be a positive number", field=f"limits.{f.name}")
+            limit_values[f.name] = expected(raw)
+    policies = _get(table, "gateway", "policies_dir", str, required=False)
+    port = _get(table, "gateway", "rest_port", int)
+    if not 0 <= port <= 65535:
+        raise Unavailable("config: [gateway] rest_port out of range", field="gateway.rest_port")
+    return Settings(
+        member_id=_get(table, "gateway", "member_id", str),
+        origin=_get(table, "gateway", "origin", str),
+        host=_get(table, "gateway", "host", str),
+        rest_port=port,
+        data_dir=rel("gateway", "data_dir"),
+        tls_cert=rel("tls", "cert"),
+        tls_key=rel("tls", "key"),
+        trust_anchors=rel("trust", "anchors"),
+        trust_crl=rel("trust", "crl"),
+        trust_registry=rel("trust", "registry"),
+        signing_cert=rel("signing", "cert"),
+        signing_key=rel("signing", "key"),
+        checkpoint_key=rel("signing", "checkpoint_key"),
+        policies_dir=(base / policies) if policies else default_policies_dir(),
+        limits=Limits(**limit_values),
+    )
