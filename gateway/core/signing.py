@@ -32,6 +32,7 @@ from typing import Any, Final
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 from gateway.core.errors import (
@@ -157,6 +158,8 @@ def _check_x5c(value: list[Any]) -> None:
             raise SignatureRejected("x5c entry is not standard base64", field=where) from None
         if not der or base64.b64encode(der).decode("ascii") != entry:
             raise SignatureRejected("x5c entry is not canonical base64", field=where)
+        if len(der) > MAX_CERT_DER_BYTES:
+            raise LimitExceeded(f"certificate larger than {MAX_CERT_DER_BYTES} bytes", field=where)
 
 
 def peek_header(unverified_token: str) -> dict[str, Any]:
@@ -222,9 +225,16 @@ def sign_compact(payload: bytes, key: PrivateKey, *, headers: Mapping[str, objec
     return token
 
 
-def verify_compact(unverified_token: str, public_key: PublicKey) -> tuple[dict[str, Any], bytes]:
+def _allowed_public(key: PublicKeyTypes) -> PublicKey:
+    if isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey):
+        return key
+    raise AlgorithmNotAllowed(f"key type {type(key).__name__} is not allowed")
+
+
+def verify_compact(unverified_token: str, public_key: PublicKeyTypes) -> tuple[dict[str, Any], bytes]:
     """Verify a compact JWS with ``public_key``; return the verified protected header and payload bytes."""
     header = peek_header(unverified_token)
+    public_key = _allowed_public(public_key)
     expected = alg_for_key(public_key)
     if header["alg"] != expected:
         raise AlgorithmNotAllowed(
@@ -242,10 +252,11 @@ def verify_compact(unverified_token: str, public_key: PublicKey) -> tuple[dict[s
     return header, payload
 
 
-def verify_raw(alg: str, public_key: PublicKey, message: bytes, signature: bytes) -> None:
+def verify_raw(alg: str, public_key: PublicKeyTypes, message: bytes, signature: bytes) -> None:
     """Verify a bare JWS signature (``ES256``: 64-byte r||s) with the same PyJWS code as tokens use."""
     if alg not in ALLOWED_ALGORITHMS:
         raise AlgorithmNotAllowed(f"alg {alg!r} is not allowed")
+    public_key = _allowed_public(public_key)
     if alg_for_key(public_key) != alg:
         raise AlgorithmNotAllowed(f"key does not match alg {alg}")
     algorithm = _JWS.get_algorithm_by_name(alg)
@@ -257,7 +268,7 @@ def verify_raw(alg: str, public_key: PublicKey, message: bytes, signature: bytes
         raise SignatureRejected("signature does not verify")
 
 
-def verify_raw_der(public_key: PublicKey, message: bytes, signature: bytes) -> None:
+def verify_raw_der(public_key: PublicKeyTypes, message: bytes, signature: bytes) -> None:
     """Verify an ECDSA P-256 / SHA-256 signature in DER (X9.62) form.
 
     Only strict DER is accepted (BER variants, extra bytes, negative or oversized integers are refused); the
