@@ -106,6 +106,11 @@ class SqliteStore:
         """Write requests committed so far (successful or rolled back to their savepoint)."""
         return self._writer.committed_requests
 
+    @property
+    def queued_writes(self) -> int:
+        """Write requests waiting for the writer thread (approximate; for metrics and tests)."""
+        return self._writer.queued
+
     # -- writes --------------------------------------------------------------------------------------
 
     async def accept(

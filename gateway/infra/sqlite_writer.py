@@ -91,6 +91,11 @@ class GroupCommitWriter:
             raise
         return writer
 
+    @property
+    def queued(self) -> int:
+        """Requests waiting for the writer (approximate; for metrics and tests)."""
+        return self._queue.qsize()
+
     async def submit(self, op: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``op`` in the next batch; return its result once the batch is durably committed."""
         if self._closing:

@@ -1,0 +1,402 @@
+"""SQLite-only behaviour of the store: group commit, crash durability, backpressure, schema, DB-level guards.
+
+The shared Store semantics are in tests/contract; this file tests what only the SQLite backend has. To
+make batching deterministic, a receipt factory that blocks (``Gate``) holds the writer thread inside one
+request while the test queues more; the factory runs on the writer thread, so this is the real writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import signal
+import sqlite3
+import sys
+import threading
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from gateway.core.audit import AuditEvent, EventKind
+from gateway.core.errors import (
+    BadRequest,
+    DuplicateConflict,
+    Internal,
+    LimitExceeded,
+    NotFound,
+    Overloaded,
+    Unavailable,
+)
+from gateway.infra import sqlite_schema
+from gateway.infra.sqlite import (
+    ACK_CURSORS_MAX,
+    PULL_LIMIT_MAX,
+    REPLAY_KEY_MAX,
+    REPLAY_PURGE_BATCH,
+    SqliteStore,
+)
+from gateway.ports import StoredMessage
+
+REPO = Path(__file__).resolve().parents[2]
+T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def message(message_id: str | None = None, recipients: tuple[str, ...] = ("CN-GACC",)) -> StoredMessage:
+    mid = message_id or str(uuid.uuid4())
+    jws = f"eyJhbGciOiJFUzI1NiJ9.{mid}.c2ln"  # opaque evidence to the store
+    payload = b'{"voyage":"042E"}'
+    digest = hashlib.sha256(jws.encode() + b"." + payload).hexdigest()
+    return StoredMessage("CARRIER-COSCO", mid, "manifest.cargo.v1", recipients, jws, payload, digest, T0)
+
+
+def accepted(m: StoredMessage) -> AuditEvent:
+    return AuditEvent(EventKind.ACCEPTED, m.received_at, {"id": m.message_id, "digest": m.digest})
+
+
+def receipt(leaf_index: int, received_at: datetime) -> bytes:
+    return f"receipt {leaf_index} {received_at.isoformat()}".encode()
+
+
+class Gate:
+    """A receipt factory that parks the writer thread until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.opened = threading.Event()
+
+    def receipt(self, leaf_index: int, received_at: datetime) -> bytes:
+        self.entered.set()
+        if not self.opened.wait(timeout=10):
+            raise RuntimeError("the test never opened the gate")
+        return receipt(leaf_index, received_at)
+
+    async def hold(self, store: SqliteStore) -> asyncio.Task[StoredMessage]:
+        """Start an accept that occupies the writer; return once the writer is parked inside it."""
+        m = message()
+        task = asyncio.create_task(store.accept(m, accepted(m), self.receipt))
+        assert await asyncio.to_thread(self.entered.wait, 10)
+        return task
+
+
+async def queued(store: SqliteStore, count: int) -> None:
+    for _ in range(100):
+        if store.queued_writes >= count:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"only {store.queued_writes} of {count} writes queued")
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    opened = await SqliteStore.open(tmp_path / "gw.db")
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+# -- group commit ------------------------------------------------------------------------------------
+
+
+async def test_a_batch_commits_many_requests_in_one_transaction(store: SqliteStore) -> None:
+    gate = Gate()
+    held = await gate.hold(store)
+    batch = [message() for _ in range(100)]
+    tasks = [asyncio.create_task(store.accept(m, accepted(m), receipt)) for m in batch]
+    await queued(store, 100)
+    before = store.commits
+
+    gate.opened.set()
+    results = await asyncio.gather(held, *tasks)
+
+    assert store.commits - before == 2  # the held request's transaction, then ONE for all 100
+    assert [r.leaf_index for r in results] == list(range(101))
+
+
+async def test_batch_max_caps_the_requests_per_transaction(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "gw.db", batch_max=10)
+    try:
+        gate = Gate()
+        held = await gate.hold(store)
+        tasks = [
+            asyncio.create_task(store.record(AuditEvent(EventKind.ADMIN, T0, {"n": n}))) for n in range(95)
+        ]
+        await queued(store, 95)
+        before = store.commits
+        gate.opened.set()
+        await asyncio.gather(held, *tasks)
+        assert store.commits - before == 1 + 10  # held, then ceil(95 / 10)
+        assert [t.result() for t in tasks] == list(range(1, 96))
+    finally:
+        await store.close()
+
+
+async def test_failures_inside_a_batch_do_not_poison_the_rest(store: SqliteStore) -> None:
+    first = message("dup")
+    await store.accept(first, accepted(first), receipt)
+    gate = Gate()
+    held = await gate.hold(store)
+
+    def boom(leaf_index: int, received_at: datetime) -> bytes:
+        raise ValueError("signer crashed")
+
+    ok = [message(), message(), message()]
+    dup = message("dup")
+    bad = message()
+    tasks = [
+        asyncio.create_task(store.accept(ok[0], accepted(ok[0]), receipt)),
+        asyncio.create_task(store.accept(dup, accepted(dup), receipt)),
+        asyncio.create_task(store.accept(ok[1], accepted(ok[1]), receipt)),
+        asyncio.create_task(store.accept(bad, accepted(bad), boom)),
+        asyncio.create_task(store.accept(ok[2], accepted(ok[2]), receipt)),
+        asyncio.create_task(store.ack("CN-GACC", [999_999], accepted(ok[0]))),
+    ]
+    await queued(store, len(tasks))
+    before = store.commits
+    gate.opened.set()
+    await held
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+
+    assert store.commits - before == 2  # the held request's, then the whole mixed batch in ONE
+    assert isinstance(results[1], DuplicateConflict)
+    assert isinstance(results[3], Internal)  # a foreign exception is wrapped, with its cause kept
+    assert isinstance(results[3].__cause__, ValueError)
+    assert "signer crashed" not in results[3].public
+    assert isinstance(results[5], NotFound)
+    assert [r.leaf_index for r in results if isinstance(r, StoredMessage)] == [2, 3, 4]
+    assert await store.ledger_size() == 5
+    assert await store.find_message(bad.sender, bad.message_id) is None
+
+
+async def test_a_cancelled_caller_does_not_undo_its_write(store: SqliteStore) -> None:
+    gate = Gate()
+    held = await gate.hold(store)
+    m = message()
+    task = asyncio.create_task(store.accept(m, accepted(m), receipt))
+    await queued(store, 1)
+    task.cancel()
+    gate.opened.set()
+    await held
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await store.record(AuditEvent(EventKind.ADMIN, T0, {}))  # a later write proves the batch committed
+    assert await store.find_message(m.sender, m.message_id) is not None
+
+
+# -- backpressure and lifecycle -----------------------------------------------------------------------
+
+
+async def test_a_full_queue_refuses_writes_with_overloaded(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "gw.db", queue_max=8)
+    try:
+        gate = Gate()
+        held = await gate.hold(store)
+        batch = [message() for _ in range(8)]
+        tasks = [asyncio.create_task(store.accept(m, accepted(m), receipt)) for m in batch]
+        await queued(store, 8)
+
+        extra = message()
+        with pytest.raises(Overloaded) as refused:
+            await store.accept(extra, accepted(extra), receipt)
+        assert refused.value.code == "RATE_LIMITED"
+        with pytest.raises(Overloaded):
+            await store.claim_once("jti:x", T0)
+
+        gate.opened.set()
+        assert len(await asyncio.gather(held, *tasks)) == 9
+        assert (await store.accept(extra, accepted(extra), receipt)).leaf_index == 9  # room again
+    finally:
+        await store.close()
+
+
+async def test_close_finishes_queued_writes_then_refuses(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "gw.db")
+    gate = Gate()
+    held = await gate.hold(store)
+    tasks = [asyncio.create_task(store.record(AuditEvent(EventKind.ADMIN, T0, {"n": n}))) for n in range(20)]
+    await queued(store, 20)
+    closing = asyncio.create_task(store.close())
+    await asyncio.sleep(0)
+    gate.opened.set()
+    await closing
+    await held
+    assert [t.result() for t in tasks] == list(range(1, 21))
+    with pytest.raises(Unavailable):
+        await store.record(AuditEvent(EventKind.ADMIN, T0, {}))
+    with pytest.raises(Unavailable):
+        await store.ledger_size()
+
+
+# -- crash durability ------------------------------------------------------------------------------------
+
+CHILD = """
+import asyncio, sys
+from datetime import UTC, datetime
+from pathlib import Path
+from gateway.core.audit import AuditEvent, EventKind
+from gateway.infra.sqlite import SqliteStore
+from gateway.ports import StoredMessage
+
+async def worker(store, w):
+    n = 0
+    while True:
+        at = datetime.now(UTC)
+        mid = f"crash-{w}-{n}"
+        m = StoredMessage("CARRIER-COSCO", mid, "manifest.cargo.v1", ("CN-GACC",), "h.p.s", b"{}", "00", at)
+        event = AuditEvent(EventKind.ACCEPTED, at, {"id": mid})
+        stored = await store.accept(m, event, lambda i, t: b"r%d" % i)
+        print(stored.leaf_index, mid, flush=True)
+        n += 1
+
+async def main():
+    store = await SqliteStore.open(Path(sys.argv[1]))
+    await asyncio.gather(*(worker(store, w) for w in range(8)))
+
+asyncio.run(main())
+"""
+
+
+async def test_every_receipted_message_survives_sigkill(tmp_path: Path) -> None:
+    path = tmp_path / "crash.db"
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CHILD, str(path), cwd=REPO, stdout=asyncio.subprocess.PIPE
+    )
+    assert child.stdout is not None
+    receipted: dict[str, int] = {}
+    try:
+        while len(receipted) < 200:
+            line = await asyncio.wait_for(child.stdout.readline(), timeout=15)
+            assert line, "the child exited early"
+            index, mid = line.decode().split()
+            receipted[mid] = int(index)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        rest = await child.stdout.read()  # lines printed before the kill count as receipted too
+        await child.wait()
+    for line in rest.decode().splitlines():
+        index, mid = line.split()
+        receipted[mid] = int(index)
+    assert child.returncode == -signal.SIGKILL
+
+    store = await SqliteStore.open(path)
+    try:
+        size = await store.ledger_size()
+        assert size >= len(receipted)
+        for mid, index in receipted.items():
+            found = await store.find_message("CARRIER-COSCO", mid)
+            assert found is not None
+            assert found.leaf_index == index
+            assert found.receipt == b"r%d" % index
+        entries = await store.ledger_entries(0, min(size, 1000))
+        assert [e.index for e in entries] == list(range(len(entries)))  # dense after the crash
+    finally:
+        await store.close()
+
+
+# -- schema and database-level guards ------------------------------------------------------------------
+
+
+async def test_open_sets_wal_and_records_the_schema_version(store: SqliteStore) -> None:
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert (
+            conn.execute("SELECT version FROM schema_version").fetchone()[0] == sqlite_schema.SCHEMA_VERSION
+        )
+    conn.close()
+
+
+async def test_a_newer_schema_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "gw.db"
+    await (await SqliteStore.open(path)).close()
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE schema_version SET version = ?", (sqlite_schema.SCHEMA_VERSION + 1,))
+    conn.close()
+    with pytest.raises(Unavailable, match="schema version"):
+        await SqliteStore.open(path)
+
+
+async def test_a_foreign_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("CREATE TABLE accounts (id INTEGER)")
+    conn.close()
+    with pytest.raises(Unavailable):
+        await SqliteStore.open(path)
+
+
+async def test_the_database_itself_keeps_the_ledger_append_only_and_dense(store: SqliteStore) -> None:
+    await store.record(AuditEvent(EventKind.ADMIN, T0, {}))
+    conn = sqlite3.connect(store.path)
+    try:
+        for sql in (
+            "UPDATE ledger SET data = x'00' WHERE idx = 0",
+            "DELETE FROM ledger WHERE idx = 0",
+            "INSERT INTO ledger (idx, data) VALUES (5, x'00')",
+        ):
+            with pytest.raises(sqlite3.IntegrityError):
+                conn.execute(sql)
+    finally:
+        conn.close()
+
+
+# -- limits and inputs -------------------------------------------------------------------------------------
+
+
+async def test_named_limits_refuse_oversized_requests(store: SqliteStore) -> None:
+    with pytest.raises(LimitExceeded) as pull:
+        await store.pull("CN-GACC", 0, PULL_LIMIT_MAX + 1)
+    assert pull.value.field == "limit"
+    with pytest.raises(BadRequest):
+        await store.pull("CN-GACC", 0, 0)
+    with pytest.raises(LimitExceeded) as ack:
+        await store.ack("CN-GACC", list(range(1, ACK_CURSORS_MAX + 2)), AuditEvent(EventKind.ADMIN, T0, {}))
+    assert ack.value.field == "cursors"
+    with pytest.raises(LimitExceeded):
+        await store.claim_once("k" * (REPLAY_KEY_MAX + 1), T0)
+    assert await store.ledger_size() == 0
+
+
+async def test_naive_times_are_refused(store: SqliteStore) -> None:
+    naive = StoredMessage("A", "1", "t", ("B",), "j", b"", "d", datetime(2025, 1, 1))
+    with pytest.raises(Internal):
+        await store.accept(naive, accepted(naive), receipt)
+
+
+@dataclass
+class SteppingClock:
+    at: datetime
+
+    def now(self) -> datetime:
+        return self.at
+
+
+async def test_expired_replay_rows_are_purged_a_bounded_batch_at_a_time(tmp_path: Path) -> None:
+    clock = SteppingClock(T0)
+    store = await SqliteStore.open(tmp_path / "gw.db", clock=clock)
+    try:
+        await asyncio.gather(*(store.claim_once(f"k{n}", T0 + timedelta(seconds=1)) for n in range(100)))
+        clock.at = T0 + timedelta(seconds=2)
+        assert await store.claim_once("fresh", T0 + timedelta(hours=1))
+        conn = sqlite3.connect(store.path)
+        try:
+            assert conn.execute("SELECT COUNT(*) FROM replay").fetchone()[0] == 100 - REPLAY_PURGE_BATCH + 1
+        finally:
+            conn.close()
+        assert await store.claim_once("k99", T0 + timedelta(hours=1))  # expired: claimable again
+    finally:
+        await store.close()
+
+
+async def test_writes_from_many_tasks_keep_submission_order(store: SqliteStore) -> None:
+    events = [AuditEvent(EventKind.ADMIN, T0, {"n": n}) for n in range(300)]
+    indexes = await asyncio.gather(*(store.record(e) for e in events))
+    assert indexes == list(range(300))  # tasks queue in creation order; the writer keeps that order
+    again = await store.accept(m := message(), accepted(m), receipt)
+    with pytest.raises(DuplicateConflict):
+        await store.accept(again, accepted(again), receipt)
