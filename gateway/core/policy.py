@@ -152,9 +152,7 @@ class _ActionRule:
 ACTIONS: Mapping[str, _ActionRule] = {
     "submit": _ActionRule("MessageType", _EXCHANGE),
     "forward": _ActionRule("MessageType", _EXCHANGE),
-    "receive": _ActionRule(
-        "MessageType", {"sender": "str", "sender_kind": "str", "program": "str", "tlp": "str"}
-    ),
+    "receive": _ActionRule("MessageType", {"sender": "str", "sender_kind": "str", "program": "str", "tlp": "str"}),
     "read_status": _ActionRule("MessageType", {"sender": "member"}),
     "audit_read": _ActionRule("Ledger", {}),
     "admin": _ActionRule("Gateway", {}),
@@ -418,9 +416,7 @@ class Authorizer:
 
     def with_registry(self, registry: Registry) -> Authorizer:
         """A new authorizer for another registry version, reusing the parsed policies and schema."""
-        return Authorizer(
-            self._compiled, registry, self._message_types, validate_requests=self._validate_requests
-        )
+        return Authorizer(self._compiled, registry, self._message_types, validate_requests=self._validate_requests)
 
     def _deny(self, *errors: str) -> Decision:
         return Decision(allowed=False, policy_ids=(), digest=self._digest, errors=_clip(errors))
@@ -448,16 +444,32 @@ class Authorizer:
 
     def authorize(self, request: AccessRequest) -> Decision:
         """Allow only on a clean Cedar ``Allow``; everything else is a recorded deny (Rule 1)."""
+        return self.authorize_many((request,))[0]
+
+    def authorize_many(self, requests: Sequence[AccessRequest]) -> list[Decision]:
+        """Decide several requests in one engine call (e.g. ``receive`` for every recipient), in order."""
+        decisions: list[Decision | None] = []
+        batch: list[dict[str, object]] = []
+        for request in requests:
+            try:
+                batch.append(self._cedar_request(request))
+                decisions.append(None)
+            except ValueError as exc:
+                decisions.append(self._deny(str(exc)))
+        if not batch:
+            return [d for d in decisions if d is not None]
         try:
-            cedar_request = self._cedar_request(request)
-        except ValueError as exc:
-            return self._deny(str(exc))
-        try:
-            result = cedarpy.is_authorized(
-                cedar_request, self._compiled.policies, self._entities, self._request_schema
-            )
+            results = cedarpy.is_authorized_batch(batch, self._compiled.policies, self._entities, self._request_schema)
         except Exception as exc:  # a failure inside the engine must deny and be recorded, never escape
-            return self._deny(f"policy engine failed: {type(exc).__name__}: {exc}")
+            failed = self._deny(f"policy engine failed: {type(exc).__name__}: {exc}")
+            return [d or failed for d in decisions]
+        if len(results) != len(batch):  # pragma: no cover - the engine answers every request
+            failed = self._deny("policy engine returned the wrong number of results")
+            return [d or failed for d in decisions]
+        answers = iter(results)
+        return [d or self._decision(next(answers)) for d in decisions]
+
+    def _decision(self, result: cedarpy.AuthzResult) -> Decision:
         diagnostics = result.diagnostics
         errors = _clip(str(e) for e in diagnostics.errors)
         policy_ids = tuple(sorted(self._compiled.names.get(reason, reason) for reason in diagnostics.reasons))
@@ -490,9 +502,7 @@ class PolicyTestFailure:
 
 # A test file is written by people; beyond this it is not a test file.
 MAX_POLICY_TESTS = 10_000
-_CASE_KEYS = frozenset(
-    {"name", "principal", "action", "resource", "context", "expect", "determining", "errors"}
-)
+_CASE_KEYS = frozenset({"name", "principal", "action", "resource", "context", "expect", "determining", "errors"})
 
 
 def _case(raw: object, where: str) -> PolicyTestCase:

@@ -57,9 +57,7 @@ def _read_schema(directory: Path) -> str | dict[str, Any]:
     try:
         schema = json.loads(_read_text(as_json, MAX_SCHEMA_CHARS))
     except json.JSONDecodeError as exc:
-        raise Unavailable(
-            f"{as_json.name} is not JSON: {exc.msg} at line {exc.lineno}", field=str(as_json)
-        ) from None
+        raise Unavailable(f"{as_json.name} is not JSON: {exc.msg} at line {exc.lineno}", field=str(as_json)) from None
     if not isinstance(schema, dict):
         raise Unavailable(f"{as_json.name} must hold a JSON object", field=str(as_json))
     return schema
@@ -88,9 +86,7 @@ def load_policy_tests(directory: Path) -> list[PolicyTestCase]:
         try:
             data = json.loads(_read_text(path, MAX_TEST_FILE_BYTES))
         except json.JSONDecodeError as exc:
-            raise Unavailable(
-                f"{path.name} is not JSON: {exc.msg} at line {exc.lineno}", field=str(path)
-            ) from None
+            raise Unavailable(f"{path.name} is not JSON: {exc.msg} at line {exc.lineno}", field=str(path)) from None
         cases.extend(parse_policy_tests(data, source=path.name))
     names = [c.name for c in cases]
     duplicates = sorted({n for n in names if names.count(n) > 1})
