@@ -85,9 +85,7 @@ def _unb64(text: str, field: str) -> bytes:
 
 def _check_name(name: str, field: str) -> None:
     if not _NAME.fullmatch(name):
-        raise ProofInvalid(
-            f"must be 1..{MAX_NAME_LENGTH} printable ASCII characters without space or '+'", field=field
-        )
+        raise ProofInvalid(f"must be 1..{MAX_NAME_LENGTH} printable ASCII characters without space or '+'", field=field)
 
 
 def _public_bytes(public_key: Ed25519PublicKey) -> bytes:
@@ -188,9 +186,7 @@ def _parse_body(body: bytes) -> Checkpoint:
     """Origin, size and root from verified body bytes (Rule 4: exactly three non-empty lines)."""
     lines = body.decode("utf-8")[:-1].split("\n")
     if len(lines) != BODY_LINES:
-        raise ProofInvalid(
-            f"checkpoint body must have {BODY_LINES} lines, has {len(lines)}", field="note.body"
-        )
+        raise ProofInvalid(f"checkpoint body must have {BODY_LINES} lines, has {len(lines)}", field="note.body")
     origin, size_text, root_text = lines
     _check_name(origin, "note.origin")
     if not _SIZE.fullmatch(size_text) or int(size_text) > MAX_TREE_SIZE:
@@ -234,7 +230,5 @@ def verify_checkpoint(
         )
     checkpoint = _parse_body(body)
     if origin is not None and checkpoint.origin != origin:
-        raise ProofInvalid(
-            f"checkpoint is for {checkpoint.origin!r}, expected {origin!r}", field="note.origin"
-        )
+        raise ProofInvalid(f"checkpoint is for {checkpoint.origin!r}, expected {origin!r}", field="note.origin")
     return checkpoint

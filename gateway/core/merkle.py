@@ -72,9 +72,7 @@ def _same(a: bytes, b: bytes) -> bool:
     return hmac.compare_digest(a, b)
 
 
-def verify_inclusion(
-    leaf_hash: bytes, index: int, tree_size: int, proof: Sequence[bytes], root: bytes
-) -> None:
+def verify_inclusion(leaf_hash: bytes, index: int, tree_size: int, proof: Sequence[bytes], root: bytes) -> None:
     """Check that ``leaf_hash`` is leaf number ``index`` (0-based) of the tree of ``tree_size`` with ``root``.
 
     Follows RFC 9162 §2.1.3.2; raises :class:`ProofInvalid` (or ``LimitExceeded`` for oversize proofs)."""

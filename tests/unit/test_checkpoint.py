@@ -79,11 +79,37 @@ def raw_public(public: Ed25519PublicKey) -> bytes:
     return public.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
-def test_key_id_matches_a_published_verifier_key() -> None:
-    # the Go checksum database's public note verifier key: name, key id and key as published by its operator
-    name, public = parse_verifier_key("sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8")
-    assert name == "sum.golang.org"
-    assert key_id(name, public).hex() == "033de0ae"
+@pytest.mark.parametrize(
+    ("vkey", "name", "hex_id"),
+    [
+        # the Go checksum database's published note verifier key
+        ("sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8", "sum.golang.org", "033de0ae"),
+        # golang.org/x/mod sumdb/note test keys (the second one has a "+" inside its base64)
+        ("PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", "PeterNeumann", "c74f20a3"),
+        ("TEST+7997405c+AQcC+FTVKf0jlTdHDY3rbevmnKxxPjigCXlVtGe6RIr6", "TEST", "7997405c"),
+    ],
+)
+def test_key_id_matches_published_verifier_keys(vkey: str, name: str, hex_id: str) -> None:
+    parsed_name, public = parse_verifier_key(vkey)
+    assert parsed_name == name
+    assert key_id(name, public).hex() == hex_id
+    assert verifier_key_string(name, public) == vkey
+
+
+GO_TEXT = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
+GO_SIGNATURE = "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="
+
+
+def test_note_signed_by_the_go_reference_implementation() -> None:
+    # the example note of golang.org/x/mod/sumdb/note: its signature verifies through our envelope code, then
+    # the body is refused only because it is prose, not a checkpoint
+    name, public = parse_verifier_key("PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")
+    note = f"{GO_TEXT}\n\u2014 PeterNeumann {GO_SIGNATURE}\n".encode()
+    with pytest.raises(ProofInvalid) as caught:
+        verify_checkpoint(note, name, public)
+    assert caught.value.field == "note.body"
+    with pytest.raises(SignatureRejected):
+        verify_checkpoint(note.replace(b"cryptography", b"cryptographY"), name, public)
 
 
 def test_verifier_key_with_wrong_id_is_refused() -> None:
