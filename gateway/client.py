@@ -20,12 +20,14 @@ from typing import Any, Self
 import aiohttp
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from gateway.core import envelope, tokens
 from gateway.core.model import Header, Tlp
 from gateway.core.receipt import read_receipt
-from gateway.core.signing import header_x5c, peek_header
+from gateway.core.signing import PrivateKey, alg_for_key, header_x5c, peek_header
 from gateway.infra.files import load_certificates, load_private_key
 
 # A client call must never hang: the long-poll wait is added on top of this.
@@ -41,10 +43,18 @@ class GatewayClientError(Exception):
         super().__init__(f"{status} {code}: {detail}" + (f" (at {field})" if field else ""))
 
 
+def _signing_key(path: Path) -> PrivateKey:
+    key = load_private_key(path)
+    if not isinstance(key, ec.EllipticCurvePrivateKey | Ed25519PrivateKey | rsa.RSAPrivateKey):
+        raise GatewayClientError(0, "KEY_UNSUPPORTED", f"{path}: not an ECDSA, Ed25519 or RSA key")
+    alg_for_key(key)  # refuses curves and sizes the gateway would refuse
+    return key
+
+
 @dataclass(frozen=True, slots=True)
 class MemberCredentials:
     member_id: str
-    signing_key: PrivateKeyTypes
+    signing_key: PrivateKey
     signing_chain: tuple[x509.Certificate, ...]
     tls_cert: Path | None
     tls_key: Path | None
@@ -56,7 +66,7 @@ class MemberCredentials:
         base = federation_dir / "members" / member_id
         return cls(
             member_id=member_id,
-            signing_key=load_private_key(base / "signing.key"),
+            signing_key=_signing_key(base / "signing.key"),
             signing_chain=tuple(load_certificates(base / "signing.crt")),
             tls_cert=base / "tls-client.crt",
             tls_key=base / "tls-client.key",
@@ -173,7 +183,9 @@ class GatewayClient:
         if self._gateway_cert is None or leaf != self._gateway_cert:
             now = datetime.now(UTC)
             if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
-                raise GatewayClientError(0, "RECEIPT_UNTRUSTED", "receipt signer certificate is not valid now")
+                raise GatewayClientError(
+                    0, "RECEIPT_UNTRUSTED", "receipt signer certificate is not valid now"
+                )
             for anchor in load_certificates(self.credentials.ca_file):
                 try:
                     leaf.verify_directly_issued_by(anchor)
@@ -182,7 +194,9 @@ class GatewayClient:
                 self._gateway_cert = leaf
                 break
             else:
-                raise GatewayClientError(0, "RECEIPT_UNTRUSTED", "receipt signer does not chain to the anchor")
+                raise GatewayClientError(
+                    0, "RECEIPT_UNTRUSTED", "receipt signer does not chain to the anchor"
+                )
         return leaf.public_key()
 
     async def pull(self, *, after: int = 0, limit: int = 100, wait: int = 0) -> dict[str, Any]:
@@ -241,7 +255,9 @@ class GatewayClient:
         return [(int(e["index"]), base64.b64decode(e["data"])) for e in body["entries"]]
 
     async def inclusion(self, index: int, size: int) -> dict[str, Any]:
-        _, body, _ = await self._call("GET", "/v1/audit/proof/inclusion", params={"index": index, "size": size})
+        _, body, _ = await self._call(
+            "GET", "/v1/audit/proof/inclusion", params={"index": index, "size": size}
+        )
         return dict(body)
 
     async def consistency(self, first: int, second: int) -> dict[str, Any]:

@@ -9,6 +9,7 @@ Rule 3: proofs are computed from cached perfect-subtree hashes: O(log n) per pro
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -30,8 +31,16 @@ class SignedHead:
 
 
 class Ledger:
-    def __init__(self, store: Store, *, origin: str, key: Ed25519PrivateKey) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        origin: str,
+        key: Ed25519PrivateKey,
+        publish: Callable[[bytes], Awaitable[None]] | None = None,
+    ) -> None:
         self._store = store
+        self._publish = publish
         self._origin = origin
         self._key = key
         self._tree = MerkleTree()
@@ -63,6 +72,8 @@ class Ledger:
             root = self._tree.root(size)
             note = sign_checkpoint(Checkpoint(self._origin, size, root), self._origin, self._key)
             head = self._head = SignedHead(size=size, root=root, note=note)
+            if self._publish is not None:
+                await self._publish(note)
         return head
 
     async def inclusion(self, index: int, size: int) -> tuple[bytes, list[bytes]]:

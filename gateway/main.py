@@ -18,10 +18,12 @@ from datetime import UTC, datetime
 
 import structlog
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.rest.app import RestServices, build_app
-from gateway.core.errors import Unavailable
+from gateway.auditor import publish_checkpoint_file
+from gateway.core.errors import GatewayError, Unavailable
 from gateway.core.payloads import MESSAGE_TYPES
 from gateway.core.policy import Authorizer
 from gateway.infra.files import load_certificates, load_private_key, load_trust
@@ -36,6 +38,8 @@ log = structlog.get_logger("gateway.main")
 
 # Time given to in-flight requests when the gateway stops (graceful drain).
 SHUTDOWN_GRACE_SECONDS = 10.0
+# A new signed checkpoint is published at most this often while the ledger grows (and once at shutdown).
+CHECKPOINT_INTERVAL_SECONDS = 5.0
 
 
 class SystemClock:
@@ -57,8 +61,12 @@ def load_state(settings: Settings) -> GatewayState:
     trust_files = load_trust(settings.trust_anchors, settings.trust_crl, settings.trust_registry)
     registry = trust_files.registry
     if registry.get(settings.member_id) is None:
-        raise Unavailable(f"the home member {settings.member_id} is not in the registry", field="gateway.member_id")
+        raise Unavailable(
+            f"the home member {settings.member_id} is not in the registry", field="gateway.member_id"
+        )
     key = load_private_key(settings.signing_key)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise Unavailable("the gateway signing key must be ECDSA P-256", field="signing.key")
     identity = Identity(private_key=key, chain=tuple(load_certificates(settings.signing_cert)))
     authorizer = Authorizer(load_bundle(settings.policies_dir), registry, MESSAGE_TYPES)
     return GatewayState(
@@ -96,10 +104,18 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
     clock = SystemClock()
     store = await SqliteStore.open(settings.data_dir / "gateway.db", clock=clock)
     runner: web.AppRunner | None = None
+    ledger: Ledger | None = None
+    checkpointer: asyncio.Task[None] | None = None
     try:
         pipeline = Pipeline(store=store, state=state, clock=clock)
-        ledger = Ledger(store, origin=settings.origin, key=checkpoint_key)
-        await ledger.sync()
+        data_dir = settings.data_dir
+
+        async def publish(note: bytes) -> None:
+            await asyncio.to_thread(publish_checkpoint_file, data_dir, note)
+
+        ledger = Ledger(store, origin=settings.origin, key=checkpoint_key, publish=publish)
+        await ledger.checkpoint()
+        checkpointer = asyncio.create_task(_checkpoint_loop(ledger), name="cgw-checkpointer")
         app = build_app(
             RestServices(pipeline=pipeline, ledger=ledger, limits=settings.limits, ready=lambda: state.ready)
         )
@@ -109,12 +125,28 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
         await site.start()
         host, port = _bound_address(runner)
         url = f"https://{host}:{port}"
-        log.info("gateway listening", url=url, member=settings.member_id, ledger_size=await store.ledger_size())
+        log.info(
+            "gateway listening", url=url, member=settings.member_id, ledger_size=await store.ledger_size()
+        )
         yield Gateway(settings=settings, state=state, pipeline=pipeline, ledger=ledger, store=store, url=url)
     finally:
         if runner is not None:
             await runner.cleanup()
+        if checkpointer is not None:
+            checkpointer.cancel()
+            await asyncio.gather(checkpointer, return_exceptions=True)
+        if ledger is not None:
+            await ledger.checkpoint()
         await store.close()
+
+
+async def _checkpoint_loop(ledger: Ledger) -> None:
+    while True:
+        await asyncio.sleep(CHECKPOINT_INTERVAL_SECONDS)
+        try:
+            await ledger.checkpoint()
+        except GatewayError as exc:
+            log.error("checkpoint failed", code=exc.code, detail=exc.detail)
 
 
 def _bound_address(runner: web.AppRunner) -> tuple[str, int]:

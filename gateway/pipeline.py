@@ -147,7 +147,9 @@ class Pipeline:
                 registry=trust.registry,
                 now=now,
             )
-            if not await self._store.claim_once(f"jti:{assertion.member.id}:{assertion.jti}", assertion.expires):
+            if not await self._store.claim_once(
+                f"jti:{assertion.member.id}:{assertion.jti}", assertion.expires
+            ):
                 raise TokenReplayed("client assertion jti already used")
         except GatewayError as exc:
             await self._reject(exc, adapter="rest", action="token", fields={})
@@ -166,7 +168,9 @@ class Pipeline:
             jti=hashlib.sha256(f"{assertion.member.id}:{assertion.jti}".encode()).hexdigest()[:32],
         )
         await self._store.record(
-            AuditEvent(EventKind.TOKEN_ISSUED, now, {"member": assertion.member.id, "bound": bound is not None})
+            AuditEvent(
+                EventKind.TOKEN_ISSUED, now, {"member": assertion.member.id, "bound": bound is not None}
+            )
         )
         return IssuedToken(token=token, expires_in=ttl)
 
@@ -216,7 +220,9 @@ class Pipeline:
         existing = await self._store.find_message(header.sender, header.id)
         if existing is not None:
             return self._duplicate(existing, digest)
-        validated = validate_payload(header.type, header.payload.media, verified.payload)
+        validated = validate_payload(
+            header.type, header.payload.media, verified.payload, schema=header.payload.schema
+        )
         permit = self._authorize(caller, verified, validated)
         context["policy"] = list(permit.decision.policy_ids)
         message = StoredMessage(
@@ -325,9 +331,13 @@ class Pipeline:
 
     async def ack(self, caller: Caller, cursors: Sequence[int]) -> int:
         if len(cursors) > self._state.limits.max_ack_items:
-            raise LimitExceeded(f"{len(cursors)} cursors > {self._state.limits.max_ack_items}", field="cursors")
+            raise LimitExceeded(
+                f"{len(cursors)} cursors > {self._state.limits.max_ack_items}", field="cursors"
+            )
         event = AuditEvent(
-            EventKind.ACKNOWLEDGED, self._clock.now(), {"recipient": caller.member.id, "cursors": list(cursors)}
+            EventKind.ACKNOWLEDGED,
+            self._clock.now(),
+            {"recipient": caller.member.id, "cursors": list(cursors)},
         )
         return await self._store.ack(caller.member.id, cursors, event)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from gateway.core.errors import Unavailable
@@ -32,7 +32,7 @@ class Trust:
 class Identity:
     """The gateway's own signing identity (receipts, access tokens)."""
 
-    private_key: PrivateKeyTypes
+    private_key: ec.EllipticCurvePrivateKey
     chain: tuple[x509.Certificate, ...]
 
     @property
@@ -45,7 +45,7 @@ class Identity:
         return hashlib.sha256(spki).hexdigest()[:16]
 
     def __post_init__(self) -> None:
-        if not isinstance(self.private_key, ec.EllipticCurvePrivateKey):
+        if not isinstance(self.private_key.curve, ec.SECP256R1):
             raise Unavailable("the gateway signing key must be ECDSA P-256")
 
 

@@ -189,7 +189,7 @@ async def ack(request: web.Request) -> web.Response:
     body = await _json_body(request, MAX_ACK_BODY_BYTES)
     cursors = body.get("cursors") if isinstance(body, dict) else None
     if not isinstance(cursors, list) or not cursors:
-        raise BadRequest("body must be {\"cursors\": [int, ...]} with at least one cursor", field="cursors")
+        raise BadRequest('body must be {"cursors": [int, ...]} with at least one cursor', field="cursors")
     for i, cursor in enumerate(cursors):
         if not isinstance(cursor, int) or isinstance(cursor, bool) or cursor < 1:
             raise BadRequest("cursor must be a positive integer", field=f"cursors[{i}]")

@@ -11,7 +11,7 @@ from typing import Any
 from gateway import __version__
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
-_ERRORS = {code: _PROBLEM for code in ("400", "401", "403", "404", "413", "415", "422", "429", "503")}
+_ERRORS = dict.fromkeys(("400", "401", "403", "404", "413", "415", "422", "429", "503"), _PROBLEM)
 
 
 def _query(name: str, description: str, *, required: bool = False, minimum: int = 0) -> dict[str, Any]:
@@ -78,7 +78,7 @@ def openapi_document() -> dict[str, Any]:
         },
     }
     b64_list = {"type": "array", "items": {"type": "string", "contentEncoding": "base64"}}
-    auth = [{"mtls": []}, {"bearer": []}]
+    auth: list[dict[str, list[str]]] = [{"mtls": []}, {"bearer": []}]
     return {
         "openapi": "3.1.0",
         "info": {
@@ -91,7 +91,10 @@ def openapi_document() -> dict[str, Any]:
             "/v1/messages": {
                 "post": _op(
                     "Submit a signed message",
-                    {"200": _json("Message", "duplicate: the original receipt"), "201": _json("Message", "accepted")},
+                    {
+                        "200": _json("Message", "duplicate: the original receipt"),
+                        "201": _json("Message", "accepted"),
+                    },
                     parameters=[
                         {
                             "name": "Cgw-Envelope",
@@ -137,7 +140,9 @@ def openapi_document() -> dict[str, Any]:
                     {"200": _json("Ack", "how many were newly acknowledged")},
                     requestBody={
                         "required": True,
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AckRequest"}}},
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/AckRequest"}}
+                        },
                     },
                 )
             },
@@ -169,12 +174,18 @@ def openapi_document() -> dict[str, Any]:
             "/v1/audit/checkpoint": {
                 "get": _op(
                     "Latest signed tree head (C2SP tlog-checkpoint signed note)",
-                    {"200": {"description": "signed note", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+                    {
+                        "200": {
+                            "description": "signed note",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
                 )
             },
             "/v1/audit/key": {
                 "get": _op(
-                    "The checkpoint verifier key (signed-note vkey)", {"200": _json("VerifierKey", "verifier key")}
+                    "The checkpoint verifier key (signed-note vkey)",
+                    {"200": _json("VerifierKey", "verifier key")},
                 )
             },
             "/v1/audit/proof/inclusion": {
@@ -205,10 +216,18 @@ def openapi_document() -> dict[str, Any]:
                 )
             },
             "/v1/openapi.json": {
-                "get": {"summary": "This document", "security": [{}], "responses": {"200": {"description": "ok"}}}
+                "get": {
+                    "summary": "This document",
+                    "security": [{}],
+                    "responses": {"200": {"description": "ok"}},
+                }
             },
             "/healthz": {
-                "get": {"summary": "Liveness", "security": [{}], "responses": {"200": {"description": "alive"}}}
+                "get": {
+                    "summary": "Liveness",
+                    "security": [{}],
+                    "responses": {"200": {"description": "alive"}},
+                }
             },
             "/readyz": {
                 "get": {
@@ -226,7 +245,9 @@ def openapi_document() -> dict[str, Any]:
             "responses": {
                 "Problem": {
                     "description": "RFC 9457 problem details",
-                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                    "content": {
+                        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+                    },
                 }
             },
             "schemas": {

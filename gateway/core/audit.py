@@ -21,7 +21,7 @@ class EventKind(enum.StrEnum):
     REJECTED = "rejected"
     DELIVERED = "delivered"
     ACKNOWLEDGED = "acknowledged"
-    TOKEN_ISSUED = "token_issued"
+    TOKEN_ISSUED = "token_issued"  # noqa: S105 - an event name, not a secret
     POLICY_RELOADED = "policy_reloaded"
     ADMIN = "admin"
 

@@ -18,12 +18,12 @@ from typing import Any
 
 import rfc8785
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from gateway.core.audit import rfc3339
 from gateway.core.errors import SignatureRejected
-from gateway.core.signing import sign_compact, verify_compact
+from gateway.core.signing import PrivateKey, sign_compact, verify_compact
 
 RECEIPT_TYP = "cgw-receipt+jws"
 
@@ -39,10 +39,10 @@ def make_receipt(
     received_at: datetime,
     gateway: str,
     policy_digest: str,
-    key: PrivateKeyTypes,
+    key: PrivateKey,
     chain: Sequence[x509.Certificate],
 ) -> bytes:
-    claims = {
+    claims: dict[str, str | int | list[str]] = {
         "status": "accepted",
         "gateway": gateway,
         "message_id": message_id,

@@ -1,0 +1,157 @@
+"""The ``customs-gateway`` command.
+
+    customs-gateway init DIR                 create a dev federation (CA, members, gateway keys, registry, config)
+    customs-gateway serve --config FILE      run the gateway
+    customs-gateway demo [--keep DIR]        run the end-to-end scenario on loopback; exit 0 only if all behaved
+    customs-gateway send ...                 sign a payload file with a member's key and submit it
+    customs-gateway audit verify ...         re-check a whole ledger offline (from the store file or over REST)
+
+Exit codes: 0 success, 1 a check failed or the gateway refused, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway.core.errors import GatewayError
+from gateway.core.model import Tlp
+from gateway.settings import load_settings
+from gateway.telemetry import configure_logging
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="customs-gateway", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    init = commands.add_parser("init", help="create a development federation in DIR")
+    init.add_argument("directory", type=Path)
+    init.add_argument("--force", action="store_true", help="write into a non-empty directory")
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", type=Path, required=True)
+
+    demo = commands.add_parser("demo", help="run the end-to-end demo scenario on loopback")
+    demo.add_argument("--keep", type=Path, help="keep the federation and data in this directory")
+
+    send = commands.add_parser("send", help="sign a payload file with a member's key and submit it")
+    send.add_argument("--url", required=True, help="gateway base URL, e.g. https://127.0.0.1:8443")
+    send.add_argument("--federation", type=Path, required=True, help="directory written by 'init'")
+    send.add_argument("--as", dest="member", required=True, help="sending member id")
+    send.add_argument("--type", required=True, help="message type, e.g. manifest.cargo.v1")
+    send.add_argument("--to", required=True, help="comma-separated recipient member ids")
+    send.add_argument("--tlp", default="AMBER", choices=[t.value for t in Tlp])
+    send.add_argument("--program")
+    send.add_argument("--media", default="application/json")
+    send.add_argument(
+        "--token", action="store_true", help="authenticate with an access token instead of mTLS"
+    )
+    send.add_argument("payload", type=Path)
+
+    audit = commands.add_parser("audit", help="audit the ledger")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_commands.add_parser("verify", help="re-check the whole ledger against a signed checkpoint")
+    source = verify.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", type=Path, help="read the gateway's own store (offline)")
+    source.add_argument("--url", help="fetch entries and checkpoint over REST as an auditor")
+    verify.add_argument("--federation", type=Path, help="with --url: directory written by 'init'")
+    verify.add_argument("--as", dest="member", default="AUDIT-GACC", help="with --url: the auditor member id")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    configure_logging(level=args.log_level)
+    try:
+        return asyncio.run(_dispatch(args))
+    except GatewayError as exc:
+        print(
+            f"error: {exc.code}: {exc.public}" + (f" ({exc.detail})" if exc.detail else ""), file=sys.stderr
+        )
+        return 2 if exc.code == "UNAVAILABLE" else 1
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "init":
+        return _init(args.directory, force=args.force)
+    if args.command == "serve":
+        from gateway.main import serve
+
+        await serve(load_settings(args.config))
+        return 0
+    if args.command == "demo":
+        from gateway.demo import run_demo
+
+        return await run_demo(keep=args.keep)
+    if args.command == "send":
+        return await _send(args)
+    if args.command == "audit":
+        from gateway.auditor import verify_from_store, verify_over_rest
+
+        if args.config:
+            report = await verify_from_store(load_settings(args.config))
+        else:
+            if args.federation is None:
+                print("error: --url needs --federation", file=sys.stderr)
+                return 2
+            report = await verify_over_rest(args.url, args.federation, args.member)
+        print(
+            f"ledger OK: {report.size} entries, root {report.root.hex()}, "
+            f"checkpoint covers {report.checkpoint_size}; events {dict(report.events_by_kind)}"
+        )
+        return 0
+    return 2
+
+
+def _init(directory: Path, *, force: bool) -> int:
+    from gateway.infra.devpki import create_federation
+
+    if directory.exists() and any(directory.iterdir()) and not force:
+        print(f"error: {directory} is not empty (use --force)", file=sys.stderr)
+        return 2
+    config = create_federation(directory)
+    print(f"dev federation written to {directory}\n  config: {config}\n  NEVER use these keys in production.")
+    return 0
+
+
+async def _send(args: argparse.Namespace) -> int:
+    from gateway.client import GatewayClient, GatewayClientError, MemberCredentials
+    from gateway.core.payloads import MESSAGE_TYPES
+
+    spec = MESSAGE_TYPES.get(args.type)
+    if spec is None:
+        print(f"error: unknown message type {args.type}; known: {sorted(MESSAGE_TYPES)}", file=sys.stderr)
+        return 2
+    payload = args.payload.read_bytes()
+    credentials = MemberCredentials.from_federation(args.federation, args.member)
+    async with GatewayClient(args.url, credentials, mtls=not args.token) as client:
+        try:
+            if args.token:
+                await client.fetch_token()
+            result = await client.submit(
+                args.type,
+                [t.strip() for t in args.to.split(",") if t.strip()],
+                payload,
+                schema=spec.schema,
+                media=args.media,
+                tlp=Tlp(args.tlp),
+                program=args.program,
+            )
+        except GatewayClientError as exc:
+            print(
+                json.dumps({"status": exc.status, "code": exc.code, "detail": exc.detail, "field": exc.field})
+            )
+            return 1
+    print(json.dumps(result.body | {"receipt_claims": result.receipt}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
