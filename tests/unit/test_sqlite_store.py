@@ -122,9 +122,7 @@ async def test_batch_max_caps_the_requests_per_transaction(tmp_path: Path) -> No
     try:
         gate = Gate()
         held = await gate.hold(store)
-        tasks = [
-            asyncio.create_task(store.record(AuditEvent(EventKind.ADMIN, T0, {"n": n}))) for n in range(95)
-        ]
+        tasks = [asyncio.create_task(store.record(AuditEvent(EventKind.ADMIN, T0, {"n": n}))) for n in range(95)]
         await queued(store, 95)
         before = store.commits
         gate.opened.set()
@@ -303,9 +301,7 @@ async def test_every_receipted_message_survives_sigkill(tmp_path: Path) -> None:
 async def test_open_sets_wal_and_records_the_schema_version(store: SqliteStore) -> None:
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert (
-            conn.execute("SELECT version FROM schema_version").fetchone()[0] == sqlite_schema.SCHEMA_VERSION
-        )
+        assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == sqlite_schema.SCHEMA_VERSION
     conn.close()
 
 
@@ -400,3 +396,8 @@ async def test_writes_from_many_tasks_keep_submission_order(store: SqliteStore) 
     again = await store.accept(m := message(), accepted(m), receipt)
     with pytest.raises(DuplicateConflict):
         await store.accept(again, accepted(again), receipt)
+
+
+async def test_an_unopenable_path_fails_closed(tmp_path: Path) -> None:
+    with pytest.raises(Unavailable):
+        await SqliteStore.open(tmp_path / "missing-dir" / "gw.db")
