@@ -132,8 +132,8 @@ class Decision:
         }
 
 
-# Context shapes per action. "str", "int", "bool", "set" (of str) or "member" (a member id that Cedar sees as
-# an entity reference). Mirrors policies/schema.cedarschema; the policy tests check the two agree.
+# Context shapes per action. "str", "int", "set" (of str), "member" (a member id that Cedar sees as an entity
+# reference) or "members" (a set of those). Mirrors policies/schema.cedarschema; the policy tests check the two agree.
 _EXCHANGE = {
     "tlp": "str",
     "program": "str",
@@ -153,7 +153,7 @@ ACTIONS: Mapping[str, _ActionRule] = {
     "submit": _ActionRule("MessageType", _EXCHANGE),
     "forward": _ActionRule("MessageType", _EXCHANGE),
     "receive": _ActionRule("MessageType", {"sender": "str", "sender_kind": "str", "program": "str", "tlp": "str"}),
-    "read_status": _ActionRule("MessageType", {"sender": "member"}),
+    "read_status": _ActionRule("MessageType", {"sender": "member", "recipients": "members"}),
     "audit_read": _ActionRule("Ledger", {}),
     "admin": _ActionRule("Gateway", {}),
 }
@@ -167,6 +167,16 @@ def _short_name(value: object) -> bool:
     return isinstance(value, str) and 0 < len(value) <= MAX_NAME_CHARS
 
 
+def _name_list(value: object) -> list[str]:
+    """A bounded list of short names, sorted (a Cedar set has no order)."""
+    if not isinstance(value, list | tuple | frozenset | set) or len(value) > MAX_RECIPIENTS:
+        raise ValueError(f"expected a list of at most {MAX_RECIPIENTS} strings")
+    items = list(value)
+    if not all(_short_name(item) for item in items):
+        raise ValueError(f"expected non-empty strings of at most {MAX_NAME_CHARS} characters")
+    return sorted(items)
+
+
 def _context_value(kind: str, value: object) -> object:
     """The Cedar JSON for one context value; raises ValueError naming what is wrong."""
     if kind == "str":
@@ -178,16 +188,13 @@ def _context_value(kind: str, value: object) -> object:
             raise ValueError(f"expected an integer in 0..{MAX_RECIPIENTS}")
         return value
     if kind == "set":
-        if not isinstance(value, list | tuple | frozenset | set) or len(value) > MAX_RECIPIENTS:
-            raise ValueError(f"expected a list of at most {MAX_RECIPIENTS} strings")
-        items = list(value)
-        if not all(_short_name(item) for item in items):
-            raise ValueError(f"expected non-empty strings of at most {MAX_NAME_CHARS} characters")
-        return sorted(items)
+        return _name_list(value)
     if kind == "member":
         if not _short_name(value):
             raise ValueError("expected a member id")
         return {"__entity": _uid("Member", str(value))}
+    if kind == "members":
+        return [{"__entity": _uid("Member", member_id)} for member_id in _name_list(value)]
     raise ValueError(f"unknown context kind {kind}")  # pragma: no cover - the table above is fixed
 
 
@@ -245,9 +252,15 @@ def receive_request(
     )
 
 
-def status_request(caller: Member, message_type: str, sender_id: str) -> AccessRequest:
-    """The ``read_status`` request for a message of ``message_type`` submitted by ``sender_id``."""
-    return AccessRequest(caller.id, "read_status", message_type, {"sender": sender_id})
+def status_request(
+    caller: Member, message_type: str, sender_id: str, recipient_ids: Sequence[str] = ()
+) -> AccessRequest:
+    """The ``read_status`` request for a message of ``message_type`` from ``sender_id`` to ``recipient_ids``."""
+    if len(recipient_ids) > MAX_RECIPIENTS:
+        raise LimitExceeded(f"{len(recipient_ids)} recipients, at most {MAX_RECIPIENTS}", field="to")
+    return AccessRequest(
+        caller.id, "read_status", message_type, {"sender": sender_id, "recipients": sorted(set(recipient_ids))}
+    )
 
 
 def audit_request(caller: Member) -> AccessRequest:

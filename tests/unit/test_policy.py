@@ -264,8 +264,13 @@ def test_submit_request_bounds_the_recipients() -> None:
 def test_receive_and_status_builders(authorizer: Authorizer) -> None:
     assert authorizer.authorize(receive_request(NLRTM, "release.notice.v1", GACC, None, "AMBER")).allowed
     assert not authorizer.authorize(receive_request(NLRTM, "manifest.cargo.v1", COSCO, None, "AMBER")).allowed
-    assert authorizer.authorize(status_request(COSCO, "manifest.cargo.v1", "CARRIER-COSCO")).allowed
+    assert authorizer.authorize(status_request(COSCO, "manifest.cargo.v1", "CARRIER-COSCO", ["CN-GACC"])).allowed
+    assert authorizer.authorize(status_request(DOUANE, "manifest.cargo.v1", "CARRIER-COSCO", ["NL-DOUANE"])).allowed
+    assert authorizer.authorize(status_request(AUDIT, "manifest.cargo.v1", "CARRIER-COSCO")).allowed
     assert not authorizer.authorize(status_request(COSCO, "manifest.cargo.v1", "CN-GACC")).allowed
+    assert not authorizer.authorize(status_request(NLRTM, "manifest.cargo.v1", "CN-GACC", ["NL-DOUANE"])).allowed
+    with pytest.raises(LimitExceeded):
+        status_request(GACC, "manifest.cargo.v1", "CN-GACC", ["X"] * (MAX_RECIPIENTS + 1))
 
 
 def test_authorize_many_keeps_order_and_isolates_bad_requests(authorizer: Authorizer) -> None:
