@@ -48,9 +48,7 @@ from gateway.core.errors import CertificateRevoked, CertificateUntrusted, Intern
 from gateway.core.model import CertifiedKey, Registry
 from gateway.core.registry import MAX_MEMBER_ID_LENGTH, MEMBER_ID
 
-MAX_CHAIN_LENGTH = (
-    3  # leaf + anchor (x5c may carry it) + one spare; the federation issues leaves from the root
-)
+MAX_CHAIN_LENGTH = 3  # leaf + anchor (x5c may carry it) + one spare; the federation issues leaves from the root
 MAX_CERT_DER_BYTES = 8 * 1024  # one certificate; ours are ~700 bytes, RSA-4096 with long names ~2.5 KiB
 MAX_CACHE_ENTRIES = 10_000  # two certificates per member and MAX_MEMBERS members, with room for rollovers
 
@@ -77,9 +75,9 @@ def certificate_fingerprint(cert: x509.Certificate) -> str:
 class _Cached:
     key: CertifiedKey
     valid_from: datetime
-    valid_until: (
-        datetime  # exclusive: the earliest notAfter or nextUpdate (conservative: notAfter is inclusive)
-    )
+    # exclusive bound: the earliest notAfter in the chain or the CRL's nextUpdate. RFC 5280 makes notAfter
+    # inclusive, so the final second is re-validated rather than served from the cache: conservative.
+    valid_until: datetime
 
 
 def _require_eku(
@@ -97,7 +95,7 @@ def _require_digital_signature(_policy: Policy, _cert: x509.Certificate, usage: 
         raise ValueError("key usage digitalSignature missing")
 
 
-def _verifier_builder(store: Store, purpose: Purpose) -> PolicyBuilder:
+def _policy_builder(store: Store, purpose: Purpose) -> PolicyBuilder:
     ee_policy = (
         ExtensionPolicy.webpki_defaults_ee()
         .require_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, _require_eku(_EKU_FOR[purpose]))
@@ -122,13 +120,9 @@ def _member_id(leaf: x509.Certificate) -> str:
         san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         raise CertificateUntrusted("leaf has no subjectAltName") from None
-    uris = [
-        u for u in san.get_values_for_type(x509.UniformResourceIdentifier) if u.startswith(MEMBER_URI_PREFIX)
-    ]
+    uris = [u for u in san.get_values_for_type(x509.UniformResourceIdentifier) if u.startswith(MEMBER_URI_PREFIX)]
     if len(uris) != 1:
-        raise CertificateUntrusted(
-            f"leaf must carry exactly one {MEMBER_URI_PREFIX}<ID> URI, has {len(uris)}"
-        )
+        raise CertificateUntrusted(f"leaf must carry exactly one {MEMBER_URI_PREFIX}<ID> URI, has {len(uris)}")
     member_id = uris[0][len(MEMBER_URI_PREFIX) :]
     if len(member_id) > MAX_MEMBER_ID_LENGTH or not MEMBER_ID.fullmatch(member_id):
         raise CertificateUntrusted("malformed member id in the SAN URI")
@@ -155,7 +149,8 @@ class FederationTrust:
             raise Unavailable("the CRL has no nextUpdate: its freshness cannot be judged")
         self._crl_until = next_update
         self._registry = registry
-        self._store = Store(list(self._anchors))
+        store = Store(list(self._anchors))
+        self._builders = {purpose: _policy_builder(store, purpose) for purpose in _EKU_FOR}
         self._cache: dict[tuple[str, Purpose], _Cached] = {}
         self.validations = 0  # full (uncached) validations attempted: observable cost, used by tests/metrics
         digest = hashlib.sha256(b"cgw-federation-trust-v1\n")
@@ -166,9 +161,7 @@ class FederationTrust:
         self.version: str = digest.hexdigest()
 
     @staticmethod
-    def _check_crl(
-        crl: x509.CertificateRevocationList, anchors: Sequence[x509.Certificate]
-    ) -> x509.Certificate:
+    def _check_crl(crl: x509.CertificateRevocationList, anchors: Sequence[x509.Certificate]) -> x509.Certificate:
         """The anchor that signed this complete CRL (Rule 2), or ``Unavailable``."""
         for ext in crl.extensions:
             if isinstance(ext.value, x509.DeltaCRLIndicator):
@@ -236,7 +229,7 @@ class FederationTrust:
             certs = [x509.load_der_x509_certificate(der) for der in unverified_chain]
         except ValueError as exc:
             raise CertificateUntrusted(f"malformed certificate: {exc}") from None
-        verifier = _verifier_builder(self._store, purpose).time(at).build_client_verifier()
+        verifier = self._builders[purpose].time(at).build_client_verifier()
         try:
             verified = verifier.verify(certs[0], certs[1:]).chain
         except VerificationError as exc:
@@ -248,9 +241,7 @@ class FederationTrust:
             raise CertificateUntrusted("the chain does not end at the anchor whose CRL is loaded")
         for cert in verified[:-1]:
             if cert.issuer != anchor.subject:
-                raise CertificateUntrusted(
-                    "no revocation data for a certificate issued by an intermediate CA"
-                )
+                raise CertificateUntrusted("no revocation data for a certificate issued by an intermediate CA")
             if self._crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None:
                 raise CertificateRevoked(f"serial {cert.serial_number:x} is listed in the CRL")
         leaf = verified[0]
