@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gateway.core.audit import AuditEvent, rfc3339
 from gateway.core.errors import (
@@ -42,7 +42,7 @@ from gateway.core.errors import (
 )
 from gateway.infra.sqlite_schema import connect_reader, require_aware, to_micros
 from gateway.infra.sqlite_writer import BATCH_MAX_DEFAULT, WRITE_QUEUE_MAX, GroupCommitWriter
-from gateway.ports import Clock, InboxItem, LedgerEntry, ReceiptFactory, StoredMessage
+from gateway.ports import Clock, InboxItem, LedgerEntry, ReceiptFactory, Store, StoredMessage
 
 T = TypeVar("T")
 
@@ -113,9 +113,7 @@ class SqliteStore:
 
     # -- writes --------------------------------------------------------------------------------------
 
-    async def accept(
-        self, message: StoredMessage, event: AuditEvent, make_receipt: ReceiptFactory
-    ) -> StoredMessage:
+    async def accept(self, message: StoredMessage, event: AuditEvent, make_receipt: ReceiptFactory) -> StoredMessage:
         received_at = rfc3339(require_aware(message.received_at, "received_at"))
         leaf = event.canonical()
         recipients_json = json.dumps(list(message.recipients))
@@ -189,14 +187,11 @@ class SqliteStore:
 
         def op(conn: sqlite3.Connection) -> bool:
             conn.execute(
-                "DELETE FROM replay WHERE key IN"
-                " (SELECT key FROM replay WHERE expires <= ? ORDER BY expires LIMIT ?)",
+                "DELETE FROM replay WHERE key IN (SELECT key FROM replay WHERE expires <= ? ORDER BY expires LIMIT ?)",
                 (now, REPLAY_PURGE_BATCH),
             )
             conn.execute("DELETE FROM replay WHERE key = ? AND expires <= ?", (key, now))
-            inserted = conn.execute(
-                "INSERT OR IGNORE INTO replay (key, expires) VALUES (?, ?)", (key, until)
-            ).rowcount
+            inserted = conn.execute("INSERT OR IGNORE INTO replay (key, expires) VALUES (?, ?)", (key, until)).rowcount
             return inserted == 1
 
         return await self._writer.submit(op)
@@ -313,3 +308,9 @@ def _message_from_row(row: Sequence[Any]) -> StoredMessage:
         receipt=bytes(receipt),
         leaf_index=int(leaf_index),
     )
+
+
+if TYPE_CHECKING:
+
+    def _satisfies_the_port(store: SqliteStore) -> Store:  # mypy checks SqliteStore against ports.Store
+        return store

@@ -78,9 +78,7 @@ class GroupCommitWriter:
         writer = cls(path, batch_max=batch_max, queue_max=queue_max)
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[None] = loop.create_future()
-        writer._thread = threading.Thread(
-            target=writer._run, args=(loop, ready), name="cgw-sqlite-writer", daemon=True
-        )
+        writer._thread = threading.Thread(target=writer._run, args=(loop, ready), name="cgw-sqlite-writer", daemon=True)
         writer._thread.start()
         try:
             await ready

@@ -60,9 +60,7 @@ async def test_concurrent_accepts_and_records_get_dense_unique_indexes(store: St
     messages = [kit.message(recipients=("CN-GACC",)) for _ in range(500)]
     events = [kit.event(n) for n in range(100)]
 
-    results = await asyncio.gather(
-        *(accept(store, kit, m) for m in messages), *(store.record(e) for e in events)
-    )
+    results = await asyncio.gather(*(accept(store, kit, m) for m in messages), *(store.record(e) for e in events))
     stored = [r for r in results if isinstance(r, StoredMessage)]
     recorded = [r for r in results if isinstance(r, int)]
 
