@@ -188,9 +188,7 @@ def issue_leaf(
         .add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
         .add_extension(x509.SubjectAlternativeName(san), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False)
         .sign(issuer.key, hashes.SHA256())
     )
     return key, cert
@@ -206,9 +204,7 @@ def build_crl(
         .last_update(now - BACKDATE)
         .next_update(now + CRL_VALIDITY)
         .add_extension(x509.CRLNumber(number), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False)
     )
     for cert in revoked:
         builder = builder.add_revoked_certificate(
@@ -255,9 +251,7 @@ def create_federation(out_dir: Path, *, now: datetime | None = None) -> Path:
     _write_pair(gateway_dir, "signing", sign_key, sign_cert)
     checkpoint_key = ed25519.Ed25519PrivateKey.generate()
     write_secret(gateway_dir / "checkpoint.key", _pem_key(checkpoint_key))
-    raw_pub = checkpoint_key.public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
+    raw_pub = checkpoint_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     write_public(gateway_dir / "checkpoint.pub", base64.b64encode(raw_pub) + b"\n")
 
     members: list[Member] = []
@@ -283,9 +277,7 @@ def create_federation(out_dir: Path, *, now: datetime | None = None) -> Path:
                 kind=dev.kind,
                 country=dev.country,
                 programs=frozenset(dev.programs),
-                cert_fingerprints=frozenset(
-                    fingerprint(c.public_bytes(serialization.Encoding.DER)) for c in certs
-                ),
+                cert_fingerprints=frozenset(fingerprint(c.public_bytes(serialization.Encoding.DER)) for c in certs),
                 endpoints=(Endpoint(kind="pull", url=""),),
                 home=dev.id == HOME_ID,
             )
