@@ -59,14 +59,10 @@ async def verify_from_store(settings: Settings) -> LedgerReport:
         size = await store.ledger_size()
         entries: list[tuple[int, bytes]] = []
         for start in range(0, size, PAGE):
-            entries.extend(
-                (e.index, e.data) for e in await store.ledger_entries(start, min(size, start + PAGE))
-            )
+            entries.extend((e.index, e.data) for e in await store.ledger_entries(start, min(size, start + PAGE)))
     finally:
         await store.close()
-    return verify_ledger(
-        entries, note, settings.origin, _checkpoint_public_key(settings), origin=settings.origin
-    )
+    return verify_ledger(entries, note, settings.origin, _checkpoint_public_key(settings), origin=settings.origin)
 
 
 async def verify_over_rest(url: str, federation_dir: Path, member_id: str) -> LedgerReport:

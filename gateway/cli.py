@@ -48,9 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--tlp", default="AMBER", choices=[t.value for t in Tlp])
     send.add_argument("--program")
     send.add_argument("--media", default="application/json")
-    send.add_argument(
-        "--token", action="store_true", help="authenticate with an access token instead of mTLS"
-    )
+    send.add_argument("--token", action="store_true", help="authenticate with an access token instead of mTLS")
     send.add_argument("payload", type=Path)
 
     audit = commands.add_parser("audit", help="audit the ledger")
@@ -70,9 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return asyncio.run(_dispatch(args))
     except GatewayError as exc:
-        print(
-            f"error: {exc.code}: {exc.public}" + (f" ({exc.detail})" if exc.detail else ""), file=sys.stderr
-        )
+        print(f"error: {exc.code}: {exc.public}" + (f" ({exc.detail})" if exc.detail else ""), file=sys.stderr)
         return 2 if exc.code == "UNAVAILABLE" else 1
     except KeyboardInterrupt:
         return 130
@@ -145,9 +141,7 @@ async def _send(args: argparse.Namespace) -> int:
                 program=args.program,
             )
         except GatewayClientError as exc:
-            print(
-                json.dumps({"status": exc.status, "code": exc.code, "detail": exc.detail, "field": exc.field})
-            )
+            print(json.dumps({"status": exc.status, "code": exc.code, "detail": exc.detail, "field": exc.field}))
             return 1
     print(json.dumps(result.body | {"receipt_claims": result.receipt}, indent=2))
     return 0

@@ -43,7 +43,7 @@ class GatewayClientError(Exception):
         super().__init__(f"{status} {code}: {detail}" + (f" (at {field})" if field else ""))
 
 
-def _signing_key(path: Path) -> PrivateKey:
+def load_signing_key(path: Path) -> PrivateKey:
     key = load_private_key(path)
     if not isinstance(key, ec.EllipticCurvePrivateKey | Ed25519PrivateKey | rsa.RSAPrivateKey):
         raise GatewayClientError(0, "KEY_UNSUPPORTED", f"{path}: not an ECDSA, Ed25519 or RSA key")
@@ -66,7 +66,7 @@ class MemberCredentials:
         base = federation_dir / "members" / member_id
         return cls(
             member_id=member_id,
-            signing_key=_signing_key(base / "signing.key"),
+            signing_key=load_signing_key(base / "signing.key"),
             signing_chain=tuple(load_certificates(base / "signing.crt")),
             tls_cert=base / "tls-client.crt",
             tls_key=base / "tls-client.key",
@@ -85,11 +85,51 @@ class Submitted:
         return bool(self.body.get("duplicate"))
 
 
+def sign_message(
+    credentials: MemberCredentials,
+    message_type: str,
+    to: list[str],
+    payload: bytes,
+    *,
+    schema: str,
+    media: str = "application/json",
+    tlp: Tlp = Tlp.AMBER,
+    program: str | None = None,
+    correlation: str | None = None,
+    message_id: str | None = None,
+    created: datetime | None = None,
+    lifetime: timedelta = timedelta(days=1),
+) -> str:
+    """The JWS compact envelope for ``payload``, signed with the member's signing key."""
+    created = created or datetime.now(UTC)
+    header = Header(
+        id=message_id or str(uuid.uuid4()),
+        type=message_type,
+        sender=credentials.member_id,
+        to=tuple(to),
+        tlp=tlp,
+        created=created,
+        expires=created + lifetime,
+        payload=envelope.payload_ref(media, schema, payload),
+        program=program,
+        correlation=correlation,
+    )
+    return envelope.sign_envelope(header, credentials.signing_key, credentials.signing_chain)
+
+
 class GatewayClient:
     def __init__(
-        self, base_url: str, credentials: MemberCredentials, *, mtls: bool = True, connections: int = 8
+        self,
+        base_url: str,
+        credentials: MemberCredentials,
+        *,
+        mtls: bool = True,
+        connections: int = 8,
+        gateway_member: str = "CN-GACC",
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # The gateway's token issuer id (RFC 7523 audience): urn:cgw:gateway:<home administration>.
+        self.gateway_issuer = f"urn:cgw:gateway:{gateway_member}"
         self.credentials = credentials
         context = ssl.create_default_context(cafile=str(credentials.ca_file))
         context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -113,38 +153,9 @@ class GatewayClient:
     async def close(self) -> None:
         await self._session.close()
 
-    # -- signing ----------------------------------------------------------------------------------------
-
-    def sign(
-        self,
-        message_type: str,
-        to: list[str],
-        payload: bytes,
-        *,
-        schema: str,
-        media: str = "application/json",
-        tlp: Tlp = Tlp.AMBER,
-        program: str | None = None,
-        correlation: str | None = None,
-        message_id: str | None = None,
-        created: datetime | None = None,
-        lifetime: timedelta = timedelta(days=1),
-    ) -> str:
-        """The JWS compact envelope for ``payload`` (nothing is sent)."""
-        created = created or datetime.now(UTC)
-        header = Header(
-            id=message_id or str(uuid.uuid4()),
-            type=message_type,
-            sender=self.credentials.member_id,
-            to=tuple(to),
-            tlp=tlp,
-            created=created,
-            expires=created + lifetime,
-            payload=envelope.payload_ref(media, schema, payload),
-            program=program,
-            correlation=correlation,
-        )
-        return envelope.sign_envelope(header, self.credentials.signing_key, self.credentials.signing_chain)
+    def sign(self, message_type: str, to: list[str], payload: bytes, **sign_args: Any) -> str:
+        """The JWS compact envelope for ``payload`` signed with this client's member key (nothing is sent)."""
+        return sign_message(self.credentials, message_type, to, payload, **sign_args)
 
     # -- calls ------------------------------------------------------------------------------------------
 
@@ -183,9 +194,7 @@ class GatewayClient:
         if self._gateway_cert is None or leaf != self._gateway_cert:
             now = datetime.now(UTC)
             if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
-                raise GatewayClientError(
-                    0, "RECEIPT_UNTRUSTED", "receipt signer certificate is not valid now"
-                )
+                raise GatewayClientError(0, "RECEIPT_UNTRUSTED", "receipt signer certificate is not valid now")
             for anchor in load_certificates(self.credentials.ca_file):
                 try:
                     leaf.verify_directly_issued_by(anchor)
@@ -194,9 +203,7 @@ class GatewayClient:
                 self._gateway_cert = leaf
                 break
             else:
-                raise GatewayClientError(
-                    0, "RECEIPT_UNTRUSTED", "receipt signer does not chain to the anchor"
-                )
+                raise GatewayClientError(0, "RECEIPT_UNTRUSTED", "receipt signer does not chain to the anchor")
         return leaf.public_key()
 
     async def pull(self, *, after: int = 0, limit: int = 100, wait: int = 0) -> dict[str, Any]:
@@ -222,7 +229,7 @@ class GatewayClient:
         """RFC 7523 client assertion -> access token; later calls send it as a bearer token."""
         assertion = tokens.make_client_assertion(
             self.credentials.member_id,
-            audience or self.base_url + "/v1/token",
+            audience or self.gateway_issuer,
             self.credentials.signing_key,
             self.credentials.signing_chain,
             now=datetime.now(UTC),
@@ -255,13 +262,9 @@ class GatewayClient:
         return [(int(e["index"]), base64.b64decode(e["data"])) for e in body["entries"]]
 
     async def inclusion(self, index: int, size: int) -> dict[str, Any]:
-        _, body, _ = await self._call(
-            "GET", "/v1/audit/proof/inclusion", params={"index": index, "size": size}
-        )
+        _, body, _ = await self._call("GET", "/v1/audit/proof/inclusion", params={"index": index, "size": size})
         return dict(body)
 
     async def consistency(self, first: int, second: int) -> dict[str, Any]:
-        _, body, _ = await self._call(
-            "GET", "/v1/audit/proof/consistency", params={"from": first, "to": second}
-        )
+        _, body, _ = await self._call("GET", "/v1/audit/proof/consistency", params={"from": first, "to": second})
         return dict(body)

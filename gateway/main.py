@@ -57,13 +57,16 @@ class Gateway:
     url: str
 
 
+def gateway_issuer(member_id: str) -> str:
+    """The gateway's stable identity as token issuer and assertion audience (independent of host and port)."""
+    return f"urn:cgw:gateway:{member_id}"
+
+
 def load_state(settings: Settings) -> GatewayState:
     trust_files = load_trust(settings.trust_anchors, settings.trust_crl, settings.trust_registry)
     registry = trust_files.registry
     if registry.get(settings.member_id) is None:
-        raise Unavailable(
-            f"the home member {settings.member_id} is not in the registry", field="gateway.member_id"
-        )
+        raise Unavailable(f"the home member {settings.member_id} is not in the registry", field="gateway.member_id")
     key = load_private_key(settings.signing_key)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise Unavailable("the gateway signing key must be ECDSA P-256", field="signing.key")
@@ -71,7 +74,7 @@ def load_state(settings: Settings) -> GatewayState:
     authorizer = Authorizer(load_bundle(settings.policies_dir), registry, MESSAGE_TYPES)
     return GatewayState(
         member_id=settings.member_id,
-        issuer=f"https://{settings.host}:{settings.rest_port}",
+        issuer=gateway_issuer(settings.member_id),
         identity=identity,
         limits=settings.limits,
         trust=Trust(validator=trust_files, registry=registry, version=trust_files.version),
@@ -125,9 +128,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
         await site.start()
         host, port = _bound_address(runner)
         url = f"https://{host}:{port}"
-        log.info(
-            "gateway listening", url=url, member=settings.member_id, ledger_size=await store.ledger_size()
-        )
+        log.info("gateway listening", url=url, member=settings.member_id, ledger_size=await store.ledger_size())
         yield Gateway(settings=settings, state=state, pipeline=pipeline, ledger=ledger, store=store, url=url)
     finally:
         if runner is not None:

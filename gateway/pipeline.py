@@ -147,9 +147,7 @@ class Pipeline:
                 registry=trust.registry,
                 now=now,
             )
-            if not await self._store.claim_once(
-                f"jti:{assertion.member.id}:{assertion.jti}", assertion.expires
-            ):
+            if not await self._store.claim_once(f"jti:{assertion.member.id}:{assertion.jti}", assertion.expires):
                 raise TokenReplayed("client assertion jti already used")
         except GatewayError as exc:
             await self._reject(exc, adapter="rest", action="token", fields={})
@@ -168,9 +166,7 @@ class Pipeline:
             jti=hashlib.sha256(f"{assertion.member.id}:{assertion.jti}".encode()).hexdigest()[:32],
         )
         await self._store.record(
-            AuditEvent(
-                EventKind.TOKEN_ISSUED, now, {"member": assertion.member.id, "bound": bound is not None}
-            )
+            AuditEvent(EventKind.TOKEN_ISSUED, now, {"member": assertion.member.id, "bound": bound is not None})
         )
         return IssuedToken(token=token, expires_in=ttl)
 
@@ -186,7 +182,7 @@ class Pipeline:
             outcome = await self._submit(inbound, context)
         except GatewayError as exc:
             await self._reject(exc, adapter=inbound.adapter, action="submit", fields=context)
-            self._log_exchange(context, "rejected", exc.code, started)
+            self._log_exchange(context | {"detail": exc.detail[:300]}, "rejected", exc.code, started)
             raise
         except Exception as exc:  # a bug: audit and report as INTERNAL, never leak the detail
             err = Internal(f"{type(exc).__name__}")
@@ -220,9 +216,7 @@ class Pipeline:
         existing = await self._store.find_message(header.sender, header.id)
         if existing is not None:
             return self._duplicate(existing, digest)
-        validated = validate_payload(
-            header.type, header.payload.media, verified.payload, schema=header.payload.schema
-        )
+        validated = validate_payload(header.type, header.payload.media, verified.payload, schema=header.payload.schema)
         permit = self._authorize(caller, verified, validated)
         context["policy"] = list(permit.decision.policy_ids)
         message = StoredMessage(
@@ -331,9 +325,7 @@ class Pipeline:
 
     async def ack(self, caller: Caller, cursors: Sequence[int]) -> int:
         if len(cursors) > self._state.limits.max_ack_items:
-            raise LimitExceeded(
-                f"{len(cursors)} cursors > {self._state.limits.max_ack_items}", field="cursors"
-            )
+            raise LimitExceeded(f"{len(cursors)} cursors > {self._state.limits.max_ack_items}", field="cursors")
         event = AuditEvent(
             EventKind.ACKNOWLEDGED,
             self._clock.now(),

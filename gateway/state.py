@@ -62,7 +62,8 @@ class GatewayState:
     ) -> None:
         self.member_id = member_id
         self.issuer = issuer
-        self.token_audience = issuer + "/v1/token"
+        # RFC 7523 section 3: the assertion's audience identifies the authorization server (this gateway).
+        self.token_audience = issuer
         self.identity = identity
         self.limits = limits
         self._trust = trust
