@@ -68,9 +68,7 @@ class Store(Protocol):
 
     async def find_message(self, sender: str, message_id: str) -> StoredMessage | None: ...
 
-    async def accept(
-        self, message: StoredMessage, event: AuditEvent, make_receipt: ReceiptFactory
-    ) -> StoredMessage:
+    async def accept(self, message: StoredMessage, event: AuditEvent, make_receipt: ReceiptFactory) -> StoredMessage:
         """Persist atomically; return the message with ``receipt`` and ``leaf_index`` filled in."""
         ...
 

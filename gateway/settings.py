@@ -122,9 +122,7 @@ def load_settings(path: Path, *, overrides: dict[str, Any] | None = None) -> Set
         if raw is not None:
             expected = float if f.type == "float" else int
             if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw <= 0:
-                raise Unavailable(
-                    f"config: [limits] {f.name} must be a positive number", field=f"limits.{f.name}"
-                )
+                raise Unavailable(f"config: [limits] {f.name} must be a positive number", field=f"limits.{f.name}")
             limit_values[f.name] = expected(raw)
     policies = _get(table, "gateway", "policies_dir", str, required=False)
     port = _get(table, "gateway", "rest_port", int)
