@@ -24,6 +24,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+import grpc_tools
+from grpc_tools import protoc
+
 REPO = Path(__file__).resolve().parents[1]
 PROTO_ROOT = REPO / "protos"
 WIRE_PACKAGE = "gateway.wire"
@@ -34,13 +37,13 @@ INIT_TEXT = '"""Generated protobuf code (scripts/gen_protos.py). Do not edit."""
 # The first dotted component of every package under protos/ (cgw.v1 -> cgw): imports of these are rewritten.
 _LOCAL_ROOTS = ("cgw",)
 _FROM_IMPORT = re.compile(rf"^from ((?:{'|'.join(_LOCAL_ROOTS)})(?:\.\w+)*) import ", re.MULTILINE)
-_BUILDER_MODULE = re.compile(rf"(_builder\.BuildTopDescriptorsAndMessages\(DESCRIPTOR, ')((?:{'|'.join(_LOCAL_ROOTS)})\.)")
+_BUILDER_MODULE = re.compile(
+    rf"(_builder\.BuildTopDescriptorsAndMessages\(DESCRIPTOR, ')((?:{'|'.join(_LOCAL_ROOTS)})\.)"
+)
 
 
 def _protoc_include() -> Path:
     """The directory of the well-known types (google/protobuf/*.proto) shipped with grpcio-tools."""
-    import grpc_tools
-
     return Path(grpc_tools.__file__).resolve().parent / "_proto"
 
 
@@ -52,8 +55,6 @@ def rewrite_imports(text: str) -> str:
 
 def generate(out_dir: Path) -> list[Path]:
     """Run protoc over every .proto under ``protos/`` into ``out_dir``; return the written files (relative)."""
-    from grpc_tools import protoc
-
     sources = sorted(p.relative_to(PROTO_ROOT).as_posix() for p in PROTO_ROOT.rglob("*.proto"))
     if not sources:
         raise SystemExit(f"no .proto files under {PROTO_ROOT}")

@@ -1,0 +1,539 @@
+"""Payload validation: schema (protobuf, proto3 JSON mapping) plus identifier rules, into a frozen summary.
+
+``validate_payload(message_type, media, data)`` is the pipeline's "validate payload" step. It returns a
+:class:`ValidatedPayload` (what policy and routing need) or raises a typed error whose ``field`` is the path
+inside the payload, e.g. ``payload.consignments[0].containers[1].number``.
+
+Rule 1: bound before parsing: the byte size (:data:`MAX_PAYLOAD_BYTES`) and, for JSON, the nesting depth
+        (:data:`MAX_JSON_DEPTH`) are checked on the raw bytes; exceeding them raises ``LimitExceeded``.
+Rule 2: JSON must be UTF-8 and one object; duplicate keys and the non-JSON constants NaN/Infinity are refused.
+Rule 3: the proto3 JSON mapping is the schema: each key must name a field (proto or JSON name) and carry the
+        JSON type of that field, checked with the path before ``json_format.ParseDict`` (with
+        ``ignore_unknown_fields=False``) builds the message; lists are bounded before they are parsed.
+        Binary protobuf (``application/protobuf``) is parsed as is and refused if it carries unknown fields.
+Rule 4: the field rules annotated in the .proto files (``cgw.v1.rules``: required, max_length, max_items,
+        identifier kind) are applied by one walker; :mod:`gateway.core.identifiers` checks identifiers.
+Rule 5: protobuf objects never leave this module: the result is a frozen summary of plain values.
+Rule 6: adding a message type is one row in :data:`MESSAGE_TYPES` plus the annotations in its .proto file;
+        rules that annotations cannot express (cross-field rules, scheme-dependent identifiers) go in
+        :data:`_MESSAGE_HOOKS`, keyed by the message's full name; a hook runs after the message's fields.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from types import MappingProxyType
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import DecodeError, Message
+from google.protobuf.unknown_fields import UnknownFieldSet
+
+from gateway.core import identifiers as ids
+from gateway.core.errors import Internal, Invalid, LimitExceeded, UnsupportedMediaType
+from gateway.core.locodes import FUNCTION_PORT
+from gateway.wire.cgw.v1 import manifest_pb2, options_pb2, prearrival_pb2, release_pb2
+
+# The largest payload accepted. A CUSCAR for one vessel call with thousands of bills of lading converts to a
+# few MiB of JSON; parsing costs roughly ten times the input in memory (JSON objects, then protobuf), so this
+# keeps one message under ~100 MiB at worst. Adapters' body limits must be at least this plus the envelope.
+MAX_PAYLOAD_BYTES = 8 * 1024 * 1024
+# The deepest cgw.v1 payload nests 7 JSON levels (manifest > consignments > party > identifiers); 16 leaves
+# room for new types and keeps the parser far from Python's recursion limit.
+MAX_JSON_DEPTH = 16
+# List and text bounds for fields whose annotation does not give one.
+DEFAULT_MAX_ITEMS = 1000
+DEFAULT_MAX_TEXT_CHARS = 512
+# Longest JSON key echoed in an error detail (keys are attacker-chosen).
+_MAX_KEY_ECHO = 40
+
+MEDIA_JSON = "application/json"
+MEDIA_PROTOBUF = "application/protobuf"
+_MEDIA_ALIASES: Mapping[str, str] = MappingProxyType({"application/x-protobuf": MEDIA_PROTOBUF})
+_ALL_MEDIA = frozenset({MEDIA_JSON, MEDIA_PROTOBUF})
+ROOT = "payload"
+
+# Descriptors are typed loosely: the protobuf stubs split them into python and upb classes that mypy cannot
+# unify, and extensions in protoc's .pyi are typed as plain FieldDescriptor.
+_Desc = Any
+_RULES_EXTENSION: Any = options_pb2.rules
+_FLOAT_TYPES = (FieldDescriptor.CPPTYPE_DOUBLE, FieldDescriptor.CPPTYPE_FLOAT)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageTypeSpec:
+    type: str  # the header "type", e.g. manifest.cargo.v1
+    schema: str  # the header "payload.schema" id: the full protobuf message name, e.g. cgw.v1.CargoManifest
+    message: builtins.type[Message]  # the generated protobuf class
+    media: frozenset[str] = _ALL_MEDIA
+
+    def __post_init__(self) -> None:
+        if self.message.DESCRIPTOR.full_name != self.schema:
+            raise Internal(f"message type {self.type}: schema {self.schema} is not {self.message.__name__}")
+
+    @property
+    def proto_name(self) -> str:
+        return self.message.DESCRIPTOR.full_name
+
+
+def _row(type_: str, message: builtins.type[Message]) -> tuple[str, MessageTypeSpec]:
+    return type_, MessageTypeSpec(type_, message.DESCRIPTOR.full_name, message)
+
+
+MESSAGE_TYPES: Mapping[str, MessageTypeSpec] = MappingProxyType(
+    dict(
+        [
+            _row("manifest.cargo.v1", manifest_pb2.CargoManifest),
+            _row("prearrival.ens.v1", prearrival_pb2.EntrySummaryDeclaration),
+            _row("release.notice.v1", release_pb2.ReleaseNotice),
+        ]
+    )
+)
+
+
+# -- the result -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TraderId:
+    scheme: str  # cgw.v1.PartyIdentifier.Scheme name: EORI, USCC, AEO_EU, AEO_CN, CN_CUSTOMS_CODE
+    value: str  # normalised
+
+
+@dataclass(frozen=True, slots=True)
+class PartyRef:
+    role: str  # cgw.v1.Party.Role name, e.g. CONSIGNOR
+    country: str  # ISO 3166-1 alpha-2 of the address
+    identifiers: tuple[TraderId, ...]
+    path: str  # where it sits, e.g. payload.consignments[0].consignor
+
+
+@dataclass(frozen=True, slots=True)
+class PortRef:
+    role: str  # the field name, e.g. port_of_loading, place_of_delivery
+    code: str  # the code to use (the current port entry when a legacy alias was sent)
+    declared: str  # the code as sent (normalised case)
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatedPayload:
+    """What policy, AEO enrichment and routing need from a payload that passed validation."""
+
+    type: str
+    schema: str
+    media: str
+    size: int
+    transport_documents: tuple[str, ...] = ()
+    containers: tuple[str, ...] = ()
+    ports: tuple[PortRef, ...] = ()
+    parties: tuple[PartyRef, ...] = ()
+    vessels: tuple[str, ...] = ()  # IMO numbers
+    hs_codes: tuple[str, ...] = ()
+    dangerous_goods: tuple[str, ...] = ()  # UN numbers
+    facts: tuple[tuple[str, str], ...] = ()  # top-level enum / integer fields, e.g. ("decision", "HOLD")
+    notes: tuple[str, ...] = ()  # accepted oddities, e.g. a legacy UN/LOCODE read as its alias
+
+    def fact(self, name: str) -> str | None:
+        return next((value for key, value in self.facts if key == name), None)
+
+
+# -- entry point ------------------------------------------------------------------------------------------
+
+
+def validate_payload(message_type: str, media: str, data: bytes, *, schema: str | None = None) -> ValidatedPayload:
+    """Validate ``data`` as the payload of ``message_type``; ``schema`` (the header's claim) must match."""
+    spec = MESSAGE_TYPES.get(message_type)
+    if spec is None:
+        raise Invalid("unknown message type", field="type")
+    if schema is not None and schema != spec.schema:
+        raise Invalid(f"schema must be {spec.schema} for {spec.type}", field="payload.schema")
+    base_media = _base_media(media)
+    if base_media not in spec.media:
+        raise UnsupportedMediaType(f"{spec.type} accepts {', '.join(sorted(spec.media))}", field="payload.media")
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise LimitExceeded(f"payload larger than {MAX_PAYLOAD_BYTES} bytes", field=ROOT)
+    message = spec.message()
+    if base_media == MEDIA_JSON:
+        _parse_json(data, message)
+    else:
+        _parse_binary(data, message)
+    summary = _Summary()
+    _walk(message, ROOT, summary, check_unknown=base_media == MEDIA_PROTOBUF)
+    return summary.freeze(spec, base_media, len(data), _root_facts(message))
+
+
+def _base_media(media: str) -> str:
+    base, _, params = media.partition(";")
+    base = base.strip().lower()
+    charset = params.strip().lower()
+    if charset and charset.replace(" ", "") not in {"charset=utf-8", 'charset="utf-8"'}:
+        raise UnsupportedMediaType("only UTF-8 JSON is accepted", field="payload.media")
+    return _MEDIA_ALIASES.get(base, base)
+
+
+# -- JSON: bounds, duplicates, shape ----------------------------------------------------------------------
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def json_depth(data: bytes) -> int:
+    """Deepest nesting of ``[`` / ``{`` outside strings; stops counting past :data:`MAX_JSON_DEPTH`."""
+    depth = deepest = 0
+    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub(b"", data)):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_JSON_DEPTH:
+                break
+        else:
+            depth -= 1
+    return deepest
+
+
+class _DuplicateKeys(dict[str, Any]):
+    """A JSON object that repeated a key; the shape check reports it with its path."""
+
+    __slots__ = ("duplicate",)
+
+    def __init__(self, pairs: dict[str, Any], duplicate: str) -> None:
+        super().__init__(pairs)
+        self.duplicate = duplicate
+
+
+def _object_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            return _DuplicateKeys(obj, key)
+        obj[key] = value
+    return obj
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse_json(data: bytes, message: Message) -> None:
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise LimitExceeded(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", field=ROOT)
+    try:
+        text = data.decode("utf-8")
+        document = json.loads(text, object_pairs_hook=_object_pairs, parse_constant=_refuse_constant)
+    except UnicodeDecodeError as exc:
+        raise Invalid(f"payload is not UTF-8 (byte {exc.start})", field=ROOT) from None
+    except ValueError as exc:  # json.JSONDecodeError, refused constants, over-long integers
+        raise Invalid(f"payload is not valid JSON: {str(exc)[:120]}", field=ROOT) from None
+    _check_shape(document, message.DESCRIPTOR, ROOT)
+    try:
+        json_format.ParseDict(document, message, ignore_unknown_fields=False)
+    except (json_format.ParseError, ValueError, TypeError) as exc:
+        path, reason = _explain_parse_error(str(exc), message.DESCRIPTOR)
+        raise Invalid(reason, field=path) from None
+
+
+@cache
+def _fields_by_key(descriptor: _Desc) -> Mapping[str, _Desc]:
+    keys: dict[str, _Desc] = {}
+    for fd in descriptor.fields:
+        keys[fd.name] = fd
+        keys[fd.json_name] = fd
+    return MappingProxyType(keys)
+
+
+def _json_kind(value: object) -> str:
+    return {dict: "object", _DuplicateKeys: "object", list: "array", str: "string", bool: "boolean"}.get(
+        type(value), "number"
+    )
+
+
+# The JSON value kinds the proto3 JSON mapping accepts for each field type (numbers may be quoted).
+_NUMBER = frozenset({"number", "string"})
+_ACCEPTED_KINDS: Mapping[int, frozenset[str]] = MappingProxyType(
+    {
+        FieldDescriptor.CPPTYPE_STRING: frozenset({"string"}),
+        FieldDescriptor.CPPTYPE_BOOL: frozenset({"boolean"}),
+        FieldDescriptor.CPPTYPE_ENUM: frozenset({"string", "number"}),
+        FieldDescriptor.CPPTYPE_INT32: _NUMBER,
+        FieldDescriptor.CPPTYPE_INT64: _NUMBER,
+        FieldDescriptor.CPPTYPE_UINT32: _NUMBER,
+        FieldDescriptor.CPPTYPE_UINT64: _NUMBER,
+        FieldDescriptor.CPPTYPE_DOUBLE: _NUMBER,
+        FieldDescriptor.CPPTYPE_FLOAT: _NUMBER,
+    }
+)
+# Well-known types whose JSON form is a string rather than an object.
+_STRING_WKT = frozenset({"google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"})
+
+
+def _check_shape(value: object, descriptor: _Desc, path: str) -> None:
+    if not isinstance(value, dict):
+        raise Invalid(f"expected a JSON object, got {_json_kind(value)}", field=path)
+    if isinstance(value, _DuplicateKeys):
+        raise Invalid(f"duplicate JSON key {value.duplicate[:_MAX_KEY_ECHO]!r}", field=path)
+    fields = _fields_by_key(descriptor)
+    for key, item in value.items():
+        fd = fields.get(key)
+        if fd is None:
+            raise Invalid(f"unknown field {key[:_MAX_KEY_ECHO]!r}", field=f"{path}.{key[:_MAX_KEY_ECHO]}")
+        child = f"{path}.{fd.name}"
+        if item is None:
+            continue  # proto3 JSON: null means the default value
+        if fd.is_repeated:
+            if not isinstance(item, list):
+                raise Invalid(f"expected a JSON array, got {_json_kind(item)}", field=child)
+            limit = _rules(fd).max_items or DEFAULT_MAX_ITEMS
+            if len(item) > limit:
+                raise LimitExceeded(f"at most {limit} items, got {len(item)}", field=child)
+            for index, element in enumerate(item):
+                if element is None:
+                    raise Invalid("null is not allowed in a list", field=f"{child}[{index}]")
+                _check_value(fd, element, f"{child}[{index}]")
+        else:
+            _check_value(fd, item, child)
+
+
+def _check_value(fd: _Desc, value: object, path: str) -> None:
+    if fd.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
+        if fd.message_type.full_name in _STRING_WKT:
+            if not isinstance(value, str):
+                raise Invalid(f"expected a JSON string, got {_json_kind(value)}", field=path)
+            return
+        _check_shape(value, fd.message_type, path)
+        return
+    accepted = _ACCEPTED_KINDS.get(fd.cpp_type, frozenset({"string"}))
+    kind = _json_kind(value)
+    if kind not in accepted:
+        raise Invalid(f"expected a JSON {' or '.join(sorted(accepted))}, got {kind}", field=path)
+
+
+_PARSE_ERROR_AT = re.compile(r' at "?[A-Za-z0-9_]+((?:\.[A-Za-z0-9_]+(?:\[\d+\])?)*)"?\.*$')
+_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
+
+
+def _explain_parse_error(message: str, descriptor: _Desc) -> tuple[str, str]:
+    """Best-effort path and reason from a json_format error (the shape check already caught most)."""
+    first_line = message.splitlines()[0] if message else "invalid value"
+    reason = first_line.rsplit(" field: ", 1)[-1]
+    path = ROOT
+    found = _PARSE_ERROR_AT.search(reason)
+    if found:
+        path = ROOT + _CAMEL.sub(lambda m: "_" + m.group(1).lower(), found.group(1))
+        reason = reason[: found.start()]
+    return path, reason.rstrip(". ")[:160] or "invalid value"
+
+
+def _parse_binary(data: bytes, message: Message) -> None:
+    try:
+        message.ParseFromString(data)
+    except DecodeError as exc:
+        raise Invalid(f"payload is not a valid protobuf message: {str(exc)[:120]}", field=ROOT) from None
+
+
+# -- the rule walker --------------------------------------------------------------------------------------
+
+
+@cache
+def _rules(fd: _Desc) -> options_pb2.FieldRules:
+    options = fd.GetOptions()
+    if options.HasExtension(_RULES_EXTENSION):
+        rules: options_pb2.FieldRules = options.Extensions[_RULES_EXTENSION]
+        return rules
+    return options_pb2.FieldRules()
+
+
+@dataclass
+class _Summary:
+    """Mutable accumulator used only while walking one message."""
+
+    values: dict[int, list[str]] = field(default_factory=dict)
+    ports: list[PortRef] = field(default_factory=list)
+    parties: list[PartyRef] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, kind: int, value: str) -> None:
+        bucket = self.values.setdefault(kind, [])
+        if value not in bucket:
+            bucket.append(value)
+
+    def freeze(
+        self, spec: MessageTypeSpec, media: str, size: int, facts: tuple[tuple[str, str], ...]
+    ) -> ValidatedPayload:
+        def of(kind: int) -> tuple[str, ...]:
+            return tuple(self.values.get(kind, ()))
+
+        return ValidatedPayload(
+            type=spec.type,
+            schema=spec.schema,
+            media=media,
+            size=size,
+            transport_documents=of(options_pb2.IDENTIFIER_KIND_TRANSPORT_DOCUMENT),
+            containers=of(options_pb2.IDENTIFIER_KIND_CONTAINER_NUMBER),
+            ports=tuple(dict.fromkeys(self.ports)),
+            parties=tuple(self.parties),
+            vessels=of(options_pb2.IDENTIFIER_KIND_IMO_NUMBER),
+            hs_codes=of(options_pb2.IDENTIFIER_KIND_HS_CODE),
+            dangerous_goods=of(options_pb2.IDENTIFIER_KIND_UN_NUMBER),
+            facts=facts,
+            notes=tuple(self.notes),
+        )
+
+
+_IDENTIFIER_RULES: Mapping[int, ids.Checker] = MappingProxyType(
+    {
+        options_pb2.IDENTIFIER_KIND_CONTAINER_NUMBER: ids.check_container_number,
+        options_pb2.IDENTIFIER_KIND_IMO_NUMBER: ids.check_imo,
+        options_pb2.IDENTIFIER_KIND_HS_CODE: ids.check_hs_code,
+        options_pb2.IDENTIFIER_KIND_UN_NUMBER: ids.check_un_number,
+        options_pb2.IDENTIFIER_KIND_COUNTRY_CODE: ids.check_country,
+        options_pb2.IDENTIFIER_KIND_TRANSPORT_DOCUMENT: ids.check_transport_document,
+    }
+)
+# Where a port is expected the location must have the port function; elsewhere any function will do.
+_LOCODE_FUNCTIONS: Mapping[int, str | None] = MappingProxyType(
+    {
+        options_pb2.IDENTIFIER_KIND_PORT_LOCODE: FUNCTION_PORT,
+        options_pb2.IDENTIFIER_KIND_LOCATION_LOCODE: None,
+    }
+)
+
+
+def _check_identifier(kind: int, value: str, path: str, role: str, summary: _Summary) -> None:
+    if kind in _LOCODE_FUNCTIONS:
+        resolved = ids.resolve_locode(value, path, function=_LOCODE_FUNCTIONS[kind])
+        summary.ports.append(PortRef(role, resolved.code, resolved.declared))
+        if resolved.alias_note:
+            summary.notes.append(f"{path}: {resolved.alias_note}")
+        return
+    rule = _IDENTIFIER_RULES.get(kind)
+    if rule is None:
+        raise Internal(f"no identifier rule for kind {kind}", field=path)
+    summary.add(kind, rule(value, path))
+
+
+def _check_scalar(fd: _Desc, rules: options_pb2.FieldRules, value: Any, path: str, s: _Summary) -> None:
+    if fd.cpp_type == FieldDescriptor.CPPTYPE_STRING:
+        if rules.identifier:
+            _check_identifier(rules.identifier, value, path, fd.name, s)
+        elif len(value) > (limit := rules.max_length or DEFAULT_MAX_TEXT_CHARS):
+            raise Invalid(f"at most {limit} characters, got {len(value)}", field=path)
+    elif fd.cpp_type == FieldDescriptor.CPPTYPE_ENUM:
+        if fd.enum_type.values_by_number.get(value) is None:
+            raise Invalid(f"unknown {fd.enum_type.name} value {value}", field=path)
+    elif fd.cpp_type in _FLOAT_TYPES and (not math.isfinite(value) or value < 0):
+        # cgw.v1 uses floating point only for measures (masses, volumes): finite and not negative.
+        raise Invalid("must be a finite, non-negative number", field=path)
+
+
+def _walk(message: Message, path: str, summary: _Summary, *, check_unknown: bool) -> None:
+    descriptor: _Desc = message.DESCRIPTOR
+    if check_unknown and len(UnknownFieldSet(message)):
+        raise Invalid("unknown field in binary payload", field=path)
+    for fd in descriptor.fields:
+        rules = _rules(fd)
+        child = f"{path}.{fd.name}"
+        if fd.is_repeated:
+            _walk_list(fd, rules, getattr(message, fd.name), child, summary, check_unknown=check_unknown)
+        elif fd.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
+            if message.HasField(fd.name):
+                _walk_child(getattr(message, fd.name), child, summary, check_unknown)
+            elif rules.required:
+                raise Invalid("required", field=child)
+        else:
+            value = getattr(message, fd.name)
+            if rules.required and not value:
+                raise Invalid("required", field=child)
+            if value or fd.cpp_type == FieldDescriptor.CPPTYPE_ENUM:
+                _check_scalar(fd, rules, value, child, summary)
+    hook = _MESSAGE_HOOKS.get(descriptor.full_name)
+    if hook is not None:
+        hook(message, path, summary)
+
+
+def _walk_list(
+    fd: _Desc, rules: options_pb2.FieldRules, items: Any, path: str, summary: _Summary, *, check_unknown: bool
+) -> None:
+    limit = rules.max_items or DEFAULT_MAX_ITEMS
+    if len(items) > limit:
+        raise LimitExceeded(f"at most {limit} items, got {len(items)}", field=path)
+    if rules.required and not items:
+        raise Invalid("at least one item is required", field=path)
+    for index, item in enumerate(items):
+        if fd.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
+            _walk_child(item, f"{path}[{index}]", summary, check_unknown)
+        else:
+            _check_scalar(fd, rules, item, f"{path}[{index}]", summary)
+
+
+def _walk_child(message: Message, path: str, summary: _Summary, check_unknown: bool) -> None:
+    if message.DESCRIPTOR.full_name.startswith("google.protobuf."):
+        return  # well-known types (Timestamp) are validated by the protobuf runtime
+    _walk(message, path, summary, check_unknown=check_unknown)
+
+
+def _root_facts(message: Message) -> tuple[tuple[str, str], ...]:
+    facts: list[tuple[str, str]] = []
+    descriptor: _Desc = message.DESCRIPTOR
+    for fd in descriptor.fields:
+        if fd.is_repeated:
+            continue
+        value = getattr(message, fd.name)
+        if fd.cpp_type == FieldDescriptor.CPPTYPE_ENUM:
+            facts.append((fd.name, fd.enum_type.values_by_number[value].name))
+        elif fd.cpp_type in (FieldDescriptor.CPPTYPE_UINT64, FieldDescriptor.CPPTYPE_UINT32) and value:
+            facts.append((fd.name, str(value)))
+    return tuple(facts)
+
+
+# -- per-message hooks and cross-field rules --------------------------------------------------------------
+
+
+def _party_identifier(message: Any, path: str, summary: _Summary) -> None:
+    scheme = message.Scheme.Name(message.scheme)
+    ids.check_party_identifier(scheme, message.value, f"{path}.value")
+
+
+def _party(message: Any, path: str, summary: _Summary) -> None:
+    # Runs after the walker checked every field of the party, so these calls only normalise.
+    trader_ids: list[TraderId] = []
+    for index, item in enumerate(message.identifiers):
+        scheme = item.Scheme.Name(item.scheme)
+        value = ids.check_party_identifier(scheme, item.value, f"{path}.identifiers[{index}].value")
+        trader_ids.append(TraderId(scheme, value))
+    country = ids.check_country(message.address.country, f"{path}.address.country")
+    summary.parties.append(PartyRef(message.Role.Name(message.role), country, tuple(trader_ids), path))
+
+
+def _release_notice(message: Any, path: str, summary: _Summary) -> None:
+    if not message.transport_document_number and not message.container_numbers:
+        raise Invalid("a transport document number or at least one container number is required", field=path)
+
+
+def _entry_summary(message: Any, path: str, summary: _Summary) -> None:
+    # ICS2: each house-level transport document must be unique within the filing.
+    seen: set[str] = set()
+    for index, house in enumerate(message.house_consignments):
+        number = house.transport_document_number.strip().upper()
+        if number in seen:
+            raise Invalid(
+                "house transport document number repeated in the filing",
+                field=f"{path}.house_consignments[{index}].transport_document_number",
+            )
+        seen.add(number)
+
+
+_MESSAGE_HOOKS: Mapping[str, Callable[[Any, str, _Summary], None]] = MappingProxyType(
+    {
+        "cgw.v1.PartyIdentifier": _party_identifier,
+        "cgw.v1.Party": _party,
+        "cgw.v1.ReleaseNotice": _release_notice,
+        "cgw.v1.EntrySummaryDeclaration": _entry_summary,
+    }
+)
