@@ -76,9 +76,7 @@ COUNTRY_CODES = _word_set(
     """
 )
 # EU Member States as they prefix EORI and AEO numbers; Greece appears as GR (ISO) and EL (EU VAT usage).
-EU_MEMBER_PREFIXES = _word_set(
-    "AT BE BG CY CZ DE DK EE EL ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK"
-)
+EU_MEMBER_PREFIXES = _word_set("AT BE BG CY CZ DE DK EE EL ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK")
 # UK (GB) and Northern Ireland (XI) still issue EORI and AEO numbers of the same shape.
 EORI_PREFIXES = EU_MEMBER_PREFIXES | {"GB", "XI"}
 
