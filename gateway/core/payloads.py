@@ -269,6 +269,15 @@ _ACCEPTED_KINDS: Mapping[int, frozenset[str]] = MappingProxyType(
         FieldDescriptor.CPPTYPE_FLOAT: _NUMBER,
     }
 )
+_INTEGER_RANGES: Mapping[int, tuple[int, int]] = MappingProxyType(
+    {
+        FieldDescriptor.CPPTYPE_INT32: (-(2**31), 2**31 - 1),
+        FieldDescriptor.CPPTYPE_UINT32: (0, 2**32 - 1),
+        FieldDescriptor.CPPTYPE_INT64: (-(2**63), 2**63 - 1),
+        FieldDescriptor.CPPTYPE_UINT64: (0, 2**64 - 1),
+    }
+)
+_DECIMAL = re.compile(r"-?[0-9]{1,20}")
 # Well-known types whose JSON form is a string rather than an object.
 _STRING_WKT = frozenset({"google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"})
 
@@ -312,6 +321,23 @@ def _check_value(fd: _Desc, value: object, path: str) -> None:
     kind = _json_kind(value)
     if kind not in accepted:
         raise Invalid(f"expected a JSON {' or '.join(sorted(accepted))}, got {kind}", field=path)
+    bounds = _INTEGER_RANGES.get(fd.cpp_type)
+    number = _integer(value)
+    if bounds is not None and number is not None and not bounds[0] <= number <= bounds[1]:
+        raise Invalid(f"integer out of range {bounds[0]}..{bounds[1]}", field=path)
+
+
+def _integer(value: object) -> int | None:
+    """The integer a JSON number or decimal string denotes (None when it is not one; the parser decides)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and _DECIMAL.fullmatch(value):
+        return int(value)
+    return None
 
 
 _PARSE_ERROR_AT = re.compile(r' at "?[A-Za-z0-9_]+((?:\.[A-Za-z0-9_]+(?:\[\d+\])?)*)"?\.*$')

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -324,6 +326,21 @@ def test_negative_mass_and_nan_are_refused() -> None:
     _fails(doc, Invalid, "payload.consignments[0].goods_items[0].gross_mass_kg")
 
 
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda d: d["consignments"][0]["goodsItems"][0]["packages"].update(count=-1), "packages.count"),
+        (lambda d: d["consignments"][0]["goodsItems"][0]["packages"].update(count=2**32), "packages.count"),
+        (lambda d: d["consignments"][0]["goodsItems"][0]["packages"].update(count="-5"), "packages.count"),
+        (lambda d: d["consignments"][0]["goodsItems"][0].update(sequence=1.5), "sequence"),
+    ],
+)
+def test_integer_range_and_kind(mutate: Any, field: str) -> None:
+    doc = manifest()
+    mutate(doc)
+    _fails(doc, Invalid, f"payload.consignments[0].goods_items[0].{field}")
+
+
 def test_text_longer_than_its_bound() -> None:
     doc = manifest()
     doc["consignments"][0]["containers"][0]["sizeType"] = "22G1X"
@@ -494,3 +511,24 @@ def test_type_confusion_is_reported_at_the_field(key: str, value: Any) -> None:
         "voyageNumber": "voyage_number",
     }.get(key, key)
     assert error is None or (error.field or "").startswith(f"payload.{snake}")
+
+
+# -- the shared CUSCAR fixture ----------------------------------------------------------------------------
+
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
+
+
+@pytest.mark.shared
+def test_json_fixture_matches_the_cuscar_fixture() -> None:
+    edi = SHARED / "fixtures" / "cuscar_d95b_synthetic_valid.edi"
+    if not edi.is_file():
+        pytest.skip("../shared/fixtures/cuscar_d95b_synthetic_valid.edi is absent (fresh clone without shared)")
+    text = edi.read_text(encoding="utf-8")
+    result = validate_payload("manifest.cargo.v1", "application/json", _json(manifest()))
+    assert set(re.findall(r"EQD\+CN\+(\w+)", text)) == set(result.containers)
+    assert re.findall(r"TDT\+[^']*?(\d{7}):146", text) == list(result.vessels)
+    assert set(re.findall(r"RFF\+BM:(\w+)", text)) == set(result.transport_documents)
+    assert set(re.findall(r"LOC\+\d+\+(\w{5}):139", text)) == {p.code for p in result.ports}
+    assert re.findall(r"DGS\+IMD\+[\d.]+\+(\d{4})", text) == list(result.dangerous_goods)
+    uscc = re.findall(r"NAD\+CZ\+(\w{18})", text)
+    assert [TraderId("USCC", uscc[0])] == [i for p in result.parties for i in p.identifiers if i.scheme == "USCC"]
