@@ -82,17 +82,13 @@ MAX_SCHEMA_LENGTH: Final = 128  # proto message names such as cgw.v1.CargoManife
 MAX_DECLARED_SIZE: Final = 1 << 30  # a declared payload size beyond 1 GiB is nonsense (body limits are lower)
 MAX_TIMESTAMP_LENGTH: Final = 32  # "YYYY-MM-DDTHH:MM:SS.ffffffZ" is 27
 
-_UUID: Final = re.compile(
-    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-)  # canonical lowercase
+_UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # canonical lowercase
 _TYPE: Final = re.compile(r"[a-z0-9]+(?:\.[a-z0-9-]+)+\.v[0-9]+")
 _CORRELATION: Final = re.compile(r"[\x21-\x7e]+")  # visible ASCII, no spaces
 _MEDIA: Final = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")  # lowercase, no params
 _SCHEMA: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]*")
 _SHA256: Final = re.compile(r"[0-9a-f]{64}")
-_TIMESTAMP: Final = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,6}))?Z"
-)
+_TIMESTAMP: Final = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,6}))?Z")
 
 _REQUIRED: Final = frozenset({"id", "type", "from", "to", "tlp", "created", "expires", "payload"})
 _OPTIONAL: Final = frozenset({"program", "correlation"})
@@ -262,13 +258,9 @@ def sign_envelope(header: Header, key: PrivateKey, chain: Sequence[x509.Certific
     if not 1 <= len(chain) <= MAX_X5C_ENTRIES:
         raise Internal(f"a signing chain has 1..{MAX_X5C_ENTRIES} certificates, got {len(chain)}")
     leaf_key = (
-        chain[0]
-        .public_key()
-        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        chain[0].public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
-    own_key = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    own_key = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     if leaf_key != own_key:
         raise Internal("the signing key does not belong to the leaf certificate")
     body = header_to_json(header)

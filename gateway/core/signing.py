@@ -179,17 +179,13 @@ def peek_header(unverified_token: str) -> dict[str, Any]:
         raise SignatureRejected(f"compact JWS needs 3 segments, got {len(segments)}", field="jws")
     if len(segments[0]) > (MAX_HEADER_BYTES + 2) // 3 * 4:
         raise LimitExceeded(f"protected header larger than {MAX_HEADER_BYTES} bytes", field="jws.header")
-    header = parse_json_object(
-        _b64url_decode(segments[0], "header"), error=SignatureRejected, field="jws.header"
-    )
+    header = parse_json_object(_b64url_decode(segments[0], "header"), error=SignatureRejected, field="jws.header")
     for name, value in header.items():
         expected = _HEADER_PARAMS.get(name)
         if expected is None:
             raise SignatureRejected(f"header parameter {name!r} is not accepted", field=f"jws.header.{name}")
         if not isinstance(value, expected):
-            raise SignatureRejected(
-                f"header parameter {name!r} has the wrong type", field=f"jws.header.{name}"
-            )
+            raise SignatureRejected(f"header parameter {name!r} has the wrong type", field=f"jws.header.{name}")
         if isinstance(value, str) and len(value) > MAX_HEADER_STRING:
             raise LimitExceeded(f"header parameter {name!r} is too long", field=f"jws.header.{name}")
     alg = header.get("alg")

@@ -136,9 +136,7 @@ class TestCA:
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(_ku(ca=False), critical=True)
             .add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False
-            )
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False)
             .sign(self.key, hashes.SHA256())
         )
         return Identity(member_id, key, cert, (cert,))
@@ -195,9 +193,9 @@ class TestValidator:
             raise CertificateRevoked(f"serial {leaf.serial_number:x}")
         uris = [
             u
-            for u in leaf.extensions.get_extension_for_class(
-                x509.SubjectAlternativeName
-            ).value.get_values_for_type(x509.UniformResourceIdentifier)
+            for u in leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+                x509.UniformResourceIdentifier
+            )
             if u.startswith(MEMBER_PREFIX)
         ]
         if len(uris) != 1:

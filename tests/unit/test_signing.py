@@ -29,9 +29,7 @@ def b64url(data: bytes) -> str:
 def raw_sign(alg: str, key: Any, message: bytes) -> bytes:
     """Produce a correct signature for ``alg`` by hand, so a refusal is provably about the header."""
     if alg in {"ES256", "ES384"}:
-        r, s = decode_dss_signature(
-            key.sign(message, ec.ECDSA(hashes.SHA256() if alg == "ES256" else hashes.SHA384()))
-        )
+        r, s = decode_dss_signature(key.sign(message, ec.ECDSA(hashes.SHA256() if alg == "ES256" else hashes.SHA384())))
         size = (key.curve.key_size + 7) // 8
         return r.to_bytes(size, "big") + s.to_bytes(size, "big")
     if alg == "EdDSA":
@@ -185,9 +183,7 @@ def test_well_formed_tokens_with_other_algs_are_refused(alg: str, make: Any) -> 
         signing.verify_compact(token, public)
 
 
-@pytest.mark.parametrize(
-    "header", [{}, {"alg": None}, {"alg": 256}, {"alg": "es256"}, {"alg": "FOO"}, {"alg": ""}]
-)
+@pytest.mark.parametrize("header", [{}, {"alg": None}, {"alg": 256}, {"alg": "es256"}, {"alg": "FOO"}, {"alg": ""}])
 def test_missing_wrong_type_or_unknown_alg_is_refused(keys: dict[str, Any], header: dict[str, Any]) -> None:
     token = forge(header, b"x", "ES256", keys["ES256"])
     with pytest.raises(SignatureRejected):  # AlgorithmNotAllowed is a SignatureRejected
@@ -209,9 +205,7 @@ def test_missing_wrong_type_or_unknown_alg_is_refused(keys: dict[str, Any], head
         ("foo", "bar"),
     ],
 )
-def test_dangerous_or_unknown_header_parameters_are_refused(
-    keys: dict[str, Any], name: str, value: object
-) -> None:
+def test_dangerous_or_unknown_header_parameters_are_refused(keys: dict[str, Any], name: str, value: object) -> None:
     token = forge({"alg": "ES256", name: value}, b"x", "ES256", keys["ES256"])
     with pytest.raises(SignatureRejected) as info:
         signing.verify_compact(token, keys["ES256"].public_key())
