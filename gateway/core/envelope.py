@@ -22,7 +22,6 @@ Rule 6: times are RFC 3339 UTC with ``Z`` and at most microsecond precision; the
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
@@ -32,7 +31,6 @@ from typing import Any, Final
 
 import rfc8785
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from gateway.core.errors import (
     CertificateUntrusted,
@@ -49,8 +47,8 @@ from gateway.core.errors import (
 from gateway.core.model import Caller, ChainValidator, Header, Member, PayloadRef, Registry, Tlp
 from gateway.core.registry import MAX_MEMBER_ID_LENGTH, MEMBER_ID
 from gateway.core.signing import (
-    MAX_X5C_ENTRIES,
     PrivateKey,
+    chain_x5c,
     header_x5c,
     parse_json_object,
     peek_header,
@@ -255,17 +253,9 @@ class VerifiedEnvelope:
 
 def sign_envelope(header: Header, key: PrivateKey, chain: Sequence[x509.Certificate]) -> str:
     """Sign the JCS form of ``header`` with ``key``; ``chain`` (leaf first) goes into ``x5c``."""
-    if not 1 <= len(chain) <= MAX_X5C_ENTRIES:
-        raise Internal(f"a signing chain has 1..{MAX_X5C_ENTRIES} certificates, got {len(chain)}")
-    leaf_key = (
-        chain[0].public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
-    own_key = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    if leaf_key != own_key:
-        raise Internal("the signing key does not belong to the leaf certificate")
+    x5c = chain_x5c(key, chain)
     body = header_to_json(header)
     parse_header(body)  # never sign what verification would refuse
-    x5c = [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode("ascii") for c in chain]
     return sign_compact(rfc8785.dumps(body), key, headers={"typ": ENVELOPE_TYP, "x5c": x5c})
 
 

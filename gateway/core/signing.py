@@ -27,10 +27,12 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
@@ -38,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from gateway.core.errors import (
     AlgorithmNotAllowed,
     GatewayError,
+    Internal,
     LimitExceeded,
     SignatureRejected,
 )
@@ -51,6 +54,7 @@ __all__ = [
     "PrivateKey",
     "PublicKey",
     "alg_for_key",
+    "chain_x5c",
     "header_x5c",
     "parse_json_object",
     "peek_header",
@@ -205,6 +209,17 @@ def header_x5c(header: Mapping[str, Any]) -> tuple[bytes, ...]:
         raise SignatureRejected("header carries no x5c certificate chain", field="jws.header.x5c")
     _check_x5c(entries)
     return tuple(base64.b64decode(entry, validate=True) for entry in entries)
+
+
+def chain_x5c(key: PrivateKey, chain: Sequence[x509.Certificate]) -> list[str]:
+    """The ``x5c`` value for signing with ``key``: 1..MAX_X5C_ENTRIES certificates, leaf first, and the leaf
+    must certify ``key`` (a mismatch is a configuration bug: :class:`Internal`)."""
+    if not 1 <= len(chain) <= MAX_X5C_ENTRIES:
+        raise Internal(f"a signing chain has 1..{MAX_X5C_ENTRIES} certificates, got {len(chain)}")
+    spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    if chain[0].public_key().public_bytes(*spki) != key.public_key().public_bytes(*spki):
+        raise Internal("the signing key does not belong to the leaf certificate")
+    return [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode("ascii") for c in chain]
 
 
 def sign_compact(payload: bytes, key: PrivateKey, *, headers: Mapping[str, object]) -> str:

@@ -35,14 +35,13 @@ from typing import Any, Final
 
 import rfc8785
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from gateway.core.errors import BadRequest, Internal, Invalid, SignatureRejected, TokenInvalid
 from gateway.core.model import ChainValidator, Member, Registry
 from gateway.core.signing import (
-    MAX_X5C_ENTRIES,
     PrivateKey,
+    chain_x5c,
     header_x5c,
     parse_json_object,
     peek_header,
@@ -205,8 +204,7 @@ def make_client_assertion(
     lifetime: timedelta = timedelta(seconds=60),
 ) -> str:
     """A client assertion for ``member_id`` (``iss`` = ``sub``) to ``audience``, with ``chain`` in ``x5c``."""
-    if not 1 <= len(chain) <= MAX_X5C_ENTRIES:
-        raise Internal(f"a signing chain has 1..{MAX_X5C_ENTRIES} certificates, got {len(chain)}")
+    x5c = chain_x5c(key, chain)
     issued = _numeric_date(now)
     claims: dict[str, Any] = {
         "iss": member_id,
@@ -216,7 +214,6 @@ def make_client_assertion(
         "exp": issued + int(lifetime.total_seconds()),
         "jti": jti,
     }
-    x5c = [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode("ascii") for c in chain]
     return sign_compact(rfc8785.dumps(claims), key, headers={"typ": ASSERTION_TYP, "x5c": x5c})
 
 

@@ -141,6 +141,21 @@ class TestCA:
         )
         return Identity(member_id, key, cert, (cert,))
 
+    def crl(self, revoked: Sequence[int] = ()) -> x509.CertificateRevocationList:
+        """A complete CRL valid around NOW (for interop tests with ``gateway.core.pki.FederationTrust``)."""
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.cert.subject)
+            .last_update(NOW - timedelta(days=1))
+            .next_update(NOW + timedelta(days=7))
+            .add_extension(x509.CRLNumber(1), critical=False)
+        )
+        for serial in revoked:
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(NOW - timedelta(hours=1)).build()
+            )
+        return builder.sign(self.key, hashes.SHA256())
+
 
 def _eku_check(wanted: ObjectIdentifier) -> Callable[[Policy, x509.Certificate, x509.ExtendedKeyUsage], None]:
     def check(_policy: Policy, _cert: x509.Certificate, eku: x509.ExtendedKeyUsage) -> None:

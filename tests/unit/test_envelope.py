@@ -21,6 +21,7 @@ from gateway.core import envelope
 from gateway.core.envelope import ENVELOPE_TYP, VerifiedEnvelope
 from gateway.core.errors import GatewayError, HeaderInvalid, Internal, Unavailable
 from gateway.core.model import Caller, Header, PayloadRef, Registry, Tlp
+from gateway.core.pki import FederationTrust
 from gateway.core.signing import sign_compact
 
 PAYLOAD = b'{"vessel":{"imo":"9811000"}}'
@@ -406,3 +407,19 @@ def test_public_key_of_chain_matches(world: World) -> None:
     assert ident.cert.public_key().public_bytes(
         serialization.Encoding.DER, spki
     ) == ident.key.public_key().public_bytes(serialization.Encoding.DER, spki)
+
+
+# -- interop with the production ChainValidator ------------------------------------------------------------
+
+
+def test_interop_with_federation_trust(world: World) -> None:
+    """The same envelopes verify through gateway.core.pki.FederationTrust (anchors + CRL + registry)."""
+    revoked = world.ca.issue("NL-DOUANE")
+    registry = make_registry([*world.ids.values(), revoked])
+    trust = FederationTrust([world.ca.cert], world.ca.crl([revoked.cert.serial_number]), registry)
+    for member in ("NL-DOUANE", "US-CBP", "CARRIER-COSCO"):
+        ident = world.ids[member]
+        jws = envelope.sign_envelope(header(member), ident.key, ident.chain)
+        assert verify(world, jws, validator=trust, registry=registry).signer.id == member
+    jws = envelope.sign_envelope(header(), revoked.key, revoked.chain)
+    expect("CERT_REVOKED", None, verify, world, jws, validator=trust, registry=registry)

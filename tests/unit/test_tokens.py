@@ -186,6 +186,14 @@ def test_assertion_tampered_signature(world: World) -> None:
     assert body
 
 
+def test_assertion_key_must_match_the_leaf(world: World) -> None:
+    nl, us = world.ids["NL-DOUANE"], world.ids["US-CBP"]
+    with pytest.raises(Internal):
+        tokens.make_client_assertion("NL-DOUANE", AUDIENCE, us.key, nl.chain, now=NOW, jti="j")
+    with pytest.raises(Internal):
+        tokens.make_client_assertion("NL-DOUANE", AUDIENCE, nl.key, [], now=NOW, jti="j")
+
+
 def test_unavailable_trust_passes_through(world: World) -> None:
     class Closed(TestValidator):
         def validate_signing(self, chain: Any, at: datetime) -> Any:
