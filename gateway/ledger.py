@@ -79,6 +79,8 @@ class Ledger:
     async def inclusion(self, index: int, size: int) -> tuple[bytes, list[bytes]]:
         """(leaf hash, proof) for leaf ``index`` in the tree of ``size``."""
         current = await self.sync()
+        if index < 0:
+            raise Invalid("index must be >= 0", field="index")
         self._check_sizes(index + 1, size, current, "index")
         entries = await self._store.ledger_entries(index, index + 1)
         return leaf_hash(entries[0].data), list(self._tree.inclusion_proof(index, size))

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contract.conftest import T0, Backend, Kit
 from gateway.core.audit import EventKind
 from gateway.core.errors import BadRequest, DuplicateConflict, LimitExceeded, NotFound, Unavailable
 from gateway.ports import Store, StoredMessage
+from tests.contract.conftest import T0, Backend, Kit
 
 
 async def accept(store: Store, kit: Kit, message: StoredMessage) -> StoredMessage:

@@ -1,0 +1,48 @@
+"""Fixtures that run the real gateway on loopback: a dev federation (once per session) and a fresh gateway
+(own data directory, free port) per test, driven by the reference client over HTTPS with mTLS."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from gateway.client import GatewayClient, MemberCredentials
+from gateway.infra.devpki import create_federation
+from gateway.main import Gateway, running_gateway
+from gateway.settings import load_settings
+
+
+@pytest.fixture(scope="session")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("federation")
+    create_federation(directory)
+    return directory
+
+
+@pytest.fixture
+async def gateway(federation: Path, tmp_path: Path) -> AsyncIterator[Gateway]:
+    settings = load_settings(
+        federation / "gateway.toml",
+        overrides={"gateway.rest_port": 0, "gateway.data_dir": str(tmp_path / "data")},
+    )
+    async with running_gateway(settings) as running:
+        yield running
+
+
+ClientFactory = Callable[..., GatewayClient]
+
+
+@pytest.fixture
+async def clients(gateway: Gateway, federation: Path) -> AsyncIterator[ClientFactory]:
+    made: list[GatewayClient] = []
+
+    def make(member: str, *, mtls: bool = True) -> GatewayClient:
+        client = GatewayClient(gateway.url, MemberCredentials.from_federation(federation, member), mtls=mtls)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        await client.close()
