@@ -1,0 +1,399 @@
+"""The end-to-end benchmark: the real gateway and the floor server, measured in one run on one machine.
+
+Usage::
+
+    python bench/run.py --messages 5000 --connections 32 [--out report.json] [--profile gateway.svg]
+
+Steps:
+
+1. a fresh dev federation is written to a temporary directory, and ``gateway.toml`` gets a free ``rest_port``;
+2. N distinct cargo manifests from CARRIER-COSCO to CN-GACC are signed into a corpus file (distinct message ids
+   and manifest numbers) before any clock starts;
+3. ``customs-gateway serve --config ...`` starts pinned to core 0 (``taskset -c 0``); once ``/healthz``
+   answers, ``bench/loadgen.py`` runs pinned to core 1 and sends the corpus over C keep-alive mTLS connections;
+   the gateway is stopped (SIGTERM: it drains and flushes) and its ledger is counted;
+4. ``bench/floor.py`` (verification + receipt only) starts on core 0 and the same corpus is sent again;
+5. the two results, the ratio gateway/floor and the verdict on the targets are printed and written as JSON.
+
+Rule 1: the generator and the servers are separate processes pinned to different cores, so pinning is real and
+        neither steals the other's CPU. When cores 0 and 1 are not both available, the run is unpinned and the
+        report says so.
+Rule 2: bounded: message and connection counts are capped, every wait has a timeout, and the whole run has a
+        hard deadline (``--timeout``) after which the servers are killed.
+Rule 3: the server's CPU time during the load phase is read from ``/proc/<pid>/stat`` and reported per
+        message, which tells whether a server was CPU-bound (and the generator was not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway.client import MemberCredentials, sign_message
+from gateway.core.model import Tlp
+from gateway.core.receipt import read_receipt
+from gateway.infra.devpki import create_federation
+from gateway.infra.files import load_certificates
+from gateway.infra.sqlite import SqliteStore
+from gateway.samples import cargo_manifest, to_bytes
+
+BENCH_DIR = Path(__file__).resolve().parent
+SENDER = "CARRIER-COSCO"
+RECIPIENT = "CN-GACC"
+MESSAGE_TYPE = "manifest.cargo.v1"
+SCHEMA = "cgw.v1.CargoManifest"
+SERVER_CORE = 0
+GENERATOR_CORE = 1
+
+# Signing and holding the corpus costs ~0.3 ms and ~3 KiB per message: 200k is minutes and ~600 MiB. Cap it.
+MAX_MESSAGES = 200_000
+MAX_CONNECTIONS = 512  # the gateway's default max_inflight_submits; beyond it the run measures 429s
+# A server that does not answer /healthz within this is broken, not slow.
+STARTUP_TIMEOUT_S = 30.0
+# SIGTERM gives the gateway its drain and final checkpoint; after this it is killed.
+STOP_TIMEOUT_S = 20.0
+# Targets from the issue.
+TARGET_MSGS_PER_S = 1000.0
+TARGET_P99_MS = 50.0
+TARGET_FLOOR_RATIO = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Pinning:
+    server: list[str]
+    generator: list[str]
+    note: str
+
+
+def pinning(enabled: bool) -> Pinning:
+    """``taskset`` prefixes for the server and the generator (Rule 1), or none with the reason."""
+    taskset = shutil.which("taskset")
+    cores = os.sched_getaffinity(0)
+    if not enabled:
+        return Pinning([], [], "unpinned (--no-pin)")
+    if taskset is None:
+        return Pinning([], [], "unpinned: taskset not found")
+    if not {SERVER_CORE, GENERATOR_CORE} <= cores:
+        return Pinning([], [], f"unpinned: cores {SERVER_CORE} and {GENERATOR_CORE} not both available ({cores})")
+    return Pinning(
+        [taskset, "-c", str(SERVER_CORE)],
+        [taskset, "-c", str(GENERATOR_CORE)],
+        f"server on core {SERVER_CORE}, generator on core {GENERATOR_CORE}",
+    )
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def set_rest_port(config: Path, port: int) -> None:
+    text = config.read_text(encoding="utf-8")
+    updated, count = re.subn(r"(?m)^rest_port\s*=\s*\d+", f"rest_port = {port}", text)
+    if count != 1:
+        raise RuntimeError(f"{config}: expected exactly one rest_port line, found {count}")
+    config.write_text(updated, encoding="utf-8")
+
+
+def write_corpus(federation: Path, count: int, path: Path) -> float:
+    """Sign ``count`` distinct manifests into ``path`` (JSON Lines, see loadgen.py); return seconds taken."""
+    credentials = MemberCredentials.from_federation(federation, SENDER)
+    tag = secrets.token_hex(3).upper()  # distinct manifest numbers across runs too
+    began = time.perf_counter()
+    with path.open("w", encoding="ascii") as out:
+        for i in range(count):
+            payload = to_bytes(cargo_manifest(f"BENCH-{tag}-{i:07d}"))
+            jws = sign_message(credentials, MESSAGE_TYPE, [RECIPIENT], payload, schema=SCHEMA, tlp=Tlp.AMBER)
+            out.write(json.dumps({"jws": jws, "payload": base64.b64encode(payload).decode("ascii")}) + "\n")
+    return time.perf_counter() - began
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process from /proc (Linux), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # fields 14 and 15 of stat(5), counted after "pid (comm)"
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wait_healthy(url: str, ca_file: Path, process: subprocess.Popen[bytes], timeout: float) -> None:
+    context = ssl.create_default_context(cafile=str(ca_file))
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before it became healthy")
+        try:
+            with urllib.request.urlopen(url + "/healthz", context=context, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.1)
+    raise RuntimeError(f"server not healthy after {timeout} s: {last}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
+@contextlib.contextmanager
+def running_server(command: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+        try:
+            yield process
+        finally:
+            stop(process)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    federation: Path
+    corpus: Path
+    work: Path
+    connections: int
+    pins: Pinning
+    loop: str
+    deadline: float  # time.monotonic() value of the hard deadline
+
+
+def measure(name: str, server: list[str], port: int, job: Job, profile: Path | None = None) -> dict[str, Any]:
+    """Start a server pinned to the server core, run the generator against it, stop it; the generator report
+    plus the server's CPU during the load phase."""
+    url = f"https://127.0.0.1:{port}"
+    out = job.work / f"{name}-loadgen.json"
+    with running_server(job.pins.server + server, job.work / f"{name}.log") as process:
+        wait_healthy(url, job.federation / "ca" / "root-ca.crt", process, STARTUP_TIMEOUT_S)
+        generator = [
+            *job.pins.generator,
+            sys.executable,
+            str(BENCH_DIR / "loadgen.py"),
+            f"--url={url}",
+            f"--federation={job.federation}",
+            f"--corpus={job.corpus}",
+            f"--connections={job.connections}",
+            f"--loop={job.loop}",
+            f"--out={out}",
+        ]
+        remaining = job.deadline - time.monotonic()
+        if remaining < 5:
+            raise RuntimeError("hard deadline reached before the load phase")
+        generator.append(f"--deadline={max(1.0, remaining - 5):.0f}")
+        spy = _start_profiler(process.pid, profile)
+        cpu_before = cpu_seconds(process.pid)
+        try:
+            subprocess.run(generator, check=True, timeout=remaining)
+        finally:
+            cpu_used = cpu_seconds(process.pid) - cpu_before
+            if spy is not None:
+                stop(spy)
+    report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    report["server_exit_code"] = process.returncode
+    report["server_cpu_s"] = round(cpu_used, 3)
+    report["server_cpu_us_per_msg"] = round(cpu_used / report["accepted"] * 1e6, 1) if report["accepted"] else None
+    return report
+
+
+def _start_profiler(pid: int, profile: Path | None) -> subprocess.Popen[bytes] | None:
+    """py-spy (when asked for) samples the server during the load phase; it needs ptrace permission."""
+    if profile is None:
+        return None
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    fmt = "speedscope" if profile.suffix == ".json" else "raw" if profile.suffix == ".txt" else "flamegraph"
+    command = [spy, "record", "--pid", str(pid), "--rate", "200", "--format", fmt, "-o", str(profile)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def receipt_verifies(federation: Path, receipt: str | None) -> bool:
+    """The sample receipt verifies with the gateway's signing certificate (both servers sign with it)."""
+    if receipt is None:
+        return False
+    (certificate,) = load_certificates(federation / "gateway" / "signing.crt")
+    claims = read_receipt(receipt, certificate.public_key())
+    return claims.get("status") == "accepted"
+
+
+def ledger_size(data_dir: Path) -> int:
+    async def count() -> int:
+        store = await SqliteStore.open(data_dir / "gateway.db")
+        try:
+            return await store.ledger_size()
+        finally:
+            await store.close()
+
+    return asyncio.run(count())
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": model,
+        "cpus_online": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }
+
+
+def verdict(gateway: dict[str, Any], floor: dict[str, Any] | None) -> dict[str, Any]:
+    ratio = gateway["msgs_per_s"] / floor["msgs_per_s"] if floor and floor["msgs_per_s"] else None
+    return {
+        "ratio_gateway_to_floor": round(ratio, 3) if ratio is not None else None,
+        "targets": {
+            f"gateway >= {TARGET_MSGS_PER_S:.0f} msgs/s": gateway["msgs_per_s"] >= TARGET_MSGS_PER_S,
+            f"gateway p99 <= {TARGET_P99_MS:.0f} ms": gateway["latency_ms"]["p99"] <= TARGET_P99_MS,
+            f"gateway >= {TARGET_FLOOR_RATIO} x floor": ratio is not None and ratio >= TARGET_FLOOR_RATIO,
+            "no errors": gateway["error_count"] == 0 and (floor is None or floor["error_count"] == 0),
+        },
+    }
+
+
+def render(report: dict[str, Any]) -> str:
+    rows = [("server", "msgs/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "srv CPU us/msg", "gen CPU s")]
+    for name in ("gateway", "floor"):
+        r = report.get(name)
+        if r is None:
+            continue
+        lat = r["latency_ms"]
+        rows.append(
+            (
+                name,
+                f"{r['msgs_per_s']:.1f}",
+                f"{lat['p50']:.2f}",
+                f"{lat['p90']:.2f}",
+                f"{lat['p99']:.2f}",
+                f"{lat['max']:.2f}",
+                str(r["error_count"]),
+                str(r["server_cpu_us_per_msg"]),
+                f"{r['generator_cpu_s']:.2f}/{r['elapsed_s']:.2f}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    v = report["verdict"]
+    lines.append(f"ratio gateway/floor: {v['ratio_gateway_to_floor']}")
+    lines.extend(f"  [{'met' if ok else 'MISSED'}] {name}" for name, ok in v["targets"].items())
+    for name in ("gateway", "floor"):
+        if report.get(name, {}).get("errors"):
+            lines.append(f"{name} errors: {report[name]['errors']}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    deadline = time.monotonic() + args.timeout
+    pins = pinning(not args.no_pin)
+    federation = work / "federation"
+    config = create_federation(federation)
+    corpus = work / "corpus.jsonl"
+    print(f"signing {args.messages} distinct manifests ({SENDER} -> {RECIPIENT}) ...", flush=True)
+    signing_s = write_corpus(federation, args.messages, corpus)
+    job = Job(federation, corpus, work, args.connections, pins, args.loop, deadline)
+
+    gateway_port = free_port()
+    set_rest_port(config, gateway_port)
+    gateway_bin = Path(sys.executable).parent / "customs-gateway"
+    gateway_cmd = [
+        str(gateway_bin) if gateway_bin.exists() else "customs-gateway",
+        f"--log-level={args.gateway_log_level}",
+        "serve",
+        f"--config={config}",
+    ]
+    print(f"gateway: {' '.join(pins.server + gateway_cmd)}", flush=True)
+    gateway = measure("gateway", gateway_cmd, gateway_port, job, args.profile)
+    gateway["ledger_size_after"] = ledger_size(federation / "data")
+    gateway["receipt_verified"] = receipt_verifies(federation, gateway.pop("sample_receipt"))
+
+    floor: dict[str, Any] | None = None
+    if not args.skip_floor:
+        floor_port = free_port()
+        floor_cmd = [sys.executable, str(BENCH_DIR / "floor.py"), f"--config={config}", f"--port={floor_port}"]
+        print(f"floor: {' '.join(pins.server + floor_cmd)}", flush=True)
+        floor = measure("floor", floor_cmd, floor_port, job)
+        floor["receipt_verified"] = receipt_verifies(federation, floor.pop("sample_receipt"))
+
+    return {
+        "command": args.command,
+        "messages": args.messages,
+        "connections": args.connections,
+        "pinning": pins.note,
+        "gateway_log_level": args.gateway_log_level,
+        "data_dir": str(federation / "data"),
+        "signing_s": round(signing_s, 2),
+        "machine": machine(),
+        "gateway": gateway,
+        "floor": floor,
+        "verdict": verdict(gateway, floor),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--timeout", type=float, default=600.0, help="hard deadline for the whole run, seconds")
+    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "cgw-bench-report.json")
+    parser.add_argument("--dir", type=Path, default=None, help="parent of the work directory (its disk is measured)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, corpus, database)")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin the server and generator to cores")
+    parser.add_argument("--skip-floor", action="store_true", help="measure the gateway only")
+    parser.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto", help="generator loop")
+    parser.add_argument(
+        "--gateway-log-level", default="info", choices=["debug", "info", "warning", "error"], help="as in production"
+    )
+    parser.add_argument("--profile", type=Path, help="py-spy the gateway during its load phase (.svg/.json/.txt)")
+    args = parser.parse_args(argv)
+    args.command = " ".join(["python bench/run.py", *(sys.argv[1:] if argv is None else argv)])
+    if not 1 <= args.messages <= MAX_MESSAGES:
+        parser.error(f"--messages must be within 1..{MAX_MESSAGES}")
+    if not 1 <= args.connections <= MAX_CONNECTIONS:
+        parser.error(f"--connections must be within 1..{MAX_CONNECTIONS}")
+
+    work = Path(tempfile.mkdtemp(prefix="cgw-bench-", dir=args.dir))
+    try:
+        report = run(args, work)
+    finally:
+        if args.keep:
+            print(f"work directory kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    text = json.dumps(report, indent=2)
+    args.out.write_text(text + "\n", encoding="utf-8")
+    print(render(report))
+    print(f"report: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
