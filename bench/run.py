@@ -153,9 +153,9 @@ def wait_healthy(url: str, ca_file: Path, process: subprocess.Popen[bytes], time
     raise RuntimeError(f"server not healthy after {timeout} s: {last}")
 
 
-def stop(process: subprocess.Popen[bytes]) -> int:
+def stop(process: subprocess.Popen[bytes], how: signal.Signals = signal.SIGTERM) -> int:
     if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(how)
         try:
             process.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -214,7 +214,7 @@ def measure(name: str, server: list[str], port: int, job: Job, profile: Path | N
         finally:
             cpu_used = cpu_seconds(process.pid) - cpu_before
             if spy is not None:
-                stop(spy)
+                stop(spy, signal.SIGINT)  # py-spy writes its output on SIGINT
     report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
     report["server_exit_code"] = process.returncode
     report["server_cpu_s"] = round(cpu_used, 3)
@@ -222,14 +222,25 @@ def measure(name: str, server: list[str], port: int, job: Job, profile: Path | N
     return report
 
 
+PROFILE_SUFFIX = {"flamegraph": "svg", "speedscope": "json", "raw": "txt"}
+
+
 def _start_profiler(pid: int, profile: Path | None) -> subprocess.Popen[bytes] | None:
-    """py-spy (when asked for) samples the server during the load phase; it needs ptrace permission."""
+    """py-spy (when asked for) samples the server during the load phase; it needs ptrace permission.
+
+    ``--gil`` keeps only samples of the thread holding the GIL: the CPU the interpreter spends, not threads
+    parked in fsync or a queue."""
     if profile is None:
         return None
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    fmt = "speedscope" if profile.suffix == ".json" else "raw" if profile.suffix == ".txt" else "flamegraph"
-    command = [spy, "record", "--pid", str(pid), "--rate", "200", "--format", fmt, "-o", str(profile)]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    fmt = next(f for f, suffix in PROFILE_SUFFIX.items() if profile.suffix == "." + suffix)
+    command = [spy, "record", "--pid", str(pid), "--rate", "200", "--gil", "--format", fmt, "-o", str(profile)]
+    spy_process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(0.5)  # let it attach before the load starts
+    if spy_process.poll() is not None:
+        error = spy_process.stderr.read().decode(errors="replace") if spy_process.stderr else ""
+        raise RuntimeError(f"py-spy could not attach (ptrace permission?): {error.strip()[:300]}")
+    return spy_process
 
 
 def receipt_verifies(federation: Path, receipt: str | None) -> bool:
@@ -284,7 +295,7 @@ def render(report: dict[str, Any]) -> str:
     rows = [("server", "msgs/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "srv CPU us/msg", "gen CPU s")]
     for name in ("gateway", "floor"):
         r = report.get(name)
-        if r is None:
+        if not r:
             continue
         lat = r["latency_ms"]
         rows.append(
@@ -306,9 +317,16 @@ def render(report: dict[str, Any]) -> str:
     lines.append(f"ratio gateway/floor: {v['ratio_gateway_to_floor']}")
     lines.extend(f"  [{'met' if ok else 'MISSED'}] {name}" for name, ok in v["targets"].items())
     for name in ("gateway", "floor"):
-        if report.get(name, {}).get("errors"):
+        if (report.get(name) or {}).get("errors"):
             lines.append(f"{name} errors: {report[name]['errors']}")
     return "\n".join(lines)
+
+
+def _profile_path(args: argparse.Namespace, server: str) -> Path | None:
+    if args.profile is None:
+        return None
+    args.profile.mkdir(parents=True, exist_ok=True)
+    return Path(args.profile) / f"{server}.{PROFILE_SUFFIX[args.profile_format]}"
 
 
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -331,7 +349,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         f"--config={config}",
     ]
     print(f"gateway: {' '.join(pins.server + gateway_cmd)}", flush=True)
-    gateway = measure("gateway", gateway_cmd, gateway_port, job, args.profile)
+    gateway = measure("gateway", gateway_cmd, gateway_port, job, _profile_path(args, "gateway"))
     gateway["ledger_size_after"] = ledger_size(federation / "data")
     gateway["receipt_verified"] = receipt_verifies(federation, gateway.pop("sample_receipt"))
 
@@ -340,7 +358,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         floor_port = free_port()
         floor_cmd = [sys.executable, str(BENCH_DIR / "floor.py"), f"--config={config}", f"--port={floor_port}"]
         print(f"floor: {' '.join(pins.server + floor_cmd)}", flush=True)
-        floor = measure("floor", floor_cmd, floor_port, job)
+        floor = measure("floor", floor_cmd, floor_port, job, _profile_path(args, "floor"))
         floor["receipt_verified"] = receipt_verifies(federation, floor.pop("sample_receipt"))
 
     return {
@@ -372,7 +390,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--gateway-log-level", default="info", choices=["debug", "info", "warning", "error"], help="as in production"
     )
-    parser.add_argument("--profile", type=Path, help="py-spy the gateway during its load phase (.svg/.json/.txt)")
+    parser.add_argument("--profile", type=Path, help="py-spy both servers under load; files go to this directory")
+    parser.add_argument("--profile-format", choices=sorted(PROFILE_SUFFIX), default="flamegraph")
     args = parser.parse_args(argv)
     args.command = " ".join(["python bench/run.py", *(sys.argv[1:] if argv is None else argv)])
     if not 1 <= args.messages <= MAX_MESSAGES:
