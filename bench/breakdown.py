@@ -30,7 +30,6 @@ from typing import Any
 from gateway.client import MemberCredentials, sign_message
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.envelope import VerifiedEnvelope, verify_envelope
-from gateway.core.model import Tlp
 from gateway.core.payloads import MESSAGE_TYPES, validate_payload
 from gateway.core.policy import Authorizer, submit_request
 from gateway.core.receipt import make_receipt

@@ -30,7 +30,8 @@ pytestmark = pytest.mark.integration
 def _module(name: str) -> ModuleType:
     """Load a bench script by path (bench/ is a directory of scripts, not an installed package)."""
     spec = importlib.util.spec_from_file_location(f"cgw_bench_{name}", BENCH / f"{name}.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
@@ -68,12 +69,15 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_every_distinct_message_is_accepted_over_keep_alive_connections(report: dict[str, Any], server: str) -> None:
     result = report[server]
     assert result["messages"] == result["sent"] == result["accepted"] == MESSAGES
-    assert result["errors"] == {} and result["error_count"] == 0
+    assert result["errors"] == {}
+    assert result["error_count"] == 0
     assert result["connections"] == CONNECTIONS
     assert result["connections_opened"] == CONNECTIONS  # handshakes once, then keep-alive
     assert result["receipt_verified"] is True
-    assert result["msgs_per_s"] > 0 and result["elapsed_s"] > 0
-    assert result["server_cpu_s"] > 0 and result["server_cpu_us_per_msg"] > 0
+    assert result["msgs_per_s"] > 0
+    assert result["elapsed_s"] > 0
+    assert result["server_cpu_s"] > 0
+    assert result["server_cpu_us_per_msg"] > 0
     assert result["loop"].startswith(("uvloop", "asyncio"))
 
 
