@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import rfc8785
+from gateway.core.canonical import canonical_json
 
 
 class EventKind(enum.StrEnum):
@@ -42,4 +42,4 @@ class AuditEvent:
         body: dict[str, Any] = dict(self.fields)
         body["event"] = self.kind.value
         body["at"] = rfc3339(self.at)
-        return rfc8785.dumps(body)
+        return canonical_json(body)

@@ -32,6 +32,7 @@ from typing import Any, Final
 import rfc8785
 from cryptography import x509
 
+from gateway.core.canonical import canonical_json
 from gateway.core.errors import (
     CertificateUntrusted,
     Forbidden,
@@ -256,13 +257,13 @@ def sign_envelope(header: Header, key: PrivateKey, chain: Sequence[x509.Certific
     x5c = chain_x5c(key, chain)
     body = header_to_json(header)
     parse_header(body)  # never sign what verification would refuse
-    return sign_compact(rfc8785.dumps(body), key, headers={"typ": ENVELOPE_TYP, "x5c": x5c})
+    return sign_compact(canonical_json(body), key, headers={"typ": ENVELOPE_TYP, "x5c": x5c})
 
 
 def _canonical_header(signed: bytes) -> Header:
     data = parse_json_object(signed, error=HeaderInvalid)
     try:
-        canonical = rfc8785.dumps(data)
+        canonical = canonical_json(data)
     except rfc8785.CanonicalizationError as exc:
         raise HeaderInvalid(f"header cannot be canonicalised: {exc}") from None
     if canonical != signed:

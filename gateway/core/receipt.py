@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import rfc8785
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from gateway.core.audit import rfc3339
+from gateway.core.canonical import canonical_json
 from gateway.core.errors import SignatureRejected
 from gateway.core.signing import PrivateKey, sign_compact, verify_compact
 
@@ -55,7 +55,7 @@ def make_receipt(
         "policy_digest": policy_digest,
     }
     x5c = [base64.b64encode(c.public_bytes(Encoding.DER)).decode("ascii") for c in chain]
-    token = sign_compact(rfc8785.dumps(claims), key, headers={"typ": RECEIPT_TYP, "x5c": x5c})
+    token = sign_compact(canonical_json(claims), key, headers={"typ": RECEIPT_TYP, "x5c": x5c})
     return token.encode("ascii")
 
 

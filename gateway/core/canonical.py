@@ -1,0 +1,58 @@
+"""RFC 8785 (JCS) canonical JSON, fast for the values the gateway signs and hashes on every message.
+
+``rfc8785.dumps`` is a careful pure-Python serialiser and costs 50-150 us for a message header, a receipt or an
+audit event. For the values those are made of (objects with ASCII keys, arrays, strings, safe integers,
+booleans, null) the standard library's C encoder writes exactly the same bytes: RFC 8785 sorts object keys by
+UTF-16 code units (the same order as code points for ASCII keys), prints integers in the I-JSON range as plain
+decimals, and escapes strings exactly as ``json.dumps(ensure_ascii=False)`` does (``\\"``, ``\\\\``, the five
+short escapes and ``\\u00xx`` in lower case for the other control characters).
+
+Rule 1: the fast path is taken only when every value has one of those exact types (``type(v) is ...``, so
+        subclasses such as enums, and tuples, mappings or floats take the reference path) and every integer
+        is within [-(2**53 - 1), 2**53 - 1]; anything else, including strings that do not encode as UTF-8
+        (lone surrogates), goes to ``rfc8785.dumps``, which is the reference and raises its own errors.
+Rule 2: the two paths are byte-identical on every value the fast path takes; a hypothesis test holds them
+        to it (``tests/unit/test_canonical.py``).
+Rule 3: nesting is bounded (:data:`MAX_FAST_DEPTH`); deeper values take the reference path.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+import rfc8785
+
+__all__ = ["MAX_FAST_DEPTH", "canonical_json"]
+
+# Headers, receipts and audit events nest 3 levels; 32 keeps the checker's recursion far from Python's limit.
+MAX_FAST_DEPTH: Final = 32
+_INT_MAX: Final = 2**53 - 1  # RFC 8785 3.2.2.3 / I-JSON: integers beyond this are not exact as doubles
+
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _plain(value: Any, depth: int) -> bool:
+    """True when ``value`` is made only of the types whose C-encoded form is already JCS (Rule 1)."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return bool(-_INT_MAX <= value <= _INT_MAX)
+    if depth >= MAX_FAST_DEPTH:
+        return False
+    if kind is dict:
+        return all(type(k) is str and k.isascii() and _plain(v, depth + 1) for k, v in value.items())
+    if kind is list:
+        return all(_plain(item, depth + 1) for item in value)
+    return False
+
+
+def canonical_json(value: Any) -> bytes:
+    """The RFC 8785 canonical UTF-8 bytes of ``value`` (raises ``rfc8785.CanonicalizationError`` like it)."""
+    if _plain(value, 0):
+        try:
+            return _ENCODER.encode(value).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: let the reference path raise its own error
+            pass
+    return rfc8785.dumps(value)
