@@ -157,9 +157,7 @@ async def submit(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > services.limits.max_body_bytes:
         raise LimitExceeded(f"body larger than {services.limits.max_body_bytes} bytes", field="body")
     payload = await request.read()
-    inbound = Inbound(
-        adapter="rest", credentials=_credentials(request), unverified_jws=unverified_jws, payload=payload
-    )
+    inbound = Inbound(adapter="rest", credentials=_credentials(request), unverified_jws=unverified_jws, payload=payload)
     outcome = await services.pipeline.submit(inbound)
     body = _message_json(outcome.message) | {"duplicate": outcome.duplicate}
     return web.json_response(body, status=200 if outcome.duplicate else 201)
@@ -262,9 +260,7 @@ async def audit_inclusion(request: web.Request) -> web.Response:
     index = _int_param(request, "index")
     size = _int_param(request, "size", minimum=1)
     leaf, proof = await ledger.inclusion(index, size)
-    return web.json_response(
-        {"index": index, "size": size, "leaf_hash": _b64(leaf), "proof": [_b64(p) for p in proof]}
-    )
+    return web.json_response({"index": index, "size": size, "leaf_hash": _b64(leaf), "proof": [_b64(p) for p in proof]})
 
 
 async def audit_consistency(request: web.Request) -> web.Response:
@@ -299,7 +295,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document())
+    return web.json_response(openapi_document(request.app[SERVICES].limits))
 
 
 def build_app(services: RestServices) -> web.Application:

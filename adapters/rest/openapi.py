@@ -9,18 +9,21 @@ from __future__ import annotations
 from typing import Any
 
 from gateway import __version__
+from gateway.settings import Limits
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 _ERRORS = dict.fromkeys(("400", "401", "403", "404", "413", "415", "422", "429", "503"), _PROBLEM)
 
 
-def _query(name: str, description: str, *, required: bool = False, minimum: int = 0) -> dict[str, Any]:
+def _query(
+    name: str, description: str, *, required: bool = False, minimum: int = 0, maximum: int = 10**18 - 1
+) -> dict[str, Any]:
     return {
         "name": name,
         "in": "query",
         "required": required,
         "description": description,
-        "schema": {"type": "integer", "minimum": minimum, "maximum": 10**18 - 1},
+        "schema": {"type": "integer", "minimum": minimum, "maximum": maximum},
     }
 
 
@@ -35,7 +38,8 @@ def _op(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]
     return {"summary": summary, "responses": responses | _ERRORS, **extra}
 
 
-def openapi_document() -> dict[str, Any]:
+def openapi_document(limits: Limits) -> dict[str, Any]:
+    """The document for this gateway's configured limits (the bounds it states are the ones it enforces)."""
     message = {
         "type": "object",
         "required": ["message_id", "from", "to", "type", "received", "ledger_index", "receipt"],
@@ -129,8 +133,8 @@ def openapi_document() -> dict[str, Any]:
                     {"200": _json("Inbox", "inbox page")},
                     parameters=[
                         _query("after", "resume after this cursor"),
-                        _query("limit", "maximum items", minimum=1),
-                        _query("wait", "seconds to wait when empty (bounded)"),
+                        _query("limit", "maximum items (larger values are capped)", minimum=1),
+                        _query("wait", "seconds to wait when empty", maximum=int(limits.max_wait_seconds)),
                     ],
                 )
             },
@@ -140,9 +144,7 @@ def openapi_document() -> dict[str, Any]:
                     {"200": _json("Ack", "how many were newly acknowledged")},
                     requestBody={
                         "required": True,
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/AckRequest"}}
-                        },
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AckRequest"}}},
                     },
                 )
             },
@@ -245,9 +247,7 @@ def openapi_document() -> dict[str, Any]:
             "responses": {
                 "Problem": {
                     "description": "RFC 9457 problem details",
-                    "content": {
-                        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-                    },
+                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
                 }
             },
             "schemas": {
@@ -264,7 +264,14 @@ def openapi_document() -> dict[str, Any]:
                 "AckRequest": {
                     "type": "object",
                     "required": ["cursors"],
-                    "properties": {"cursors": {"type": "array", "minItems": 1, "items": {"type": "integer"}}},
+                    "properties": {
+                        "cursors": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": limits.max_ack_items,
+                            "items": {"type": "integer", "minimum": 1},
+                        }
+                    },
                 },
                 "Ack": {
                     "type": "object",
