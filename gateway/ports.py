@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Protocol
 
 from gateway.core.audit import AuditEvent
+from gateway.core.model import Endpoint, Member
 
 
 class Clock(Protocol):
@@ -97,3 +98,25 @@ class Store(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAttempt:
+    """The outcome of one push attempt to one recipient endpoint."""
+
+    delivered: bool
+    retryable: bool  # False: a permanent refusal (e.g. 4xx other than 408/429) -> dead letter at once
+    status: str  # transport status for the ledger: "200", "503", "timeout", "connect-error", a SOAP fault code ...
+    detail: str = ""  # operator detail (never payload bodies or secrets)
+
+
+class Deliverer(Protocol):
+    """Pushes one stored message to one recipient endpoint (webhook, gRPC or SOAP).
+
+    Rule 1: byte-identical retries: the deliverer sends the stored evidence and payload unchanged every time.
+    Rule 2: every await has a timeout; a timeout is a retryable attempt, never an exception.
+    """
+
+    kind: str  # the Endpoint.kind it serves: "webhook" | "grpc" | "soap"
+
+    async def deliver(self, recipient: Member, endpoint: Endpoint, item: InboxItem) -> DeliveryAttempt: ...
