@@ -275,6 +275,8 @@ def machine() -> dict[str, Any]:
         "cpus_online": os.cpu_count(),
         "kernel": platform.release(),
         "python": platform.python_version(),
+        # Other work on the machine skews every figure: the load averages before the run started.
+        "loadavg_before_1_5_15": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -331,6 +333,7 @@ def _profile_path(args: argparse.Namespace, server: str) -> Path | None:
 
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     deadline = time.monotonic() + args.timeout
+    host = machine()
     pins = pinning(not args.no_pin)
     federation = work / "federation"
     config = create_federation(federation)
@@ -369,7 +372,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "gateway_log_level": args.gateway_log_level,
         "data_dir": str(federation / "data"),
         "signing_s": round(signing_s, 2),
-        "machine": machine(),
+        "machine": host,
         "gateway": gateway,
         "floor": floor,
         "verdict": verdict(gateway, floor),
