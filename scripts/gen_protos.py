@@ -10,6 +10,7 @@ Rule 1: ``protos/`` is the only source; ``gateway/wire/`` is generated output, c
 Rule 2: protoc writes imports relative to the proto root (``from cgw.v1 import common_pb2``); they are rewritten
         to absolute imports inside this package (``from gateway.wire.cgw.v1 import common_pb2``), and so is the
         module name each generated class reports.
+        The gRPC stubs (``*_pb2_grpc.py``, only for protos that define a service) get the same rewrite.
 Rule 3: the output is a pure function of the .proto files and the grpcio-tools version, so ``--check`` in CI
         catches a proto change without regenerated code (and a hand edit of generated code).
 """
@@ -41,6 +42,9 @@ _BUILDER_MODULE = re.compile(
     rf"(_builder\.BuildTopDescriptorsAndMessages\(DESCRIPTOR, ')((?:{'|'.join(_LOCAL_ROOTS)})\.)"
 )
 
+# A gRPC stub module that defines a service has a servicer class; the others are empty and are dropped.
+_SERVICE_CLASS = re.compile(r"^class \w+Servicer\b", re.MULTILINE)
+
 
 def _protoc_include() -> Path:
     """The directory of the well-known types (google/protobuf/*.proto) shipped with grpcio-tools."""
@@ -65,12 +69,16 @@ def generate(out_dir: Path) -> list[Path]:
         f"-I{_protoc_include()}",
         f"--python_out={out_dir}",
         f"--pyi_out={out_dir}",
+        f"--grpc_python_out={out_dir}",
         *sources,
     ]
     rc = protoc.main(args)
     if rc != 0:
         raise SystemExit(f"protoc failed with exit code {rc}")
     written: list[Path] = []
+    for path in sorted(out_dir.rglob("*_pb2_grpc.py")):
+        if _SERVICE_CLASS.search(path.read_text(encoding="utf-8")) is None:
+            path.unlink()  # protoc-gen-grpc writes a stub module for every proto, with or without a service
     for path in sorted(out_dir.rglob("*")):
         if path.suffix in GENERATED_SUFFIXES and path.is_file():
             path.write_text(rewrite_imports(path.read_text(encoding="utf-8")), encoding="utf-8")
