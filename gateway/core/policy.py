@@ -13,6 +13,11 @@ Rule 4: anything wrong with the bundle or the registry while building an authori
         gateway refuses new messages rather than guess.
 Rule 5: the request context is checked against a per-action table before Cedar sees it; the schema states
         the same shapes and the policy tests check both agree.
+Rule 6: an :class:`Authorizer` remembers the decisions the engine gave it (at most
+        :data:`MAX_CACHED_DECISIONS`, keyed by the exact marshalled request): its policies and entities never
+        change, so the same request always gets the same answer, and traffic repeats a few sender / type /
+        programme / TLP / recipient combinations. Engine failures are never remembered. A reload builds a new
+        authorizer and so starts with no memory.
 
 Entity model (see ``policies/schema.cedarschema``): ``Cgw::Member`` (one per registry member, ``in`` the
 ``Cgw::Program`` entities of its programmes), ``Cgw::MessageType`` (one per known type),
@@ -49,6 +54,9 @@ MAX_NAME_CHARS = 128
 # Errors are copied into the ledger: keep each decision's record bounded.
 MAX_RECORDED_ERRORS = 16
 MAX_ERROR_CHARS = 500
+# Distinct decisions one authorizer remembers (Rule 6): member x type x programme x TLP x recipient set in a
+# real federation is a few hundred combinations; the bound keeps memory flat (~1 KiB each) under odd traffic.
+MAX_CACHED_DECISIONS = 4096
 
 _MESSAGE_TYPE = re.compile(r"[a-z][a-z0-9-]*(\.[a-z0-9-]+)*\.v[0-9]+")
 _BUNDLE_DOMAIN = b"cgw-policy-bundle/v1\x00"
@@ -418,6 +426,7 @@ class Authorizer:
         self._entities = build_entities(registry, self._message_types, compiled.schema)
         self._validate_requests = validate_requests
         self._request_schema = compiled.schema if validate_requests else None
+        self._decided: dict[str, Decision] = {}  # Rule 6: marshalled request (JSON) -> the engine's decision
 
     @property
     def digest(self) -> str:
@@ -463,12 +472,19 @@ class Authorizer:
         """Decide several requests in one engine call (e.g. ``receive`` for every recipient), in order."""
         decisions: list[Decision | None] = []
         batch: list[dict[str, object]] = []
+        keys: list[str] = []
         for request in requests:
             try:
-                batch.append(self._cedar_request(request))
-                decisions.append(None)
+                marshalled = self._cedar_request(request)
             except ValueError as exc:
                 decisions.append(self._deny(str(exc)))
+                continue
+            key = json.dumps(marshalled, sort_keys=True, separators=(",", ":"))
+            known = self._decided.get(key)
+            decisions.append(known)
+            if known is None:
+                batch.append(marshalled)
+                keys.append(key)
         if not batch:
             return [d for d in decisions if d is not None]
         try:
@@ -479,8 +495,13 @@ class Authorizer:
         if len(results) != len(batch):  # pragma: no cover - the engine answers every request
             failed = self._deny("policy engine returned the wrong number of results")
             return [d or failed for d in decisions]
-        answers = iter(results)
-        return [d or self._decision(next(answers)) for d in decisions]
+        fresh = [self._decision(result) for result in results]
+        for key, decision in zip(keys, fresh, strict=True):
+            if len(self._decided) >= MAX_CACHED_DECISIONS:
+                del self._decided[next(iter(self._decided))]  # forget the oldest
+            self._decided[key] = decision
+        answers = iter(fresh)
+        return [d or next(answers) for d in decisions]
 
     def _decision(self, result: cedarpy.AuthzResult) -> Decision:
         diagnostics = result.diagnostics
