@@ -111,7 +111,15 @@ class Pipeline:
 
     # -- authentication ---------------------------------------------------------------------------------
 
-    async def authenticate(self, credentials: Credentials) -> Caller:
+    async def authenticate(self, credentials: Credentials, *, adapter: str = "rest", action: str = "read") -> Caller:
+        """Authenticate a caller for a non-submit operation; a failure is audited (submit audits its own)."""
+        try:
+            return await self._authenticate(credentials)
+        except GatewayError as exc:
+            await self._reject(exc, adapter=adapter, action=action, fields={})
+            raise
+
+    async def _authenticate(self, credentials: Credentials) -> Caller:
         """mTLS certificate or a gateway-issued access token (bound to the certificate when it says so)."""
         trust = self._state.require_trust()
         now = self._clock.now()
@@ -195,7 +203,7 @@ class Pipeline:
         return outcome
 
     async def _submit(self, inbound: Inbound, context: dict[str, Any]) -> Outcome:
-        caller = await self.authenticate(inbound.credentials)
+        caller = await self._authenticate(inbound.credentials)
         context["caller"] = caller.member.id
         trust = self._state.require_trust()
         now = self._clock.now()
@@ -217,8 +225,7 @@ class Pipeline:
         if existing is not None:
             return self._duplicate(existing, digest)
         validated = validate_payload(header.type, header.payload.media, verified.payload, schema=header.payload.schema)
-        permit = self._authorize(caller, verified, validated)
-        context["policy"] = list(permit.decision.policy_ids)
+        permit = self._authorize(caller, verified, validated, context)
         message = StoredMessage(
             sender=header.sender,
             message_id=header.id,
@@ -283,12 +290,18 @@ class Pipeline:
             raise DuplicateConflict(f"digest {digest} differs from accepted {existing.digest}", field="id")
         return Outcome(message=existing, duplicate=True)
 
-    def _authorize(self, caller: Caller, verified: VerifiedEnvelope, validated: ValidatedPayload) -> Permit:
+    def _authorize(
+        self, caller: Caller, verified: VerifiedEnvelope, validated: ValidatedPayload, context: dict[str, Any]
+    ) -> Permit:
         trust = self._state.require_trust()
         header = verified.header
         recipients = [trust.registry.members[r] for r in header.to]
         request = submit_request(caller.member, header.type, header.program, header.tlp.value, recipients)
         decision = self._state.require_authorizer().authorize(request)
+        context["policy"] = list(decision.policy_ids)
+        context["policy_digest"] = decision.digest
+        if decision.errors:
+            context["policy_errors"] = list(decision.errors)
         if not decision.allowed:
             raise Forbidden(
                 f"submit {header.type} denied by {list(decision.policy_ids) or 'default deny'}"
@@ -345,11 +358,14 @@ class Pipeline:
             raise NotFound(f"no message {sender}/{message_id} visible to {caller.member.id}")
         return message
 
-    def authorize_audit(self, caller: Caller) -> Decision:
-        """Ledger reads are the auditor role's, decided by Cedar like everything else."""
+    async def authorize_audit(self, caller: Caller) -> Decision:
+        """Ledger reads are the auditor role's, decided by Cedar like everything else; a denial is audited."""
         decision = self._state.require_authorizer().authorize(audit_request(caller.member))
         if not decision.allowed:
-            raise Forbidden(f"audit_read denied for {caller.member.id}")
+            exc = Forbidden(f"audit_read denied for {caller.member.id}")
+            fields = {"caller": caller.member.id, "policy": list(decision.policy_ids), "policy_digest": decision.digest}
+            await self._reject(exc, adapter="rest", action="audit_read", fields=fields)
+            raise exc
         return decision
 
     # -- audit helpers ----------------------------------------------------------------------------------
@@ -363,7 +379,7 @@ class Pipeline:
         }
         if exc.field:
             record["field"] = exc.field
-        for key in ("caller", "message_id", "sender", "type", "policy"):
+        for key in ("caller", "message_id", "sender", "type", "policy", "policy_digest", "policy_errors"):
             if key in fields:
                 record[key] = fields[key]
         try:
@@ -378,5 +394,5 @@ class Pipeline:
             decision=decision,
             reason=code,
             latency_ms=round((time.perf_counter() - started) * 1000, 3),
-            **{k: v for k, v in context.items() if k != "policy"},
+            **{k: v for k, v in context.items() if k not in ("policy", "policy_errors")},
         )

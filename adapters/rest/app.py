@@ -240,7 +240,7 @@ async def _json_body(request: web.Request, limit: int) -> Any:
 async def _auditor(request: web.Request) -> Ledger:
     caller = await _caller(request)
     services = request.app[SERVICES]
-    services.pipeline.authorize_audit(caller)
+    await services.pipeline.authorize_audit(caller)
     return services.ledger
 
 

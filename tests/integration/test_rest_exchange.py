@@ -278,3 +278,26 @@ async def test_token_flow_binding_and_replay(gateway: Gateway, clients: ClientFa
             assert response.status == 401
             assert (await response.json())["code"] == "TOKEN_REPLAYED"
     assert "TOKEN_REPLAYED" in await rejected_codes(gateway)
+
+
+async def test_every_rejection_is_audited_with_its_reason(
+    gateway: Gateway, clients: ClientFactory, federation: Path
+) -> None:
+    """Authentication failures on reads, audit-read denials and policy denials all leave a ledger leaf."""
+    context = ssl.create_default_context(cafile=str(federation / "ca/root-ca.crt"))
+    async with aiohttp.ClientSession() as session, session.get(gateway.url + "/v1/inbox", ssl=context) as response:
+        assert response.status == 401
+    with pytest.raises(GatewayClientError):
+        await clients("CARRIER-COSCO").checkpoint()
+    with pytest.raises(GatewayClientError):
+        await clients("CARRIER-COSCO").submit(
+            "release.notice.v1", ["PORT-NLRTM"], to_bytes(release_notice()), schema="cgw.v1.ReleaseNotice"
+        )
+    rejected = [e for e in await ledger_events(gateway) if e["event"] == "rejected"]
+    by_action = {(e["action"], e["code"]) for e in rejected}
+    assert ("read", "UNAUTHENTICATED") in by_action
+    assert ("audit_read", "POLICY_DENIED") in by_action
+    assert ("submit", "POLICY_DENIED") in by_action
+    denial = next(e for e in rejected if e["action"] == "submit")
+    assert denial["policy_digest"] == gateway.state.require_authorizer().digest
+    assert "COSU6123456780" not in json.dumps(rejected)  # payload content never reaches the ledger
