@@ -6,6 +6,7 @@ chooses them. A contract test suite (``tests/contract``) runs the same assertion
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -97,7 +98,77 @@ class Store(Protocol):
         """Entries with start <= index < end."""
         ...
 
+    # -- push delivery state (gateway/delivery.py); one row per inbox item that was ever attempted -----------
+
+    async def due_deliveries(self, recipient: str, now: datetime, limit: int) -> list[InboxItem]:
+        """Push work for ``recipient``: unacknowledged inbox items that are not dead letters and are due
+        (never attempted, redriven, or ``next_attempt_at <= now``), oldest cursor first, at most ``limit``."""
+        ...
+
+    async def record_delivery(self, result: DeliveryResult, event: AuditEvent) -> DeliveryState:
+        """Record one push attempt and its ledger ``event`` in ONE atomic, durable step; return the new state.
+
+        ``attempts`` grows by one. ``delivered``: the inbox item is acknowledged (it is never pushed or pulled
+        again; recording it twice is harmless). ``retry``: due again at ``result.next_attempt_at``. ``dead``:
+        a dead letter until redriven. ``NotFound`` when the cursor is not one of the recipient's."""
+        ...
+
+    async def dead_letters(self, recipient: str | None, after: int, limit: int) -> list[DeliveryState]:
+        """Dead letters (of ``recipient``, or of everyone for None) with cursor > after, oldest first."""
+        ...
+
+    async def redrive(self, cursors: Sequence[int], event: AuditEvent) -> int:
+        """Make these dead letters due now again (attempts back to 0) and record ``event``, atomically.
+
+        Returns how many were dead letters; other cursors (unknown, delivered, pending) are left alone."""
+        ...
+
+    async def inbox_depths(self) -> dict[str, int]:
+        """Unacknowledged inbox items per recipient (recipients with none are absent)."""
+        ...
+
+    async def dead_letter_count(self) -> int:
+        """Dead letters waiting for an operator."""
+        ...
+
     async def close(self) -> None: ...
+
+
+class DeliveryOutcome(enum.StrEnum):
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    """What the delivery worker decided after one attempt (input to ``Store.record_delivery``)."""
+
+    recipient: str
+    cursor: int
+    outcome: DeliveryOutcome
+    status: str  # the transport status of the attempt ("200", "503", "timeout", ...)
+    at: datetime
+    next_attempt_at: datetime | None = None  # required for RETRY, ignored otherwise
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryState:
+    """The push state of one inbox item."""
+
+    cursor: int
+    recipient: str
+    sender: str
+    message_id: str
+    attempts: int
+    outcome: DeliveryOutcome  # of the last attempt
+    last_status: str
+    updated_at: datetime
+    next_attempt_at: datetime | None  # None unless outcome is RETRY
+
+    @property
+    def dead(self) -> bool:
+        return self.outcome is DeliveryOutcome.DEAD
 
 
 @dataclass(frozen=True, slots=True)

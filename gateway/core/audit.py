@@ -20,6 +20,7 @@ class EventKind(enum.StrEnum):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
     DELIVERED = "delivered"
+    DELIVERY_FAILED = "delivery_failed"  # a push attempt that will be retried or was dead-lettered
     ACKNOWLEDGED = "acknowledged"
     TOKEN_ISSUED = "token_issued"  # noqa: S105 - an event name, not a secret
     POLICY_RELOADED = "policy_reloaded"

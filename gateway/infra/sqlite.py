@@ -40,9 +40,19 @@ from gateway.core.errors import (
     NotFound,
     Unavailable,
 )
+from gateway.infra import sqlite_delivery
 from gateway.infra.sqlite_schema import connect_reader, require_aware, to_micros
 from gateway.infra.sqlite_writer import BATCH_MAX_DEFAULT, WRITE_QUEUE_MAX, GroupCommitWriter
-from gateway.ports import Clock, InboxItem, LedgerEntry, ReceiptFactory, Store, StoredMessage
+from gateway.ports import (
+    Clock,
+    DeliveryResult,
+    DeliveryState,
+    InboxItem,
+    LedgerEntry,
+    ReceiptFactory,
+    Store,
+    StoredMessage,
+)
 
 T = TypeVar("T")
 
@@ -240,6 +250,34 @@ class SqliteStore:
             return [LedgerEntry(int(idx), bytes(data)) for idx, data in rows]
 
         return await self._read(op)
+
+    # -- push delivery state (gateway.infra.sqlite_delivery) ------------------------------------------
+
+    async def due_deliveries(self, recipient: str, now: datetime, limit: int) -> list[InboxItem]:
+        if not 1 <= limit <= PULL_LIMIT_MAX:
+            raise LimitExceeded(f"limit must be in 1..{PULL_LIMIT_MAX}", field="limit")
+        at = to_micros(require_aware(now, "now"))
+
+        def op(conn: sqlite3.Connection) -> list[InboxItem]:
+            rows = conn.execute(sqlite_delivery.DUE_SQL, (recipient, 0, at, limit)).fetchall()
+            return [InboxItem(row[0], recipient, _message_from_row(row[1:])) for row in rows]
+
+        return await self._read(op)
+
+    async def record_delivery(self, result: DeliveryResult, event: AuditEvent) -> DeliveryState:
+        return await self._writer.submit(sqlite_delivery.record_op(result, event.canonical(), _append_leaf))
+
+    async def dead_letters(self, recipient: str | None, after: int, limit: int) -> list[DeliveryState]:
+        return await self._read(sqlite_delivery.dead_letters_op(recipient, after, limit))
+
+    async def redrive(self, cursors: Sequence[int], event: AuditEvent) -> int:
+        return await self._writer.submit(sqlite_delivery.redrive_op(cursors, event.canonical(), _append_leaf, event.at))
+
+    async def inbox_depths(self) -> dict[str, int]:
+        return await self._read(sqlite_delivery.inbox_depths)
+
+    async def dead_letter_count(self) -> int:
+        return await self._read(sqlite_delivery.dead_letter_count)
 
     # -- lifecycle -----------------------------------------------------------------------------------
 

@@ -18,12 +18,26 @@ from pathlib import Path
 
 from gateway.core.errors import Internal, Unavailable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # A writer waits this long for a lock held by another process (e.g. a backup tool) before failing closed.
 BUSY_TIMEOUT_MS = 5_000
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Version 2: push delivery state, one row per inbox item ever attempted (version 1 files are migrated).
+_DDL_V2 = """
+CREATE TABLE deliveries (
+    cursor          INTEGER PRIMARY KEY REFERENCES inbox (cursor),
+    recipient       TEXT NOT NULL,
+    attempts        INTEGER NOT NULL CHECK (attempts >= 0),
+    outcome         TEXT NOT NULL CHECK (outcome IN ('delivered', 'retry', 'dead')),
+    last_status     TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    next_attempt_at INTEGER
+);
+CREATE INDEX deliveries_dead ON deliveries (recipient, cursor) WHERE outcome = 'dead';
+"""
 
 _DDL = """
 CREATE TABLE schema_version (
@@ -118,12 +132,17 @@ def _ensure_schema(conn: sqlite3.Connection) -> None:
             others = conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
             if others:
                 raise Unavailable("sqlite store: the file holds tables but no schema version")
-            for statement in _statements(_DDL):
+            for statement in _statements(_DDL + _DDL_V2):
                 conn.execute(statement)
             conn.execute("INSERT INTO schema_version (id, version) VALUES (1, ?)", (SCHEMA_VERSION,))
         else:
             row = conn.execute("SELECT version FROM schema_version WHERE id = 1").fetchone()
             version = row[0] if row else None
+            if version == 1:  # additive migration: the delivery table
+                for statement in _statements(_DDL_V2):
+                    conn.execute(statement)
+                conn.execute("UPDATE schema_version SET version = ? WHERE id = 1", (SCHEMA_VERSION,))
+                version = SCHEMA_VERSION
             if version != SCHEMA_VERSION:
                 raise Unavailable(
                     f"sqlite store: schema version {version!r} is not {SCHEMA_VERSION} "

@@ -1,0 +1,162 @@
+"""The Store contract for push delivery state (due work, attempts, dead letters, redrive), every backend."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from gateway.core.audit import AuditEvent, EventKind
+from gateway.core.errors import NotFound
+from gateway.ports import DeliveryOutcome, DeliveryResult, Store, StoredMessage
+from tests.contract.conftest import T0, Backend, Kit
+
+
+async def accept(store: Store, kit: Kit, message: StoredMessage) -> StoredMessage:
+    return await store.accept(message, kit.accepted(message), kit.make_receipt)
+
+
+def attempt_event(cursor: int, outcome: DeliveryOutcome) -> AuditEvent:
+    kind = EventKind.DELIVERED if outcome is DeliveryOutcome.DELIVERED else EventKind.DELIVERY_FAILED
+    return AuditEvent(kind, T0, {"cursor": cursor, "outcome": outcome.value})
+
+
+async def record(
+    store: Store, recipient: str, cursor: int, outcome: DeliveryOutcome, *, status: str = "503", later: int = 0
+) -> None:
+    next_at = T0 + timedelta(seconds=later) if outcome is DeliveryOutcome.RETRY else None
+    result = DeliveryResult(recipient, cursor, outcome, status, T0, next_at)
+    await store.record_delivery(result, attempt_event(cursor, outcome))
+
+
+async def test_new_items_are_due_oldest_first_and_only_for_their_recipient(store: Store, kit: Kit) -> None:
+    first = await accept(store, kit, kit.message(recipients=("PORT-NLRTM", "CN-GACC")))
+    second = await accept(store, kit, kit.message(recipients=("PORT-NLRTM",)))
+
+    due = await store.due_deliveries("PORT-NLRTM", T0, 10)
+
+    assert [i.message for i in due] == [first, second]
+    assert due[0].cursor < due[1].cursor
+    assert [i.message for i in await store.due_deliveries("CN-GACC", T0, 10)] == [first]
+    assert await store.due_deliveries("US-CBP", T0, 10) == []
+    assert len(await store.due_deliveries("PORT-NLRTM", T0, 1)) == 1
+
+
+async def test_delivered_acknowledges_the_item_and_writes_the_ledger_atomically(store: Store, kit: Kit) -> None:
+    await accept(store, kit, kit.message(recipients=("PORT-NLRTM",)))
+    [item] = await store.due_deliveries("PORT-NLRTM", T0, 10)
+    size = await store.ledger_size()
+
+    result = DeliveryResult("PORT-NLRTM", item.cursor, DeliveryOutcome.DELIVERED, "200", T0)
+    state = await store.record_delivery(result, attempt_event(item.cursor, DeliveryOutcome.DELIVERED))
+
+    assert (state.attempts, state.outcome, state.last_status, state.dead) == (
+        1,
+        DeliveryOutcome.DELIVERED,
+        "200",
+        False,
+    )
+    assert (state.sender, state.message_id, state.recipient) == (
+        item.message.sender,
+        item.message.message_id,
+        "PORT-NLRTM",
+    )
+    assert await store.due_deliveries("PORT-NLRTM", T0 + timedelta(days=1), 10) == []
+    assert await store.pull("PORT-NLRTM", 0, 10) == []  # acknowledged: never pushed or pulled again
+    assert await store.ledger_size() == size + 1
+    [entry] = await store.ledger_entries(size, size + 1)
+    assert entry.data == attempt_event(item.cursor, DeliveryOutcome.DELIVERED).canonical()
+    assert await store.inbox_depths() == {}
+
+
+async def test_a_retry_is_due_again_only_at_its_time(store: Store, kit: Kit) -> None:
+    await accept(store, kit, kit.message(recipients=("PORT-NLRTM",)))
+    [item] = await store.due_deliveries("PORT-NLRTM", T0, 10)
+
+    await record(store, "PORT-NLRTM", item.cursor, DeliveryOutcome.RETRY, later=30)
+
+    assert await store.due_deliveries("PORT-NLRTM", T0 + timedelta(seconds=29), 10) == []
+    assert [i.cursor for i in await store.due_deliveries("PORT-NLRTM", T0 + timedelta(seconds=30), 10)] == [item.cursor]
+    await record(store, "PORT-NLRTM", item.cursor, DeliveryOutcome.RETRY, later=90)
+    assert await store.inbox_depths() == {"PORT-NLRTM": 1}
+    assert await store.dead_letters(None, 0, 10) == []
+
+
+async def test_dead_letters_are_listed_redriven_and_counted(store: Store, kit: Kit) -> None:
+    for _ in range(3):
+        await accept(store, kit, kit.message(recipients=("PORT-NLRTM",)))
+    await accept(store, kit, kit.message(recipients=("CN-GACC",)))
+    items = await store.due_deliveries("PORT-NLRTM", T0, 10)
+    [other] = await store.due_deliveries("CN-GACC", T0, 10)
+    await record(store, "PORT-NLRTM", items[0].cursor, DeliveryOutcome.RETRY)
+    await record(store, "PORT-NLRTM", items[0].cursor, DeliveryOutcome.DEAD, status="410")
+    await record(store, "PORT-NLRTM", items[2].cursor, DeliveryOutcome.DEAD)
+    await record(store, "CN-GACC", other.cursor, DeliveryOutcome.DEAD)
+
+    dead = await store.dead_letters("PORT-NLRTM", 0, 10)
+    assert [d.cursor for d in dead] == [items[0].cursor, items[2].cursor]
+    assert (dead[0].attempts, dead[0].last_status, dead[0].dead) == (2, "410", True)
+    assert [d.cursor for d in await store.dead_letters(None, 0, 10)] == sorted(
+        [items[0].cursor, items[2].cursor, other.cursor]
+    )
+    assert [d.cursor for d in await store.dead_letters(None, items[0].cursor, 1)] == [items[2].cursor]
+    assert await store.dead_letter_count() == 3
+    # dead letters are not due, however late it is
+    assert [i.cursor for i in await store.due_deliveries("PORT-NLRTM", T0 + timedelta(days=9), 10)] == [items[1].cursor]
+
+    size = await store.ledger_size()
+    redriven = await store.redrive(
+        [items[0].cursor, items[1].cursor, 10**9], AuditEvent(EventKind.ADMIN, T0, {"action": "redrive"})
+    )
+
+    assert redriven == 1  # only the dead letter; the pending item and the unknown cursor are left alone
+    assert await store.ledger_size() == size + 1
+    assert await store.dead_letter_count() == 2
+    due = await store.due_deliveries("PORT-NLRTM", T0, 10)
+    assert [i.cursor for i in due] == [items[0].cursor, items[1].cursor]
+    await record(store, "PORT-NLRTM", items[0].cursor, DeliveryOutcome.RETRY)
+    assert items[0].cursor not in {d.cursor for d in await store.dead_letters(None, 0, 1000)}
+
+
+async def test_recording_for_a_cursor_of_another_recipient_is_not_found(store: Store, kit: Kit) -> None:
+    await accept(store, kit, kit.message(recipients=("PORT-NLRTM",)))
+    [item] = await store.due_deliveries("PORT-NLRTM", T0, 10)
+    size = await store.ledger_size()
+
+    with pytest.raises(NotFound):
+        await record(store, "CN-GACC", item.cursor, DeliveryOutcome.DELIVERED)
+    with pytest.raises(NotFound):
+        await record(store, "PORT-NLRTM", 10**9, DeliveryOutcome.DELIVERED)
+
+    assert await store.ledger_size() == size  # nothing half-written
+    assert len(await store.due_deliveries("PORT-NLRTM", T0, 10)) == 1
+
+
+async def test_an_acknowledged_item_stays_acknowledged_whatever_is_recorded_late(store: Store, kit: Kit) -> None:
+    await accept(store, kit, kit.message(recipients=("PORT-NLRTM",)))
+    [item] = await store.pull("PORT-NLRTM", 0, 10)
+    await store.ack("PORT-NLRTM", [item.cursor], AuditEvent(EventKind.ACKNOWLEDGED, T0, {"cursors": [item.cursor]}))
+
+    await record(store, "PORT-NLRTM", item.cursor, DeliveryOutcome.DEAD)
+
+    assert await store.dead_letters(None, 0, 10) == []
+    assert await store.due_deliveries("PORT-NLRTM", T0 + timedelta(days=1), 10) == []
+
+
+async def test_delivery_state_survives_reopening(backend: Backend, kit: Kit) -> None:
+    store = await backend.open()
+    try:
+        await accept(store, kit, kit.message(recipients=("PORT-NLRTM",)))
+        await accept(store, kit, kit.message(recipients=("PORT-NLRTM",)))
+        first, second = await store.due_deliveries("PORT-NLRTM", T0, 10)
+        await record(store, "PORT-NLRTM", first.cursor, DeliveryOutcome.DELIVERED, status="204")
+        await record(store, "PORT-NLRTM", second.cursor, DeliveryOutcome.DEAD)
+    finally:
+        await store.close()
+    reopened = await backend.open()
+    try:
+        assert await reopened.due_deliveries("PORT-NLRTM", T0 + timedelta(days=1), 10) == []
+        [dead] = await reopened.dead_letters("PORT-NLRTM", 0, 10)
+        assert dead.cursor == second.cursor
+    finally:
+        await reopened.close()
