@@ -126,7 +126,7 @@ def measure(count: int, work: Path) -> list[dict[str, Any]]:
             gateway=RECIPIENT,
             policy_digest="0" * 64,
             key=identity.private_key,
-            chain=identity.chain,
+            x5c=state.receipt_x5c,
         )
 
     row, _ = timed("make_receipt (JCS + ES256 sign)", list(zip(verified, digests, strict=True)), receipt)

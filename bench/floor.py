@@ -40,6 +40,7 @@ from gateway.core.envelope import verify_envelope
 from gateway.core.errors import BadRequest, GatewayError, Unavailable
 from gateway.core.pki import FederationTrust
 from gateway.core.receipt import make_receipt
+from gateway.core.signing import chain_x5c
 from gateway.infra.files import load_certificates, load_private_key, load_trust
 from gateway.main import server_tls
 from gateway.settings import Settings, load_settings
@@ -54,6 +55,10 @@ class Floor:
     trust: FederationTrust
     identity: Identity
     next_index: int = 0  # stands in for the ledger index a real store would assign
+    x5c: tuple[str, ...] = ()  # the receipt signer's chain, encoded once (as the gateway does)
+
+    def __post_init__(self) -> None:
+        self.x5c = tuple(chain_x5c(self.identity.private_key, self.identity.chain))
 
 
 FLOOR = web.AppKey("floor", Floor)
@@ -106,7 +111,7 @@ async def submit(request: web.Request) -> web.Response:
         gateway=floor.settings.member_id,
         policy_digest="floor",
         key=floor.identity.private_key,
-        chain=floor.identity.chain,
+        x5c=floor.x5c,
     )
     body = {
         "message_id": header.id,

@@ -270,7 +270,7 @@ class Pipeline:
                 gateway=self._state.member_id,
                 policy_digest=permit.decision.digest,
                 key=identity.private_key,
-                chain=identity.chain,
+                x5c=self._state.receipt_x5c,
             )
 
         try:

@@ -10,15 +10,12 @@ Rule 3: the receipt is built inside the store's durable write, so it exists if a
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from gateway.core.audit import rfc3339
 from gateway.core.canonical import canonical_json
@@ -40,7 +37,7 @@ def make_receipt(
     gateway: str,
     policy_digest: str,
     key: PrivateKey,
-    chain: Sequence[x509.Certificate],
+    x5c: Sequence[str],
 ) -> bytes:
     claims: dict[str, str | int | list[str]] = {
         "status": "accepted",
@@ -54,8 +51,7 @@ def make_receipt(
         "ledger_index": leaf_index,
         "policy_digest": policy_digest,
     }
-    x5c = [base64.b64encode(c.public_bytes(Encoding.DER)).decode("ascii") for c in chain]
-    token = sign_compact(canonical_json(claims), key, headers={"typ": RECEIPT_TYP, "x5c": x5c})
+    token = sign_compact(canonical_json(claims), key, headers={"typ": RECEIPT_TYP, "x5c": list(x5c)})
     return token.encode("ascii")
 
 
