@@ -100,9 +100,10 @@ class Store(Protocol):
 
     # -- push delivery state (gateway/delivery.py); one row per inbox item that was ever attempted -----------
 
-    async def due_deliveries(self, recipient: str, now: datetime, limit: int) -> list[InboxItem]:
+    async def due_deliveries(self, recipient: str, now: datetime, limit: int) -> list[DueDelivery]:
         """Push work for ``recipient``: unacknowledged inbox items that are not dead letters and are due
-        (never attempted, redriven, or ``next_attempt_at <= now``), oldest cursor first, at most ``limit``."""
+        (never attempted, redriven, or ``next_attempt_at <= now``), oldest cursor first, at most ``limit``,
+        each with the attempts made so far (0 when never attempted or redriven)."""
         ...
 
     async def record_delivery(self, result: DeliveryResult, event: AuditEvent) -> DeliveryState:
@@ -138,6 +139,12 @@ class DeliveryOutcome(enum.StrEnum):
     DELIVERED = "delivered"
     RETRY = "retry"
     DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class DueDelivery:
+    item: InboxItem
+    attempts: int  # attempts already made (0: never attempted, or redriven)
 
 
 @dataclass(frozen=True, slots=True)

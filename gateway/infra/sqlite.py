@@ -47,6 +47,7 @@ from gateway.ports import (
     Clock,
     DeliveryResult,
     DeliveryState,
+    DueDelivery,
     InboxItem,
     LedgerEntry,
     ReceiptFactory,
@@ -253,14 +254,14 @@ class SqliteStore:
 
     # -- push delivery state (gateway.infra.sqlite_delivery) ------------------------------------------
 
-    async def due_deliveries(self, recipient: str, now: datetime, limit: int) -> list[InboxItem]:
+    async def due_deliveries(self, recipient: str, now: datetime, limit: int) -> list[DueDelivery]:
         if not 1 <= limit <= PULL_LIMIT_MAX:
             raise LimitExceeded(f"limit must be in 1..{PULL_LIMIT_MAX}", field="limit")
         at = to_micros(require_aware(now, "now"))
 
-        def op(conn: sqlite3.Connection) -> list[InboxItem]:
-            rows = conn.execute(sqlite_delivery.DUE_SQL, (recipient, 0, at, limit)).fetchall()
-            return [InboxItem(row[0], recipient, _message_from_row(row[1:])) for row in rows]
+        def op(conn: sqlite3.Connection) -> list[DueDelivery]:
+            rows = conn.execute(sqlite_delivery.DUE_SQL, (recipient, at, limit)).fetchall()
+            return [DueDelivery(InboxItem(row[1], recipient, _message_from_row(row[2:])), int(row[0])) for row in rows]
 
         return await self._read(op)
 

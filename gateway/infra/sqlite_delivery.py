@@ -41,11 +41,11 @@ _DEAD_OF_RECIPIENT = " WHERE d.recipient = ? AND d.outcome = 'dead' AND d.cursor
 
 # Push work: unacked items that were never attempted, or whose retry is due.
 DUE_SQL = (
-    "SELECT i.cursor, m.sender, m.message_id, m.type, m.recipients, m.jws, m.payload, m.digest,"
-    " m.received_at, m.receipt, m.leaf_index FROM inbox i"
+    "SELECT COALESCE(d.attempts, 0), i.cursor, m.sender, m.message_id, m.type, m.recipients, m.jws, m.payload,"
+    " m.digest, m.received_at, m.receipt, m.leaf_index FROM inbox i"
     " JOIN messages m ON m.sender = i.sender AND m.message_id = i.message_id"
     " LEFT JOIN deliveries d ON d.cursor = i.cursor"
-    " WHERE i.recipient = ? AND i.cursor > ? AND i.acked_at IS NULL"
+    " WHERE i.recipient = ? AND i.acked_at IS NULL"
     " AND (d.cursor IS NULL OR (d.outcome = 'retry' AND COALESCE(d.next_attempt_at, 0) <= ?))"
     " ORDER BY i.cursor LIMIT ?"
 )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.errors import NotFound
-from gateway.ports import DeliveryOutcome, DeliveryResult, Store, StoredMessage
+from gateway.ports import DeliveryOutcome, DeliveryResult, InboxItem, Store, StoredMessage
 from tests.contract.conftest import T0, Backend, Kit
 
 
@@ -19,6 +19,10 @@ async def accept(store: Store, kit: Kit, message: StoredMessage) -> StoredMessag
 def attempt_event(cursor: int, outcome: DeliveryOutcome) -> AuditEvent:
     kind = EventKind.DELIVERED if outcome is DeliveryOutcome.DELIVERED else EventKind.DELIVERY_FAILED
     return AuditEvent(kind, T0, {"cursor": cursor, "outcome": outcome.value})
+
+
+async def due(store: Store, recipient: str, at: datetime = T0, limit: int = 10) -> list[InboxItem]:
+    return [d.item for d in await store.due_deliveries(recipient, at, limit)]
 
 
 async def record(
@@ -33,18 +37,18 @@ async def test_new_items_are_due_oldest_first_and_only_for_their_recipient(store
     first = await accept(store, kit, kit.message(recipients=("PORT-NLRTM", "CN-GACC")))
     second = await accept(store, kit, kit.message(recipients=("PORT-NLRTM",)))
 
-    due = await store.due_deliveries("PORT-NLRTM", T0, 10)
+    pending = await store.due_deliveries("PORT-NLRTM", T0, 10)
 
-    assert [i.message for i in due] == [first, second]
-    assert due[0].cursor < due[1].cursor
-    assert [i.message for i in await store.due_deliveries("CN-GACC", T0, 10)] == [first]
-    assert await store.due_deliveries("US-CBP", T0, 10) == []
-    assert len(await store.due_deliveries("PORT-NLRTM", T0, 1)) == 1
+    assert [(d.item.message, d.attempts) for d in pending] == [(first, 0), (second, 0)]
+    assert pending[0].item.cursor < pending[1].item.cursor
+    assert [i.message for i in await due(store, "CN-GACC", T0, 10)] == [first]
+    assert await due(store, "US-CBP", T0, 10) == []
+    assert len(await due(store, "PORT-NLRTM", T0, 1)) == 1
 
 
 async def test_delivered_acknowledges_the_item_and_writes_the_ledger_atomically(store: Store, kit: Kit) -> None:
     await accept(store, kit, kit.message(recipients=("PORT-NLRTM",)))
-    [item] = await store.due_deliveries("PORT-NLRTM", T0, 10)
+    [item] = await due(store, "PORT-NLRTM", T0, 10)
     size = await store.ledger_size()
 
     result = DeliveryResult("PORT-NLRTM", item.cursor, DeliveryOutcome.DELIVERED, "200", T0)
@@ -61,7 +65,7 @@ async def test_delivered_acknowledges_the_item_and_writes_the_ledger_atomically(
         item.message.message_id,
         "PORT-NLRTM",
     )
-    assert await store.due_deliveries("PORT-NLRTM", T0 + timedelta(days=1), 10) == []
+    assert await due(store, "PORT-NLRTM", T0 + timedelta(days=1), 10) == []
     assert await store.pull("PORT-NLRTM", 0, 10) == []  # acknowledged: never pushed or pulled again
     assert await store.ledger_size() == size + 1
     [entry] = await store.ledger_entries(size, size + 1)
@@ -71,12 +75,14 @@ async def test_delivered_acknowledges_the_item_and_writes_the_ledger_atomically(
 
 async def test_a_retry_is_due_again_only_at_its_time(store: Store, kit: Kit) -> None:
     await accept(store, kit, kit.message(recipients=("PORT-NLRTM",)))
-    [item] = await store.due_deliveries("PORT-NLRTM", T0, 10)
+    [item] = await due(store, "PORT-NLRTM", T0, 10)
 
     await record(store, "PORT-NLRTM", item.cursor, DeliveryOutcome.RETRY, later=30)
 
-    assert await store.due_deliveries("PORT-NLRTM", T0 + timedelta(seconds=29), 10) == []
-    assert [i.cursor for i in await store.due_deliveries("PORT-NLRTM", T0 + timedelta(seconds=30), 10)] == [item.cursor]
+    assert await due(store, "PORT-NLRTM", T0 + timedelta(seconds=29), 10) == []
+    assert [i.cursor for i in await due(store, "PORT-NLRTM", T0 + timedelta(seconds=30), 10)] == [item.cursor]
+    [again] = await store.due_deliveries("PORT-NLRTM", T0 + timedelta(seconds=30), 10)
+    assert again.attempts == 1
     await record(store, "PORT-NLRTM", item.cursor, DeliveryOutcome.RETRY, later=90)
     assert await store.inbox_depths() == {"PORT-NLRTM": 1}
     assert await store.dead_letters(None, 0, 10) == []
@@ -86,8 +92,8 @@ async def test_dead_letters_are_listed_redriven_and_counted(store: Store, kit: K
     for _ in range(3):
         await accept(store, kit, kit.message(recipients=("PORT-NLRTM",)))
     await accept(store, kit, kit.message(recipients=("CN-GACC",)))
-    items = await store.due_deliveries("PORT-NLRTM", T0, 10)
-    [other] = await store.due_deliveries("CN-GACC", T0, 10)
+    items = await due(store, "PORT-NLRTM", T0, 10)
+    [other] = await due(store, "CN-GACC", T0, 10)
     await record(store, "PORT-NLRTM", items[0].cursor, DeliveryOutcome.RETRY)
     await record(store, "PORT-NLRTM", items[0].cursor, DeliveryOutcome.DEAD, status="410")
     await record(store, "PORT-NLRTM", items[2].cursor, DeliveryOutcome.DEAD)
@@ -102,7 +108,7 @@ async def test_dead_letters_are_listed_redriven_and_counted(store: Store, kit: K
     assert [d.cursor for d in await store.dead_letters(None, items[0].cursor, 1)] == [items[2].cursor]
     assert await store.dead_letter_count() == 3
     # dead letters are not due, however late it is
-    assert [i.cursor for i in await store.due_deliveries("PORT-NLRTM", T0 + timedelta(days=9), 10)] == [items[1].cursor]
+    assert [i.cursor for i in await due(store, "PORT-NLRTM", T0 + timedelta(days=9), 10)] == [items[1].cursor]
 
     size = await store.ledger_size()
     redriven = await store.redrive(
@@ -112,15 +118,15 @@ async def test_dead_letters_are_listed_redriven_and_counted(store: Store, kit: K
     assert redriven == 1  # only the dead letter; the pending item and the unknown cursor are left alone
     assert await store.ledger_size() == size + 1
     assert await store.dead_letter_count() == 2
-    due = await store.due_deliveries("PORT-NLRTM", T0, 10)
-    assert [i.cursor for i in due] == [items[0].cursor, items[1].cursor]
+    pending = await store.due_deliveries("PORT-NLRTM", T0, 10)
+    assert [(d.item.cursor, d.attempts) for d in pending] == [(items[0].cursor, 0), (items[1].cursor, 0)]
     await record(store, "PORT-NLRTM", items[0].cursor, DeliveryOutcome.RETRY)
     assert items[0].cursor not in {d.cursor for d in await store.dead_letters(None, 0, 1000)}
 
 
 async def test_recording_for_a_cursor_of_another_recipient_is_not_found(store: Store, kit: Kit) -> None:
     await accept(store, kit, kit.message(recipients=("PORT-NLRTM",)))
-    [item] = await store.due_deliveries("PORT-NLRTM", T0, 10)
+    [item] = await due(store, "PORT-NLRTM", T0, 10)
     size = await store.ledger_size()
 
     with pytest.raises(NotFound):
@@ -129,7 +135,7 @@ async def test_recording_for_a_cursor_of_another_recipient_is_not_found(store: S
         await record(store, "PORT-NLRTM", 10**9, DeliveryOutcome.DELIVERED)
 
     assert await store.ledger_size() == size  # nothing half-written
-    assert len(await store.due_deliveries("PORT-NLRTM", T0, 10)) == 1
+    assert len(await due(store, "PORT-NLRTM", T0, 10)) == 1
 
 
 async def test_an_acknowledged_item_stays_acknowledged_whatever_is_recorded_late(store: Store, kit: Kit) -> None:
@@ -140,7 +146,7 @@ async def test_an_acknowledged_item_stays_acknowledged_whatever_is_recorded_late
     await record(store, "PORT-NLRTM", item.cursor, DeliveryOutcome.DEAD)
 
     assert await store.dead_letters(None, 0, 10) == []
-    assert await store.due_deliveries("PORT-NLRTM", T0 + timedelta(days=1), 10) == []
+    assert await due(store, "PORT-NLRTM", T0 + timedelta(days=1), 10) == []
 
 
 async def test_delivery_state_survives_reopening(backend: Backend, kit: Kit) -> None:
@@ -148,14 +154,14 @@ async def test_delivery_state_survives_reopening(backend: Backend, kit: Kit) -> 
     try:
         await accept(store, kit, kit.message(recipients=("PORT-NLRTM",)))
         await accept(store, kit, kit.message(recipients=("PORT-NLRTM",)))
-        first, second = await store.due_deliveries("PORT-NLRTM", T0, 10)
+        first, second = await due(store, "PORT-NLRTM", T0, 10)
         await record(store, "PORT-NLRTM", first.cursor, DeliveryOutcome.DELIVERED, status="204")
         await record(store, "PORT-NLRTM", second.cursor, DeliveryOutcome.DEAD)
     finally:
         await store.close()
     reopened = await backend.open()
     try:
-        assert await reopened.due_deliveries("PORT-NLRTM", T0 + timedelta(days=1), 10) == []
+        assert await due(reopened, "PORT-NLRTM", T0 + timedelta(days=1), 10) == []
         [dead] = await reopened.dead_letters("PORT-NLRTM", 0, 10)
         assert dead.cursor == second.cursor
     finally:
