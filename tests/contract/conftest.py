@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from gateway.core.audit import AuditEvent, EventKind, rfc3339
+from gateway.infra.redis_store import RedisStore
 from gateway.infra.sqlite import SqliteStore
 from gateway.ports import Store, StoredMessage
 
@@ -40,15 +41,38 @@ class SqliteBackend:
         return await SqliteStore.open(self.path)
 
 
+# The machine's Redis (CI runs one); every test gets its own key prefix, deleted after the test.
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@dataclass
+class RedisBackend:
+    prefix: str = field(default_factory=lambda: f"cgw-test-{uuid.uuid4().hex[:12]}")
+
+    async def open(self) -> Store:
+        # the test Redis runs without persistence; production refuses that (tests/integration/test_redis_*)
+        return await RedisStore.open(REDIS_URL, key_prefix=self.prefix, allow_no_persistence=True)
+
+    async def clean(self) -> None:
+        store = await RedisStore.open(REDIS_URL, key_prefix=self.prefix, allow_no_persistence=True)
+        try:
+            await store.delete_all()
+        finally:
+            await store.close()
+
+
 BACKENDS: dict[str, Callable[[Path], Backend]] = {
     "sqlite": lambda tmp: SqliteBackend(tmp / "store.db"),
-    # "redis": lambda tmp: RedisBackend(...),  # added with the Redis store
+    "redis": lambda tmp: RedisBackend(),
 }
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    return BACKENDS[request.param](tmp_path)
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    made = BACKENDS[request.param](tmp_path)
+    yield made
+    if isinstance(made, RedisBackend):
+        await made.clean()
 
 
 @pytest.fixture

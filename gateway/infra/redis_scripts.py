@@ -1,0 +1,257 @@
+"""The Lua scripts of the Redis store: every multi-key step runs as ONE script, hence atomically.
+
+Key layout (``B`` is ``{<key_prefix>}:``; the braces make the prefix a Redis Cluster hash tag, so every key of
+one gateway deployment lives in ONE hash slot and a script may touch any of them):
+
+    B ledger              LIST    leaf bytes; index = list position (dense from 0, append-only)
+    B cursor              STRING  last inbox cursor handed out (INCR; global, so strictly increasing per recipient)
+    B cursors             HASH    cursor -> recipient "\\n" message suffix (ack ownership checks; never removed)
+    B m:<suffix>          HASH    one accepted message (fields below); <suffix> = len(sender) ":" sender ":" id
+    B i:<recipient>       ZSET    unacknowledged inbox: member = message suffix, score = cursor
+    B r:<replay key>      STRING  replay claim, expiring at its ``expires`` (SET NX PXAT)
+    B recipients          SET     every recipient that ever had an inbox item (inbox depths)
+    B d:<cursor>          HASH    push state of one inbox item: attempts, outcome, status, updated_at, next_at
+    B q:<recipient>       ZSET    push work due at once (new or redriven), score = cursor
+    B t:<recipient>       ZSET    push retries, score = next attempt time (microseconds since the epoch)
+    B x:<recipient>, B x  ZSET    dead letters of a recipient / of everyone, score = cursor
+
+Rule 1: ``SEQUENCE`` validates a whole batch of ledger-appending writes (accept, record, ack) and either
+        writes ALL of it or NOTHING: it writes only when ``LLEN ledger`` still equals the size the caller
+        signed its receipts for (the ledger size is the fencing token) and no operation is invalid.
+Rule 2: in check mode (expected size ``-1``) it writes nothing and reports the size and the invalid
+        operations, so no receipt is signed for a known duplicate.
+Rule 3: keys are built inside the scripts from ``B``; all of them carry the same hash tag.
+"""
+
+from __future__ import annotations
+
+# Message hash fields, in the order ``redis_store`` writes and reads them.
+MESSAGE_FIELDS = ("type", "recipients", "jws", "payload", "digest", "received_at", "receipt", "leaf_index")
+
+# ARGV: B, expected_size (-1: check only), n_ops, then per op:
+#   "A" suffix leaf n_recipients recipient... n_fields field value ...   (accept)
+#   "R" leaf                                                            (record)
+#   "K" recipient leaf n_cursors cursor...                              (ack)
+#   "D" recipient leaf cursor outcome status updated_at next_at         (push attempt; next_at "" unless retry)
+#   "V" leaf updated_at n_cursors cursor...                             (redrive dead letters)
+# Reply: {"OK", size_before, result...} (result: 0 for A and R, newly acked count for K, redriven count for V,
+#        {attempts, outcome, message suffix} for D)
+#     or {"NO", size, verdict...} (verdict: 0 ok, -1 duplicate message, i > 0 cursor i is not the recipient's)
+SEQUENCE = r"""
+local base = ARGV[1]
+local expected = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
+local ledger = base .. 'ledger'
+local size = redis.call('LLEN', ledger)
+
+local ops = {}
+local p = 4
+for j = 1, n do
+  local kind = ARGV[p]
+  local op = {kind = kind}
+  if kind == 'A' then
+    op.suffix = ARGV[p + 1]; op.leaf = ARGV[p + 2]
+    local nr = tonumber(ARGV[p + 3]); op.recipients = {}
+    for k = 1, nr do op.recipients[k] = ARGV[p + 3 + k] end
+    p = p + 4 + nr
+    local nf = tonumber(ARGV[p]); op.fields = {}
+    for k = 1, 2 * nf do op.fields[k] = ARGV[p + k] end
+    p = p + 1 + 2 * nf
+  elseif kind == 'R' then
+    op.leaf = ARGV[p + 1]; p = p + 2
+  elseif kind == 'K' then
+    op.recipient = ARGV[p + 1]; op.leaf = ARGV[p + 2]
+    local nc = tonumber(ARGV[p + 3]); op.cursors = {}
+    for k = 1, nc do op.cursors[k] = ARGV[p + 3 + k] end
+    p = p + 4 + nc
+  elseif kind == 'D' then
+    op.recipient = ARGV[p + 1]; op.leaf = ARGV[p + 2]; op.cursors = {ARGV[p + 3]}
+    op.outcome = ARGV[p + 4]; op.status = ARGV[p + 5]; op.at = ARGV[p + 6]; op.next_at = ARGV[p + 7]
+    p = p + 8
+  elseif kind == 'V' then
+    op.leaf = ARGV[p + 1]; op.at = ARGV[p + 2]
+    local nc = tonumber(ARGV[p + 3]); op.cursors = {}
+    for k = 1, nc do op.cursors[k] = ARGV[p + 3 + k] end
+    p = p + 4 + nc
+  else
+    return redis.error_reply('unknown op ' .. tostring(kind))
+  end
+  ops[j] = op
+end
+
+local verdicts = {}
+local bad = false
+local seen = {}
+for j = 1, n do
+  local op = ops[j]
+  local verdict = 0
+  if op.kind == 'A' then
+    if seen[op.suffix] or redis.call('EXISTS', base .. 'm:' .. op.suffix) == 1 then verdict = -1 end
+    seen[op.suffix] = true
+  elseif op.kind == 'K' or op.kind == 'D' then
+    for k, cursor in ipairs(op.cursors) do
+      local owner = redis.call('HGET', base .. 'cursors', cursor)
+      if not owner or string.sub(owner, 1, #op.recipient + 1) ~= op.recipient .. '\n' then
+        verdict = k
+        break
+      end
+    end
+  end
+  if verdict ~= 0 then bad = true end
+  verdicts[j] = verdict
+end
+
+if bad or expected ~= size then
+  local reply = {'NO', size}
+  for j = 1, n do reply[j + 2] = verdicts[j] end
+  return reply
+end
+
+-- the item behind a cursor leaves the push queues (acknowledged, delivered)
+local function unqueue(r, cursor)
+  redis.call('ZREM', base .. 'q:' .. r, cursor)
+  redis.call('ZREM', base .. 't:' .. r, cursor)
+  redis.call('ZREM', base .. 'x:' .. r, cursor)
+  redis.call('ZREM', base .. 'x', cursor)
+end
+
+local reply = {'OK', size}
+for j = 1, n do
+  local op = ops[j]
+  local result = 0
+  if op.kind == 'A' then
+    redis.call('HSET', base .. 'm:' .. op.suffix, unpack(op.fields))
+    for _, r in ipairs(op.recipients) do
+      local cursor = redis.call('INCR', base .. 'cursor')
+      redis.call('ZADD', base .. 'i:' .. r, cursor, op.suffix)
+      redis.call('HSET', base .. 'cursors', cursor, r .. '\n' .. op.suffix)
+      redis.call('ZADD', base .. 'q:' .. r, cursor, cursor)
+      redis.call('SADD', base .. 'recipients', r)
+    end
+  elseif op.kind == 'K' then
+    local inbox = base .. 'i:' .. op.recipient
+    for _, cursor in ipairs(op.cursors) do
+      local owner = redis.call('HGET', base .. 'cursors', cursor)
+      local suffix = string.sub(owner, #op.recipient + 2)
+      local score = redis.call('ZSCORE', inbox, suffix)
+      if score and tonumber(score) == tonumber(cursor) then
+        result = result + redis.call('ZREM', inbox, suffix)
+        unqueue(op.recipient, cursor)
+      end
+    end
+  elseif op.kind == 'D' then
+    local cursor = op.cursors[1]
+    local r = op.recipient
+    local suffix = string.sub(redis.call('HGET', base .. 'cursors', cursor), #r + 2)
+    local inbox = base .. 'i:' .. r
+    local score = redis.call('ZSCORE', inbox, suffix)
+    local outcome = op.outcome
+    if not (score and tonumber(score) == tonumber(cursor)) then
+      outcome = 'delivered'  -- acknowledged stays acknowledged
+    end
+    local state = base .. 'd:' .. cursor
+    local attempts = redis.call('HINCRBY', state, 'attempts', 1)
+    redis.call('HSET', state, 'recipient', r, 'outcome', outcome, 'status', op.status, 'updated_at', op.at,
+               'next_at', outcome == 'retry' and op.next_at or '')
+    unqueue(r, cursor)
+    if outcome == 'delivered' then
+      redis.call('ZREM', inbox, suffix)
+    elseif outcome == 'retry' then
+      redis.call('ZADD', base .. 't:' .. r, op.next_at, cursor)
+    else
+      redis.call('ZADD', base .. 'x:' .. r, cursor, cursor)
+      redis.call('ZADD', base .. 'x', cursor, cursor)
+    end
+    result = {attempts, outcome, suffix}
+  elseif op.kind == 'V' then
+    for _, cursor in ipairs(op.cursors) do
+      if redis.call('ZREM', base .. 'x', cursor) == 1 then
+        local state = base .. 'd:' .. cursor
+        local r = redis.call('HGET', state, 'recipient')
+        redis.call('ZREM', base .. 'x:' .. r, cursor)
+        redis.call('HSET', state, 'attempts', 0, 'outcome', 'retry', 'updated_at', op.at, 'next_at', '')
+        redis.call('ZADD', base .. 'q:' .. r, cursor, cursor)
+        result = result + 1
+      end
+    end
+  end
+  redis.call('RPUSH', ledger, op.leaf)
+  reply[j + 2] = result
+end
+return reply
+"""
+
+# ARGV: B, recipient, after, limit. Reply: flat {cursor, suffix, n, field, value, ... (n items), cursor, ...}: for
+# each unacknowledged item with cursor > after (oldest first, at most limit) its cursor, message suffix and
+# message hash. One script, so one consistent snapshot.
+PULL = r"""
+local base = ARGV[1]
+local items = redis.call('ZRANGEBYSCORE', base .. 'i:' .. ARGV[2], '(' .. ARGV[3], '+inf',
+                         'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[4]))
+local reply = {}
+for k = 1, #items, 2 do
+  local fields = redis.call('HGETALL', base .. 'm:' .. items[k])
+  reply[#reply + 1] = items[k + 1]
+  reply[#reply + 1] = items[k]
+  reply[#reply + 1] = #fields
+  for _, v in ipairs(fields) do reply[#reply + 1] = v end
+end
+return reply
+"""
+
+# ARGV: B, recipient, now (microseconds), limit, retry scan bound. Reply: flat items as PULL, each message hash
+# followed by one more pair "attempts", n. Due push work: new and redriven items (q:) merged with retries due by
+# now (t:, at most the scan bound), oldest cursor first.
+DUE = r"""
+local base = ARGV[1]
+local r = ARGV[2]
+local limit = tonumber(ARGV[4])
+local cursors = redis.call('ZRANGE', base .. 'q:' .. r, 0, limit - 1)
+for _, c in ipairs(redis.call('ZRANGEBYSCORE', base .. 't:' .. r, '-inf', ARGV[3], 'LIMIT', 0, tonumber(ARGV[5]))) do
+  cursors[#cursors + 1] = c
+end
+table.sort(cursors, function(a, b) return tonumber(a) < tonumber(b) end)
+local reply = {}
+for k = 1, math.min(limit, #cursors) do
+  local cursor = cursors[k]
+  local suffix = string.sub(redis.call('HGET', base .. 'cursors', cursor), #r + 2)
+  local fields = redis.call('HGETALL', base .. 'm:' .. suffix)
+  fields[#fields + 1] = 'attempts'
+  fields[#fields + 1] = redis.call('HGET', base .. 'd:' .. cursor, 'attempts') or '0'
+  reply[#reply + 1] = cursor
+  reply[#reply + 1] = suffix
+  reply[#reply + 1] = #fields
+  for _, v in ipairs(fields) do reply[#reply + 1] = v end
+end
+return reply
+"""
+
+# ARGV: B, recipient ("" for everyone), after, limit. Reply: flat {cursor, owner, n, field, value, ...}: dead
+# letters with cursor > after, oldest first; owner is the cursors-hash value (recipient "\n" suffix).
+DEAD = r"""
+local base = ARGV[1]
+local key = ARGV[2] == '' and base .. 'x' or base .. 'x:' .. ARGV[2]
+local reply = {}
+for _, cursor in ipairs(redis.call('ZRANGEBYSCORE', key, '(' .. ARGV[3], '+inf', 'LIMIT', 0, tonumber(ARGV[4]))) do
+  local fields = redis.call('HGETALL', base .. 'd:' .. cursor)
+  reply[#reply + 1] = cursor
+  reply[#reply + 1] = redis.call('HGET', base .. 'cursors', cursor)
+  reply[#reply + 1] = #fields
+  for _, v in ipairs(fields) do reply[#reply + 1] = v end
+end
+return reply
+"""
+
+# ARGV: B. Reply: flat {recipient, unacknowledged count, ...} for recipients with a non-empty inbox.
+DEPTHS = r"""
+local base = ARGV[1]
+local reply = {}
+for _, r in ipairs(redis.call('SMEMBERS', base .. 'recipients')) do
+  local n = redis.call('ZCARD', base .. 'i:' .. r)
+  if n > 0 then
+    reply[#reply + 1] = r
+    reply[#reply + 1] = n
+  end
+end
+return reply
+"""
