@@ -1,0 +1,51 @@
+"""What a gRPC call proves about its peer, and the shared services every servicer uses.
+
+Rule 1: the TLS client certificate (verified by the TLS handshake against the federation anchor) travels to the
+        pipeline as DER in ``Credentials.client_cert``, exactly as in REST; the pipeline decides who the caller is.
+Rule 2: a bearer token (from REST ``/v1/token``) is read from the ``authorization: Bearer <token>`` metadata
+        entry; exactly one such entry, or none.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from gateway.core.errors import BadRequest
+from gateway.ledger import Ledger
+from gateway.pipeline import Credentials, Pipeline
+from gateway.settings import Limits
+
+# grpc core's auth-context property holding the peer's leaf certificate (PEM).
+PEER_CERT_PROPERTY = "x509_pem_cert"
+AUTHORIZATION_KEY = "authorization"
+
+
+@dataclass(frozen=True, slots=True)
+class GrpcServices:
+    pipeline: Pipeline
+    ledger: Ledger
+    limits: Limits
+    ready: Callable[[], bool]
+
+
+def credentials(context: grpc.aio.ServicerContext[Any, Any]) -> Credentials:
+    cert: bytes | None = None
+    pem = list(context.auth_context().get(PEER_CERT_PROPERTY, ()))
+    if pem:
+        cert = ssl.PEM_cert_to_DER_cert(pem[0].decode("ascii"))
+    tokens = [value for key, value in (context.invocation_metadata() or ()) if key == AUTHORIZATION_KEY]
+    if len(tokens) > 1:
+        raise BadRequest("at most one authorization metadata entry", field=AUTHORIZATION_KEY)
+    token: str | None = None
+    if tokens:
+        raw = tokens[0]
+        scheme, _, value = (raw.decode("ascii", "replace") if isinstance(raw, bytes) else raw).partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise BadRequest("authorization must be 'Bearer <token>'", field=AUTHORIZATION_KEY)
+        token = value.strip()
+    return Credentials(client_cert=cert, bearer_token=token)

@@ -1,0 +1,210 @@
+"""The reference gRPC client: the same signed messages as ``gateway.client``, over ``cgw.v1.Exchange`` / ``Audit``.
+
+Rule 1: the client signs exactly what it sends: the JWS compact string and the payload bytes, unchanged.
+Rule 2: mTLS always (the gateway's gRPC listener requires a client certificate); a bearer token from REST
+        ``/v1/token`` may be added with ``use_token`` (it travels as ``authorization: Bearer ...`` metadata).
+Rule 3: every unary call has a deadline; errors come back as ``GatewayClientError`` whose ``code`` is the stable
+        code from the ``google.rpc.ErrorInfo`` detail and whose ``status`` is the numeric gRPC status code.
+Rule 4: receipts are verified against the gateway's certificate before they are returned.
+Rule 5: gRPC and protobuf objects stay inside this module: callers get dicts shaped like the REST JSON bodies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self
+
+import grpc
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from google.rpc import error_details_pb2, status_pb2
+
+from gateway.client import DEFAULT_TIMEOUT_SECONDS, GatewayClientError, MemberCredentials, Submitted, sign_message
+from gateway.core.receipt import read_receipt
+from gateway.core.signing import header_x5c, peek_header
+from gateway.infra.files import load_certificates
+from gateway.wire.cgw.v1 import audit_pb2, audit_pb2_grpc, exchange_pb2, exchange_pb2_grpc
+
+# grpc's trailing-metadata key for the serialized google.rpc.Status (grpcio-status writes it).
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
+# Bytes of a message the client accepts (an inbox item with a payload up to the gateway's 2 MiB default).
+MAX_RECEIVE_MESSAGE_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedItem:
+    cursor: int
+    sender: str
+    message_id: str
+    type: str
+    received: str
+    envelope: str
+    payload: bytes
+
+
+def _status_json(status: exchange_pb2.MessageStatus) -> dict[str, Any]:
+    """The REST body shape (``from``/``to`` keys) so that callers and parity tests compare like with like."""
+    return {
+        "message_id": status.message_id,
+        "from": status.sender,
+        "to": list(status.recipients),
+        "type": status.type,
+        "received": status.received,
+        "ledger_index": status.ledger_index,
+        "evidence_sha256": status.evidence_sha256,
+        "receipt": status.receipt,
+    }
+
+
+def client_error(exc: grpc.aio.AioRpcError) -> GatewayClientError:
+    """The gateway's stable code from the ErrorInfo detail (the gRPC code name when there is none)."""
+    code, field = exc.code().name, None
+    for key, value in exc.trailing_metadata() or ():
+        if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
+            status = status_pb2.Status.FromString(value)
+            for detail in status.details:
+                info = error_details_pb2.ErrorInfo()
+                if detail.Unpack(info):
+                    code, field = info.reason, info.metadata.get("field")
+    return GatewayClientError(exc.code().value[0], code, exc.details() or "", field)
+
+
+class GrpcGatewayClient:
+    def __init__(self, target: str, credentials: MemberCredentials, *, gateway_member: str = "CN-GACC") -> None:
+        if credentials.tls_cert is None or credentials.tls_key is None:
+            raise GatewayClientError(0, "MTLS_REQUIRED", "the gRPC listener requires a TLS client certificate")
+        self.target = target.removeprefix("grpcs://").removeprefix("https://").rstrip("/")
+        self.credentials = credentials
+        self.gateway_member = gateway_member
+        channel_credentials = grpc.ssl_channel_credentials(
+            root_certificates=credentials.ca_file.read_bytes(),
+            private_key=credentials.tls_key.read_bytes(),
+            certificate_chain=credentials.tls_cert.read_bytes(),
+        )
+        self._channel = grpc.aio.secure_channel(
+            self.target,
+            channel_credentials,
+            options=[("grpc.max_receive_message_length", MAX_RECEIVE_MESSAGE_BYTES)],
+        )
+        self._exchange = exchange_pb2_grpc.ExchangeStub(self._channel)
+        self._audit = audit_pb2_grpc.AuditStub(self._channel)
+        self._token: str | None = None
+        self._gateway_cert: x509.Certificate | None = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    def use_token(self, token: str | None) -> None:
+        """Send this access token (from REST /v1/token) as bearer metadata on every call."""
+        self._token = token
+
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self._token}"),) if self._token else ()
+
+    async def _unary(self, method: Any, request: Any) -> Any:
+        try:
+            return await method(request, timeout=DEFAULT_TIMEOUT_SECONDS, metadata=self._metadata())
+        except grpc.aio.AioRpcError as exc:
+            raise client_error(exc) from exc
+
+    # -- exchange ---------------------------------------------------------------------------------------
+
+    def sign(self, message_type: str, to: list[str], payload: bytes, **sign_args: Any) -> str:
+        return sign_message(self.credentials, message_type, to, payload, **sign_args)
+
+    async def submit_signed(self, jws: str, payload: bytes) -> Submitted:
+        request = exchange_pb2.SubmitRequest(envelope=jws, payload=payload)
+        response: exchange_pb2.SubmitResponse = await self._unary(self._exchange.Submit, request)
+        body = _status_json(response.message) | {"duplicate": response.duplicate}
+        receipt = read_receipt(body["receipt"], self._gateway_public_key(body["receipt"]))
+        return Submitted(status=grpc.StatusCode.OK.value[0], body=body, receipt=receipt)
+
+    async def submit(self, message_type: str, to: list[str], payload: bytes, **sign_args: Any) -> Submitted:
+        return await self.submit_signed(self.sign(message_type, to, payload, **sign_args), payload)
+
+    async def status(self, sender: str, message_id: str) -> dict[str, Any]:
+        request = exchange_pb2.GetStatusRequest(sender=sender, message_id=message_id)
+        return _status_json(await self._unary(self._exchange.GetStatus, request))
+
+    async def ack(self, cursors: list[int]) -> int:
+        response: exchange_pb2.AckResponse = await self._unary(
+            self._exchange.Ack, exchange_pb2.AckRequest(cursors=cursors)
+        )
+        return int(response.acknowledged)
+
+    async def inbox(
+        self, *, after: int = 0, follow: bool = False, deadline_seconds: float | None = None
+    ) -> AsyncIterator[StreamedItem]:
+        """Stream unacknowledged items after ``after``; ``follow`` waits for new ones until the deadline."""
+        call = self._exchange.Inbox(
+            exchange_pb2.InboxRequest(after=after, follow=follow), timeout=deadline_seconds, metadata=self._metadata()
+        )
+        try:
+            async for item in call:
+                yield StreamedItem(
+                    cursor=item.cursor,
+                    sender=item.sender,
+                    message_id=item.message_id,
+                    type=item.type,
+                    received=item.received,
+                    envelope=item.envelope,
+                    payload=item.payload,
+                )
+        except grpc.aio.AioRpcError as exc:
+            raise client_error(exc) from exc
+        finally:
+            call.cancel()
+
+    # -- audit ------------------------------------------------------------------------------------------
+
+    async def checkpoint(self) -> tuple[bytes, str, str]:
+        """(signed note, origin, verifier key)."""
+        head: audit_pb2.Checkpoint = await self._unary(self._audit.GetCheckpoint, audit_pb2.CheckpointRequest())
+        return head.note, head.origin, head.verifier_key
+
+    async def inclusion(self, index: int, size: int) -> tuple[bytes, list[bytes]]:
+        request = audit_pb2.InclusionProofRequest(index=index, size=size)
+        proof: audit_pb2.InclusionProof = await self._unary(self._audit.GetInclusionProof, request)
+        return proof.leaf_hash, list(proof.proof)
+
+    async def consistency(self, first: int, second: int) -> list[bytes]:
+        request = audit_pb2.ConsistencyProofRequest(from_size=first, to_size=second)
+        proof: audit_pb2.ConsistencyProof = await self._unary(self._audit.GetConsistencyProof, request)
+        return list(proof.proof)
+
+    async def entries(self, start: int, end: int) -> list[tuple[int, bytes]]:
+        page: audit_pb2.Entries = await self._unary(
+            self._audit.GetEntries, audit_pb2.EntriesRequest(start=start, end=end)
+        )
+        return [(e.index, e.data) for e in page.entries]
+
+    # -- receipts ---------------------------------------------------------------------------------------
+
+    def _gateway_public_key(self, receipt: str) -> PublicKeyTypes:
+        """The receipt signer's key, from its x5c, checked to be valid now and issued by our trust anchor."""
+        leaf = x509.load_der_x509_certificate(header_x5c(peek_header(receipt))[0])
+        if self._gateway_cert is not None and leaf == self._gateway_cert:
+            return leaf.public_key()
+        now = datetime.now(UTC)
+        if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
+            raise GatewayClientError(0, "RECEIPT_UNTRUSTED", "receipt signer certificate is not valid now")
+        for anchor in load_certificates(self.credentials.ca_file):
+            try:
+                leaf.verify_directly_issued_by(anchor)
+            except (ValueError, TypeError, InvalidSignature):
+                continue
+            self._gateway_cert = leaf
+            return leaf.public_key()
+        raise GatewayClientError(0, "RECEIPT_UNTRUSTED", "receipt signer does not chain to the anchor")
