@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -94,6 +95,11 @@ def test_the_gateway_stored_every_accepted_message_in_its_ledger(report: dict[st
 
 
 def test_report_has_the_ratio_targets_and_the_command(report: dict[str, Any]) -> None:
+    cpu_ratio = report["verdict"]["cpu_ratio_gateway_to_floor"]
+    assert cpu_ratio == pytest.approx(
+        report["floor"]["server_cpu_us_per_msg"] / report["gateway"]["server_cpu_us_per_msg"], rel=1e-2
+    )
+    assert 0 < report["gateway"]["server_cpu_utilisation"] < os.cpu_count() + 0.5
     ratio = report["verdict"]["ratio_gateway_to_floor"]
     assert ratio == pytest.approx(report["gateway"]["msgs_per_s"] / report["floor"]["msgs_per_s"], rel=1e-2)
     assert report["verdict"]["targets"]["no errors"] is True
