@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from gateway.client import GatewayClient, MemberCredentials
 from gateway.core.errors import Unavailable
 from gateway.core.ledgercheck import LedgerReport, verify_ledger
+from gateway.infra.backends import open_store
 from gateway.infra.files import load_private_key
-from gateway.infra.sqlite import SqliteStore
 from gateway.settings import Settings, load_settings
 
 CHECKPOINT_FILE = "checkpoint.note"
@@ -54,7 +54,7 @@ async def verify_from_store(settings: Settings) -> LedgerReport:
     if not note_path.exists():
         raise Unavailable(f"no published checkpoint at {note_path}")
     note = note_path.read_bytes()
-    store = await SqliteStore.open(settings.data_dir / "gateway.db")
+    store = await open_store(settings)
     try:
         size = await store.ledger_size()
         entries: list[tuple[int, bytes]] = []

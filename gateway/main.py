@@ -26,11 +26,12 @@ from gateway.auditor import publish_checkpoint_file
 from gateway.core.errors import GatewayError, Unavailable
 from gateway.core.payloads import MESSAGE_TYPES
 from gateway.core.policy import Authorizer
+from gateway.infra.backends import describe, open_store
 from gateway.infra.files import load_certificates, load_private_key, load_trust
 from gateway.infra.policyfiles import load_bundle
-from gateway.infra.sqlite import SqliteStore
 from gateway.ledger import Ledger
 from gateway.pipeline import Pipeline
+from gateway.ports import Store
 from gateway.settings import Settings
 from gateway.state import GatewayState, Identity, Trust
 
@@ -53,7 +54,7 @@ class Gateway:
     state: GatewayState
     pipeline: Pipeline
     ledger: Ledger
-    store: SqliteStore
+    store: Store
     url: str
 
 
@@ -105,7 +106,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
     checkpoint_key = load_checkpoint_key(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     clock = SystemClock()
-    store = await SqliteStore.open(settings.data_dir / "gateway.db", clock=clock)
+    store = await open_store(settings, clock)  # [store] backend: sqlite or redis
     runner: web.AppRunner | None = None
     ledger: Ledger | None = None
     checkpointer: asyncio.Task[None] | None = None
@@ -128,7 +129,13 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
         await site.start()
         host, port = _bound_address(runner)
         url = f"https://{host}:{port}"
-        log.info("gateway listening", url=url, member=settings.member_id, ledger_size=await store.ledger_size())
+        log.info(
+            "gateway listening",
+            url=url,
+            member=settings.member_id,
+            ledger_size=await store.ledger_size(),
+            **describe(store),
+        )
         yield Gateway(settings=settings, state=state, pipeline=pipeline, ledger=ledger, store=store, url=url)
     finally:
         if runner is not None:

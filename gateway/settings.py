@@ -53,6 +53,22 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """``[store]``: where messages, inboxes, replay cache and ledger leaves live (gateway.infra)."""
+
+    backend: str = "sqlite"  # "sqlite": one process, <data_dir>/gateway.db; "redis": several processes share it
+    redis_url: str = "redis://127.0.0.1:6379/0"  # no password in it: use redis_password_file
+    redis_password_file: Path | None = None  # a file holding the Redis password (AUTH), if it needs one
+    # All keys are "{key_prefix}:..." (one Redis Cluster hash slot); gateways sharing state share the prefix.
+    key_prefix: str = "cgw"
+    # Development only: start on a Redis without AOF or with an evicting maxmemory-policy (loses messages).
+    allow_no_persistence: bool = False
+
+
+STORE_BACKENDS = ("sqlite", "redis")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     member_id: str
     origin: str
@@ -69,6 +85,7 @@ class Settings:
     checkpoint_key: Path
     policies_dir: Path
     limits: Limits = field(default_factory=Limits)
+    store: StoreSettings = field(default_factory=StoreSettings)
 
 
 def default_policies_dir() -> Path:
@@ -82,6 +99,7 @@ _SECTIONS: dict[str, set[str]] = {
     "trust": {"anchors", "crl", "registry"},
     "signing": {"cert", "key", "checkpoint_key"},
     "limits": {f.name for f in fields(Limits)},
+    "store": {f.name for f in fields(StoreSettings)},
 }
 
 
@@ -94,6 +112,25 @@ def _get(table: dict[str, Any], section: str, key: str, kind: type, *, required:
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise Unavailable(f"config: [{section}] {key} must be {kind.__name__}", field=f"{section}.{key}")
     return value
+
+
+def _store(table: dict[str, Any], base: Path) -> StoreSettings:
+    backend = _get(table, "store", "backend", str, required=False) or "sqlite"
+    if backend not in STORE_BACKENDS:
+        raise Unavailable(f"config: [store] backend must be one of {STORE_BACKENDS}", field="store.backend")
+    default = StoreSettings()
+    url = _get(table, "store", "redis_url", str, required=False) or default.redis_url
+    if "@" in url.partition("://")[2].partition("/")[0]:
+        raise Unavailable("config: [store] redis_url must not hold credentials", field="store.redis_url")
+    password = _get(table, "store", "redis_password_file", str, required=False)
+    allow = _get(table, "store", "allow_no_persistence", bool, required=False)
+    return StoreSettings(
+        backend=backend,
+        redis_url=url,
+        redis_password_file=(base / password) if password else None,
+        key_prefix=_get(table, "store", "key_prefix", str, required=False) or default.key_prefix,
+        allow_no_persistence=bool(allow),
+    )
 
 
 def load_settings(path: Path, *, overrides: dict[str, Any] | None = None) -> Settings:
@@ -144,4 +181,5 @@ def load_settings(path: Path, *, overrides: dict[str, Any] | None = None) -> Set
         checkpoint_key=rel("signing", "checkpoint_key"),
         policies_dir=(base / policies) if policies else default_policies_dir(),
         limits=Limits(**limit_values),
+        store=_store(table, base),
     )

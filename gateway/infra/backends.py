@@ -1,0 +1,53 @@
+"""The store named by ``[store] backend``: the one place that maps the setting to an implementation.
+
+Rule 1: ``sqlite`` keeps ``<data_dir>/gateway.db`` (one process); ``redis`` connects to ``redis_url`` under
+        ``key_prefix`` (several processes), reading the password from ``redis_password_file`` if one is set.
+Rule 2: a Redis without persistence is refused (``Unavailable``) unless ``allow_no_persistence``.
+"""
+
+from __future__ import annotations
+
+from gateway.core.errors import Unavailable
+from gateway.infra.redis_store import RedisStore
+from gateway.infra.sqlite import SqliteStore
+from gateway.ports import Clock, Store
+from gateway.settings import Settings
+
+# A password file holds one line; anything much longer is not a password file.
+PASSWORD_FILE_MAX_BYTES = 4096
+
+
+async def open_store(settings: Settings, clock: Clock | None = None) -> Store:
+    chosen = settings.store
+    if chosen.backend == "redis":
+        password: str | None = None
+        if chosen.redis_password_file is not None:
+            password = _read_password(settings)
+        return await RedisStore.open(
+            chosen.redis_url,
+            key_prefix=chosen.key_prefix,
+            allow_no_persistence=chosen.allow_no_persistence,
+            password=password,
+        )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return await SqliteStore.open(settings.data_dir / "gateway.db", clock=clock)
+
+
+def describe(store: Store) -> dict[str, str]:
+    """Log fields naming the store and, for Redis, its persistence mode (the loss window an operator accepted)."""
+    if isinstance(store, RedisStore):
+        p = store.persistence
+        return {"store": "redis", "appendonly": p.appendonly, "appendfsync": p.appendfsync, "eviction": p.eviction}
+    return {"store": "sqlite"}
+
+
+def _read_password(settings: Settings) -> str:
+    path = settings.store.redis_password_file
+    assert path is not None
+    try:
+        raw = path.read_bytes()[: PASSWORD_FILE_MAX_BYTES + 1]
+    except OSError as exc:
+        raise Unavailable(f"config: cannot read {path}: {exc}", field="store.redis_password_file") from exc
+    if len(raw) > PASSWORD_FILE_MAX_BYTES:
+        raise Unavailable("config: redis_password_file is too large", field="store.redis_password_file")
+    return raw.decode().strip()

@@ -1,0 +1,109 @@
+"""``[store]``: backend choice, Redis URL without credentials, key prefix, and the persistence refusal."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from gateway.core.errors import Unavailable
+from gateway.infra.redis_store import RedisPersistence, RedisStore
+from gateway.settings import StoreSettings, load_settings
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+BASE = """
+[gateway]
+member_id = "CN-GACC"
+origin = "cgw.test/ledger"
+host = "127.0.0.1"
+rest_port = 0
+data_dir = "data"
+[tls]
+cert = "t.crt"
+key = "t.key"
+[trust]
+anchors = "a.crt"
+crl = "a.crl"
+registry = "r.json"
+[signing]
+cert = "s.crt"
+key = "s.key"
+checkpoint_key = "c.key"
+"""
+
+
+def settings_with(tmp_path: Path, store: str) -> StoreSettings:
+    path = tmp_path / "gateway.toml"
+    path.write_text(BASE + store)
+    return load_settings(path).store
+
+
+def test_the_default_store_is_sqlite(tmp_path: Path) -> None:
+    assert settings_with(tmp_path, "") == StoreSettings()
+    assert StoreSettings().backend == "sqlite"
+
+
+def test_redis_settings_are_read(tmp_path: Path) -> None:
+    store = settings_with(
+        tmp_path,
+        '[store]\nbackend = "redis"\nredis_url = "rediss://redis.example:6380/2"\nkey_prefix = "cgw-prod"\n'
+        'redis_password_file = "secrets/redis.pass"\nallow_no_persistence = true\n',
+    )
+    assert store == StoreSettings(
+        backend="redis",
+        redis_url="rediss://redis.example:6380/2",
+        redis_password_file=tmp_path / "secrets/redis.pass",
+        key_prefix="cgw-prod",
+        allow_no_persistence=True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("store", "field"),
+    [
+        ('[store]\nbackend = "postgres"\n', "store.backend"),
+        ('[store]\nredis_url = "redis://:secret@127.0.0.1:6379/0"\n', "store.redis_url"),
+        ('[store]\nallow_no_persistence = "yes"\n', "store.allow_no_persistence"),
+        ("[store]\nreplicas = 2\n", "store"),
+    ],
+)
+def test_bad_store_settings_fail_closed(tmp_path: Path, store: str, field: str) -> None:
+    with pytest.raises(Unavailable) as err:
+        settings_with(tmp_path, store)
+    assert err.value.field == field
+
+
+def test_persistence_verdicts() -> None:
+    assert RedisPersistence("yes", "always", "", "noeviction").durable
+    assert RedisPersistence("yes", "everysec", "3600 1", "noeviction").durable
+    rdb_only = RedisPersistence("no", "everysec", "3600 1", "noeviction")
+    assert not rdb_only.durable
+    assert "RDB snapshots only" in rdb_only.problem()
+    evicting = RedisPersistence("yes", "always", "", "allkeys-lru")
+    assert not evicting.durable
+    assert "allkeys-lru" in evicting.problem()
+
+
+async def test_a_redis_without_persistence_is_refused_unless_allowed() -> None:
+    """The machine's Redis runs without AOF (as CI's does): production settings must refuse it."""
+    prefix = f"cgw-test-{uuid.uuid4().hex[:12]}"
+    probe = await RedisStore.open(REDIS_URL, key_prefix=prefix, allow_no_persistence=True)
+    try:
+        if probe.persistence.durable:
+            pytest.skip("this Redis has AOF and noeviction: nothing to refuse")
+    finally:
+        await probe.close()
+    with pytest.raises(Unavailable) as err:
+        await RedisStore.open(REDIS_URL, key_prefix=prefix)
+    assert "appendonly" in err.value.detail
+    assert err.value.field == "store.redis_url"
+
+
+async def test_an_unreachable_redis_or_a_bad_prefix_fails_closed() -> None:
+    with pytest.raises(Unavailable):
+        await RedisStore.open("redis://127.0.0.1:1/0", key_prefix="cgw")
+    with pytest.raises(Unavailable) as err:
+        await RedisStore.open(REDIS_URL, key_prefix="{cgw}")
+    assert err.value.field == "store.key_prefix"
