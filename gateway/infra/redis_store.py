@@ -24,6 +24,10 @@ Rule 5: durability is Redis's: a reply comes after the AOF write and, with ``app
         fsync. ``open`` refuses a Redis without AOF, or one that may evict keys, unless
         ``allow_no_persistence`` (development only).
 Rule 6: every redis-py exception becomes ``Unavailable`` here; no redis object leaves this module.
+Rule 7: redis-py never retries a command on its own: a lost reply to ``SEQUENCE`` is ambiguous (written or
+        not?), and a blind re-send could append an audit leaf twice. The caller gets ``Unavailable`` (503) and
+        retries; a retried submit is then a duplicate and gets the original receipt. The next command opens a
+        fresh connection, so the store recovers by itself once Redis is back.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from gateway.core.audit import AuditEvent, rfc3339
@@ -148,7 +154,9 @@ class RedisStore:
         self.batches = 0
 
     @classmethod
-    async def open(cls, url: str, *, key_prefix: str, allow_no_persistence: bool = False) -> RedisStore:
+    async def open(
+        cls, url: str, *, key_prefix: str, allow_no_persistence: bool = False, password: str | None = None
+    ) -> RedisStore:
         """Connect, check persistence (fail closed), start the sequencer."""
         if not KEY_PREFIX_PATTERN.fullmatch(key_prefix):
             raise Unavailable(f"key_prefix must match {KEY_PREFIX_PATTERN.pattern}", field="store.key_prefix")
@@ -156,9 +164,11 @@ class RedisStore:
             client = aioredis.Redis.from_url(
                 url,
                 decode_responses=False,
+                password=password,
                 max_connections=POOL_CONNECTIONS_MAX,
                 socket_timeout=SOCKET_TIMEOUT_SECONDS,
                 socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+                retry=Retry(NoBackoff(), 0),  # Rule 7: no silent re-sends
             )
         except (ValueError, RedisError) as exc:
             raise Unavailable(f"redis store: bad redis_url: {exc}", field="store.redis_url") from exc
