@@ -28,7 +28,7 @@ from gateway.core.payloads import MESSAGE_TYPES
 from gateway.core.policy import Authorizer
 from gateway.infra.backends import describe, open_store
 from gateway.infra.files import load_certificates, load_private_key, load_trust
-from gateway.infra.policyfiles import load_bundle
+from gateway.infra.policyfiles import load_bundle, load_programs
 from gateway.ledger import Ledger
 from gateway.pipeline import Pipeline
 from gateway.ports import Store
@@ -72,7 +72,8 @@ def load_state(settings: Settings) -> GatewayState:
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise Unavailable("the gateway signing key must be ECDSA P-256", field="signing.key")
     identity = Identity(private_key=key, chain=tuple(load_certificates(settings.signing_cert)))
-    authorizer = Authorizer(load_bundle(settings.policies_dir), registry, MESSAGE_TYPES)
+    programs = load_programs(settings.policies_dir, MESSAGE_TYPES)
+    authorizer = Authorizer(load_bundle(settings.policies_dir), registry, MESSAGE_TYPES, programs=programs)
     return GatewayState(
         member_id=settings.member_id,
         issuer=gateway_issuer(settings.member_id),

@@ -39,7 +39,17 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 from gateway.core import identifiers as ids
 from gateway.core.errors import Internal, Invalid, LimitExceeded, UnsupportedMediaType
 from gateway.core.locodes import FUNCTION_PORT
-from gateway.wire.cgw.v1 import manifest_pb2, options_pb2, prearrival_pb2, release_pb2
+from gateway.core.registry import MEMBER_ID
+from gateway.wire.cgw.v1 import (
+    csi_pb2,
+    manifest_pb2,
+    megaport_pb2,
+    options_pb2,
+    prearrival_pb2,
+    recall_pb2,
+    release_pb2,
+    sstl_pb2,
+)
 
 # The largest payload accepted. A CUSCAR for one vessel call with thousands of bills of lading converts to a
 # few MiB of JSON; parsing costs roughly ten times the input in memory (JSON objects, then protobuf), so this
@@ -56,6 +66,8 @@ _MAX_KEY_ECHO = 40
 
 MEDIA_JSON = "application/json"
 MEDIA_PROTOBUF = "application/protobuf"
+# A UN/EDIFACT interchange: the pipeline translates it to JSON first (gateway.translation); never parsed here.
+MEDIA_EDIFACT = "application/edifact"
 _MEDIA_ALIASES: Mapping[str, str] = MappingProxyType({"application/x-protobuf": MEDIA_PROTOBUF})
 _ALL_MEDIA = frozenset({MEDIA_JSON, MEDIA_PROTOBUF})
 ROOT = "payload"
@@ -83,16 +95,25 @@ class MessageTypeSpec:
         return self.message.DESCRIPTOR.full_name
 
 
-def _row(type_: str, message: builtins.type[Message]) -> tuple[str, MessageTypeSpec]:
-    return type_, MessageTypeSpec(type_, message.DESCRIPTOR.full_name, message)
+def _row(
+    type_: str, message: builtins.type[Message], media: frozenset[str] = _ALL_MEDIA
+) -> tuple[str, MessageTypeSpec]:
+    return type_, MessageTypeSpec(type_, message.DESCRIPTOR.full_name, message, media)
 
 
 MESSAGE_TYPES: Mapping[str, MessageTypeSpec] = MappingProxyType(
     dict(
         [
-            _row("manifest.cargo.v1", manifest_pb2.CargoManifest),
+            _row("manifest.cargo.v1", manifest_pb2.CargoManifest, _ALL_MEDIA | {MEDIA_EDIFACT}),
             _row("prearrival.ens.v1", prearrival_pb2.EntrySummaryDeclaration),
             _row("release.notice.v1", release_pb2.ReleaseNotice),
+            _row("sstl.security-data.v1", sstl_pb2.SstlSecurityData),
+            _row("sstl.control-result.v1", sstl_pb2.SstlControlResult),
+            _row("csi.examination-request.v1", csi_pb2.CsiExaminationRequest),
+            _row("csi.examination-result.v1", csi_pb2.CsiExaminationResult),
+            _row("megaport.rpm-alarm.v1", megaport_pb2.RpmAlarm),
+            _row("megaport.adjudication.v1", megaport_pb2.AlarmAdjudication),
+            _row("intel.recall.v1", recall_pb2.IntelRecall),
         ]
     )
 )
@@ -139,6 +160,7 @@ class ValidatedPayload:
     dangerous_goods: tuple[str, ...] = ()  # UN numbers
     facts: tuple[tuple[str, str], ...] = ()  # top-level enum / integer fields, e.g. ("decision", "HOLD")
     notes: tuple[str, ...] = ()  # accepted oddities, e.g. a legacy UN/LOCODE read as its alias
+    recalled: tuple[str, str] | None = None  # intel.recall.v1: (original sender, message id) it withdraws
 
     def fact(self, name: str) -> str | None:
         return next((value for key, value in self.facts if key == name), None)
@@ -157,6 +179,8 @@ def validate_payload(message_type: str, media: str, data: bytes, *, schema: str 
     base_media = _base_media(media)
     if base_media not in spec.media:
         raise UnsupportedMediaType(f"{spec.type} accepts {', '.join(sorted(spec.media))}", field="payload.media")
+    if base_media not in _ALL_MEDIA:
+        raise UnsupportedMediaType(f"{base_media} must be translated to JSON before validation", field="payload.media")
     if len(data) > MAX_PAYLOAD_BYTES:
         raise LimitExceeded(f"payload larger than {MAX_PAYLOAD_BYTES} bytes", field=ROOT)
     message = spec.message()
@@ -383,6 +407,7 @@ class _Summary:
     ports: list[PortRef] = field(default_factory=list)
     parties: list[PartyRef] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    recalled: tuple[str, str] | None = None
 
     def add(self, kind: int, value: str) -> None:
         bucket = self.values.setdefault(kind, [])
@@ -409,6 +434,7 @@ class _Summary:
             dangerous_goods=of(options_pb2.IDENTIFIER_KIND_UN_NUMBER),
             facts=facts,
             notes=tuple(self.notes),
+            recalled=self.recalled,
         )
 
 
@@ -553,6 +579,16 @@ def _entry_summary(message: Any, path: str, summary: _Summary) -> None:
                 field=f"{path}.house_consignments[{index}].transport_document_number",
             )
         seen.add(number)
+        # ICS2 requires the commodity code (HS, 6 digits at least) on every goods item of an entry summary.
+        for item_index, item in enumerate(house.goods_items):
+            if not item.hs_code:
+                raise Invalid("required", field=f"{path}.house_consignments[{index}].goods_items[{item_index}].hs_code")
+
+
+def _recall(message: Any, path: str, summary: _Summary) -> None:
+    if not MEMBER_ID.fullmatch(message.original_sender):
+        raise Invalid("not a member id", field=f"{path}.original_sender")
+    summary.recalled = (message.original_sender, message.message_id)
 
 
 _MESSAGE_HOOKS: Mapping[str, Callable[[Any, str, _Summary], None]] = MappingProxyType(
@@ -561,5 +597,6 @@ _MESSAGE_HOOKS: Mapping[str, Callable[[Any, str, _Summary], None]] = MappingProx
         "cgw.v1.Party": _party,
         "cgw.v1.ReleaseNotice": _release_notice,
         "cgw.v1.EntrySummaryDeclaration": _entry_summary,
+        "cgw.v1.IntelRecall": _recall,
     }
 )

@@ -36,8 +36,10 @@ from typing import Any
 import cedarpy
 import rfc8785
 
-from gateway.core.errors import LimitExceeded, Unavailable
+from gateway.core import programs as program_rules
+from gateway.core.errors import Invalid, LimitExceeded, Unavailable
 from gateway.core.model import Member, Registry
+from gateway.core.programs import Programs
 
 NAMESPACE = "Cgw"
 LEDGER_ID = "audit"  # the one ledger entity audit_read applies to
@@ -148,6 +150,9 @@ _EXCHANGE = {
     "recipient_kinds": "set",
     "recipients": "set",
     "recipient_count": "int",
+    "shared_programs": "set",
+    "lane": "str",
+    "original_sender": "str",
 }
 
 
@@ -155,11 +160,18 @@ _EXCHANGE = {
 class _ActionRule:
     resource_entity: str
     context: Mapping[str, str]
+    # Keys a request may omit: key -> (kind, the value used when omitted). The schema declares them as usual.
+    optional: Mapping[str, tuple[str, object]] = field(default_factory=dict)
+
+
+# The AEO lanes of the consignments of a manifest / ENS (gateway/core/aeo.py Rule 6: "low-risk", "standard",
+# "elevated"); empty when the message has none. Set by the submit step, omitted elsewhere.
+_AEO_CONTEXT: Mapping[str, tuple[str, object]] = {"aeo_lanes": ("set", [])}
 
 
 ACTIONS: Mapping[str, _ActionRule] = {
-    "submit": _ActionRule("MessageType", _EXCHANGE),
-    "forward": _ActionRule("MessageType", _EXCHANGE),
+    "submit": _ActionRule("MessageType", _EXCHANGE, _AEO_CONTEXT),
+    "forward": _ActionRule("MessageType", _EXCHANGE, _AEO_CONTEXT),
     "receive": _ActionRule("MessageType", {"sender": "str", "sender_kind": "str", "program": "str", "tlp": "str"}),
     "read_status": _ActionRule("MessageType", {"sender": "member", "recipients": "members"}),
     "audit_read": _ActionRule("Ledger", {}),
@@ -207,12 +219,14 @@ def _context_value(kind: str, value: object) -> object:
 
 
 def _cedar_context(rule: _ActionRule, context: Mapping[str, object]) -> dict[str, object]:
-    missing = sorted(set(rule.context) - set(context))
-    extra = sorted(set(context) - set(rule.context))
+    kinds = {**rule.context, **{key: kind for key, (kind, _) in rule.optional.items()}}
+    context = {**{key: default for key, (_, default) in rule.optional.items()}, **context}
+    missing = sorted(set(kinds) - set(context))
+    extra = sorted(set(context) - set(kinds))
     if missing or extra:
         raise ValueError(f"context keys: missing {missing}, unexpected {extra}")
     out: dict[str, object] = {}
-    for key, kind in rule.context.items():
+    for key, kind in kinds.items():
         try:
             out[key] = _context_value(kind, context[key])
         except ValueError as exc:
@@ -223,15 +237,31 @@ def _cedar_context(rule: _ActionRule, context: Mapping[str, object]) -> dict[str
 # -- request builders (what the pipeline calls) ----------------------------------------------------------
 
 
-def submit_request(
-    caller: Member, message_type: str, program: str | None, tlp: str, recipients: Sequence[Member]
+def shared_programs(recipients: Sequence[Member]) -> list[str]:
+    """The programmes every recipient belongs to (none when there are no recipients)."""
+    if not recipients:
+        return []
+    common = frozenset(recipients[0].programs)
+    for member in recipients[1:]:
+        common &= member.programs
+    return sorted(common)
+
+
+def _exchange_request(  # noqa: PLR0917 - one private builder behind submit_request and forward_request
+    action: str,
+    caller: Member,
+    message_type: str,
+    program: str | None,
+    tlp: str,
+    recipients: Sequence[Member],
+    lane: str,
+    original_sender: str,
 ) -> AccessRequest:
-    """The ``submit`` request for a message from ``caller`` to ``recipients`` (registry members)."""
     if len(recipients) > MAX_RECIPIENTS:
         raise LimitExceeded(f"{len(recipients)} recipients, at most {MAX_RECIPIENTS}", field="to")
     return AccessRequest(
         principal=caller.id,
-        action="submit",
+        action=action,
         resource_type=message_type,
         context={
             "tlp": str(tlp),
@@ -239,8 +269,53 @@ def submit_request(
             "recipient_kinds": sorted({str(m.kind) for m in recipients}),
             "recipients": sorted({m.id for m in recipients}),
             "recipient_count": len(recipients),
+            "shared_programs": shared_programs(recipients),
+            "lane": lane,
+            "original_sender": original_sender,
         },
     )
+
+
+def submit_request(
+    caller: Member,
+    message_type: str,
+    program: str | None,
+    tlp: str,
+    recipients: Sequence[Member],
+    *,
+    lane: str = "",
+    original_sender: str = "",
+    aeo_lanes: Sequence[str] = (),
+) -> AccessRequest:
+    """The ``submit`` request for a message from ``caller`` to ``recipients`` (registry members).
+
+    ``lane`` is ``"ORIGIN-DESTINATION"`` when the payload travels on a lane; ``original_sender`` is the sender
+    of the message an ``intel.recall.v1`` withdraws; ``aeo_lanes`` the distinct AEO lanes of its consignments."""
+    request = _exchange_request("submit", caller, message_type, program, tlp, recipients, lane, original_sender)
+    if not aeo_lanes:
+        return request  # the table fills in the empty set
+    context = {**request.context, "aeo_lanes": sorted(set(aeo_lanes))}
+    return AccessRequest(request.principal, request.action, request.resource_type, context)
+
+
+def forward_request(
+    forwarder: Member,
+    message_type: str,
+    program: str | None,
+    tlp: str,
+    recipients: Sequence[Member],
+    *,
+    original_sender: str,
+    lane: str = "",
+) -> AccessRequest:
+    """The ``forward`` request: ``forwarder`` passes a message it received (type, programme and TLP of the
+    original) on to new ``recipients``."""
+    return _exchange_request("forward", forwarder, message_type, program, tlp, recipients, lane, original_sender)
+
+
+def admin_request(caller: Member) -> AccessRequest:
+    """The ``admin`` request on the gateway (policy reload)."""
+    return AccessRequest(caller.id, "admin", GATEWAY_ID, {})
 
 
 def receive_request(
@@ -284,21 +359,24 @@ def message_family(message_type: str) -> str:
     return message_type.split(".", 1)[0]
 
 
-def entity_records(registry: Registry, message_types: Iterable[str]) -> list[dict[str, Any]]:
-    """The Cedar JSON entity list for a registry and the known message types (pure data)."""
+def entity_records(
+    registry: Registry, message_types: Iterable[str], programs: Programs = program_rules.EMPTY
+) -> list[dict[str, Any]]:
+    """The Cedar JSON entity list for a registry, the known message types and the programme table (pure data)."""
     records: list[dict[str, Any]] = []
-    programs: set[str] = set()
+    programs_seen: set[str] = set()
     for key, member in sorted(registry.members.items()):
         if key != member.id or not _short_name(member.id):
             raise Unavailable(f"registry entry {key!r} has an invalid member id", field=f"members.{key}")
         member_programs = sorted(member.programs)
         if not all(_short_name(p) for p in member_programs):
             raise Unavailable("invalid programme name", field=f"members.{key}.programs")
-        programs.update(member_programs)
+        programs_seen.update(member_programs)
         records.append(
             {
                 "uid": _uid("Member", member.id),
                 "attrs": {
+                    "member_id": member.id,
                     "kind": str(member.kind),
                     "country": member.country,
                     "programs": member_programs,
@@ -308,17 +386,30 @@ def entity_records(registry: Registry, message_types: Iterable[str]) -> list[dic
                 "parents": [_uid("Program", p) for p in member_programs],
             }
         )
-    records.extend({"uid": _uid("Program", p), "attrs": {}, "parents": []} for p in sorted(programs))
+    programs_seen.update(programs.programs)
+    for program_id in sorted(programs_seen):
+        defined = programs.get(program_id)
+        records.append(
+            {
+                "uid": _uid("Program", program_id),
+                "attrs": {
+                    "lanes": sorted(lane.key for lane in defined.lanes) if defined else [],
+                    "default_tlp": str(defined.default_tlp) if defined else "",
+                },
+                "parents": [],
+            }
+        )
     for index, message_type in enumerate(sorted(set(message_types))):
         if len(message_type) > MAX_NAME_CHARS or not _MESSAGE_TYPE.fullmatch(message_type):
             raise Unavailable(
                 f"invalid message type {message_type[:MAX_NAME_CHARS]!r}", field=f"message_types[{index}]"
             )
+        owner = programs.program_of(message_type)
         records.append(
             {
                 "uid": _uid("MessageType", message_type),
-                "attrs": {"family": message_family(message_type)},
-                "parents": [],
+                "attrs": {"family": message_family(message_type), "program": owner or ""},
+                "parents": [_uid("Program", owner)] if owner else [],
             }
         )
     records.append({"uid": _uid("Ledger", LEDGER_ID), "attrs": {}, "parents": []})
@@ -327,12 +418,20 @@ def entity_records(registry: Registry, message_types: Iterable[str]) -> list[dic
 
 
 def build_entities(
-    registry: Registry, message_types: Iterable[str], schema: cedarpy.Schema | None = None
+    registry: Registry,
+    message_types: Iterable[str],
+    schema: cedarpy.Schema | None = None,
+    programs: Programs = program_rules.EMPTY,
 ) -> cedarpy.Entities:
     """Parse the entity graph once (per registry version) into a reusable cedarpy handle.
 
-    With ``schema`` the entities are checked against it. Raises ``Unavailable`` when they do not fit."""
-    records = entity_records(registry, message_types)
+    With ``schema`` the entities are checked against it. Raises ``Unavailable`` when they do not fit or when
+    the programme table disagrees with the registry."""
+    try:
+        program_rules.check_registry(programs, registry)
+    except Invalid as exc:
+        raise Unavailable(f"programme table: {exc.detail}", field=exc.field) from None
+    records = entity_records(registry, message_types, programs)
     try:
         return cedarpy.Entities.from_json_str(json.dumps(records), schema)
     except ValueError as exc:
@@ -417,13 +516,15 @@ class Authorizer:
         message_types: Iterable[str],
         *,
         validate_requests: bool = False,
+        programs: Programs = program_rules.EMPTY,
     ) -> None:
         compiled = bundle if isinstance(bundle, CompiledBundle) else compile_bundle(bundle)
+        self._programs = programs
         self._compiled = compiled
         self._digest = compiled.bundle.digest
         self._message_types = frozenset(message_types)
         self._registry = registry
-        self._entities = build_entities(registry, self._message_types, compiled.schema)
+        self._entities = build_entities(registry, self._message_types, compiled.schema, programs)
         self._validate_requests = validate_requests
         self._request_schema = compiled.schema if validate_requests else None
         self._decided: dict[str, Decision] = {}  # Rule 6: marshalled request (JSON) -> the engine's decision
@@ -438,7 +539,21 @@ class Authorizer:
 
     def with_registry(self, registry: Registry) -> Authorizer:
         """A new authorizer for another registry version, reusing the parsed policies and schema."""
-        return Authorizer(self._compiled, registry, self._message_types, validate_requests=self._validate_requests)
+        return Authorizer(
+            self._compiled,
+            registry,
+            self._message_types,
+            validate_requests=self._validate_requests,
+            programs=self._programs,
+        )
+
+    @property
+    def programs(self) -> Programs:
+        return self._programs
+
+    @property
+    def compiled(self) -> CompiledBundle:
+        return self._compiled
 
     def _deny(self, *errors: str) -> Decision:
         return Decision(allowed=False, policy_ids=(), digest=self._digest, errors=_clip(errors))

@@ -62,9 +62,10 @@ class DevMember:
 
 
 MEMBERS: tuple[DevMember, ...] = (
-    DevMember("CN-GACC", "General Administration of Customs of China", MemberKind.CUSTOMS, "CN", ("SSTL",)),
-    DevMember("NL-DOUANE", "Belastingdienst/Douane Nederland", MemberKind.CUSTOMS, "NL", ("SSTL",)),
-    DevMember("US-CBP", "U.S. Customs and Border Protection", MemberKind.CUSTOMS, "US", ("CSI",)),
+    # Programmes as in policies/programs.json (the gateway refuses a registry that disagrees with it).
+    DevMember("CN-GACC", "General Administration of Customs of China", MemberKind.CUSTOMS, "CN", ("SSTL", "CSI")),
+    DevMember("NL-DOUANE", "Belastingdienst/Douane Nederland", MemberKind.CUSTOMS, "NL", ("SSTL", "MEGAPORT")),
+    DevMember("US-CBP", "U.S. Customs and Border Protection", MemberKind.CUSTOMS, "US", ("CSI", "MEGAPORT")),
     DevMember("CARRIER-COSCO", "COSCO Shipping Lines", MemberKind.CARRIER, "CN"),
     DevMember("PORT-NLRTM", "Port of Rotterdam", MemberKind.PORT, "NL", ("MEGAPORT",)),
     DevMember("AUDIT-GACC", "GACC Security Audit Office", MemberKind.AUDITOR, "CN"),

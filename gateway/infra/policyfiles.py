@@ -7,15 +7,21 @@ Rule 2: every problem (missing or oversized file, bad UTF-8, bad JSON) is ``Unav
         without a readable bundle the gateway fails closed.
 Rule 3: policy tests are every ``*.json`` file in ``<directory>/tests``, in file-name order; each holds a list
         of cases (see :func:`gateway.core.policy.parse_policy_tests`).
+Rule 4: ``programs.json`` (the programme table, :mod:`gateway.core.programs`) sits beside the policies; an
+        absent file means no programmes. ``sample-registry.json`` is the sample federation the policy tests
+        assume (registry format, see :mod:`gateway.core.registry`), so they run the same on every deployment.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from gateway.core.errors import Unavailable
+from gateway.core import programs as program_rules
+from gateway.core.errors import GatewayError, Unavailable
+from gateway.core.model import Registry
 from gateway.core.policy import (
     MAX_POLICY_TEXT_CHARS,
     MAX_SCHEMA_CHARS,
@@ -24,14 +30,20 @@ from gateway.core.policy import (
     parse_bundle,
     parse_policy_tests,
 )
+from gateway.core.programs import Programs
+from gateway.core.registry import parse_registry
 
 SCHEMA_FILE = "schema.cedarschema"
 SCHEMA_JSON_FILE = "schema.cedarschema.json"
 TESTS_DIRECTORY = "tests"
+PROGRAMS_FILE = "programs.json"
+SAMPLE_REGISTRY_FILE = "sample-registry.json"
 # More policy files than this is a packaging mistake (or a directory that is not ours).
 MAX_POLICY_FILES = 64
 # A test file larger than this is not hand-written; refuse rather than read it into memory.
 MAX_TEST_FILE_BYTES = 4 * 1024 * 1024
+# The programme table and the sample registry are hand-written too (a thousand lanes is ~60 KiB).
+MAX_DATA_FILE_BYTES = 4 * 1024 * 1024
 
 
 def _read_text(path: Path, limit: int) -> str:
@@ -93,3 +105,30 @@ def load_policy_tests(directory: Path) -> list[PolicyTestCase]:
     if duplicates:
         raise Unavailable(f"duplicate policy test names across files {duplicates}", field=str(tests))
     return cases
+
+
+def _read_json(path: Path) -> object:
+    try:
+        return json.loads(_read_text(path, MAX_DATA_FILE_BYTES))
+    except json.JSONDecodeError as exc:
+        raise Unavailable(f"{path.name} is not JSON: {exc.msg} at line {exc.lineno}", field=str(path)) from None
+
+
+def load_programs(directory: Path, known_types: Iterable[str]) -> Programs:
+    """The programme table in ``directory/programs.json`` (Rule 4); none when the file is absent."""
+    path = directory / PROGRAMS_FILE
+    if not path.exists():
+        return program_rules.EMPTY
+    try:
+        return program_rules.parse_programs(_read_json(path), known_types)
+    except GatewayError as exc:
+        raise Unavailable(f"{path.name}: {exc.detail}", field=f"{path.name}:{exc.field or ''}") from None
+
+
+def load_sample_registry(directory: Path) -> Registry:
+    """The sample federation the policy tests assume (Rule 4)."""
+    path = directory / SAMPLE_REGISTRY_FILE
+    try:
+        return parse_registry(_read_json(path))
+    except GatewayError as exc:
+        raise Unavailable(f"{path.name}: {exc.detail}", field=f"{path.name}:{exc.field or ''}") from None

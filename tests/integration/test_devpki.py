@@ -158,7 +158,7 @@ def test_registry_matches_the_certificates(out: Path) -> None:
     registry = load_registry(out / "registry.json")
     assert sorted(registry.members) == sorted(MEMBER_IDS)
     assert {m.id for m in registry.members.values() if m.home} == {"CN-GACC"}
-    assert registry.members["US-CBP"].programs == {"CSI"}
+    assert registry.members["US-CBP"].programs == {"CSI", "MEGAPORT"}
     assert registry.members["PORT-NLRTM"].kind is MemberKind.PORT
     for member_id in MEMBER_IDS:
         directory = out / "members" / member_id

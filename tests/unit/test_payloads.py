@@ -223,7 +223,18 @@ def test_binary_protobuf_with_unknown_field_is_refused() -> None:
 
 
 def test_registry_rows_are_consistent() -> None:
-    assert set(MESSAGE_TYPES) == {"manifest.cargo.v1", "prearrival.ens.v1", "release.notice.v1"}
+    assert set(MESSAGE_TYPES) == {
+        "manifest.cargo.v1",
+        "prearrival.ens.v1",
+        "release.notice.v1",
+        "sstl.security-data.v1",
+        "sstl.control-result.v1",
+        "csi.examination-request.v1",
+        "csi.examination-result.v1",
+        "megaport.rpm-alarm.v1",
+        "megaport.adjudication.v1",
+        "intel.recall.v1",
+    }
     for name, spec in MESSAGE_TYPES.items():
         assert spec.type == name
         assert spec.schema == spec.proto_name == spec.message.DESCRIPTOR.full_name

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from gateway.core.errors import LimitExceeded, Unavailable
 from gateway.core.model import Member, MemberKind, Registry, Tlp
+from gateway.core.payloads import MESSAGE_TYPES as PAYLOAD_TYPES
 from gateway.core.policy import (
     MAX_RECIPIENTS,
     AccessRequest,
@@ -29,14 +30,20 @@ from gateway.core.policy import (
     status_request,
     submit_request,
 )
-from gateway.infra.policyfiles import load_bundle, load_policy_tests
+from gateway.infra.policyfiles import load_bundle, load_policy_tests, load_programs
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
-MESSAGE_TYPES = ("manifest.cargo.v1", "prearrival.ens.v1", "release.notice.v1", "aeo.status.v1")
+BASELINE_TYPES = ("manifest.cargo.v1", "prearrival.ens.v1", "release.notice.v1", "aeo.status.v1")
+MESSAGE_TYPES = tuple(dict.fromkeys((*PAYLOAD_TYPES, "aeo.status.v1")))
 
-GACC = Member("CN-GACC", "General Administration of Customs", MemberKind.CUSTOMS, "CN", home=True)
-DOUANE = Member("NL-DOUANE", "Douane Nederland", MemberKind.CUSTOMS, "NL", frozenset({"SSTL"}))
-CBP = Member("US-CBP", "U.S. Customs and Border Protection", MemberKind.CUSTOMS, "US", frozenset({"CSI"}))
+# The sample federation of policies/sample-registry.json (programmes as in policies/programs.json).
+GACC = Member(
+    "CN-GACC", "General Administration of Customs", MemberKind.CUSTOMS, "CN", frozenset({"SSTL", "CSI"}), home=True
+)
+DOUANE = Member("NL-DOUANE", "Douane Nederland", MemberKind.CUSTOMS, "NL", frozenset({"SSTL", "MEGAPORT"}))
+CBP = Member(
+    "US-CBP", "U.S. Customs and Border Protection", MemberKind.CUSTOMS, "US", frozenset({"CSI", "MEGAPORT"})
+)
 COSCO = Member("CARRIER-COSCO", "COSCO Shipping Lines", MemberKind.CARRIER, "CN")
 NLRTM = Member("PORT-NLRTM", "Port of Rotterdam", MemberKind.PORT, "NL", frozenset({"MEGAPORT"}))
 AUDIT = Member("AUDIT-GACC", "GACC security audit", MemberKind.AUDITOR, "CN")
@@ -45,11 +52,13 @@ MAERSK = Member("CARRIER-MAERSK", "Maersk", MemberKind.CARRIER, "DK", suspended=
 SAMPLE = (GACC, DOUANE, CBP, COSCO, NLRTM, AUDIT)
 MEMBERS = (*SAMPLE, MAERSK)
 REGISTRY = Registry("test-1", {m.id: m for m in MEMBERS})
+PROGRAMS = load_programs(POLICIES, MESSAGE_TYPES)
 
 SUBMIT_PERMITS = {
     "carriers-file-manifests-with-customs",
     "customs-share-manifests-with-customs",
     "customs-notify-release-to-ports-and-carriers",
+    "customs-exchange-aeo-status",
 }
 
 
@@ -60,12 +69,12 @@ def bundle_text() -> str:
 
 @pytest.fixture(scope="module")
 def authorizer() -> Authorizer:
-    return Authorizer(load_bundle(POLICIES), REGISTRY, MESSAGE_TYPES)
+    return Authorizer(load_bundle(POLICIES), REGISTRY, MESSAGE_TYPES, programs=PROGRAMS)
 
 
 @pytest.fixture(scope="module")
 def strict_authorizer() -> Authorizer:
-    return Authorizer(load_bundle(POLICIES), REGISTRY, MESSAGE_TYPES, validate_requests=True)
+    return Authorizer(load_bundle(POLICIES), REGISTRY, MESSAGE_TYPES, validate_requests=True, programs=PROGRAMS)
 
 
 def policy_ids(text: str) -> set[str]:
@@ -86,8 +95,8 @@ def test_entities_fit_the_schema() -> None:
     schema = cedarpy.Schema.from_str(str(load_bundle(POLICIES).schema))
     records = entity_records(REGISTRY, MESSAGE_TYPES)
     entities = cedarpy.Entities.from_json_str(json.dumps(records), schema)
-    # 7 members, 3 programmes, 4 message types, the ledger, the gateway, and the schema's 6 actions
-    assert len(entities) == 7 + 3 + 4 + 2 + 6
+    # 7 members, 3 programmes, every message type, the ledger, the gateway, and the schema's 6 actions
+    assert len(entities) == 7 + 3 + len(set(MESSAGE_TYPES)) + 2 + 6
 
 
 def test_every_policy_is_annotated_and_covered_by_a_case(bundle_text: str) -> None:
@@ -248,6 +257,9 @@ def test_submit_request_describes_the_recipients(authorizer: Authorizer) -> None
             "recipient_kinds": ["carrier", "port"],
             "recipients": ["CARRIER-COSCO", "PORT-NLRTM"],
             "recipient_count": 3,
+            "shared_programs": [],
+            "lane": "",
+            "original_sender": "",
         },
     )
     decision = authorizer.authorize(request)
@@ -310,11 +322,13 @@ def test_with_registry_rebuilds_entities_only(authorizer: Authorizer) -> None:
 # -- the decision table as a property --------------------------------------------------------------------
 
 
-def expected_submit(caller: Member, message_type: str, program: str, recipients: list[Member]) -> bool:
-    """The baseline submit rules written out in Python, independently of Cedar."""
+def expected_submit(caller: Member, message_type: str, program: str, tlp: Tlp, recipients: list[Member]) -> bool:
+    """The baseline submit rules (and the TLP GREEN community rule) written out in Python, independently of Cedar."""
     if caller.suspended or caller.kind is MemberKind.AUDITOR:
         return False
     if program and program not in caller.programs:
+        return False
+    if tlp is Tlp.GREEN and program and not all(program in m.programs for m in recipients):
         return False
     kinds = {m.kind for m in recipients}
     if not kinds:
@@ -325,13 +339,15 @@ def expected_submit(caller: Member, message_type: str, program: str, recipients:
         return kinds <= {MemberKind.CUSTOMS}
     if caller.kind is MemberKind.CUSTOMS and message_type == "release.notice.v1":
         return kinds <= {MemberKind.PORT, MemberKind.CARRIER}
+    if caller.kind is MemberKind.CUSTOMS and message_type == "aeo.status.v1":  # policies/aeo.cedar
+        return kinds <= {MemberKind.CUSTOMS}
     return False
 
 
 @settings(max_examples=200, deadline=None)
 @given(
     caller=st.sampled_from(MEMBERS),
-    message_type=st.sampled_from(MESSAGE_TYPES),
+    message_type=st.sampled_from(BASELINE_TYPES),
     program=st.sampled_from(["", "SSTL", "CSI", "MEGAPORT"]),
     tlp=st.sampled_from(list(Tlp)),
     recipients=st.lists(st.sampled_from(MEMBERS), max_size=4),
@@ -340,7 +356,7 @@ def test_submit_decisions_match_the_written_rules(
     authorizer: Authorizer, caller: Member, message_type: str, program: str, tlp: Tlp, recipients: list[Member]
 ) -> None:
     decision = authorizer.authorize(submit_request(caller, message_type, program or None, tlp, recipients))
-    assert decision.allowed == expected_submit(caller, message_type, program, recipients)
+    assert decision.allowed == expected_submit(caller, message_type, program, tlp, recipients)
     assert not decision.errors
     if decision.allowed:
         assert len(decision.policy_ids) == 1
