@@ -103,6 +103,12 @@ def assertion_form(federation: Path, member: str) -> dict[str, str]:
     }
 
 
+async def token_request(url: str, form: dict[str, str], context: ssl.SSLContext) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as session, session.post(url + "/v1/token", data=form, ssl=context) as response:
+        body = await response.json(content_type=None)
+        return response.status, str(body.get("code", ""))
+
+
 async def test_sigkilled_aof_redis_keeps_every_receipted_message_and_refuses_replays(
     federation: Path, tmp_path: Path, redis_aof: DurableRedis
 ) -> None:
@@ -128,9 +134,7 @@ async def test_sigkilled_aof_redis_keeps_every_receipted_message_and_refuses_rep
             sent = await asyncio.gather(*(carrier.submit_signed(jws, payload) for jws in signed))
             assert {s.status for s in sent} == {201}
             form = assertion_form(federation, "CN-GACC")
-            async with aiohttp.ClientSession() as session:
-                async with session.post(gateway.url + "/v1/token", data=form, ssl=context) as response:
-                    assert response.status == 200
+            assert (await token_request(gateway.url, form, context))[0] == 200
 
             redis_aof.kill()  # right after the receipts: nothing was flushed on a clean shutdown
 
@@ -141,10 +145,7 @@ async def test_sigkilled_aof_redis_keeps_every_receipted_message_and_refuses_rep
             redis_aof.start()  # same directory: Redis replays its append-only file
 
             # the client assertion is still spent ...
-            async with aiohttp.ClientSession() as session:
-                async with session.post(gateway.url + "/v1/token", data=form, ssl=context) as response:
-                    assert response.status == 401
-                    assert (await response.json())["code"] == "TOKEN_REPLAYED"
+            assert await token_request(gateway.url, form, context) == (401, "TOKEN_REPLAYED")
             # ... a resubmission is a duplicate with the original receipt ...
             again = await carrier.submit_signed(signed[0], payload)
             assert (again.status, again.body["receipt"]) == (200, sent[0].body["receipt"])
