@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -230,3 +231,38 @@ async def test_interceptor_binds_the_log_context(grpc_clients: GrpcClientFactory
     assert exchange[0]["rpc"] == "/cgw.v1.Exchange/Submit"
     assert exchange[0]["adapter"] == "grpc"
     assert exchange[0]["decision"] == "accepted"
+
+
+async def test_cli_send_over_grpc(gateway: Gateway, federation: Path, tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.json"
+    manifest.write_bytes(to_bytes(cargo_manifest()))
+    common = ["--federation", str(federation), "--type", MANIFEST, "--transport", "grpc"]
+    outputs = []
+    # accepted; refused by the policy (a foreign administration may not file a manifest with a port)
+    for member, to in (("CARRIER-COSCO", "CN-GACC"), ("NL-DOUANE", "PORT-NLRTM")):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "send",
+            "--url",
+            gateway.grpc_target or "",
+            "--as",
+            member,
+            "--to",
+            to,
+            *common,
+            str(manifest),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+        outputs.append((process.returncode, out, err))
+    (rc, out, err), (rc_refused, refused, _) = outputs
+    assert rc == 0, err
+    body = json.loads(out)
+    assert body["receipt_claims"]["status"] == "accepted"
+    stored = await gateway.store.find_message("CARRIER-COSCO", body["message_id"])
+    assert stored is not None
+    assert rc_refused == 1
+    assert json.loads(refused)["code"] == "POLICY_DENIED"
