@@ -191,7 +191,11 @@ def measure(name: str, server: list[str], port: int, job: Job, profile: Path | N
     url = f"https://127.0.0.1:{port}"
     out = job.work / f"{name}-loadgen.json"
     with running_server(job.pins.server + server, job.work / f"{name}.log") as process:
-        wait_healthy(url, job.federation / "ca" / "root-ca.crt", process, STARTUP_TIMEOUT_S)
+        try:
+            wait_healthy(url, job.federation / "ca" / "root-ca.crt", process, STARTUP_TIMEOUT_S)
+        except RuntimeError as exc:
+            tail = (job.work / f"{name}.log").read_text(errors="replace")[-1500:]
+            raise RuntimeError(f"{name}: {exc}; its log ends with:\n{tail}") from None
         generator = [
             *job.pins.generator,
             sys.executable,
