@@ -41,6 +41,7 @@ from gateway.core.errors import Internal, Invalid, LimitExceeded, UnsupportedMed
 from gateway.core.locodes import FUNCTION_PORT
 from gateway.core.registry import MEMBER_ID
 from gateway.wire.cgw.v1 import (
+    aeo_pb2,
     csi_pb2,
     manifest_pb2,
     megaport_pb2,
@@ -114,6 +115,7 @@ MESSAGE_TYPES: Mapping[str, MessageTypeSpec] = MappingProxyType(
             _row("megaport.rpm-alarm.v1", megaport_pb2.RpmAlarm),
             _row("megaport.adjudication.v1", megaport_pb2.AlarmAdjudication),
             _row("intel.recall.v1", recall_pb2.IntelRecall),
+            _row("aeo.status.v1", aeo_pb2.AeoStatusUpdate),
         ]
     )
 )
