@@ -49,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--program")
     send.add_argument("--media", default="application/json")
     send.add_argument("--token", action="store_true", help="authenticate with an access token instead of mTLS")
+    send.add_argument(
+        "--transport",
+        default="rest",
+        choices=["rest", "grpc"],
+        help="rest (--url https://host:port) or grpc (--url host:port of the gRPC listener, mTLS)",
+    )
     send.add_argument("payload", type=Path)
 
     audit = commands.add_parser("audit", help="audit the ledger")
@@ -126,6 +132,8 @@ async def _send(args: argparse.Namespace) -> int:
         print(f"error: unknown message type {args.type}; known: {sorted(MESSAGE_TYPES)}", file=sys.stderr)
         return 2
     payload = args.payload.read_bytes()
+    if args.transport == "grpc":
+        return await _send_grpc(args, payload, spec.schema)
     credentials = MemberCredentials.from_federation(args.federation, args.member)
     async with GatewayClient(args.url, credentials, mtls=not args.token) as client:
         try:
@@ -143,6 +151,33 @@ async def _send(args: argparse.Namespace) -> int:
         except GatewayClientError as exc:
             print(json.dumps({"status": exc.status, "code": exc.code, "detail": exc.detail, "field": exc.field}))
             return 1
+    print(json.dumps(result.body | {"receipt_claims": result.receipt}, indent=2))
+    return 0
+
+
+async def _send_grpc(args: argparse.Namespace, payload: bytes, schema: str) -> int:
+    """``send --transport grpc``: Exchange.Submit over mTLS (``--token`` is refused: tokens come from REST)."""
+    from gateway.client import GatewayClientError, MemberCredentials
+    from gateway.grpc_client import GrpcGatewayClient
+
+    if args.token:
+        print("error: --token needs --transport rest (gRPC callers always present their certificate)", file=sys.stderr)
+        return 2
+    try:
+        credentials = MemberCredentials.from_federation(args.federation, args.member)
+        async with GrpcGatewayClient(args.url, credentials) as client:
+            result = await client.submit(
+                args.type,
+                [t.strip() for t in args.to.split(",") if t.strip()],
+                payload,
+                schema=schema,
+                media=args.media,
+                tlp=Tlp(args.tlp),
+                program=args.program,
+            )
+    except GatewayClientError as exc:
+        print(json.dumps({"status": exc.status, "code": exc.code, "detail": exc.detail, "field": exc.field}))
+        return 1
     print(json.dumps(result.body | {"receipt_claims": result.receipt}, indent=2))
     return 0
 

@@ -4,8 +4,8 @@ A fresh dev federation is created in a temporary directory and the gateway is st
 
  1. CARRIER-COSCO submits a cargo manifest to CN-GACC and verifies the signed receipt.
  2. CN-GACC pulls it, re-verifies the carrier's original signature offline, and acknowledges it.
- 3. CN-GACC sends a release notice to PORT-NLRTM; the port (authenticating with an RFC 7523 access token)
-    long-polls its inbox, receives it and acknowledges it.
+ 3. CN-GACC sends a release notice to PORT-NLRTM; the port takes an RFC 7523 access token over REST, then
+    receives the notice on its gRPC Inbox stream (mTLS + the token as bearer metadata) and acknowledges it.
  4. Forgeries are refused: a tampered payload, a message signed by someone else than its sender, a revoked
     certificate, a message the policy does not allow, and an invalid container check digit.
  5. A replay of the manifest returns the original receipt (nothing is accepted twice); the same id with other
@@ -32,6 +32,7 @@ from gateway.client import GatewayClient, GatewayClientError, MemberCredentials,
 from gateway.core import envelope
 from gateway.core.merkle import verify_consistency, verify_inclusion
 from gateway.core.model import Tlp
+from gateway.grpc_client import GrpcGatewayClient
 from gateway.infra.devpki import create_federation
 from gateway.infra.files import load_certificates, load_trust
 from gateway.main import running_gateway
@@ -80,7 +81,7 @@ async def _run(directory: Path) -> int:
     print(f"customs-gateway demo: creating a dev federation in {directory}")
     directory.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before the gateway starts
     config = create_federation(directory)
-    settings = load_settings(config, overrides={"gateway.rest_port": 0})
+    settings = load_settings(config, overrides={"gateway.rest_port": 0, "gateway.grpc_port": 0})
     trace = Trace()
     async with running_gateway(settings) as gateway:
         print(f"gateway CN-GACC listening on {gateway.url} (mTLS, federation CA)\n")
@@ -95,7 +96,11 @@ async def _run(directory: Path) -> int:
             client("NL-DOUANE") as douane,
             client("AUDIT-GACC") as auditor,
         ):
-            manifest = await _exchange(trace, carrier, gacc, port, directory)
+            port_grpc = GrpcGatewayClient(
+                gateway.grpc_target or "", MemberCredentials.from_federation(directory, "PORT-NLRTM")
+            )
+            async with port_grpc:
+                manifest = await _exchange(trace, carrier, gacc, port, directory, port_grpc=port_grpc)
             await _forgeries(trace, carrier, douane, gacc, directory)
             await _replays(trace, carrier, manifest)
             await _audit(trace, auditor, gateway.url, directory, manifest)
@@ -105,7 +110,13 @@ async def _run(directory: Path) -> int:
 
 
 async def _exchange(
-    trace: Trace, carrier: GatewayClient, gacc: GatewayClient, port: GatewayClient, directory: Path
+    trace: Trace,
+    carrier: GatewayClient,
+    gacc: GatewayClient,
+    port: GatewayClient,
+    directory: Path,
+    *,
+    port_grpc: GrpcGatewayClient,
 ) -> dict[str, Any]:
     print("1. carrier files a cargo manifest")
     manifest_bytes = to_bytes(cargo_manifest())
@@ -137,17 +148,19 @@ async def _exchange(
     acked = await gacc.ack([items[0]["cursor"]]) if items else 0
     trace.record("manifest acknowledged", acked == 1, f"cursor {items[0]['cursor'] if items else '-'}")
 
-    print("3. CN-GACC releases the container; the port pulls with an access token")
+    print("3. CN-GACC releases the container; the port takes a token over REST and pulls over the gRPC stream")
     notice = to_bytes(release_notice("RELEASED"))
     released = await gacc.submit(RELEASE, ["PORT-NLRTM"], notice, schema=RELEASE_SCHEMA, tlp=Tlp.GREEN)
     trace.record("release notice accepted", released.status == 201, f"ledger index {released.receipt['ledger_index']}")
-    await port.fetch_token()
-    page = await port.pull(wait=5)
-    got = [i for i in page["items"] if i["type"] == RELEASE]
-    decision = json.loads(got[0]["payload"])["decision"] if got else "-"
-    trace.record("port received the release", decision == "RELEASED", f"decision {decision} (bearer token, no mTLS)")
-    acked = await port.ack([got[0]["cursor"]]) if got else 0
-    trace.record("port acknowledged", acked == 1, "inbox is empty after the ack")
+    port_grpc.use_token(await port.fetch_token())
+    got = [i async for i in port_grpc.inbox(deadline_seconds=5) if i.type == RELEASE]
+    decision = json.loads(got[0].payload)["decision"] if got else "-"
+    trace.record(
+        "port received the release", decision == "RELEASED", f"decision {decision} (gRPC Inbox stream, bearer token)"
+    )
+    acked = await port_grpc.ack([got[0].cursor]) if got else 0
+    empty = [i async for i in port_grpc.inbox(deadline_seconds=5)] == []
+    trace.record("port acknowledged", acked == 1 and empty, "gRPC Ack; the inbox stream is empty after it")
     return {"jws": jws, "payload": manifest_bytes, "body": sent.body}
 
 

@@ -21,6 +21,8 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from adapters.grpc_api.edge import GrpcServices
+from adapters.grpc_api.server import GrpcListener, TlsMaterial, start_grpc
 from adapters.rest.app import RestServices, build_app
 from gateway.auditor import publish_checkpoint_file
 from gateway.core.errors import GatewayError, Unavailable
@@ -56,6 +58,7 @@ class Gateway:
     ledger: Ledger
     store: Store
     url: str
+    grpc_target: str | None = None  # "host:port" of the gRPC listener when [gateway] grpc_port is set
 
 
 def gateway_issuer(member_id: str) -> str:
@@ -101,6 +104,15 @@ def server_tls(settings: Settings) -> ssl.SSLContext:
     return context
 
 
+def grpc_tls(settings: Settings) -> TlsMaterial:
+    """The same server certificate and federation anchors as REST; the gRPC listener requires a client cert."""
+    return TlsMaterial(
+        key_pem=settings.tls_key.read_bytes(),
+        chain_pem=settings.tls_cert.read_bytes(),
+        anchors_pem=settings.trust_anchors.read_bytes(),
+    )
+
+
 @asynccontextmanager
 async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
     state = load_state(settings)
@@ -109,6 +121,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
     clock = SystemClock()
     store = await open_store(settings, clock)  # [store] backend: sqlite or redis
     runner: web.AppRunner | None = None
+    grpc_listener: GrpcListener | None = None
     ledger: Ledger | None = None
     checkpointer: asyncio.Task[None] | None = None
     try:
@@ -130,15 +143,33 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
         await site.start()
         host, port = _bound_address(runner)
         url = f"https://{host}:{port}"
+        grpc_target: str | None = None
+        if settings.grpc_port is not None:
+            grpc_services = GrpcServices(
+                pipeline=pipeline, ledger=ledger, limits=settings.limits, ready=lambda: state.ready
+            )
+            grpc_listener = await start_grpc(grpc_services, settings.host, settings.grpc_port, grpc_tls(settings))
+            grpc_target = f"{host}:{grpc_listener.port}"
         log.info(
             "gateway listening",
             url=url,
+            grpc=grpc_target,
             member=settings.member_id,
             ledger_size=await store.ledger_size(),
             **describe(store),
         )
-        yield Gateway(settings=settings, state=state, pipeline=pipeline, ledger=ledger, store=store, url=url)
+        yield Gateway(
+            settings=settings,
+            state=state,
+            pipeline=pipeline,
+            ledger=ledger,
+            store=store,
+            url=url,
+            grpc_target=grpc_target,
+        )
     finally:
+        if grpc_listener is not None:
+            await grpc_listener.stop(SHUTDOWN_GRACE_SECONDS)
         if runner is not None:
             await runner.cleanup()
         if checkpointer is not None:

@@ -85,6 +85,7 @@ class Settings:
     checkpoint_key: Path
     policies_dir: Path
     limits: Limits = field(default_factory=Limits)
+    grpc_port: int | None = None  # the gRPC listener (mTLS required) beside REST; None: not started
     store: StoreSettings = field(default_factory=StoreSettings)
 
 
@@ -94,7 +95,7 @@ def default_policies_dir() -> Path:
 
 
 _SECTIONS: dict[str, set[str]] = {
-    "gateway": {"member_id", "origin", "host", "rest_port", "data_dir", "policies_dir"},
+    "gateway": {"member_id", "origin", "host", "rest_port", "grpc_port", "data_dir", "policies_dir"},
     "tls": {"cert", "key"},
     "trust": {"anchors", "crl", "registry"},
     "signing": {"cert", "key", "checkpoint_key"},
@@ -165,6 +166,9 @@ def load_settings(path: Path, *, overrides: dict[str, Any] | None = None) -> Set
     port = _get(table, "gateway", "rest_port", int)
     if not 0 <= port <= 65535:
         raise Unavailable("config: [gateway] rest_port out of range", field="gateway.rest_port")
+    grpc_port = _get(table, "gateway", "grpc_port", int, required=False)
+    if grpc_port is not None and not 0 <= grpc_port <= 65535:
+        raise Unavailable("config: [gateway] grpc_port out of range", field="gateway.grpc_port")
     return Settings(
         member_id=_get(table, "gateway", "member_id", str),
         origin=_get(table, "gateway", "origin", str),
@@ -181,5 +185,6 @@ def load_settings(path: Path, *, overrides: dict[str, Any] | None = None) -> Set
         checkpoint_key=rel("signing", "checkpoint_key"),
         policies_dir=(base / policies) if policies else default_policies_dir(),
         limits=Limits(**limit_values),
+        grpc_port=grpc_port,
         store=_store(table, base),
     )

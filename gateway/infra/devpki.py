@@ -78,6 +78,7 @@ member_id = "{HOME_ID}"            # the home administration this gateway serves
 origin = "cgw.cn-gacc.example/ledger"   # signed-note checkpoint origin line
 host = "127.0.0.1"
 rest_port = 8443
+grpc_port = 8444                 # gRPC listener (mTLS required); 0 = a free port
 data_dir = "data"
 [tls]
 cert = "gateway/tls-server.crt"

@@ -75,6 +75,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Pa
     port = _free_port()
     config = tmp_path / "gateway.toml"
     text = re.sub(r"rest_port = \d+", f"rest_port = {port}", config.read_text())
+    text = re.sub(r"grpc_port = \d+", "grpc_port = 0", text)
     config.write_text(text + "\n[limits]\nmax_wait_seconds = 1\n")
     log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen([*cli, "serve", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT)

@@ -25,7 +25,7 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def gateway(federation: Path, tmp_path: Path) -> AsyncIterator[Gateway]:
     settings = load_settings(
         federation / "gateway.toml",
-        overrides={"gateway.rest_port": 0, "gateway.data_dir": str(tmp_path / "data")},
+        overrides={"gateway.rest_port": 0, "gateway.grpc_port": 0, "gateway.data_dir": str(tmp_path / "data")},
     )
     async with running_gateway(settings) as running:
         yield running

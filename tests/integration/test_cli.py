@@ -39,7 +39,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str
     assert result.returncode == 0, result.stderr
     port = free_port()
     config = directory / "gateway.toml"
-    config.write_text(re.sub(r"rest_port = \d+", f"rest_port = {port}", config.read_text()))
+    text = re.sub(r"rest_port = \d+", f"rest_port = {port}", config.read_text())
+    config.write_text(re.sub(r"grpc_port = \d+", "grpc_port = 0", text))
     log = (directory / "serve.log").open("w")
     process = subprocess.Popen(
         [*CLI, "serve", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT, text=True
