@@ -113,6 +113,8 @@ def set_rest_port(config: Path, port: int) -> None:
     updated, count = re.subn(r"(?m)^rest_port\s*=\s*\d+", f"rest_port = {port}", text)
     if count != 1:
         raise RuntimeError(f"{config}: expected exactly one rest_port line, found {count}")
+    # The gRPC listener is not measured here (bench/grpc_bench.py does): a free port, never the template's 8444.
+    updated = re.sub(r"(?m)^grpc_port\s*=\s*\d+", "grpc_port = 0", updated)
     config.write_text(updated, encoding="utf-8")
 
 
