@@ -23,7 +23,7 @@ Tree::
     ├── NotFound (404)              NOT_FOUND
     ├── Conflict (409)              DUPLICATE_CONFLICT
     ├── Invalid (422)               SCHEMA_INVALID, IDENTIFIER_INVALID, UNKNOWN_RECIPIENT, MESSAGE_EXPIRED,
-    │                               MESSAGE_NOT_YET_VALID, HEADER_INVALID, PROOF_INVALID
+    │                               MESSAGE_NOT_YET_VALID, HEADER_INVALID, PROOF_INVALID, EDIFACT_INVALID
     ├── Overloaded (429)            RATE_LIMITED
     ├── Unavailable (503)           UNAVAILABLE (fail closed: trust list, policies, store or key missing)
     └── Internal (500)              INTERNAL (a bug; the caller sees no detail)
@@ -206,6 +206,14 @@ class MessageNotYetValid(Invalid):
 class ProofInvalid(Invalid):
     code = "PROOF_INVALID"
     default_public = "a Merkle proof, checkpoint or ledger entry does not verify"
+
+
+class EdifactInvalid(Invalid):
+    """A UN/EDIFACT interchange broke a syntax, envelope or directory rule; ``field`` names the segment
+    (``segment[12].UNT``) and ``detail`` starts with the rule id (``UNT.count``)."""
+
+    code = "EDIFACT_INVALID"
+    default_public = "the EDIFACT interchange breaks a syntax, envelope or message-structure rule"
 
 
 # -- 429 / 503 / 500 ---------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ Rule 3: the receipt is built inside the store's durable write, so it exists if a
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,8 +38,10 @@ def make_receipt(
     policy_digest: str,
     key: PrivateKey,
     x5c: Sequence[str],
+    answer: Mapping[str, str] | None = None,
 ) -> bytes:
-    claims: dict[str, str | int | list[str]] = {
+    """``answer``: for a translated filing (EDIFACT), the outcome of the answer it got (gateway/translation.py)."""
+    claims: dict[str, str | int | list[str] | dict[str, str]] = {
         "status": "accepted",
         "gateway": gateway,
         "message_id": message_id,
@@ -51,6 +53,8 @@ def make_receipt(
         "ledger_index": leaf_index,
         "policy_digest": policy_digest,
     }
+    if answer is not None:
+        claims["answer"] = dict(answer)
     token = sign_compact(canonical_json(claims), key, headers={"typ": RECEIPT_TYP, "x5c": list(x5c)})
     return token.encode("ascii")
 

@@ -314,8 +314,8 @@ def test_bad_timestamp() -> None:
             "payload.consignments[0].consignor.role",
         ),
         (
-            lambda d: d["consignments"][1]["goodsItems"][0].update(hsCode=""),
-            "payload.consignments[1].goods_items[0].hs_code",
+            lambda d: d["consignments"][1]["goodsItems"][0].update(description=""),
+            "payload.consignments[1].goods_items[0].description",
         ),
         (
             lambda d: d["consignments"][1]["goodsItems"][0]["packages"].update(count=0),

@@ -1,0 +1,268 @@
+"""CUSCAR (matched tree) -> ``manifest.cargo.v1`` in its proto3 JSON form, with identifier rules per segment.
+
+The identifier rules of :mod:`gateway.core.identifiers` run here on the segments, so a refusal names the segment
+(``segment[14].EQD``) and the rule; ``validate_payload`` then checks the resulting JSON like any other manifest.
+
+Rule 1: ISO 6346 on EQD and SGP, IMO on TDT (C222 with 1131 = 146), UN/LOCODE on LOC (ports with the Chinese
+        re-coding aliases, as for JSON), HS on PIA (7143 = ``HS``), UN numbers on DGS, the B/L on RFF ``BM``,
+        trader identifiers on NAD (the scheme is C082 1131 when it names one, else recognised from the shape).
+Rule 2: the mapping (one table in README "EDIFACT"): BGM 1004 manifest number; TDT 8028 voyage, C222 vessel;
+        transport LOC 5/9 loading, 60/11 discharge, 61 next port; DTM 133/132 departure/arrival (formats 102,
+        203, 204); NAD CA carrier, CZ consignor, CN consignee, N1/NI notify; CNI group = consignment (RFF BM the
+        B/L, else CNI 1004); GID = goods item (C213 packages, FTX AAA description, MEA gross mass in KGM, SGP
+        containers, DGS IMD UN number); EQD = container (C224 size type, 8169 = 4 empty, SEL seals).
+Rule 3: a container belongs to every consignment whose goods are stowed in it (SGP); containers with no goods
+        (empties) belong to the first consignment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
+from typing import Any, Final
+
+from adapters.edifact.structure import Node
+from adapters.edifact.syntax import Segment
+from gateway.core import identifiers as ids
+from gateway.core.errors import IdentifierInvalid
+
+LOADING: Final = frozenset({"5", "9"})
+DISCHARGE: Final = frozenset({"60", "11"})
+NEXT_PORT: Final = "61"
+GROSS: Final = frozenset({"G", "AAB"})  # MEA 6313: G up to D.03A, AAB in D.21A
+ROLES: Mapping[str, str] = MappingProxyType(
+    {"CA": "CARRIER", "CZ": "CONSIGNOR", "CN": "CONSIGNEE", "N1": "NOTIFY", "NI": "NOTIFY"}
+)
+SCHEMES: Final = frozenset({"EORI", "USCC", "AEO_EU", "AEO_CN", "CN_CUSTOMS_CODE"})
+# Shapes that name a scheme when C082 1131 does not (first match wins; the scheme's own rule then checks it).
+_SCHEME_SHAPES: Final = (
+    ("AEO_CN", re.compile(r"AEOCN[0-9]{10}")),
+    ("AEO_EU", re.compile(r"[A-Z]{2}AEO[CSF][A-Z0-9]{1,29}")),
+    ("USCC", re.compile(r"[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}")),
+    ("CN_CUSTOMS_CODE", re.compile(r"[0-9]{10}")),
+    ("EORI", re.compile(r"[A-Z]{2}[A-Z0-9]{1,15}")),
+)
+NAD_ELEMENTS: Final = 9  # 3035, C082, C058, C080, C059, 3164, 3229, 3251, 3207
+_DATE_FORMATS: Mapping[str, str] = MappingProxyType({"102": "%Y%m%d", "203": "%Y%m%d%H%M", "204": "%Y%m%d%H%M%S"})
+
+
+def checked(rule: Callable[[str, str], str], segment: Segment, value: str, what: str) -> str:
+    """Run an identifier rule with the segment as the field; the detail names the segment rule."""
+    try:
+        return rule(value, segment.where)
+    except IdentifierInvalid as exc:
+        raise IdentifierInvalid(f"{segment.tag}.{what}: {exc.detail}", field=segment.where) from None
+
+
+def to_manifest(root: Node) -> dict[str, Any]:
+    bgm = root.first("BGM")
+    assert bgm is not None
+    transport = next(iter(root.children("transport")), None)
+    if transport is None:
+        raise bgm.refuse("CUSCAR.transport", "a manifest needs the TDT group (vessel and voyage)")
+    tdt = transport.head
+    manifest: dict[str, Any] = {"manifestNumber": bgm.get(1), "voyageNumber": tdt.get(1), "vessel": _vessel(tdt)}
+    carrier = next((s for s in root.parties() if s.get(0) == "CA"), None)
+    if carrier is not None and len(carrier.elements) > 3 and any(carrier.elements[3]):
+        manifest["carrier"] = _party(carrier)  # a carrier named only by its code (SCAC) stays in the evidence
+    for loc in transport.all("LOC"):
+        key = _port_key(loc.get(0))
+        if key is not None:
+            manifest.setdefault(key, _port(loc))
+    for dtm in transport.all("DTM"):
+        key = {"133": "estimatedDeparture", "132": "estimatedArrival"}.get(dtm.get(0, 0))
+        if key is not None:
+            manifest[key] = _timestamp(dtm)
+    containers = {c["number"]: c for c in (_container(g) for g in root.children("equipment"))}
+    consignments = [_consignment(g) for g in root.children("consignment")]
+    if not consignments:
+        raise bgm.refuse("CUSCAR.consignment", "a manifest needs at least one CNI group")
+    _assign_containers(consignments, containers)
+    manifest["consignments"] = consignments
+    return manifest
+
+
+def _port_key(qualifier: str) -> str | None:
+    if qualifier in LOADING:
+        return "portOfLoading"
+    if qualifier in DISCHARGE:
+        return "portOfDischarge"
+    return "nextPort" if qualifier == NEXT_PORT else None
+
+
+def _port(loc: Segment) -> str:
+    # Shape, country and port function; a legacy Chinese port code is kept as declared (validation notes the alias).
+    return checked(lambda v, f: ids.resolve_locode(v, f).declared, loc, loc.get(1, 0), "3225 UN/LOCODE")
+
+
+def _vessel(tdt: Segment) -> dict[str, Any]:
+    imo, qualifier, name, flag = tdt.get(7, 0), tdt.get(7, 1), tdt.get(7, 3), tdt.get(7, 4)
+    if qualifier != "146" or not imo:
+        raise tdt.refuse("TDT.vessel", "C222 must carry the IMO number with code list qualifier 146")
+    vessel = {"imo": checked(ids.check_imo, tdt, imo, "8213 IMO"), "name": name}
+    if flag:
+        vessel["flag"] = flag
+    return vessel
+
+
+def _timestamp(dtm: Segment) -> str:
+    value, fmt = dtm.get(0, 1), dtm.get(0, 2) or "203"
+    pattern = _DATE_FORMATS.get(fmt)
+    if pattern is None:
+        raise dtm.refuse("DTM.format", f"date format {fmt!r} is not 102, 203 or 204")
+    try:
+        at = datetime.strptime(value, pattern).replace(tzinfo=UTC)
+    except ValueError:
+        raise dtm.refuse("DTM.value", f"{value!r} is not a date in format {fmt}") from None
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _nad_elements(nad: Segment) -> Segment:
+    """NAD has 9 data elements; one surplus empty element before the name (C058 and C080 both empty, 10
+    elements, as in the shared D.95B fixture) is read as that common slip; anything else longer is refused."""
+    elements = nad.elements
+    if len(elements) == NAD_ELEMENTS + 1 and not any(elements[2]) and not any(elements[3]):
+        return Segment(nad.position, nad.tag, elements[:3] + elements[4:])
+    if len(elements) > NAD_ELEMENTS:
+        raise nad.refuse("NAD.elements", f"NAD has {NAD_ELEMENTS} data elements, got {len(elements)}")
+    return nad
+
+
+def _party(raw: Segment) -> dict[str, Any]:
+    nad = _nad_elements(raw)
+    name = "".join(nad.elements[3]) if len(nad.elements) > 3 else ""
+    if not name or not nad.get(8):
+        raise nad.refuse("NAD.name", "a party needs its name (C080) and country (3207)")
+    street = [line for line in (nad.elements[4] if len(nad.elements) > 4 else ()) if line]
+    address: dict[str, Any] = {"country": nad.get(8)}
+    if street:
+        address["lines"] = street
+    if nad.get(5):
+        address["city"] = nad.get(5)
+    if nad.get(7):
+        address["postalCode"] = nad.get(7)
+    party: dict[str, Any] = {"name": name, "role": ROLES.get(nad.get(0), "ROLE_UNSPECIFIED"), "address": address}
+    identifier = _party_identifier(nad)
+    if identifier is not None:
+        party["identifiers"] = [identifier]
+    return party
+
+
+def _party_identifier(nad: Segment) -> dict[str, str] | None:
+    value, qualifier, agency = nad.get(1, 0), nad.get(1, 1), nad.get(1, 2)
+    if not value:
+        return None
+    scheme = qualifier if qualifier in SCHEMES else None
+    if scheme is None and (qualifier or agency not in ("", "ZZZ")):
+        return None  # a code from another list (e.g. 172 carrier code, agency 20): not a trader identifier
+    if scheme is None:
+        scheme = next((name for name, shape in _SCHEME_SHAPES if shape.fullmatch(value.upper())), None)
+    if scheme is None:
+        raise IdentifierInvalid("NAD.3039: party identifier matches no known scheme", field=nad.where)
+    checked(lambda v, f: ids.check_party_identifier(scheme, v, f), nad, value, f"3039 {scheme}")
+    return {"scheme": scheme, "value": value}
+
+
+def _container(group: Node) -> dict[str, Any]:
+    eqd = group.head
+    container: dict[str, Any] = {"number": checked(ids.check_container_number, eqd, eqd.get(1, 0), "8260 ISO 6346")}
+    if eqd.get(2, 0):
+        container["sizeType"] = eqd.get(2, 0)
+    if eqd.get(5) == "4":
+        container["empty"] = True
+    seals = [s.get(0, 0) for s in group.all("SEL") if s.get(0, 0)]
+    if seals:
+        container["seals"] = seals
+    return container
+
+
+def _consignment(group: Node) -> dict[str, Any]:
+    cni = group.head
+    documents = group.children("document")
+    bill = next((r for d in documents for r in d.all("RFF") if r.get(0, 0) == "BM"), None)
+    number_source = bill if bill is not None else cni
+    number = bill.get(0, 1) if bill is not None else cni.get(1, 0)
+    consignment: dict[str, Any] = {
+        "transportDocumentNumber": checked(ids.check_transport_document, number_source, number, "1154 B/L")
+    }
+    notify: list[dict[str, Any]] = []
+    goods: list[dict[str, Any]] = []
+    for document in documents:
+        for loc in document.all("LOC"):
+            key = _port_key(loc.get(0))
+            if key in ("portOfLoading", "portOfDischarge"):
+                consignment.setdefault(key, _port(loc))
+        for nad in document.parties():
+            role = nad.get(0)
+            if role == "CZ":
+                consignment["consignor"] = _party(nad)
+            elif role == "CN":
+                consignment["consignee"] = _party(nad)
+            elif role in ("N1", "NI"):
+                notify.append(_party(nad))
+        goods.extend(_goods(g) for g in document.children("goods"))
+    if notify:
+        consignment["notifyParties"] = notify
+    consignment["goodsItems"] = goods
+    return consignment
+
+
+def _goods(group: Node) -> dict[str, Any]:
+    gid = group.head
+    item: dict[str, Any] = {}
+    if gid.get(0):
+        item["sequence"] = _integer(gid, gid.get(0), "1496")
+    packages: dict[str, Any] = {"count": _integer(gid, gid.get(1, 0), "7224")}
+    if gid.get(1, 1):
+        packages["typeCode"] = gid.get(1, 1)
+    item["packages"] = packages
+    for pia in group.all("PIA"):
+        if pia.get(1, 1) == "HS":
+            item.setdefault("hsCode", checked(ids.check_hs_code, pia, pia.get(1, 0), "7140 HS"))
+    description = "".join("".join(f.elements[3]) for f in group.all("FTX") if f.get(0) == "AAA" and len(f.elements) > 3)
+    if description:
+        item["description"] = description
+    for mea in group.all("MEA"):
+        if mea.get(1, 0) in GROSS and mea.get(2, 0) == "KGM":
+            item["grossMassKg"] = _decimal(mea, mea.get(2, 1))
+    containers = [checked(ids.check_container_number, s, s.get(0, 0), "8260 ISO 6346") for s in group.all("SGP")]
+    if containers:
+        item["containerNumbers"] = containers
+    for dgs in group.all("DGS"):
+        if dgs.get(2):
+            item["unNumber"] = checked(ids.check_un_number, dgs, dgs.get(2), "7124 UN number")
+    return item
+
+
+def _integer(segment: Segment, value: str, element: str) -> int:
+    if not value.isdigit() or len(value) > 9:
+        raise segment.refuse(f"{segment.tag}.{element}", f"{value!r} is not a whole number of at most 9 digits")
+    return int(value)
+
+
+def _decimal(segment: Segment, value: str) -> float:
+    try:
+        number = Decimal(value.replace(",", "."))
+    except InvalidOperation:
+        raise segment.refuse(f"{segment.tag}.6314", f"{value!r} is not a number") from None
+    if not number.is_finite() or number < 0 or len(value) > 18:
+        raise segment.refuse(f"{segment.tag}.6314", "a measure is a non-negative number of at most 18 characters")
+    return float(number)
+
+
+def _assign_containers(consignments: list[dict[str, Any]], containers: dict[str, dict[str, Any]]) -> None:
+    stowed: set[str] = set()
+    for consignment in consignments:
+        used = {n for item in consignment["goodsItems"] for n in item.get("containerNumbers", ())}
+        stowed |= used
+        listed = [c for number, c in containers.items() if number in used]
+        if listed:
+            consignment["containers"] = listed
+    empties = [c for number, c in containers.items() if number not in stowed]
+    if empties:
+        order = list(containers)
+        first = consignments[0]
+        first["containers"] = sorted([*first.get("containers", []), *empties], key=lambda c: order.index(c["number"]))

@@ -1,0 +1,72 @@
+"""The EDIFACT translator the pipeline is given for ``application/edifact``: CUSCAR in, manifest JSON out, CUSRES back.
+
+Rule 1: an interchange carries exactly one CUSCAR message (one filing, one answer); more is refused
+        (``UNZ.count``) rather than silently dropping the rest.
+Rule 2: the order of checks is syntax and envelope (:mod:`.syntax`), directory structure (:mod:`.structure`),
+        identifiers per segment (:mod:`.cuscar`); the first failure is the refusal.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Final
+
+from adapters.edifact.cuscar import to_manifest
+from adapters.edifact.cusres import build_cusres
+from adapters.edifact.structure import match, table_for
+from adapters.edifact.syntax import Interchange, control_reference_of, parse_interchange, refuse
+from gateway.core.errors import GatewayError
+from gateway.translation import Answer, Translation
+
+MEDIA_EDIFACT: Final = "application/edifact"
+ANSWER_TYPE: Final = "response.cusres.v1"
+ANSWER_SCHEMA: Final = "UN/EDIFACT:CUSRES:D:96B"
+
+
+def read_cuscar(data: bytes) -> tuple[Interchange, dict[str, object]]:
+    """Check the interchange and convert its one CUSCAR to the manifest's proto3 JSON form (a dict)."""
+    interchange = parse_interchange(data)
+    if len(interchange.messages) != 1:
+        unz_position = interchange.messages[-1].segments[-1].position + 1 if interchange.messages else 2
+        raise refuse("UNZ.count", "an interchange must carry exactly one CUSCAR message", unz_position, "UNZ")
+    message = interchange.messages[0]
+    _directory, table = table_for(message)
+    return interchange, to_manifest(match(message, table))
+
+
+class EdifactTranslator:
+    """``gateway.translation.PayloadTranslator`` for UN/EDIFACT CUSCAR filings."""
+
+    media = MEDIA_EDIFACT
+
+    def translate(self, data: bytes) -> Translation:
+        interchange, manifest = read_cuscar(data)
+        payload = json.dumps(manifest, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return Translation(payload=payload, media="application/json", reference=interchange.control_reference)
+
+    def answer(
+        self, data: bytes, *, error: GatewayError | None, responder: str, recipient: str, answer_id: str, now: datetime
+    ) -> Answer:
+        reference, sender, document = _facts(data)
+        payload = build_cusres(
+            responder=responder,
+            recipient=sender or recipient,
+            interchange_reference=reference,
+            document_number=document,
+            answer_id=answer_id,
+            error=error,
+            now=now,
+        )
+        status = "accepted" if error is None else "rejected"
+        return Answer(ANSWER_TYPE, MEDIA_EDIFACT, ANSWER_SCHEMA, payload, reference, status)
+
+
+def _facts(data: bytes) -> tuple[str, str, str]:
+    """Control reference, UNB sender and BGM document number; best effort for a broken interchange."""
+    try:
+        interchange = parse_interchange(data)
+    except GatewayError:
+        return control_reference_of(data), "", ""
+    bgm = next((s for m in interchange.messages for s in m.segments if s.tag == "BGM"), None)
+    return interchange.control_reference, interchange.sender, bgm.get(1) if bgm is not None else ""

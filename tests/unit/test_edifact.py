@@ -1,0 +1,341 @@
+"""EDIFACT CUSCAR: the shared fixture is accepted; broken variants are refused with the segment and the rule named.
+
+Every variant is applied to two interchanges: ../shared/fixtures/cuscar_d95b_synthetic_valid.edi (skipped when
+../shared is absent) and one written by ``to_cuscar`` from a manifest built here (always available).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.edifact import EdifactTranslator, parse_interchange, read_cuscar, to_cuscar
+from adapters.edifact.cusres import build_cusres
+from adapters.edifact.syntax import MAX_INTERCHANGE_BYTES
+from gateway.core.errors import EdifactInvalid, GatewayError, IdentifierInvalid, LimitExceeded, UnsupportedMediaType
+from gateway.core.payloads import validate_payload
+
+SHARED_FIXTURE = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "cuscar_d95b_synthetic_valid.edi"
+PREPARED = datetime(2026, 3, 15, 9, 30, tzinfo=UTC)
+
+
+def manifest() -> dict[str, Any]:
+    """The shared fixture's content as a manifest (with HS codes, which CUSCAR carries in PIA)."""
+    consignee = {
+        "name": "EXAMPLE IMPORT BV",
+        "role": "CONSIGNEE",
+        "identifiers": [{"scheme": "EORI", "value": "NL000000001"}],
+        "address": {"lines": ["EXAMPLESTRAAT 1"], "city": "ROTTERDAM", "postalCode": "3011AA", "country": "NL"},
+    }
+    return {
+        "manifestNumber": "MANIF20260315001",
+        "voyageNumber": "026W",
+        "vessel": {"imo": "9811000", "name": "EXAMPLE VOYAGER", "flag": "LR"},
+        "portOfLoading": "CNYTN",
+        "portOfDischarge": "NLRTM",
+        "estimatedDeparture": "2026-03-16T18:00:00Z",
+        "estimatedArrival": "2026-04-10T12:00:00Z",
+        "consignments": [
+            {
+                "transportDocumentNumber": "EXMPYTN260001",
+                "portOfLoading": "CNYTN",
+                "portOfDischarge": "NLRTM",
+                "consignor": {
+                    "name": "SHENZHEN EXAMPLE ELECTRONICS CO LTD",
+                    "role": "CONSIGNOR",
+                    "identifiers": [{"scheme": "USCC", "value": "91440300MA5G3K2X40"}],
+                    "address": {"lines": ["NO 1 EXAMPLE ROAD NANSHAN"], "city": "SHENZHEN", "country": "CN"},
+                },
+                "consignee": consignee,
+                "notifyParties": [{**consignee, "role": "NOTIFY"}],
+                "goodsItems": [
+                    {
+                        "sequence": 1,
+                        "hsCode": "854442",
+                        "description": "MOBILE PHONE ACCESSORIES, CHARGERS AND CABLES",
+                        "packages": {"count": 1200, "typeCode": "CT"},
+                        "grossMassKg": 16450.0,
+                        "containerNumbers": ["MSKU9070323"],
+                    }
+                ],
+                "containers": [
+                    {"number": "MSKU9070323", "seals": ["EX1234567"], "sizeType": "22G1"},
+                    {"number": "CSQU3054383", "sizeType": "22G1", "empty": True},
+                ],
+            },
+            {
+                "transportDocumentNumber": "EXMPYTN260002",
+                "consignor": {"name": "GUANGDONG EXAMPLE COATINGS CO LTD", "role": "CONSIGNOR", "address": {"country": "CN"}},
+                "consignee": {
+                    "name": "BEISPIEL FARBEN GMBH",
+                    "role": "CONSIGNEE",
+                    "identifiers": [{"scheme": "EORI", "value": "DE000000000000001"}],
+                    "address": {"country": "DE"},
+                },
+                "goodsItems": [
+                    {
+                        "sequence": 1,
+                        "hsCode": "320810",
+                        "description": "PAINT, FLAMMABLE LIQUID IN DRUMS ON PALLETS",
+                        "packages": {"count": 80, "typeCode": "PX"},
+                        "grossMassKg": 17600.0,
+                        "unNumber": "1263",
+                        "containerNumbers": ["TGHU1234567"],
+                    }
+                ],
+                "containers": [{"number": "TGHU1234567", "seals": ["EX1234568"], "sizeType": "45G1"}],
+            },
+        ],
+    }
+
+
+def written() -> str:
+    data = to_cuscar(manifest(), sender="EXMP", recipient="NLCUSTOMS", control_reference="CTRL0000001", prepared=PREPARED)
+    return data.decode("latin-1")
+
+
+@pytest.fixture(params=["shared", "written"])
+def interchange(request: pytest.FixtureRequest) -> str:
+    if request.param == "written":
+        return written()
+    if not SHARED_FIXTURE.is_file():
+        pytest.skip("../shared/fixtures/cuscar_d95b_synthetic_valid.edi is absent")
+    return SHARED_FIXTURE.read_text(encoding="latin-1")
+
+
+def _sub(pattern: str, replacement: str) -> Callable[[str], str]:
+    def mutate(text: str) -> str:
+        changed, count = re.subn(pattern, replacement, text, count=1)
+        assert count == 1, pattern
+        return changed
+
+    return mutate
+
+
+def _recount(mutate: Callable[[str], str]) -> Callable[[str], str]:
+    """Apply ``mutate``, then correct UNT's segment count, so only the structural rule can fail."""
+
+    def recounted(text: str) -> str:
+        changed = mutate(text)
+        body = changed[changed.index("UNH+") : changed.index("UNT+")]
+        count = len(re.findall(r"(?<!\?)'", body)) + 1
+        return re.sub(r"UNT\+\d+\+", f"UNT+{count}+", changed, count=1)
+
+    return recounted
+
+
+# -- the valid interchanges ---------------------------------------------------------------------------------
+
+
+def test_valid_interchange_converts_to_a_valid_manifest(interchange: str) -> None:
+    parsed, document = read_cuscar(interchange.encode("latin-1"))
+    assert parsed.control_reference == "CTRL0000001"
+    result = validate_payload("manifest.cargo.v1", "application/json", json.dumps(document).encode())
+    assert set(result.containers) == {"MSKU9070323", "TGHU1234567", "CSQU3054383"}
+    assert result.vessels == ("9811000",)
+    assert result.transport_documents == ("EXMPYTN260001", "EXMPYTN260002")
+    assert result.dangerous_goods == ("1263",)
+    assert {p.code for p in result.ports} == {"CNYTN", "NLRTM"}
+    assert [i.value for p in result.parties for i in p.identifiers if i.scheme == "USCC"] == ["91440300MA5G3K2X40"]
+    empty = [c for c in document["consignments"][0]["containers"] if c.get("empty")]
+    assert [c["number"] for c in empty] == ["CSQU3054383"]
+
+
+def test_written_interchange_reads_back_as_the_manifest() -> None:
+    _, document = read_cuscar(written().encode("latin-1"))
+    assert document == manifest()
+
+
+@pytest.mark.shared
+def test_shared_fixture_facts() -> None:
+    if not SHARED_FIXTURE.is_file():
+        pytest.skip("../shared/fixtures/cuscar_d95b_synthetic_valid.edi is absent")
+    parsed = parse_interchange(SHARED_FIXTURE.read_bytes())
+    (message,) = parsed.messages
+    assert (message.type, message.directory, message.reference, len(message.segments)) == (
+        "CUSCAR",
+        "D.95B",
+        "MSG0001",
+        49,
+    )
+    assert (parsed.syntax, parsed.sender, parsed.recipient) == ("UNOC", "EXMP", "NLCUSTOMS")
+
+
+# -- broken variants: (name, mutation, error class, segment tag in the field, rule in the detail) -----------
+
+VARIANTS: list[tuple[str, Callable[[str], str], type[GatewayError], str, str]] = [
+    ("container check digit", _sub(r"EQD\+CN\+MSKU9070323", "EQD+CN+MSKU9070324"), IdentifierInvalid, "EQD", "EQD.8260"),
+    ("SGP check digit", _sub(r"SGP\+TGHU1234567", "SGP+TGHU1234568"), IdentifierInvalid, "SGP", "SGP.8260"),
+    ("IMO check digit", _sub(r"9811000:146", "9811001:146"), IdentifierInvalid, "TDT", "TDT.8213"),
+    ("UN/LOCODE", _sub(r"LOC\+60\+NLRTM", "LOC+60+XXRTM"), IdentifierInvalid, "LOC", "LOC.3225"),
+    ("party identifier", _sub(r"NL000000001:", "NL00000000!:"), IdentifierInvalid, "NAD", "NAD.3039"),
+    ("UNT count", _sub(r"UNT\+(\d+)\+", "UNT+77+"), EdifactInvalid, "UNT", "UNT.count"),
+    ("UNT reference", _sub(r"UNT\+(\d+)\+\w+'", r"UNT+\1+OTHER'"), EdifactInvalid, "UNT", "UNT.reference"),
+    ("UNZ count", _sub(r"UNZ\+1\+", "UNZ+2+"), EdifactInvalid, "UNZ", "UNZ.count"),
+    ("UNZ reference", _sub(r"UNZ\+1\+CTRL0000001", "UNZ+1+CTRL0000002"), EdifactInvalid, "UNZ", "UNZ.reference"),
+    ("truncated inside a segment", lambda t: t[: t.index("DGS+IMD") + 6], EdifactInvalid, "", "SYNTAX.truncated"),
+    ("truncated at a segment end", lambda t: t[: t.index("UNT+")], EdifactInvalid, "UNZ", "UNZ.missing"),
+    ("unknown directory", _sub(r"CUSCAR:D:95B:UN", "CUSCAR:D:01B:UN"), EdifactInvalid, "UNH", "UNH.directory"),
+    ("not a CUSCAR", _sub(r"CUSCAR:D:95B:UN", "IFTMIN:D:95B:UN"), EdifactInvalid, "UNH", "UNH.type"),
+    ("mandatory BGM missing", _recount(_sub(r"BGM\+[^']*'\s*", "")), EdifactInvalid, "", "STRUCTURE.mandatory"),
+    ("no goods item", _recount(_sub(r"GID\+1\+80:PX'\s*", "")), EdifactInvalid, "", "STRUCTURE.mandatory"),
+    ("segment out of order", _sub(r"(TDT\+[^']*'\s*)(LOC\+5\+[^']*'\s*)", r"\2\1"), EdifactInvalid, "LOC", "STRUCTURE.unexpected"),
+    ("repeated beyond maximum", _recount(_sub(r"(BGM\+[^']*'\s*)", r"\1\1")), EdifactInvalid, "BGM", "STRUCTURE.repeat"),
+    ("stray release character", _sub(r"EXAMPLE VOYAGER", "EXAMPLE ?VOYAGER"), EdifactInvalid, "TDT", "SYNTAX.release"),
+    ("bad UNA", _sub(r"^UNA:\+\.\? '", "UNA:+.?+'"), EdifactInvalid, "UNA", "UNA.syntax"),
+    ("bad UNB date", _sub(r"\+260315:0930\+|\+260315:0930\+", "+2603:0930+"), EdifactInvalid, "UNB", "UNB.datetime"),
+]
+
+
+@pytest.mark.parametrize(("name", "mutate", "error", "tag", "rule"), VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_broken_variant_is_refused_with_the_rule(
+    interchange: str,
+    name: str,
+    mutate: Callable[[str], str],
+    error: type[GatewayError],
+    tag: str,
+    rule: str,
+) -> None:
+    with pytest.raises(error) as caught:
+        EdifactTranslator().translate(mutate(interchange).encode("latin-1"))
+    assert type(caught.value) is error, caught.value
+    assert re.fullmatch(r"segment\[\d+\]\.[A-Z]{0,3}", caught.value.field or ""), caught.value.field
+    assert caught.value.field.endswith(f".{tag}") or not tag
+    assert caught.value.detail.startswith(rule), caught.value.detail
+
+
+def test_positions_count_from_unb() -> None:
+    text = written()
+    with pytest.raises(EdifactInvalid) as caught:
+        read_cuscar(_sub(r"UNT\+(\d+)\+", "UNT+1+")(text).encode("latin-1"))
+    segments = len(re.findall(r"'\n", text))  # one segment per line after UNA
+    assert caught.value.field == f"segment[{segments - 2}].UNT"  # the UNA line is not a segment; UNZ follows UNT
+
+
+def test_release_characters_round_trip() -> None:
+    document = manifest()
+    document["vessel"]["name"] = "A+B:C'D?E"
+    data = to_cuscar(document, sender="S", recipient="R", control_reference="C1", prepared=PREPARED)
+    assert b"A?+B?:C?'D??E" in data
+    assert read_cuscar(data)[1]["vessel"]["name"] == "A+B:C'D?E"
+
+
+def test_two_messages_in_one_interchange_are_refused() -> None:
+    text = written()
+    start, end = text.index("UNH+"), text.index("UNZ+")
+    doubled = text[:end] + text[start:end] + "UNZ+2+CTRL0000001'"
+    with pytest.raises(EdifactInvalid, match="exactly one CUSCAR"):
+        read_cuscar(doubled.encode("latin-1"))
+
+
+def test_functional_groups_are_refused() -> None:
+    text = written().replace("UNH+", "UNG+X'\nUNH+", 1)
+    with pytest.raises(EdifactInvalid, match="UNG.unsupported"):
+        read_cuscar(text.encode("latin-1"))
+
+
+def test_bytes_outside_the_character_set_are_refused() -> None:
+    text = written().replace("UNOC:3", "UNOA:3").replace("EXAMPLE VOYAGER", "EXAMPLE VOYAGÉR")
+    with pytest.raises(EdifactInvalid, match="UNB.charset"):
+        read_cuscar(text.encode("latin-1"))
+
+
+def test_size_is_bounded_before_parsing() -> None:
+    with pytest.raises(LimitExceeded):
+        read_cuscar(b"UNA:+.? '" + b"X" * MAX_INTERCHANGE_BYTES)
+
+
+def test_hs_code_on_pia_is_checked() -> None:
+    text = written().replace("PIA+5+320810:HS", "PIA+5+770000:HS")
+    with pytest.raises(IdentifierInvalid) as caught:
+        read_cuscar(text.encode("latin-1"))
+    assert caught.value.field is not None and caught.value.field.endswith(".PIA")
+    assert caught.value.detail.startswith("PIA.7140 HS")
+
+
+def test_legacy_chinese_port_code_is_read_as_its_alias() -> None:
+    text = written().replace("LOC+5+CNYTN", "LOC+5+CNSZX")
+    _, document = read_cuscar(text.encode("latin-1"))
+    result = validate_payload("manifest.cargo.v1", "application/json", json.dumps(document).encode())
+    assert any("CNSZX" in note for note in result.notes)
+
+
+def test_validate_payload_refuses_untranslated_edifact() -> None:
+    with pytest.raises(UnsupportedMediaType):
+        validate_payload("manifest.cargo.v1", "application/edifact", written().encode("latin-1"))
+    with pytest.raises(UnsupportedMediaType):
+        validate_payload("release.notice.v1", "application/edifact", b"UNA")
+
+
+# -- CUSRES ------------------------------------------------------------------------------------------------
+
+
+def test_cusres_accepted_and_rejected_are_valid_interchanges() -> None:
+    now = datetime(2026, 3, 15, 10, 0, tzinfo=UTC)
+    accepted = build_cusres(
+        responder="CN-GACC",
+        recipient="EXMP",
+        interchange_reference="CTRL0000001",
+        document_number="MANIF20260315001",
+        answer_id="a",
+        error=None,
+        now=now,
+    )
+    refusal = EdifactInvalid("UNT.count: segment count is '77', the message has 49 (UNH..UNT)", field="segment[50].UNT")
+    rejected = build_cusres(
+        responder="CN-GACC",
+        recipient="EXMP",
+        interchange_reference="CTRL0000001",
+        document_number="",
+        answer_id="b",
+        error=refusal,
+        now=now,
+    )
+    for data, status in ((accepted, "AP"), (rejected, "RE")):
+        parsed = parse_interchange(data)
+        (message,) = parsed.messages
+        assert message.type == "CUSRES"
+        segments = {s.tag: s for s in message.segments}
+        assert segments["BGM"].get(3) == status
+        assert segments["RFF"].elements == (("ACW", "CTRL0000001"),)
+    (message,) = parse_interchange(rejected).messages
+    tags = {s.tag: s for s in message.segments}
+    assert tags["ERP"].elements == (("1", "50"),)
+    assert tags["ERC"].get(0) == "EDIFACT_INVALID"
+    assert "".join(tags["FTX"].elements[3]).startswith("UNT.count")
+
+
+def test_answer_to_a_broken_interchange_still_correlates() -> None:
+    broken = written()[:200].encode("latin-1")
+    answer = EdifactTranslator().answer(
+        broken,
+        error=EdifactInvalid("SYNTAX.truncated: x", field="segment[9]."),
+        responder="CN-GACC",
+        recipient="CARRIER-COSCO",
+        answer_id="c",
+        now=PREPARED,
+    )
+    assert answer.status == "rejected" and answer.reference == "CTRL0000001"
+    assert b"RFF+ACW:CTRL0000001'" in answer.payload
+
+
+# -- HS codes: optional on a manifest (CUSCAR has no commodity code), required on an entry summary ---------
+
+
+def test_hs_code_is_optional_on_a_manifest_and_required_on_an_entry_summary() -> None:
+    from tests.unit.test_payloads import ens
+
+    document = manifest()
+    del document["consignments"][0]["goodsItems"][0]["hsCode"]
+    validate_payload("manifest.cargo.v1", "application/json", json.dumps(document).encode())
+    declaration = ens()
+    declaration["houseConsignments"][0]["goodsItems"][0]["hsCode"] = ""
+    with pytest.raises(GatewayError) as caught:
+        validate_payload("prearrival.ens.v1", "application/json", json.dumps(declaration).encode())
+    assert caught.value.field == "payload.house_consignments[0].goods_items[0].hs_code"
