@@ -11,6 +11,8 @@ Rule 3: one interceptor wraps every ``cgw.v1`` handler: it binds the structlog c
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -47,6 +49,8 @@ MAX_CONNECTION_IDLE_MS = 5 * 60 * 1000
 MAX_CONNECTION_AGE_MS = 60 * 60 * 1000
 # Clients may not ping more often than this without data (ping floods).
 MIN_PING_INTERVAL_MS = 10 * 1000
+# The health service follows the gateway's readiness (trust list, CRL, policies, store) at this pace.
+HEALTH_POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,10 +154,30 @@ class GrpcListener:
     server: grpc.aio.Server
     port: int
     health: health.aio.HealthServicer
+    watcher: asyncio.Task[None]
 
     async def stop(self, grace: float) -> None:
+        self.watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.watcher
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+
+
+async def _set_health(servicer: health.aio.HealthServicer, ready: bool) -> None:
+    status = health_pb2.HealthCheckResponse.SERVING if ready else health_pb2.HealthCheckResponse.NOT_SERVING
+    for name in ("", *SERVICE_NAMES):
+        await servicer.set(name, status)
+
+
+async def _follow_readiness(servicer: health.aio.HealthServicer, ready: Callable[[], bool], current: bool) -> None:
+    """SERVING while the gateway is ready, NOT_SERVING while it fails closed (health checks see it)."""
+    while True:
+        await asyncio.sleep(HEALTH_POLL_SECONDS)
+        now = ready()
+        if now != current:
+            await _set_health(servicer, now)
+            current = now
 
 
 async def start_grpc(services: GrpcServices, host: str, port: int, tls: TlsMaterial) -> GrpcListener:
@@ -170,8 +194,8 @@ async def start_grpc(services: GrpcServices, host: str, port: int, tls: TlsMater
     bound = server.add_secure_port(f"{host}:{port}", credentials)
     if bound == 0:
         raise OSError(f"gRPC: cannot bind {host}:{port}")
+    ready = services.ready()
+    await _set_health(health_servicer, ready)
     await server.start()
-    serving = health_pb2.HealthCheckResponse.SERVING
-    for name in ("", *SERVICE_NAMES):
-        await health_servicer.set(name, serving)
-    return GrpcListener(server=server, port=bound, health=health_servicer)
+    watcher = asyncio.create_task(_follow_readiness(health_servicer, services.ready, ready), name="cgw-grpc-health")
+    return GrpcListener(server=server, port=bound, health=health_servicer, watcher=watcher)
