@@ -49,7 +49,7 @@ def _reference(value: Any) -> bytes | type[Exception]:
         return type(exc)
 
 
-@settings(max_examples=250)
+@settings(max_examples=250, deadline=None)
 @given(values)
 def test_same_bytes_or_same_error_as_the_reference(value: Any) -> None:
     expected = _reference(value)
@@ -60,7 +60,7 @@ def test_same_bytes_or_same_error_as_the_reference(value: Any) -> None:
             canonical_json(value)
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 @given(plain)
 def test_gateway_shaped_values_take_the_fast_path(value: Any) -> None:
     assert _plain(value, 0)
