@@ -188,6 +188,19 @@ class GatewayClient:
         media = sign_args.get("media", "application/json")
         return await self.submit_signed(self.sign(message_type, to, payload, **sign_args), payload, media)
 
+    async def forward_signed(self, sender: str, message_id: str, jws: str) -> Submitted:
+        """Forward the received message ``sender/message_id``: ``jws`` is our own envelope over its payload."""
+        status, body, _ = await self._call(
+            "POST", f"/v1/messages/{sender}/{message_id}/forward", headers={"Cgw-Envelope": jws}
+        )
+        receipt = read_receipt(body["receipt"], await self._gateway_public_key(body["receipt"]))
+        return Submitted(status=status, body=body, receipt=receipt)
+
+    async def reload_policies(self) -> dict[str, Any]:
+        """Ask the gateway to re-read, check and swap its policy set (the admin action)."""
+        _, body, _ = await self._call("POST", "/v1/admin/policies/reload")
+        return dict(body)
+
     async def _gateway_public_key(self, receipt: str) -> PublicKeyTypes:
         """The receipt signer's key, taken from its x5c and checked to chain to our trust anchor."""
         leaf = x509.load_der_x509_certificate(header_x5c(peek_header(receipt))[0])
@@ -220,6 +233,12 @@ class GatewayClient:
     async def ack(self, cursors: list[int]) -> int:
         _, body, _ = await self._call("POST", "/v1/inbox/ack", json={"cursors": cursors})
         return int(body["acknowledged"])
+
+    async def aeo_recognition(self, operator: str, *, admin: str = "", date: str = "") -> dict[str, Any]:
+        """GET /v1/aeo/recognition: is ``operator`` an AEO ``admin`` (default: the gateway's home) recognises?"""
+        params = {"operator": operator} | ({"admin": admin} if admin else {}) | ({"date": date} if date else {})
+        _, body, _ = await self._call("GET", "/v1/aeo/recognition", params=params)
+        return dict(body)
 
     async def status(self, sender: str, message_id: str) -> dict[str, Any]:
         _, body, _ = await self._call("GET", f"/v1/messages/{sender}/{message_id}")

@@ -117,6 +117,11 @@ class Authorisation:
     identifiers: tuple[OperatorId, ...]  # every identifier of the holder, the number included (crosswalk)
     source: str  # where it came from: "message:<sender>/<id>", "import:<issuer>:<file>", ...
 
+    @property
+    def key(self) -> tuple[str, str]:
+        """Unique per issuing administration: one administration's record never replaces another's."""
+        return self.admin, self.number
+
     def status_on(self, on: date) -> Status:
         """The status as of ``on`` (Rule 3)."""
         if self.status is not Status.ACTIVE and on < self.status_since:
@@ -222,9 +227,9 @@ class AeoIndex:
 
     def __init__(self, authorisations: Iterable[Authorisation], mras: MraTable) -> None:
         by_id: dict[OperatorId, list[Authorisation]] = {}
-        by_number: dict[str, Authorisation] = {}
+        by_number: dict[tuple[str, str], Authorisation] = {}
         for auth in authorisations:
-            by_number[auth.number] = auth
+            by_number[auth.key] = auth
         for auth in by_number.values():
             for oid in crosswalk(auth.identifiers):
                 bucket = by_id.setdefault(oid, [])
@@ -236,15 +241,15 @@ class AeoIndex:
         self._by_id: Mapping[OperatorId, tuple[Authorisation, ...]] = MappingProxyType(
             {k: tuple(v) for k, v in by_id.items()}
         )
-        self._by_number: Mapping[str, Authorisation] = MappingProxyType(by_number)
+        self._by_number: Mapping[tuple[str, str], Authorisation] = MappingProxyType(by_number)
         self._pairs = MappingProxyType({k: tuple(v) for k, v in pairs.items()})
         self.mras = mras
 
     def __len__(self) -> int:
         return len(self._by_number)
 
-    def authorisation(self, number: str) -> Authorisation | None:
-        return self._by_number.get(number)
+    def authorisation(self, admin: str, number: str) -> Authorisation | None:
+        return self._by_number.get((admin, number))
 
     def authorisations(self) -> tuple[Authorisation, ...]:
         return tuple(self._by_number.values())

@@ -56,6 +56,7 @@ MAX_ARRANGEMENTS = 1000
 MAX_BENEFITS = 16
 MAX_TEXT_CHARS = 200
 
+_EU_NUMBER = re.compile(r"[A-Z]{2}AEO[CSF].*")
 _OPEN_VALUE = re.compile(r"[A-Z0-9][A-Z0-9/.\-]{0,34}")
 _CSV_COLUMNS = ("number", "type", "status", "valid_from", "valid_until", "status_since", "holder", "identifiers")
 
@@ -112,6 +113,8 @@ def _number(admin: str, value: object, field: str) -> tuple[str, str]:
     number = value.strip().upper().replace(" ", "")
     if not _OPEN_VALUE.fullmatch(number):
         raise IdentifierInvalid("AEO number: 1-35 letters, digits and . / -", field=field)
+    if number.startswith("AEOCN") or (_EU_NUMBER.fullmatch(number) and number[:2] in ids.EORI_PREFIXES):
+        raise IdentifierInvalid(f"AEO number: {admin} may not issue an EU or China format number", field=field)
     return number, admin
 
 

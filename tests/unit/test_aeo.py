@@ -429,3 +429,20 @@ def test_the_index_agrees_with_a_scan(picks: list[tuple[str, Status, int]], day:
     assert result.recognised == any(recognised(a) for a in holders)
     if not holders:
         assert result.reasons == (Reason.UNKNOWN_OPERATOR,)
+
+
+def test_a_partner_cannot_issue_numbers_in_the_eu_or_china_format() -> None:
+    raw = {"type": "AEO", "status": "active", "valid_from": "2020-01-01", "holder": "x"}
+    for number in ("DEAEOS00005678", f"AEOCN{CN_CODE}"):
+        with pytest.raises(IdentifierInvalid, match="may not issue"):
+            parse_authorisation(raw | {"number": number}, admin="US", source="t")
+
+
+def test_records_are_unique_per_issuing_administration() -> None:
+    raw = {"number": "X-1", "type": "AEO", "status": "active", "valid_from": "2020-01-01", "holder": "x"}
+    jp = parse_authorisation(raw, admin="JP", source="t")
+    ch = parse_authorisation(raw | {"status": "revoked"}, admin="CH", source="t")
+    idx = index(jp, ch)
+    assert len(idx) == 2
+    assert idx.authorisation("JP", "X-1") is jp
+    assert idx.authorisation("CH", "X-1") is ch
