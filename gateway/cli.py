@@ -47,7 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--to", required=True, help="comma-separated recipient member ids")
     send.add_argument("--tlp", default="AMBER", choices=[t.value for t in Tlp])
     send.add_argument("--program")
-    send.add_argument("--media", default="application/json")
+    send.add_argument(
+        "--media", help="payload media type (default: application/edifact for .edi files or UNA/UNB, else JSON)"
+    )
     send.add_argument("--token", action="store_true", help="authenticate with an access token instead of mTLS")
     send.add_argument(
         "--transport",
@@ -132,6 +134,7 @@ async def _send(args: argparse.Namespace) -> int:
         print(f"error: unknown message type {args.type}; known: {sorted(MESSAGE_TYPES)}", file=sys.stderr)
         return 2
     payload = args.payload.read_bytes()
+    args.media = args.media or _media_of(args.payload, payload)
     if args.transport == "grpc":
         return await _send_grpc(args, payload, spec.schema)
     credentials = MemberCredentials.from_federation(args.federation, args.member)
@@ -153,6 +156,13 @@ async def _send(args: argparse.Namespace) -> int:
             return 1
     print(json.dumps(result.body | {"receipt_claims": result.receipt}, indent=2))
     return 0
+
+
+def _media_of(path: Path, payload: bytes) -> str:
+    """An EDIFACT interchange (``.edi``/``.edifact``, or starting with UNA/UNB) is sent as itself, else JSON."""
+    if path.suffix.lower() in (".edi", ".edifact") or payload.lstrip()[:3] in (b"UNA", b"UNB"):
+        return "application/edifact"
+    return "application/json"
 
 
 async def _send_grpc(args: argparse.Namespace, payload: bytes, schema: str) -> int:

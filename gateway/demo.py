@@ -12,6 +12,8 @@ A fresh dev federation is created in a temporary directory and the gateway is st
     bytes is a conflict.
  6. AUDIT-GACC verifies the whole ledger against the signed checkpoint, an inclusion proof for the manifest
     and a consistency proof between two checkpoints.
+ 8. The carrier files a CUSCAR in UN/EDIFACT and pulls its CUSRES; a broken interchange (wrong UNT count) is
+    refused with the segment and rule named, and answered with a rejecting CUSRES (gateway/edifactdemo.py).
 
 Every step prints one trace line; the command exits 0 only when every step behaved as expected.
 """
@@ -30,6 +32,7 @@ from typing import Any
 from gateway.auditor import verify_over_rest
 from gateway.client import GatewayClient, GatewayClientError, MemberCredentials, load_signing_key, sign_message
 from gateway.core import envelope
+from gateway.edifactdemo import edifact_scenario
 from gateway.core.merkle import verify_consistency, verify_inclusion
 from gateway.core.model import Tlp
 from gateway.grpc_client import GrpcGatewayClient
@@ -104,6 +107,7 @@ async def _run(directory: Path) -> int:
             await _forgeries(trace, carrier, douane, gacc, directory)
             await _replays(trace, carrier, manifest)
             await _audit(trace, auditor, gateway.url, directory, manifest)
+            await edifact_scenario(trace.record, carrier)
     passed = sum(ok for _, ok, _ in trace.steps)
     print(f"\nsummary: {passed}/{len(trace.steps)} steps behaved as expected -> {'PASS' if trace.ok else 'FAIL'}")
     return 0 if trace.ok else 1

@@ -21,6 +21,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from adapters.edifact import MEDIA_EDIFACT, EdifactTranslator
 from adapters.grpc_api.edge import GrpcServices
 from adapters.grpc_api.server import GrpcListener, TlsMaterial, start_grpc
 from adapters.rest.app import RestServices, build_app
@@ -125,7 +126,9 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
     ledger: Ledger | None = None
     checkpointer: asyncio.Task[None] | None = None
     try:
-        pipeline = Pipeline(store=store, state=state, clock=clock)
+        pipeline = Pipeline(
+            store=store, state=state, clock=clock, translators={MEDIA_EDIFACT: EdifactTranslator()}
+        )
         data_dir = settings.data_dir
 
         async def publish(note: bytes) -> None:

@@ -43,11 +43,12 @@ from gateway.core.errors import (
     Unauthenticated,
 )
 from gateway.core.model import Caller, MemberKind
-from gateway.core.payloads import ValidatedPayload, validate_payload
+from gateway.core.payloads import ValidatedPayload
 from gateway.core.policy import Decision, audit_request, submit_request
 from gateway.core.receipt import make_receipt
 from gateway.ports import Clock, InboxItem, Store, StoredMessage
 from gateway.state import GatewayState
+from gateway.translation import Answers, Translators
 
 log = structlog.get_logger("gateway.exchange")
 
@@ -102,10 +103,15 @@ def evidence_digest(jws: str, payload: bytes) -> str:
 
 
 class Pipeline:
-    def __init__(self, *, store: Store, state: GatewayState, clock: Clock) -> None:
+    def __init__(
+        self, *, store: Store, state: GatewayState, clock: Clock, translators: Translators | None = None
+    ) -> None:
         self._store = store
         self._state = state
         self._clock = clock
+        # Translated payload media (EDIFACT): translate before validation, answer the sender (gateway/translation.py)
+        self._answers = Answers(translators or {}, store=store, state=state, clock=clock, digest=evidence_digest)
+        self._answers.notify = lambda member_id: self._inbox_event(member_id).set()
         self._inflight = 0
         self._inbox_events: dict[str, asyncio.Event] = {}
 
@@ -190,6 +196,7 @@ class Pipeline:
             outcome = await self._submit(inbound, context)
         except GatewayError as exc:
             await self._reject(exc, adapter=inbound.adapter, action="submit", fields=context)
+            await self._answers.refused(context.get("answer"), exc)
             self._log_exchange(context | {"detail": exc.detail[:300]}, "rejected", exc.code, started)
             raise
         except Exception as exc:  # a bug: audit and report as INTERNAL, never leak the detail
@@ -199,6 +206,7 @@ class Pipeline:
             raise err from exc
         finally:
             self._inflight -= 1
+            self._answers.forget(context.get("answer"))
         self._log_exchange(context, "duplicate" if outcome.duplicate else "accepted", "OK", started)
         return outcome
 
@@ -224,7 +232,7 @@ class Pipeline:
         existing = await self._store.find_message(header.sender, header.id)
         if existing is not None:
             return self._duplicate(existing, digest)
-        validated = validate_payload(header.type, header.payload.media, verified.payload, schema=header.payload.schema)
+        validated = self._answers.validate(verified, digest, context)
         permit = self._authorize(caller, verified, validated, context)
         message = StoredMessage(
             sender=header.sender,
@@ -271,6 +279,7 @@ class Pipeline:
                 policy_digest=permit.decision.digest,
                 key=identity.private_key,
                 x5c=self._state.receipt_x5c,
+                answer=self._answers.claim(context.get("answer")),
             )
 
         try:
@@ -282,6 +291,7 @@ class Pipeline:
             return self._duplicate(raced, digest)
         for recipient in header.to:
             self._inbox_event(recipient).set()
+        await self._answers.accepted(context.get("answer"))
         return Outcome(message=stored, duplicate=False)
 
     @staticmethod
