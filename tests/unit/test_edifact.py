@@ -71,7 +71,11 @@ def manifest() -> dict[str, Any]:
             },
             {
                 "transportDocumentNumber": "EXMPYTN260002",
-                "consignor": {"name": "GUANGDONG EXAMPLE COATINGS CO LTD", "role": "CONSIGNOR", "address": {"country": "CN"}},
+                "consignor": {
+                    "name": "GUANGDONG EXAMPLE COATINGS CO LTD",
+                    "role": "CONSIGNOR",
+                    "address": {"country": "CN"},
+                },
                 "consignee": {
                     "name": "BEISPIEL FARBEN GMBH",
                     "role": "CONSIGNEE",
@@ -96,7 +100,9 @@ def manifest() -> dict[str, Any]:
 
 
 def written() -> str:
-    data = to_cuscar(manifest(), sender="EXMP", recipient="NLCUSTOMS", control_reference="CTRL0000001", prepared=PREPARED)
+    data = to_cuscar(
+        manifest(), sender="EXMP", recipient="NLCUSTOMS", control_reference="CTRL0000001", prepared=PREPARED
+    )
     return data.decode("latin-1")
 
 
@@ -170,7 +176,13 @@ def test_shared_fixture_facts() -> None:
 # -- broken variants: (name, mutation, error class, segment tag in the field, rule in the detail) -----------
 
 VARIANTS: list[tuple[str, Callable[[str], str], type[GatewayError], str, str]] = [
-    ("container check digit", _sub(r"EQD\+CN\+MSKU9070323", "EQD+CN+MSKU9070324"), IdentifierInvalid, "EQD", "EQD.8260"),
+    (
+        "container check digit",
+        _sub(r"EQD\+CN\+MSKU9070323", "EQD+CN+MSKU9070324"),
+        IdentifierInvalid,
+        "EQD",
+        "EQD.8260",
+    ),
     ("SGP check digit", _sub(r"SGP\+TGHU1234567", "SGP+TGHU1234568"), IdentifierInvalid, "SGP", "SGP.8260"),
     ("IMO check digit", _sub(r"9811000:146", "9811001:146"), IdentifierInvalid, "TDT", "TDT.8213"),
     ("UN/LOCODE", _sub(r"LOC\+60\+NLRTM", "LOC+60+XXRTM"), IdentifierInvalid, "LOC", "LOC.3225"),
@@ -185,8 +197,20 @@ VARIANTS: list[tuple[str, Callable[[str], str], type[GatewayError], str, str]] =
     ("not a CUSCAR", _sub(r"CUSCAR:D:95B:UN", "IFTMIN:D:95B:UN"), EdifactInvalid, "UNH", "UNH.type"),
     ("mandatory BGM missing", _recount(_sub(r"BGM\+[^']*'\s*", "")), EdifactInvalid, "", "STRUCTURE.mandatory"),
     ("no goods item", _recount(_sub(r"GID\+1\+80:PX'\s*", "")), EdifactInvalid, "", "STRUCTURE.mandatory"),
-    ("segment out of order", _sub(r"(TDT\+[^']*'\s*)(LOC\+5\+[^']*'\s*)", r"\2\1"), EdifactInvalid, "LOC", "STRUCTURE.unexpected"),
-    ("repeated beyond maximum", _recount(_sub(r"(BGM\+[^']*'\s*)", r"\1\1")), EdifactInvalid, "BGM", "STRUCTURE.repeat"),
+    (
+        "segment out of order",
+        _sub(r"(TDT\+[^']*'\s*)(LOC\+5\+[^']*'\s*)", r"\2\1"),
+        EdifactInvalid,
+        "LOC",
+        "STRUCTURE.unexpected",
+    ),
+    (
+        "repeated beyond maximum",
+        _recount(_sub(r"(BGM\+[^']*'\s*)", r"\1\1")),
+        EdifactInvalid,
+        "BGM",
+        "STRUCTURE.repeat",
+    ),
     ("stray release character", _sub(r"EXAMPLE VOYAGER", "EXAMPLE ?VOYAGER"), EdifactInvalid, "TDT", "SYNTAX.release"),
     ("bad UNA", _sub(r"^UNA:\+\.\? '", "UNA:+.?+'"), EdifactInvalid, "UNA", "UNA.syntax"),
     ("bad UNB date", _sub(r"\+260315:0930\+|\+260315:0930\+", "+2603:0930+"), EdifactInvalid, "UNB", "UNB.datetime"),

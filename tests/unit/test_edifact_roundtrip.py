@@ -139,9 +139,7 @@ def manifests(draw: st.DrawFn) -> dict[str, Any]:
         "portOfLoading": draw(st.sampled_from(PORTS)),
         "portOfDischarge": draw(st.sampled_from(PORTS)),
         "estimatedArrival": draw(minutes),
-        "consignments": [
-            draw(consignments(numbers[bounds[i] : bounds[i + 1]], first=i == 0)) for i in range(count)
-        ],
+        "consignments": [draw(consignments(numbers[bounds[i] : bounds[i + 1]], first=i == 0)) for i in range(count)],
     }
     if draw(st.booleans()):
         manifest["nextPort"] = draw(st.sampled_from(PORTS))
