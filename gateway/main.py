@@ -9,6 +9,8 @@ Rule 2: paired start/stop in one async context manager (``running_gateway``): th
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import os
 import signal
 import ssl
 from collections.abc import AsyncIterator
@@ -21,7 +23,6 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from adapters.edifact import MEDIA_EDIFACT, EdifactTranslator
 from adapters.grpc_api.edge import GrpcServices
 from adapters.grpc_api.server import GrpcListener, TlsMaterial, start_grpc
 from adapters.rest.app import RestServices, build_app
@@ -29,12 +30,18 @@ from gateway.auditor import publish_checkpoint_file
 from gateway.core.errors import GatewayError, Unavailable
 from gateway.core.payloads import MESSAGE_TYPES
 from gateway.core.policy import Authorizer
+from gateway.deadletters import DeadLetters
+from gateway.delivery import DeliveryWorker
+from gateway.faults import CRASH_ENV, CrashPoint
 from gateway.infra.backends import describe, open_store
 from gateway.infra.files import load_certificates, load_private_key, load_trust
 from gateway.infra.policyfiles import load_bundle, load_programs
+from gateway.infra.webhook import WebhookDeliverer, webhook_tls
 from gateway.ledger import Ledger
+from gateway.metrics import Metrics
+from gateway.operations import Operations
 from gateway.pipeline import Pipeline
-from gateway.ports import Store
+from gateway.ports import Deliverer, Store
 from gateway.settings import Settings
 from gateway.state import GatewayState, Identity, Trust
 
@@ -60,6 +67,8 @@ class Gateway:
     store: Store
     url: str
     grpc_target: str | None = None  # "host:port" of the gRPC listener when [gateway] grpc_port is set
+    delivery: DeliveryWorker | None = None  # the push worker (gateway/delivery.py)
+    operations: Operations | None = None  # readiness, metrics, dead letters (gateway/operations.py)
 
 
 def gateway_issuer(member_id: str) -> str:
@@ -115,7 +124,8 @@ def grpc_tls(settings: Settings) -> TlsMaterial:
 
 
 @asynccontextmanager
-async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
+async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa: PLR0915 - the one composition root: every start beside its stop
+    settings = _with_crash_point(settings)
     state = load_state(settings)
     checkpoint_key = load_checkpoint_key(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -125,10 +135,13 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
     grpc_listener: GrpcListener | None = None
     ledger: Ledger | None = None
     checkpointer: asyncio.Task[None] | None = None
+    push: PushDelivery | None = None
     try:
+        metrics = Metrics(MESSAGE_TYPES)
         pipeline = Pipeline(
-            store=store, state=state, clock=clock, translators={MEDIA_EDIFACT: EdifactTranslator()}
+            store=store, state=state, clock=clock, metrics=metrics, crash=CrashPoint.parse(settings.crash_point)
         )
+        push = PushDelivery.build(settings, state, store, clock, metrics)
         data_dir = settings.data_dir
 
         async def publish(note: bytes) -> None:
@@ -138,7 +151,13 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
         await ledger.checkpoint()
         checkpointer = asyncio.create_task(_checkpoint_loop(ledger), name="cgw-checkpointer")
         app = build_app(
-            RestServices(pipeline=pipeline, ledger=ledger, limits=settings.limits, ready=lambda: state.ready)
+            RestServices(
+                pipeline=pipeline,
+                ledger=ledger,
+                limits=settings.limits,
+                ready=lambda: state.ready,
+                operations=push.operations,
+            )
         )
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
         await runner.setup()
@@ -153,6 +172,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
             )
             grpc_listener = await start_grpc(grpc_services, settings.host, settings.grpc_port, grpc_tls(settings))
             grpc_target = f"{host}:{grpc_listener.port}"
+        push.worker.start()  # after the listeners: receipts go out before pushes (crash-safety order)
         log.info(
             "gateway listening",
             url=url,
@@ -169,18 +189,74 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
             store=store,
             url=url,
             grpc_target=grpc_target,
+            delivery=push.worker,
+            operations=push.operations,
         )
     finally:
+        if push is not None:
+            push.operations.draining = True  # /readyz answers 503 while the listeners drain
         if grpc_listener is not None:
             await grpc_listener.stop(SHUTDOWN_GRACE_SECONDS)
         if runner is not None:
             await runner.cleanup()
+        if push is not None:  # pushes in flight finish (or are re-pushed after the restart)
+            await push.stop(SHUTDOWN_GRACE_SECONDS)
         if checkpointer is not None:
             checkpointer.cancel()
             await asyncio.gather(checkpointer, return_exceptions=True)
         if ledger is not None:
             await ledger.checkpoint()
         await store.close()
+
+
+def _with_crash_point(settings: Settings) -> Settings:
+    """Crash-safety tests only: ``CGW_CRASH_POINT`` is read once, here, and passed down as a setting."""
+    if CRASH_ENV in os.environ:
+        settings = dataclasses.replace(settings, crash_point=os.environ[CRASH_ENV])
+    CrashPoint.parse(settings.crash_point)  # an unknown name stops startup
+    return settings
+
+
+@dataclass(frozen=True, slots=True)
+class PushDelivery:
+    """The push worker with its deliverers, and the operations service (readiness, metrics, dead letters)."""
+
+    webhook: WebhookDeliverer
+    worker: DeliveryWorker
+    operations: Operations
+
+    @classmethod
+    def build(
+        cls, settings: Settings, state: GatewayState, store: Store, clock: SystemClock, metrics: Metrics
+    ) -> PushDelivery:
+        webhook = WebhookDeliverer(
+            identity=state.identity,
+            source=gateway_issuer(settings.member_id),
+            tls=webhook_tls(settings.trust_anchors, settings.delivery.ca_file),
+            timeout_seconds=settings.delivery.timeout_seconds,
+        )
+        deliverers: list[Deliverer] = [webhook]  # the SOAP and gRPC deliverers join this list
+        worker = DeliveryWorker(
+            store=store,
+            state=state,
+            clock=clock,
+            deliverers=deliverers,
+            config=settings.delivery,
+            metrics=metrics,
+            crash=CrashPoint.parse(settings.crash_point),
+        )
+        operations = Operations(
+            store=store,
+            state=state,
+            metrics=metrics,
+            dead_letters=DeadLetters(store=store, state=state, clock=clock, wake=worker.wake),
+            checkpoint_key_loaded=True,  # load_checkpoint_key ran (or startup failed) before this
+        )
+        return cls(webhook, worker, operations)
+
+    async def stop(self, grace: float) -> None:
+        await self.worker.stop(grace)
+        await self.webhook.close()
 
 
 async def _checkpoint_loop(ledger: Ledger) -> None:

@@ -43,12 +43,13 @@ from gateway.core.errors import (
     Unauthenticated,
 )
 from gateway.core.model import Caller, MemberKind
-from gateway.core.payloads import ValidatedPayload
+from gateway.core.payloads import ValidatedPayload, validate_payload
 from gateway.core.policy import Decision, audit_request, submit_request
 from gateway.core.receipt import make_receipt
+from gateway.faults import NO_CRASH, CrashPoint
+from gateway.metrics import Metrics
 from gateway.ports import Clock, InboxItem, Store, StoredMessage
 from gateway.state import GatewayState
-from gateway.translation import Answers, Translators
 
 log = structlog.get_logger("gateway.exchange")
 
@@ -104,14 +105,19 @@ def evidence_digest(jws: str, payload: bytes) -> str:
 
 class Pipeline:
     def __init__(
-        self, *, store: Store, state: GatewayState, clock: Clock, translators: Translators | None = None
+        self,
+        *,
+        store: Store,
+        state: GatewayState,
+        clock: Clock,
+        metrics: Metrics | None = None,
+        crash: CrashPoint = NO_CRASH,
     ) -> None:
         self._store = store
         self._state = state
         self._clock = clock
-        # Translated payload media (EDIFACT): translate before validation, answer the sender (gateway/translation.py)
-        self._answers = Answers(translators or {}, store=store, state=state, clock=clock, digest=evidence_digest)
-        self._answers.notify = lambda member_id: self._inbox_event(member_id).set()
+        self._metrics = metrics
+        self._crash = crash
         self._inflight = 0
         self._inbox_events: dict[str, asyncio.Event] = {}
 
@@ -196,19 +202,28 @@ class Pipeline:
             outcome = await self._submit(inbound, context)
         except GatewayError as exc:
             await self._reject(exc, adapter=inbound.adapter, action="submit", fields=context)
-            await self._answers.refused(context.get("answer"), exc)
             self._log_exchange(context | {"detail": exc.detail[:300]}, "rejected", exc.code, started)
+            self._observe(context, "rejected", exc.code, started)
             raise
         except Exception as exc:  # a bug: audit and report as INTERNAL, never leak the detail
             err = Internal(f"{type(exc).__name__}")
             log.exception("pipeline bug", **context)
             await self._reject(err, adapter=inbound.adapter, action="submit", fields=context)
+            self._observe(context, "rejected", err.code, started)
             raise err from exc
         finally:
             self._inflight -= 1
-            self._answers.forget(context.get("answer"))
         self._log_exchange(context, "duplicate" if outcome.duplicate else "accepted", "OK", started)
+        self._observe(context, "duplicate" if outcome.duplicate else "accepted", "OK", started)
         return outcome
+
+    def _observe(self, context: dict[str, Any], decision: str, code: str, started: float) -> None:
+        if self._metrics is not None:
+            seconds = time.perf_counter() - started
+            adapter, message_type = str(context["adapter"]), context.get("type")
+            self._metrics.submitted(
+                adapter=adapter, message_type=message_type, decision=decision, seconds=seconds, code=code
+            )
 
     async def _submit(self, inbound: Inbound, context: dict[str, Any]) -> Outcome:
         caller = await self._authenticate(inbound.credentials)
@@ -232,7 +247,7 @@ class Pipeline:
         existing = await self._store.find_message(header.sender, header.id)
         if existing is not None:
             return self._duplicate(existing, digest)
-        validated = self._answers.validate(verified, digest, context)
+        validated = validate_payload(header.type, header.payload.media, verified.payload, schema=header.payload.schema)
         permit = self._authorize(caller, verified, validated, context)
         message = StoredMessage(
             sender=header.sender,
@@ -279,7 +294,6 @@ class Pipeline:
                 policy_digest=permit.decision.digest,
                 key=identity.private_key,
                 x5c=self._state.receipt_x5c,
-                answer=self._answers.claim(context.get("answer")),
             )
 
         try:
@@ -289,9 +303,9 @@ class Pipeline:
             if raced is None:
                 raise
             return self._duplicate(raced, digest)
+        self._crash.hit("after-persist")  # crash-safety tests: durable, but no receipt sent yet
         for recipient in header.to:
             self._inbox_event(recipient).set()
-        await self._answers.accepted(context.get("answer"))
         return Outcome(message=stored, duplicate=False)
 
     @staticmethod

@@ -69,6 +69,25 @@ STORE_BACKENDS = ("sqlite", "redis")
 
 
 @dataclass(frozen=True, slots=True)
+class Delivery:
+    """``[delivery]``: push delivery to members whose registry endpoint is a webhook (gateway/delivery.py)."""
+
+    # Attempts before a message becomes a dead letter (an operator redrives it through the admin API).
+    max_attempts: int = 8
+    # Backoff after attempt n: min(max, base * 2**(n-1)), half of it fixed and half random (jitter).
+    backoff_base_seconds: float = 1.0
+    backoff_max_seconds: float = 300.0
+    # Pushes in flight to one recipient: a slow endpoint cannot take every connection of the gateway.
+    concurrency_per_recipient: int = 4
+    # One push (connect, TLS, request, response) must finish in this time or counts as a retryable timeout.
+    timeout_seconds: float = 10.0
+    # How often the worker looks for due work (new messages, retries whose time has come).
+    poll_interval_seconds: float = 0.5
+    # Extra CA certificates (PEM) for webhook TLS besides the system store and the federation anchors.
+    ca_file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     member_id: str
     origin: str
@@ -85,6 +104,8 @@ class Settings:
     checkpoint_key: Path
     policies_dir: Path
     limits: Limits = field(default_factory=Limits)
+    delivery: Delivery = field(default_factory=Delivery)
+    crash_point: str = ""  # tests only: main.py sets it from CGW_CRASH_POINT (gateway/faults.py)
     grpc_port: int | None = None  # the gRPC listener (mTLS required) beside REST; None: not started
     store: StoreSettings = field(default_factory=StoreSettings)
 
@@ -100,6 +121,7 @@ _SECTIONS: dict[str, set[str]] = {
     "trust": {"anchors", "crl", "registry"},
     "signing": {"cert", "key", "checkpoint_key"},
     "limits": {f.name for f in fields(Limits)},
+    "delivery": {f.name for f in fields(Delivery)},
     "store": {f.name for f in fields(StoreSettings)},
 }
 
@@ -132,6 +154,19 @@ def _store(table: dict[str, Any], base: Path) -> StoreSettings:
         key_prefix=_get(table, "store", "key_prefix", str, required=False) or default.key_prefix,
         allow_no_persistence=bool(allow),
     )
+
+
+def _delivery(table: dict[str, Any], base: Path) -> Delivery:
+    values: dict[str, Any] = {}
+    for f in fields(Delivery):
+        raw = table.get("delivery", {}).get(f.name)
+        if raw is not None and f.name == "ca_file":
+            values[f.name] = base / str(_get(table, "delivery", "ca_file", str))
+        elif raw is not None:
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw <= 0:
+                raise Unavailable(f"config: [delivery] {f.name} must be a positive number", field=f"delivery.{f.name}")
+            values[f.name] = float(raw) if f.type == "float" else int(raw)
+    return Delivery(**values)
 
 
 def load_settings(path: Path, *, overrides: dict[str, Any] | None = None) -> Settings:
@@ -185,6 +220,7 @@ def load_settings(path: Path, *, overrides: dict[str, Any] | None = None) -> Set
         checkpoint_key=rel("signing", "checkpoint_key"),
         policies_dir=(base / policies) if policies else default_policies_dir(),
         limits=Limits(**limit_values),
+        delivery=_delivery(table, base),
         grpc_port=grpc_port,
         store=_store(table, base),
     )

@@ -20,10 +20,12 @@ import structlog
 from aiohttp import web
 
 from adapters.rest.openapi import openapi_document
+from adapters.rest.operations import add_operation_routes
 from adapters.status import problem_json, status_of
 from gateway.core.errors import BadRequest, GatewayError, Internal, LimitExceeded, UnsupportedMediaType
 from gateway.core.model import Caller
 from gateway.ledger import Ledger
+from gateway.operations import Operations
 from gateway.pipeline import Credentials, Inbound, Pipeline
 from gateway.ports import InboxItem, StoredMessage
 from gateway.settings import Limits
@@ -43,6 +45,7 @@ class RestServices:
     ledger: Ledger
     limits: Limits
     ready: Callable[[], bool]
+    operations: Operations | None = None  # readiness, /metrics and the dead-letter admin API
 
 
 SERVICES = web.AppKey("services", RestServices)
@@ -290,8 +293,12 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    ready = request.app[SERVICES].ready()
-    return web.json_response({"ready": ready}, status=200 if ready else 503)
+    services = request.app[SERVICES]
+    if services.operations is None:
+        ready = services.ready()
+        return web.json_response({"ready": ready}, status=200 if ready else 503)
+    ready, components = await services.operations.readiness()
+    return web.json_response({"ready": ready, "components": components}, status=200 if ready else 503)
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -321,4 +328,5 @@ def build_app(services: RestServices) -> web.Application:
     app.router.add_get("/v1/openapi.json", openapi)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    add_operation_routes(app, services.operations, caller=_caller)
     return app

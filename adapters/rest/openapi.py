@@ -217,6 +217,31 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                     parameters=[_query("start", "first index"), _query("end", "end index (exclusive)")],
                 )
             },
+            "/v1/admin/dead-letters": {
+                "get": _op(
+                    "Push deliveries that gave up (Cedar admin action)",
+                    {"200": _json("DeadLetters", "dead letters, oldest cursor first")},
+                    parameters=[
+                        {"name": "recipient", "in": "query", "required": False, "schema": {"type": "string"}},
+                        _query("after", "list after this cursor"),
+                        _query("limit", "page size", minimum=1, maximum=500),
+                    ],
+                )
+            },
+            "/v1/admin/dead-letters/redrive": {
+                "post": _op(
+                    "Retry dead letters now (Cedar admin action; a ledger event)",
+                    {"200": _json("Redrive", "how many were dead letters")},
+                    requestBody={"required": True, **_json("AckRequest", "the cursors to redrive")},
+                )
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics (text exposition format)",
+                    "security": [{}],
+                    "responses": {"200": {"description": "metrics", "content": {"text/plain": {}}}},
+                }
+            },
             "/v1/openapi.json": {
                 "get": {
                     "summary": "This document",
@@ -271,6 +296,48 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                             "maxItems": limits.max_ack_items,
                             "items": {"type": "integer", "minimum": 1},
                         }
+                    },
+                },
+                "DeadLetters": {
+                    "type": "object",
+                    "required": ["items", "next_after"],
+                    "properties": {
+                        "items": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["cursor", "recipient", "from", "message_id", "attempts", "last_status"],
+                                "properties": {
+                                    "cursor": {"type": "integer", "minimum": 1},
+                                    "recipient": {"type": "string"},
+                                    "from": {"type": "string"},
+                                    "message_id": {"type": "string"},
+                                    "attempts": {"type": "integer", "minimum": 0},
+                                    "last_status": {"type": "string"},
+                                    "updated": {"type": "string", "format": "date-time"},
+                                },
+                            },
+                        },
+                        "next_after": {"type": "integer", "minimum": 0},
+                    },
+                },
+                "Redrive": {
+                    "type": "object",
+                    "required": ["redriven"],
+                    "properties": {"redriven": {"type": "integer", "minimum": 0}},
+                },
+                "PolicyReload": {
+                    "type": "object",
+                    "required": ["accepted", "old_digest", "new_digest", "cases"],
+                    "properties": {
+                        "accepted": {"type": "boolean"},
+                        "old_digest": {"type": "string"},
+                        "new_digest": {"type": "string"},
+                        "cases": {"type": "integer", "minimum": 0},
+                        "code": {"type": "string"},
+                        "detail": {"type": "string"},
+                        "trigger": {"type": "string"},
+                        "by": {"type": "string"},
                     },
                 },
                 "Ack": {
