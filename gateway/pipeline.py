@@ -19,6 +19,7 @@ Rule 3: errors are ``GatewayError`` subclasses only; anything else is a bug and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from collections.abc import Sequence
@@ -52,6 +53,10 @@ from gateway.ports import Clock, InboxItem, Store, StoredMessage
 from gateway.state import GatewayState
 
 log = structlog.get_logger("gateway.exchange")
+
+# A long-poll re-reads the store at least this often: submissions to other processes on a shared store wake no
+# event in this one. One cheap indexed read per waiting caller per second.
+INBOX_REPOLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,10 +360,9 @@ class Pipeline:
             remaining = deadline - time.monotonic()
             if items or remaining <= 0:
                 return items
-            try:
-                await asyncio.wait_for(signal.wait(), timeout=remaining)
-            except TimeoutError:
-                return await self._store.pull(member_id, after, limit)
+            # a submission to ANOTHER gateway process (shared Redis store) sets no event here: re-poll the store
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(signal.wait(), timeout=min(remaining, INBOX_REPOLL_SECONDS))
 
     async def ack(self, caller: Caller, cursors: Sequence[int]) -> int:
         if len(cursors) > self._state.limits.max_ack_items:

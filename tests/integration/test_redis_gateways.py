@@ -130,6 +130,20 @@ async def test_submit_to_one_process_pull_and_ack_on_the_other(clients: dict[tup
     assert (await clients["CN-GACC", 0].pull())["items"] == []  # acked on B is acked on A
 
 
+async def test_a_long_poll_on_one_process_sees_a_submission_to_the_other(
+    clients: dict[tuple[str, int], GatewayClient],
+) -> None:
+    await _drain(clients["CN-GACC", 1])
+    began = time.monotonic()
+    waiting = asyncio.ensure_future(clients["CN-GACC", 1].pull(wait=20))
+    await asyncio.sleep(0.3)
+    sent = await clients["CARRIER-COSCO", 0].submit(MANIFEST, ["CN-GACC"], to_bytes(cargo_manifest()), schema=SCHEMA)
+    page = await waiting
+    assert [i["message_id"] for i in page["items"]] == [sent.body["message_id"]]
+    assert time.monotonic() - began < 5  # woken by the re-poll, not by the 20 s timeout
+    await _drain(clients["CN-GACC", 1])
+
+
 async def test_duplicates_are_caught_across_processes(clients: dict[tuple[str, int], GatewayClient]) -> None:
     carrier_a, carrier_b = clients["CARRIER-COSCO", 0], clients["CARRIER-COSCO", 1]
     payload = to_bytes(cargo_manifest())
@@ -187,9 +201,11 @@ async def test_concurrent_writers_on_both_processes_keep_one_ledger(
     assert len(set(indexes)) == len(indexes)
 
     # both processes serve the same dense ledger; each one's checkpoint verifies over REST
-    for url in pair.urls:
-        verify = [*CLI, "audit", "verify", "--url", url, "--federation", str(pair.federation)]
-        result = await asyncio.to_thread(subprocess.run, verify, capture_output=True, text=True, timeout=60)
+    verifies = [[*CLI, "audit", "verify", "--url", url, "--federation", str(pair.federation)] for url in pair.urls]
+    results = await asyncio.gather(
+        *(asyncio.to_thread(subprocess.run, v, capture_output=True, text=True, timeout=60) for v in verifies)
+    )
+    for result in results:
         assert result.returncode == 0, result.stdout + result.stderr
         assert "ledger OK" in result.stdout
     entries = await clients["AUDIT-GACC", 0].entries(0, max(indexes) + 1)
