@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from adapters.edifact.cuscar import to_manifest
 from adapters.edifact.cusres import build_cusres
@@ -24,7 +24,7 @@ ANSWER_TYPE: Final = "response.cusres.v1"
 ANSWER_SCHEMA: Final = "UN/EDIFACT:CUSRES:D:96B"
 
 
-def read_cuscar(data: bytes) -> tuple[Interchange, dict[str, object]]:
+def read_cuscar(data: bytes) -> tuple[Interchange, dict[str, Any]]:
     """Check the interchange and convert its one CUSCAR to the manifest's proto3 JSON form (a dict)."""
     interchange = parse_interchange(data)
     if len(interchange.messages) != 1:

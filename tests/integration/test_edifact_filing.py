@@ -25,6 +25,9 @@ from gateway.core.signing import peek_header, verify_compact
 from gateway.main import Gateway
 from gateway.samples import cargo_manifest
 from tests.integration.conftest import ClientFactory
+from tests.integration.grpc_fixtures import GrpcClientFactory, grpc_clients
+
+__all__ = ["grpc_clients"]  # the fixture, imported so pytest finds it here
 
 pytestmark = pytest.mark.integration
 
@@ -154,3 +157,15 @@ async def test_cli_send_detects_an_edi_file(gateway: Gateway, federation: Path, 
     body = json.loads(stdout)
     assert body["receipt_claims"]["answer"]["status"] == "accepted"
     assert body["receipt_claims"]["answer"]["reference"] == "CTRL0000003"
+
+
+async def test_grpc_filing_is_translated_and_answered_on_the_inbox_stream(
+    gateway: Gateway, grpc_clients: GrpcClientFactory
+) -> None:
+    carrier = grpc_clients("CARRIER-COSCO")
+    sent = await carrier.submit(MANIFEST, ["CN-GACC"], filing("CTRL0000004"), schema=SCHEMA, media=EDIFACT)
+    assert sent.receipt["answer"]["reference"] == "CTRL0000004"
+    items = [item async for item in carrier.inbox(deadline_seconds=5)]
+    (answer,) = [i for i in items if i.type == "response.cusres.v1"]
+    assert answer.message_id == sent.receipt["answer"]["message_id"]
+    assert cusres_segments(answer.payload)["BGM"][0][3] == ("AP",)

@@ -20,6 +20,7 @@ from adapters.edifact.cusres import build_cusres
 from adapters.edifact.syntax import MAX_INTERCHANGE_BYTES
 from gateway.core.errors import EdifactInvalid, GatewayError, IdentifierInvalid, LimitExceeded, UnsupportedMediaType
 from gateway.core.payloads import validate_payload
+from tests.unit.test_payloads import ens
 
 SHARED_FIXTURE = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "cuscar_d95b_synthetic_valid.edi"
 PREPARED = datetime(2026, 3, 15, 9, 30, tzinfo=UTC)
@@ -229,8 +230,9 @@ def test_broken_variant_is_refused_with_the_rule(
     with pytest.raises(error) as caught:
         EdifactTranslator().translate(mutate(interchange).encode("latin-1"))
     assert type(caught.value) is error, caught.value
-    assert re.fullmatch(r"segment\[\d+\]\.[A-Z]{0,3}", caught.value.field or ""), caught.value.field
-    assert caught.value.field.endswith(f".{tag}") or not tag
+    field = caught.value.field or ""
+    assert re.fullmatch(r"segment\[\d+\]\.[A-Z]{0,3}", field), field
+    assert field.endswith(f".{tag}") or not tag
     assert caught.value.detail.startswith(rule), caught.value.detail
 
 
@@ -260,13 +262,13 @@ def test_two_messages_in_one_interchange_are_refused() -> None:
 
 def test_functional_groups_are_refused() -> None:
     text = written().replace("UNH+", "UNG+X'\nUNH+", 1)
-    with pytest.raises(EdifactInvalid, match="UNG.unsupported"):
+    with pytest.raises(EdifactInvalid, match=r"UNG\.unsupported"):
         read_cuscar(text.encode("latin-1"))
 
 
 def test_bytes_outside_the_character_set_are_refused() -> None:
     text = written().replace("UNOC:3", "UNOA:3").replace("EXAMPLE VOYAGER", "EXAMPLE VOYAGÉR")
-    with pytest.raises(EdifactInvalid, match="UNB.charset"):
+    with pytest.raises(EdifactInvalid, match=r"UNB\.charset"):
         read_cuscar(text.encode("latin-1"))
 
 
@@ -353,8 +355,6 @@ def test_answer_to_a_broken_interchange_still_correlates() -> None:
 
 
 def test_hs_code_is_optional_on_a_manifest_and_required_on_an_entry_summary() -> None:
-    from tests.unit.test_payloads import ens
-
     document = manifest()
     del document["consignments"][0]["goodsItems"][0]["hsCode"]
     validate_payload("manifest.cargo.v1", "application/json", json.dumps(document).encode())
