@@ -14,6 +14,8 @@ one gateway deployment lives in ONE hash slot and a script may touch any of them
     B q:<recipient>       ZSET    push work due at once (new or redriven), score = cursor
     B t:<recipient>       ZSET    push retries, score = next attempt time (microseconds since the epoch)
     B x:<recipient>, B x  ZSET    dead letters of a recipient / of everyone, score = cursor
+    B f:<suffix>          STRING  a forward's ROOT original (a forward of a forward links to the same root)
+    B c:<suffix>          LIST    the forwards of a root original, in acceptance order
 
 Rule 1: ``SEQUENCE`` validates a whole batch of ledger-appending writes (accept, record, ack) and either
         writes ALL of it or NOTHING: it writes only when ``LLEN ledger`` still equals the size the caller
@@ -30,13 +32,16 @@ MESSAGE_FIELDS = ("type", "recipients", "jws", "payload", "digest", "received_at
 
 # ARGV: B, expected_size (-1: check only), n_ops, then per op:
 #   "A" suffix leaf n_recipients recipient... n_fields field value ...   (accept)
+#   "F" original, then as "A"                                           (accept a forward of original)
+#   "C" original, then as "A"                                           (accept a recall of original)
 #   "R" leaf                                                            (record)
 #   "K" recipient leaf n_cursors cursor...                              (ack)
 #   "D" recipient leaf cursor outcome status updated_at next_at         (push attempt; next_at "" unless retry)
 #   "V" leaf updated_at n_cursors cursor...                             (redrive dead letters)
 # Reply: {"OK", size_before, result...} (result: 0 for A and R, newly acked count for K, redriven count for V,
-#        {attempts, outcome, message suffix} for D)
-#     or {"NO", size, verdict...} (verdict: 0 ok, -1 duplicate message, i > 0 cursor i is not the recipient's)
+#        {attempts, outcome, message suffix} for D, the sorted holders for C)
+#     or {"NO", size, verdict...} (verdict: 0 ok, -1 duplicate message, -2 unknown original,
+#        i > 0 cursor i is not the recipient's)
 SEQUENCE = r"""
 local base = ARGV[1]
 local expected = tonumber(ARGV[2])
@@ -49,7 +54,11 @@ local p = 4
 for j = 1, n do
   local kind = ARGV[p]
   local op = {kind = kind}
-  if kind == 'A' then
+  if kind == 'F' or kind == 'C' then
+    op.original = ARGV[p + 1]
+    p = p + 1
+  end
+  if kind == 'A' or kind == 'F' or kind == 'C' then
     op.suffix = ARGV[p + 1]; op.leaf = ARGV[p + 2]
     local nr = tonumber(ARGV[p + 3]); op.recipients = {}
     for k = 1, nr do op.recipients[k] = ARGV[p + 3 + k] end
@@ -85,8 +94,12 @@ local seen = {}
 for j = 1, n do
   local op = ops[j]
   local verdict = 0
-  if op.kind == 'A' then
-    if seen[op.suffix] or redis.call('EXISTS', base .. 'm:' .. op.suffix) == 1 then verdict = -1 end
+  if op.kind == 'A' or op.kind == 'F' or op.kind == 'C' then
+    if op.original and redis.call('EXISTS', base .. 'm:' .. op.original) == 0 and not seen[op.original] then
+      verdict = -2
+    elseif seen[op.suffix] or redis.call('EXISTS', base .. 'm:' .. op.suffix) == 1 then
+      verdict = -1
+    end
     seen[op.suffix] = true
   elseif op.kind == 'K' or op.kind == 'D' then
     for k, cursor in ipairs(op.cursors) do
@@ -115,11 +128,44 @@ local function unqueue(r, cursor)
   redis.call('ZREM', base .. 'x', cursor)
 end
 
+-- a recall: withdraw every unacknowledged inbox entry of the root original and its forwards; return the holders
+local function withdraw(op)
+  local root = redis.call('GET', base .. 'f:' .. op.original) or op.original
+  local copies = redis.call('LRANGE', base .. 'c:' .. root, 0, -1)
+  table.insert(copies, 1, root)
+  local holders = {}
+  for _, r in ipairs(op.recipients) do holders[r] = true end
+  for _, copy in ipairs(copies) do
+    for _, r in ipairs(cjson.decode(redis.call('HGET', base .. 'm:' .. copy, 'recipients'))) do
+      holders[r] = true
+      local cursor = redis.call('ZSCORE', base .. 'i:' .. r, copy)
+      if cursor then
+        redis.call('ZREM', base .. 'i:' .. r, copy)
+        unqueue(r, cursor)
+      end
+    end
+  end
+  local length, rest = string.match(op.suffix, '^(%d+):(.*)$')
+  holders[string.sub(rest, 1, tonumber(length))] = nil  -- the recall's sender gets no entry
+  local sorted = {}
+  for r in pairs(holders) do sorted[#sorted + 1] = r end
+  table.sort(sorted)
+  return sorted
+end
+
 local reply = {'OK', size}
 for j = 1, n do
   local op = ops[j]
   local result = 0
-  if op.kind == 'A' then
+  if op.kind == 'C' then
+    op.recipients = withdraw(op)
+    result = op.recipients
+  elseif op.kind == 'F' then
+    local root = redis.call('GET', base .. 'f:' .. op.original) or op.original
+    redis.call('SET', base .. 'f:' .. op.suffix, root)
+    redis.call('RPUSH', base .. 'c:' .. root, op.suffix)
+  end
+  if op.kind == 'A' or op.kind == 'F' or op.kind == 'C' then
     redis.call('HSET', base .. 'm:' .. op.suffix, unpack(op.fields))
     for _, r in ipairs(op.recipients) do
       local cursor = redis.call('INCR', base .. 'cursor')
@@ -252,6 +298,24 @@ for _, r in ipairs(redis.call('SMEMBERS', base .. 'recipients')) do
     reply[#reply + 1] = r
     reply[#reply + 1] = n
   end
+end
+return reply
+"""
+
+# ARGV: B, suffix. Reply: flat {0, suffix, n, field, value, ...} for the message and then each of its forwards
+# (acceptance order); empty when the message is unknown.
+COPIES = r"""
+local base = ARGV[1]
+if redis.call('EXISTS', base .. 'm:' .. ARGV[2]) == 0 then return {} end
+local keys = redis.call('LRANGE', base .. 'c:' .. ARGV[2], 0, -1)
+table.insert(keys, 1, ARGV[2])
+local reply = {}
+for _, key in ipairs(keys) do
+  local fields = redis.call('HGETALL', base .. 'm:' .. key)
+  reply[#reply + 1] = 0
+  reply[#reply + 1] = key
+  reply[#reply + 1] = #fields
+  for _, v in ipairs(fields) do reply[#reply + 1] = v end
 end
 return reply
 """

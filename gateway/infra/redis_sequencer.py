@@ -51,13 +51,15 @@ STATUS_MAX = 200
 
 @dataclass(slots=True)
 class Op:
-    """One queued write. ``kind``: "A" accept, "R" record, "K" ack, "D" push attempt, "V" redrive."""
+    """One queued write. ``kind``: "A" accept, "F" forward, "C" recall, "R" record, "K" ack, "D" push attempt,
+    "V" redrive."""
 
     kind: str
     leaf: bytes
     message: StoredMessage | None = None
     make_receipt: ReceiptFactory | None = None
-    key: bytes = b""  # the message suffix of an accept
+    key: bytes = b""  # the message suffix of an accept, forward or recall
+    original: bytes = b""  # the suffix of the message a forward or recall refers to
     recipient: str = ""
     cursors: list[int] = field(default_factory=list)
     delivery: DeliveryResult | None = None
@@ -67,6 +69,7 @@ class Op:
 
 
 _Outcome = tuple[Op, bool, Any]
+_ACCEPTS = ("A", "F", "C")  # operations that store a message (and call its receipt factory)
 
 
 class Sequencer:
@@ -152,7 +155,7 @@ class Sequencer:
         batch: list[Op] = []
         keys: set[bytes] = set()
         for op in pending:
-            if op.kind == "A" and op.key in keys:
+            if op.kind in _ACCEPTS and op.key in keys:
                 self._held.append(op)  # Rule 4
             elif len(batch) >= BATCH_MAX:
                 self._held.append(op)
@@ -168,7 +171,7 @@ class Sequencer:
             receipts: dict[int, bytes] = {}
             survivors: list[Op] = []
             for op in live:
-                if op.kind == "A":
+                if op.kind in _ACCEPTS:
                     try:
                         receipts[id(op)] = _sign(op, size + len(survivors))
                     except Exception as exc:  # a failing factory fails only its own message
@@ -210,10 +213,13 @@ def _sign(op: Op, index: int) -> bytes:
 
 def _encode(op: Op, index: int, receipt: bytes) -> list[bytes | str | int]:
     """One operation's SEQUENCE arguments (see redis_scripts); index -1: check mode (no message fields)."""
-    if op.kind == "A":
+    if op.kind in _ACCEPTS:
         assert op.message is not None
         recipients = list(dict.fromkeys(op.message.recipients))
-        args: list[bytes | str | int] = ["A", op.key, op.leaf, len(recipients), *recipients]
+        args: list[bytes | str | int] = [op.kind]
+        if op.kind != "A":
+            args.append(op.original)
+        args += [op.key, op.leaf, len(recipients), *recipients]
         if index < 0:
             return [*args, 0]
         values = codec.message_fields(op.message, receipt, index)
@@ -234,9 +240,10 @@ def _encode(op: Op, index: int, receipt: bytes) -> list[bytes | str | int]:
 
 
 def _result(op: Op, index: int, receipts: dict[int, bytes], value: Any) -> Any:
-    if op.kind == "A":
+    if op.kind in _ACCEPTS:
         assert op.message is not None
-        return dataclasses.replace(op.message, receipt=receipts[id(op)], leaf_index=index)
+        stored = dataclasses.replace(op.message, receipt=receipts[id(op)], leaf_index=index)
+        return (stored, tuple(h.decode() for h in value)) if op.kind == "C" else stored
     if op.kind == "R":
         return index
     if op.kind == "D":
@@ -265,6 +272,9 @@ def _reject(batch: list[Op], verdicts: list[int], outcomes: list[_Outcome]) -> l
     for op, verdict in zip(batch, verdicts, strict=True):
         if verdict == 0:
             live.append(op)
+        elif verdict == -2:
+            original = "/".join(codec.unsuffix(op.original))
+            outcomes.append((op, False, NotFound(f"no message {original}", field="original")))
         elif verdict < 0:
             assert op.message is not None
             m = op.message

@@ -40,7 +40,7 @@ from redis.retry import Retry
 from gateway.core.audit import AuditEvent, rfc3339
 from gateway.core.errors import BadRequest, LimitExceeded, NotFound, Unavailable
 from gateway.infra import redis_codec as codec
-from gateway.infra.redis_scripts import DEAD, DEPTHS, DUE, PULL
+from gateway.infra.redis_scripts import COPIES, DEAD, DEPTHS, DUE, PULL
 from gateway.infra.redis_sequencer import Op, Sequencer
 from gateway.ports import (
     DeliveryOutcome,
@@ -50,6 +50,7 @@ from gateway.ports import (
     InboxItem,
     LedgerEntry,
     ReceiptFactory,
+    RelayStore,
     Store,
     StoredMessage,
 )
@@ -110,6 +111,7 @@ class RedisStore:
         self._due = client.register_script(DUE)
         self._dead = client.register_script(DEAD)
         self._depths = client.register_script(DEPTHS)
+        self._copies = client.register_script(COPIES)
         self._closed = False
 
     @classmethod
@@ -163,6 +165,40 @@ class RedisStore:
         op = Op("A", event.canonical(), message=message, make_receipt=make_receipt, key=key)
         result: StoredMessage = await self._sequencer.submit(op)
         return result
+
+    async def accept_forward(
+        self, message: StoredMessage, original: tuple[str, str], event: AuditEvent, make_receipt: ReceiptFactory
+    ) -> StoredMessage:
+        """``accept`` and link ``message`` to the ROOT original of ``original`` (``NotFound`` when unknown)."""
+        result: StoredMessage = await self._sequencer.submit(
+            self._accept_op("F", message, event, make_receipt, original)
+        )
+        return result
+
+    async def recall(
+        self, message: StoredMessage, original: tuple[str, str], event: AuditEvent, make_receipt: ReceiptFactory
+    ) -> tuple[StoredMessage, tuple[str, ...]]:
+        """``accept`` the recall and, in the same script, withdraw every inbox entry of the original's family
+        and give every holder one entry for the recall."""
+        result: tuple[StoredMessage, tuple[str, ...]] = await self._sequencer.submit(
+            self._accept_op("C", message, event, make_receipt, original)
+        )
+        return result
+
+    @staticmethod
+    def _accept_op(
+        kind: str, message: StoredMessage, event: AuditEvent, make_receipt: ReceiptFactory, original: tuple[str, str]
+    ) -> Op:
+        codec.aware(message.received_at, "received_at")
+        key = codec.suffix(message.sender, message.message_id)
+        return Op(
+            kind,
+            event.canonical(),
+            message=message,
+            make_receipt=make_receipt,
+            key=key,
+            original=codec.suffix(*original),
+        )
 
     async def record(self, event: AuditEvent) -> int:
         result: int = await self._sequencer.submit(Op("R", event.canonical()))
@@ -224,6 +260,14 @@ class RedisStore:
             raise BadRequest("after must be a cursor (>= 0)", field="after")
         flat = await self._call(self._pull(args=[self._base, recipient, after, limit]))
         return [InboxItem(c, recipient, codec.message(*codec.unsuffix(k), f)) for c, k, f in codec.items(flat)]
+
+    async def forward_of(self, sender: str, message_id: str) -> tuple[str, str] | None:
+        root = await self._call(self._client.get(self._base.encode() + b"f:" + codec.suffix(sender, message_id)))
+        return None if root is None else codec.unsuffix(root)
+
+    async def copies(self, sender: str, message_id: str) -> list[StoredMessage]:
+        flat = await self._call(self._copies(args=[self._base, codec.suffix(sender, message_id)]))
+        return [codec.message(*codec.unsuffix(k), f) for _, k, f in codec.items(flat)]
 
     async def ledger_size(self) -> int:
         return int(await self._call(self._client.llen(self._base + "ledger")))
@@ -303,4 +347,7 @@ async def _persistence(client: aioredis.Redis) -> RedisPersistence:
 if TYPE_CHECKING:
 
     def _satisfies_the_port(store: RedisStore) -> Store:  # mypy checks RedisStore against ports.Store
+        return store
+
+    def _relays(store: RedisStore) -> RelayStore:  # ... and against ports.RelayStore (forwards, recalls)
         return store
