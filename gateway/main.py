@@ -41,6 +41,7 @@ from gateway.ledger import Ledger
 from gateway.metrics import Metrics
 from gateway.operations import Operations
 from gateway.pipeline import Pipeline
+from gateway.policyadmin import PolicyReloader
 from gateway.ports import Deliverer, Store
 from gateway.settings import Settings
 from gateway.state import GatewayState, Identity, Trust
@@ -69,6 +70,7 @@ class Gateway:
     grpc_target: str | None = None  # "host:port" of the gRPC listener when [gateway] grpc_port is set
     delivery: DeliveryWorker | None = None  # the push worker (gateway/delivery.py)
     operations: Operations | None = None  # readiness, metrics, dead letters (gateway/operations.py)
+    policies: PolicyReloader | None = None  # policy hot reload (SIGHUP, POST /v1/admin/policies/reload)
 
 
 def gateway_issuer(member_id: str) -> str:
@@ -142,6 +144,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             store=store, state=state, clock=clock, metrics=metrics, crash=CrashPoint.parse(settings.crash_point)
         )
         push = PushDelivery.build(settings, state, store, clock, metrics)
+        policies = PolicyReloader(state=state, store=store, clock=clock, directory=settings.policies_dir)
         data_dir = settings.data_dir
 
         async def publish(note: bytes) -> None:
@@ -157,6 +160,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
                 limits=settings.limits,
                 ready=lambda: state.ready,
                 operations=push.operations,
+                reload_policies=policies.reload_for,
             )
         )
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
@@ -191,6 +195,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             grpc_target=grpc_target,
             delivery=push.worker,
             operations=push.operations,
+            policies=policies,
         )
     finally:
         if push is not None:
@@ -280,6 +285,18 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with running_gateway(settings):
+    async with running_gateway(settings) as gateway:
+        reloads: set[asyncio.Task[object]] = set()
+        if gateway.policies is not None:  # SIGHUP: re-read, check and swap the policy set (gateway/policyadmin.py)
+            reloader = gateway.policies
+
+            def on_sighup() -> None:
+                task: asyncio.Task[object] = asyncio.create_task(reloader.reload("sighup"))
+                reloads.add(task)
+                task.add_done_callback(reloads.discard)
+
+            loop.add_signal_handler(signal.SIGHUP, on_sighup)
         await stop.wait()
         log.info("gateway stopping")
+        loop.remove_signal_handler(signal.SIGHUP)
+        await asyncio.gather(*reloads, return_exceptions=True)

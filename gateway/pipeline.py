@@ -23,7 +23,7 @@ import contextlib
 import hashlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
@@ -43,13 +43,22 @@ from gateway.core.errors import (
     TokenReplayed,
     Unauthenticated,
 )
-from gateway.core.model import Caller, MemberKind
+from gateway.core.forwarding import check_forward, lane_of, stored_header
+from gateway.core.model import Caller, Member, MemberKind
 from gateway.core.payloads import ValidatedPayload, validate_payload
-from gateway.core.policy import Decision, audit_request, submit_request
+from gateway.core.policy import (
+    AccessRequest,
+    Decision,
+    audit_request,
+    forward_request,
+    receive_request,
+    submit_request,
+)
 from gateway.core.receipt import make_receipt
 from gateway.faults import NO_CRASH, CrashPoint
 from gateway.metrics import Metrics
-from gateway.ports import Clock, InboxItem, Store, StoredMessage
+from gateway.ports import Clock, InboxItem, RelayStore, Store, StoredMessage
+from gateway.relay import recall_everywhere, recall_record, relay_store
 from gateway.state import GatewayState
 
 log = structlog.get_logger("gateway.exchange")
@@ -282,7 +291,8 @@ class Pipeline:
                 "decision": "allow",
                 "policy_ids": list(permit.decision.policy_ids),
                 "policy_digest": permit.decision.digest,
-            },
+            }
+            | (recall_record(validated.recalled) if validated.recalled else {}),
         )
         identity = self._state.identity
 
@@ -302,7 +312,12 @@ class Pipeline:
             )
 
         try:
-            stored = await self._store.accept(message, event, receipt)
+            if validated.recalled is not None:  # intel.recall.v1: withdraw every copy (gateway/relay.py)
+                stored, holders = await recall_everywhere(self._store, message, validated.recalled, event, receipt)
+                for holder in holders:
+                    self._inbox_event(holder).set()
+            else:
+                stored = await self._store.accept(message, event, receipt)
         except DuplicateConflict:  # a concurrent submit of the same (sender, id) won the race
             raced = await self._store.find_message(header.sender, header.id)
             if raced is None:
@@ -325,7 +340,21 @@ class Pipeline:
         trust = self._state.require_trust()
         header = verified.header
         recipients = [trust.registry.members[r] for r in header.to]
-        request = submit_request(caller.member, header.type, header.program, header.tlp.value, recipients)
+        request = submit_request(
+            caller.member,
+            header.type,
+            header.program,
+            header.tlp.value,
+            recipients,
+            lane=lane_of(validated),
+            original_sender=validated.recalled[0] if validated.recalled else "",
+        )
+        decision = self._decide(request, context)
+        self._check_receivers(verified, caller.member, recipients, context)
+        return Permit(envelope=verified, payload=validated, decision=decision)
+
+    def _decide(self, request: AccessRequest, context: dict[str, Any]) -> Decision:
+        """One Cedar decision; its policy ids go to the audit record; a deny is ``Forbidden``."""
         decision = self._state.require_authorizer().authorize(request)
         context["policy"] = list(decision.policy_ids)
         context["policy_digest"] = decision.digest
@@ -333,10 +362,170 @@ class Pipeline:
             context["policy_errors"] = list(decision.errors)
         if not decision.allowed:
             raise Forbidden(
-                f"submit {header.type} denied by {list(decision.policy_ids) or 'default deny'}"
+                f"{request.action} {request.resource_type} denied by {list(decision.policy_ids) or 'default deny'}"
                 f" (policy set {decision.digest[:12]})"
             )
-        return Permit(envelope=verified, payload=validated, decision=decision)
+        return decision
+
+    def _check_receivers(
+        self, verified: VerifiedEnvelope, sender: Member, recipients: Sequence[Member], context: dict[str, Any]
+    ) -> None:
+        """The ``receive`` side: every recipient may take delivery of this type from this sender, or none does."""
+        header = verified.header
+        requests = [receive_request(r, header.type, sender, header.program, header.tlp.value) for r in recipients]
+        decisions = self._state.require_authorizer().authorize_many(requests)
+        for recipient, decision in zip(recipients, decisions, strict=True):
+            if not decision.allowed:
+                context["policy"] = list(decision.policy_ids)
+                context["policy_digest"] = decision.digest
+                raise Forbidden(
+                    f"receive {header.type} by {recipient.id} denied by "
+                    f"{list(decision.policy_ids) or 'default deny'} (policy set {decision.digest[:12]})"
+                )
+
+
+    # -- forward ----------------------------------------------------------------------------------------
+
+    async def forward(self, inbound: Inbound, sender: str, message_id: str) -> Outcome:
+        """Pass the message ``sender/message_id`` that the caller received on to new recipients.
+
+        ``inbound`` carries the forwarder's own signed envelope over the ORIGINAL payload (its ``payload`` is
+        not used: the stored bytes are). Same checks as ``submit`` (verify, replay, validate, the ``forward``
+        and ``receive`` policies); the original's evidence is kept unchanged and delivered beside it."""
+        started = time.perf_counter()
+        context: dict[str, Any] = {"adapter": inbound.adapter, "forward_of": f"{sender}/{message_id}"}
+        try:
+            outcome = await self._forward(inbound, (sender, message_id), context)
+        except GatewayError as exc:
+            await self._reject(exc, adapter=inbound.adapter, action="forward", fields=context)
+            self._log_exchange(context | {"detail": exc.detail[:300]}, "rejected", exc.code, started)
+            raise
+        except Exception as exc:  # a bug: audit and report as INTERNAL, never leak the detail
+            err = Internal(f"{type(exc).__name__}")
+            log.exception("pipeline bug", **context)
+            await self._reject(err, adapter=inbound.adapter, action="forward", fields=context)
+            raise err from exc
+        self._log_exchange(context, "duplicate" if outcome.duplicate else "accepted", "OK", started)
+        return outcome
+
+    async def _forward(self, inbound: Inbound, named: tuple[str, str], context: dict[str, Any]) -> Outcome:
+        caller = await self._authenticate(inbound.credentials)
+        context["caller"] = caller.member.id
+        relay = relay_store(self._store)
+        received = await relay.find_message(*named)
+        if received is None or caller.member.id not in received.recipients:
+            raise NotFound(f"no message {named[0]}/{named[1]} received by {caller.member.id}")
+        root = await relay.forward_of(*named) or named
+        original = received if root == named else await relay.find_message(*root)
+        if original is None:  # pragma: no cover - the store keeps links only to accepted messages
+            raise Internal("a forward links to a missing original")
+        trust = self._state.require_trust()
+        now = self._clock.now()
+        limits = self._state.limits
+        verified = envelope_rules.verify_envelope(
+            inbound.unverified_jws,
+            original.payload,
+            validator=trust.validator,
+            registry=trust.registry,
+            now=now,
+            caller=caller,
+            max_skew=limits.clock_skew,
+            max_lifetime=limits.max_message_lifetime,
+        )
+        header = verified.header
+        context.update(message_id=header.id, sender=header.sender, type=header.type)
+        check_forward(stored_header(original.jws), header)
+        digest = evidence_digest(verified.jws, verified.payload)
+        existing = await self._store.find_message(header.sender, header.id)
+        if existing is not None:
+            return self._duplicate(existing, digest)
+        validated = validate_payload(header.type, header.payload.media, original.payload, schema=header.payload.schema)
+        recipients = [trust.registry.members[r] for r in header.to]
+        request = forward_request(
+            caller.member,
+            header.type,
+            header.program,
+            header.tlp.value,
+            recipients,
+            original_sender=original.sender,
+            lane=lane_of(validated),
+        )
+        decision = self._decide(request, context)
+        self._check_receivers(verified, caller.member, recipients, context)
+        message = StoredMessage(
+            sender=header.sender,
+            message_id=header.id,
+            type=header.type,
+            recipients=header.to,
+            jws=verified.jws,
+            payload=original.payload,
+            digest=digest,
+            received_at=now,
+        )
+        event = AuditEvent(
+            EventKind.ACCEPTED,
+            now,
+            {
+                "adapter": inbound.adapter,
+                "action": "forward",
+                "caller": caller.member.id,
+                "message_id": header.id,
+                "sender": header.sender,
+                "type": header.type,
+                "to": list(header.to),
+                "tlp": header.tlp.value,
+                "program": header.program or "",
+                "forward_of": {"sender": original.sender, "message_id": original.message_id},
+                "original_evidence_sha256": original.digest,
+                "evidence_sha256": digest,
+                "payload_sha256": header.payload.sha256,
+                "signer_cert": verified.signer_fingerprint,
+                "decision": "allow",
+                "policy_ids": list(decision.policy_ids),
+                "policy_digest": decision.digest,
+            },
+        )
+        identity = self._state.identity
+
+        def receipt(leaf_index: int, received_at: Any) -> bytes:
+            return make_receipt(
+                message_id=message.message_id,
+                sender=message.sender,
+                recipients=message.recipients,
+                message_type=message.type,
+                evidence_sha256=message.digest,
+                leaf_index=leaf_index,
+                received_at=received_at,
+                gateway=self._state.member_id,
+                policy_digest=decision.digest,
+                key=identity.private_key,
+                x5c=self._state.receipt_x5c,
+            )
+
+        try:
+            stored = await relay.accept_forward(message, root, event, receipt)
+        except DuplicateConflict:
+            raced = await self._store.find_message(header.sender, header.id)
+            if raced is None:
+                raise
+            return self._duplicate(raced, digest)
+        for recipient in header.to:
+            self._inbox_event(recipient).set()
+        return Outcome(message=stored, duplicate=False)
+
+    async def _with_originals(self, items: list[InboxItem]) -> list[InboxItem]:
+        """A forwarded item carries the original message (its signed evidence goes out beside the forward)."""
+        if not items or not isinstance(self._store, RelayStore):
+            return items
+        out: list[InboxItem] = []
+        for item in items:
+            root = await self._store.forward_of(item.message.sender, item.message.message_id)
+            original = await self._store.find_message(*root) if root else None
+            if original is None:
+                out.append(item)
+                continue
+            out.append(replace(item, forward_of=original))
+        return out
 
     # -- inbox ------------------------------------------------------------------------------------------
 
@@ -359,7 +548,7 @@ class Pipeline:
             items = await self._store.pull(member_id, after, limit)
             remaining = deadline - time.monotonic()
             if items or remaining <= 0:
-                return items
+                return await self._with_originals(items)
             # a submission to ANOTHER gateway process (shared Redis store) sets no event here: re-poll the store
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(signal.wait(), timeout=min(remaining, INBOX_REPOLL_SECONDS))

@@ -10,7 +10,7 @@ import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from gateway.core.audit import AuditEvent
 from gateway.core.model import Endpoint, Member
@@ -44,6 +44,8 @@ class InboxItem:
     recipient: str
     message: StoredMessage
     acked: bool = False
+    # A forward (ports.RelayStore): the original message it forwards, whose signed evidence travels beside it.
+    forward_of: StoredMessage | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +135,48 @@ class Store(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class RelayStore(Store, Protocol):
+    """A :class:`Store` that also keeps forwards and recalls (issue 3). SQLite implements it today; a backend
+    that does not yet is refused for forward / recall by the pipeline (``Unavailable``), never half-served.
+
+    Rule 1: a forward is an accepted message of its own (the forwarder's signed envelope over the ORIGINAL
+            payload bytes) linked to the original it forwards; the original's evidence is never changed.
+            A forward of a forward links to the same root original.
+    Rule 2: a recall is an accepted message too; in the same atomic, durable step every inbox entry of the
+            original and of each of its forwards is withdrawn (never pulled or pushed again) and every holder
+            gets one inbox entry for the recall.
+    """
+
+    async def accept_forward(
+        self, message: StoredMessage, original: tuple[str, str], event: AuditEvent, make_receipt: ReceiptFactory
+    ) -> StoredMessage:
+        """``accept`` (same atomicity, duplicates, receipt), and record that ``message`` forwards the message
+        ``original`` = (sender, message_id), which must have been accepted (else ``NotFound``)."""
+        ...
+
+    async def forward_of(self, sender: str, message_id: str) -> tuple[str, str] | None:
+        """(sender, message_id) of the original that this message forwards; None for a message that is not a
+        forward (or is unknown)."""
+        ...
+
+    async def copies(self, sender: str, message_id: str) -> list[StoredMessage]:
+        """The original ``(sender, message_id)`` followed by every accepted forward of it, in acceptance
+        order; empty when the original is unknown."""
+        ...
+
+    async def recall(
+        self, message: StoredMessage, original: tuple[str, str], event: AuditEvent, make_receipt: ReceiptFactory
+    ) -> tuple[StoredMessage, tuple[str, ...]]:
+        """``accept`` the recall ``message`` and, atomically with it (Rule 2), withdraw every inbox entry of
+        ``original`` and of its forwards and give each holder one inbox entry for ``message``.
+
+        The holders are the recipients of the original and of every forward, plus ``message.recipients``;
+        the recall's sender gets no entry. Returns the stored recall and the holders (sorted). ``NotFound``
+        when ``original`` was never accepted; ``DuplicateConflict`` like ``accept``."""
+        ...
 
 
 class DeliveryOutcome(enum.StrEnum):

@@ -46,6 +46,8 @@ class RestServices:
     limits: Limits
     ready: Callable[[], bool]
     operations: Operations | None = None  # readiness, /metrics and the dead-letter admin API
+    # Policy hot reload for an authenticated caller (gateway/policyadmin.py): the ledger record of the reload.
+    reload_policies: Callable[[Caller], Awaitable[dict[str, object]]] | None = None
 
 
 SERVICES = web.AppKey("services", RestServices)
@@ -136,6 +138,11 @@ def _message_json(message: StoredMessage) -> dict[str, Any]:
     }
 
 
+def _forward_of_json(original: StoredMessage) -> dict[str, Any]:
+    """A forwarded item carries the original's signed evidence unchanged (it binds the same payload bytes)."""
+    return {"forward_of": {"from": original.sender, "message_id": original.message_id, "envelope": original.jws}}
+
+
 def _inbox_json(item: InboxItem) -> dict[str, Any]:
     message = item.message
     return {
@@ -146,7 +153,7 @@ def _inbox_json(item: InboxItem) -> dict[str, Any]:
         "received": message.received_at.isoformat().replace("+00:00", "Z"),
         "envelope": message.jws,
         "payload": _b64(message.payload),
-    }
+    } | (_forward_of_json(item.forward_of) if item.forward_of else {})
 
 
 # -- handlers ----------------------------------------------------------------------------------------------
@@ -164,6 +171,26 @@ async def submit(request: web.Request) -> web.Response:
     outcome = await services.pipeline.submit(inbound)
     body = _message_json(outcome.message) | {"duplicate": outcome.duplicate}
     return web.json_response(body, status=200 if outcome.duplicate else 201)
+
+
+async def forward(request: web.Request) -> web.Response:
+    """The forwarder's own envelope (Cgw-Envelope) over the original payload; the body is not used."""
+    services = request.app[SERVICES]
+    unverified_jws = request.headers.get(ENVELOPE_HEADER)
+    if not unverified_jws:
+        raise BadRequest(f"the {ENVELOPE_HEADER} header (JWS compact) is required", field=ENVELOPE_HEADER)
+    inbound = Inbound(adapter="rest", credentials=_credentials(request), unverified_jws=unverified_jws, payload=b"")
+    outcome = await services.pipeline.forward(inbound, request.match_info["sender"], request.match_info["message_id"])
+    body = _message_json(outcome.message) | {"duplicate": outcome.duplicate}
+    return web.json_response(body, status=200 if outcome.duplicate else 201)
+
+
+async def reload_policies(request: web.Request) -> web.Response:
+    caller = await _caller(request)
+    reload = request.app[SERVICES].reload_policies
+    if reload is None:
+        raise Unavailable("policy reload is not configured")
+    return web.json_response(await reload(caller))
 
 
 async def message_status(request: web.Request) -> web.Response:
@@ -317,6 +344,8 @@ def build_app(services: RestServices) -> web.Application:
     app[SERVICES] = services
     app.router.add_post("/v1/messages", submit)
     app.router.add_get("/v1/messages/{sender}/{message_id}", message_status)
+    app.router.add_post("/v1/messages/{sender}/{message_id}/forward", forward)
+    app.router.add_post("/v1/admin/policies/reload", reload_policies)
     app.router.add_get("/v1/inbox", inbox)
     app.router.add_post("/v1/inbox/ack", ack)
     app.router.add_post("/v1/token", token)

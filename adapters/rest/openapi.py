@@ -66,6 +66,16 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
             "received": {"type": "string", "format": "date-time"},
             "envelope": {"type": "string", "description": "the sender's original JWS (evidence)"},
             "payload": {"type": "string", "contentEncoding": "base64"},
+            "forward_of": {
+                "type": "object",
+                "description": "a forward: the original's sender, id and signed envelope (evidence, unchanged)",
+                "required": ["from", "message_id", "envelope"],
+                "properties": {
+                    "from": {"type": "string"},
+                    "message_id": {"type": "string"},
+                    "envelope": {"type": "string"},
+                },
+            },
         },
     }
     problem = {
@@ -125,6 +135,33 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                         {"name": "sender", "in": "path", "required": True, "schema": {"type": "string"}},
                         {"name": "message_id", "in": "path", "required": True, "schema": {"type": "string"}},
                     ],
+                )
+            },
+            "/v1/messages/{sender}/{message_id}/forward": {
+                "post": _op(
+                    "Forward a received message: the forwarder's own envelope over the original payload",
+                    {
+                        "200": _json("Message", "duplicate: the original receipt"),
+                        "201": _json("Message", "accepted; recipients get it with the original's evidence"),
+                    },
+                    parameters=[
+                        {"name": "sender", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {"name": "message_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {
+                            "name": "Cgw-Envelope",
+                            "in": "header",
+                            "required": True,
+                            "description": "the forwarder's JWS compact envelope (same type, TLP, programme and"
+                            " payload digest as the original; new recipients)",
+                            "schema": {"type": "string"},
+                        },
+                    ],
+                )
+            },
+            "/v1/admin/policies/reload": {
+                "post": _op(
+                    "Validate the policy directory, run its tests and swap it in (admin action in Cedar)",
+                    {"200": _json("PolicyReload", "the reload as recorded in the ledger (accepted or refused)")},
                 )
             },
             "/v1/inbox": {
@@ -325,6 +362,20 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                     "type": "object",
                     "required": ["redriven"],
                     "properties": {"redriven": {"type": "integer", "minimum": 0}},
+                },
+                "PolicyReload": {
+                    "type": "object",
+                    "required": ["accepted", "old_digest", "new_digest", "cases"],
+                    "properties": {
+                        "accepted": {"type": "boolean"},
+                        "old_digest": {"type": "string"},
+                        "new_digest": {"type": "string"},
+                        "cases": {"type": "integer", "minimum": 0},
+                        "code": {"type": "string"},
+                        "detail": {"type": "string"},
+                        "trigger": {"type": "string"},
+                        "by": {"type": "string"},
+                    },
                 },
                 "PolicyReload": {
                     "type": "object",

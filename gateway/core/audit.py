@@ -24,6 +24,7 @@ class EventKind(enum.StrEnum):
     ACKNOWLEDGED = "acknowledged"
     TOKEN_ISSUED = "token_issued"  # noqa: S105 - an event name, not a secret
     POLICY_RELOADED = "policy_reloaded"
+    RECALLED = "recalled"  # one copy (an original or a forward) withdrawn by an intel.recall.v1
     ADMIN = "admin"
 
 

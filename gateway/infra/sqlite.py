@@ -40,7 +40,7 @@ from gateway.core.errors import (
     NotFound,
     Unavailable,
 )
-from gateway.infra import sqlite_delivery
+from gateway.infra import sqlite_delivery, sqlite_relay
 from gateway.infra.sqlite_schema import connect_reader, require_aware, to_micros
 from gateway.infra.sqlite_writer import BATCH_MAX_DEFAULT, WRITE_QUEUE_MAX, GroupCommitWriter
 from gateway.ports import (
@@ -51,6 +51,7 @@ from gateway.ports import (
     InboxItem,
     LedgerEntry,
     ReceiptFactory,
+    RelayStore,
     Store,
     StoredMessage,
 )
@@ -125,42 +126,35 @@ class SqliteStore:
     # -- writes --------------------------------------------------------------------------------------
 
     async def accept(self, message: StoredMessage, event: AuditEvent, make_receipt: ReceiptFactory) -> StoredMessage:
-        received_at = rfc3339(require_aware(message.received_at, "received_at"))
-        leaf = event.canonical()
-        recipients_json = json.dumps(list(message.recipients))
-        inbox_rows = [(r, message.sender, message.message_id) for r in dict.fromkeys(message.recipients)]
+        insert = _inserter(message, event, make_receipt)
+        return await self._writer.submit(lambda conn: insert(conn, message.recipients))
 
-        def op(conn: sqlite3.Connection) -> StoredMessage:
-            seen = conn.execute(
-                "SELECT 1 FROM messages WHERE sender = ? AND message_id = ?",
-                (message.sender, message.message_id),
-            ).fetchone()
-            if seen is not None:
-                raise DuplicateConflict(f"{message.sender}/{message.message_id} already accepted", field="id")
-            index = _append_leaf(conn, leaf)
-            receipt = make_receipt(index, message.received_at)
-            if not isinstance(receipt, bytes):
-                raise Internal("the receipt factory returned no bytes")
-            conn.execute(
-                "INSERT INTO messages (sender, message_id, type, recipients, jws, payload, digest,"
-                " received_at, receipt, leaf_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    message.sender,
-                    message.message_id,
-                    message.type,
-                    recipients_json,
-                    message.jws,
-                    message.payload,
-                    message.digest,
-                    received_at,
-                    receipt,
-                    index,
-                ),
-            )
-            conn.executemany("INSERT INTO inbox (recipient, sender, message_id) VALUES (?, ?, ?)", inbox_rows)
-            return dataclasses.replace(message, receipt=receipt, leaf_index=index)
+    # -- forwards and recalls (ports.RelayStore; gateway/infra/sqlite_relay.py) ----------------------------
 
-        return await self._writer.submit(op)
+    async def accept_forward(
+        self, message: StoredMessage, original: tuple[str, str], event: AuditEvent, make_receipt: ReceiptFactory
+    ) -> StoredMessage:
+        insert = _inserter(message, event, make_receipt)
+        return await self._writer.submit(lambda conn: sqlite_relay.accept_forward(conn, message, original, insert))
+
+    async def forward_of(self, sender: str, message_id: str) -> tuple[str, str] | None:
+        return await self._read(lambda conn: sqlite_relay.forward_of(conn, (sender, message_id)))
+
+    async def copies(self, sender: str, message_id: str) -> list[StoredMessage]:
+        def op(conn: sqlite3.Connection) -> list[StoredMessage]:
+            keys = sqlite_relay.copy_keys(conn, (sender, message_id))
+            return [_message_from_row(conn.execute(_FIND_SQL, key).fetchone()) for key in keys]
+
+        return await self._read(op)
+
+    async def recall(
+        self, message: StoredMessage, original: tuple[str, str], event: AuditEvent, make_receipt: ReceiptFactory
+    ) -> tuple[StoredMessage, tuple[str, ...]]:
+        insert = _inserter(message, event, make_receipt)
+        withdrawn_at = rfc3339(require_aware(event.at, "event.at"))
+        return await self._writer.submit(
+            lambda conn: sqlite_relay.recall(conn, message, original, withdrawn_at, insert)
+        )
 
     async def record(self, event: AuditEvent) -> int:
         leaf = event.canonical()
@@ -326,6 +320,49 @@ _PULL_SQL = (
 )
 
 
+def _inserter(
+    message: StoredMessage, event: AuditEvent, make_receipt: ReceiptFactory
+) -> Callable[[sqlite3.Connection, tuple[str, ...]], StoredMessage]:
+    """The write op that stores ``message`` with ``event``'s ledger leaf, its receipt and one inbox row per
+    recipient in ``inbox`` (``message.recipients`` for a plain accept; every holder for a recall)."""
+    received_at = rfc3339(require_aware(message.received_at, "received_at"))
+    leaf = event.canonical()
+    recipients_json = json.dumps(list(message.recipients))
+
+    def op(conn: sqlite3.Connection, inbox: tuple[str, ...]) -> StoredMessage:
+        inbox_rows = [(r, message.sender, message.message_id) for r in dict.fromkeys(inbox)]
+        seen = conn.execute(
+            "SELECT 1 FROM messages WHERE sender = ? AND message_id = ?",
+            (message.sender, message.message_id),
+        ).fetchone()
+        if seen is not None:
+            raise DuplicateConflict(f"{message.sender}/{message.message_id} already accepted", field="id")
+        index = _append_leaf(conn, leaf)
+        receipt = make_receipt(index, message.received_at)
+        if not isinstance(receipt, bytes):
+            raise Internal("the receipt factory returned no bytes")
+        conn.execute(
+            "INSERT INTO messages (sender, message_id, type, recipients, jws, payload, digest,"
+            " received_at, receipt, leaf_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                message.sender,
+                message.message_id,
+                message.type,
+                recipients_json,
+                message.jws,
+                message.payload,
+                message.digest,
+                received_at,
+                receipt,
+                index,
+            ),
+        )
+        conn.executemany("INSERT INTO inbox (recipient, sender, message_id) VALUES (?, ?, ?)", inbox_rows)
+        return dataclasses.replace(message, receipt=receipt, leaf_index=index)
+
+    return op
+
+
 def _append_leaf(conn: sqlite3.Connection, leaf: bytes) -> int:
     """Append one ledger leaf at the next dense index (only ever called by the writer thread)."""
     index = int(conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger").fetchone()[0])
@@ -352,4 +389,7 @@ def _message_from_row(row: Sequence[Any]) -> StoredMessage:
 if TYPE_CHECKING:
 
     def _satisfies_the_port(store: SqliteStore) -> Store:  # mypy checks SqliteStore against ports.Store
+        return store
+
+    def _relays(store: SqliteStore) -> RelayStore:  # ... and against ports.RelayStore (forwards, recalls)
         return store

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from gateway.core.errors import Internal, Unavailable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # A writer waits this long for a lock held by another process (e.g. a backup tool) before failing closed.
 BUSY_TIMEOUT_MS = 5_000
@@ -37,6 +37,25 @@ CREATE TABLE deliveries (
     next_attempt_at INTEGER
 );
 CREATE INDEX deliveries_dead ON deliveries (recipient, cursor) WHERE outcome = 'dead';
+"""
+
+# Version 3: forwards (which message forwards which original) and withdrawals (inbox entries a recall withdrew).
+_DDL_V3 = """
+CREATE TABLE forwards (
+    sender          TEXT NOT NULL,
+    message_id      TEXT NOT NULL,
+    original_sender TEXT NOT NULL,
+    original_id     TEXT NOT NULL,
+    PRIMARY KEY (sender, message_id),
+    FOREIGN KEY (sender, message_id) REFERENCES messages (sender, message_id),
+    FOREIGN KEY (original_sender, original_id) REFERENCES messages (sender, message_id)
+);
+CREATE INDEX forwards_original ON forwards (original_sender, original_id);
+CREATE TABLE withdrawals (
+    cursor        INTEGER PRIMARY KEY REFERENCES inbox (cursor),
+    recall_sender TEXT NOT NULL,
+    recall_id     TEXT NOT NULL
+);
 """
 
 _DDL = """
@@ -132,14 +151,15 @@ def _ensure_schema(conn: sqlite3.Connection) -> None:
             others = conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
             if others:
                 raise Unavailable("sqlite store: the file holds tables but no schema version")
-            for statement in _statements(_DDL + _DDL_V2):
+            for statement in _statements(_DDL + _DDL_V2 + _DDL_V3):
                 conn.execute(statement)
             conn.execute("INSERT INTO schema_version (id, version) VALUES (1, ?)", (SCHEMA_VERSION,))
         else:
             row = conn.execute("SELECT version FROM schema_version WHERE id = 1").fetchone()
             version = row[0] if row else None
-            if version == 1:  # additive migration: the delivery table
-                for statement in _statements(_DDL_V2):
+            migrations = {1: _DDL_V2 + _DDL_V3, 2: _DDL_V3}  # additive: delivery state, forwards and recalls
+            if version in migrations:
+                for statement in _statements(migrations[version]):
                     conn.execute(statement)
                 conn.execute("UPDATE schema_version SET version = ? WHERE id = 1", (SCHEMA_VERSION,))
                 version = SCHEMA_VERSION

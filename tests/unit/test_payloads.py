@@ -227,6 +227,7 @@ def test_registry_rows_are_consistent() -> None:
         "manifest.cargo.v1",
         "prearrival.ens.v1",
         "release.notice.v1",
+        "aeo.status.v1",
         "sstl.security-data.v1",
         "sstl.control-result.v1",
         "csi.examination-request.v1",

@@ -1,0 +1,89 @@
+"""Forwards and recalls in the SQLite store (the :class:`gateway.ports.RelayStore` half of ``SqliteStore``).
+
+Rule 1: every function here runs on the writer or a reader connection handed in by ``SqliteStore``; writes
+        run inside the writer's transaction, so a forward or a recall is durable with its message, inbox
+        entries and ledger leaf, or not at all.
+Rule 2: a forward's link always names the ROOT original (a forward of a forward links to what that forward
+        forwards), so one lookup finds every copy a recall must withdraw.
+Rule 3: a withdrawn inbox entry is recorded in ``withdrawals`` and marked acknowledged at the recall's time,
+        so neither pull nor push delivery returns it again; the ledger says why (the recall's leaf).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+
+from gateway.core.errors import NotFound
+from gateway.ports import StoredMessage
+
+MessageKey = tuple[str, str]  # (sender, message_id)
+Insert = Callable[[sqlite3.Connection, tuple[str, ...]], StoredMessage]  # stores a message + its inbox rows
+
+
+def root_of(conn: sqlite3.Connection, key: MessageKey) -> MessageKey:
+    """Rule 2: the root original of ``key`` (itself when it is not a forward). ``NotFound`` when unknown."""
+    if conn.execute("SELECT 1 FROM messages WHERE sender = ? AND message_id = ?", key).fetchone() is None:
+        raise NotFound(f"no message {key[0]}/{key[1]}", field="original")
+    row = conn.execute(
+        "SELECT original_sender, original_id FROM forwards WHERE sender = ? AND message_id = ?", key
+    ).fetchone()
+    return key if row is None else (str(row[0]), str(row[1]))
+
+
+def forward_of(conn: sqlite3.Connection, key: MessageKey) -> MessageKey | None:
+    row = conn.execute(
+        "SELECT original_sender, original_id FROM forwards WHERE sender = ? AND message_id = ?", key
+    ).fetchone()
+    return None if row is None else (str(row[0]), str(row[1]))
+
+
+def accept_forward(
+    conn: sqlite3.Connection, message: StoredMessage, original: MessageKey, insert: Insert
+) -> StoredMessage:
+    root = root_of(conn, original)
+    stored = insert(conn, message.recipients)
+    conn.execute(
+        "INSERT INTO forwards (sender, message_id, original_sender, original_id) VALUES (?, ?, ?, ?)",
+        (message.sender, message.message_id, root[0], root[1]),
+    )
+    return stored
+
+
+def copy_keys(conn: sqlite3.Connection, original: MessageKey) -> list[MessageKey]:
+    """The root original and every forward of it, in acceptance order (empty when unknown)."""
+    if conn.execute("SELECT 1 FROM messages WHERE sender = ? AND message_id = ?", original).fetchone() is None:
+        return []
+    rows = conn.execute(
+        "SELECT f.sender, f.message_id FROM forwards f JOIN messages m"
+        " ON m.sender = f.sender AND m.message_id = f.message_id"
+        " WHERE f.original_sender = ? AND f.original_id = ? ORDER BY m.id",
+        original,
+    ).fetchall()
+    return [original, *((str(r[0]), str(r[1])) for r in rows)]
+
+
+def recall(
+    conn: sqlite3.Connection, message: StoredMessage, original: MessageKey, withdrawn_at: str, insert: Insert
+) -> tuple[StoredMessage, tuple[str, ...]]:
+    root = root_of(conn, original)
+    holders: set[str] = set(message.recipients)
+    cursors: list[int] = []
+    for key in copy_keys(conn, root):
+        recipients = conn.execute("SELECT recipients FROM messages WHERE sender = ? AND message_id = ?", key).fetchone()
+        holders.update(str(r) for r in json.loads(str(recipients[0])))
+        rows = conn.execute("SELECT cursor FROM inbox WHERE sender = ? AND message_id = ?", key).fetchall()
+        cursors.extend(int(r[0]) for r in rows)
+    holders.discard(message.sender)
+    ordered = tuple(sorted(holders))
+    stored = insert(conn, ordered)
+    conn.executemany(
+        "INSERT OR IGNORE INTO withdrawals (cursor, recall_sender, recall_id) VALUES (?, ?, ?)",
+        [(cursor, message.sender, message.message_id) for cursor in cursors],
+    )
+    conn.executemany(
+        "UPDATE inbox SET acked_at = ? WHERE cursor = ? AND acked_at IS NULL",
+        [(withdrawn_at, cursor) for cursor in cursors],
+    )
+    return stored, ordered

@@ -1,0 +1,218 @@
+"""Policy administration: check a policy directory, hot-reload it, and the ``customs-gateway policy`` command.
+
+Rule 1: a policy set goes live only after it passed everything: the bundle parses and validates against its
+        schema, the programme table parses and agrees with the live registry, and every policy test case
+        passes (on ``sample-registry.json`` when the directory has one, else on the live registry).
+Rule 2: a reload builds the complete new :class:`~gateway.core.policy.Authorizer` off the event loop and swaps
+        it in one assignment (``GatewayState.swap``); a refused set leaves the old one serving.
+Rule 3: every reload, accepted or refused, is a ``policy_reloaded`` ledger event with the trigger (``sighup``
+        or ``admin``), who asked, the old and the new digest, and why a refused set was refused.
+Rule 4: the admin endpoint asks Cedar (``admin`` action on ``Cgw::Gateway::"gateway"``); the baseline grants it
+        to the home customs administration only (``home-customs-administers``). A denial is audited.
+
+    customs-gateway policy validate [--policies DIR]     parse + schema-validate + programme table
+    customs-gateway policy test [--policies DIR]         run every policy test case
+    customs-gateway policy explain --principal ID --action A --resource R [--context JSON] [--policies DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway.core.audit import AuditEvent, EventKind
+from gateway.core.errors import Forbidden, GatewayError, Unavailable
+from gateway.core.model import Caller, Registry
+from gateway.core.payloads import MESSAGE_TYPES
+from gateway.core.policy import AccessRequest, Authorizer, admin_request, compile_bundle, run_policy_tests
+from gateway.infra.policyfiles import (
+    SAMPLE_REGISTRY_FILE,
+    load_bundle,
+    load_policy_tests,
+    load_programs,
+    load_sample_registry,
+)
+from gateway.ports import Clock, Store
+from gateway.settings import default_policies_dir
+from gateway.state import GatewayState
+
+# How many failing cases a refusal names in its ledger event and error detail (the rest are counted).
+MAX_REPORTED_FAILURES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedPolicies:
+    """A policy directory that passed Rule 1: the authorizer to swap in and what was checked."""
+
+    authorizer: Authorizer
+    digest: str
+    cases: int
+
+
+def check_directory(
+    directory: Path, registry: Registry | None, message_types: Iterable[str] = MESSAGE_TYPES
+) -> CheckedPolicies:
+    """Rule 1. ``registry`` is the live registry (None: the sample federation only, e.g. the CLI).
+
+    Raises ``Unavailable`` naming the first problem (a failing test case is one)."""
+    types = tuple(message_types)
+    compiled = compile_bundle(load_bundle(directory))
+    programs = load_programs(directory, types)
+    sample = load_sample_registry(directory) if (directory / SAMPLE_REGISTRY_FILE).exists() else registry
+    if sample is None:
+        raise Unavailable(f"no {SAMPLE_REGISTRY_FILE} in {directory} and no live registry", field=str(directory))
+    tested = Authorizer(compiled, sample, types, programs=programs)
+    cases = load_policy_tests(directory)
+    failures = run_policy_tests(tested, cases)
+    if failures:
+        named = "; ".join(f"{f.case.name}: {f.reason}" for f in failures[:MAX_REPORTED_FAILURES])
+        raise Unavailable(f"{len(failures)} of {len(cases)} policy test cases fail: {named}", field="policies/tests")
+    live = tested if registry is None else Authorizer(compiled, registry, types, programs=programs)
+    return CheckedPolicies(authorizer=live, digest=compiled.bundle.digest, cases=len(cases))
+
+
+def _digest_of(directory: Path) -> str:
+    """The digest of what is in ``directory`` now, for the ledger ("" when it does not even load)."""
+    try:
+        return load_bundle(directory).digest
+    except GatewayError:
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class Reload:
+    accepted: bool
+    old_digest: str
+    new_digest: str
+    cases: int = 0
+    code: str = ""
+    detail: str = ""
+
+    def record(self) -> dict[str, object]:
+        return {
+            "accepted": self.accepted,
+            "old_digest": self.old_digest,
+            "new_digest": self.new_digest,
+            "cases": self.cases,
+        } | ({"code": self.code, "detail": self.detail[:500]} if not self.accepted else {})
+
+
+class PolicyReloader:
+    """Hot reload of ``directory`` into ``state`` (Rules 1-4)."""
+
+    def __init__(self, *, state: GatewayState, store: Store, clock: Clock, directory: Path) -> None:
+        self._state = state
+        self._store = store
+        self._clock = clock
+        self._directory = directory
+        self._lock = asyncio.Lock()  # one reload at a time: the second waits and re-reads the files
+
+    async def reload(self, trigger: str, by: str = "") -> Reload:
+        """Check and swap (Rules 1-3). Never raises for a refused set: the refusal is the result."""
+        async with self._lock:
+            old = self._state.require_authorizer()
+            registry = self._state.require_trust().registry
+            try:
+                checked = await asyncio.to_thread(check_directory, self._directory, registry)
+            except GatewayError as exc:
+                new_digest = await asyncio.to_thread(_digest_of, self._directory)
+                result = Reload(False, old.digest, new_digest, code=exc.code, detail=exc.detail)
+            else:
+                self._state.swap(authorizer=checked.authorizer)
+                result = Reload(True, old.digest, checked.digest, cases=checked.cases)
+            fields = {"trigger": trigger, "by": by} | result.record()
+            await self._store.record(AuditEvent(EventKind.POLICY_RELOADED, self._clock.now(), fields))
+            return result
+
+    async def reload_by(self, caller: Caller, adapter: str = "rest") -> Reload:
+        """The admin endpoint: Cedar decides (Rule 4); a denial is audited and raised as ``Forbidden``."""
+        decision = self._state.require_authorizer().authorize(admin_request(caller.member))
+        if not decision.allowed:
+            record = {
+                "adapter": adapter,
+                "action": "admin",
+                "caller": caller.member.id,
+                "code": Forbidden.code,
+                "policy": list(decision.policy_ids),
+                "policy_digest": decision.digest,
+            }
+            await self._store.record(AuditEvent(EventKind.REJECTED, self._clock.now(), record))
+            raise Forbidden(f"admin denied for {caller.member.id} by {list(decision.policy_ids) or 'default deny'}")
+        return await self.reload("admin", caller.member.id)
+
+    async def reload_for(self, caller: Caller) -> dict[str, object]:
+        """``reload_by`` as the JSON body the REST adapter returns."""
+        result = await self.reload_by(caller)
+        return {"trigger": "admin", "by": caller.member.id} | result.record()
+
+
+# -- the command ---------------------------------------------------------------------------------------------
+
+
+def add_parser(commands: Any) -> None:
+    policy = commands.add_parser("policy", help="validate, test or explain the Cedar access policies")
+    actions = policy.add_subparsers(dest="policy_command", required=True)
+    for name, text in (
+        ("validate", "parse and schema-validate the policies and the programme table"),
+        ("test", "run every policy test case"),
+        ("explain", "decide one request and name the policies that decided"),
+    ):
+        sub = actions.add_parser(name, help=text)
+        sub.add_argument("--policies", type=Path, default=default_policies_dir(), help="the policy directory")
+        if name == "explain":
+            sub.add_argument("--principal", required=True, help="a member id of the sample federation")
+            sub.add_argument("--action", required=True, help="submit, receive, forward, read_status, ...")
+            sub.add_argument("--resource", required=True, help="a message type, 'audit' or 'gateway'")
+            sub.add_argument("--context", default="{}", help="the request context as a JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit codes: 0 valid / all pass / explained, 1 a test failed, 2 the set does not load."""
+    directory: Path = args.policies
+    try:
+        if args.policy_command == "explain":
+            return _explain(directory, args)
+        types = tuple(MESSAGE_TYPES)
+        compiled = compile_bundle(load_bundle(directory))
+        programs = load_programs(directory, types)
+        sample = load_sample_registry(directory)
+        authorizer = Authorizer(compiled, sample, types, programs=programs)
+    except GatewayError as exc:
+        print(f"invalid: {exc.detail} ({exc.field})" if exc.field else f"invalid: {exc.detail}", file=sys.stderr)
+        return 2
+    if args.policy_command == "validate":
+        print(
+            f"valid: {len(compiled.names)} policies, {len(programs.programs)} programmes,"
+            f" digest {compiled.bundle.digest}"
+        )
+        return 0
+    cases = load_policy_tests(directory)
+    failures = run_policy_tests(authorizer, cases)
+    for failure in failures:
+        print(f"FAIL {failure.case.name}: {failure.reason} {failure.decision.record()}")
+    print(f"{len(cases) - len(failures)} of {len(cases)} policy test cases pass (digest {compiled.bundle.digest})")
+    return 1 if failures else 0
+
+
+def _explain(directory: Path, args: argparse.Namespace) -> int:
+    try:
+        context = json.loads(args.context)
+    except json.JSONDecodeError as exc:
+        print(f"--context is not JSON: {exc.msg}", file=sys.stderr)
+        return 2
+    if not isinstance(context, dict):
+        print("--context must be a JSON object", file=sys.stderr)
+        return 2
+    types = tuple(MESSAGE_TYPES)
+    authorizer = Authorizer(
+        load_bundle(directory), load_sample_registry(directory), types, programs=load_programs(directory, types)
+    )
+    decision = authorizer.authorize(AccessRequest(args.principal, args.action, args.resource, context))
+    print(json.dumps({"decision": "allow" if decision.allowed else "deny"} | decision.record(), indent=2))
+    return 0
