@@ -187,6 +187,7 @@ def measure_grpc(config: Path, rest_port: int, grpc_port: int, job: rest_bench.J
     report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
     report["server_cpu_s"] = round(cpu_used, 3)
     report["server_cpu_us_per_msg"] = round(cpu_used / report["accepted"] * 1e6, 1) if report["accepted"] else None
+    report["server_cpu_utilisation"] = round(cpu_used / report["elapsed_s"], 3) if report["elapsed_s"] else None
     return report
 
 
@@ -232,14 +233,14 @@ def side_by_side(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 def render(report: dict[str, Any]) -> str:
     lines = [
         f"{report['command']}  ({report['pinning']})",
-        "transport  msgs/s   p50 ms   p90 ms   p99 ms   max ms   server CPU us/msg   errors",
+        "transport  msgs/s   p50 ms   p90 ms   p99 ms   max ms   server CPU us/msg   CPU util   errors",
     ]
     for name in ("rest", "grpc"):
         r = report[name]
         lat = r["latency_ms"]
         lines.append(
             f"{name:<9} {r['msgs_per_s']:>7} {lat['p50']:>8} {lat['p90']:>8} {lat['p99']:>8} {lat['max']:>8}"
-            f" {r['server_cpu_us_per_msg']!s:>19}   {r['errors'] or 0}"
+            f" {r['server_cpu_us_per_msg']!s:>19} {r['server_cpu_utilisation']!s:>10}   {r['errors'] or 0}"
         )
     return "\n".join(lines)
 
