@@ -7,6 +7,8 @@ Rule 2: a Redis without persistence is refused (``Unavailable``) unless ``allow_
 
 from __future__ import annotations
 
+import stat
+
 from gateway.core.errors import Unavailable
 from gateway.infra.redis_store import RedisStore
 from gateway.infra.sqlite import SqliteStore
@@ -42,12 +44,18 @@ def describe(store: Store) -> dict[str, str]:
 
 
 def _read_password(settings: Settings) -> str:
+    """Like every secret file: a regular file that group and others cannot access (chmod 600)."""
     path = settings.store.redis_password_file
     assert path is not None
     try:
+        info = path.stat()
         raw = path.read_bytes()[: PASSWORD_FILE_MAX_BYTES + 1]
     except OSError as exc:
         raise Unavailable(f"config: cannot read {path}: {exc}", field="store.redis_password_file") from exc
+    if not stat.S_ISREG(info.st_mode) or info.st_mode & 0o077:
+        raise Unavailable(
+            f"config: {path} must be a file only its owner can read (chmod 600)", field="store.redis_password_file"
+        )
     if len(raw) > PASSWORD_FILE_MAX_BYTES:
         raise Unavailable("config: redis_password_file is too large", field="store.redis_password_file")
     return raw.decode().strip()

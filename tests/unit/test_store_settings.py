@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import shutil
+import socket
+import subprocess
 import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.errors import Unavailable
+from gateway.infra.backends import open_store
 from gateway.infra.redis_store import RedisPersistence, RedisStore
 from gateway.settings import StoreSettings, load_settings
 
@@ -107,3 +115,52 @@ async def test_an_unreachable_redis_or_a_bad_prefix_fails_closed() -> None:
     with pytest.raises(Unavailable) as err:
         await RedisStore.open(REDIS_URL, key_prefix="{cgw}")
     assert err.value.field == "store.key_prefix"
+
+
+@pytest.fixture
+def password_redis() -> Iterator[int]:
+    """A throw-away redis-server that requires the password ``s3cret``; yields its port."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs the redis-server binary")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--requirepass", "s3cret"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        yield port
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+
+
+async def test_the_password_file_must_be_private_and_is_sent(tmp_path: Path, password_redis: int) -> None:
+    port = password_redis
+    secret = tmp_path / "redis.pass"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o644)
+    path = tmp_path / "gateway.toml"
+    path.write_text(
+        BASE + f'[store]\nbackend = "redis"\nredis_url = "redis://127.0.0.1:{port}/0"\n'
+        'redis_password_file = "redis.pass"\nallow_no_persistence = true\n'
+    )
+    settings = load_settings(path)
+    with pytest.raises(Unavailable) as err:
+        await open_store(settings)
+    assert err.value.field == "store.redis_password_file"
+    secret.chmod(0o600)
+    for _ in range(100):  # wait for the server to listen
+        try:
+            store = await open_store(settings)
+            break
+        except Unavailable:
+            await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("redis-server did not start")
+    await store.record(AuditEvent(EventKind.ADMIN, datetime.now(UTC), {"n": 1}))
+    await store.close()
+    secret.write_text("wrong\n")
+    with pytest.raises(Unavailable):
+        await open_store(settings)
