@@ -162,6 +162,9 @@ class Recognition:
     def close(self) -> None:
         self._store.close()
 
+    def _rebuild(self) -> AeoIndex:
+        return AeoIndex(self._store.load(), self._mras)
+
     async def refresh(self) -> None:
         """Rebuild when another process changed the store (at most one probe per REFRESH_SECONDS)."""
         now = time.monotonic()
@@ -172,16 +175,16 @@ class Recognition:
         if version == self._version:
             return
         async with self._lock:
-            loaded = await asyncio.to_thread(self._store.load)
-            self._index = AeoIndex(loaded, self._mras)
+            fresh = await asyncio.to_thread(self._rebuild)  # ~0.4 s for 25 000 rows: off the event loop
+            self._index = fresh
             self._version = version
-        log.info("aeo registry reloaded", authorisations=len(loaded))
+        log.info("aeo registry reloaded", authorisations=len(fresh))
         if self._record is not None:
             await self._record(
                 AuditEvent(
                     EventKind.ADMIN,
                     datetime.now(UTC),
-                    {"action": "aeo_reloaded", "authorisations": len(loaded), "mra_version": self._mras.version},
+                    {"action": "aeo_reloaded", "authorisations": len(fresh), "mra_version": self._mras.version},
                 )
             )
 
@@ -244,9 +247,7 @@ class Recognition:
             return
         async with self._lock:
             await asyncio.to_thread(self._store.upsert, updates)
-            merged = {a.key: a for a in self._index.authorisations()}
-            merged.update((a.key, a) for a in updates)
-            self._index = AeoIndex(merged.values(), self._mras)
+            self._index = self._index.updated(updates)
         log.info("aeo status applied", updates=len(updates))
 
 

@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateway.core.identifiers import EU_MEMBER_PREFIXES
 
@@ -80,8 +80,9 @@ def administration_of(country: str) -> str:
     return EU if code in EU_MEMBER_PREFIXES or code == EU else code
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class OperatorId:
+class OperatorId(NamedTuple):
+    """An operator identifier (a named tuple: hashed in C, it is the index key of every check)."""
+
     scheme: str
     value: str  # normalised
 
@@ -235,18 +236,44 @@ class AeoIndex:
                 bucket = by_id.setdefault(oid, [])
                 if auth not in bucket:
                     bucket.append(auth)
-        pairs: dict[frozenset[str], list[Arrangement]] = {}
+        pairs: dict[tuple[str, str], list[Arrangement]] = {}  # (recognising, issuing), both orders
         for arrangement in mras.arrangements:
-            pairs.setdefault(frozenset(s.admin for s in arrangement.sides), []).append(arrangement)
-        self._by_id: Mapping[OperatorId, tuple[Authorisation, ...]] = MappingProxyType(
+            first, second = (side.admin for side in arrangement.sides)
+            pairs.setdefault((first, second), []).append(arrangement)
+            pairs.setdefault((second, first), []).append(arrangement)
+        self._by_id: MappingProxyType[OperatorId, tuple[Authorisation, ...]] = MappingProxyType(
             {k: tuple(v) for k, v in by_id.items()}
         )
-        self._by_number: Mapping[tuple[str, str], Authorisation] = MappingProxyType(by_number)
+        self._by_number: MappingProxyType[tuple[str, str], Authorisation] = MappingProxyType(by_number)
         self._pairs = MappingProxyType({k: tuple(v) for k, v in pairs.items()})
         self.mras = mras
 
     def __len__(self) -> int:
         return len(self._by_number)
+
+    def updated(self, changes: Iterable[Authorisation]) -> AeoIndex:
+        """A new index with ``changes`` applied (replacing the same administration's same number): shallow copies
+        of the two maps plus work per change, so one status update does not re-walk the whole registry."""
+        by_number = self._by_number.copy()  # the proxy's copy() copies the underlying dict at C speed
+        by_id = self._by_id.copy()
+        for auth in changes:
+            old = by_number.get(auth.key)
+            if old is not None:
+                for oid in crosswalk(old.identifiers):
+                    remaining = tuple(a for a in by_id.get(oid, ()) if a.key != old.key)
+                    if remaining:
+                        by_id[oid] = remaining
+                    else:
+                        by_id.pop(oid, None)
+            by_number[auth.key] = auth
+            for oid in crosswalk(auth.identifiers):
+                by_id[oid] = (*by_id.get(oid, ()), auth)
+        index = AeoIndex.__new__(AeoIndex)
+        index._by_id = MappingProxyType(by_id)
+        index._by_number = MappingProxyType(by_number)
+        index._pairs = self._pairs
+        index.mras = self.mras
+        return index
 
     def authorisation(self, admin: str, number: str) -> Authorisation | None:
         return self._by_number.get((admin, number))
@@ -283,7 +310,7 @@ class AeoIndex:
             arrangement, benefits = HOME, self.mras.home_benefits
         else:
             arrangement, benefits = None, ()
-            in_force = [m for m in self._pairs.get(frozenset({admin, auth.admin}), ()) if m.in_force(on)]
+            in_force = [m for m in self._pairs.get((admin, auth.admin), ()) if m.in_force(on)]
             covering = [m for m in in_force if auth.type in _side_types(m, auth.admin)]
             if not in_force:
                 reasons.append(Reason.NO_MRA_IN_FORCE)

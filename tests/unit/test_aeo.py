@@ -446,3 +446,21 @@ def test_records_are_unique_per_issuing_administration() -> None:
     assert len(idx) == 2
     assert idx.authorisation("JP", "X-1") is jp
     assert idx.authorisation("CH", "X-1") is ch
+
+
+def test_an_update_gives_the_same_index_as_a_rebuild() -> None:
+    suspended = eu("NLAEOF00001234", "AEOF", "suspended", identifiers=[{"scheme": "EORI", "value": "NL999"}])
+    base = index(NL_AEOF, DE_AEOC, cn())
+    changed = base.updated([suspended, eu("DEAEOS5555", "AEOS")])
+    rebuilt = index(suspended, DE_AEOC, cn(), eu("DEAEOS5555", "AEOS"))
+    on = date(2026, 1, 5)
+    for operator in (
+        OperatorId("EORI", "NL123456789"),  # the old identifier is gone with the old record
+        OperatorId("EORI", "NL999"),
+        OperatorId("AEO_EU", "NLAEOF00001234"),
+        OperatorId("AEO_EU", "DEAEOS5555"),
+        OperatorId("USCC", CN_USCC),
+    ):
+        assert changed.check_recognition(operator, "CN", on) == rebuilt.check_recognition(operator, "CN", on)
+    assert len(changed) == len(rebuilt) == 4
+    assert base.check_recognition(OperatorId("EORI", "NL123456789"), "CN", on).recognised  # the old one is intact
