@@ -22,7 +22,14 @@ from aiohttp import web
 from adapters.rest.openapi import openapi_document
 from adapters.rest.operations import add_operation_routes
 from adapters.status import problem_json, status_of
-from gateway.core.errors import BadRequest, GatewayError, Internal, LimitExceeded, UnsupportedMediaType
+from gateway.core.errors import (
+    BadRequest,
+    GatewayError,
+    Internal,
+    LimitExceeded,
+    Unavailable,
+    UnsupportedMediaType,
+)
 from gateway.core.model import Caller
 from gateway.ledger import Ledger
 from gateway.operations import Operations

@@ -377,20 +377,6 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                         "by": {"type": "string"},
                     },
                 },
-                "PolicyReload": {
-                    "type": "object",
-                    "required": ["accepted", "old_digest", "new_digest", "cases"],
-                    "properties": {
-                        "accepted": {"type": "boolean"},
-                        "old_digest": {"type": "string"},
-                        "new_digest": {"type": "string"},
-                        "cases": {"type": "integer", "minimum": 0},
-                        "code": {"type": "string"},
-                        "detail": {"type": "string"},
-                        "trigger": {"type": "string"},
-                        "by": {"type": "string"},
-                    },
-                },
                 "Ack": {
                     "type": "object",
                     "required": ["acknowledged"],
