@@ -14,6 +14,9 @@ A fresh dev federation is created in a temporary directory and the gateway is st
     and a consistency proof between two checkpoints.
  8. The carrier files a CUSCAR in UN/EDIFACT and pulls its CUSRES; a broken interchange (wrong UNT count) is
     refused with the segment and rule named, and answered with a rejecting CUSRES (gateway/edifactdemo.py).
+ 9. Programmes (gateway/programdemo.py): SSTL data CN-GACC -> NL-DOUANE on a listed lane (an off-lane one is
+    refused), a CSI examination request from US-CBP answered by CN-GACC, a Megaport alarm forwarded within the
+    programme (a RED forward is refused), and the originator's recall reaching every holder.
 
 Every step prints one trace line; the command exits 0 only when every step behaved as expected.
 """
@@ -39,6 +42,7 @@ from gateway.grpc_client import GrpcGatewayClient
 from gateway.infra.devpki import create_federation
 from gateway.infra.files import load_certificates, load_trust
 from gateway.main import running_gateway
+from gateway.programdemo import programs_scenario
 from gateway.samples import cargo_manifest, release_notice, to_bytes
 from gateway.settings import load_settings
 
@@ -108,6 +112,7 @@ async def _run(directory: Path) -> int:
             await _replays(trace, carrier, manifest)
             await _audit(trace, auditor, gateway.url, directory, manifest)
             await edifact_scenario(trace.record, carrier)
+            await programs_scenario(trace.record, gateway.url, directory)
     passed = sum(ok for _, ok, _ in trace.steps)
     print(f"\nsummary: {passed}/{len(trace.steps)} steps behaved as expected -> {'PASS' if trace.ok else 'FAIL'}")
     return 0 if trace.ok else 1
