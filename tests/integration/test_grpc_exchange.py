@@ -37,7 +37,9 @@ async def ledger_events(gateway: Gateway) -> list[dict[str, Any]]:
     return [json.loads(e.data) for e in await gateway.store.ledger_entries(0, size)]
 
 
-def _channel(gateway: Gateway, federation: Path, member: str | None) -> grpc.aio.Channel:
+def _channel(
+    gateway: Gateway, federation: Path, member: str | None, options: list[tuple[str, int]] | None = None
+) -> grpc.aio.Channel:
     ca = (federation / "ca" / "root-ca.crt").read_bytes()
     if member is None:
         credentials = grpc.ssl_channel_credentials(root_certificates=ca)
@@ -46,7 +48,7 @@ def _channel(gateway: Gateway, federation: Path, member: str | None) -> grpc.aio
         credentials = grpc.ssl_channel_credentials(
             ca, (base / "tls-client.key").read_bytes(), (base / "tls-client.crt").read_bytes()
         )
-    return grpc.aio.secure_channel(gateway.grpc_target or "", credentials)
+    return grpc.aio.secure_channel(gateway.grpc_target or "", credentials, options=options)
 
 
 async def _take(stream: Any, count: int) -> list[StreamedItem]:
@@ -266,3 +268,39 @@ async def test_cli_send_over_grpc(gateway: Gateway, federation: Path, tmp_path: 
     assert stored is not None
     assert rc_refused == 1
     assert json.loads(refused)["code"] == "POLICY_DENIED"
+
+
+async def test_slow_consumer_gets_backpressure(
+    gateway: Gateway, federation: Path, grpc_clients: GrpcClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    carrier = grpc_clients("CARRIER-COSCO")
+    total = 240
+    for start in range(0, total, 40):
+        await asyncio.gather(
+            *(
+                carrier.submit(MANIFEST, ["CN-GACC"], to_bytes(cargo_manifest(f"COSU-BP-{n:04d}")), schema=SCHEMA)
+                for n in range(start, start + 40)
+            )
+        )
+    read_from_store: list[int] = []
+    real_pull = gateway.store.pull
+
+    async def counting_pull(recipient: str, after: int, limit: int) -> Any:
+        items = await real_pull(recipient, after, limit)
+        read_from_store.append(len(items))
+        return items
+
+    monkeypatch.setattr(gateway.store, "pull", counting_pull)  # a spy on the real store, not a fake
+    # A consumer with a small, fixed receive window (no BDP growth): what it has not read, it does not accept.
+    window = [("grpc.http2.lookahead_bytes", 16 * 1024), ("grpc.http2.bdp_probe", 0)]
+    async with _channel(gateway, federation, "CN-GACC", window) as channel:
+        call = exchange_pb2_grpc.ExchangeStub(channel).Inbox(exchange_pb2.InboxRequest(after=0), timeout=30)
+        first = await call.read()
+        await asyncio.sleep(1.0)  # the consumer stalls: HTTP/2 flow control must stop the server
+        stalled_at = sum(read_from_store)
+        assert stalled_at <= gateway.settings.limits.max_pull_items < total  # one page held, no read-ahead
+        cursors = [first.cursor]
+        while (item := await call.read()) is not grpc.aio.EOF:  # it resumes and gets everything, in order
+            cursors.append(item.cursor)
+    assert len(cursors) == total
+    assert cursors == sorted(cursors)
