@@ -42,7 +42,8 @@ MESSAGE_OVERHEAD_BYTES = 64 * 1024
 # HTTP/2 streams one connection may have open at once. Low on purpose: together with grpc core's own
 # rapid-reset accounting it bounds the work a client can start by opening and resetting streams (CVE-2023-44487).
 MAX_CONCURRENT_STREAMS = 100
-# Largest response we send (an entries page of max_ledger_range leaves, an inbox item with its payload).
+# Largest response we send (an entries page of max_ledger_range leaves; an inbox item with its payload may be
+# up to max_body_bytes + overhead when an operator raises that limit).
 MAX_SEND_MESSAGE_BYTES = 8 * 1024 * 1024
 # Idle connections are closed (memory per connection), and no connection lives forever (rebalancing, key reload).
 MAX_CONNECTION_IDLE_MS = 5 * 60 * 1000
@@ -64,7 +65,7 @@ def server_options(services: GrpcServices) -> list[tuple[str, int]]:
     limits = services.limits
     return [
         ("grpc.max_receive_message_length", limits.max_body_bytes + MESSAGE_OVERHEAD_BYTES),
-        ("grpc.max_send_message_length", MAX_SEND_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", max(MAX_SEND_MESSAGE_BYTES, limits.max_body_bytes + MESSAGE_OVERHEAD_BYTES)),
         # Soft and hard metadata limits equal: between them grpc core refuses only some requests, at random.
         ("grpc.max_metadata_size", limits.max_header_bytes),
         ("grpc.absolute_max_metadata_size", limits.max_header_bytes),
