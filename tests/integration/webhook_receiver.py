@@ -11,6 +11,7 @@ import dataclasses
 import json
 import shutil
 import ssl
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ class Received:
     body: bytes
     signature: str
     content_type: str
+    at: float = field(default=0.0, compare=False)  # time.perf_counter() on arrival (benchmarks)
 
 
 @dataclass
@@ -70,7 +72,12 @@ class WebhookReceiver:
         try:
             body = await request.read()
             self.received.append(
-                Received(body, request.headers.get("Cgw-Signature", ""), request.headers.get("Content-Type", ""))
+                Received(
+                    body,
+                    request.headers.get("Cgw-Signature", ""),
+                    request.headers.get("Content-Type", ""),
+                    time.perf_counter(),
+                )
             )
             self._arrived.set()
             if self.delay:
