@@ -16,7 +16,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 import structlog
@@ -112,7 +112,8 @@ def _bind(method: str, context: grpc.aio.ServicerContext[Any, Any]) -> None:
     structlog.contextvars.bind_contextvars(adapter="grpc", rpc=method, peer=context.peer())
 
 
-async def _fail(context: grpc.aio.ServicerContext[Any, Any], method: str, exc: Exception) -> None:
+async def _fail(context: grpc.aio.ServicerContext[Any, Any], method: str, exc: Exception) -> NoReturn:
+    """Abort the call: a GatewayError with its own status, anything else (a bug) as INTERNAL without detail."""
     if isinstance(exc, GatewayError):
         await abort(context, exc)
     log.exception("unhandled error in gRPC handler", rpc=method)
@@ -131,7 +132,6 @@ def _unary(method: str, behavior: Behavior) -> Behavior:
             await _fail(context, method, exc)
         finally:
             log.debug("rpc", latency_ms=round((time.perf_counter() - started) * 1000, 3))
-        return None  # unreachable: _fail aborts
 
     return wrapped
 
