@@ -1,6 +1,6 @@
 # customs-gateway: multi-stage build, runs as an unprivileged user.
 #   docker build -t customs-gateway .
-#   docker run --rm -p 8443:8443 -v /srv/federation:/etc/customs-gateway:ro \
+#   docker run --rm -p 8443:8443 -p 8444:8444 -v /srv/federation:/etc/customs-gateway:ro \
 #       -v cgw-data:/var/lib/customs-gateway customs-gateway
 # The config (/etc/customs-gateway/gateway.toml) must set data_dir = "/var/lib/customs-gateway",
 # policies_dir = "/usr/share/customs-gateway/policies" and host = "0.0.0.0"; keys are mounted read-only and
@@ -26,7 +26,7 @@ COPY --from=build /opt/venv /opt/venv
 COPY --chown=root:root policies /usr/share/customs-gateway/policies
 USER cgw:cgw
 WORKDIR /var/lib/customs-gateway
-EXPOSE 8443
+EXPOSE 8443 8444
 VOLUME ["/var/lib/customs-gateway"]
 # /healthz is served over TLS by the gateway itself; no client certificate is needed for it.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
