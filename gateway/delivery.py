@@ -41,6 +41,8 @@ log = structlog.get_logger("gateway.delivery")
 
 # A deliverer must honour its own timeout; this outer bound (a multiple of it) catches one that does not.
 OUTER_TIMEOUT_FACTOR = 2.0
+# Due items read per recipient per dispatch (the store's page bound is 1000; concurrency rarely needs more).
+DUE_FETCH_MAX = 500
 # Exponents above this would only overflow; the cap has long been reached by then.
 MAX_BACKOFF_EXPONENT = 62
 
@@ -147,7 +149,7 @@ class DeliveryWorker:
             if free <= 0:
                 continue
             now = self._clock.now()
-            due = await self._store.due_deliveries(member.id, now, free + len(inflight))
+            due = await self._store.due_deliveries(member.id, now, min(free + len(inflight), DUE_FETCH_MAX))
             for work in [d for d in due if d.item.cursor not in inflight][:free]:
                 inflight.add(work.item.cursor)
                 task = asyncio.create_task(self._push(member, endpoint, work), name=f"cgw-push-{work.item.cursor}")
