@@ -26,6 +26,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from adapters.grpc_api.edge import GrpcServices
 from adapters.grpc_api.server import GrpcListener, TlsMaterial, start_grpc
 from adapters.rest.app import RestServices, build_app
+from adapters.soap.app import SoapServices, build_soap_app
+from adapters.soap.names import SOAP_PATH
+from adapters.soap.submission import SoapDocumentVerifier
 from gateway.auditor import publish_checkpoint_file
 from gateway.core.errors import GatewayError, Unavailable
 from gateway.core.payloads import MESSAGE_TYPES
@@ -141,7 +144,12 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
     try:
         metrics = Metrics(MESSAGE_TYPES)
         pipeline = Pipeline(
-            store=store, state=state, clock=clock, metrics=metrics, crash=CrashPoint.parse(settings.crash_point)
+            store=store,
+            state=state,
+            clock=clock,
+            document_verifiers={"soap": SoapDocumentVerifier()},
+            metrics=metrics,
+            crash=CrashPoint.parse(settings.crash_point),
         )
         push = PushDelivery.build(settings, state, store, clock, metrics)
         policies = PolicyReloader(state=state, store=store, clock=clock, directory=settings.policies_dir)
@@ -163,6 +171,8 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
                 reload_policies=policies.reload_for,
             )
         )
+        soap = SoapServices(pipeline=pipeline, state=state, clock=clock, audience=gateway_issuer(settings.member_id))
+        app.add_subapp(SOAP_PATH, build_soap_app(soap))  # SOAP 1.1/1.2 at /soap/v1, WSDL at /soap/v1?wsdl
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.rest_port, ssl_context=server_tls(settings))

@@ -9,11 +9,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from gateway.core.audit import AuditEvent
-from gateway.core.model import Endpoint, Member
+from gateway.core.envelope import SignedClaims
+from gateway.core.model import ChainValidator, Endpoint, Member
 
 
 class Clock(Protocol):
@@ -242,3 +243,24 @@ class Deliverer(Protocol):
     kind: str  # the Endpoint.kind it serves: "webhook" | "grpc" | "soap"
 
     async def deliver(self, recipient: Member, endpoint: Endpoint, item: InboxItem) -> DeliveryAttempt: ...
+
+
+class DocumentVerifier(Protocol):
+    """Verifies a submission signed inside its own document (SOAP WS-Security) for one adapter kind.
+
+    Rule 1: parse the untrusted bytes in the adapter's one hardened place; validate the signer's certificate with
+            ``validator.validate_signing`` before checking the signature with its key.
+    Rule 2: read the header and the payload ONLY from the elements the signature covers; the document must be
+            addressed to one of ``audiences``; transport freshness (e.g. a WS-Security Timestamp) within
+            ``max_skew``. The pipeline then applies the envelope rules (``envelope.verify_signed_claims``).
+    """
+
+    def verify(
+        self,
+        unverified: bytes,
+        *,
+        audiences: Sequence[str],
+        validator: ChainValidator,
+        now: datetime,
+        max_skew: timedelta,
+    ) -> SignedClaims: ...

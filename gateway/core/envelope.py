@@ -45,7 +45,7 @@ from gateway.core.errors import (
     SignerMismatch,
     UnknownRecipient,
 )
-from gateway.core.model import Caller, ChainValidator, Header, Member, PayloadRef, Registry, Tlp
+from gateway.core.model import Caller, CertifiedKey, ChainValidator, Header, Member, PayloadRef, Registry, Tlp
 from gateway.core.registry import MAX_MEMBER_ID_LENGTH, MEMBER_ID
 from gateway.core.signing import (
     PrivateKey,
@@ -61,12 +61,14 @@ __all__ = [
     "ENVELOPE_TYP",
     "MAX_RECIPIENTS",
     "PROGRAMS",
+    "SignedClaims",
     "VerifiedEnvelope",
     "header_to_json",
     "parse_header",
     "payload_ref",
     "sign_envelope",
     "verify_envelope",
+    "verify_signed_claims",
 ]
 
 ENVELOPE_TYP: Final = "cgw-envelope+jws"
@@ -326,9 +328,67 @@ def verify_envelope(
     certified = validator.validate_signing(header_x5c(protected), now)
     _, signed = verify_compact(unverified_jws, certified.public_key)
     header = _canonical_header(signed)
+    limits = (max_skew, max_lifetime)
+    return _checked(
+        header, unverified_jws, payload, certified=certified, registry=registry, now=now, caller=caller, limits=limits
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SignedClaims:
+    """What a document-level signature scheme (SOAP WS-Security) verified, for :func:`verify_signed_claims`.
+
+    Its verifier builds it only after the signature over the document checked out with ``certified`` (the
+    federation-validated certificate): ``header`` is read from the signed elements only, ``payload`` are the
+    bytes derived from the signed document (the header binds them by digest), and ``evidence`` is the exact
+    signed document as received (kept and forwarded)."""
+
+    header: Header
+    payload: bytes
+    evidence: str
+    certified: CertifiedKey
+
+
+def verify_signed_claims(
+    claims: SignedClaims,
+    *,
+    registry: Registry,
+    now: datetime,
+    caller: Caller | None,
+    max_skew: timedelta = timedelta(minutes=5),
+    max_lifetime: timedelta = timedelta(days=7),
+) -> VerifiedEnvelope:
+    """Rule 4 for a document signed by another scheme: the same checks, in the same order, as for a JWS."""
+    if now.tzinfo is None:
+        raise Internal("now must be timezone-aware")
+    parse_header(header_to_json(claims.header))  # the same strict header rules as a signed JWS header
+    return _checked(
+        claims.header,
+        claims.evidence,
+        claims.payload,
+        certified=claims.certified,
+        registry=registry,
+        now=now,
+        caller=caller,
+        limits=(max_skew, max_lifetime),
+    )
+
+
+def _checked(
+    header: Header,
+    evidence: str,
+    payload: bytes,
+    *,
+    certified: CertifiedKey,
+    registry: Registry,
+    now: datetime,
+    caller: Caller | None,
+    limits: tuple[timedelta, timedelta],  # (max_skew, max_lifetime)
+) -> VerifiedEnvelope:
+    """Rule 4, after a verified signature (JWS or a document-level scheme)."""
     signer = _check_sender(header, certified.member_id, caller, registry)
     _check_payload(header, payload)
-    _check_freshness(header, now, max_skew, max_lifetime)
+    _check_freshness(header, now, *limits)
     for i, recipient in enumerate(header.to):
         if registry.get(recipient) is None:
             raise UnknownRecipient(f"{recipient} is not a member", field=f"to[{i}]")
@@ -338,7 +398,7 @@ def verify_envelope(
         raise Forbidden(f"{signer.id} is suspended")
     return VerifiedEnvelope(
         header=header,
-        jws=unverified_jws,
+        jws=evidence,
         payload=payload,
         signer=signer,
         signer_fingerprint=certified.fingerprint,
