@@ -23,6 +23,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from adapters.edifact import MEDIA_EDIFACT, EdifactTranslator
 from adapters.grpc_api.edge import GrpcServices
 from adapters.grpc_api.server import GrpcListener, TlsMaterial, start_grpc
 from adapters.rest.app import RestServices, build_app
@@ -150,6 +151,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             document_verifiers={"soap": SoapDocumentVerifier()},
             metrics=metrics,
             crash=CrashPoint.parse(settings.crash_point),
+            translators={MEDIA_EDIFACT: EdifactTranslator()},
         )
         push = PushDelivery.build(settings, state, store, clock, metrics)
         policies = PolicyReloader(state=state, store=store, clock=clock, directory=settings.policies_dir)

@@ -46,7 +46,7 @@ from gateway.core.errors import (
 )
 from gateway.core.forwarding import check_forward, lane_of, stored_header
 from gateway.core.model import Caller, Member, MemberKind
-from gateway.core.payloads import ValidatedPayload, validate_payload
+from gateway.core.payloads import ValidatedPayload
 from gateway.core.policy import (
     AccessRequest,
     Decision,
@@ -61,6 +61,7 @@ from gateway.metrics import Metrics
 from gateway.ports import Clock, DocumentVerifier, InboxItem, RelayStore, Store, StoredMessage
 from gateway.relay import recall_everywhere, recall_record, relay_store
 from gateway.state import GatewayState
+from gateway.translation import Answers, Translators
 
 log = structlog.get_logger("gateway.exchange")
 
@@ -139,11 +140,15 @@ class Pipeline:
         metrics: Metrics | None = None,
         crash: CrashPoint = NO_CRASH,
         document_verifiers: Mapping[str, DocumentVerifier] | None = None,
+        translators: Translators | None = None,
     ) -> None:
         self._store = store
         self._document_verifiers = dict(document_verifiers or {})
         self._state = state
         self._clock = clock
+        # Translated payload media (EDIFACT): translate before validation, answer the sender (gateway/translation.py)
+        self._answers = Answers(translators or {}, store=store, state=state, clock=clock, digest=evidence_digest)
+        self._answers.notify = lambda member_id: self._inbox_event(member_id).set()
         self._metrics = metrics
         self._crash = crash
         self._inflight = 0
@@ -230,6 +235,7 @@ class Pipeline:
             outcome = await self._submit(inbound, context)
         except GatewayError as exc:
             await self._reject(exc, adapter=inbound.adapter, action="submit", fields=context)
+            await self._answers.refused(context.get("answer"), exc)
             self._log_exchange(context | {"detail": exc.detail[:300]}, "rejected", exc.code, started)
             self._observe(context, "rejected", exc.code, started)
             raise
@@ -241,6 +247,7 @@ class Pipeline:
             raise err from exc
         finally:
             self._inflight -= 1
+            self._answers.forget(context.get("answer"))
         self._log_exchange(context, "duplicate" if outcome.duplicate else "accepted", "OK", started)
         self._observe(context, "duplicate" if outcome.duplicate else "accepted", "OK", started)
         return outcome
@@ -278,7 +285,7 @@ class Pipeline:
         existing = await self._store.find_message(header.sender, header.id)
         if existing is not None:
             return self._duplicate(existing, digest)
-        validated = validate_payload(header.type, header.payload.media, verified.payload, schema=header.payload.schema)
+        validated = await self._answers.validate(verified, digest, context)
         permit = self._authorize(caller, verified, validated, context)
         message = StoredMessage(
             sender=header.sender,
@@ -326,6 +333,7 @@ class Pipeline:
                 policy_digest=permit.decision.digest,
                 key=identity.private_key,
                 x5c=self._state.receipt_x5c,
+                answer=self._answers.claim(context.get("answer")),
             )
 
         try:
@@ -343,6 +351,7 @@ class Pipeline:
         self._crash.hit("after-persist")  # crash-safety tests: durable, but no receipt sent yet
         for recipient in header.to:
             self._inbox_event(recipient).set()
+        await self._answers.accepted(context.get("answer"))
         return Outcome(message=stored, duplicate=False)
 
     def _verify_document(self, adapter: str, document: SignedDocument, caller: Caller, now: Any) -> VerifiedEnvelope:
@@ -479,7 +488,7 @@ class Pipeline:
         existing = await self._store.find_message(header.sender, header.id)
         if existing is not None:
             return self._duplicate(existing, digest)
-        validated = validate_payload(header.type, header.payload.media, original.payload, schema=header.payload.schema)
+        validated = await self._answers.validate_unanswered(header, original.payload)
         recipients = [trust.registry.members[r] for r in header.to]
         request = forward_request(
             caller.member,

@@ -15,6 +15,7 @@ Rule 3: the answer is a message from the home administration to the sender, sign
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from collections.abc import Callable, Mapping
@@ -39,11 +40,18 @@ log = structlog.get_logger("gateway.exchange")
 ANSWER_NAMESPACE = uuid.UUID("5d0c4f1e-9a43-4a55-9d0e-2f3c0f6c7a11")
 
 
+# A foreign payload this large is translated in a worker thread so the event loop keeps serving (pydifact
+# tokenizes in pure Python, ~1 ms per KiB); smaller ones are cheaper to translate inline than to hand over.
+INLINE_TRANSLATION_BYTES = 16 * 1024
+
+
 @dataclass(frozen=True, slots=True)
 class Translation:
     payload: bytes  # the JSON payload ``validate_payload`` checks
     media: str  # its media type (application/json)
     reference: str  # the correlation key of the foreign format (EDIFACT: the UNB interchange control reference)
+    sender: str = ""  # the sender as the foreign format names it (EDIFACT: UNB sender), the answer's addressee
+    document: str = ""  # the filing's own document number (EDIFACT: BGM 1004)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +68,18 @@ class PayloadTranslator(Protocol):
     def translate(self, data: bytes) -> Translation: ...
 
     def answer(
-        self, data: bytes, *, error: GatewayError | None, responder: str, recipient: str, answer_id: str, now: datetime
+        self,
+        data: bytes,
+        *,
+        translation: Translation | None,
+        error: GatewayError | None,
+        responder: str,
+        recipient: str,
+        answer_id: str,
+        now: datetime,
     ) -> Answer:
-        """The answer to the filing ``data``: accepted when ``error`` is None, else rejected with its code."""
+        """The answer to the filing ``data`` (``translation`` when it got that far): accepted when ``error`` is
+        None, else rejected with its code."""
         ...
 
 
@@ -100,21 +117,27 @@ class Answers:
         self._state = state
         self._clock = clock
         self._digest = digest
-        self._pending: dict[str, tuple[PayloadTranslator, VerifiedEnvelope]] = {}
+        self._pending: dict[str, _Pending] = {}
         self.notify: Callable[[str], None] = lambda member_id: None  # set by the pipeline: wake long-polls
 
-    def validate(self, verified: VerifiedEnvelope, digest: str, context: dict[str, object]) -> ValidatedPayload:
+    async def validate(self, verified: VerifiedEnvelope, digest: str, context: dict[str, object]) -> ValidatedPayload:
+        """The validate step of a submission; a translated one is marked for its answer (``context["answer"]``)."""
         header = verified.header
         translator = self._translators.get(header.payload.media)
         if translator is None:
             return validate_payload(header.type, header.payload.media, verified.payload, schema=header.payload.schema)
         reply_id = answer_id(header.sender, header.id, digest)
-        self._pending[reply_id] = (translator, verified)
+        pending = self._pending[reply_id] = _Pending(translator, verified)
         context["answer"] = reply_id
-        accept_media(header.type, header.payload.media)
-        translation = translator.translate(verified.payload)
-        validated = validate_payload(header.type, translation.media, translation.payload, schema=header.payload.schema)
-        return dataclasses.replace(validated, media=header.payload.media, size=len(verified.payload))
+        pending.translation, validated = await _translate_and_validate(translator, header, verified.payload)
+        return validated
+
+    async def validate_unanswered(self, header: Header, payload: bytes) -> ValidatedPayload:
+        """The validate step for a payload that gets no answer (a forward of stored evidence)."""
+        translator = self._translators.get(header.payload.media)
+        if translator is None:
+            return validate_payload(header.type, header.payload.media, payload, schema=header.payload.schema)
+        return (await _translate_and_validate(translator, header, payload))[1]
 
     def claim(self, reply_id: object) -> dict[str, str] | None:
         answer = self._answer(reply_id, None)
@@ -134,22 +157,27 @@ class Answers:
         pending = self._pending.get(reply_id) if isinstance(reply_id, str) else None
         if pending is None:
             return None
-        translator, verified = pending
-        return translator.answer(
-            verified.payload,
+        if error is None and pending.accepted is not None:
+            return pending.accepted  # the one the receipt's claim named
+        answer = pending.translator.answer(
+            pending.verified.payload,
+            translation=pending.translation,
             error=error,
             responder=self._state.member_id,
-            recipient=verified.header.sender,
+            recipient=pending.verified.header.sender,
             answer_id=str(reply_id),
             now=self._clock.now(),
         )
+        if error is None:
+            pending.accepted = answer
+        return answer
 
     async def _store_answer(self, reply_id: object, error: GatewayError | None) -> None:
         """Sign the answer as the home administration (gateway key), ledger it, put it in the sender's inbox."""
         answer = self._answer(reply_id, error)
         if answer is None or not isinstance(reply_id, str):
             return
-        filing = self._pending[reply_id][1].header
+        filing = self._pending[reply_id].verified.header
         home, identity, now = self._state.member_id, self._state.identity, self._clock.now()
         try:
             if await self._store.find_message(home, reply_id) is not None:
@@ -214,6 +242,32 @@ class Answers:
             log.error("answer not stored", answer_id=reply_id, code=exc.code)
             return
         self.notify(filing.sender)
+
+
+@dataclass(slots=True)
+class _Pending:
+    """One translated submission in flight (mutable, private to :class:`Answers`)."""
+
+    translator: PayloadTranslator
+    verified: VerifiedEnvelope
+    translation: Translation | None = None
+    accepted: Answer | None = None
+
+
+async def _translate_and_validate(
+    translator: PayloadTranslator, header: Header, payload: bytes
+) -> tuple[Translation, ValidatedPayload]:
+    accept_media(header.type, header.payload.media)
+    if len(payload) <= INLINE_TRANSLATION_BYTES:
+        translation = translator.translate(payload)
+    else:
+        translation = await asyncio.to_thread(translator.translate, payload)
+    args = (header.type, translation.media, translation.payload)
+    if len(translation.payload) <= INLINE_TRANSLATION_BYTES:
+        validated = validate_payload(*args, schema=header.payload.schema)
+    else:
+        validated = await asyncio.to_thread(validate_payload, *args, schema=header.payload.schema)
+    return translation, dataclasses.replace(validated, media=header.payload.media, size=len(payload))
 
 
 def accept_media(message_type: str, media: str) -> None:

@@ -61,6 +61,7 @@ _ENCODINGS: Mapping[str, str] = MappingProxyType(
 )
 _TAG: Final = re.compile(r"[A-Z]{3}")
 _REFERENCE: Final = re.compile(r"[A-Za-z0-9 ./_-]{1,14}")
+_REFERENCE_PARTY: Final = re.compile(r"[A-Za-z0-9 ./_-]{1,35}")  # UNB 0004 / 0010 are an..35
 _UNB_DATE: Final = {4: re.compile(r"[0-9]{8}"), 3: re.compile(r"[0-9]{6}")}
 _UNB_TIME: Final = re.compile(r"[0-9]{4}")
 _UNB_SYNTAX: Final = re.compile(rb"UNB.(UNO[A-Z])")
@@ -137,16 +138,21 @@ def parse_interchange(data: bytes) -> Interchange:
     return _envelope(segments, service)
 
 
-def control_reference_of(data: bytes) -> str:
-    """Best effort: the UNB control reference of a (possibly broken) interchange, '' when unreadable."""
+def interchange_header(data: bytes) -> tuple[str, str]:
+    """Best effort, from the first KiB: the UNB control reference and sender of a (possibly broken)
+    interchange; '' for what cannot be read. Never raises (used to answer refused filings)."""
     try:
-        service, start = _service_characters(data[:4096])
-        head = data[start : start + 1024].decode("latin-1")
+        service, start = _service_characters(data[:16])
     except EdifactInvalid:
-        return ""
+        return "", ""
+    head = data[start : start + 1024].decode("latin-1")
     unb = head.split(service[5], 1)[0].split(service[1])
-    reference = unb[5] if len(unb) > 5 and unb[0] == "UNB" else ""
-    return reference if _REFERENCE.fullmatch(reference) else ""
+    if len(unb) < 6 or unb[0] != "UNB":
+        return "", ""
+    reference, sender = unb[5], unb[2].split(service[0])[0]
+    return (reference if _REFERENCE.fullmatch(reference) else ""), (
+        sender if _REFERENCE_PARTY.fullmatch(sender) else ""
+    )
 
 
 def _service_characters(data: bytes) -> tuple[str, int]:

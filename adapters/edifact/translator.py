@@ -15,7 +15,7 @@ from typing import Any, Final
 from adapters.edifact.cuscar import to_manifest
 from adapters.edifact.cusres import build_cusres
 from adapters.edifact.structure import match, table_for
-from adapters.edifact.syntax import Interchange, control_reference_of, parse_interchange, refuse
+from adapters.edifact.syntax import Interchange, interchange_header, parse_interchange, refuse
 from gateway.core.errors import GatewayError
 from gateway.translation import Answer, Translation
 
@@ -43,12 +43,29 @@ class EdifactTranslator:
     def translate(self, data: bytes) -> Translation:
         interchange, manifest = read_cuscar(data)
         payload = json.dumps(manifest, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        return Translation(payload=payload, media="application/json", reference=interchange.control_reference)
+        return Translation(
+            payload=payload,
+            media="application/json",
+            reference=interchange.control_reference,
+            sender=interchange.sender,
+            document=str(manifest.get("manifestNumber", "")),
+        )
 
     def answer(
-        self, data: bytes, *, error: GatewayError | None, responder: str, recipient: str, answer_id: str, now: datetime
+        self,
+        data: bytes,
+        *,
+        translation: Translation | None,
+        error: GatewayError | None,
+        responder: str,
+        recipient: str,
+        answer_id: str,
+        now: datetime,
     ) -> Answer:
-        reference, sender, document = _facts(data)
+        if translation is not None:
+            reference, sender, document = translation.reference, translation.sender, translation.document
+        else:  # refused before translation finished: read only the UNB header (cheap, never raises)
+            (reference, sender), document = interchange_header(data), ""
         payload = build_cusres(
             responder=responder,
             recipient=sender or recipient,
@@ -60,13 +77,3 @@ class EdifactTranslator:
         )
         status = "accepted" if error is None else "rejected"
         return Answer(ANSWER_TYPE, MEDIA_EDIFACT, ANSWER_SCHEMA, payload, reference, status)
-
-
-def _facts(data: bytes) -> tuple[str, str, str]:
-    """Control reference, UNB sender and BGM document number; best effort for a broken interchange."""
-    try:
-        interchange = parse_interchange(data)
-    except GatewayError:
-        return control_reference_of(data), "", ""
-    bgm = next((s for m in interchange.messages for s in m.segments if s.tag == "BGM"), None)
-    return interchange.control_reference, interchange.sender, bgm.get(1) if bgm is not None else ""

@@ -21,9 +21,11 @@ import pytest
 from adapters.edifact import parse_interchange, to_cuscar
 from gateway.client import GatewayClient, GatewayClientError
 from gateway.core.envelope import parse_header
+from gateway.core.identifiers import iso6346_check_digit
 from gateway.core.signing import peek_header, verify_compact
 from gateway.main import Gateway
 from gateway.samples import cargo_manifest
+from gateway.translation import INLINE_TRANSLATION_BYTES
 from tests.integration.conftest import ClientFactory
 from tests.integration.grpc_fixtures import GrpcClientFactory, grpc_clients
 
@@ -169,3 +171,28 @@ async def test_grpc_filing_is_translated_and_answered_on_the_inbox_stream(
     (answer,) = [i for i in items if i.type == "response.cusres.v1"]
     assert answer.message_id == sent.receipt["answer"]["message_id"]
     assert cusres_segments(answer.payload)["BGM"][0][3] == ("AP",)
+
+
+async def test_a_large_filing_is_translated_off_the_event_loop(gateway: Gateway, clients: ClientFactory) -> None:
+    document = cargo_manifest()
+    template = document["consignments"][0]
+    document["consignments"] = []
+    for index in range(120):  # ~48 KB of EDIFACT: beyond INLINE_TRANSLATION_BYTES
+        serial = f"{index:06d}"
+        number = "MSKU" + serial + str(iso6346_check_digit("MSKU" + serial))
+        consignment = json.loads(json.dumps(template))
+        consignment["transportDocumentNumber"] = f"COSU{index:010d}"
+        consignment["goodsItems"][0]["containerNumbers"] = [number]
+        consignment["containers"] = [{"number": number}]
+        document["consignments"].append(consignment)
+    data = to_cuscar(document, sender="COSU", recipient="CNGACC", control_reference="BIG1", prepared=datetime.now(UTC))
+    assert len(data) > INLINE_TRANSLATION_BYTES
+    carrier = clients("CARRIER-COSCO")
+    sent = await carrier.submit(MANIFEST, ["CN-GACC"], data, schema=SCHEMA, media=EDIFACT)
+    assert sent.receipt["answer"]["status"] == "accepted"
+    broken = data.replace(b"UNZ+1+BIG1", b"UNZ+1+BIG2")
+    with pytest.raises(GatewayClientError) as caught:
+        await carrier.submit(MANIFEST, ["CN-GACC"], broken, schema=SCHEMA, media=EDIFACT)
+    assert caught.value.code == "EDIFACT_INVALID" and "UNZ.reference" in caught.value.detail
+    statuses = [cusres_segments(i["payload"])["BGM"][0][3] for i in await answers(carrier)]
+    assert statuses == [("AP",), ("RE",)]

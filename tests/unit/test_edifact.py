@@ -341,6 +341,7 @@ def test_answer_to_a_broken_interchange_still_correlates() -> None:
     broken = written()[:200].encode("latin-1")
     answer = EdifactTranslator().answer(
         broken,
+        translation=None,
         error=EdifactInvalid("SYNTAX.truncated: x", field="segment[9]."),
         responder="CN-GACC",
         recipient="CARRIER-COSCO",
