@@ -35,9 +35,9 @@ from typing import Any
 from gateway.auditor import verify_over_rest
 from gateway.client import GatewayClient, GatewayClientError, MemberCredentials, load_signing_key, sign_message
 from gateway.core import envelope
-from gateway.edifactdemo import edifact_scenario
 from gateway.core.merkle import verify_consistency, verify_inclusion
 from gateway.core.model import Tlp
+from gateway.edifactdemo import edifact_scenario
 from gateway.grpc_client import GrpcGatewayClient
 from gateway.infra.devpki import create_federation
 from gateway.infra.files import load_certificates, load_trust
