@@ -37,6 +37,7 @@ from google.protobuf.message import DecodeError, Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
 from gateway.core import identifiers as ids
+from gateway.core import jsonwalk
 from gateway.core.errors import Internal, Invalid, LimitExceeded, UnsupportedMediaType
 from gateway.core.locodes import FUNCTION_PORT
 from gateway.core.registry import MEMBER_ID
@@ -171,8 +172,14 @@ class ValidatedPayload:
 # -- entry point ------------------------------------------------------------------------------------------
 
 
-def validate_payload(message_type: str, media: str, data: bytes, *, schema: str | None = None) -> ValidatedPayload:
-    """Validate ``data`` as the payload of ``message_type``; ``schema`` (the header's claim) must match."""
+def validate_payload(
+    message_type: str, media: str, data: bytes, *, schema: str | None = None, reference: bool = False
+) -> ValidatedPayload:
+    """Validate ``data`` as the payload of ``message_type``; ``schema`` (the header's claim) must match.
+
+    JSON goes through the one-pass walk of :mod:`gateway.core.jsonwalk`; ``reference=True`` forces the
+    reference path (shape check, ``json_format.ParseDict``, rule walk on the message), its test oracle.
+    """
     spec = MESSAGE_TYPES.get(message_type)
     if spec is None:
         raise Invalid("unknown message type", field="type")
@@ -185,6 +192,10 @@ def validate_payload(message_type: str, media: str, data: bytes, *, schema: str 
         raise UnsupportedMediaType(f"{base_media} must be translated to JSON before validation", field="payload.media")
     if len(data) > MAX_PAYLOAD_BYTES:
         raise LimitExceeded(f"payload larger than {MAX_PAYLOAD_BYTES} bytes", field=ROOT)
+    if base_media == MEDIA_JSON and not reference and jsonwalk.table_for(spec.message.DESCRIPTOR).fast:
+        walked = _Summary()
+        facts = jsonwalk.walk_json(_decode_json(data), spec.message.DESCRIPTOR, ROOT, walked, _json_rules())
+        return walked.freeze(spec, base_media, len(data), facts)
     message = spec.message()
     if base_media == MEDIA_JSON:
         _parse_json(data, message)
@@ -247,7 +258,22 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+@cache
+def _json_rules() -> jsonwalk.Rules:
+    return jsonwalk.Rules(_check_identifier, _MESSAGE_HOOKS, _explain_parse_error)
+
+
 def _parse_json(data: bytes, message: Message) -> None:
+    document = _decode_json(data)
+    _check_shape(document, message.DESCRIPTOR, ROOT)
+    try:
+        json_format.ParseDict(document, message, ignore_unknown_fields=False)
+    except (json_format.ParseError, ValueError, TypeError) as exc:
+        path, reason = _explain_parse_error(str(exc), message.DESCRIPTOR)
+        raise Invalid(reason, field=path) from None
+
+
+def _decode_json(data: bytes) -> Any:
     if json_depth(data) > MAX_JSON_DEPTH:
         raise LimitExceeded(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", field=ROOT)
     try:
@@ -257,12 +283,7 @@ def _parse_json(data: bytes, message: Message) -> None:
         raise Invalid(f"payload is not UTF-8 (byte {exc.start})", field=ROOT) from None
     except ValueError as exc:  # json.JSONDecodeError, refused constants, over-long integers
         raise Invalid(f"payload is not valid JSON: {str(exc)[:120]}", field=ROOT) from None
-    _check_shape(document, message.DESCRIPTOR, ROOT)
-    try:
-        json_format.ParseDict(document, message, ignore_unknown_fields=False)
-    except (json_format.ParseError, ValueError, TypeError) as exc:
-        path, reason = _explain_parse_error(str(exc), message.DESCRIPTOR)
-        raise Invalid(reason, field=path) from None
+    return document
 
 
 @cache

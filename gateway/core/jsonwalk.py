@@ -1,0 +1,588 @@
+"""One-pass validation of a decoded proto3-JSON payload, without building the protobuf message.
+
+:func:`walk_json` is what :func:`gateway.core.payloads.validate_payload` runs for ``application/json``. It
+enforces exactly what the reference path (shape check, ``json_format.ParseDict``, rule walk on the message;
+kept in ``payloads`` for ``application/protobuf`` and as the test oracle) enforces, with the same error codes
+and field paths, at a fraction of the cost.
+
+Rule 1: per-message tables are built once per descriptor (:func:`table_for`, cached): each field by its JSON
+        and proto name, its kind, the Python types its JSON value may have, its integer range and its
+        ``(cgw.v1.rules)`` annotation. A message type using a feature this engine does not implement (oneof,
+        map, float32, extensions, well-known types other than Timestamp / Duration / FieldMask) gets
+        ``fast = False`` and the caller uses the reference path for it.
+Rule 2: the error precedence is the reference's: pass 1 walks the JSON in document order; a *shape* error
+        (unknown key, wrong JSON type, integer out of range, too many items, null in a list, duplicate key)
+        is raised at once, a *conversion* error (what ParseDict refuses: enum names, integer and float strings,
+        Timestamps, base64, unpaired surrogates) is remembered and raised after the pass, with the path
+        ParseDict's message yields (through the same explanation function). Pass 2 applies the field rules in
+        descriptor order on the converted values (required, max items / length, identifiers, enums, measures),
+        then the message hooks, exactly like the reference walker.
+Rule 3: field paths are built only when needed: on error, for identifier checks and for hooked messages.
+Rule 4: hooks receive a read-only view that answers like the generated message (defaults for absent fields,
+        enum numbers, nested enum wrappers such as ``Party.Role``), so the same hook serves both paths.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message_factory import GetMessageClass
+
+from gateway.core.errors import Internal, Invalid, LimitExceeded
+from gateway.wire.cgw.v1 import options_pb2
+
+_Desc = Any  # see payloads: the protobuf stubs cannot type descriptors usefully
+_RULES_EXTENSION: Any = options_pb2.rules
+
+# Same defaults and echo bound as gateway.core.payloads (the reference path).
+DEFAULT_MAX_ITEMS = 1000
+DEFAULT_MAX_TEXT_CHARS = 512
+_MAX_KEY_ECHO = 40
+
+K_STRING, K_BYTES, K_BOOL, K_ENUM, K_INT, K_DOUBLE, K_MESSAGE, K_WKT = range(8)
+
+_INT_RANGES: Mapping[int, tuple[int, int]] = {
+    FieldDescriptor.CPPTYPE_INT32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.CPPTYPE_UINT32: (0, 2**32 - 1),
+    FieldDescriptor.CPPTYPE_INT64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.CPPTYPE_UINT64: (0, 2**64 - 1),
+}
+# Enum numbers are stored as int32: a larger number is refused by the protobuf runtime.
+_ENUM_RANGE = _INT_RANGES[FieldDescriptor.CPPTYPE_INT32]
+_NUMBER_TYPES: frozenset[type] = frozenset({int, float, str})
+_ACCEPTED: Mapping[int, frozenset[type]] = {
+    K_STRING: frozenset({str}),
+    K_BYTES: frozenset({str}),
+    K_BOOL: frozenset({bool}),
+    K_ENUM: _NUMBER_TYPES,
+    K_INT: _NUMBER_TYPES,
+    K_DOUBLE: _NUMBER_TYPES,
+}
+# Well-known types whose JSON form is a string, parsed by their own FromJsonString as ParseDict does.
+_STRING_WKT: Mapping[str, Callable[[], Any]] = {
+    "google.protobuf.Timestamp": timestamp_pb2.Timestamp,
+    "google.protobuf.Duration": duration_pb2.Duration,
+    "google.protobuf.FieldMask": field_mask_pb2.FieldMask,
+}
+_DECIMAL = re.compile(r"-?[0-9]{1,20}")
+_UNPAIRED_SURROGATE = re.compile("[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]")
+# The common Timestamp spelling, checked without strptime (~30 µs); anything else goes to FromJsonString.
+_PLAIN_UTC = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]{1,9})?Z")
+_MISSING: Any = object()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FieldSpec:
+    name: str
+    key: str  # the JSON name (the name ParseDict paths use when the document used it)
+    kind: int
+    repeated: bool
+    accepted: frozenset[type]
+    int_range: tuple[int, int] | None
+    required: bool
+    max_items: int
+    max_length: int
+    identifier: int
+    enum_numbers: frozenset[int]
+    enum_by_name: Mapping[str, int]
+    enum_names: Mapping[int, str]
+    enum_closed: bool
+    enum_full_name: str
+    enum_type: Any  # the enum descriptor: ParseDict looks numbers up in it (upb reads the key as int32)
+    message: str  # full name of the message type (K_MESSAGE, K_WKT), else ""
+    fact: bool  # a top-level fact when it is the root's field (singular enum, uint32/uint64)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MessageTable:
+    full_name: str
+    name: str  # the short name: ParseDict's path root
+    fields: tuple[FieldSpec, ...]  # descriptor order
+    by_key: Mapping[str, FieldSpec]  # JSON name and proto name
+    by_name: Mapping[str, FieldSpec]
+    fast: bool  # False: a feature outside this engine somewhere in the message tree
+    message_class: Any
+
+
+def _field_kind(fd: _Desc) -> int | None:
+    cpp = fd.cpp_type
+    if cpp == FieldDescriptor.CPPTYPE_STRING:
+        return K_BYTES if fd.type == FieldDescriptor.TYPE_BYTES else K_STRING
+    if cpp == FieldDescriptor.CPPTYPE_MESSAGE:
+        full = fd.message_type.full_name
+        if full in _STRING_WKT:
+            return K_WKT
+        if full.startswith("google.protobuf.") or fd.message_type.GetOptions().map_entry:
+            return None
+        return K_MESSAGE
+    return {
+        FieldDescriptor.CPPTYPE_BOOL: K_BOOL,
+        FieldDescriptor.CPPTYPE_ENUM: K_ENUM,
+        FieldDescriptor.CPPTYPE_DOUBLE: K_DOUBLE,
+        FieldDescriptor.CPPTYPE_INT32: K_INT,
+        FieldDescriptor.CPPTYPE_INT64: K_INT,
+        FieldDescriptor.CPPTYPE_UINT32: K_INT,
+        FieldDescriptor.CPPTYPE_UINT64: K_INT,
+    }.get(cpp)  # CPPTYPE_FLOAT (float32 rounding) is not implemented
+
+
+def _field_spec(fd: _Desc, kind: int) -> FieldSpec:
+    options = fd.GetOptions()
+    rules = options.Extensions[_RULES_EXTENSION] if options.HasExtension(_RULES_EXTENSION) else None
+    enum = fd.enum_type if kind == K_ENUM else None
+    return FieldSpec(
+        name=fd.name,
+        key=fd.json_name,
+        kind=kind,
+        repeated=fd.is_repeated,
+        accepted=_ACCEPTED.get(kind, frozenset()),
+        int_range=_INT_RANGES.get(fd.cpp_type) if kind == K_INT else None,
+        required=bool(rules and rules.required),
+        max_items=(rules.max_items if rules else 0) or DEFAULT_MAX_ITEMS,
+        max_length=(rules.max_length if rules else 0) or DEFAULT_MAX_TEXT_CHARS,
+        identifier=rules.identifier if rules else 0,
+        enum_numbers=frozenset(enum.values_by_number) if enum else frozenset(),
+        enum_by_name={v.name: v.number for v in enum.values} if enum else {},
+        enum_names={n: v.name for n, v in enum.values_by_number.items()} if enum else {},
+        enum_closed=bool(enum and enum.is_closed),
+        enum_full_name=enum.full_name if enum else "",
+        enum_type=enum,
+        message=fd.message_type.full_name if kind in (K_MESSAGE, K_WKT) else "",
+        fact=not fd.is_repeated
+        and (kind == K_ENUM or fd.cpp_type in (FieldDescriptor.CPPTYPE_UINT32, FieldDescriptor.CPPTYPE_UINT64)),
+    )
+
+
+_DESCRIPTORS: dict[str, _Desc] = {}
+
+
+@cache
+def table_for(descriptor: _Desc) -> MessageTable:
+    """The table of ``descriptor`` and (registered for lookup by name) of every message type it contains."""
+    return _build(descriptor, set())
+
+
+def _build(descriptor: _Desc, building: set[str]) -> MessageTable:
+    full = descriptor.full_name
+    _DESCRIPTORS[full] = descriptor
+    building.add(full)
+    fast = not descriptor.oneofs and not descriptor.extension_ranges
+    specs: list[FieldSpec] = []
+    for fd in descriptor.fields:
+        kind = _field_kind(fd)
+        if kind is None:
+            fast = False
+            continue
+        specs.append(_field_spec(fd, kind))
+        if kind == K_MESSAGE and fd.message_type.full_name not in building:
+            fast = _build_child(fd.message_type, building) and fast
+    by_key: dict[str, FieldSpec] = {}
+    for spec in specs:
+        by_key[spec.name] = spec
+        by_key[spec.key] = spec
+    table = MessageTable(
+        full, descriptor.name, tuple(specs), by_key, {s.name: s for s in specs}, fast, GetMessageClass(descriptor)
+    )
+    _TABLES[full] = table
+    return table
+
+
+def _build_child(descriptor: _Desc, building: set[str]) -> bool:
+    return (_TABLES.get(descriptor.full_name) or _build(descriptor, building)).fast
+
+
+_TABLES: dict[str, MessageTable] = {}
+
+
+# -- pass 1: shape and conversion, in document order ------------------------------------------------------
+
+# A trail is (parent trail, JSON key as sent, proto name, list index or -1); None at the root.
+_Trail = tuple[Any, str, str, int] | None
+
+
+def payload_path(root: str, trail: _Trail) -> str:
+    """The reference's path: proto names, e.g. ``payload.consignments[0].consignor``."""
+    parts: list[str] = []
+    while trail is not None:
+        trail, _key, name, index = trail
+        parts.append(f".{name}[{index}]" if index >= 0 else f".{name}")
+    return root + "".join(reversed(parts))
+
+
+def _parse_path(table_name: str, trail: _Trail) -> str:
+    """ParseDict's path: the root message's short name, then the keys as the document spelled them."""
+    parts: list[str] = []
+    while trail is not None:
+        trail, key, _name, index = trail
+        parts.append(f".{key}[{index}]" if index >= 0 else f".{key}")
+    return table_name + "".join(reversed(parts))
+
+
+def _kind_of(value: object) -> str:
+    if isinstance(value, dict):
+        return "object"
+    return {list: "array", str: "string", bool: "boolean"}.get(type(value), "number")
+
+
+class _Pass:
+    """State of one walk: the root's name, the path root, the first conversion error (raised after pass 1)."""
+
+    __slots__ = ("deferred", "explain", "root", "root_name")
+
+    def __init__(self, root: str, root_name: str, explain: Callable[[str, Any], tuple[str, str]]) -> None:
+        self.root = root
+        self.root_name = root_name
+        self.deferred: Invalid | None = None
+        self.explain = explain
+
+    def conversion_error(self, key: str, inner: str) -> None:
+        """Remember ParseDict's error ``Failed to parse <key> field: <inner>.`` (the first one wins)."""
+        if self.deferred is None:
+            path, reason = self.explain(f"Failed to parse {key} field: {inner}.", None)
+            self.deferred = Invalid(reason, field=path)
+
+
+def _object(value: Any, table: MessageTable, trail: _Trail, run: _Pass, into: dict[str, Any] | None) -> dict[str, Any]:
+    if type(value) is not dict:
+        if not isinstance(value, dict):
+            raise Invalid(f"expected a JSON object, got {_kind_of(value)}", field=payload_path(run.root, trail))
+        duplicate = str(getattr(value, "duplicate", ""))
+        raise Invalid(f"duplicate JSON key {duplicate[:_MAX_KEY_ECHO]!r}", field=payload_path(run.root, trail))
+    out: dict[str, Any] = {} if into is None else into
+    by_key = table.by_key
+    for key, item in value.items():
+        spec = by_key.get(key)
+        if spec is None:
+            echo = key[:_MAX_KEY_ECHO]
+            raise Invalid(f"unknown field {echo!r}", field=f"{payload_path(run.root, trail)}.{echo}")
+        if item is None:
+            out.pop(spec.name, None)  # proto3 JSON: null clears the field
+            continue
+        if spec.repeated:
+            out[spec.name] = _list(spec, item, run, trail, key)
+        elif spec.kind == K_MESSAGE:
+            out[spec.name] = _object(item, _TABLES[spec.message], (trail, key, spec.name, -1), run, out.get(spec.name))
+        else:
+            out[spec.name] = _scalar(spec, item, run, trail, key, -1)
+    return out
+
+
+def _list(spec: FieldSpec, item: Any, run: _Pass, trail: _Trail, key: str) -> list[Any]:
+    if type(item) is not list:
+        raise Invalid(f"expected a JSON array, got {_kind_of(item)}", field=_here(run, trail, spec))
+    if len(item) > spec.max_items:
+        raise LimitExceeded(f"at most {spec.max_items} items, got {len(item)}", field=_here(run, trail, spec))
+    converted: list[Any] = []
+    for index, element in enumerate(item):
+        if element is None:
+            raise Invalid("null is not allowed in a list", field=f"{_here(run, trail, spec)}[{index}]")
+        if spec.kind == K_MESSAGE:
+            converted.append(_object(element, _TABLES[spec.message], (trail, key, spec.name, index), run, None))
+        else:
+            converted.append(_scalar(spec, element, run, trail, key, index))
+    return converted
+
+
+def _here(run: _Pass, trail: _Trail, spec: FieldSpec, index: int = -1) -> str:
+    path = f"{payload_path(run.root, trail)}.{spec.name}"
+    return f"{path}[{index}]" if index >= 0 else path
+
+
+def _scalar(  # noqa: PLR0917 - the hot path: no tuple per value, the location only matters on error
+    spec: FieldSpec, value: Any, run: _Pass, trail: _Trail, key: str, index: int
+) -> Any:
+    kind = spec.kind
+    if kind == K_STRING and type(value) is str:  # the common case first
+        if not value.isascii() and _UNPAIRED_SURROGATE.search(value):
+            run.conversion_error(key, f"Unpaired surrogate at {_at(run, trail, key, index)}")
+        return value
+    if kind == K_WKT:
+        if type(value) is not str:
+            raise Invalid(f"expected a JSON string, got {_kind_of(value)}", field=_here(run, trail, spec, index))
+        if not _plain_utc(spec, value):
+            _convert_wkt(spec, value, run, _at(run, trail, key, index), key)
+        return value
+    if type(value) not in spec.accepted:
+        accepted = sorted({_kind_of(t()) for t in spec.accepted})
+        raise Invalid(
+            f"expected a JSON {' or '.join(accepted)}, got {_kind_of(value)}", field=_here(run, trail, spec, index)
+        )
+    if kind == K_INT:
+        bounds = spec.int_range
+        number = _integer(value)
+        if bounds is not None and number is not None and not bounds[0] <= number <= bounds[1]:
+            raise Invalid(f"integer out of range {bounds[0]}..{bounds[1]}", field=_here(run, trail, spec, index))
+        if number is not None and type(value) is not str:
+            return number
+        return _convert_integer(spec, value, run, _at(run, trail, key, index), key)
+    if kind == K_ENUM:
+        return _convert_enum(spec, value, run, _at(run, trail, key, index), key)
+    if kind == K_DOUBLE:
+        return _convert_double(value, run, _at(run, trail, key, index), key)
+    if kind == K_BYTES:
+        return _convert_bytes(value, run, key)
+    return value  # K_BOOL: the type check above was the whole rule
+
+
+def _convert_wkt(spec: FieldSpec, value: str, run: _Pass, at: str, key: str) -> None:
+    try:
+        _STRING_WKT[spec.message]().FromJsonString(value)
+    except ValueError as exc:
+        run.conversion_error(key, f"{exc} at {at}")
+
+
+def _convert_bytes(value: str, run: _Pass, key: str) -> bytes:
+    encoded = value.encode("utf-8")
+    try:
+        return base64.urlsafe_b64decode(encoded + b"=" * (4 - len(encoded) % 4))
+    except ValueError as exc:
+        run.conversion_error(key, str(exc))
+        return b""
+
+
+def _at(run: _Pass, trail: _Trail, key: str, index: int) -> str:
+    path = f"{_parse_path(run.root_name, trail)}.{key}"
+    return f"{path}[{index}]" if index >= 0 else path
+
+
+def _plain_utc(spec: FieldSpec, value: str) -> bool:
+    if spec.message != "google.protobuf.Timestamp":
+        return False
+    match = _PLAIN_UTC.fullmatch(value)
+    if match is None:
+        return False
+    try:
+        year, month, day, hour, minute, second = (int(part) for part in match.groups())
+        datetime(year, month, day, hour, minute, second)  # a calendar check: no zone needed
+    except ValueError:
+        return False  # FromJsonString gives the reference's message
+    return True
+
+
+def _integer(value: object) -> int | None:
+    """The shape check's reading: the integer a JSON number or decimal string denotes, else None."""
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and _DECIMAL.fullmatch(value):
+        return int(value)
+    return None
+
+
+def _convert_integer(spec: FieldSpec, value: Any, run: _Pass, at: str, key: str) -> int:
+    """json_format's ``_ConvertInteger`` plus the runtime's range check on assignment."""
+    if isinstance(value, float) and not value.is_integer():
+        run.conversion_error(key, f"Couldn't parse integer: {value} at {at}")
+        return 0
+    if isinstance(value, str) and " " in value:
+        run.conversion_error(key, f'Couldn\'t parse integer: "{value}" at {at}')
+        return 0
+    try:
+        number = int(value)
+    except ValueError as exc:
+        try:
+            as_float = float(value)
+        except ValueError:
+            run.conversion_error(key, str(exc))
+            return 0
+        if not as_float.is_integer():
+            run.conversion_error(key, f'Couldn\'t parse non-integer string: "{value}" at {at}')
+            return 0
+        number = int(as_float)
+    bounds = spec.int_range
+    if bounds is not None and not bounds[0] <= number <= bounds[1]:
+        run.conversion_error(key, f"Value out of range: {number}")
+        return 0
+    return number
+
+
+def _convert_enum(spec: FieldSpec, value: Any, run: _Pass, at: str, key: str) -> int:
+    number = spec.enum_by_name.get(value) if type(value) is str else None
+    if number is not None:
+        return number
+    try:
+        number = int(value)
+    except ValueError:
+        run.conversion_error(key, f"Invalid enum value {value} for enum type {spec.enum_full_name} at {at}")
+        return 0
+    except OverflowError:  # an infinite JSON number (1e400); the reference lets this escape as a crash
+        run.conversion_error(key, f"Invalid enum value {value} for enum type {spec.enum_full_name} at {at}")
+        return 0
+    known = spec.enum_type.values_by_number.get(number)
+    if known is not None:
+        return int(known.number)
+    if spec.enum_closed:
+        run.conversion_error(key, f"Invalid enum value {value} for enum type {spec.enum_full_name} at {at}")
+        return 0
+    if not _ENUM_RANGE[0] <= number <= _ENUM_RANGE[1]:
+        run.conversion_error(key, f"Value out of range: {number}")
+        return 0
+    return number
+
+
+def _convert_double(value: Any, run: _Pass, at: str, key: str) -> float:
+    """json_format's ``_ConvertFloat`` for a double field."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            run.conversion_error(key, f'Couldn\'t parse NaN, use quoted "NaN" instead at {at}')
+            return 0.0
+        if math.isinf(value):
+            run.conversion_error(key, f"Couldn't parse Infinity at {at}")
+            return 0.0
+        return value
+    if value == "nan":
+        run.conversion_error(key, f'Couldn\'t parse float "nan", use "NaN" instead at {at}')
+        return 0.0
+    try:
+        return float(value)
+    except ValueError:
+        spelled = {"-Infinity": -math.inf, "Infinity": math.inf, "NaN": math.nan}.get(value)
+        if spelled is None:
+            run.conversion_error(key, f"Couldn't parse float: {value} at {at}")
+            return 0.0
+        return spelled
+    except OverflowError:  # a huge int: float() cannot hold it; the reference's float(value) raises the same
+        run.conversion_error(key, "int too large to convert to float")
+        return 0.0
+
+
+# -- pass 2: field rules in descriptor order, then hooks ---------------------------------------------------
+
+CheckIdentifier = Callable[[int, str, str, str, Any], None]
+Hook = Callable[[Any, str, Any], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What the reference walker applies besides the annotations: identifier checks and message hooks."""
+
+    check_identifier: CheckIdentifier  # (kind, value, path, role, summary)
+    hooks: Mapping[str, Hook]  # by message full name; called with a :class:`MessageView`
+    explain: Callable[[str, Any], tuple[str, str]]  # a ParseDict error text -> (path, reason)
+
+
+_DEFAULTS: Mapping[int, Any] = {K_STRING: "", K_BYTES: b"", K_BOOL: False, K_ENUM: 0, K_INT: 0, K_DOUBLE: 0.0}
+
+
+def _rules_walk(table: MessageTable, values: dict[str, Any], path: str, summary: Any, rules: Rules) -> None:
+    for spec in table.fields:
+        value = values.get(spec.name, _MISSING)
+        kind = spec.kind
+        if spec.repeated:
+            _rules_list(spec, () if value is _MISSING else value, path, summary, rules)
+        elif kind in (K_MESSAGE, K_WKT):
+            if value is _MISSING:
+                if spec.required:
+                    raise Invalid("required", field=f"{path}.{spec.name}")
+            elif kind == K_MESSAGE:
+                _rules_walk(_TABLES[spec.message], value, f"{path}.{spec.name}", summary, rules)
+        else:
+            if value is _MISSING:
+                value = _DEFAULTS[kind]
+            if spec.required and not value:
+                raise Invalid("required", field=f"{path}.{spec.name}")
+            if value or kind == K_ENUM:
+                _rule_scalar(spec, value, path, -1, summary, rules)
+    hook = rules.hooks.get(table.full_name)
+    if hook is not None:
+        hook(MessageView(table, values), path, summary)
+
+
+def _rules_list(spec: FieldSpec, items: Any, path: str, summary: Any, rules: Rules) -> None:
+    if len(items) > spec.max_items:
+        raise LimitExceeded(f"at most {spec.max_items} items, got {len(items)}", field=f"{path}.{spec.name}")
+    if spec.required and not items:
+        raise Invalid("at least one item is required", field=f"{path}.{spec.name}")
+    if spec.kind == K_MESSAGE:
+        child_table = _TABLES[spec.message]
+        for index, item in enumerate(items):
+            _rules_walk(child_table, item, f"{path}.{spec.name}[{index}]", summary, rules)
+    elif spec.kind != K_WKT:
+        for index, item in enumerate(items):
+            _rule_scalar(spec, item, path, index, summary, rules)
+
+
+def _rule_scalar(  # noqa: PLR0917 - the hot path: the path string is built only when it is used
+    spec: FieldSpec, value: Any, parent: str, index: int, summary: Any, rules: Rules
+) -> None:
+    kind = spec.kind
+    if kind in (K_STRING, K_BYTES):
+        if spec.identifier:
+            path = f"{parent}.{spec.name}[{index}]" if index >= 0 else f"{parent}.{spec.name}"
+            rules.check_identifier(spec.identifier, value, path, spec.name, summary)
+        elif len(value) > spec.max_length:
+            path = f"{parent}.{spec.name}[{index}]" if index >= 0 else f"{parent}.{spec.name}"
+            raise Invalid(f"at most {spec.max_length} characters, got {len(value)}", field=path)
+    elif kind == K_ENUM:
+        if value not in spec.enum_numbers:
+            path = f"{parent}.{spec.name}[{index}]" if index >= 0 else f"{parent}.{spec.name}"
+            raise Invalid(f"unknown {spec.enum_full_name.rsplit('.', 1)[-1]} value {value}", field=path)
+    elif kind == K_DOUBLE and (not math.isfinite(value) or value < 0):
+        # cgw.v1 uses floating point only for measures (masses, volumes): finite and not negative.
+        path = f"{parent}.{spec.name}[{index}]" if index >= 0 else f"{parent}.{spec.name}"
+        raise Invalid("must be a finite, non-negative number", field=path)
+
+
+class MessageView:
+    """Read-only stand-in for a generated message over converted values (what hooks see).
+
+    Absent fields read as their defaults (absent messages as empty views), enums as numbers, repeated fields
+    as lists; any other attribute (nested enum wrappers such as ``Party.Role``) comes from the generated class.
+    """
+
+    __slots__ = ("_table", "_values")
+
+    def __init__(self, table: MessageTable, values: Mapping[str, Any]) -> None:
+        self._table = table
+        self._values = values
+
+    def __getattr__(self, name: str) -> Any:
+        spec = self._table.by_name.get(name)
+        if spec is None:
+            return getattr(self._table.message_class, name)
+        value = self._values.get(name, _MISSING)
+        if spec.kind == K_MESSAGE:
+            child = _TABLES[spec.message]
+            if spec.repeated:
+                return [MessageView(child, item) for item in (() if value is _MISSING else value)]
+            return MessageView(child, {} if value is _MISSING else value)
+        if value is _MISSING:
+            return [] if spec.repeated else _DEFAULTS.get(spec.kind, "")
+        return value
+
+
+# -- entry point ------------------------------------------------------------------------------------------
+
+
+def walk_json(document: Any, descriptor: _Desc, root: str, summary: Any, rules: Rules) -> tuple[tuple[str, str], ...]:
+    """Validate decoded JSON ``document`` as ``descriptor``; fill ``summary``; return the root's facts.
+
+    Raises the reference path's typed errors. The caller must have checked ``table_for(descriptor).fast``.
+    """
+    table = table_for(descriptor)
+    if not table.fast:
+        raise Internal(f"{table.full_name} needs the reference validator")
+    run = _Pass(root, table.name, rules.explain)
+    values = _object(document, table, None, run, None)
+    if run.deferred is not None:
+        raise run.deferred
+    _rules_walk(table, values, root, summary, rules)
+    facts: list[tuple[str, str]] = []
+    for spec in table.fields:
+        if spec.fact:
+            value = values.get(spec.name, 0)
+            if spec.kind == K_ENUM:
+                facts.append((spec.name, spec.enum_names[value]))
+            elif value:
+                facts.append((spec.name, str(value)))
+    return tuple(facts)
