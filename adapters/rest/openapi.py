@@ -123,6 +123,8 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                         "content": {
                             "application/json": {"schema": {"type": "object"}},
                             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                            # a UN/EDIFACT CUSCAR interchange filed as manifest.cargo.v1 (README "EDIFACT")
+                            "application/edifact": {"schema": {"type": "string", "format": "binary"}},
                         },
                     },
                 )
