@@ -218,18 +218,24 @@ def _base_media(media: str) -> str:
 # -- JSON: bounds, duplicates, shape ----------------------------------------------------------------------
 
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_OPENING = frozenset(b"[{")
 
 
 def json_depth(data: bytes) -> int:
     """Deepest nesting of ``[`` / ``{`` outside strings; stops counting past :data:`MAX_JSON_DEPTH`."""
+    if b"\\" not in data and data.count(b'"') % 2 == 0:
+        outside = b"".join(data.split(b'"')[::2])  # no escapes and paired quotes: strings are "...", as the regex
+    else:
+        outside = _JSON_STRING.sub(b"", data)
     depth = deepest = 0
-    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub(b"", data)):
-        if match.group() in (b"[", b"{"):
+    for byte in outside.translate(None, _NOT_BRACKETS):
+        if byte in _OPENING:
             depth += 1
-            deepest = max(deepest, depth)
-            if deepest > MAX_JSON_DEPTH:
-                break
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_JSON_DEPTH:
+                    break
         else:
             depth -= 1
     return deepest
@@ -246,7 +252,10 @@ class _DuplicateKeys(dict[str, Any]):
 
 
 def _object_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
+    obj: dict[str, Any] = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj  # no key repeated (the common case, without a Python loop)
+    obj = {}
     for key, value in pairs:
         if key in obj:
             return _DuplicateKeys(obj, key)

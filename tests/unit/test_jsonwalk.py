@@ -12,6 +12,7 @@ import base64
 import copy
 import json
 import os
+import re
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 from gateway import aeosamples, programsamples, samples
 from gateway.core import jsonwalk
 from gateway.core.errors import GatewayError, Invalid
-from gateway.core.payloads import MESSAGE_TYPES, validate_payload
+from gateway.core.payloads import MAX_JSON_DEPTH, MESSAGE_TYPES, json_depth, validate_payload
 
 _AT = datetime(2026, 4, 10, 12, 0, tzinfo=UTC)
 
@@ -253,3 +254,36 @@ def test_the_same_field_under_both_names_merges_like_parse_dict() -> None:
     document["portOfLoading"] = "XXAAA"
     document["port_of_loading"] = "CNYTN"  # the later key wins, as in ParseDict
     assert assert_same("manifest.cargo.v1", document)[0] == "ok"
+
+
+# -- the cheaper bounds before parsing -----------------------------------------------------------------------
+
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def _regex_depth(data: bytes) -> int:
+    """The previous json_depth (regex string removal, then a bracket scan): the oracle."""
+    depth = deepest = 0
+    for match in _BRACKET.finditer(_STRING.sub(b"", data)):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_JSON_DEPTH:
+                break
+        else:
+            depth -= 1
+    return deepest
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"[", b"]", b"{", b"}", b'"', b"\\", b"a", b",", b":", b'"["']), max_size=60))
+def test_json_depth_matches_the_regex_scan(parts: list[bytes]) -> None:
+    data = b"".join(parts)
+    assert json_depth(data) == _regex_depth(data)
+
+
+def test_json_depth_on_the_samples() -> None:
+    for document in BASES.values():
+        data = json.dumps(document).encode()
+        assert json_depth(data) == _regex_depth(data)
