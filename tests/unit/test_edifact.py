@@ -364,3 +364,41 @@ def test_hs_code_is_optional_on_a_manifest_and_required_on_an_entry_summary() ->
     with pytest.raises(GatewayError) as caught:
         validate_payload("prearrival.ens.v1", "application/json", json.dumps(declaration).encode())
     assert caught.value.field == "payload.house_consignments[0].goods_items[0].hs_code"
+
+
+# -- a real-looking D.96B carrier sample (apimeister/edi-cli test check_edifact_cuscar, MIT OR Apache-2.0) ---
+
+HK_D96B_TRUNCATED = (
+    "UNB+UNOC:3+HKGHKG999+BLI-CUS+221121:0430+336'UNH+321+CUSCAR:D:96B:UN'BGM+85+CUSCAR/202211210430/+9'"
+    "DTM+137:202211210430:203'RFF+AAZ:SUDU'NAD+MS+HSA'CTA+IC+:DAVID ZHANG/852-34788102'NAD+BA+HSA'"
+    "TDT+20+246N+1+++++9178393:146:11:MERATUS MEDAN 5:ID'DTM+133:20221122:102'GIS+23'"
+    "EQD+CN+MRKU7178024::ZZZ+22G1+++5'TSR++2:::2'MEA+AAE+T+KGM:2170'SEL+ML-ID0212928'"
+    "EQD+CN+MSKU5705452::ZZZ+22G1+++5'TSR++2:::2'MEA+AAE+T+KGM:2180'SEL+ML-ID0212929'EQD+CN+GLDU5592412::ZZZ+22G1++"
+)
+
+
+def test_truncated_carrier_sample_is_refused_where_pydifact_would_drop_the_segment() -> None:
+    with pytest.raises(EdifactInvalid) as caught:
+        read_cuscar(HK_D96B_TRUNCATED.encode("latin-1"))
+    assert caught.value.detail.startswith("SYNTAX.truncated")
+    assert caught.value.field == "segment[20]."  # the third EQD, the 20th segment, has no terminator
+
+
+def test_completed_carrier_sample_matches_the_d96b_table() -> None:
+    consignment = (
+        "EQD+CN+GLDU5592412::ZZZ+22G1+++5'CNI+1+SUDUHKG000001'RFF+BM:SUDUHKG000001'"
+        "NAD+CZ+++HK SHIPPER LTD+1 HARBOUR ROAD+HONG KONG++000000+HK'"
+        "NAD+CN+++ID CONSIGNEE PT+JALAN 1+JAKARTA++10110+ID'"
+        "GID+1+10:CT'FTX+AAA+++GARMENTS'MEA+AAE+G+KGM:1500'SGP+MRKU7178024'"
+    )
+    body = HK_D96B_TRUNCATED[: HK_D96B_TRUNCATED.rindex("EQD+")] + consignment
+    count = body[body.index("UNH+") :].count("'") + 1
+    text = f"{body}UNT+{count}+321'UNZ+1+336'"
+    interchange, document = read_cuscar(text.encode("latin-1"))
+    assert interchange.messages[0].directory == "D.96B"
+    assert document["vessel"] == {"imo": "9178393", "name": "MERATUS MEDAN 5", "flag": "ID"}
+    assert [c["number"] for c in document["consignments"][0]["containers"]] == [
+        "MRKU7178024",
+        "MSKU5705452",
+        "GLDU5592412",
+    ]
