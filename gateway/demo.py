@@ -45,6 +45,7 @@ from gateway.main import running_gateway
 from gateway.programdemo import programs_scenario
 from gateway.samples import cargo_manifest, release_notice, to_bytes
 from gateway.settings import load_settings
+from gateway.soapdemo import soap_scenario
 
 MANIFEST = "manifest.cargo.v1"
 RELEASE = "release.notice.v1"
@@ -113,6 +114,7 @@ async def _run(directory: Path) -> int:
             await _audit(trace, auditor, gateway.url, directory, manifest)
             await edifact_scenario(trace.record, carrier)
             await programs_scenario(trace.record, gateway.url, directory)
+            await soap_scenario(trace.record, gateway.url, directory, gacc)
     passed = sum(ok for _, ok, _ in trace.steps)
     print(f"\nsummary: {passed}/{len(trace.steps)} steps behaved as expected -> {'PASS' if trace.ok else 'FAIL'}")
     return 0 if trace.ok else 1
