@@ -304,3 +304,16 @@ async def test_slow_consumer_gets_backpressure(
             cursors.append(item.cursor)
     assert len(cursors) == total
     assert cursors == sorted(cursors)
+
+
+async def test_cert_bound_token_only_with_its_certificate(
+    clients: ClientFactory, grpc_clients: GrpcClientFactory
+) -> None:
+    bound = await clients("CN-GACC").fetch_token()  # over mTLS: bound to CN-GACC's TLS certificate (RFC 8705)
+    own, other = grpc_clients("CN-GACC"), grpc_clients("NL-DOUANE")
+    own.use_token(bound)
+    assert [i async for i in own.inbox(deadline_seconds=10)] == []
+    other.use_token(bound)  # a stolen token on another member's connection
+    with pytest.raises(GatewayClientError) as raised:
+        await other.ack([1])
+    assert raised.value.status == grpc.StatusCode.UNAUTHENTICATED.value[0]
