@@ -28,6 +28,7 @@ from adapters.grpc_api.edge import GrpcServices
 from adapters.grpc_api.server import GrpcListener, TlsMaterial, start_grpc
 from adapters.rest.app import RestServices, build_app
 from adapters.soap.app import SoapServices, build_soap_app
+from adapters.soap.delivery import ClientTls, SoapDeliverer
 from adapters.soap.names import SOAP_PATH
 from adapters.soap.submission import SoapDocumentVerifier
 from gateway.auditor import publish_checkpoint_file
@@ -252,7 +253,13 @@ class PushDelivery:
             tls=webhook_tls(settings.trust_anchors, settings.delivery.ca_file),
             timeout_seconds=settings.delivery.timeout_seconds,
         )
-        deliverers: list[Deliverer] = [webhook]  # the SOAP and gRPC deliverers join this list
+        soap = SoapDeliverer(
+            identity=state.identity,
+            trust=lambda: state.require_trust().validator,  # responses are signed by the recipient member
+            tls=ClientTls(anchors=settings.trust_anchors),
+            timeout_seconds=settings.delivery.timeout_seconds,
+        )
+        deliverers: list[Deliverer] = [webhook, soap]  # the gRPC deliverer joins this list
         worker = DeliveryWorker(
             store=store,
             state=state,

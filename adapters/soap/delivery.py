@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import io
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -68,13 +69,13 @@ class SoapDeliverer:
         self,
         *,
         identity: Identity,
-        validator: ChainValidator,
+        trust: Callable[[], ChainValidator],
         tls: ClientTls,
         timeout_seconds: float,
         soap12: bool = True,
     ) -> None:
         self._identity = identity
-        self._validator = validator
+        self._trust = trust  # the current federation trust (it is swapped on reload)
         self._tls = tls
         self._timeout = timeout_seconds
         self._binding = f"{{{names.CGW}}}CustomsDeliverySoap{'12' if soap12 else '11'}"
@@ -96,7 +97,7 @@ class SoapDeliverer:
     def _call(self, recipient: Member, endpoint: Endpoint, item: InboxItem) -> DeliveryAttempt:
         message = item.message
         security = WsSecurity(
-            key=self._identity.private_key, certificate=self._identity.chain[0], response_validator=self._validator
+            key=self._identity.private_key, certificate=self._identity.chain[0], response_validator=self._trust()
         )
         session = self._session()
         try:

@@ -105,7 +105,7 @@ def _deliverer(federation: Path, trust: FederationTrust, timeout: float = 5.0) -
     )
     return SoapDeliverer(
         identity=identity,
-        validator=trust,
+        trust=lambda: trust,
         tls=ClientTls(anchors=federation / "ca" / "root-ca.crt"),
         timeout_seconds=timeout,
     )
