@@ -6,6 +6,7 @@ Every variant is applied to two interchanges: ../shared/fixtures/cuscar_d95b_syn
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters.edifact import EdifactTranslator, parse_interchange, read_cuscar, to_cuscar
 from adapters.edifact.cusres import build_cusres
@@ -402,3 +405,31 @@ def test_completed_carrier_sample_matches_the_d96b_table() -> None:
         "MSKU5705452",
         "GLDU5592412",
     ]
+
+
+# -- hostile input: any bytes give a translation or a typed refusal, never another exception --------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_mutated_interchanges_fail_only_with_typed_errors(data: st.DataObject) -> None:
+    text = bytearray(written().encode("latin-1"))
+    for _ in range(data.draw(st.integers(1, 4))):
+        position = data.draw(st.integers(0, len(text) - 1))
+        action = data.draw(st.sampled_from(["replace", "delete", "insert"]))
+        byte = data.draw(st.sampled_from([*b"+:'?\n A9\xff", 0]))
+        if action == "replace":
+            text[position] = byte
+        elif action == "delete":
+            del text[position]
+        else:
+            text.insert(position, byte)
+    with contextlib.suppress(GatewayError):
+        EdifactTranslator().translate(bytes(text))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=300).map(lambda b: b"UNA:+.? 'UNB+UNOC:3+" + b))
+def test_arbitrary_bytes_fail_only_with_typed_errors(data: bytes) -> None:
+    with contextlib.suppress(GatewayError):
+        EdifactTranslator().translate(data)
