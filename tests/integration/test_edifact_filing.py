@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from adapters.edifact import parse_interchange, to_cuscar
+from gateway.auditor import verify_over_rest
 from gateway.client import GatewayClient, GatewayClientError
 from gateway.core.envelope import parse_header
 from gateway.core.identifiers import iso6346_check_digit
@@ -61,7 +62,9 @@ def cusres_segments(payload: bytes) -> dict[str, list[tuple[tuple[str, ...], ...
     return out
 
 
-async def test_accepted_filing_is_kept_as_evidence_and_answered(gateway: Gateway, clients: ClientFactory) -> None:
+async def test_accepted_filing_is_kept_as_evidence_and_answered(
+    gateway: Gateway, clients: ClientFactory, federation: Path
+) -> None:
     carrier, gacc = clients("CARRIER-COSCO"), clients("CN-GACC")
     data = filing()
     sent = await carrier.submit(MANIFEST, ["CN-GACC"], data, schema=SCHEMA, media=EDIFACT)
@@ -83,6 +86,9 @@ async def test_accepted_filing_is_kept_as_evidence_and_answered(gateway: Gateway
     assert peek_header(item["envelope"])["typ"] == header["typ"]
     answer_header = parse_header(json.loads(body))
     assert answer_header.correlation == sent.body["message_id"] and answer_header.to == ("CARRIER-COSCO",)
+    # the filing and its answer are ledger leaves an auditor verifies like any other
+    report = await verify_over_rest(gateway.url, federation, "AUDIT-GACC")
+    assert report.events_by_kind["accepted"] == 2
 
 
 async def test_refused_filing_names_segment_and_rule_and_is_answered(gateway: Gateway, clients: ClientFactory) -> None:
