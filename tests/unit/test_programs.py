@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway import programsamples
 from gateway.core.errors import Invalid, Unavailable
@@ -172,3 +174,52 @@ def test_programme_payloads_are_checked_with_paths(message_type: str, change: di
     with pytest.raises(Invalid) as caught:
         validate_payload(message_type, "application/json", to_bytes({**SAMPLES[message_type], **change}))
     assert caught.value.field is not None and caught.value.field.startswith(field)
+
+
+# -- forward decisions as a property: the TLP and programme rules written out in Python, independently of Cedar --
+
+FORWARDABLE_TYPES = (
+    "manifest.cargo.v1",
+    "megaport.rpm-alarm.v1",
+    "csi.examination-result.v1",
+    "sstl.control-result.v1",
+)
+AUTHORIZER = Authorizer(load_bundle(POLICIES), SAMPLE, MESSAGE_TYPES, programs=PROGRAMS)
+
+
+def expected_forward(forwarder: Member, message_type: str, program: str, tlp: Tlp, recipients: list[Member]) -> bool:
+    owner = PROGRAMS.program_of(message_type) or ""
+    shared = set(shared_programs(recipients))
+    if forwarder.suspended or forwarder.kind is MemberKind.AUDITOR:
+        return False
+    if program and program not in forwarder.programs:
+        return False
+    if owner and (program != owner or owner not in shared):
+        return False
+    if owner == "SSTL":  # the samples below never carry a lane
+        return False
+    if tlp in (Tlp.RED, Tlp.AMBER_STRICT):
+        return False
+    if tlp is Tlp.AMBER and (not program or program not in shared):
+        return False
+    if tlp is Tlp.GREEN and program and program not in shared:
+        return False
+    in_program = bool(program) and program in forwarder.programs and program in shared
+    return bool(recipients) and (in_program or tlp is Tlp.CLEAR)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    forwarder=st.sampled_from(sorted(SAMPLE.members.values(), key=lambda m: m.id)),
+    message_type=st.sampled_from(FORWARDABLE_TYPES),
+    program=st.sampled_from(["", "SSTL", "CSI", "MEGAPORT"]),
+    tlp=st.sampled_from(list(Tlp)),
+    recipients=st.lists(st.sampled_from(sorted(SAMPLE.members.values(), key=lambda m: m.id)), max_size=3, unique=True),
+)
+def test_forward_decisions_match_the_written_rules(
+    forwarder: Member, message_type: str, program: str, tlp: Tlp, recipients: list[Member]
+) -> None:
+    request = forward_request(forwarder, message_type, program or None, tlp, recipients, original_sender="PORT-NLRTM")
+    decision = AUTHORIZER.authorize(request)
+    assert not decision.errors
+    assert decision.allowed == expected_forward(forwarder, message_type, program, tlp, recipients), decision
