@@ -36,6 +36,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from adapters.status import problem_json, status_of
+from gateway import eventloop
 from gateway.core.envelope import verify_envelope
 from gateway.core.errors import BadRequest, GatewayError, Unavailable
 from gateway.core.pki import FederationTrust
@@ -167,8 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, required=True, help="the gateway's TOML config (same TLS and keys)")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--loop", choices=eventloop.LOOPS, default="auto", help="as customs-gateway serve --loop")
     args = parser.parse_args(argv)
-    asyncio.run(serve(load_settings(args.config), args.port))
+    with asyncio.Runner(loop_factory=eventloop.loop_factory(args.loop)) as runner:
+        runner.run(serve(load_settings(args.config), args.port))
     return 0
 
 

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway import eventloop
 from gateway.client import MemberCredentials, sign_message
 from gateway.core.model import Tlp
 from gateway.core.receipt import read_receipt
@@ -370,6 +371,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         f"--log-level={args.gateway_log_level}",
         "serve",
         f"--config={config}",
+        f"--loop={args.server_loop}",
     ]
     print(f"gateway: {' '.join(pins.server + gateway_cmd)}", flush=True)
     gateway = measure("gateway", gateway_cmd, gateway_port, job, _profile_path(args, "gateway"))
@@ -379,7 +381,13 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     floor: dict[str, Any] | None = None
     if not args.skip_floor:
         floor_port = free_port()
-        floor_cmd = [sys.executable, str(BENCH_DIR / "floor.py"), f"--config={config}", f"--port={floor_port}"]
+        floor_cmd = [
+            sys.executable,
+            str(BENCH_DIR / "floor.py"),
+            f"--config={config}",
+            f"--port={floor_port}",
+            f"--loop={args.server_loop}",
+        ]
         print(f"floor: {' '.join(pins.server + floor_cmd)}", flush=True)
         floor = measure("floor", floor_cmd, floor_port, job, _profile_path(args, "floor"))
         floor["receipt_verified"] = receipt_verifies(federation, floor.pop("sample_receipt"))
@@ -390,6 +398,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "connections": args.connections,
         "pinning": pins.note,
         "gateway_log_level": args.gateway_log_level,
+        "server_loop": "asyncio" if eventloop.loop_factory(args.server_loop) is None else "uvloop",
         "data_dir": str(federation / "data"),
         "signing_s": round(signing_s, 2),
         "machine": host,
@@ -410,6 +419,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-pin", action="store_true", help="do not pin the server and generator to cores")
     parser.add_argument("--skip-floor", action="store_true", help="measure the gateway only")
     parser.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto", help="generator loop")
+    parser.add_argument(
+        "--server-loop", choices=["auto", "uvloop", "asyncio"], default="auto", help="gateway and floor loop (--loop)"
+    )
     parser.add_argument(
         "--gateway-log-level", default="info", choices=["debug", "info", "warning", "error"], help="as in production"
     )

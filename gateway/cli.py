@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway import policyadmin
+from gateway import eventloop, policyadmin
 from gateway.core.errors import GatewayError
 from gateway.core.model import Tlp
 from gateway.settings import load_settings
@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the gateway")
     serve.add_argument("--config", type=Path, required=True)
+    serve.add_argument("--loop", choices=eventloop.LOOPS, default="auto", help="event loop (auto: uvloop if installed)")
 
     demo = commands.add_parser("demo", help="run the end-to-end demo scenario on loopback")
     demo.add_argument("--keep", type=Path, help="keep the federation and data in this directory")
@@ -77,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(level=args.log_level)
     try:
-        return asyncio.run(_dispatch(args))
+        with asyncio.Runner(loop_factory=eventloop.loop_factory(getattr(args, "loop", "asyncio"))) as runner:
+            return runner.run(_dispatch(args))
     except GatewayError as exc:
         print(f"error: {exc.code}: {exc.public}" + (f" ({exc.detail})" if exc.detail else ""), file=sys.stderr)
         return 2 if exc.code == "UNAVAILABLE" else 1

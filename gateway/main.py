@@ -37,6 +37,7 @@ from gateway.core.payloads import MESSAGE_TYPES
 from gateway.core.policy import Authorizer
 from gateway.deadletters import DeadLetters
 from gateway.delivery import DeliveryWorker
+from gateway.eventloop import loop_name
 from gateway.faults import CRASH_ENV, CrashPoint
 from gateway.infra.backends import describe, open_store
 from gateway.infra.files import load_certificates, load_private_key, load_trust
@@ -193,6 +194,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
         log.info(
             "gateway listening",
             url=url,
+            loop=loop_name(asyncio.get_running_loop()),
             grpc=grpc_target,
             member=settings.member_id,
             ledger_size=await store.ledger_size(),
