@@ -5,6 +5,8 @@
     customs-gateway demo [--keep DIR]        run the end-to-end scenario on loopback; exit 0 only if all behaved
     customs-gateway send ...                 sign a payload file with a member's key and submit it
     customs-gateway audit verify ...         re-check a whole ledger offline (from the store file or over REST)
+    customs-gateway aeo import FILE ...      import a partner's AEO list (CSV/JSON) with a per-row report
+    customs-gateway aeo check OPERATOR ...   is this operator a recognised AEO (offline, same rules as the gateway)
     customs-gateway policy validate|test|explain   check the Cedar policies offline (gateway/policyadmin.py)
 
 Exit codes: 0 success, 1 a check failed or the gateway refused, 2 usage or configuration error.
@@ -19,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway import eventloop, policyadmin
+from gateway import aeotool, eventloop, policyadmin
 from gateway.core.errors import GatewayError
 from gateway.core.model import Tlp
 from gateway.settings import load_settings
@@ -30,7 +32,6 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="customs-gateway", description=__doc__.split("\n\n")[0])
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     commands = parser.add_subparsers(dest="command", required=True)
-    policyadmin.add_parser(commands)  # customs-gateway policy validate|test|explain
 
     init = commands.add_parser("init", help="create a development federation in DIR")
     init.add_argument("directory", type=Path)
@@ -62,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
         help="rest (--url https://host:port) or grpc (--url host:port of the gRPC listener, mTLS)",
     )
     send.add_argument("payload", type=Path)
+
+    aeotool.add_parser(commands)  # customs-gateway aeo import|check (gateway/aeotool.py)
+    policyadmin.add_parser(commands)  # customs-gateway policy validate|test|explain
 
     audit = commands.add_parser("audit", help="audit the ledger")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
@@ -99,10 +103,12 @@ async def _dispatch(args: argparse.Namespace) -> int:
         from gateway.demo import run_demo
 
         return await run_demo(keep=args.keep)
-    if args.command == "policy":
-        return policyadmin.run(args)
     if args.command == "send":
         return await _send(args)
+    if args.command == "aeo":
+        return aeotool.run(args)
+    if args.command == "policy":
+        return policyadmin.run(args)
     if args.command == "audit":
         from gateway.auditor import verify_from_store, verify_over_rest
 

@@ -12,6 +12,8 @@ A fresh dev federation is created in a temporary directory and the gateway is st
     bytes is a conflict.
  6. AUDIT-GACC verifies the whole ledger against the signed checkpoint, an inclusion proof for the manifest
     and a consistency proof between two checkpoints.
+ 7. AEO mutual recognition (gateway/aeodemo.py): a recognised EU AEO consignee gets the low-risk lane; after
+    NL-DOUANE suspends another EU authorisation, the next check and the next manifest show it.
  8. The carrier files a CUSCAR in UN/EDIFACT and pulls its CUSRES; a broken interchange (wrong UNT count) is
     refused with the segment and rule named, and answered with a rejecting CUSRES (gateway/edifactdemo.py).
  9. Programmes (gateway/programdemo.py): SSTL data CN-GACC -> NL-DOUANE on a listed lane (an off-lane one is
@@ -32,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gateway.aeodemo import aeo_scenario
 from gateway.auditor import verify_over_rest
 from gateway.client import GatewayClient, GatewayClientError, MemberCredentials, load_signing_key, sign_message
 from gateway.core import envelope
@@ -112,6 +115,7 @@ async def _run(directory: Path) -> int:
             await _forgeries(trace, carrier, douane, gacc, directory)
             await _replays(trace, carrier, manifest)
             await _audit(trace, auditor, gateway.url, directory, manifest)
+            await aeo_scenario(trace.record, carrier, gacc, douane, gateway.settings.data_dir)
             await edifact_scenario(trace.record, carrier)
             await programs_scenario(trace.record, gateway.url, directory)
             await soap_scenario(trace.record, gateway.url, directory, gacc)

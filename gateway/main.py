@@ -39,6 +39,7 @@ from gateway.deadletters import DeadLetters
 from gateway.delivery import DeliveryWorker
 from gateway.eventloop import loop_name
 from gateway.faults import CRASH_ENV, CrashPoint
+from gateway.infra.aeo_store import open_recognition
 from gateway.infra.backends import describe, open_store
 from gateway.infra.files import load_certificates, load_private_key, load_trust
 from gateway.infra.policyfiles import load_bundle, load_programs
@@ -49,6 +50,7 @@ from gateway.operations import Operations
 from gateway.pipeline import Pipeline
 from gateway.policyadmin import PolicyReloader
 from gateway.ports import Deliverer, Store
+from gateway.recognition import Recognition
 from gateway.settings import Settings
 from gateway.state import GatewayState, Identity, Trust
 
@@ -77,6 +79,7 @@ class Gateway:
     delivery: DeliveryWorker | None = None  # the push worker (gateway/delivery.py)
     operations: Operations | None = None  # readiness, metrics, dead letters (gateway/operations.py)
     policies: PolicyReloader | None = None  # policy hot reload (SIGHUP, POST /v1/admin/policies/reload)
+    aeo: Recognition | None = None  # AEO mutual recognition (gateway/recognition.py)
 
 
 def gateway_issuer(member_id: str) -> str:
@@ -143,14 +146,17 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
     grpc_listener: GrpcListener | None = None
     ledger: Ledger | None = None
     checkpointer: asyncio.Task[None] | None = None
+    aeo: Recognition | None = None
     push: PushDelivery | None = None
     try:
+        aeo = open_recognition(settings, state.require_trust().registry, store.record)
         metrics = Metrics(MESSAGE_TYPES)
         pipeline = Pipeline(
             store=store,
             state=state,
             clock=clock,
             document_verifiers={"soap": SoapDocumentVerifier()},
+            aeo=aeo,
             metrics=metrics,
             crash=CrashPoint.parse(settings.crash_point),
             translators={MEDIA_EDIFACT: EdifactTranslator()},
@@ -171,6 +177,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
                 ledger=ledger,
                 limits=settings.limits,
                 ready=lambda: state.ready,
+                aeo=aeo,
                 operations=push.operations,
                 reload_policies=policies.reload_for,
             )
@@ -208,6 +215,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             store=store,
             url=url,
             grpc_target=grpc_target,
+            aeo=aeo,
             delivery=push.worker,
             operations=push.operations,
             policies=policies,
@@ -227,6 +235,8 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
         if ledger is not None:
             await ledger.checkpoint()
         await store.close()
+        if aeo is not None:
+            aeo.close()
 
 
 def _with_crash_point(settings: Settings) -> Settings:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -59,6 +60,7 @@ from gateway.core.receipt import make_receipt
 from gateway.faults import NO_CRASH, CrashPoint
 from gateway.metrics import Metrics
 from gateway.ports import Clock, DocumentVerifier, InboxItem, RelayStore, Store, StoredMessage
+from gateway.recognition import ENRICHED_TYPES, STATUS_TYPE, Recognition, update_records
 from gateway.relay import recall_everywhere, recall_record, relay_store
 from gateway.state import GatewayState
 from gateway.translation import Answers, Translators
@@ -140,15 +142,17 @@ class Pipeline:
         metrics: Metrics | None = None,
         crash: CrashPoint = NO_CRASH,
         document_verifiers: Mapping[str, DocumentVerifier] | None = None,
+        aeo: Recognition | None = None,
         translators: Translators | None = None,
     ) -> None:
         self._store = store
-        self._document_verifiers = dict(document_verifiers or {})
-        self._state = state
-        self._clock = clock
         # Translated payload media (EDIFACT): translate before validation, answer the sender (gateway/translation.py)
         self._answers = Answers(translators or {}, store=store, state=state, clock=clock, digest=evidence_digest)
         self._answers.notify = lambda member_id: self._inbox_event(member_id).set()
+        self._aeo = aeo  # AEO mutual recognition (gateway/recognition.py): enrichment and aeo.status.v1 updates
+        self._document_verifiers = dict(document_verifiers or {})
+        self._state = state
+        self._clock = clock
         self._metrics = metrics
         self._crash = crash
         self._inflight = 0
@@ -286,7 +290,18 @@ class Pipeline:
         if existing is not None:
             return self._duplicate(existing, digest)
         validated = await self._answers.validate(verified, digest, context)
-        permit = self._authorize(caller, verified, validated, context)
+        enrichment = None
+        if self._aeo is not None:
+            await self._aeo.refresh()
+            enrichment = self._aeo.enrich(validated, now)
+        permit = self._authorize(caller, verified, validated, context, enrichment.lane_names() if enrichment else ())
+        aeo_updates = (
+            self._aeo.status_updates(
+                caller.member, header.to, header.payload.media, verified.payload, f"message:{header.sender}/{header.id}"
+            )
+            if self._aeo is not None and header.type == STATUS_TYPE
+            else ()
+        )
         message = StoredMessage(
             sender=header.sender,
             message_id=header.id,
@@ -316,6 +331,8 @@ class Pipeline:
                 "policy_ids": list(permit.decision.policy_ids),
                 "policy_digest": permit.decision.digest,
             }
+            | ({"aeo": enrichment.record()} if enrichment else {})
+            | ({"aeo_status": update_records(aeo_updates)} if aeo_updates else {})
             | (recall_record(validated.recalled) if validated.recalled else {}),
         )
         identity = self._state.identity
@@ -349,6 +366,8 @@ class Pipeline:
                 raise
             return self._duplicate(raced, digest)
         self._crash.hit("after-persist")  # crash-safety tests: durable, but no receipt sent yet
+        if self._aeo is not None:
+            await self._aeo.apply(aeo_updates)  # durable and in the ledger: the next check sees it
         for recipient in header.to:
             self._inbox_event(recipient).set()
         await self._answers.accepted(context.get("answer"))
@@ -384,7 +403,12 @@ class Pipeline:
         return Outcome(message=existing, duplicate=True)
 
     def _authorize(
-        self, caller: Caller, verified: VerifiedEnvelope, validated: ValidatedPayload, context: dict[str, Any]
+        self,
+        caller: Caller,
+        verified: VerifiedEnvelope,
+        validated: ValidatedPayload,
+        context: dict[str, Any],
+        aeo_lanes: Sequence[str] = (),
     ) -> Permit:
         trust = self._state.require_trust()
         header = verified.header
@@ -395,6 +419,7 @@ class Pipeline:
             header.program,
             header.tlp.value,
             recipients,
+            aeo_lanes=aeo_lanes,
             lane=lane_of(validated),
             original_sender=validated.recalled[0] if validated.recalled else "",
         )
@@ -431,7 +456,6 @@ class Pipeline:
                     f"receive {header.type} by {recipient.id} denied by "
                     f"{list(decision.policy_ids) or 'default deny'} (policy set {decision.digest[:12]})"
                 )
-
 
     # -- forward ----------------------------------------------------------------------------------------
 
@@ -597,10 +621,26 @@ class Pipeline:
             items = await self._store.pull(member_id, after, limit)
             remaining = deadline - time.monotonic()
             if items or remaining <= 0:
-                return await self._with_originals(items)
+                return await self._with_originals(await self._annotated(items))
             # a submission to ANOTHER gateway process (shared Redis store) sets no event here: re-poll the store
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(signal.wait(), timeout=min(remaining, INBOX_REPOLL_SECONDS))
+
+    async def _annotated(self, items: list[InboxItem]) -> list[InboxItem]:
+        """Attach the AEO results recorded in each message's ``accepted`` ledger leaf (they travel with it)."""
+        if self._aeo is None:
+            return items
+        out: list[InboxItem] = []
+        for item in items:
+            index = item.message.leaf_index
+            if item.message.type in ENRICHED_TYPES and index >= 0:
+                entries = await self._store.ledger_entries(index, index + 1)
+                aeo = json.loads(entries[0].data).get("aeo") if entries else None
+                if aeo:
+                    out.append(replace(item, annotations={"aeo": aeo}))
+                    continue
+            out.append(item)
+        return out
 
     async def ack(self, caller: Caller, cursors: Sequence[int]) -> int:
         if len(cursors) > self._state.limits.max_ack_items:

@@ -7,8 +7,8 @@ chooses them. A contract test suite (``tests/contract``) runs the same assertion
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -47,6 +47,9 @@ class InboxItem:
     acked: bool = False
     # A forward (ports.RelayStore): the original message it forwards, whose signed evidence travels beside it.
     forward_of: StoredMessage | None = None
+    # What the gateway recorded with the accepted message and delivers beside it (not part of the signed
+    # evidence), e.g. {"aeo": ...}: the AEO recognition results of its trader parties (gateway/recognition.py).
+    annotations: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

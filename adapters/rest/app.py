@@ -35,6 +35,7 @@ from gateway.ledger import Ledger
 from gateway.operations import Operations
 from gateway.pipeline import Credentials, Inbound, Pipeline
 from gateway.ports import InboxItem, StoredMessage
+from gateway.recognition import Recognition
 from gateway.settings import Limits
 
 ENVELOPE_HEADER = "Cgw-Envelope"
@@ -53,6 +54,7 @@ class RestServices:
     limits: Limits
     ready: Callable[[], bool]
     operations: Operations | None = None  # readiness, /metrics and the dead-letter admin API
+    aeo: Recognition | None = None  # AEO mutual recognition; None: /v1/aeo/* answers 503
     # Policy hot reload for an authenticated caller (gateway/policyadmin.py): the ledger record of the reload.
     reload_policies: Callable[[Caller], Awaitable[dict[str, object]]] | None = None
 
@@ -152,7 +154,7 @@ def _forward_of_json(original: StoredMessage) -> dict[str, Any]:
 
 def _inbox_json(item: InboxItem) -> dict[str, Any]:
     message = item.message
-    return {
+    body: dict[str, Any] = {
         "cursor": item.cursor,
         "from": message.sender,
         "message_id": message.message_id,
@@ -161,6 +163,9 @@ def _inbox_json(item: InboxItem) -> dict[str, Any]:
         "envelope": message.jws,
         "payload": _b64(message.payload),
     } | (_forward_of_json(item.forward_of) if item.forward_of else {})
+    if item.annotations:
+        body["annotations"] = dict(item.annotations)
+    return body
 
 
 # -- handlers ----------------------------------------------------------------------------------------------
@@ -319,6 +324,21 @@ async def audit_entries(request: web.Request) -> web.Response:
     return web.json_response({"entries": [{"index": e.index, "data": _b64(e.data)} for e in entries]})
 
 
+# -- AEO mutual recognition --------------------------------------------------------------------------------
+
+
+async def aeo_recognition(request: web.Request) -> web.Response:
+    caller = await _caller(request)
+    aeo = request.app[SERVICES].aeo
+    if aeo is None:
+        raise Unavailable("AEO recognition is not configured")
+    operator = request.query.get("operator")
+    if not operator:
+        raise BadRequest("query parameter operator is required", field="operator")
+    result = await aeo.lookup(caller.member, operator, request.query.get("admin"), request.query.get("date"))
+    return web.json_response(result.record())
+
+
 # -- operations --------------------------------------------------------------------------------------------
 
 
@@ -361,6 +381,7 @@ def build_app(services: RestServices) -> web.Application:
     app.router.add_get("/v1/audit/proof/inclusion", audit_inclusion)
     app.router.add_get("/v1/audit/proof/consistency", audit_consistency)
     app.router.add_get("/v1/audit/entries", audit_entries)
+    app.router.add_get("/v1/aeo/recognition", aeo_recognition)
     app.router.add_get("/v1/openapi.json", openapi)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

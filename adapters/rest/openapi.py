@@ -27,6 +27,50 @@ def _query(
     }
 
 
+def _text_query(name: str, description: str, required: bool = False) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": {"type": "string", "minLength": 1, "maxLength": 100},
+    }
+
+
+_NULLABLE_TEXT = {"type": ["string", "null"]}
+_RECOGNITION = {
+    "type": "object",
+    "required": ["operator", "recognising_admin", "date", "recognised", "benefits", "reasons"],
+    "properties": {
+        "operator": {"type": "string"},
+        "recognising_admin": {"type": "string"},
+        "date": {"type": "string", "format": "date"},
+        "recognised": {"type": "boolean"},
+        "authorisation": _NULLABLE_TEXT,
+        "issuing_admin": _NULLABLE_TEXT,
+        "type": _NULLABLE_TEXT,
+        "status": _NULLABLE_TEXT,
+        "arrangement": {"type": ["string", "null"], "description": "the MRA id, or home"},
+        "benefits": {"type": "array", "items": {"type": "string"}},
+        "reasons": {
+            "type": "array",
+            "items": {
+                "type": "string",
+                "enum": [
+                    "unknown_operator",
+                    "revoked",
+                    "suspended",
+                    "expired",
+                    "not_yet_valid",
+                    "no_mra_in_force",
+                    "type_not_covered",
+                ],
+            },
+        },
+    },
+}
+
+
 def _json(schema_ref: str, description: str) -> dict[str, Any]:
     return {
         "description": description,
@@ -75,6 +119,11 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                     "message_id": {"type": "string"},
                     "envelope": {"type": "string"},
                 },
+            },
+            "annotations": {
+                "type": "object",
+                "description": "recorded by the gateway with the accepted message (not signed by the sender):"
+                " `aeo` = AEO recognition of each trader party and the lane of each consignment",
             },
         },
     }
@@ -256,6 +305,17 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                     parameters=[_query("start", "first index"), _query("end", "end index (exclusive)")],
                 )
             },
+            "/v1/aeo/recognition": {
+                "get": _op(
+                    "Is this operator an AEO the administration recognises on the date? (customs, auditors)",
+                    {"200": _json("Recognition", "the recognition result")},
+                    parameters=[
+                        _text_query("operator", "SCHEME:value (EORI, USCC, AEO_EU, AEO_CN, ...) or a bare id", True),
+                        _text_query("admin", "recognising administration (ISO alpha-2 or EU); default: home"),
+                        _text_query("date", "YYYY-MM-DD; default: today (UTC)"),
+                    ],
+                )
+            },
             "/v1/admin/dead-letters": {
                 "get": _op(
                     "Push deliveries that gave up (Cedar admin action)",
@@ -315,6 +375,7 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                 }
             },
             "schemas": {
+                "Recognition": _RECOGNITION,
                 "Message": message,
                 "Problem": problem,
                 "Inbox": {

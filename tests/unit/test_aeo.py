@@ -23,6 +23,7 @@ from gateway.core.aeo import (
     check_party,
     check_recognition,
     consignment_lanes,
+    consignment_of,
 )
 from gateway.core.aeolist import (
     MAX_ROW_ERRORS,
@@ -464,3 +465,9 @@ def test_an_update_gives_the_same_index_as_a_rebuild() -> None:
         assert changed.check_recognition(operator, "CN", on) == rebuilt.check_recognition(operator, "CN", on)
     assert len(changed) == len(rebuilt) == 4
     assert base.check_recognition(OperatorId("EORI", "NL123456789"), "CN", on).recognised  # the old one is intact
+
+
+def test_consignments_of_manifests_and_entry_summaries() -> None:
+    assert consignment_of("payload.consignments[12].consignee") == "payload.consignments[12]"
+    assert consignment_of("payload.house_consignments[3].buyer") == "payload.house_consignments[3]"
+    assert consignment_of("payload.declarant") is None
