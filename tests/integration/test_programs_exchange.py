@@ -247,3 +247,33 @@ async def test_reload_checks_then_swaps_and_every_reload_is_audited(
     assert reloads[2]["old_digest"] == old
     denied = [e for e in await ledger(gateway) if e["event"] == "rejected" and e.get("action") == "admin"]
     assert denied[0]["caller"] == "NL-DOUANE"
+
+
+@pytest.mark.parametrize(
+    ("program", "message_type", "sender", "receiver", "sample"),
+    [
+        ("SSTL", "sstl.control-result.v1", "NL-DOUANE", "CN-GACC", samples.sstl_control_result),
+        ("CSI", "csi.examination-request.v1", "US-CBP", "CN-GACC", samples.csi_examination_request),
+        ("MEGAPORT", "megaport.adjudication.v1", "US-CBP", "PORT-NLRTM", samples.alarm_adjudication),
+    ],
+)
+async def test_red_and_amber_strict_content_is_never_forwarded(
+    gateway: Gateway,
+    clients: ClientFactory,
+    program: str,
+    message_type: str,
+    sender: str,
+    receiver: str,
+    sample: Any,
+) -> None:
+    source, holder = clients(sender), clients(receiver)
+    payload = to_bytes(sample())
+    schema = MESSAGE_TYPES[message_type].schema
+    for tlp, policy_id in (
+        (Tlp.RED, "tlp-red-never-forwarded"),
+        (Tlp.AMBER_STRICT, "tlp-amber-strict-stays-in-recipient-org"),
+    ):
+        sent = await source.submit(message_type, [receiver], payload, schema=schema, program=program, tlp=tlp)
+        jws = holder.sign(message_type, [sender], payload, schema=schema, program=program, tlp=tlp)
+        event = await refused(gateway, holder.forward_signed(sender, sent.body["message_id"], jws))
+        assert event["action"] == "forward" and event["policy"] == [policy_id]
