@@ -590,14 +590,14 @@ class Pipeline:
         """A forwarded item carries the original message (its signed evidence goes out beside the forward)."""
         if not items or not isinstance(self._store, RelayStore):
             return items
+        roots = await self._store.forwards_of([(i.message.sender, i.message.message_id) for i in items])
+        if not roots:
+            return items
+        originals = {root: await self._store.find_message(*root) for root in set(roots.values())}
         out: list[InboxItem] = []
         for item in items:
-            root = await self._store.forward_of(item.message.sender, item.message.message_id)
-            original = await self._store.find_message(*root) if root else None
-            if original is None:
-                out.append(item)
-                continue
-            out.append(replace(item, forward_of=original))
+            original = originals.get(roots.get((item.message.sender, item.message.message_id), ("", "")))
+            out.append(item if original is None else replace(item, forward_of=original))
         return out
 
     # -- inbox ------------------------------------------------------------------------------------------

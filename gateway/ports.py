@@ -166,6 +166,11 @@ class RelayStore(Store, Protocol):
         forward (or is unknown)."""
         ...
 
+    async def forwards_of(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+        """``forward_of`` for many (sender, message_id) keys in one round trip (a pulled inbox page): the root
+        original of every key that is a forward; keys that are not forwards (or unknown) are absent."""
+        ...
+
     async def copies(self, sender: str, message_id: str) -> list[StoredMessage]:
         """The original ``(sender, message_id)`` followed by every accepted forward of it, in acceptance
         order; empty when the original is unknown."""

@@ -265,6 +265,14 @@ class RedisStore:
         root = await self._call(self._client.get(self._base.encode() + b"f:" + codec.suffix(sender, message_id)))
         return None if root is None else codec.unsuffix(root)
 
+    async def forwards_of(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        names = [self._base.encode() + b"f:" + codec.suffix(sender, message_id) for sender, message_id in wanted]
+        roots = await self._call(self._client.mget(names))
+        return {key: codec.unsuffix(root) for key, root in zip(wanted, roots, strict=True) if root is not None}
+
     async def copies(self, sender: str, message_id: str) -> list[StoredMessage]:
         flat = await self._call(self._copies(args=[self._base, codec.suffix(sender, message_id)]))
         return [codec.message(*codec.unsuffix(k), f) for _, k, f in codec.items(flat)]

@@ -140,6 +140,12 @@ class SqliteStore:
     async def forward_of(self, sender: str, message_id: str) -> tuple[str, str] | None:
         return await self._read(lambda conn: sqlite_relay.forward_of(conn, (sender, message_id)))
 
+    async def forwards_of(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        return await self._read(lambda conn: sqlite_relay.forwards_of(conn, wanted))
+
     async def copies(self, sender: str, message_id: str) -> list[StoredMessage]:
         def op(conn: sqlite3.Connection) -> list[StoredMessage]:
             keys = sqlite_relay.copy_keys(conn, (sender, message_id))

@@ -19,6 +19,11 @@ from gateway.core.errors import NotFound
 from gateway.ports import StoredMessage
 
 MessageKey = tuple[str, str]  # (sender, message_id)
+_FORWARDS_OF = (
+    "SELECT sender, message_id, original_sender, original_id FROM forwards WHERE (sender, message_id) IN (VALUES {})"
+)
+# Bound parameters per statement stay far below SQLite's limit (32766) with two per key.
+_KEYS_PER_QUERY = 500
 Insert = Callable[[sqlite3.Connection, tuple[str, ...]], StoredMessage]  # stores a message + its inbox rows
 
 
@@ -37,6 +42,18 @@ def forward_of(conn: sqlite3.Connection, key: MessageKey) -> MessageKey | None:
         "SELECT original_sender, original_id FROM forwards WHERE sender = ? AND message_id = ?", key
     ).fetchone()
     return None if row is None else (str(row[0]), str(row[1]))
+
+
+def forwards_of(conn: sqlite3.Connection, keys: list[MessageKey]) -> dict[MessageKey, MessageKey]:
+    found: dict[MessageKey, MessageKey] = {}
+    for start in range(0, len(keys), _KEYS_PER_QUERY):
+        chunk = keys[start : start + _KEYS_PER_QUERY]
+        rows = conn.execute(
+            _FORWARDS_OF.format(", ".join("(?, ?)" for _ in chunk)),  # only placeholders are formatted in
+            [part for key in chunk for part in key],
+        ).fetchall()
+        found.update({(str(r[0]), str(r[1])): (str(r[2]), str(r[3])) for r in rows})
+    return found
 
 
 def accept_forward(

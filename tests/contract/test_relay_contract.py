@@ -34,6 +34,9 @@ async def test_a_forward_is_its_own_message_linked_to_the_original(store: Store,
     assert kit.receipt_valid(stored.receipt, stored.leaf_index, stored.received_at)
     assert await relay.forward_of(forward.sender, forward.message_id) == (original.sender, original.message_id)
     assert await relay.forward_of(original.sender, original.message_id) is None
+    keys = [(forward.sender, forward.message_id), (original.sender, original.message_id), ("X", "unknown")]
+    assert await relay.forwards_of(keys) == {keys[0]: (original.sender, original.message_id)}
+    assert await relay.forwards_of([]) == {}
     assert await relay.find_message(original.sender, original.message_id) == original  # evidence unchanged
     [item] = await relay.pull("NL-DOUANE", 0, 10)
     assert item.message.jws == forward.jws and item.message.payload == original.payload
