@@ -3,15 +3,24 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from gateway.client import GatewayClient, MemberCredentials
 from gateway.infra.devpki import create_federation
 from gateway.main import Gateway, running_gateway
 from gateway.settings import load_settings
+
+
+@pytest.fixture(autouse=True)
+def _structlog_defaults() -> Iterator[None]:
+    """A test that runs the CLI in-process (``configure_logging``) binds structlog to pytest's captured stdout,
+    which is closed after that test; later log lines would then fail with "I/O operation on closed file"."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture(scope="session")
