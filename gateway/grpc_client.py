@@ -21,13 +21,21 @@ import grpc
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from google.protobuf import json_format
 from google.rpc import error_details_pb2, status_pb2
 
 from gateway.client import DEFAULT_TIMEOUT_SECONDS, GatewayClientError, MemberCredentials, Submitted, sign_message
 from gateway.core.receipt import read_receipt
 from gateway.core.signing import header_x5c, peek_header
 from gateway.infra.files import load_certificates
-from gateway.wire.cgw.v1 import audit_pb2, audit_pb2_grpc, exchange_pb2, exchange_pb2_grpc
+from gateway.wire.cgw.v1 import (
+    audit_pb2,
+    audit_pb2_grpc,
+    exchange_pb2,
+    exchange_pb2_grpc,
+    recognition_pb2,
+    recognition_pb2_grpc,
+)
 
 # grpc's trailing-metadata key for the serialized google.rpc.Status (grpcio-status writes it).
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
@@ -92,6 +100,7 @@ class GrpcGatewayClient:
         )
         self._exchange = exchange_pb2_grpc.ExchangeStub(self._channel)
         self._audit = audit_pb2_grpc.AuditStub(self._channel)
+        self._aeo = recognition_pb2_grpc.AeoRecognitionStub(self._channel)
         self._token: str | None = None
         self._gateway_cert: x509.Certificate | None = None
 
@@ -166,6 +175,16 @@ class GrpcGatewayClient:
             raise client_error(exc) from exc
         finally:
             call.cancel()
+
+    # -- AEO --------------------------------------------------------------------------------------------
+
+    async def aeo_recognition(self, operator: str, *, admin: str = "", date: str = "") -> dict[str, Any]:
+        """cgw.v1.AeoRecognition/Check, as the same dict as REST (empty strings for none)."""
+        request = recognition_pb2.RecognitionRequest(operator=operator, admin=admin, date=date)
+        answer: recognition_pb2.Recognition = await self._unary(self._aeo.Check, request)
+        return json_format.MessageToDict(
+            answer, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        )
 
     # -- audit ------------------------------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ from gateway.faults import CRASH_ENV, CrashPoint
 from gateway.infra.aeo_store import open_recognition
 from gateway.infra.backends import describe, open_store
 from gateway.infra.files import load_certificates, load_private_key, load_trust
-from gateway.infra.policyfiles import load_bundle, load_programs
+from gateway.infra.policyfiles import bundle_programs, load_bundle
 from gateway.infra.webhook import WebhookDeliverer, webhook_tls
 from gateway.ledger import Ledger
 from gateway.metrics import Metrics
@@ -96,8 +96,8 @@ def load_state(settings: Settings) -> GatewayState:
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise Unavailable("the gateway signing key must be ECDSA P-256", field="signing.key")
     identity = Identity(private_key=key, chain=tuple(load_certificates(settings.signing_cert)))
-    programs = load_programs(settings.policies_dir, MESSAGE_TYPES)
-    authorizer = Authorizer(load_bundle(settings.policies_dir), registry, MESSAGE_TYPES, programs=programs)
+    bundle = load_bundle(settings.policies_dir)  # the programme table is part of it (and of its digest)
+    authorizer = Authorizer(bundle, registry, MESSAGE_TYPES, programs=bundle_programs(bundle, MESSAGE_TYPES))
     return GatewayState(
         member_id=settings.member_id,
         issuer=gateway_issuer(settings.member_id),
@@ -193,7 +193,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
         grpc_target: str | None = None
         if settings.grpc_port is not None:
             grpc_services = GrpcServices(
-                pipeline=pipeline, ledger=ledger, limits=settings.limits, ready=lambda: state.ready
+                pipeline=pipeline, ledger=ledger, limits=settings.limits, ready=lambda: state.ready, aeo=aeo
             )
             grpc_listener = await start_grpc(grpc_services, settings.host, settings.grpc_port, grpc_tls(settings))
             grpc_target = f"{host}:{grpc_listener.port}"

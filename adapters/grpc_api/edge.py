@@ -18,6 +18,7 @@ import grpc
 from gateway.core.errors import BadRequest
 from gateway.ledger import Ledger
 from gateway.pipeline import Credentials, Pipeline
+from gateway.recognition import Recognition
 from gateway.settings import Limits
 
 # grpc core's auth-context property holding the peer's leaf certificate (PEM).
@@ -31,6 +32,7 @@ class GrpcServices:
     ledger: Ledger
     limits: Limits
     ready: Callable[[], bool]
+    aeo: Recognition | None = None  # AEO mutual recognition (cgw.v1.AeoRecognition); None: UNAVAILABLE
 
 
 def credentials(context: grpc.aio.ServicerContext[Any, Any]) -> Credentials:
