@@ -33,9 +33,9 @@ from gateway.core.payloads import MESSAGE_TYPES
 from gateway.core.policy import AccessRequest, Authorizer, admin_request, compile_bundle, run_policy_tests
 from gateway.infra.policyfiles import (
     SAMPLE_REGISTRY_FILE,
+    bundle_programs,
     load_bundle,
     load_policy_tests,
-    load_programs,
     load_sample_registry,
 )
 from gateway.ports import Clock, Store
@@ -62,8 +62,9 @@ def check_directory(
 
     Raises ``Unavailable`` naming the first problem (a failing test case is one)."""
     types = tuple(message_types)
-    compiled = compile_bundle(load_bundle(directory))
-    programs = load_programs(directory, types)
+    bundle = load_bundle(directory)
+    compiled = compile_bundle(bundle)
+    programs = bundle_programs(bundle, types)
     sample = load_sample_registry(directory) if (directory / SAMPLE_REGISTRY_FILE).exists() else registry
     if sample is None:
         raise Unavailable(f"no {SAMPLE_REGISTRY_FILE} in {directory} and no live registry", field=str(directory))
@@ -179,8 +180,9 @@ def run(args: argparse.Namespace) -> int:
         if args.policy_command == "explain":
             return _explain(directory, args)
         types = tuple(MESSAGE_TYPES)
-        compiled = compile_bundle(load_bundle(directory))
-        programs = load_programs(directory, types)
+        bundle = load_bundle(directory)
+        compiled = compile_bundle(bundle)
+        programs = bundle_programs(bundle, types)
         sample = load_sample_registry(directory)
         authorizer = Authorizer(compiled, sample, types, programs=programs)
     except GatewayError as exc:
@@ -210,9 +212,8 @@ def _explain(directory: Path, args: argparse.Namespace) -> int:
         print("--context must be a JSON object", file=sys.stderr)
         return 2
     types = tuple(MESSAGE_TYPES)
-    authorizer = Authorizer(
-        load_bundle(directory), load_sample_registry(directory), types, programs=load_programs(directory, types)
-    )
+    bundle = load_bundle(directory)
+    authorizer = Authorizer(bundle, load_sample_registry(directory), types, programs=bundle_programs(bundle, types))
     decision = authorizer.authorize(AccessRequest(args.principal, args.action, args.resource, context))
     print(json.dumps({"decision": "allow" if decision.allowed else "deny"} | decision.record(), indent=2))
     return 0

@@ -71,11 +71,17 @@ _BUNDLE_DOMAIN = b"cgw-policy-bundle/v1\x00"
 class PolicyBundle:
     """Policy text + schema as loaded, and the digest every decision records.
 
-    Build with :func:`parse_bundle`; ``digest`` is SHA-256 (hex) over the normalised text and schema."""
+    Build with :func:`parse_bundle`; ``digest`` is SHA-256 (hex) over the normalised text and schema, and over
+    ``data``: the decision-relevant data files beside the policies (``programs.json``), as (name, text) pairs,
+    so that a changed lane or programme member changes the digest every decision records."""
 
     text: str
     schema: str | dict[str, Any]
     digest: str
+    data: tuple[tuple[str, str], ...] = ()
+
+    def data_file(self, name: str) -> str | None:
+        return next((text for file, text in self.data if file == name), None)
 
 
 def normalise_text(text: str) -> str:
@@ -84,8 +90,9 @@ def normalise_text(text: str) -> str:
     return "\n".join(line.rstrip() for line in lines).strip("\n") + "\n"
 
 
-def bundle_digest(text: str, schema: str | Mapping[str, Any]) -> str:
-    """SHA-256 hex over a domain tag and the length-prefixed normalised policy text and schema.
+def bundle_digest(text: str, schema: str | Mapping[str, Any], data: Sequence[tuple[str, str]] = ()) -> str:
+    """SHA-256 hex over a domain tag and the length-prefixed normalised policy text and schema, then each data
+    file's length-prefixed name and normalised text in name order (nothing more when there is none).
 
     A JSON schema is canonicalised with RFC 8785, a Cedar-syntax schema is normalised like the text."""
     schema_bytes = (
@@ -93,20 +100,26 @@ def bundle_digest(text: str, schema: str | Mapping[str, Any]) -> str:
     )
     text_bytes = normalise_text(text).encode()
     h = hashlib.sha256(_BUNDLE_DOMAIN)
-    for part in (text_bytes, schema_bytes):
+    parts = [text_bytes, schema_bytes]
+    for name, content in sorted(data):
+        parts += [name.encode(), normalise_text(content).encode()]
+    for part in parts:
         h.update(len(part).to_bytes(8, "big"))
         h.update(part)
     return h.hexdigest()
 
 
-def parse_bundle(text: str, schema: str | dict[str, Any]) -> PolicyBundle:
+def parse_bundle(text: str, schema: str | dict[str, Any], data: Sequence[tuple[str, str]] = ()) -> PolicyBundle:
     """Bound the sizes and compute the digest. Syntax and validation are checked by :class:`Authorizer`."""
     if len(text) > MAX_POLICY_TEXT_CHARS:
         raise Unavailable(f"policy text exceeds {MAX_POLICY_TEXT_CHARS} characters", field="policies")
     schema_size = len(schema) if isinstance(schema, str) else len(json.dumps(schema))
     if schema_size > MAX_SCHEMA_CHARS:
         raise Unavailable(f"policy schema exceeds {MAX_SCHEMA_CHARS} characters", field="schema")
-    return PolicyBundle(text=text, schema=schema, digest=bundle_digest(text, schema))
+    if sum(len(content) for _, content in data) > MAX_POLICY_TEXT_CHARS:
+        raise Unavailable(f"policy data files exceed {MAX_POLICY_TEXT_CHARS} characters", field="data")
+    files = tuple(sorted(data))
+    return PolicyBundle(text=text, schema=schema, digest=bundle_digest(text, schema, files), data=files)
 
 
 # -- requests and decisions ------------------------------------------------------------------------------
@@ -485,7 +498,7 @@ class CompiledBundle:
 
 def compile_bundle(bundle: PolicyBundle) -> CompiledBundle:
     """Check the digest, parse schema and policies, require @ids, validate against the schema (Rule 4)."""
-    if bundle_digest(bundle.text, bundle.schema) != bundle.digest:
+    if bundle_digest(bundle.text, bundle.schema, bundle.data) != bundle.digest:
         raise Unavailable("policy bundle digest does not match its content", field="digest")
     schema = _parse_schema(bundle.schema)
     names = _policy_annotations(bundle.text)

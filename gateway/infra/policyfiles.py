@@ -8,8 +8,10 @@ Rule 2: every problem (missing or oversized file, bad UTF-8, bad JSON) is ``Unav
 Rule 3: policy tests are every ``*.json`` file in ``<directory>/tests``, in file-name order; each holds a list
         of cases (see :func:`gateway.core.policy.parse_policy_tests`).
 Rule 4: ``programs.json`` (the programme table, :mod:`gateway.core.programs`) sits beside the policies; an
-        absent file means no programmes. ``sample-registry.json`` is the sample federation the policy tests
-        assume (registry format, see :mod:`gateway.core.registry`), so they run the same on every deployment.
+        absent file means no programmes. It is part of the bundle (``PolicyBundle.data``) and of its digest:
+        a changed lane or member changes the digest decisions record. ``sample-registry.json`` is the sample
+        federation the policy tests assume (registry format, see :mod:`gateway.core.registry`), so they run the
+        same on every deployment.
 """
 
 from __future__ import annotations
@@ -85,7 +87,9 @@ def load_bundle(directory: Path) -> PolicyBundle:
     if len(files) > MAX_POLICY_FILES:
         raise Unavailable(f"more than {MAX_POLICY_FILES} policy files in {directory}", field=str(directory))
     text = "\n".join(_read_text(path, MAX_POLICY_TEXT_CHARS) for path in files)
-    return parse_bundle(text, _read_schema(directory))
+    programs = directory / PROGRAMS_FILE
+    data = [(PROGRAMS_FILE, _read_text(programs, MAX_DATA_FILE_BYTES))] if programs.exists() else []
+    return parse_bundle(text, _read_schema(directory), data)
 
 
 def load_policy_tests(directory: Path) -> list[PolicyTestCase]:
@@ -114,15 +118,22 @@ def _read_json(path: Path) -> object:
         raise Unavailable(f"{path.name} is not JSON: {exc.msg} at line {exc.lineno}", field=str(path)) from None
 
 
-def load_programs(directory: Path, known_types: Iterable[str]) -> Programs:
-    """The programme table in ``directory/programs.json`` (Rule 4); none when the file is absent."""
-    path = directory / PROGRAMS_FILE
-    if not path.exists():
+def bundle_programs(bundle: PolicyBundle, known_types: Iterable[str]) -> Programs:
+    """The programme table the bundle was loaded with (and digested over); none when it had no programs.json."""
+    text = bundle.data_file(PROGRAMS_FILE)
+    if text is None:
         return program_rules.EMPTY
     try:
-        return program_rules.parse_programs(_read_json(path), known_types)
+        return program_rules.parse_programs(json.loads(text), known_types)
+    except json.JSONDecodeError as exc:
+        raise Unavailable(f"{PROGRAMS_FILE} is not JSON: {exc.msg} at line {exc.lineno}", field=PROGRAMS_FILE) from None
     except GatewayError as exc:
-        raise Unavailable(f"{path.name}: {exc.detail}", field=f"{path.name}:{exc.field or ''}") from None
+        raise Unavailable(f"{PROGRAMS_FILE}: {exc.detail}", field=f"{PROGRAMS_FILE}:{exc.field or ''}") from None
+
+
+def load_programs(directory: Path, known_types: Iterable[str]) -> Programs:
+    """The programme table in ``directory/programs.json`` (Rule 4); none when the file is absent."""
+    return bundle_programs(load_bundle(directory), known_types)
 
 
 def load_sample_registry(directory: Path) -> Registry:

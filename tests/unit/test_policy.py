@@ -223,7 +223,7 @@ def test_digest_ignores_line_endings_and_trailing_blanks(lines: list[str]) -> No
 
 def test_digest_changes_with_policies_and_schema(bundle_text: str) -> None:
     bundle = load_bundle(POLICIES)
-    assert bundle.digest == bundle_digest(bundle.text, bundle.schema)
+    assert bundle.digest == bundle_digest(bundle.text, bundle.schema, bundle.data)
     assert bundle_digest(bundle_text + "\n// more", bundle.schema) != bundle.digest
     assert bundle_digest(bundle_text, str(bundle.schema) + "\n// more") != bundle.digest
     # text and schema are length-prefixed: moving bytes from one to the other changes the digest

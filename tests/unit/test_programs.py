@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,14 @@ from gateway import programsamples
 from gateway.core.errors import Invalid, Unavailable
 from gateway.core.model import Member, MemberKind, Registry, Tlp
 from gateway.core.payloads import MESSAGE_TYPES, validate_payload
-from gateway.core.policy import Authorizer, forward_request, run_policy_tests, shared_programs, submit_request
+from gateway.core.policy import (
+    Authorizer,
+    compile_bundle,
+    forward_request,
+    run_policy_tests,
+    shared_programs,
+    submit_request,
+)
 from gateway.core.programs import check_registry, parse_programs
 from gateway.infra.devpki import MEMBERS as DEV_MEMBERS
 from gateway.infra.policyfiles import load_bundle, load_policy_tests, load_programs, load_sample_registry
@@ -223,3 +232,16 @@ def test_forward_decisions_match_the_written_rules(
     decision = AUTHORIZER.authorize(request)
     assert not decision.errors
     assert decision.allowed == expected_forward(forwarder, message_type, program, tlp, recipients), decision
+
+
+def test_the_programme_table_is_part_of_the_digest(tmp_path: Path) -> None:
+    shutil.copytree(POLICIES, tmp_path / "policies")
+    before = load_bundle(tmp_path / "policies")
+    table = tmp_path / "policies" / "programs.json"
+    table.write_text(table.read_text().replace('"destination": "NLRTM"', '"destination": "BEANR"', 1))
+    after = load_bundle(tmp_path / "policies")
+    assert after.text == before.text and after.schema == before.schema
+    assert after.digest != before.digest  # a changed lane changes what every decision records
+    forged = dataclasses.replace(after, data=before.data)
+    with pytest.raises(Unavailable, match="digest"):
+        compile_bundle(forged)
