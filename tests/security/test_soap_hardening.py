@@ -172,6 +172,20 @@ def test_wrapping_the_signed_body_and_adding_a_forged_one_is_refused(federation:
     assert _refused(trust, _bytes(root)).code in {"SIGNATURE_INVALID", "MALFORMED_REQUEST"}
 
 
+def test_the_signed_body_hidden_in_the_security_header_is_refused(federation: Path, trust: FederationTrust) -> None:
+    root = _tree(_signed(federation))
+    soap_ns = etree.QName(root).namespace
+    body = root.find(_q(soap_ns, "Body"))
+    forged = copy.deepcopy(body)
+    del forged.attrib[_q(names.WSU, "Id")]
+    forged.find(f".//{{{names.CGW}}}voyageNumber").text = "FORGED"
+    security = root.find(f".//{{{names.WSSE}}}Security")
+    etree.SubElement(security, _q("urn:attacker", "Wrapper")).append(body)
+    root.append(forged)
+    err = _refused(trust, _bytes(root))
+    assert err.code == "SIGNATURE_INVALID" and "unexpected element" in err.detail
+
+
 def test_a_second_element_with_the_signed_id_is_refused(federation: Path, trust: FederationTrust) -> None:
     root = _tree(_signed(federation))
     soap_ns = etree.QName(root).namespace
