@@ -150,6 +150,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
     push: PushDelivery | None = None
     try:
         aeo = open_recognition(settings, state.require_trust().registry, store.record)
+        await aeo.recover(store, state.require_trust().registry)  # status updates a crash kept from the store
         metrics = Metrics(MESSAGE_TYPES)
         pipeline = Pipeline(
             store=store,

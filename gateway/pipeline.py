@@ -367,7 +367,7 @@ class Pipeline:
             return self._duplicate(raced, digest)
         self._crash.hit("after-persist")  # crash-safety tests: durable, but no receipt sent yet
         if self._aeo is not None:
-            await self._aeo.apply(aeo_updates)  # durable and in the ledger: the next check sees it
+            await self._aeo.apply(aeo_updates, (header.sender, header.id))  # the next check sees it
         for recipient in header.to:
             self._inbox_event(recipient).set()
         await self._answers.accepted(context.get("answer"))

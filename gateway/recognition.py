@@ -11,11 +11,14 @@ Rule 3: ``aeo.status.v1`` updates are taken only from a customs member for autho
 Rule 4: a reload noticed from the store is itself recorded in the ledger (``admin`` event ``aeo_reloaded``).
 Rule 5: what is recorded with an accepted message is bounded (:data:`MAX_RECORDED_PARTIES`,
         :data:`MAX_LANE_TEXT`): the counts always, lane lists and party detail up to the bounds.
+Rule 6: an accepted ``aeo.status.v1`` is never lost between the durable accept and ``apply``: the store marks
+        each applied message, and ``recover`` re-applies, at start-up, every one the ledger names that is not.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,9 +43,10 @@ from gateway.core.aeo import (
 )
 from gateway.core.aeolist import infer_operator, parse_admin, parse_status_message
 from gateway.core.audit import AuditEvent, EventKind
-from gateway.core.errors import BadRequest, Forbidden
-from gateway.core.model import Member, MemberKind
-from gateway.core.payloads import ValidatedPayload
+from gateway.core.errors import BadRequest, Forbidden, GatewayError
+from gateway.core.model import Member, MemberKind, Registry
+from gateway.core.payloads import MEDIA_JSON, MEDIA_PROTOBUF, ValidatedPayload
+from gateway.ports import Store
 
 log = structlog.get_logger("gateway.aeo")
 
@@ -55,6 +59,8 @@ LOOKUP_KINDS = frozenset({MemberKind.CUSTOMS, MemberKind.AUDITOR})
 # at most this many characters; the counts are always complete and ``truncated`` says when detail was cut.
 MAX_RECORDED_PARTIES = 64
 MAX_LANE_TEXT = 4096
+# Ledger entries read per page while recovering (one page is at most this many canonical events in memory).
+RECOVERY_PAGE = 1000
 # How often the store is asked whether another process (a CLI import) changed it: a cheap PRAGMA, but not per
 # check; an import becomes visible within this many seconds.
 REFRESH_SECONDS = 1.0
@@ -67,7 +73,13 @@ class AeoStore(Protocol):
 
     def load(self) -> list[Authorisation]: ...
 
-    def upsert(self, authorisations: Sequence[Authorisation]) -> int: ...
+    def upsert(self, authorisations: Sequence[Authorisation], message: tuple[str, str] | None = None) -> int: ...
+
+    def is_applied(self, sender: str, message_id: str) -> bool: ...
+
+    def ledger_scanned(self) -> int: ...
+
+    def set_ledger_scanned(self, size: int) -> None: ...
 
     def data_version(self) -> int: ...
 
@@ -241,14 +253,47 @@ class Recognition:
         updates = parse_status_message(media, payload, admin=admin, source=source)
         return updates if self.home_member in recipients else ()
 
-    async def apply(self, updates: Sequence[Authorisation]) -> None:
-        """Persist, then swap in an index that includes them (the next check sees them, Rule 1)."""
+    async def apply(self, updates: Sequence[Authorisation], message: tuple[str, str] | None = None) -> None:
+        """Persist (marking ``message`` (sender, id) applied), then swap in an index that includes them (the next
+        check sees them, Rule 1)."""
         if not updates:
             return
         async with self._lock:
-            await asyncio.to_thread(self._store.upsert, updates)
+            await asyncio.to_thread(self._store.upsert, updates, message)
             self._index = self._index.updated(updates)
         log.info("aeo status applied", updates=len(updates))
+
+    async def recover(self, messages: Store, registry: Registry) -> int:
+        """Apply the accepted ``aeo.status.v1`` messages whose updates did not reach the store (a crash between
+        the durable accept and ``apply``): the ledger since the last scan names them, the message store holds
+        their payloads. Run once at start-up, before the listeners open (Rule 6). Returns how many."""
+        start, size = self._store.ledger_scanned(), await messages.ledger_size()
+        recovered = 0
+        for first in range(start, size, RECOVERY_PAGE):
+            for entry in await messages.ledger_entries(first, min(size, first + RECOVERY_PAGE)):
+                event = json.loads(entry.data)
+                if event.get("event") != "accepted" or not event.get("aeo_status"):
+                    continue
+                sender, message_id = str(event.get("sender")), str(event.get("message_id"))
+                if self._store.is_applied(sender, message_id):
+                    continue
+                stored, member = await messages.find_message(sender, message_id), registry.get(sender)
+                if stored is None or member is None:
+                    log.error("aeo status message named by the ledger is missing", sender=sender, id=message_id)
+                    continue
+                media = MEDIA_JSON if stored.payload.lstrip()[:1] == b"{" else MEDIA_PROTOBUF
+                source = f"message:{sender}/{message_id}"
+                try:
+                    updates = self.status_updates(member, stored.recipients, media, stored.payload, source)
+                except GatewayError as exc:  # e.g. the sender is no longer a customs member
+                    log.error("aeo status message not recovered", sender=sender, id=message_id, code=exc.code)
+                    continue
+                await self.apply(updates, (sender, message_id))
+                recovered += 1
+        self._store.set_ledger_scanned(size)
+        if recovered:
+            log.warning("aeo status messages recovered from the ledger", messages=recovered)
+        return recovered
 
 
 def update_records(updates: Sequence[Authorisation]) -> list[dict[str, Any]]:

@@ -49,6 +49,13 @@ _DDL = (
         updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
         PRIMARY KEY (admin, number)
     ) WITHOUT ROWID""",
+    # aeo.status.v1 messages whose updates are stored (written in the same transaction as the updates).
+    """CREATE TABLE IF NOT EXISTS applied (
+        sender     TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        PRIMARY KEY (sender, message_id)
+    ) WITHOUT ROWID""",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
 )
 
 
@@ -87,8 +94,10 @@ class AeoStore:
                 self._conn.execute("ROLLBACK")
                 raise
 
-    def upsert(self, authorisations: Sequence[Authorisation]) -> int:
-        """Insert or replace each authorisation (one transaction); returns how many rows were written."""
+    def upsert(self, authorisations: Sequence[Authorisation], message: tuple[str, str] | None = None) -> int:
+        """Insert or replace each authorisation (one transaction); returns how many rows were written.
+
+        ``message`` (sender, message id) marks the ``aeo.status.v1`` message they came from as applied."""
         rows = [(a.admin, a.number, json.dumps(a.record(), separators=(",", ":"))) for a in authorisations]
         with self._lock:
             try:
@@ -99,6 +108,8 @@ class AeoStore:
                     "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
                     rows,
                 )
+                if message is not None:
+                    self._conn.execute("INSERT OR IGNORE INTO applied (sender, message_id) VALUES (?, ?)", message)
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._conn.execute("ROLLBACK")
@@ -119,6 +130,27 @@ class AeoStore:
             except GatewayError as exc:
                 raise Unavailable(f"aeo store row {number} does not parse: {exc.detail}", field=exc.field) from None
         return out
+
+    def is_applied(self, sender: str, message_id: str) -> bool:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT 1 FROM applied WHERE sender = ? AND message_id = ?", (sender, message_id)
+            ).fetchone()
+        return row is not None
+
+    def ledger_scanned(self) -> int:
+        """The ledger size up to which every accepted ``aeo.status.v1`` is known to be applied."""
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'ledger_scanned'").fetchone()
+        return int(row[0]) if row else 0
+
+    def set_ledger_scanned(self, size: int) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('ledger_scanned', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (size,),
+            )
 
     def data_version(self) -> int:
         """Changes whenever another connection committed (Rule 3)."""
