@@ -326,7 +326,7 @@ def verify_envelope(
     if protected.get("typ") != ENVELOPE_TYP:
         raise SignatureRejected(f"typ must be {ENVELOPE_TYP!r}", field="jws.header.typ")
     certified = validator.validate_signing(header_x5c(protected), now)
-    _, signed = verify_compact(unverified_jws, certified.public_key)
+    _, signed = verify_compact(unverified_jws, certified.public_key, peeked=protected)
     header = _canonical_header(signed)
     limits = (max_skew, max_lifetime)
     return _checked(

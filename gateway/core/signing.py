@@ -242,9 +242,15 @@ def _allowed_public(key: PublicKeyTypes) -> PublicKey:
     raise AlgorithmNotAllowed(f"key type {type(key).__name__} is not allowed")
 
 
-def verify_compact(unverified_token: str, public_key: PublicKeyTypes) -> tuple[dict[str, Any], bytes]:
-    """Verify a compact JWS with ``public_key``; return the verified protected header and payload bytes."""
-    header = peek_header(unverified_token)
+def verify_compact(
+    unverified_token: str, public_key: PublicKeyTypes, *, peeked: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], bytes]:
+    """Verify a compact JWS with ``public_key``; return the verified protected header and payload bytes.
+
+    ``peeked`` is what :func:`peek_header` returned for this same token, when the caller already read it to
+    choose the key (saves reading it twice, ~20 us); the signature is checked over the token's own segments.
+    """
+    header = peek_header(unverified_token) if peeked is None else dict(peeked)
     public_key = _allowed_public(public_key)
     expected = alg_for_key(public_key)
     if header["alg"] != expected:
