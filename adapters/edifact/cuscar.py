@@ -13,12 +13,15 @@ Rule 2: the mapping (one table in README "EDIFACT"): BGM 1004 manifest number; T
         containers, DGS IMD UN number); EQD = container (C224 size type, 8169 = 4 empty, SEL seals).
 Rule 3: a container belongs to every consignment whose goods are stowed in it (SGP); containers with no goods
         (empties) belong to the first consignment.
+Rule 4: identifier refusals do not stop the conversion: all of them (up to :data:`MAX_REPORTED_ERRORS`) are
+        raised together as :class:`IdentifierErrors` at the end, so the CUSRES names every bad segment; other
+        refusals (structure, content the manifest needs) stop at once.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
@@ -45,41 +48,70 @@ _SCHEME_SHAPES: Final = (
     ("CN_CUSTOMS_CODE", re.compile(r"[0-9]{10}")),
     ("EORI", re.compile(r"[A-Z]{2}[A-Z0-9]{1,15}")),
 )
+MAX_REPORTED_ERRORS: Final = 50  # identifier refusals collected per interchange before giving up (CUSRES size)
 NAD_ELEMENTS: Final = 9  # 3035, C082, C058, C080, C059, 3164, 3229, 3251, 3207
 _DATE_FORMATS: Mapping[str, str] = MappingProxyType({"102": "%Y%m%d", "203": "%Y%m%d%H%M", "204": "%Y%m%d%H%M%S"})
 
 
-def checked(rule: Callable[[str, str], str], segment: Segment, value: str, what: str) -> str:
-    """Run an identifier rule with the segment as the field; the detail names the segment rule."""
-    try:
-        return rule(value, segment.where)
-    except IdentifierInvalid as exc:
-        raise IdentifierInvalid(f"{segment.tag}.{what}: {exc.detail}", field=segment.where) from None
+class IdentifierErrors(IdentifierInvalid):
+    """Every identifier refusal of one interchange, in segment order; the first is this error's own detail and
+    field (what the problem response shows), all of them go into the CUSRES."""
+
+    def __init__(self, errors: Sequence[tuple[int, IdentifierInvalid]]) -> None:
+        ordered = tuple(error for _, error in sorted(errors, key=lambda pair: pair[0]))
+        super().__init__(ordered[0].detail, field=ordered[0].field)
+        self.errors = ordered
+
+
+class _Checks:
+    """Runs identifier rules with the segment as the field and collects the refusals (Rule 4)."""
+
+    def __init__(self) -> None:
+        self.errors: list[tuple[int, IdentifierInvalid]] = []
+
+    def __call__(self, rule: Callable[[str, str], str], segment: Segment, value: str, what: str) -> str:
+        try:
+            return rule(value, segment.where)
+        except IdentifierInvalid as exc:
+            self.fail(segment, f"{segment.tag}.{what}: {exc.detail}")
+            return value  # keep converting: the answer names every bad identifier, not only the first
+
+    def fail(self, segment: Segment, detail: str) -> None:
+        self.errors.append((segment.position, IdentifierInvalid(detail, field=segment.where)))
+        if len(self.errors) >= MAX_REPORTED_ERRORS:
+            raise IdentifierErrors(self.errors)
 
 
 def to_manifest(root: Node) -> dict[str, Any]:
+    checked = _Checks()
     bgm = root.first("BGM")
     assert bgm is not None
     transport = next(iter(root.children("transport")), None)
     if transport is None:
         raise bgm.refuse("CUSCAR.transport", "a manifest needs the TDT group (vessel and voyage)")
     tdt = transport.head
-    manifest: dict[str, Any] = {"manifestNumber": bgm.get(1), "voyageNumber": tdt.get(1), "vessel": _vessel(tdt)}
+    manifest: dict[str, Any] = {
+        "manifestNumber": bgm.get(1),
+        "voyageNumber": tdt.get(1),
+        "vessel": _vessel(checked, tdt),
+    }
     carrier = next((s for s in root.parties() if s.get(0) == "CA"), None)
     if carrier is not None and len(carrier.elements) > 3 and any(carrier.elements[3]):
-        manifest["carrier"] = _party(carrier)  # a carrier named only by its code (SCAC) stays in the evidence
+        manifest["carrier"] = _party(checked, carrier)  # a carrier named only by its code (SCAC) stays in the evidence
     for loc in transport.all("LOC"):
         key = _port_key(loc.get(0))
         if key is not None:
-            manifest.setdefault(key, _port(loc))
+            manifest.setdefault(key, _port(checked, loc))
     for dtm in transport.all("DTM"):
         key = {"133": "estimatedDeparture", "132": "estimatedArrival"}.get(dtm.get(0, 0))
         if key is not None:
             manifest[key] = _timestamp(dtm)
-    containers = {c["number"]: c for c in (_container(g) for g in root.children("equipment"))}
-    consignments = [_consignment(g) for g in root.children("consignment")]
+    containers = {c["number"]: c for c in (_container(checked, g) for g in root.children("equipment"))}
+    consignments = [_consignment(checked, g) for g in root.children("consignment")]
     if not consignments:
         raise bgm.refuse("CUSCAR.consignment", "a manifest needs at least one CNI group")
+    if checked.errors:
+        raise IdentifierErrors(checked.errors)
     _assign_containers(consignments, containers)
     manifest["consignments"] = consignments
     return manifest
@@ -93,12 +125,12 @@ def _port_key(qualifier: str) -> str | None:
     return "nextPort" if qualifier == NEXT_PORT else None
 
 
-def _port(loc: Segment) -> str:
+def _port(checked: _Checks, loc: Segment) -> str:
     # Shape, country and port function; a legacy Chinese port code is kept as declared (validation notes the alias).
     return checked(lambda v, f: ids.resolve_locode(v, f).declared, loc, loc.get(1, 0), "3225 UN/LOCODE")
 
 
-def _vessel(tdt: Segment) -> dict[str, Any]:
+def _vessel(checked: _Checks, tdt: Segment) -> dict[str, Any]:
     imo, qualifier, name, flag = tdt.get(7, 0), tdt.get(7, 1), tdt.get(7, 3), tdt.get(7, 4)
     if qualifier != "146" or not imo:
         raise tdt.refuse("TDT.vessel", "C222 must carry the IMO number with code list qualifier 146")
@@ -131,7 +163,7 @@ def _nad_elements(nad: Segment) -> Segment:
     return nad
 
 
-def _party(raw: Segment) -> dict[str, Any]:
+def _party(checked: _Checks, raw: Segment) -> dict[str, Any]:
     nad = _nad_elements(raw)
     name = "".join(nad.elements[3]) if len(nad.elements) > 3 else ""
     if not name or not nad.get(8):
@@ -145,13 +177,13 @@ def _party(raw: Segment) -> dict[str, Any]:
     if nad.get(7):
         address["postalCode"] = nad.get(7)
     party: dict[str, Any] = {"name": name, "role": ROLES.get(nad.get(0), "ROLE_UNSPECIFIED"), "address": address}
-    identifier = _party_identifier(nad)
+    identifier = _party_identifier(checked, nad)
     if identifier is not None:
         party["identifiers"] = [identifier]
     return party
 
 
-def _party_identifier(nad: Segment) -> dict[str, str] | None:
+def _party_identifier(checked: _Checks, nad: Segment) -> dict[str, str] | None:
     value, qualifier, agency = nad.get(1, 0), nad.get(1, 1), nad.get(1, 2)
     if not value:
         return None
@@ -161,12 +193,13 @@ def _party_identifier(nad: Segment) -> dict[str, str] | None:
     if scheme is None:
         scheme = next((name for name, shape in _SCHEME_SHAPES if shape.fullmatch(value.upper())), None)
     if scheme is None:
-        raise IdentifierInvalid("NAD.3039: party identifier matches no known scheme", field=nad.where)
+        checked.fail(nad, "NAD.3039: party identifier matches no known scheme")
+        return None
     checked(lambda v, f: ids.check_party_identifier(scheme, v, f), nad, value, f"3039 {scheme}")
     return {"scheme": scheme, "value": value}
 
 
-def _container(group: Node) -> dict[str, Any]:
+def _container(checked: _Checks, group: Node) -> dict[str, Any]:
     eqd = group.head
     container: dict[str, Any] = {"number": checked(ids.check_container_number, eqd, eqd.get(1, 0), "8260 ISO 6346")}
     if eqd.get(2, 0):
@@ -179,7 +212,7 @@ def _container(group: Node) -> dict[str, Any]:
     return container
 
 
-def _consignment(group: Node) -> dict[str, Any]:
+def _consignment(checked: _Checks, group: Node) -> dict[str, Any]:
     cni = group.head
     documents = group.children("document")
     bill = next((r for d in documents for r in d.all("RFF") if r.get(0, 0) == "BM"), None)
@@ -194,23 +227,23 @@ def _consignment(group: Node) -> dict[str, Any]:
         for loc in document.all("LOC"):
             key = _port_key(loc.get(0))
             if key in ("portOfLoading", "portOfDischarge"):
-                consignment.setdefault(key, _port(loc))
+                consignment.setdefault(key, _port(checked, loc))
         for nad in document.parties():
             role = nad.get(0)
             if role == "CZ":
-                consignment["consignor"] = _party(nad)
+                consignment["consignor"] = _party(checked, nad)
             elif role == "CN":
-                consignment["consignee"] = _party(nad)
+                consignment["consignee"] = _party(checked, nad)
             elif role in ("N1", "NI"):
-                notify.append(_party(nad))
-        goods.extend(_goods(g) for g in document.children("goods"))
+                notify.append(_party(checked, nad))
+        goods.extend(_goods(checked, g) for g in document.children("goods"))
     if notify:
         consignment["notifyParties"] = notify
     consignment["goodsItems"] = goods
     return consignment
 
 
-def _goods(group: Node) -> dict[str, Any]:
+def _goods(checked: _Checks, group: Node) -> dict[str, Any]:
     gid = group.head
     item: dict[str, Any] = {}
     if gid.get(0):

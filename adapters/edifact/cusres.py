@@ -11,9 +11,10 @@ Layout (README "EDIFACT" documents it for carriers)::
     UNT+<count>+1'
     UNZ+1+<answer reference>'
 
-Rule 1: one ERP/ERC/FTX group per refusal, naming the segment position (the same ``segment[n]`` the problem
-        response's ``field`` carries) and the gateway's stable error code; refusals not tied to a segment (policy,
-        payload schema) carry position 0 and the JSON field path in FTX.
+Rule 1: one ERP/ERC/FTX group per refusal (every bad identifier of the interchange, in segment order), naming
+        the segment position (the first is the ``segment[n]`` the problem response's ``field`` carries) and the
+        gateway's stable error code; refusals not tied to a segment (policy, payload schema) carry position 0
+        and the JSON field path in FTX.
 Rule 2: text fields are bounded (:data:`MAX_DETAIL_CHARS`) so an answer never grows with hostile input.
 """
 
@@ -24,6 +25,7 @@ import re
 from datetime import datetime
 from typing import Final
 
+from adapters.edifact.cuscar import IdentifierErrors
 from adapters.edifact.syntax import Element, encoding_of, serialize
 from gateway.core.errors import GatewayError
 
@@ -54,15 +56,15 @@ def build_cusres(
         ("DTM", [["137", now.strftime("%Y%m%d%H%M"), "203"]]),
         ("RFF", [["ACW", interchange_reference]]),
     ]
-    if error is not None:
-        found = _SEGMENT_FIELD.match(error.field or "")
-        detail = (error.detail if error.expose_detail else error.public) or error.public
-        if error.field and not found:
-            detail = f"{error.field}: {detail}"
+    for refusal in _refusals(error):
+        found = _SEGMENT_FIELD.match(refusal.field or "")
+        detail = (refusal.detail if refusal.expose_detail else refusal.public) or refusal.public
+        if refusal.field and not found:
+            detail = f"{refusal.field}: {detail}"
         detail = detail[:MAX_DETAIL_CHARS]
         body += [
             ("ERP", [["1", found.group(1) if found else "0"]]),
-            ("ERC", [error.code]),
+            ("ERC", [refusal.code]),
             ("FTX", ["AAO", "", "", [detail[i : i + 70] for i in range(0, len(detail), 70)]]),
         ]
     body.append(("UNT", [str(len(body) + 1), "1"]))
@@ -82,6 +84,12 @@ def build_cusres(
     ]
     text_safe = [(tag, [_latin1(e) for e in elements]) for tag, elements in segments]
     return serialize(text_safe, encoding=encoding_of("UNOC"))
+
+
+def _refusals(error: GatewayError | None) -> tuple[GatewayError, ...]:
+    if error is None:
+        return ()
+    return error.errors if isinstance(error, IdentifierErrors) else (error,)
 
 
 def _party(value: str) -> str:

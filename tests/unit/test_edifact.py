@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters.edifact import EdifactTranslator, parse_interchange, read_cuscar, to_cuscar
+from adapters.edifact.cuscar import IdentifierErrors
 from adapters.edifact.cusres import build_cusres
 from adapters.edifact.syntax import MAX_INTERCHANGE_BYTES
 from gateway.core.errors import EdifactInvalid, GatewayError, IdentifierInvalid, LimitExceeded, UnsupportedMediaType
@@ -232,11 +233,33 @@ def test_broken_variant_is_refused_with_the_rule(
 ) -> None:
     with pytest.raises(error) as caught:
         EdifactTranslator().translate(mutate(interchange).encode("latin-1"))
-    assert type(caught.value) is error, caught.value
+    assert caught.value.code == error.code, caught.value
     field = caught.value.field or ""
     assert re.fullmatch(r"segment\[\d+\]\.[A-Z]{0,3}", field), field
     assert field.endswith(f".{tag}") or not tag
     assert caught.value.detail.startswith(rule), caught.value.detail
+
+
+def test_every_bad_identifier_is_reported_in_segment_order() -> None:
+    text = written().replace("SGP+TGHU1234567", "SGP+TGHU1234568").replace("9811000:146", "9811001:146")
+    with pytest.raises(IdentifierErrors) as caught:
+        read_cuscar(text.encode("latin-1"))
+    details = [e.detail.split(":")[0] for e in caught.value.errors]
+    assert details == ["TDT.8213 IMO", "SGP.8260 ISO 6346"]
+    assert caught.value.field == caught.value.errors[0].field
+    answer = EdifactTranslator().answer(
+        text.encode("latin-1"),
+        translation=None,
+        error=caught.value,
+        responder="CN-GACC",
+        recipient="CARRIER-COSCO",
+        answer_id="d",
+        now=PREPARED,
+    )
+    (message,) = parse_interchange(answer.payload).messages
+    erp = [s.get(0, 1) for s in message.segments if s.tag == "ERP"]
+    assert erp == [f.removeprefix("segment[").split("]")[0] for f in (e.field or "" for e in caught.value.errors)]
+    assert [s.get(0) for s in message.segments if s.tag == "ERC"] == ["IDENTIFIER_INVALID"] * 2
 
 
 def test_positions_count_from_unb() -> None:
