@@ -24,8 +24,9 @@ from zeep.transports import Transport
 from adapters.soap import names
 from adapters.soap.clientsecurity import PinnedSigner, WsSecurity, zeep_settings
 from adapters.soap.composer import compose_submission
-from gateway.client import GatewayClientError
+from gateway.client import GatewayClientError, MemberCredentials
 from gateway.core.model import Tlp
+from gateway.grpc_client import GrpcGatewayClient
 from gateway.infra.files import load_certificates, load_private_key
 from gateway.main import Gateway
 from gateway.samples import cargo_manifest, release_notice, to_bytes
@@ -239,11 +240,17 @@ async def test_wsdl_is_served_and_hardened_parsing_applies_on_the_wire(gateway: 
     assert b"root:" not in reply
 
 
-async def test_same_business_message_same_decision_over_rest_and_soap(
+async def test_same_business_message_same_decision_over_rest_grpc_and_soap(
     gateway: Gateway, federation: Path, clients: ClientFactory
 ) -> None:
-    """Parity: one manifest, sent by NL-DOUANE over REST (JWS) and over SOAP (WS-Security): same decision,
-    same policy ids in the ledger; a denied exchange is denied over both with the same code."""
+    """Parity: one manifest, sent by NL-DOUANE over REST and gRPC (JWS) and over SOAP (WS-Security): the same
+    decision, policy ids and signer in the ledger; a denied exchange is denied over all three with the same code."""
+    grpc_douane = GrpcGatewayClient(
+        gateway.grpc_target or "", MemberCredentials.from_federation(federation, "NL-DOUANE")
+    )
+    grpc_carrier = GrpcGatewayClient(
+        gateway.grpc_target or "", MemberCredentials.from_federation(federation, "CARRIER-COSCO")
+    )
     key, cert = _signing(federation, "NL-DOUANE")
     manifest = json_format.ParseDict(cargo_manifest(), manifest_pb2.CargoManifest())
     rest = await clients("NL-DOUANE").submit(
@@ -253,13 +260,17 @@ async def test_same_business_message_same_decision_over_rest_and_soap(
         manifest, sender="NL-DOUANE", to=["CN-GACC"], address=gateway.url + names.SOAP_PATH, key=key, certificate=cert
     )
     status, _reply = await _post(gateway, federation, "NL-DOUANE", body, names.SOAP12)
-    assert rest.status == 201 and status == 200
+    async with grpc_douane:
+        over_grpc = await grpc_douane.submit(
+            MANIFEST, ["CN-GACC"], to_bytes(cargo_manifest()), schema="cgw.v1.CargoManifest", tlp=Tlp.AMBER
+        )
+    assert rest.status == 201 and status == 200 and not over_grpc.duplicate
     size = await gateway.store.ledger_size()
     events = [json.loads(e.data) for e in await gateway.store.ledger_entries(0, size)]
     accepted = {e["adapter"]: e for e in events if e["event"] == "accepted"}
-    assert set(accepted) == {"rest", "soap"}
+    assert set(accepted) == {"rest", "grpc", "soap"}
     for key in ("decision", "policy_ids", "policy_digest", "sender", "type", "to", "tlp", "signer_cert"):
-        assert accepted["rest"][key] == accepted["soap"][key], key
+        assert accepted["rest"][key] == accepted["grpc"][key] == accepted["soap"][key], key
 
     # the same exchange denied (a carrier may not send a release notice) is denied over both, same code
     carrier_key, carrier_cert = _signing(federation, "CARRIER-COSCO")
@@ -277,4 +288,9 @@ async def test_same_business_message_same_decision_over_rest_and_soap(
         certificate=carrier_cert,
     )
     _, reply = await _post(gateway, federation, "CARRIER-COSCO", body, names.SOAP12)
-    assert refused.value.code == _fault_code(reply, names.SOAP12)[1] == "POLICY_DENIED"
+    async with grpc_carrier:
+        with pytest.raises(GatewayClientError) as refused_grpc:
+            await grpc_carrier.submit(
+                "release.notice.v1", ["PORT-NLRTM"], to_bytes(release_notice()), schema="cgw.v1.ReleaseNotice"
+            )
+    assert refused.value.code == refused_grpc.value.code == _fault_code(reply, names.SOAP12)[1] == "POLICY_DENIED"
