@@ -4,6 +4,9 @@ Order (DESIGN.md), each step producing the stronger type the next step requires:
 
     Credentials --authenticate--> Caller
     Inbound     --verify-------->  VerifiedEnvelope      (chain, CRL, signer == from == caller, digest, window)
+                                                         JWS via envelope.verify_envelope; a SignedDocument (SOAP
+                                                         WS-Security) via the adapter kind's DocumentVerifier, then
+                                                         envelope.verify_signed_claims: the same checks after it
                 --replay-------->  duplicate? -> the original receipt; same id, other bytes -> DUPLICATE_CONFLICT
                 --validate------>  ValidatedPayload      (schema + identifiers with field paths)
                 --authorize----->  Permit                (Cedar, deny by default, policy ids + digest)
