@@ -216,3 +216,26 @@ async def test_concurrent_writers_on_both_processes_keep_one_ledger(
 async def _drain(client: GatewayClient) -> None:
     while items := (await client.pull())["items"]:
         await client.ack([i["cursor"] for i in items])
+
+
+def test_serve_refuses_a_redis_without_persistence(pair: Pair) -> None:
+    """The machine's Redis has no AOF: without allow_no_persistence, serve exits 2 before it listens."""
+    if asyncio.run(_durable()):
+        pytest.skip("this Redis has AOF and noeviction: nothing to refuse")
+    text = (pair.federation / "gateway-a.toml").read_text().replace("allow_no_persistence = true\n", "")
+    config = pair.federation / "gateway-refused.toml"
+    config.write_text(text)
+    result = subprocess.run(
+        [*CLI, "serve", "--config", str(config)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2, result.stderr
+    assert "UNAVAILABLE" in result.stderr
+    assert "appendonly yes" in result.stderr
+
+
+async def _durable() -> bool:
+    store = await RedisStore.open(REDIS_URL, key_prefix="cgw-probe", allow_no_persistence=True)
+    try:
+        return store.persistence.durable
+    finally:
+        await store.close()
