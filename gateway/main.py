@@ -151,6 +151,8 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
     try:
         aeo = open_recognition(settings, state.require_trust().registry, store.record)
         await aeo.recover(store, state.require_trust().registry)  # status updates a crash kept from the store
+        if settings.store.backend == "redis":  # other processes accept aeo.status.v1 too: follow the shared ledger
+            aeo.follow(store, lambda: state.require_trust().registry)
         metrics = Metrics(MESSAGE_TYPES)
         pipeline = Pipeline(
             store=store,

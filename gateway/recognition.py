@@ -13,6 +13,8 @@ Rule 5: what is recorded with an accepted message is bounded (:data:`MAX_RECORDE
         :data:`MAX_LANE_TEXT`): the counts always, lane lists and party detail up to the bounds.
 Rule 6: an accepted ``aeo.status.v1`` is never lost between the durable accept and ``apply``: the store marks
         each applied message, and ``recover`` re-applies, at start-up, every one the ledger names that is not.
+Rule 7: with several gateway processes on one shared message store (``follow``), each refresh does the same
+        for the ledger's new entries, so an update accepted by another process applies here within a second.
 """
 
 from __future__ import annotations
@@ -166,6 +168,8 @@ class Recognition:
         self._version = store.data_version()
         self._checked_at = time.monotonic()
         self._lock = asyncio.Lock()
+        self._follow: tuple[Store, Callable[[], Registry]] | None = None
+        self._catching_up = False
 
     @property
     def index(self) -> AeoIndex:
@@ -183,6 +187,15 @@ class Recognition:
         if now - self._checked_at < REFRESH_SECONDS:
             return
         self._checked_at = now
+        if self._follow is not None and not self._catching_up:
+            self._catching_up = True
+            try:
+                messages, registry = self._follow
+                followed = await self._catch_up(messages, registry())
+            finally:
+                self._catching_up = False
+            if followed:
+                log.info("aeo status messages accepted by other gateway processes applied", messages=followed)
         version = self._store.data_version()
         if version == self._version:
             return
@@ -263,11 +276,27 @@ class Recognition:
             self._index = self._index.updated(updates)
         log.info("aeo status applied", updates=len(updates))
 
+    def follow(self, messages: Store, registry: Callable[[], Registry]) -> None:
+        """Several gateway processes share ``messages`` (the Redis store): at each refresh, apply the
+        ``aeo.status.v1`` updates the other processes accepted (Rule 7)."""
+        self._follow = (messages, registry)
+
     async def recover(self, messages: Store, registry: Registry) -> int:
         """Apply the accepted ``aeo.status.v1`` messages whose updates did not reach the store (a crash between
         the durable accept and ``apply``): the ledger since the last scan names them, the message store holds
         their payloads. Run once at start-up, before the listeners open (Rule 6). Returns how many."""
+        recovered = await self._catch_up(messages, registry)
+        if recovered:
+            log.warning("aeo status messages recovered from the ledger", messages=recovered)
+        return recovered
+
+    async def _catch_up(self, messages: Store, registry: Registry) -> int:
+        """Apply every accepted ``aeo.status.v1`` in the ledger since the last scan that is not marked applied."""
         start, size = self._store.ledger_scanned(), await messages.ledger_size()
+        if size < start:  # another ledger than the one scanned (a new store): look at all of it
+            start = 0
+        if size == start:
+            return 0
         recovered = 0
         for first in range(start, size, RECOVERY_PAGE):
             for entry in await messages.ledger_entries(first, min(size, first + RECOVERY_PAGE)):
@@ -291,8 +320,6 @@ class Recognition:
                 await self.apply(updates, (sender, message_id))
                 recovered += 1
         self._store.set_ledger_scanned(size)
-        if recovered:
-            log.warning("aeo status messages recovered from the ledger", messages=recovered)
         return recovered
 
 
