@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.edifact import MEDIA_EDIFACT, EdifactTranslator
+from adapters.grpc_api.delivery import GrpcDeliverer, delivery_credentials
 from adapters.grpc_api.edge import GrpcServices
 from adapters.grpc_api.server import GrpcListener, TlsMaterial, start_grpc
 from adapters.rest.app import RestServices, build_app
@@ -257,6 +258,7 @@ class PushDelivery:
     webhook: WebhookDeliverer
     worker: DeliveryWorker
     operations: Operations
+    grpc_push: GrpcDeliverer
 
     @classmethod
     def build(
@@ -274,7 +276,12 @@ class PushDelivery:
             tls=ClientTls(anchors=settings.trust_anchors),
             timeout_seconds=settings.delivery.timeout_seconds,
         )
-        deliverers: list[Deliverer] = [webhook, soap]  # the gRPC deliverer joins this list
+        grpc_push = GrpcDeliverer(  # the same signed CloudEvent bytes as the webhook push
+            events=webhook.event,
+            credentials=delivery_credentials(settings.trust_anchors, settings.delivery.ca_file),
+            timeout_seconds=settings.delivery.timeout_seconds,
+        )
+        deliverers: list[Deliverer] = [webhook, soap, grpc_push]
         worker = DeliveryWorker(
             store=store,
             state=state,
@@ -291,11 +298,12 @@ class PushDelivery:
             dead_letters=DeadLetters(store=store, state=state, clock=clock, wake=worker.wake),
             checkpoint_key_loaded=True,  # load_checkpoint_key ran (or startup failed) before this
         )
-        return cls(webhook, worker, operations)
+        return cls(webhook, worker, operations, grpc_push)
 
     async def stop(self, grace: float) -> None:
         await self.worker.stop(grace)
         await self.webhook.close()
+        await self.grpc_push.close()
 
 
 async def _checkpoint_loop(ledger: Ledger) -> None:
