@@ -49,7 +49,7 @@ from gateway.core.errors import (
     Unauthenticated,
 )
 from gateway.core.forwarding import check_forward, lane_of, stored_header
-from gateway.core.model import Caller, Member, MemberKind
+from gateway.core.model import Caller, Header, Member, MemberKind
 from gateway.core.payloads import ValidatedPayload
 from gateway.core.policy import (
     AccessRequest,
@@ -399,6 +399,14 @@ class Pipeline:
             max_lifetime=limits.max_message_lifetime,
         )
 
+    def _stored_header(self, message: StoredMessage) -> Header:
+        """The header of accepted evidence: a document-signed one (SOAP) re-read by its verifier, else the JWS."""
+        for verifier in self._document_verifiers.values():
+            header = verifier.stored_header(message.jws, accepted_at=message.received_at)
+            if header is not None:
+                return header
+        return stored_header(message.jws)
+
     @staticmethod
     def _duplicate(existing: StoredMessage, digest: str) -> Outcome:
         if existing.digest != digest:
@@ -510,7 +518,7 @@ class Pipeline:
         )
         header = verified.header
         context.update(message_id=header.id, sender=header.sender, type=header.type)
-        check_forward(stored_header(original.jws), header)
+        check_forward(self._stored_header(original), header)
         digest = evidence_digest(verified.jws, verified.payload)
         existing = await self._store.find_message(header.sender, header.id)
         if existing is not None:

@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 from gateway.core.audit import AuditEvent
 from gateway.core.envelope import SignedClaims
-from gateway.core.model import ChainValidator, Endpoint, Member
+from gateway.core.model import ChainValidator, Endpoint, Header, Member
 
 
 class Clock(Protocol):
@@ -272,3 +272,8 @@ class DocumentVerifier(Protocol):
         now: datetime,
         max_skew: timedelta,
     ) -> SignedClaims: ...
+
+    def stored_header(self, evidence: str, *, accepted_at: datetime) -> Header | None:
+        """The header of stored evidence of this kind, accepted at ``accepted_at``, re-read from the signed
+        elements only (forward checks); None when ``evidence`` is not of this kind (e.g. a JWS)."""
+        ...

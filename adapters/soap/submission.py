@@ -10,6 +10,11 @@ Rule 3: the message id is the WS-Addressing ``MessageID`` (``urn:uuid:<lowercase
 Rule 4: the payload handed to the pipeline is the document as deterministic protobuf
         (``application/protobuf``); the header binds it by SHA-256 like a JWS header does, and the evidence is
         the exact signed envelope as received.
+Rule 5: stored evidence (a forward's original) is re-read the same way, from the covered elements, its signature
+        checked again with the embedded certificate; what was judged at acceptance is not judged again (the
+        signer's federation validation, since a later revocation must not make accepted evidence unreadable;
+        freshness, evaluated at the acceptance time; the ``To`` address). Evidence that does not read back is
+        ``Internal`` (a corrupt store), never a caller error.
 """
 
 from __future__ import annotations
@@ -20,18 +25,22 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from cryptography import x509
 from lxml import etree
 
 from adapters.soap import document as xml_document
 from adapters.soap import mapping, names, wssecurity
 from gateway.core.envelope import SignedClaims, parse_header
-from gateway.core.errors import BadRequest, HeaderInvalid, SignatureRejected
-from gateway.core.model import ChainValidator
+from gateway.core.errors import BadRequest, GatewayError, HeaderInvalid, Internal, SignatureRejected
+from gateway.core.model import CertifiedKey, ChainValidator, Header
 from gateway.core.payloads import MEDIA_PROTOBUF, MessageTypeSpec
+from gateway.core.pki import certificate_fingerprint
 
 _MESSAGE_ID: Final = re.compile(r"urn:uuid:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
 _HEADER_ORDER: Final = ("from", "to", "tlp", "program", "created", "expires", "correlation")
 _HEADER_REQUIRED: Final = frozenset({"from", "to", "tlp", "created", "expires"})
+# Stored evidence: freshness is judged at the acceptance time (Rule 5); this only absorbs the skew allowed then.
+STORED_SKEW: Final = timedelta(days=1)
 
 
 def body_operation(body: etree._Element) -> tuple[str, etree._Element]:
@@ -143,3 +152,36 @@ class SoapDocumentVerifier:
             evidence=unverified.decode("utf-8"),
             certified=verified.certified,
         )
+
+    def stored_header(self, evidence: str, *, accepted_at: datetime) -> Header | None:
+        """The header of a SOAP envelope this gateway accepted at ``accepted_at`` (Rule 5); None for a JWS."""
+        if not evidence.lstrip().startswith("<"):  # a JWS compact string is never XML
+            return None
+        try:
+            raw = evidence.encode("utf-8")
+            root = xml_document.parse_document(raw, max_bytes=len(raw))  # within the bound when accepted
+            verified = wssecurity.verify(root, validator=_AcceptedSigner(), now=accepted_at, max_skew=STORED_SKEW)
+            operation, element = body_operation(verified.body)
+            spec = names.SUBMIT_OPERATIONS.get(operation)
+            if spec is None:
+                raise BadRequest(f"{operation[:40]} is not a submit operation", field="Body")
+            header_json, _ = read_submission(verified, spec, operation, element)
+            return parse_header(header_json)
+        except (GatewayError, ValueError) as exc:
+            raise Internal(f"stored SOAP evidence does not read back ({type(exc).__name__})") from exc
+
+
+class _AcceptedSigner:
+    """``ChainValidator`` for evidence accepted earlier (Rule 5): certifies the embedded certificate as it is."""
+
+    def validate_signing(self, chain: Sequence[bytes], at: datetime) -> CertifiedKey:
+        leaf = x509.load_der_x509_certificate(chain[0])
+        return CertifiedKey(
+            member_id="",
+            fingerprint=certificate_fingerprint(leaf),
+            public_key=leaf.public_key(),
+            not_after=leaf.not_valid_after_utc,
+        )
+
+    def validate_client(self, chain: Sequence[bytes], at: datetime) -> CertifiedKey:
+        raise Internal("stored evidence has no TLS client chain")
