@@ -49,7 +49,7 @@ from gateway.core.errors import (
     Unauthenticated,
 )
 from gateway.core.forwarding import check_forward, lane_of, stored_header
-from gateway.core.model import Caller, Header, Member, MemberKind
+from gateway.core.model import Caller, Header, Member
 from gateway.core.payloads import ValidatedPayload
 from gateway.core.policy import (
     AccessRequest,
@@ -57,6 +57,7 @@ from gateway.core.policy import (
     audit_request,
     forward_request,
     receive_request,
+    status_request,
     submit_request,
 )
 from gateway.core.receipt import make_receipt
@@ -664,16 +665,14 @@ class Pipeline:
         return await self._store.ack(caller.member.id, cursors, event)
 
     async def status(self, caller: Caller, sender: str, message_id: str) -> StoredMessage:
-        """The sender, any recipient and auditors may read a message's status; others get NOT_FOUND."""
+        """Who may read a message's status is Cedar's ``read_status`` decision (the baseline: sender, recipients,
+        auditors); a denial is NOT_FOUND, like an unknown message, so a status read never reveals existence."""
         message = await self._store.find_message(sender, message_id)
-        allowed = message is not None and (
-            caller.member.id == message.sender
-            or caller.member.id in message.recipients
-            or caller.member.kind is MemberKind.AUDITOR
-        )
-        if message is None or not allowed:
-            raise NotFound(f"no message {sender}/{message_id} visible to {caller.member.id}")
-        return message
+        if message is not None:
+            request = status_request(caller.member, message.type, message.sender, message.recipients)
+            if self._state.require_authorizer().authorize(request).allowed:
+                return message
+        raise NotFound(f"no message {sender}/{message_id} visible to {caller.member.id}")
 
     async def authorize_audit(self, caller: Caller) -> Decision:
         """Ledger reads are the auditor role's, decided by Cedar like everything else; a denial is audited."""
