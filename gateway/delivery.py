@@ -15,6 +15,13 @@ Rule 5: at most ``concurrency_per_recipient`` pushes are in flight per recipient
         flight twice in this process.
 Rule 6: ``stop`` stops dispatching and waits up to a grace period for pushes in flight; the rest are
         cancelled with their outcome unrecorded, so they are pushed again after the restart (Rule 2).
+Rule 7: one process pushes an item at a time, even with several processes on one store: before a push the
+        worker takes a lease ``Store.claim_once(lease_key(recipient, cursor, attempts))`` that expires after
+        the longest an attempt may take (:func:`lease_seconds`), re-reads the due work to drop an item another
+        process finished between the read and the claim, and releases the lease once the outcome is recorded.
+        A process that dies mid-push leaves its lease to expire: the item is pushed again after it (Rule 2).
+        Leases are for stores several processes share (``leases=True``, the Redis backend); a one-process store
+        needs none (Rule 5 holds in the process), and a restart there re-pushes at once.
 """
 
 from __future__ import annotations
@@ -45,6 +52,19 @@ OUTER_TIMEOUT_FACTOR = 2.0
 DUE_FETCH_MAX = 500
 # Exponents above this would only overflow; the cap has long been reached by then.
 MAX_BACKOFF_EXPONENT = 62
+# A push lease outlives the attempt's outer timeout by this much: recording the outcome takes a store write.
+LEASE_MARGIN_SECONDS = 5.0
+LEASE_PREFIX = "push-lease:"
+
+
+def lease_key(recipient: str, cursor: int, attempts: int) -> str:
+    """Rule 7: the lease of one attempt (attempts already made) of one inbox item."""
+    return f"{LEASE_PREFIX}{recipient}:{cursor}:{attempts}"
+
+
+def lease_seconds(timeout_seconds: float) -> float:
+    """Rule 7: the longest one attempt holds its item: the outer attempt bound plus the outcome write."""
+    return timeout_seconds * OUTER_TIMEOUT_FACTOR + LEASE_MARGIN_SECONDS
 
 
 def backoff_delay(attempts: int, *, base: float, cap: float, rng: random.Random) -> float:
@@ -83,6 +103,7 @@ class DeliveryWorker:
         metrics: Metrics | None = None,
         crash: CrashPoint = NO_CRASH,
         rng: random.Random | None = None,
+        leases: bool = False,
     ) -> None:
         self._store = store
         self._state = state
@@ -92,6 +113,7 @@ class DeliveryWorker:
         self._metrics = metrics
         self._crash = crash
         self._rng = rng or random.SystemRandom()
+        self._leases = leases  # Rule 7: several processes share the store
         self._inflight: dict[str, set[int]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -150,13 +172,31 @@ class DeliveryWorker:
                 continue
             now = self._clock.now()
             due = await self._store.due_deliveries(member.id, now, min(free + len(inflight), DUE_FETCH_MAX))
-            for work in [d for d in due if d.item.cursor not in inflight][:free]:
+            for work in await self._leased(member.id, [d for d in due if d.item.cursor not in inflight][:free]):
                 inflight.add(work.item.cursor)
                 task = asyncio.create_task(self._push(member, endpoint, work), name=f"cgw-push-{work.item.cursor}")
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
                 started += 1
         return started
+
+    async def _leased(self, recipient: str, candidates: Sequence[DueDelivery]) -> list[DueDelivery]:
+        """Rule 7: the candidates this process now holds a lease on and that are still due as read."""
+        if not candidates or not self._leases:
+            return list(candidates)
+        now = self._clock.now()
+        expires = now + timedelta(seconds=lease_seconds(self._config.timeout_seconds))
+        keys = [lease_key(recipient, w.item.cursor, w.attempts) for w in candidates]
+        claimed = await asyncio.gather(*(self._store.claim_once(key, expires) for key in keys))
+        held = [(w, key) for w, key, ok in zip(candidates, keys, claimed, strict=True) if ok]
+        if not held:
+            return []
+        # another process may have recorded an item's outcome (and released its lease) after our read
+        due = await self._store.due_deliveries(recipient, now, DUE_FETCH_MAX)
+        still = {(d.item.cursor, d.attempts) for d in due}
+        stale = [key for w, key in held if (w.item.cursor, w.attempts) not in still]
+        await asyncio.gather(*(self._release(key) for key in stale))
+        return [w for w, _ in held if (w.item.cursor, w.attempts) in still]
 
     async def _push(self, member: Member, endpoint: Endpoint, work: DueDelivery) -> None:
         try:
@@ -165,7 +205,16 @@ class DeliveryWorker:
             log.exception("delivery attempt failed unexpectedly", recipient=member.id, cursor=work.item.cursor)
         finally:
             self._inflight.get(member.id, set()).discard(work.item.cursor)
+            if self._leases:
+                await self._release(lease_key(member.id, work.item.cursor, work.attempts))
             self._wake.set()  # a slot is free: more due work for this recipient may start
+
+    async def _release(self, key: str) -> None:
+        """Rule 7: the outcome is recorded (or the item stays due): another process may push the item now."""
+        try:
+            await self._store.release_claim(key)
+        except GatewayError as exc:  # the lease then simply expires
+            log.warning("push lease not released", code=exc.code, key=key)
 
     async def _attempt(self, member: Member, endpoint: Endpoint, work: DueDelivery) -> None:
         deliverer = self._deliverers[endpoint.kind]

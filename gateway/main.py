@@ -290,6 +290,7 @@ class PushDelivery:
             config=settings.delivery,
             metrics=metrics,
             crash=CrashPoint.parse(settings.crash_point),
+            leases=settings.store.backend == "redis",  # several processes may push from one store
         )
         operations = Operations(
             store=store,

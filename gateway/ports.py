@@ -98,6 +98,11 @@ class Store(Protocol):
         """Replay cache: True the first time ``key`` is claimed (until ``expires``), False afterwards."""
         ...
 
+    async def release_claim(self, key: str) -> None:
+        """End a claim before it expires (a lease, e.g. a push lease, whose holder is done); a no-op for a key
+        not claimed. Replay claims are never released."""
+        ...
+
     async def ledger_size(self) -> int: ...
 
     async def ledger_entries(self, start: int, end: int) -> list[LedgerEntry]:

@@ -244,6 +244,11 @@ class RedisStore:
         claimed = await self._call(self._client.set(self._base + "r:" + key, b"1", nx=True, pxat=until_ms))
         return bool(claimed)
 
+    async def release_claim(self, key: str) -> None:
+        if len(key) > REPLAY_KEY_MAX:
+            raise LimitExceeded(f"replay key of {len(key)} characters > {REPLAY_KEY_MAX}", field="key")
+        await self._call(self._client.delete(self._base + "r:" + key))
+
     # -- reads -------------------------------------------------------------------------------------
 
     async def find_message(self, sender: str, message_id: str) -> StoredMessage | None:

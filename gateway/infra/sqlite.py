@@ -207,6 +207,15 @@ class SqliteStore:
 
         return await self._writer.submit(op)
 
+    async def release_claim(self, key: str) -> None:
+        if len(key) > REPLAY_KEY_MAX:
+            raise LimitExceeded(f"replay key of {len(key)} characters > {REPLAY_KEY_MAX}", field="key")
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM replay WHERE key = ?", (key,))
+
+        await self._writer.submit(op)
+
     # -- reads ---------------------------------------------------------------------------------------
 
     async def find_message(self, sender: str, message_id: str) -> StoredMessage | None:

@@ -251,6 +251,15 @@ async def test_an_expired_claim_can_be_claimed_again(store: Store) -> None:
     assert await store.claim_once("nonce:old", datetime.now(UTC) + timedelta(hours=1)) is False
 
 
+async def test_a_released_claim_can_be_claimed_again(store: Store) -> None:
+    later = datetime.now(UTC) + timedelta(hours=1)
+    assert await store.claim_once("lease:a", later) is True
+    await store.release_claim("lease:a")
+    await store.release_claim("lease:never-claimed")  # a no-op
+    assert await store.claim_once("lease:a", later) is True
+    assert await store.claim_once("lease:a", later) is False
+
+
 # -- durability --------------------------------------------------------------------------------------------
 
 
