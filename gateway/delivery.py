@@ -171,8 +171,9 @@ class DeliveryWorker:
             if free <= 0:
                 continue
             now = self._clock.now()
-            due = await self._store.due_deliveries(member.id, now, min(free + len(inflight), DUE_FETCH_MAX))
-            for work in await self._leased(member.id, [d for d in due if d.item.cursor not in inflight][:free]):
+            limit = min(free + len(inflight), DUE_FETCH_MAX)
+            due = await self._store.due_deliveries(member.id, now, limit)
+            for work in await self._leased(member.id, [d for d in due if d.item.cursor not in inflight][:free], limit):
                 inflight.add(work.item.cursor)
                 task = asyncio.create_task(self._push(member, endpoint, work), name=f"cgw-push-{work.item.cursor}")
                 self._tasks.add(task)
@@ -180,8 +181,9 @@ class DeliveryWorker:
                 started += 1
         return started
 
-    async def _leased(self, recipient: str, candidates: Sequence[DueDelivery]) -> list[DueDelivery]:
-        """Rule 7: the candidates this process now holds a lease on and that are still due as read."""
+    async def _leased(self, recipient: str, candidates: Sequence[DueDelivery], limit: int) -> list[DueDelivery]:
+        """Rule 7: the candidates this process now holds a lease on and that are still due as read (re-read with
+        the same ``limit``: one pushed out of it by an older retry falling due is released, leased next time)."""
         if not candidates or not self._leases:
             return list(candidates)
         now = self._clock.now()
@@ -192,7 +194,7 @@ class DeliveryWorker:
         if not held:
             return []
         # another process may have recorded an item's outcome (and released its lease) after our read
-        due = await self._store.due_deliveries(recipient, now, DUE_FETCH_MAX)
+        due = await self._store.due_deliveries(recipient, now, limit)
         still = {(d.item.cursor, d.attempts) for d in due}
         stale = [key for w, key in held if (w.item.cursor, w.attempts) not in still]
         await asyncio.gather(*(self._release(key) for key in stale))
