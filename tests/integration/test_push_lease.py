@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -87,3 +88,22 @@ async def test_two_workers_on_one_redis_push_each_item_once(
     # the leases were released once the outcomes were recorded
     soon = datetime.now(UTC) + timedelta(seconds=5)
     assert all([await first.store.claim_once(lease_key(PUSHED, e["cursor"], 0), soon) for e in events])
+
+
+async def test_a_lease_left_by_a_dead_process_holds_the_item_until_it_expires(
+    pair: tuple[Gateway, Gateway, WebhookReceiver, Path],
+) -> None:
+    first, _, receiver, fed = pair
+    # a process took the lease of the first item (cursor 1 of a fresh store) and died without releasing it
+    assert await first.store.claim_once(lease_key(PUSHED, 1, 0), datetime.now(UTC) + timedelta(seconds=1))
+    started = time.monotonic()
+    await send_manifests(first, fed, 2)
+
+    async def both_delivered() -> bool:
+        return sum(e["event"] == "delivered" for e in await ledger(first)) == 2
+
+    await wait_until(both_delivered)
+    assert time.monotonic() - started >= 0.9  # the held item waited for the lease to expire
+    delivered = [e["cursor"] for e in await ledger(first) if e["event"] == "delivered"]
+    assert delivered == [2, 1]  # the free item went first; the held one after the expiry, once
+    assert len(receiver.received) == 2
