@@ -240,6 +240,16 @@ class GatewayClient:
         _, body, _ = await self._call("GET", "/v1/aeo/recognition", params=params)
         return dict(body)
 
+    async def port_notices(self, locode: str, *, after: int = 0, limit: int = 100) -> dict[str, Any]:
+        """GET /v1/ports/{locode}/notices: the port's release stream entries with seq > ``after``."""
+        _, body, _ = await self._call("GET", f"/v1/ports/{locode}/notices", params={"after": after, "limit": limit})
+        return dict(body)
+
+    async def port_snapshot(self, locode: str) -> dict[str, Any]:
+        """GET /v1/ports/{locode}/snapshot: the decisions in force and the seq they reflect."""
+        _, body, _ = await self._call("GET", f"/v1/ports/{locode}/snapshot")
+        return dict(body)
+
     async def status(self, sender: str, message_id: str) -> dict[str, Any]:
         _, body, _ = await self._call("GET", f"/v1/messages/{sender}/{message_id}")
         return dict(body)

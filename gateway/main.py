@@ -41,16 +41,17 @@ from gateway.delivery import DeliveryWorker
 from gateway.eventloop import loop_name
 from gateway.faults import CRASH_ENV, CrashPoint
 from gateway.infra.aeo_store import open_recognition
-from gateway.infra.backends import describe, open_store
+from gateway.infra.backends import describe, open_port_streams, open_store
 from gateway.infra.files import load_certificates, load_private_key, load_trust
 from gateway.infra.policyfiles import bundle_programs, load_bundle
 from gateway.infra.webhook import WebhookDeliverer, webhook_tls
 from gateway.ledger import Ledger
 from gateway.metrics import Metrics
 from gateway.operations import Operations
-from gateway.pipeline import Pipeline
+from gateway.pipeline import Pipeline, evidence_digest
 from gateway.policyadmin import PolicyReloader
-from gateway.ports import Deliverer, Store
+from gateway.ports import Deliverer, PortStreamStore, Store
+from gateway.portstream import PortStreams
 from gateway.recognition import Recognition
 from gateway.settings import Settings
 from gateway.state import GatewayState, Identity, Trust
@@ -81,6 +82,7 @@ class Gateway:
     operations: Operations | None = None  # readiness, metrics, dead letters (gateway/operations.py)
     policies: PolicyReloader | None = None  # policy hot reload (SIGHUP, POST /v1/admin/policies/reload)
     aeo: Recognition | None = None  # AEO mutual recognition (gateway/recognition.py)
+    ports: PortStreams | None = None  # port release synchronisation (gateway/portstream.py)
 
 
 def gateway_issuer(member_id: str) -> str:
@@ -149,7 +151,11 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
     checkpointer: asyncio.Task[None] | None = None
     aeo: Recognition | None = None
     push: PushDelivery | None = None
+    port_store: PortStreamStore | None = None
     try:
+        port_store = await open_port_streams(settings)
+        ports = PortStreams(port_store, store=store, state=state, clock=clock, digest=evidence_digest)
+        await ports.recover(state.require_trust().registry)  # notices and gate-outs a crash kept from the streams
         aeo = open_recognition(settings, state.require_trust().registry, store.record)
         await aeo.recover(store, state.require_trust().registry)  # status updates a crash kept from the store
         if settings.store.backend == "redis":  # other processes accept aeo.status.v1 too: follow the shared ledger
@@ -164,6 +170,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             metrics=metrics,
             crash=CrashPoint.parse(settings.crash_point),
             translators={MEDIA_EDIFACT: EdifactTranslator()},
+            ports=ports,
         )
         push = PushDelivery.build(settings, state, store, clock, metrics)
         policies = PolicyReloader(state=state, store=store, clock=clock, directory=settings.policies_dir)
@@ -184,6 +191,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
                 aeo=aeo,
                 operations=push.operations,
                 reload_policies=policies.reload_for,
+                ports=ports,
             )
         )
         soap = SoapServices(pipeline=pipeline, state=state, clock=clock, audience=gateway_issuer(settings.member_id))
@@ -223,6 +231,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             delivery=push.worker,
             operations=push.operations,
             policies=policies,
+            ports=ports,
         )
     finally:
         if push is not None:
@@ -241,6 +250,8 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
         await store.close()
         if aeo is not None:
             aeo.close()
+        if port_store is not None:
+            await port_store.close()
 
 
 def _with_crash_point(settings: Settings) -> Settings:

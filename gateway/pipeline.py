@@ -64,6 +64,7 @@ from gateway.core.receipt import make_receipt
 from gateway.faults import NO_CRASH, CrashPoint
 from gateway.metrics import Metrics
 from gateway.ports import Clock, DocumentVerifier, InboxItem, RelayStore, Store, StoredMessage
+from gateway.portstream import PortStreams
 from gateway.recognition import ENRICHED_TYPES, STATUS_TYPE, Recognition, update_records
 from gateway.relay import recall_everywhere, recall_record, relay_store
 from gateway.state import GatewayState
@@ -148,8 +149,13 @@ class Pipeline:
         document_verifiers: Mapping[str, DocumentVerifier] | None = None,
         aeo: Recognition | None = None,
         translators: Translators | None = None,
+        ports: PortStreams | None = None,
     ) -> None:
         self._store = store
+        # Port release synchronisation (gateway/portstream.py): release notices and gate-outs after the accept
+        self._ports = ports
+        if ports is not None:
+            ports.notify = lambda member_id: self._inbox_event(member_id).set()
         # Translated payload media (EDIFACT): translate before validation, answer the sender (gateway/translation.py)
         self._answers = Answers(translators or {}, store=store, state=state, clock=clock, digest=evidence_digest)
         self._answers.notify = lambda member_id: self._inbox_event(member_id).set()
@@ -299,6 +305,7 @@ class Pipeline:
             await self._aeo.refresh()
             enrichment = self._aeo.enrich(validated, now)
         permit = self._authorize(caller, verified, validated, context, enrichment.lane_names() if enrichment else ())
+        self._check_ports(header, caller, verified.payload)  # DO_NOT_LOAD reaches a carrier; gate-out rules
         aeo_updates = (
             self._aeo.status_updates(
                 caller.member, header.to, header.payload.media, verified.payload, f"message:{header.sender}/{header.id}"
@@ -372,10 +379,19 @@ class Pipeline:
         self._crash.hit("after-persist")  # crash-safety tests: durable, but no receipt sent yet
         if self._aeo is not None:
             await self._aeo.apply(aeo_updates, (header.sender, header.id))  # the next check sees it
+        await self._port_accepted(stored, header.payload.media, caller)  # the port's release stream
         for recipient in header.to:
             self._inbox_event(recipient).set()
         await self._answers.accepted(context.get("answer"))
         return Outcome(message=stored, duplicate=False)
+
+    def _check_ports(self, header: Header, caller: Caller, payload: bytes) -> None:
+        if self._ports is not None:
+            self._ports.check(header, caller.member, payload, self._state.require_trust().registry)
+
+    async def _port_accepted(self, stored: StoredMessage, media: str, caller: Caller) -> None:
+        if self._ports is not None:
+            await self._ports.accepted(stored, media, caller.member)
 
     def _verify_document(self, adapter: str, document: SignedDocument, caller: Caller, now: Any) -> VerifiedEnvelope:
         """The verify step for document-signed submissions: the adapter kind's verifier, then the envelope rules."""

@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 from gateway.core.audit import AuditEvent
 from gateway.core.envelope import SignedClaims
 from gateway.core.model import ChainValidator, Endpoint, Header, Member
+from gateway.core.release import Plan, PortNotice, Standing
 
 
 class Clock(Protocol):
@@ -191,6 +192,39 @@ class RelayStore(Store, Protocol):
         the recall's sender gets no entry. Returns the stored recall and the holders (sorted). ``NotFound``
         when ``original`` was never accepted; ``DuplicateConflict`` like ``accept``."""
         ...
+
+
+PortDecide = Callable[[Sequence[Standing]], Plan]
+"""Pure planning (``gateway.core.release.plan_notice`` / ``plan_gate_out``) run inside the store's transaction."""
+
+
+class PortStreamStore(Protocol):
+    """Per-port release standings and the ports' ordered streams (issue 8; ``gateway.core.release``).
+
+    Rule 1: ``apply`` reads the standings, runs ``decide`` and appends its changes with the port's next dense
+            sequence numbers (from 1), updates the standings and marks ``key`` applied in ONE atomic, durable
+            step; a key applied before changes nothing and returns None (no double application).
+    Rule 2: a snapshot is consistent: the open standings as of exactly the ``seq`` it returns.
+    """
+
+    async def apply(
+        self, port: str, key: tuple[str, str], transport_document: str, containers: Sequence[str], decide: PortDecide
+    ) -> Plan | None:
+        """``decide`` sees the port's standings of ``transport_document`` and of ``containers`` (any B/L);
+        returns the plan with its changes numbered, or None when ``key`` was applied before."""
+        ...
+
+    async def notices(self, port: str, after: int, limit: int) -> list[PortNotice]:
+        """Stream entries with seq > after, in order, at most ``limit``."""
+        ...
+
+    async def snapshot(self, port: str) -> tuple[int, list[Standing]]:
+        """(the last seq, the open standings in force at it)."""
+        ...
+
+    async def applied(self, key: tuple[str, str]) -> bool: ...
+
+    async def close(self) -> None: ...
 
 
 class DeliveryOutcome(enum.StrEnum):

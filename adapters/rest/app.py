@@ -21,6 +21,7 @@ from aiohttp import web
 
 from adapters.rest.openapi import openapi_document
 from adapters.rest.operations import add_operation_routes
+from adapters.rest.portroutes import add_port_routes
 from adapters.status import problem_json, status_of
 from gateway.core.errors import (
     BadRequest,
@@ -35,6 +36,7 @@ from gateway.ledger import Ledger
 from gateway.operations import Operations
 from gateway.pipeline import Credentials, Inbound, Pipeline
 from gateway.ports import InboxItem, StoredMessage
+from gateway.portstream import PortStreams
 from gateway.recognition import Recognition
 from gateway.settings import Limits
 
@@ -57,6 +59,7 @@ class RestServices:
     aeo: Recognition | None = None  # AEO mutual recognition; None: /v1/aeo/* answers 503
     # Policy hot reload for an authenticated caller (gateway/policyadmin.py): the ledger record of the reload.
     reload_policies: Callable[[Caller], Awaitable[dict[str, object]]] | None = None
+    ports: PortStreams | None = None  # port release streams (gateway/portstream.py); None: /v1/ports/* answer 503
 
 
 SERVICES = web.AppKey("services", RestServices)
@@ -386,4 +389,5 @@ def build_app(services: RestServices) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     add_operation_routes(app, services.operations, caller=_caller)
+    add_port_routes(app, services.ports, caller=_caller)
     return app

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters.rest.portdoc import port_paths, port_schemas
 from gateway import __version__
 from gateway.settings import Limits
 
@@ -316,6 +317,7 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                     ],
                 )
             },
+            **port_paths(),  # port release streams (adapters/rest/portdoc.py)
             "/v1/admin/dead-letters": {
                 "get": _op(
                     "Push deliveries that gave up (Cedar admin action)",
@@ -376,6 +378,7 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
             },
             "schemas": {
                 "Recognition": _RECOGNITION,
+                **port_schemas(),
                 "Message": message,
                 "Problem": problem,
                 "Inbox": {

@@ -26,6 +26,8 @@ class EventKind(enum.StrEnum):
     POLICY_RELOADED = "policy_reloaded"
     RECALLED = "recalled"  # one copy (an original or a forward) withdrawn by an intel.recall.v1
     ADMIN = "admin"
+    PORT_UPDATE = "port_update"  # a release notice or gate-out applied to a port's stream (gateway/portstream.py)
+    GATE_OUT_ALERT = "gate_out_alert"  # a container left a port without being released
 
 
 def rfc3339(at: datetime) -> str:

@@ -47,6 +47,7 @@ from gateway.wire.cgw.v1 import (
     manifest_pb2,
     megaport_pb2,
     options_pb2,
+    port_pb2,
     prearrival_pb2,
     recall_pb2,
     release_pb2,
@@ -117,6 +118,8 @@ MESSAGE_TYPES: Mapping[str, MessageTypeSpec] = MappingProxyType(
             _row("megaport.adjudication.v1", megaport_pb2.AlarmAdjudication),
             _row("intel.recall.v1", recall_pb2.IntelRecall),
             _row("aeo.status.v1", aeo_pb2.AeoStatusUpdate),
+            _row("port.gate-out.v1", port_pb2.GateOut),
+            _row("alert.gate-out.v1", port_pb2.GateOutAlert),
         ]
     )
 )

@@ -189,6 +189,7 @@ ACTIONS: Mapping[str, _ActionRule] = {
     "read_status": _ActionRule("MessageType", {"sender": "member", "recipients": "members"}),
     "audit_read": _ActionRule("Ledger", {}),
     "admin": _ActionRule("Gateway", {}),
+    "read_port": _ActionRule("Gateway", {"port": "str", "subscriptions": "set"}),
 }
 
 
@@ -357,6 +358,12 @@ def status_request(
     return AccessRequest(
         caller.id, "read_status", message_type, {"sender": sender_id, "recipients": sorted(set(recipient_ids))}
     )
+
+
+def port_read_request(caller: Member, port: str, subscriptions: Iterable[str]) -> AccessRequest:
+    """The ``read_port`` request: may ``caller`` (subscribed to the UN/LOCODEs ``subscriptions``) read the
+    release stream of ``port``?"""
+    return AccessRequest(caller.id, "read_port", GATEWAY_ID, {"port": port, "subscriptions": sorted(subscriptions)})
 
 
 def audit_request(caller: Member) -> AccessRequest:

@@ -3,6 +3,7 @@
 Rule 1: ``sqlite`` keeps ``<data_dir>/gateway.db`` (one process); ``redis`` connects to ``redis_url`` under
         ``key_prefix`` (several processes), reading the password from ``redis_password_file`` if one is set.
 Rule 2: a Redis without persistence is refused (``Unavailable``) unless ``allow_no_persistence``.
+Rule 3: the port release streams (issue 8) live beside the store: ``<data_dir>/ports.db`` or the same Redis.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import stat
 
 from gateway.core.errors import Unavailable
+from gateway.infra.redis_ports import RedisPortStreams
 from gateway.infra.redis_store import RedisStore
 from gateway.infra.sqlite import SqliteStore
-from gateway.ports import Clock, Store
+from gateway.infra.sqlite_ports import SqlitePortStreams
+from gateway.ports import Clock, PortStreamStore, Store
 from gateway.settings import Settings
 
 # A password file holds one line; anything much longer is not a password file.
@@ -33,6 +36,16 @@ async def open_store(settings: Settings, clock: Clock | None = None) -> Store:
         )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return await SqliteStore.open(settings.data_dir / "gateway.db", clock=clock)
+
+
+async def open_port_streams(settings: Settings) -> PortStreamStore:
+    """Port release streams beside the message store: ``<data_dir>/ports.db``, or the same Redis and prefix."""
+    chosen = settings.store
+    if chosen.backend == "redis":
+        password = _read_password(settings) if chosen.redis_password_file is not None else None
+        return await RedisPortStreams.open(chosen.redis_url, key_prefix=chosen.key_prefix, password=password)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return await SqlitePortStreams.open(settings.data_dir / "ports.db")
 
 
 def describe(store: Store) -> dict[str, str]:

@@ -86,6 +86,7 @@ def test_grpc_stubs_only_for_services_and_imports_rewritten(tmp_path: Path) -> N
         "cgw/v1/exchange_pb2_grpc.py",
         "cgw/v1/audit_pb2_grpc.py",
         "cgw/v1/recognition_pb2_grpc.py",
+        "cgw/v1/port_pb2_grpc.py",
         "cgw/v1/delivery_pb2_grpc.py",  # the push delivery service members run (the gateway is its client)
     }
     for name in stubs:

@@ -235,6 +235,8 @@ def test_registry_rows_are_consistent() -> None:
         "megaport.rpm-alarm.v1",
         "megaport.adjudication.v1",
         "intel.recall.v1",
+        "port.gate-out.v1",
+        "alert.gate-out.v1",
     }
     for name, spec in MESSAGE_TYPES.items():
         assert spec.type == name

@@ -1,0 +1,165 @@
+"""Port release standings and streams on Redis: ``gateway.ports.PortStreamStore`` for several processes.
+
+Keys, all under the store's hash tag ``{key_prefix}:`` (one slot, like the message store)::
+
+    port:<LOCODE>:stream          LIST   stream entries (JSON); entry seq N is at index N-1
+    port:<LOCODE>:state           HASH   "<B/L>\\x1f<container>" -> standing (JSON); container "" = the B/L
+    port:<LOCODE>:bl:<B/L>        SET    containers with a standing under the B/L ("" included)
+    port:<LOCODE>:cbl:<container> SET    B/Ls the container has a standing under
+    port-applied                  SET    "<sender>\\x1f<message id>" of every applied message
+
+Rule 1: ``apply`` is optimistic: WATCH the port's stream, read, plan (pure), then MULTI/EXEC the appended
+        entries, standings, indexes and the applied mark. Every change appends to the stream, so a concurrent
+        change of the same port aborts the EXEC and the plan is redone on fresh data (at most
+        :data:`APPLY_ATTEMPTS_MAX` times, then ``Unavailable``). Sequence numbers stay dense.
+Rule 2: a snapshot is one MULTI (LLEN + HGETALL): the standings exactly as of the seq it returns.
+Rule 3: every redis-py exception becomes ``Unavailable``; no redis object leaves this module.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError, WatchError
+
+from gateway.core.errors import Unavailable
+from gateway.core.release import (
+    Plan,
+    PortNotice,
+    Standing,
+    notice_record,
+    parse_notice_record,
+    parse_standing_record,
+    standing_record,
+)
+from gateway.ports import PortDecide, PortStreamStore
+
+# Redoing a plan more often than this means the port is written by many processes at once: fail, let retry.
+APPLY_ATTEMPTS_MAX = 16
+NOTICES_PAGE_MAX = 1_000
+SOCKET_TIMEOUT_SECONDS = 10.0
+POOL_CONNECTIONS_MAX = 16
+_SEP = "\x1f"
+
+
+class RedisPortStreams:
+    def __init__(self, client: aioredis.Redis, key_prefix: str) -> None:
+        self._client = client
+        self._base = "{" + key_prefix + "}:"
+
+    @classmethod
+    async def open(cls, url: str, *, key_prefix: str, password: str | None = None) -> RedisPortStreams:
+        """Connect (the message store on the same Redis already checked its persistence)."""
+        try:
+            client = aioredis.Redis.from_url(
+                url,
+                decode_responses=True,
+                password=password,
+                socket_timeout=SOCKET_TIMEOUT_SECONDS,
+                socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+                max_connections=POOL_CONNECTIONS_MAX,
+                retry=AsyncRetry(NoBackoff(), 0),
+            )
+        except (ValueError, RedisError) as exc:
+            raise Unavailable(f"port streams: bad redis_url: {exc}", field="store.redis_url") from exc
+        return cls(client, key_prefix)
+
+    def _key(self, port: str, *parts: str) -> str:
+        return self._base + ":".join(("port", port, *parts))
+
+    async def apply(
+        self, port: str, key: tuple[str, str], transport_document: str, containers: Sequence[str], decide: PortDecide
+    ) -> Plan | None:
+        stream, state, applied = self._key(port, "stream"), self._key(port, "state"), self._base + "port-applied"
+        mark = key[0] + _SEP + key[1]
+        try:
+            for _ in range(APPLY_ATTEMPTS_MAX):
+                async with self._client.pipeline(transaction=True) as pipe:
+                    try:
+                        await pipe.watch(stream)
+                        if await pipe.sismember(applied, mark):
+                            return None
+                        current = await self._current(pipe, port, transport_document, containers)
+                        head = int(await pipe.llen(stream))
+                        plan = decide(current).numbered(head + 1)
+                        pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+                        for change in plan.changes:
+                            standing = change.standing()
+                            pipe.rpush(stream, json.dumps(notice_record(change)))
+                            pipe.hset(
+                                state,
+                                standing.transport_document + _SEP + standing.container,
+                                json.dumps(standing_record(standing)),
+                            )
+                            pipe.sadd(self._key(port, "bl", standing.transport_document), standing.container)
+                            if standing.container:
+                                pipe.sadd(self._key(port, "cbl", standing.container), standing.transport_document)
+                        pipe.sadd(applied, mark)
+                        await pipe.execute()
+                        return plan
+                    except WatchError:
+                        continue
+        except RedisError as exc:
+            raise Unavailable(f"port streams: {type(exc).__name__}: {exc}") from exc
+        raise Unavailable(f"port streams: port {port} changed {APPLY_ATTEMPTS_MAX} times during one apply")
+
+    async def _current(
+        self, pipe: Any, port: str, transport_document: str, containers: Sequence[str]
+    ) -> list[Standing]:
+        fields = [transport_document + _SEP + c for c in await pipe.smembers(self._key(port, "bl", transport_document))]
+        for container in dict.fromkeys(containers):
+            for bl in await pipe.smembers(self._key(port, "cbl", container)):
+                if bl != transport_document:
+                    fields.append(bl + _SEP + container)
+        if not fields:
+            return []
+        raw = await pipe.hmget(self._key(port, "state"), fields)
+        return [parse_standing_record(port, json.loads(r)) for r in raw if r is not None]
+
+    async def notices(self, port: str, after: int, limit: int) -> list[PortNotice]:
+        limit = max(0, min(limit, NOTICES_PAGE_MAX))
+        if limit == 0:
+            return []
+        start = max(after, 0)
+        try:
+            raw = await self._client.lrange(self._key(port, "stream"), start, start + limit - 1)
+        except RedisError as exc:
+            raise Unavailable(f"port streams: {type(exc).__name__}: {exc}") from exc
+        return [parse_notice_record(json.loads(r)) for r in raw]
+
+    async def snapshot(self, port: str) -> tuple[int, list[Standing]]:
+        try:
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.llen(self._key(port, "stream"))
+                pipe.hgetall(self._key(port, "state"))
+                head, state = await pipe.execute()
+        except RedisError as exc:
+            raise Unavailable(f"port streams: {type(exc).__name__}: {exc}") from exc
+        standings = [parse_standing_record(port, json.loads(r)) for r in state.values()]
+        standings.sort(key=lambda s: (s.transport_document, s.container))
+        return int(head), [s for s in standings if s.open]
+
+    async def applied(self, key: tuple[str, str]) -> bool:
+        try:
+            return bool(await self._client.sismember(self._base + "port-applied", key[0] + _SEP + key[1]))
+        except RedisError as exc:
+            raise Unavailable(f"port streams: {type(exc).__name__}: {exc}") from exc
+
+    async def delete_all(self) -> None:
+        """Tests: remove every port key under this prefix."""
+        async for name in self._client.scan_iter(match=self._base.replace("{", "[{]").replace("}", "[}]") + "port*"):
+            await self._client.delete(name)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+if __debug__:
+
+    def _satisfies_the_port(streams: RedisPortStreams) -> PortStreamStore:  # mypy checks the protocol
+        return streams

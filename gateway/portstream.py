@@ -1,0 +1,274 @@
+"""Port release synchronisation (issue 8): what the pipeline does with release notices and gate-outs, and what
+ports read. The rules of the lifecycle are pure (``gateway.core.release``); this module wires them to the
+stores, the ledger, the gateway's signing key and the authorisation of readers.
+
+Rule 1: a ``release.notice.v1`` from a customs member is applied to its port's standings right after the
+        message is durable, once per message (``PortStreamStore.apply`` is idempotent per message key); a
+        notice without a transport document number is accepted but not sequenced (the ledger says so).
+Rule 2: every applied message writes one ``port_update`` ledger event with the plan: the sequence numbers it
+        appended and an outcome per container (applied, reinstated, stale, duplicate, refused, unknown).
+Rule 3: a ``port.gate-out.v1`` must come from a port member subscribed to its UN/LOCODE and be addressed to the
+        home administration only. A gate-out of a container that is not RELEASED changes nothing and raises an
+        ``alert.gate-out.v1`` to the home administration: signed with the gateway's key, deterministic id, stored
+        and ledgered like any message, plus a ``gate_out_alert`` ledger event.
+Rule 4: a DO_NOT_LOAD notice must be addressed to at least one carrier (the loading port gets it on its stream).
+Rule 5: a port's stream and snapshot are read by its subscribed port members and by the home administration
+        (Cedar ``read_port``); subscriptions are ``[ports] subscriptions`` in the configuration, else the member id
+        convention ``PORT-<LOCODE>``.
+Rule 6: an accepted notice or gate-out is never lost between the durable accept and ``apply``: ``recover``
+        re-applies, at start-up, every one the ledger names that the port store has not applied.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+
+import structlog
+
+from gateway.core import identifiers as ids
+from gateway.core.audit import AuditEvent, EventKind, rfc3339
+from gateway.core.envelope import payload_ref, sign_envelope
+from gateway.core.errors import DuplicateConflict, Forbidden, GatewayError, HeaderInvalid
+from gateway.core.model import Header, Member, MemberKind, Registry, Tlp
+from gateway.core.payloads import MEDIA_JSON, MEDIA_PROTOBUF
+from gateway.core.policy import port_read_request
+from gateway.core.receipt import make_receipt
+from gateway.core.release import (
+    GATE_OUT_TYPE,
+    NOTICE_TYPE,
+    GateOut,
+    Plan,
+    PortNotice,
+    Standing,
+    Status,
+    parse_gate_out,
+    parse_notice,
+    plan_gate_out,
+    plan_notice,
+)
+from gateway.ports import Clock, PortStreamStore, Store, StoredMessage
+from gateway.state import GatewayState
+
+log = structlog.get_logger("gateway.ports")
+
+ALERT_TYPE = "alert.gate-out.v1"
+ALERT_SCHEMA = "cgw.v1.GateOutAlert"
+# Namespace of the deterministic alert ids (uuid5 over the gate-out's sender and message id).
+ALERT_NAMESPACE = uuid.UUID("8c7d1f1e-52a4-4e0b-9a3f-3d1e5b0c7a21")
+PORT_MEMBER = re.compile(r"PORT-([A-Z]{2}[A-Z2-9]{3})")
+# Ledger entries one recovery pass reads per request.
+RECOVERY_PAGE = 500
+
+Digest = Callable[[str, bytes], str]
+
+
+class PortStreams:
+    def __init__(
+        self,
+        streams: PortStreamStore,
+        *,
+        store: Store,
+        state: GatewayState,
+        clock: Clock,
+        digest: Digest,
+        subscriptions: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        self.streams = streams
+        self._store = store
+        self._state = state
+        self._clock = clock
+        self._digest = digest
+        self._subscriptions = {k: frozenset(v) for k, v in (subscriptions or {}).items()}
+        self.notify: Callable[[str], None] = lambda member_id: None  # inbox wake-up (set by the pipeline)
+        self.changed: Callable[[str], None] = lambda port: None  # port stream wake-up (gRPC follow)
+
+    # -- subscriptions and readers ----------------------------------------------------------------------
+
+    def subscriptions(self, member: Member) -> frozenset[str]:
+        if member.kind is not MemberKind.PORT:
+            return frozenset()
+        if member.id in self._subscriptions:
+            return self._subscriptions[member.id]
+        match = PORT_MEMBER.fullmatch(member.id)
+        return frozenset({match.group(1)}) if match else frozenset()
+
+    def subscribers(self, registry: Registry, port: str) -> list[str]:
+        return sorted(m.id for m in registry.members.values() if port in self.subscriptions(m))
+
+    def authorize_read(self, member: Member, port: str) -> str:
+        """Rule 5: the checked UN/LOCODE, or ``Forbidden``."""
+        locode = ids.check_port_locode(port, "locode")
+        request = port_read_request(member, locode, self.subscriptions(member))
+        if not self._state.require_authorizer().authorize(request).allowed:
+            raise Forbidden(f"{member.id} may not read the stream of port {locode}")
+        return locode
+
+    async def notices(self, member: Member, port: str, after: int, limit: int) -> tuple[str, list[PortNotice]]:
+        locode = self.authorize_read(member, port)
+        return locode, await self.streams.notices(locode, after, limit)
+
+    async def snapshot(self, member: Member, port: str) -> tuple[str, int, list[Standing]]:
+        locode = self.authorize_read(member, port)
+        seq, standings = await self.streams.snapshot(locode)
+        return locode, seq, standings
+
+    # -- the pipeline's hooks ---------------------------------------------------------------------------
+
+    def check(self, header: Header, sender: Member, payload: bytes, registry: Registry) -> None:
+        """Before the accept: Rules 3 and 4 (raises; nothing is stored)."""
+        if header.type == NOTICE_TYPE and sender.kind is MemberKind.CUSTOMS:
+            notice = parse_notice(header.payload.media, payload)
+            if notice.decision is Status.DO_NOT_LOAD and not any(
+                (m := registry.get(r)) is not None and m.kind is MemberKind.CARRIER for r in header.to
+            ):
+                raise HeaderInvalid("a DO_NOT_LOAD notice must be addressed to the carrier", field="to")
+        elif header.type == GATE_OUT_TYPE:
+            gate = parse_gate_out(header.payload.media, payload)
+            if gate.port not in self.subscriptions(sender):
+                raise Forbidden(f"{sender.id} is not subscribed to port {gate.port}")
+            if header.to != (self._state.member_id,):
+                raise HeaderInvalid("a gate-out is addressed to the home administration only", field="to")
+
+    async def accepted(self, stored: StoredMessage, media: str, sender: Member) -> Plan | None:
+        """After the durable accept: Rules 1-3. Errors are logged, never undo the accept (recover retries)."""
+        try:
+            return await self._apply(stored, media, sender)
+        except GatewayError as exc:
+            log.error("port stream not updated", message_id=stored.message_id, code=exc.code, detail=exc.detail)
+            return None
+
+    async def _apply(self, stored: StoredMessage, media: str, sender: Member) -> Plan | None:
+        key = (stored.sender, stored.message_id)
+        if stored.type == NOTICE_TYPE and sender.kind is MemberKind.CUSTOMS:
+            notice = parse_notice(media, stored.payload)
+            if not notice.transport_document:  # Rule 1: accepted, not sequenced (the stream is per B/L)
+                log.warning("release notice without a transport document is not sequenced", message_id=key[1])
+                return None
+            plan = await self.streams.apply(
+                notice.port,
+                key,
+                notice.transport_document,
+                notice.containers,
+                lambda current: plan_notice(notice, key, current),
+            )
+        elif stored.type == GATE_OUT_TYPE:
+            gate = parse_gate_out(media, stored.payload)
+            plan = await self.streams.apply(
+                gate.port, key, gate.transport_document, (gate.container,), lambda c: plan_gate_out(gate, key, c)
+            )
+            if plan is not None and plan.alert:
+                await self._alert(stored, gate, plan)
+        else:
+            return None
+        if plan is None:
+            return None  # applied before (a recovery pass or another process)
+        now = self._clock.now()
+        await self._store.record(
+            AuditEvent(
+                EventKind.PORT_UPDATE, now, {"sender": key[0], "id": key[1], "type": stored.type} | plan.record()
+            )
+        )
+        if plan.changes:
+            self.changed(plan.port)
+        log.info("port stream", message_id=key[1], **plan.record())
+        return plan
+
+    async def _alert(self, gate_out: StoredMessage, gate: GateOut, plan: Plan) -> None:
+        """Rule 3: the signed alert to the home administration, and the ledger event."""
+        outcome, port = plan.outcomes[0], gate.port
+        home, identity, now = self._state.member_id, self._state.identity, self._clock.now()
+        alert_id = str(uuid.uuid5(ALERT_NAMESPACE, f"{gate_out.sender}\x00{gate_out.message_id}"))
+        body = {
+            "port": port,
+            "containerNumber": outcome.container,
+            "transportDocumentNumber": gate.transport_document,
+            "status": str(outcome.before),
+            "reason": plan.alert,
+            "gateOutSender": gate_out.sender,
+            "gateOutMessageId": gate_out.message_id,
+            "gateOutTime": rfc3339(gate.at),
+        }
+        payload = json.dumps({k: v for k, v in body.items() if v}, separators=(",", ":")).encode()
+        header = Header(
+            id=alert_id,
+            type=ALERT_TYPE,
+            sender=home,
+            to=(home,),
+            tlp=Tlp.AMBER,
+            created=now,
+            expires=now + self._state.limits.max_message_lifetime,
+            payload=payload_ref("application/json", ALERT_SCHEMA, payload),
+            correlation=gate_out.message_id,
+        )
+        jws = sign_envelope(header, identity.private_key, identity.chain)
+        message = StoredMessage(home, alert_id, ALERT_TYPE, (home,), jws, payload, self._digest(jws, payload), now)
+        event = AuditEvent(
+            EventKind.GATE_OUT_ALERT,
+            now,
+            {
+                "message_id": alert_id,
+                "sender": home,
+                "type": ALERT_TYPE,
+                "to": [home],
+                "port": port,
+                "container": outcome.container,
+                "status": str(outcome.before),
+                "gate_out": f"{gate_out.sender}/{gate_out.message_id}",
+                "evidence_sha256": message.digest,
+            },
+        )
+
+        def receipt(leaf_index: int, received_at: datetime) -> bytes:
+            return make_receipt(
+                message_id=alert_id,
+                sender=home,
+                recipients=(home,),
+                message_type=ALERT_TYPE,
+                evidence_sha256=message.digest,
+                leaf_index=leaf_index,
+                received_at=received_at,
+                gateway=home,
+                policy_digest="",
+                key=identity.private_key,
+                x5c=self._state.receipt_x5c,
+            )
+
+        try:
+            await self._store.accept(message, event, receipt)
+        except DuplicateConflict:
+            return  # raised before (recovery)
+        log.warning("gate-out alert", port=port, container=outcome.container, status=str(outcome.before))
+        self.notify(home)
+
+    # -- recovery -----------------------------------------------------------------------------------------
+
+    async def recover(self, registry: Registry) -> int:
+        """Rule 6: apply every accepted notice / gate-out in the ledger that the port store has not. Returns how
+        many were applied now."""
+        applied = 0
+        size = await self._store.ledger_size()
+        for start in range(0, size, RECOVERY_PAGE):
+            for entry in await self._store.ledger_entries(start, min(size, start + RECOVERY_PAGE)):
+                event = json.loads(entry.data)
+                if event.get("event") != "accepted" or event.get("type") not in (NOTICE_TYPE, GATE_OUT_TYPE):
+                    continue
+                key = (str(event.get("sender")), str(event.get("message_id")))
+                if await self.streams.applied(key):
+                    continue
+                stored = await self._store.find_message(*key)
+                sender = registry.get(key[0])
+                if stored is None or sender is None:
+                    continue
+                media = MEDIA_JSON if stored.payload.lstrip()[:1] == b"{" else MEDIA_PROTOBUF
+                try:
+                    if await self._apply(stored, media, sender) is not None:
+                        applied += 1
+                except GatewayError as exc:
+                    log.error("port stream message not recovered", sender=key[0], id=key[1], code=exc.code)
+        if applied:
+            log.warning("port stream messages recovered from the ledger", messages=applied)
+        return applied
