@@ -20,6 +20,9 @@ A fresh dev federation is created in a temporary directory and the gateway is st
     refused), a CSI examination request from US-CBP answered by CN-GACC, a Megaport alarm forwarded within the
     programme (a RED forward is refused), and the originator's recall reaching every holder.
 
+11. Port release synchronisation (gateway/portdemo.py): a hold, an inspection, a partial release, a late older
+    version ignored, do-not-load to the carrier, a port that reconnects and reconciles, a refused gate-out.
+
 Every step prints one trace line; the command exits 0 only when every step behaved as expected.
 """
 
@@ -45,6 +48,7 @@ from gateway.grpc_client import GrpcGatewayClient
 from gateway.infra.devpki import create_federation
 from gateway.infra.files import load_certificates, load_trust
 from gateway.main import running_gateway
+from gateway.portdemo import port_scenario
 from gateway.programdemo import programs_scenario
 from gateway.samples import cargo_manifest, release_notice, to_bytes
 from gateway.settings import load_settings
@@ -119,6 +123,7 @@ async def _run(directory: Path) -> int:
             await edifact_scenario(trace.record, carrier)
             await programs_scenario(trace.record, gateway.url, directory)
             await soap_scenario(trace.record, gateway.url, directory, gacc)
+            await port_scenario(trace.record, gateway.url, directory)
     passed = sum(ok for _, ok, _ in trace.steps)
     print(f"\nsummary: {passed}/{len(trace.steps)} steps behaved as expected -> {'PASS' if trace.ok else 'FAIL'}")
     return 0 if trace.ok else 1
