@@ -26,6 +26,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from gateway.client import DEFAULT_TIMEOUT_SECONDS, GatewayClientError, MemberCredentials, Submitted, sign_message
 from gateway.core.receipt import read_receipt
+from gateway.core.release import PortNotice, Status, notice_record
 from gateway.core.signing import header_x5c, peek_header
 from gateway.infra.files import load_certificates
 from gateway.wire.cgw.v1 import (
@@ -33,6 +34,8 @@ from gateway.wire.cgw.v1 import (
     audit_pb2_grpc,
     exchange_pb2,
     exchange_pb2_grpc,
+    port_pb2,
+    port_pb2_grpc,
     recognition_pb2,
     recognition_pb2_grpc,
 )
@@ -68,6 +71,24 @@ def _status_json(status: exchange_pb2.MessageStatus) -> dict[str, Any]:
     }
 
 
+def _port_entry(entry: port_pb2.PortStreamEntry) -> dict[str, Any]:
+    """The REST record of a stream entry (``gateway.core.release.notice_record``, byte for byte)."""
+    notice = PortNotice(
+        entry.seq,
+        entry.port,
+        entry.transport_document_number,
+        entry.container_number,
+        Status(entry.status),
+        Status(entry.previous or entry.status),
+        entry.version,
+        entry.effective_time.ToDatetime(tzinfo=UTC),
+        entry.reason,
+        entry.sender,
+        entry.message_id,
+    )
+    return notice_record(notice)
+
+
 def client_error(exc: grpc.aio.AioRpcError) -> GatewayClientError:
     """The gateway's stable code from the ErrorInfo detail (the gRPC code name when there is none)."""
     code, field = exc.code().name, None
@@ -101,6 +122,7 @@ class GrpcGatewayClient:
         self._exchange = exchange_pb2_grpc.ExchangeStub(self._channel)
         self._audit = audit_pb2_grpc.AuditStub(self._channel)
         self._aeo = recognition_pb2_grpc.AeoRecognitionStub(self._channel)
+        self._ports = port_pb2_grpc.PortStreamStub(self._channel)
         self._token: str | None = None
         self._gateway_cert: x509.Certificate | None = None
 
@@ -175,6 +197,33 @@ class GrpcGatewayClient:
             raise client_error(exc) from exc
         finally:
             call.cancel()
+
+    # -- port release streams ---------------------------------------------------------------------------
+
+    async def port_notices(
+        self, port: str, *, after: int = 0, follow: bool = False, deadline_seconds: float | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """cgw.v1.PortStream/Notices: the port's entries after ``after`` as the REST records; ``follow`` keeps
+        the stream open for new entries until the deadline."""
+        call = self._ports.Notices(
+            port_pb2.PortNoticesRequest(port=port, after=after, follow=follow),
+            timeout=deadline_seconds,
+            metadata=self._metadata(),
+        )
+        try:
+            async for entry in call:
+                yield _port_entry(entry)
+        except grpc.aio.AioRpcError as exc:
+            raise client_error(exc) from exc
+        finally:
+            call.cancel()
+
+    async def port_snapshot(self, port: str) -> dict[str, Any]:
+        """cgw.v1.PortStream/Snapshot as the REST body (standings without ``previous``/``reason``/``port``)."""
+        answer: port_pb2.PortSnapshot = await self._unary(self._ports.Snapshot, port_pb2.PortSnapshotRequest(port=port))
+        drop = ("previous", "reason", "port")
+        standings = [{k: v for k, v in _port_entry(s).items() if k not in drop} for s in answer.standings]
+        return {"port": answer.port, "seq": answer.seq, "standings": standings}
 
     # -- AEO --------------------------------------------------------------------------------------------
 

@@ -205,7 +205,12 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
         grpc_target: str | None = None
         if settings.grpc_port is not None:
             grpc_services = GrpcServices(
-                pipeline=pipeline, ledger=ledger, limits=settings.limits, ready=lambda: state.ready, aeo=aeo
+                pipeline=pipeline,
+                ledger=ledger,
+                limits=settings.limits,
+                ready=lambda: state.ready,
+                aeo=aeo,
+                ports=ports,
             )
             grpc_listener = await start_grpc(grpc_services, settings.host, settings.grpc_port, grpc_tls(settings))
             grpc_target = f"{host}:{grpc_listener.port}"

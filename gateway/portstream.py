@@ -17,12 +17,17 @@ Rule 5: a port's stream and snapshot are read by its subscribed port members and
         convention ``PORT-<LOCODE>``.
 Rule 6: an accepted notice or gate-out is never lost between the durable accept and ``apply``: ``recover``
         re-applies, at start-up, every one the ledger names that the port store has not applied.
+Rule 7: a follower (gRPC ``PortStream/Notices`` with ``follow``) waits for its port's stream to grow: woken by
+        this process's applies, and re-reading every :data:`FOLLOW_REPOLL_SECONDS` for other processes'.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -60,6 +65,8 @@ ALERT_SCHEMA = "cgw.v1.GateOutAlert"
 # Namespace of the deterministic alert ids (uuid5 over the gate-out's sender and message id).
 ALERT_NAMESPACE = uuid.UUID("8c7d1f1e-52a4-4e0b-9a3f-3d1e5b0c7a21")
 PORT_MEMBER = re.compile(r"PORT-([A-Z]{2}[A-Z2-9]{3})")
+# A follower re-reads its port's stream at least this often (another process may have appended to it).
+FOLLOW_REPOLL_SECONDS = 1.0
 # Ledger entries one recovery pass reads per request.
 RECOVERY_PAGE = 500
 
@@ -84,7 +91,7 @@ class PortStreams:
         self._digest = digest
         self._subscriptions = {k: frozenset(v) for k, v in (subscriptions or {}).items()}
         self.notify: Callable[[str], None] = lambda member_id: None  # inbox wake-up (set by the pipeline)
-        self.changed: Callable[[str], None] = lambda port: None  # port stream wake-up (gRPC follow)
+        self._changed: dict[str, asyncio.Event] = {}  # per port: set when its stream grew (followers wake up)
 
     # -- subscriptions and readers ----------------------------------------------------------------------
 
@@ -110,6 +117,22 @@ class PortStreams:
     async def notices(self, member: Member, port: str, after: int, limit: int) -> tuple[str, list[PortNotice]]:
         locode = self.authorize_read(member, port)
         return locode, await self.streams.notices(locode, after, limit)
+
+    async def follow(
+        self, member: Member, port: str, after: int, limit: int, wait: float
+    ) -> tuple[str, list[PortNotice]]:
+        """``notices``; when there are none, wait up to ``wait`` seconds for the stream to grow (Rule 7)."""
+        locode = self.authorize_read(member, port)
+        deadline = time.monotonic() + max(0.0, wait)
+        while True:
+            signal = self._changed.setdefault(locode, asyncio.Event())
+            entries = await self.streams.notices(locode, after, limit)
+            remaining = deadline - time.monotonic()
+            if entries or remaining <= 0:
+                return locode, entries
+            # another gateway process on a shared store wakes no event here: re-read at least every second
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(signal.wait(), timeout=min(remaining, FOLLOW_REPOLL_SECONDS))
 
     async def snapshot(self, member: Member, port: str) -> tuple[str, int, list[Standing]]:
         locode = self.authorize_read(member, port)
@@ -173,7 +196,7 @@ class PortStreams:
             )
         )
         if plan.changes:
-            self.changed(plan.port)
+            self._changed.pop(plan.port, asyncio.Event()).set()
         log.info("port stream", message_id=key[1], **plan.record())
         return plan
 

@@ -18,6 +18,7 @@ import grpc
 from gateway.core.errors import BadRequest
 from gateway.ledger import Ledger
 from gateway.pipeline import Credentials, Pipeline
+from gateway.portstream import PortStreams
 from gateway.recognition import Recognition
 from gateway.settings import Limits
 
@@ -33,6 +34,7 @@ class GrpcServices:
     limits: Limits
     ready: Callable[[], bool]
     aeo: Recognition | None = None  # AEO mutual recognition (cgw.v1.AeoRecognition); None: UNAVAILABLE
+    ports: PortStreams | None = None  # port release streams (cgw.v1.PortStream); None: UNAVAILABLE
 
 
 def credentials(context: grpc.aio.ServicerContext[Any, Any]) -> Credentials:

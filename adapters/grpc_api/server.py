@@ -28,12 +28,15 @@ from adapters.grpc_api.audit_service import AuditService
 from adapters.grpc_api.edge import GrpcServices
 from adapters.grpc_api.exchange_service import ExchangeService
 from adapters.grpc_api.failure import abort
+from adapters.grpc_api.port_service import PortStreamService
 from gateway.core.errors import GatewayError, Internal
 from gateway.wire.cgw.v1 import (
     audit_pb2,
     audit_pb2_grpc,
     exchange_pb2,
     exchange_pb2_grpc,
+    port_pb2,
+    port_pb2_grpc,
     recognition_pb2,
     recognition_pb2_grpc,
 )
@@ -44,6 +47,7 @@ SERVICE_NAMES = (
     exchange_pb2.DESCRIPTOR.services_by_name["Exchange"].full_name,
     audit_pb2.DESCRIPTOR.services_by_name["Audit"].full_name,
     recognition_pb2.DESCRIPTOR.services_by_name["AeoRecognition"].full_name,
+    port_pb2.DESCRIPTOR.services_by_name["PortStream"].full_name,
 )
 _OWN_METHOD_PREFIX = "/cgw.v1."
 # Room for the envelope and protobuf framing beside a payload of max_body_bytes.
@@ -196,6 +200,7 @@ async def start_grpc(services: GrpcServices, host: str, port: int, tls: TlsMater
     exchange_pb2_grpc.add_ExchangeServicer_to_server(ExchangeService(services), server)
     audit_pb2_grpc.add_AuditServicer_to_server(AuditService(services), server)
     recognition_pb2_grpc.add_AeoRecognitionServicer_to_server(AeoRecognitionService(services), server)
+    port_pb2_grpc.add_PortStreamServicer_to_server(PortStreamService(services), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

@@ -93,4 +93,4 @@ def test_grpc_stubs_only_for_services_and_imports_rewritten(tmp_path: Path) -> N
         text = (tmp_path / name).read_text(encoding="utf-8")
         assert "from gateway.wire.cgw.v1 import" in text
         assert "\nfrom cgw." not in text
-    assert SERVICE_NAMES == ("cgw.v1.Exchange", "cgw.v1.Audit", "cgw.v1.AeoRecognition")
+    assert SERVICE_NAMES == ("cgw.v1.Exchange", "cgw.v1.Audit", "cgw.v1.AeoRecognition", "cgw.v1.PortStream")
