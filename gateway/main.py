@@ -154,7 +154,15 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
     port_store: PortStreamStore | None = None
     try:
         port_store = await open_port_streams(settings)
-        ports = PortStreams(port_store, store=store, state=state, clock=clock, digest=evidence_digest)
+        ports = PortStreams(
+            port_store,
+            store=store,
+            state=state,
+            clock=clock,
+            digest=evidence_digest,
+            subscriptions=settings.ports.subscriptions,
+            push_streams=settings.ports.push_streams,
+        )
         await ports.recover(state.require_trust().registry)  # notices and gate-outs a crash kept from the streams
         aeo = open_recognition(settings, state.require_trust().registry, store.record)
         await aeo.recover(store, state.require_trust().registry)  # status updates a crash kept from the store

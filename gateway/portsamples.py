@@ -58,3 +58,25 @@ def gate_out_alert(container: str, *, status: str = "HOLD", at: datetime | None 
         "gateOutMessageId": "0b1c2d3e-0000-4000-8000-000000000002",
         "gateOutTime": _time(at),
     }
+
+
+def stream_update(*, at: datetime | None = None) -> dict[str, Any]:
+    """A ``port.stream.v1`` as the gateway writes it (two entries of PORT-NLRTM's stream)."""
+    entry = {
+        "port": "NLRTM",
+        "transportDocumentNumber": BL,
+        "status": "RELEASED",
+        "previous": "HOLD",
+        "version": "2",
+        "effectiveTime": _time(at),
+        "reason": "documentary check passed",
+        "sender": "CN-GACC",
+        "messageId": "0b1c2d3e-0000-4000-8000-000000000003",
+    }
+    return {
+        "port": "NLRTM",
+        "entries": [
+            entry | {"seq": "7", "containerNumber": CONTAINERS[0]},
+            entry | {"seq": "8", "containerNumber": ""},
+        ],
+    }

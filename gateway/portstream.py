@@ -19,6 +19,10 @@ Rule 6: an accepted notice or gate-out is never lost between the durable accept 
         re-applies, at start-up, every one the ledger names that the port store has not applied.
 Rule 7: a follower (gRPC ``PortStream/Notices`` with ``follow``) waits for its port's stream to grow: woken by
         this process's applies, and re-reading every :data:`FOLLOW_REPOLL_SECONDS` for other processes'.
+Rule 8: with ``[ports] push_streams``, subscribers with a push endpoint also get every appended batch of
+        entries as a ``port.stream.v1`` message signed by the gateway (deterministic id per port and first seq),
+        delivered by the ordinary push delivery (CloudEvents webhook, gRPC, SOAP) with its retries and dead
+        letters.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from gateway.core.release import (
     parse_notice,
     plan_gate_out,
     plan_notice,
+    stream_update_payload,
 )
 from gateway.ports import Clock, PortStreamStore, Store, StoredMessage
 from gateway.state import GatewayState
@@ -64,6 +69,12 @@ ALERT_TYPE = "alert.gate-out.v1"
 ALERT_SCHEMA = "cgw.v1.GateOutAlert"
 # Namespace of the deterministic alert ids (uuid5 over the gate-out's sender and message id).
 ALERT_NAMESPACE = uuid.UUID("8c7d1f1e-52a4-4e0b-9a3f-3d1e5b0c7a21")
+STREAM_TYPE = "port.stream.v1"
+STREAM_SCHEMA = "cgw.v1.PortStreamUpdate"
+# Namespace of the deterministic port.stream.v1 ids (uuid5 over the port and the first seq it carries).
+STREAM_NAMESPACE = uuid.UUID("1f6b0e8a-7c35-4f51-b1d2-6a9e0c4d8e13")
+# Endpoint kinds the push delivery serves (gateway/delivery.py): a pull-only port reads the stream itself.
+PUSH_KINDS = frozenset({"webhook", "grpc", "soap"})
 PORT_MEMBER = re.compile(r"PORT-([A-Z]{2}[A-Z2-9]{3})")
 # A follower re-reads its port's stream at least this often (another process may have appended to it).
 FOLLOW_REPOLL_SECONDS = 1.0
@@ -83,6 +94,7 @@ class PortStreams:
         clock: Clock,
         digest: Digest,
         subscriptions: Mapping[str, Sequence[str]] | None = None,
+        push_streams: bool = False,
     ) -> None:
         self.streams = streams
         self._store = store
@@ -90,6 +102,7 @@ class PortStreams:
         self._clock = clock
         self._digest = digest
         self._subscriptions = {k: frozenset(v) for k, v in (subscriptions or {}).items()}
+        self._push_streams = push_streams
         self.notify: Callable[[str], None] = lambda member_id: None  # inbox wake-up (set by the pipeline)
         self._changed: dict[str, asyncio.Event] = {}  # per port: set when its stream grew (followers wake up)
 
@@ -197,16 +210,15 @@ class PortStreams:
         )
         if plan.changes:
             self._changed.pop(plan.port, asyncio.Event()).set()
+            await self._push_stream(plan)
         log.info("port stream", message_id=key[1], **plan.record())
         return plan
 
     async def _alert(self, gate_out: StoredMessage, gate: GateOut, plan: Plan) -> None:
         """Rule 3: the signed alert to the home administration, and the ledger event."""
-        outcome, port = plan.outcomes[0], gate.port
-        home, identity, now = self._state.member_id, self._state.identity, self._clock.now()
-        alert_id = str(uuid.uuid5(ALERT_NAMESPACE, f"{gate_out.sender}\x00{gate_out.message_id}"))
+        outcome, home = plan.outcomes[0], self._state.member_id
         body = {
-            "port": port,
+            "port": gate.port,
             "containerNumber": outcome.container,
             "transportDocumentNumber": gate.transport_document,
             "status": str(outcome.before),
@@ -216,41 +228,88 @@ class PortStreams:
             "gateOutTime": rfc3339(gate.at),
         }
         payload = json.dumps({k: v for k, v in body.items() if v}, separators=(",", ":")).encode()
-        header = Header(
-            id=alert_id,
-            type=ALERT_TYPE,
-            sender=home,
+        alert_id = str(uuid.uuid5(ALERT_NAMESPACE, f"{gate_out.sender}\x00{gate_out.message_id}"))
+        fields = {
+            "port": gate.port,
+            "container": outcome.container,
+            "status": str(outcome.before),
+            "gate_out": f"{gate_out.sender}/{gate_out.message_id}",
+        }
+        stored = await self._gateway_message(
+            alert_id,
+            ALERT_TYPE,
+            schema=ALERT_SCHEMA,
             to=(home,),
+            payload=payload,
+            correlation=gate_out.message_id,
+            kind=EventKind.GATE_OUT_ALERT,
+            fields=fields,
+        )
+        if stored:
+            log.warning("gate-out alert", port=gate.port, container=outcome.container, status=str(outcome.before))
+
+    async def _push_stream(self, plan: Plan) -> None:
+        """Rule 8: the new entries, as a gateway-signed ``port.stream.v1``, to the subscribers with a push endpoint."""
+        registry = self._state.require_trust().registry
+        to = tuple(
+            m
+            for m in self.subscribers(registry, plan.port)
+            if any(e.kind in PUSH_KINDS for e in registry.members[m].endpoints)
+        )
+        if not self._push_streams or not plan.changes or not to:
+            return
+        first = plan.changes[0].seq
+        update_id = str(uuid.uuid5(STREAM_NAMESPACE, f"{plan.port}\x00{first}"))
+        fields = {"port": plan.port, "seqs": [c.seq for c in plan.changes]}
+        payload = stream_update_payload(plan.port, plan.changes)
+        await self._gateway_message(
+            update_id,
+            STREAM_TYPE,
+            schema=STREAM_SCHEMA,
+            to=to,
+            payload=payload,
+            correlation=plan.changes[0].message_id,
+            kind=EventKind.ACCEPTED,
+            fields=fields,
+        )
+
+    async def _gateway_message(
+        self,
+        message_id: str,
+        message_type: str,
+        *,
+        schema: str,
+        to: tuple[str, ...],
+        payload: bytes,
+        correlation: str,
+        kind: EventKind,
+        fields: Mapping[str, object],
+    ) -> bool:
+        """A message from the home administration, signed with the gateway's key, stored and ledgered like any
+        message (deterministic id: stored once). False when it was stored before."""
+        home, identity, now = self._state.member_id, self._state.identity, self._clock.now()
+        header = Header(
+            id=message_id,
+            type=message_type,
+            sender=home,
+            to=to,
             tlp=Tlp.AMBER,
             created=now,
             expires=now + self._state.limits.max_message_lifetime,
-            payload=payload_ref("application/json", ALERT_SCHEMA, payload),
-            correlation=gate_out.message_id,
+            payload=payload_ref("application/json", schema, payload),
+            correlation=correlation,
         )
         jws = sign_envelope(header, identity.private_key, identity.chain)
-        message = StoredMessage(home, alert_id, ALERT_TYPE, (home,), jws, payload, self._digest(jws, payload), now)
-        event = AuditEvent(
-            EventKind.GATE_OUT_ALERT,
-            now,
-            {
-                "message_id": alert_id,
-                "sender": home,
-                "type": ALERT_TYPE,
-                "to": [home],
-                "port": port,
-                "container": outcome.container,
-                "status": str(outcome.before),
-                "gate_out": f"{gate_out.sender}/{gate_out.message_id}",
-                "evidence_sha256": message.digest,
-            },
-        )
+        message = StoredMessage(home, message_id, message_type, to, jws, payload, self._digest(jws, payload), now)
+        record = {"adapter": "gateway", "message_id": message_id, "sender": home, "type": message_type, "to": list(to)}
+        event = AuditEvent(kind, now, record | dict(fields) | {"evidence_sha256": message.digest})
 
         def receipt(leaf_index: int, received_at: datetime) -> bytes:
             return make_receipt(
-                message_id=alert_id,
+                message_id=message_id,
                 sender=home,
-                recipients=(home,),
-                message_type=ALERT_TYPE,
+                recipients=to,
+                message_type=message_type,
                 evidence_sha256=message.digest,
                 leaf_index=leaf_index,
                 received_at=received_at,
@@ -263,9 +322,10 @@ class PortStreams:
         try:
             await self._store.accept(message, event, receipt)
         except DuplicateConflict:
-            return  # raised before (recovery)
-        log.warning("gate-out alert", port=port, container=outcome.container, status=str(outcome.before))
-        self.notify(home)
+            return False  # stored before (recovery)
+        for member_id in to:
+            self.notify(member_id)
+        return True
 
     # -- recovery -----------------------------------------------------------------------------------------
 

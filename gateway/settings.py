@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway.core.errors import Unavailable
+from gateway.portsettings import KEYS as PORT_KEYS
+from gateway.portsettings import PortSettings, parse_port_settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,22 +55,6 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
-class StoreSettings:
-    """``[store]``: where messages, inboxes, replay cache and ledger leaves live (gateway.infra)."""
-
-    backend: str = "sqlite"  # "sqlite": one process, <data_dir>/gateway.db; "redis": several processes share it
-    redis_url: str = "redis://127.0.0.1:6379/0"  # no password in it: use redis_password_file
-    redis_password_file: Path | None = None  # a file holding the Redis password (AUTH), if it needs one
-    # All keys are "{key_prefix}:..." (one Redis Cluster hash slot); gateways sharing state share the prefix.
-    key_prefix: str = "cgw"
-    # Development only: start on a Redis without AOF or with an evicting maxmemory-policy (loses messages).
-    allow_no_persistence: bool = False
-
-
-STORE_BACKENDS = ("sqlite", "redis")
-
-
-@dataclass(frozen=True, slots=True)
 class Delivery:
     """``[delivery]``: push delivery to members whose registry endpoint is a webhook (gateway/delivery.py)."""
 
@@ -88,6 +74,22 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """``[store]``: where messages, inboxes, replay cache and ledger leaves live (gateway.infra)."""
+
+    backend: str = "sqlite"  # "sqlite": one process, <data_dir>/gateway.db; "redis": several processes share it
+    redis_url: str = "redis://127.0.0.1:6379/0"  # no password in it: use redis_password_file
+    redis_password_file: Path | None = None  # a file holding the Redis password (AUTH), if it needs one
+    # All keys are "{key_prefix}:..." (one Redis Cluster hash slot); gateways sharing state share the prefix.
+    key_prefix: str = "cgw"
+    # Development only: start on a Redis without AOF or with an evicting maxmemory-policy (loses messages).
+    allow_no_persistence: bool = False
+
+
+STORE_BACKENDS = ("sqlite", "redis")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     member_id: str
     origin: str
@@ -104,10 +106,11 @@ class Settings:
     checkpoint_key: Path
     policies_dir: Path
     limits: Limits = field(default_factory=Limits)
+    store: StoreSettings = field(default_factory=StoreSettings)
     delivery: Delivery = field(default_factory=Delivery)
     crash_point: str = ""  # tests only: main.py sets it from CGW_CRASH_POINT (gateway/faults.py)
     grpc_port: int | None = None  # the gRPC listener (mTLS required) beside REST; None: not started
-    store: StoreSettings = field(default_factory=StoreSettings)
+    ports: PortSettings = field(default_factory=PortSettings)  # port release synchronisation (gateway/portsettings.py)
 
 
 def default_policies_dir() -> Path:
@@ -121,8 +124,9 @@ _SECTIONS: dict[str, set[str]] = {
     "trust": {"anchors", "crl", "registry"},
     "signing": {"cert", "key", "checkpoint_key"},
     "limits": {f.name for f in fields(Limits)},
-    "delivery": {f.name for f in fields(Delivery)},
     "store": {f.name for f in fields(StoreSettings)},
+    "delivery": {f.name for f in fields(Delivery)},
+    "ports": set(PORT_KEYS),
 }
 
 
@@ -135,6 +139,19 @@ def _get(table: dict[str, Any], section: str, key: str, kind: type, *, required:
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise Unavailable(f"config: [{section}] {key} must be {kind.__name__}", field=f"{section}.{key}")
     return value
+
+
+def _delivery(table: dict[str, Any], base: Path) -> Delivery:
+    values: dict[str, Any] = {}
+    for f in fields(Delivery):
+        raw = table.get("delivery", {}).get(f.name)
+        if raw is not None and f.name == "ca_file":
+            values[f.name] = base / str(_get(table, "delivery", "ca_file", str))
+        elif raw is not None:
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw <= 0:
+                raise Unavailable(f"config: [delivery] {f.name} must be a positive number", field=f"delivery.{f.name}")
+            values[f.name] = float(raw) if f.type == "float" else int(raw)
+    return Delivery(**values)
 
 
 def _store(table: dict[str, Any], base: Path) -> StoreSettings:
@@ -154,19 +171,6 @@ def _store(table: dict[str, Any], base: Path) -> StoreSettings:
         key_prefix=_get(table, "store", "key_prefix", str, required=False) or default.key_prefix,
         allow_no_persistence=bool(allow),
     )
-
-
-def _delivery(table: dict[str, Any], base: Path) -> Delivery:
-    values: dict[str, Any] = {}
-    for f in fields(Delivery):
-        raw = table.get("delivery", {}).get(f.name)
-        if raw is not None and f.name == "ca_file":
-            values[f.name] = base / str(_get(table, "delivery", "ca_file", str))
-        elif raw is not None:
-            if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw <= 0:
-                raise Unavailable(f"config: [delivery] {f.name} must be a positive number", field=f"delivery.{f.name}")
-            values[f.name] = float(raw) if f.type == "float" else int(raw)
-    return Delivery(**values)
 
 
 def load_settings(path: Path, *, overrides: dict[str, Any] | None = None) -> Settings:
@@ -220,7 +224,8 @@ def load_settings(path: Path, *, overrides: dict[str, Any] | None = None) -> Set
         checkpoint_key=rel("signing", "checkpoint_key"),
         policies_dir=(base / policies) if policies else default_policies_dir(),
         limits=Limits(**limit_values),
+        store=_store(table, base),
         delivery=_delivery(table, base),
         grpc_port=grpc_port,
-        store=_store(table, base),
+        ports=parse_port_settings(table.get("ports", {})),
     )

@@ -120,6 +120,7 @@ MESSAGE_TYPES: Mapping[str, MessageTypeSpec] = MappingProxyType(
             _row("aeo.status.v1", aeo_pb2.AeoStatusUpdate),
             _row("port.gate-out.v1", port_pb2.GateOut),
             _row("alert.gate-out.v1", port_pb2.GateOutAlert),
+            _row("port.stream.v1", port_pb2.PortStreamUpdate),
         ]
     )
 )

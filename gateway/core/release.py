@@ -21,6 +21,7 @@ Rule 7: a consumer applies stream entries in sequence order; a missing number is
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -394,6 +395,48 @@ def notice_record(entry: PortNotice) -> dict[str, Any]:
         "from": entry.sender,
         "messageId": entry.message_id,
     }
+
+
+def stream_update_payload(port: str, entries: Iterable[PortNotice]) -> bytes:
+    """The JSON payload of a ``port.stream.v1`` (proto3 JSON of ``cgw.v1.PortStreamUpdate``)."""
+    update = port_pb2.PortStreamUpdate(port=port)
+    for entry in entries:
+        item = update.entries.add(
+            seq=entry.seq,
+            port=entry.port,
+            transport_document_number=entry.transport_document,
+            container_number=entry.container,
+            status=str(entry.status),
+            previous=str(entry.previous),
+            version=entry.version,
+            reason=entry.reason,
+            sender=entry.sender,
+            message_id=entry.message_id,
+        )
+        item.effective_time.FromDatetime(entry.effective)
+    return json.dumps(json_format.MessageToDict(update), separators=(",", ":"), sort_keys=True).encode()
+
+
+def parse_stream_update(media: str, data: bytes) -> list[PortNotice]:
+    """The entries of a ``port.stream.v1`` payload (what a pushed port system reads)."""
+    update = port_pb2.PortStreamUpdate()
+    _parse(media, data, update, "port.stream.v1")
+    return [
+        PortNotice(
+            int(e.seq),
+            e.port,
+            e.transport_document_number,
+            e.container_number,
+            Status(e.status),
+            Status(e.previous),
+            int(e.version),
+            e.effective_time.ToDatetime(tzinfo=UTC),
+            e.reason,
+            e.sender,
+            e.message_id,
+        )
+        for e in update.entries
+    ]
 
 
 def standing_record(standing: Standing) -> dict[str, Any]:

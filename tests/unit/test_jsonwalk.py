@@ -70,6 +70,7 @@ BASES: dict[str, dict[str, Any]] = {
     ),
     "port.gate-out.v1": portsamples.gate_out("MSKU9070323", at=_AT),
     "alert.gate-out.v1": portsamples.gate_out_alert("MSKU9070323", at=_AT),
+    "port.stream.v1": portsamples.stream_update(at=_AT),
 }
 TYPES = sorted(MESSAGE_TYPES)  # random documents: every registered type, samples or not
 SAMPLED = sorted(set(BASES) & set(MESSAGE_TYPES))  # valid documents, then mutated

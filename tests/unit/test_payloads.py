@@ -237,6 +237,7 @@ def test_registry_rows_are_consistent() -> None:
         "intel.recall.v1",
         "port.gate-out.v1",
         "alert.gate-out.v1",
+        "port.stream.v1",
     }
     for name, spec in MESSAGE_TYPES.items():
         assert spec.type == name

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway import portsamples
-from gateway.core.errors import IdentifierInvalid, Invalid
+from gateway.core.errors import IdentifierInvalid, Invalid, Unavailable
+from gateway.core.payloads import validate_payload
 from gateway.core.release import (
     BL_WIDE,
     DECISIONS,
@@ -27,10 +28,13 @@ from gateway.core.release import (
     parse_gate_out,
     parse_notice,
     parse_notice_record,
+    parse_stream_update,
     plan_gate_out,
     plan_notice,
     snapshot_of,
+    stream_update_payload,
 )
+from gateway.portsettings import parse_port_settings
 from gateway.samples import to_bytes
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -192,3 +196,22 @@ def test_records_round_trip() -> None:
     port.notice(Status.HOLD, 1, A)
     entry = port.stream[0]
     assert parse_notice_record(notice_record(entry)) == entry
+
+
+def test_the_gateways_stream_update_passes_its_own_schema() -> None:
+    port = Port()
+    port.notice(Status.HOLD, 1, A, B)
+    port.notice(Status.RELEASED, 2)
+    payload = stream_update_payload("NLRTM", port.stream)
+    assert validate_payload("port.stream.v1", "application/json", payload).type == "port.stream.v1"
+    assert parse_stream_update("application/json", payload) == port.stream
+
+
+def test_port_settings_are_checked() -> None:
+    settings = parse_port_settings({"push_streams": True, "subscriptions": {"PORT-ANTWERP": ["BEANR", "beanr "]}})
+    assert settings.push_streams and settings.subscriptions == {"PORT-ANTWERP": ("BEANR", "BEANR")}
+    with pytest.raises(Unavailable) as bad:
+        parse_port_settings({"subscriptions": {"PORT-X": ["XXZZZ"]}})
+    assert bad.value.field == "ports.subscriptions.PORT-X[0]"
+    with pytest.raises(Unavailable):
+        parse_port_settings({"push_streams": "yes"})

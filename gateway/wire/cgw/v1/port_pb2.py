@@ -26,7 +26,7 @@ from gateway.wire.cgw.v1 import options_pb2 as cgw_dot_v1_dot_options__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11\x63gw/v1/port.proto\x12\x06\x63gw.v1\x1a\x14\x63gw/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc5\x01\n\x07GateOut\x12\x16\n\x04port\x18\x01 \x01(\tB\x08\xaa\xa9\x19\x04\x08\x01\x10\x03\x12\"\n\x10\x63ontainer_number\x18\x02 \x01(\tB\x08\xaa\xa9\x19\x04\x08\x01\x10\x01\x12)\n\x19transport_document_number\x18\x03 \x01(\tB\x06\xaa\xa9\x19\x02\x10\x08\x12\x39\n\rgate_out_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xaa\xa9\x19\x02\x08\x01\x12\x18\n\x08terminal\x18\x05 \x01(\tB\x06\xaa\xa9\x19\x02\x18@\"\xae\x02\n\x0cGateOutAlert\x12\x16\n\x04port\x18\x01 \x01(\tB\x08\xaa\xa9\x19\x04\x08\x01\x10\x03\x12\"\n\x10\x63ontainer_number\x18\x02 \x01(\tB\x08\xaa\xa9\x19\x04\x08\x01\x10\x01\x12)\n\x19transport_document_number\x18\x03 \x01(\tB\x06\xaa\xa9\x19\x02\x10\x08\x12\x18\n\x06status\x18\x04 \x01(\tB\x08\xaa\xa9\x19\x04\x08\x01\x18\x10\x12\x17\n\x06reason\x18\x05 \x01(\tB\x07\xaa\xa9\x19\x03\x18\x80\x04\x12!\n\x0fgate_out_sender\x18\x06 \x01(\tB\x08\xaa\xa9\x19\x04\x08\x01\x18@\x12&\n\x13gate_out_message_id\x18\x07 \x01(\tB\t\xaa\xa9\x19\x05\x08\x01\x18\x80\x01\x12\x39\n\rgate_out_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xaa\xa9\x19\x02\x08\x01\"A\n\x12PortNoticesRequest\x12\x0c\n\x04port\x18\x01 \x01(\t\x12\r\n\x05\x61\x66ter\x18\x02 \x01(\x04\x12\x0e\n\x06\x66ollow\x18\x03 \x01(\x08\"\x84\x02\n\x0fPortStreamEntry\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0c\n\x04port\x18\x02 \x01(\t\x12!\n\x19transport_document_number\x18\x03 \x01(\t\x12\x18\n\x10\x63ontainer_number\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x10\n\x08previous\x18\x06 \x01(\t\x12\x0f\n\x07version\x18\x07 \x01(\x04\x12\x32\n\x0e\x65\x66\x66\x65\x63tive_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\t \x01(\t\x12\x0e\n\x06sender\x18\n \x01(\t\x12\x12\n\nmessage_id\x18\x0b \x01(\t\"#\n\x13PortSnapshotRequest\x12\x0c\n\x04port\x18\x01 \x01(\t\"U\n\x0cPortSnapshot\x12\x0c\n\x04port\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12*\n\tstandings\x18\x03 \x03(\x0b\x32\x17.cgw.v1.PortStreamEntry2\x8d\x01\n\nPortStream\x12@\n\x07Notices\x12\x1a.cgw.v1.PortNoticesRequest\x1a\x17.cgw.v1.PortStreamEntry0\x01\x12=\n\x08Snapshot\x12\x1b.cgw.v1.PortSnapshotRequest\x1a\x14.cgw.v1.PortSnapshotb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11\x63gw/v1/port.proto\x12\x06\x63gw.v1\x1a\x14\x63gw/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc5\x01\n\x07GateOut\x12\x16\n\x04port\x18\x01 \x01(\tB\x08\xaa\xa9\x19\x04\x08\x01\x10\x03\x12\"\n\x10\x63ontainer_number\x18\x02 \x01(\tB\x08\xaa\xa9\x19\x04\x08\x01\x10\x01\x12)\n\x19transport_document_number\x18\x03 \x01(\tB\x06\xaa\xa9\x19\x02\x10\x08\x12\x39\n\rgate_out_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xaa\xa9\x19\x02\x08\x01\x12\x18\n\x08terminal\x18\x05 \x01(\tB\x06\xaa\xa9\x19\x02\x18@\"\xae\x02\n\x0cGateOutAlert\x12\x16\n\x04port\x18\x01 \x01(\tB\x08\xaa\xa9\x19\x04\x08\x01\x10\x03\x12\"\n\x10\x63ontainer_number\x18\x02 \x01(\tB\x08\xaa\xa9\x19\x04\x08\x01\x10\x01\x12)\n\x19transport_document_number\x18\x03 \x01(\tB\x06\xaa\xa9\x19\x02\x10\x08\x12\x18\n\x06status\x18\x04 \x01(\tB\x08\xaa\xa9\x19\x04\x08\x01\x18\x10\x12\x17\n\x06reason\x18\x05 \x01(\tB\x07\xaa\xa9\x19\x03\x18\x80\x04\x12!\n\x0fgate_out_sender\x18\x06 \x01(\tB\x08\xaa\xa9\x19\x04\x08\x01\x18@\x12&\n\x13gate_out_message_id\x18\x07 \x01(\tB\t\xaa\xa9\x19\x05\x08\x01\x18\x80\x01\x12\x39\n\rgate_out_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xaa\xa9\x19\x02\x08\x01\"_\n\x10PortStreamUpdate\x12\x16\n\x04port\x18\x01 \x01(\tB\x08\xaa\xa9\x19\x04\x08\x01\x10\x03\x12\x33\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x17.cgw.v1.PortStreamEntryB\t\xaa\xa9\x19\x05\x08\x01 \xe8\x07\"A\n\x12PortNoticesRequest\x12\x0c\n\x04port\x18\x01 \x01(\t\x12\r\n\x05\x61\x66ter\x18\x02 \x01(\x04\x12\x0e\n\x06\x66ollow\x18\x03 \x01(\x08\"\x84\x02\n\x0fPortStreamEntry\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0c\n\x04port\x18\x02 \x01(\t\x12!\n\x19transport_document_number\x18\x03 \x01(\t\x12\x18\n\x10\x63ontainer_number\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x10\n\x08previous\x18\x06 \x01(\t\x12\x0f\n\x07version\x18\x07 \x01(\x04\x12\x32\n\x0e\x65\x66\x66\x65\x63tive_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\t \x01(\t\x12\x0e\n\x06sender\x18\n \x01(\t\x12\x12\n\nmessage_id\x18\x0b \x01(\t\"#\n\x13PortSnapshotRequest\x12\x0c\n\x04port\x18\x01 \x01(\t\"U\n\x0cPortSnapshot\x12\x0c\n\x04port\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12*\n\tstandings\x18\x03 \x03(\x0b\x32\x17.cgw.v1.PortStreamEntry2\x8d\x01\n\nPortStream\x12@\n\x07Notices\x12\x1a.cgw.v1.PortNoticesRequest\x1a\x17.cgw.v1.PortStreamEntry0\x01\x12=\n\x08Snapshot\x12\x1b.cgw.v1.PortSnapshotRequest\x1a\x14.cgw.v1.PortSnapshotb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -59,18 +59,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GATEOUTALERT'].fields_by_name['gate_out_message_id']._serialized_options = b'\252\251\031\005\010\001\030\200\001'
   _globals['_GATEOUTALERT'].fields_by_name['gate_out_time']._loaded_options = None
   _globals['_GATEOUTALERT'].fields_by_name['gate_out_time']._serialized_options = b'\252\251\031\002\010\001'
+  _globals['_PORTSTREAMUPDATE'].fields_by_name['port']._loaded_options = None
+  _globals['_PORTSTREAMUPDATE'].fields_by_name['port']._serialized_options = b'\252\251\031\004\010\001\020\003'
+  _globals['_PORTSTREAMUPDATE'].fields_by_name['entries']._loaded_options = None
+  _globals['_PORTSTREAMUPDATE'].fields_by_name['entries']._serialized_options = b'\252\251\031\005\010\001 \350\007'
   _globals['_GATEOUT']._serialized_start=85
   _globals['_GATEOUT']._serialized_end=282
   _globals['_GATEOUTALERT']._serialized_start=285
   _globals['_GATEOUTALERT']._serialized_end=587
-  _globals['_PORTNOTICESREQUEST']._serialized_start=589
-  _globals['_PORTNOTICESREQUEST']._serialized_end=654
-  _globals['_PORTSTREAMENTRY']._serialized_start=657
-  _globals['_PORTSTREAMENTRY']._serialized_end=917
-  _globals['_PORTSNAPSHOTREQUEST']._serialized_start=919
-  _globals['_PORTSNAPSHOTREQUEST']._serialized_end=954
-  _globals['_PORTSNAPSHOT']._serialized_start=956
-  _globals['_PORTSNAPSHOT']._serialized_end=1041
-  _globals['_PORTSTREAM']._serialized_start=1044
-  _globals['_PORTSTREAM']._serialized_end=1185
+  _globals['_PORTSTREAMUPDATE']._serialized_start=589
+  _globals['_PORTSTREAMUPDATE']._serialized_end=684
+  _globals['_PORTNOTICESREQUEST']._serialized_start=686
+  _globals['_PORTNOTICESREQUEST']._serialized_end=751
+  _globals['_PORTSTREAMENTRY']._serialized_start=754
+  _globals['_PORTSTREAMENTRY']._serialized_end=1014
+  _globals['_PORTSNAPSHOTREQUEST']._serialized_start=1016
+  _globals['_PORTSNAPSHOTREQUEST']._serialized_end=1051
+  _globals['_PORTSNAPSHOT']._serialized_start=1053
+  _globals['_PORTSNAPSHOT']._serialized_end=1138
+  _globals['_PORTSTREAM']._serialized_start=1141
+  _globals['_PORTSTREAM']._serialized_end=1282
 # @@protoc_insertion_point(module_scope)

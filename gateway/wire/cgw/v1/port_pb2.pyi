@@ -44,6 +44,14 @@ class GateOutAlert(_message.Message):
     gate_out_time: _timestamp_pb2.Timestamp
     def __init__(self, port: _Optional[str] = ..., container_number: _Optional[str] = ..., transport_document_number: _Optional[str] = ..., status: _Optional[str] = ..., reason: _Optional[str] = ..., gate_out_sender: _Optional[str] = ..., gate_out_message_id: _Optional[str] = ..., gate_out_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class PortStreamUpdate(_message.Message):
+    __slots__ = ("port", "entries")
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    port: str
+    entries: _containers.RepeatedCompositeFieldContainer[PortStreamEntry]
+    def __init__(self, port: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[PortStreamEntry, _Mapping]]] = ...) -> None: ...
+
 class PortNoticesRequest(_message.Message):
     __slots__ = ("port", "after", "follow")
     PORT_FIELD_NUMBER: _ClassVar[int]
