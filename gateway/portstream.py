@@ -16,7 +16,8 @@ Rule 5: a port's stream and snapshot are read by its subscribed port members and
         (Cedar ``read_port``); subscriptions are ``[ports] subscriptions`` in the configuration, else the member id
         convention ``PORT-<LOCODE>``.
 Rule 6: an accepted notice or gate-out is never lost between the durable accept and ``apply``: ``recover``
-        re-applies, at start-up, every one the ledger names that the port store has not applied.
+        re-applies, at start-up, every one the ledger names (since the last start's scan, or all of it for a
+        new port store) that the port store has not applied.
 Rule 7: a follower (gRPC ``PortStream/Notices`` with ``follow``) waits for its port's stream to grow: woken by
         this process's applies, and re-reading every :data:`FOLLOW_REPOLL_SECONDS` for other processes'.
 Rule 8: with ``[ports] push_streams``, subscribers with a push endpoint also get every appended batch of
@@ -333,8 +334,10 @@ class PortStreams:
         """Rule 6: apply every accepted notice / gate-out in the ledger that the port store has not. Returns how
         many were applied now."""
         applied = 0
-        size = await self._store.ledger_size()
-        for start in range(0, size, RECOVERY_PAGE):
+        scanned, size = await self.streams.ledger_scanned(), await self._store.ledger_size()
+        if size < scanned:  # another ledger than the one scanned (a new store): look at all of it
+            scanned = 0
+        for start in range(scanned, size, RECOVERY_PAGE):
             for entry in await self._store.ledger_entries(start, min(size, start + RECOVERY_PAGE)):
                 event = json.loads(entry.data)
                 if event.get("event") != "accepted" or event.get("type") not in (NOTICE_TYPE, GATE_OUT_TYPE):
@@ -352,6 +355,7 @@ class PortStreams:
                         applied += 1
                 except GatewayError as exc:
                     log.error("port stream message not recovered", sender=key[0], id=key[1], code=exc.code)
+        await self.streams.set_ledger_scanned(size)
         if applied:
             log.warning("port stream messages recovered from the ledger", messages=applied)
         return applied

@@ -7,18 +7,22 @@ Keys, all under the store's hash tag ``{key_prefix}:`` (one slot, like the messa
     port:<LOCODE>:bl:<B/L>        SET    containers with a standing under the B/L ("" included)
     port:<LOCODE>:cbl:<container> SET    B/Ls the container has a standing under
     port-applied                  SET    "<sender>\\x1f<message id>" of every applied message
+    port-ledger-scanned           STRING the ledger size start-up recovery has looked at
 
 Rule 1: ``apply`` is optimistic: WATCH the port's stream, read, plan (pure), then MULTI/EXEC the appended
         entries, standings, indexes and the applied mark. Every change appends to the stream, so a concurrent
-        change of the same port aborts the EXEC and the plan is redone on fresh data (at most
-        :data:`APPLY_ATTEMPTS_MAX` times, then ``Unavailable``). Sequence numbers stay dense.
+        change of the same port aborts the EXEC and the plan is redone on fresh data (jittered backoff, at most
+        :data:`APPLY_ATTEMPTS_MAX` times, then ``Unavailable``). Sequence numbers stay dense. Within one process
+        the applies of one port take turns (a lock per port), so only other processes can conflict.
 Rule 2: a snapshot is one MULTI (LLEN + HGETALL): the standings exactly as of the seq it returns.
 Rule 3: every redis-py exception becomes ``Unavailable``; no redis object leaves this module.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,7 +44,9 @@ from gateway.core.release import (
 from gateway.ports import PortDecide, PortStreamStore
 
 # Redoing a plan more often than this means the port is written by many processes at once: fail, let retry.
-APPLY_ATTEMPTS_MAX = 16
+APPLY_ATTEMPTS_MAX = 32
+# Backoff between redone plans grows by this per attempt (jittered): at most ~0.5 s in all.
+RETRY_DELAY_SECONDS = 0.001
 NOTICES_PAGE_MAX = 1_000
 SOCKET_TIMEOUT_SECONDS = 10.0
 POOL_CONNECTIONS_MAX = 16
@@ -51,6 +57,7 @@ class RedisPortStreams:
     def __init__(self, client: aioredis.Redis, key_prefix: str) -> None:
         self._client = client
         self._base = "{" + key_prefix + "}:"
+        self._locks: dict[str, asyncio.Lock] = {}  # per port: this process applies one message at a time
 
     @classmethod
     async def open(cls, url: str, *, key_prefix: str, password: str | None = None) -> RedisPortStreams:
@@ -77,8 +84,22 @@ class RedisPortStreams:
     ) -> Plan | None:
         stream, state, applied = self._key(port, "stream"), self._key(port, "state"), self._base + "port-applied"
         mark = key[0] + _SEP + key[1]
+        async with self._locks.setdefault(port, asyncio.Lock()):  # Rule 1: no contention within a process
+            return await self._apply(port, (stream, state, applied, mark), transport_document, containers, decide)
+
+    async def _apply(
+        self,
+        port: str,
+        keys: tuple[str, str, str, str],
+        transport_document: str,
+        containers: Sequence[str],
+        decide: PortDecide,
+    ) -> Plan | None:
+        stream, state, applied, mark = keys
         try:
-            for _ in range(APPLY_ATTEMPTS_MAX):
+            for attempt in range(APPLY_ATTEMPTS_MAX):
+                if attempt:  # another process appended first: back off a little, with jitter
+                    await asyncio.sleep(random.uniform(0, RETRY_DELAY_SECONDS * attempt))  # noqa: S311 - jitter
                 async with self._client.pipeline(transaction=True) as pipe:
                     try:
                         await pipe.watch(stream)
@@ -147,6 +168,19 @@ class RedisPortStreams:
     async def applied(self, key: tuple[str, str]) -> bool:
         try:
             return bool(await self._client.sismember(self._base + "port-applied", key[0] + _SEP + key[1]))
+        except RedisError as exc:
+            raise Unavailable(f"port streams: {type(exc).__name__}: {exc}") from exc
+
+    async def ledger_scanned(self) -> int:
+        try:
+            raw = await self._client.get(self._base + "port-ledger-scanned")
+        except RedisError as exc:
+            raise Unavailable(f"port streams: {type(exc).__name__}: {exc}") from exc
+        return int(raw) if raw else 0
+
+    async def set_ledger_scanned(self, size: int) -> None:
+        try:
+            await self._client.set(self._base + "port-ledger-scanned", size)
         except RedisError as exc:
             raise Unavailable(f"port streams: {type(exc).__name__}: {exc}") from exc
 

@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS port_standings (
     record TEXT NOT NULL, PRIMARY KEY (port, transport_document, container)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS port_standings_container ON port_standings (port, container);
+CREATE TABLE IF NOT EXISTS port_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS port_applied (
     sender TEXT NOT NULL, message_id TEXT NOT NULL, PRIMARY KEY (sender, message_id)
 ) WITHOUT ROWID;
@@ -143,6 +144,19 @@ class SqlitePortStreams:
             return bool(conn.execute("SELECT 1 FROM port_applied WHERE sender = ? AND message_id = ?", key).fetchone())
 
         return await self._run(op)
+
+    async def ledger_scanned(self) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            row = conn.execute("SELECT value FROM port_meta WHERE name = 'ledger_scanned'").fetchone()
+            return int(row[0]) if row else 0
+
+        return await self._run(op)
+
+    async def set_ledger_scanned(self, size: int) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR REPLACE INTO port_meta (name, value) VALUES ('ledger_scanned', ?)", (size,))
+
+        await self._run(op)
 
     async def close(self) -> None:
         with self._lock:

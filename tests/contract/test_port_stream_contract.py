@@ -104,3 +104,29 @@ async def test_concurrent_applies_keep_the_sequence_dense(streams: PortStreamSto
     assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
     head, _ = await streams.snapshot("NLRTM")
     assert head == len(entries)
+
+
+async def test_the_recovery_scan_mark_is_kept(streams: PortStreamStore) -> None:
+    assert await streams.ledger_scanned() == 0
+    await streams.set_ledger_scanned(42)
+    assert await streams.ledger_scanned() == 42
+
+
+async def test_two_redis_processes_on_one_port_keep_it_dense() -> None:
+    """Two RedisPortStreams on one prefix stand for two gateway processes: their applies race (WATCH/EXEC)."""
+    prefix = f"cgw-test-{uuid.uuid4().hex[:12]}"
+    first = await RedisPortStreams.open(REDIS_URL, key_prefix=prefix)
+    second = await RedisPortStreams.open(REDIS_URL, key_prefix=prefix)
+    try:
+        containers = [A, B, C]
+        await asyncio.gather(
+            *(submit(first if v % 2 else second, notice(Status.HOLD, v, containers[v % 3])) for v in range(1, 41))
+        )
+        entries = await first.notices("NLRTM", 0, 100)
+        assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
+        head, standings = await second.snapshot("NLRTM")
+        assert head == len(entries) and {s.container for s in standings} == {A, B, C}
+    finally:
+        await first.delete_all()
+        await first.close()
+        await second.close()
