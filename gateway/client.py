@@ -240,9 +240,15 @@ class GatewayClient:
         _, body, _ = await self._call("GET", "/v1/aeo/recognition", params=params)
         return dict(body)
 
-    async def port_notices(self, locode: str, *, after: int = 0, limit: int = 100) -> dict[str, Any]:
-        """GET /v1/ports/{locode}/notices: the port's release stream entries with seq > ``after``."""
-        _, body, _ = await self._call("GET", f"/v1/ports/{locode}/notices", params={"after": after, "limit": limit})
+    async def port_notices(self, locode: str, *, after: int = 0, limit: int = 100, wait: int = 0) -> dict[str, Any]:
+        """GET /v1/ports/{locode}/notices: the port's release stream entries with seq > ``after``; ``wait``
+        long-polls for new ones."""
+        _, body, _ = await self._call(
+            "GET",
+            f"/v1/ports/{locode}/notices",
+            params={"after": after, "limit": limit, "wait": wait},
+            timeout=aiohttp.ClientTimeout(total=DEFAULT_TIMEOUT_SECONDS + wait),
+        )
         return dict(body)
 
     async def port_snapshot(self, locode: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.rest.portroutes import PAGE_MAX
+from adapters.rest.portroutes import PAGE_MAX, WAIT_MAX_SECONDS
 from gateway.core.release import Status
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
@@ -59,6 +59,13 @@ def port_paths() -> dict[str, Any]:
                         "in": "query",
                         "required": False,
                         "schema": {"type": "integer", "minimum": 0, "maximum": PAGE_MAX},
+                    },
+                    {
+                        "name": "wait",
+                        "in": "query",
+                        "required": False,
+                        "description": "long-poll: seconds to wait for new entries when there are none",
+                        "schema": {"type": "integer", "minimum": 0, "maximum": WAIT_MAX_SECONDS},
                     },
                 ],
                 "responses": {"200": _json("#/components/schemas/PortNotices", "entries in seq order")} | _ERRORS,

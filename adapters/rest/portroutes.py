@@ -5,7 +5,8 @@ authorises the reader with Cedar ``read_port``) and renders the records of ``gat
 
 Rule 1: ``after`` is the last sequence number the port applied (0 for the start); the page holds the entries
         after it in order, at most ``limit`` (:data:`PAGE_MAX`). A consumer resumes from the last ``seq`` it
-        applied and detects a gap when an entry's ``seq`` is not its last + 1.
+        applied and detects a gap when an entry's ``seq`` is not its last + 1. ``wait`` (seconds, at most
+        :data:`WAIT_MAX_SECONDS`) long-polls: an empty page is answered when entries arrive or the wait ends.
 Rule 2: the snapshot is the decision in force for every open B/L and container with the ``seq`` it reflects;
         a port that reconciles replaces its state with it and resumes with ``after=seq``.
 """
@@ -25,6 +26,8 @@ from gateway.portstream import PortStreams
 # Entries one page returns at most (each ~300 bytes of JSON).
 PAGE_MAX = 500
 PAGE_DEFAULT = 100
+# A long-poll (``wait``) holds the request at most this long (the inbox's default bound).
+WAIT_MAX_SECONDS = 30
 _DIGITS_MAX = 18
 
 
@@ -68,7 +71,8 @@ async def port_notices(request: web.Request) -> web.Response:
     caller = await request.app[ROUTES].caller(request)
     after = _number(request, "after", 0, 2**53)
     limit = _number(request, "limit", PAGE_DEFAULT, PAGE_MAX)
-    locode, entries = await _ports(request).notices(caller.member, request.match_info["locode"], after, limit)
+    wait = _number(request, "wait", 0, WAIT_MAX_SECONDS)
+    locode, entries = await _ports(request).follow(caller.member, request.match_info["locode"], after, limit, wait)
     return web.json_response(
         {
             "port": locode,

@@ -38,9 +38,10 @@ from gateway.wire.cgw.v1 import port_pb2, release_pb2
 NOTICE_TYPE = "release.notice.v1"
 GATE_OUT_TYPE = "port.gate-out.v1"
 BL_WIDE = ""  # the container of a standing that is the B/L as a whole
-# A B/L-wide notice touches every open container known under the B/L; a B/L lists at most this many
-# (the proto's own bound on container_numbers), so one notice never writes an unbounded number of entries.
-MAX_CONTAINERS_PER_NOTICE = 999
+# A B/L-wide notice touches every open container known under the B/L; a B/L gets at most this many (the
+# proto's own bound on container_numbers), so one notice never writes an unbounded number of entries. A
+# container beyond it is REFUSED (recorded), never silently dropped.
+MAX_CONTAINERS_PER_BL = 999
 
 
 class Status(enum.StrEnum):
@@ -236,11 +237,15 @@ def plan_notice(notice: ReleaseNotice, key: tuple[str, str], current: Iterable[S
         targets = (BL_WIDE, *sorted(c for c, s in by_container.items() if c != BL_WIDE and s.open))
     changes: list[PortNotice] = []
     outcomes: list[ItemOutcome] = []
+    known = sum(1 for c in by_container if c != BL_WIDE)
     for container in targets:
         # a container without its own decision stands at the B/L's (a late older notice never overrides it)
         standing = by_container.get(container) or by_container.get(BL_WIDE)
         before = standing.status if standing else Status.PENDING
         effect = _effect(standing, notice)
+        if effect.changes and container != BL_WIDE and container not in by_container:
+            known += 1
+            effect = effect if known <= MAX_CONTAINERS_PER_BL else Effect.REFUSED
         after = notice.decision if effect.changes else before
         outcomes.append(ItemOutcome(container, effect, before, after))
         if effect.changes:

@@ -6,6 +6,7 @@ snapshot and resumes the stream; its state converges exactly to what a port that
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -148,3 +149,13 @@ async def test_readers_and_senders_are_checked(gateway: Gateway, clients: Client
         await port.submit(GATE_OUT, ["CN-GACC"], body, schema=GATE_OUT_SCHEMA)
     assert (bad_container.value.code, bad_container.value.field) == ("IDENTIFIER_INVALID", "payload.container_number")
     assert (await gacc.port_snapshot("NLRTM"))["seq"] == 0
+
+
+async def test_rest_long_poll_answers_when_an_entry_arrives(gateway: Gateway, clients: ClientFactory) -> None:
+    gacc, port = clients("CN-GACC"), clients("PORT-NLRTM")
+    waiting = asyncio.create_task(port.port_notices("NLRTM", after=0, wait=10))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()
+    await decide(gacc, "HOLD", 1, A)
+    page = await asyncio.wait_for(waiting, 5)
+    assert [n["seq"] for n in page["notices"]] == [1]

@@ -15,6 +15,7 @@ from gateway.core.payloads import validate_payload
 from gateway.core.release import (
     BL_WIDE,
     DECISIONS,
+    MAX_CONTAINERS_PER_BL,
     TRANSITIONS,
     Effect,
     GateOut,
@@ -215,3 +216,13 @@ def test_port_settings_are_checked() -> None:
     assert bad.value.field == "ports.subscriptions.PORT-X[0]"
     with pytest.raises(Unavailable):
         parse_port_settings({"push_streams": "yes"})
+
+
+def test_a_bl_holds_a_bounded_number_of_containers() -> None:
+    current = [
+        Standing("NLRTM", BL, f"C{i}", Status.HOLD, 1, i + 1, T0, "CN-GACC", "m") for i in range(MAX_CONTAINERS_PER_BL)
+    ]
+    plan = plan_notice(ReleaseNotice(BL, (A,), Status.HOLD, 2, "NLRTM", "", T0), ("CN-GACC", "m2"), current)
+    assert [o.effect for o in plan.outcomes] == [Effect.REFUSED] and plan.changes == ()
+    plan = plan_notice(ReleaseNotice(BL, ("C0",), Status.RELEASED, 2, "NLRTM", "", T0), ("CN-GACC", "m3"), current)
+    assert [o.effect for o in plan.outcomes] == [Effect.APPLIED]
