@@ -12,6 +12,8 @@ Rule 3: a ``port.gate-out.v1`` must come from a port member subscribed to its UN
         ``alert.gate-out.v1`` to the home administration: signed with the gateway's key, deterministic id, stored
         and ledgered like any message, plus a ``gate_out_alert`` ledger event.
 Rule 4: a DO_NOT_LOAD notice must be addressed to at least one carrier (the loading port gets it on its stream).
+        A release decision for a port comes from the home administration or the customs of the port's country
+        (the first two letters of its UN/LOCODE); any other customs member is refused (``POLICY_DENIED``).
 Rule 5: a port's stream and snapshot are read by its subscribed port members and by the home administration
         (Cedar ``read_port``); subscriptions are ``[ports] subscriptions`` in the configuration, else the member id
         convention ``PORT-<LOCODE>``.
@@ -159,6 +161,11 @@ class PortStreams:
         """Before the accept: Rules 3 and 4 (raises; nothing is stored)."""
         if header.type == NOTICE_TYPE and sender.kind is MemberKind.CUSTOMS:
             notice = parse_notice(header.payload.media, payload)
+            if not sender.home and sender.country != notice.port[:2]:
+                raise Forbidden(
+                    f"a release decision for port {notice.port} comes from the home administration"
+                    f" or the customs of {notice.port[:2]}, not {sender.id}"
+                )
             if notice.decision is Status.DO_NOT_LOAD and not any(
                 (m := registry.get(r)) is not None and m.kind is MemberKind.CARRIER for r in header.to
             ):

@@ -138,6 +138,17 @@ async def test_readers_and_senders_are_checked(gateway: Gateway, clients: Client
     with pytest.raises(GatewayClientError) as no_carrier:
         await gacc.submit(RELEASE, ["PORT-NLRTM"], notice, schema=RELEASE_SCHEMA, tlp=Tlp.GREEN)
     assert (no_carrier.value.code, no_carrier.value.field) == ("HEADER_INVALID", "to")
+    # a release decision for a Dutch port from US customs is refused (home or the port's country only)
+    async with clients("US-CBP") as cbp:
+        with pytest.raises(GatewayClientError) as foreign_customs:
+            await cbp.submit(
+                RELEASE,
+                ["PORT-NLRTM"],
+                to_bytes(portsamples.release_notice("HOLD", 1, (A,))),
+                schema=RELEASE_SCHEMA,
+                tlp=Tlp.GREEN,
+            )
+    assert foreign_customs.value.code == "POLICY_DENIED"
     # a gate-out for another port is refused
     body = to_bytes(portsamples.gate_out(A, port="BEANR"))
     with pytest.raises(GatewayClientError) as foreign:
