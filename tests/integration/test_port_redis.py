@@ -1,0 +1,83 @@
+"""Port release streams on the shared Redis store (issue 8): two gateway processes (two in-process gateways, one
+Redis, one key prefix) share every port's standings and stream. A port long-polling gateway B is answered when
+customs decides through gateway A (the follower re-reads the shared stream: portstream Rule 7), the sequence
+stays dense across both, and a gate-out through B sees A's release."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import pytest
+
+from gateway import portsamples
+from gateway.client import GatewayClient, MemberCredentials
+from gateway.core.model import Tlp
+from gateway.infra.redis_ports import RedisPortStreams
+from gateway.infra.redis_store import RedisStore
+from gateway.main import Gateway, running_gateway
+from gateway.samples import to_bytes
+from gateway.settings import load_settings
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+A, B = portsamples.CONTAINERS[:2]
+
+
+@pytest.fixture
+async def pair(federation: Path, tmp_path: Path) -> AsyncIterator[tuple[Gateway, Gateway]]:
+    prefix = f"cgw-test-{uuid.uuid4().hex[:12]}"
+    try:
+        async with AsyncExitStack() as stack:
+            gateways = []
+            for name in ("a", "b"):
+                overrides = {
+                    "gateway.rest_port": 0,
+                    "gateway.grpc_port": 0,
+                    "gateway.data_dir": str(tmp_path / name),
+                    "store.backend": "redis",
+                    "store.redis_url": REDIS_URL,
+                    "store.key_prefix": prefix,
+                    "store.allow_no_persistence": True,
+                }
+                settings = load_settings(federation / "gateway.toml", overrides=overrides)
+                gateways.append(await stack.enter_async_context(running_gateway(settings)))
+            yield gateways[0], gateways[1]
+    finally:
+        store = await RedisStore.open(REDIS_URL, key_prefix=prefix, allow_no_persistence=True)
+        streams = await RedisPortStreams.open(REDIS_URL, key_prefix=prefix)
+        try:
+            await store.delete_all()
+            await streams.delete_all()
+        finally:
+            await store.close()
+            await streams.close()
+
+
+async def test_two_gateways_share_the_port_streams(pair: tuple[Gateway, Gateway], federation: Path) -> None:
+    first, second = pair
+    async with (
+        GatewayClient(first.url, MemberCredentials.from_federation(federation, "CN-GACC")) as gacc,
+        GatewayClient(second.url, MemberCredentials.from_federation(federation, "PORT-NLRTM")) as port,
+    ):
+        waiting = asyncio.create_task(port.port_notices("NLRTM", after=0, wait=10))
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        for decision, version, containers in (("HOLD", 1, (A, B)), ("RELEASED", 2, (A,))):
+            notice = to_bytes(portsamples.release_notice(decision, version, containers))
+            await gacc.submit("release.notice.v1", ["PORT-NLRTM"], notice, schema="cgw.v1.ReleaseNotice", tlp=Tlp.GREEN)
+        page = await asyncio.wait_for(waiting, 5)
+        assert page["notices"] and page["notices"][0]["seq"] == 1
+        assert time.monotonic() - started < 2.5  # within a re-read interval of the follower on the other process
+        await port.submit("port.gate-out.v1", ["CN-GACC"], to_bytes(portsamples.gate_out(A)), schema="cgw.v1.GateOut")
+        entries = (await gacc.port_notices("NLRTM"))["notices"]
+        assert [(e["seq"], e["containerNumber"], e["status"]) for e in entries] == [
+            (1, A, "HOLD"),
+            (2, B, "HOLD"),
+            (3, A, "RELEASED"),
+            (4, A, "GATED_OUT"),
+        ]
+        assert await port.port_snapshot("NLRTM") == await gacc.port_snapshot("NLRTM")
