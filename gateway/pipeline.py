@@ -26,8 +26,9 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -63,7 +64,7 @@ from gateway.core.policy import (
 from gateway.core.receipt import make_receipt
 from gateway.faults import NO_CRASH, CrashPoint
 from gateway.metrics import Metrics
-from gateway.ports import Clock, DocumentVerifier, InboxItem, RelayStore, Store, StoredMessage
+from gateway.ports import Clock, DocumentVerifier, InboxItem, ReceiptFactory, RelayStore, Store, StoredMessage
 from gateway.portstream import PortStreams
 from gateway.recognition import ENRICHED_TYPES, STATUS_TYPE, Recognition, update_records
 from gateway.relay import recall_everywhere, recall_record, relay_store
@@ -240,15 +241,23 @@ class Pipeline:
     # -- submit -----------------------------------------------------------------------------------------
 
     async def submit(self, inbound: Inbound) -> Outcome:
+        context: dict[str, Any] = {"adapter": inbound.adapter}
+        return await self._guarded("submit", inbound, context, self._submit(inbound, context))
+
+    async def _guarded(
+        self, action: str, inbound: Inbound, context: dict[str, Any], work: Coroutine[Any, Any, Outcome]
+    ) -> Outcome:
+        """Run one submission (``submit`` or ``forward``): bounded in flight, every refusal audited and logged
+        once on the canonical exchange line, anything not a ``GatewayError`` reported as INTERNAL (Rule 2, 3)."""
         if self._inflight >= self._state.limits.max_inflight_submits:
+            work.close()
             raise Overloaded("too many submissions in flight")
         self._inflight += 1
         started = time.perf_counter()
-        context: dict[str, Any] = {"adapter": inbound.adapter}
         try:
-            outcome = await self._submit(inbound, context)
+            outcome = await work
         except GatewayError as exc:
-            await self._reject(exc, adapter=inbound.adapter, action="submit", fields=context)
+            await self._reject(exc, adapter=inbound.adapter, action=action, fields=context)
             await self._answers.refused(context.get("answer"), exc)
             self._log_exchange(context | {"detail": exc.detail[:300]}, "rejected", exc.code, started)
             self._observe(context, "rejected", exc.code, started)
@@ -256,7 +265,7 @@ class Pipeline:
         except Exception as exc:  # a bug: audit and report as INTERNAL, never leak the detail
             err = Internal(f"{type(exc).__name__}")
             log.exception("pipeline bug", **context)
-            await self._reject(err, adapter=inbound.adapter, action="submit", fields=context)
+            await self._reject(err, adapter=inbound.adapter, action=action, fields=context)
             self._observe(context, "rejected", err.code, started)
             raise err from exc
         finally:
@@ -277,22 +286,11 @@ class Pipeline:
     async def _submit(self, inbound: Inbound, context: dict[str, Any]) -> Outcome:
         caller = await self._authenticate(inbound.credentials)
         context["caller"] = caller.member.id
-        trust = self._state.require_trust()
         now = self._clock.now()
-        limits = self._state.limits
         if inbound.document is not None:
             verified = self._verify_document(inbound.adapter, inbound.document, caller, now)
         else:
-            verified = envelope_rules.verify_envelope(
-                inbound.unverified_jws,
-                inbound.payload,
-                validator=trust.validator,
-                registry=trust.registry,
-                now=now,
-                caller=caller,
-                max_skew=limits.clock_skew,
-                max_lifetime=limits.max_message_lifetime,
-            )
+            verified = self._verify_jws(inbound.unverified_jws, inbound.payload, caller, now)
         header = verified.header
         context.update(message_id=header.id, sender=header.sender, type=header.type)
         digest = evidence_digest(verified.jws, verified.payload)
@@ -323,32 +321,98 @@ class Pipeline:
             digest=digest,
             received_at=now,
         )
-        event = AuditEvent(
-            EventKind.ACCEPTED,
-            now,
-            {
-                "adapter": inbound.adapter,
-                "caller": caller.member.id,
-                "message_id": header.id,
-                "sender": header.sender,
-                "type": header.type,
-                "to": list(header.to),
-                "tlp": header.tlp.value,
-                "program": header.program or "",
-                "evidence_sha256": digest,
-                "payload_sha256": header.payload.sha256,
-                "signer_cert": verified.signer_fingerprint,
-                "decision": "allow",
-                "policy_ids": list(permit.decision.policy_ids),
-                "policy_digest": permit.decision.digest,
-            }
-            | ({"aeo": enrichment.record()} if enrichment else {})
+        event = self._accepted_event(
+            inbound.adapter,
+            caller,
+            verified,
+            digest=digest,
+            decision=permit.decision,
+            now=now,
+            extra=({"aeo": enrichment.record()} if enrichment else {})
             | ({"aeo_status": update_records(aeo_updates)} if aeo_updates else {})
             | (recall_record(validated.recalled) if validated.recalled else {}),
         )
+        receipt = self._receipt_factory(message, permit.decision.digest, self._answers.claim(context.get("answer")))
+        if validated.recalled is not None:  # intel.recall.v1: withdraw every copy (gateway/relay.py)
+            recalled = validated.recalled
+
+            async def persist() -> StoredMessage:
+                stored, holders = await recall_everywhere(self._store, message, recalled, event, receipt)
+                for holder in holders:
+                    self._inbox_event(holder).set()
+                return stored
+
+        else:
+
+            async def persist() -> StoredMessage:
+                return await self._store.accept(message, event, receipt)
+
+        stored_or_duplicate = await self._persist(persist, header, digest)
+        if isinstance(stored_or_duplicate, Outcome):
+            return stored_or_duplicate
+        stored = stored_or_duplicate
+        self._crash.hit("after-persist")  # crash-safety tests: durable, but no receipt sent yet
+        if self._aeo is not None:
+            await self._aeo.apply(aeo_updates, (header.sender, header.id))  # the next check sees it
+        await self._port_accepted(stored, header.payload.media, caller)  # the port's release stream
+        for recipient in header.to:
+            self._inbox_event(recipient).set()
+        await self._answers.accepted(context.get("answer"))
+        return Outcome(message=stored, duplicate=False)
+
+    def _verify_jws(self, unverified_jws: str, payload: bytes, caller: Caller, now: datetime) -> VerifiedEnvelope:
+        trust = self._state.require_trust()
+        limits = self._state.limits
+        return envelope_rules.verify_envelope(
+            unverified_jws,
+            payload,
+            validator=trust.validator,
+            registry=trust.registry,
+            now=now,
+            caller=caller,
+            max_skew=limits.clock_skew,
+            max_lifetime=limits.max_message_lifetime,
+        )
+
+    @staticmethod
+    def _accepted_event(
+        adapter: str,
+        caller: Caller,
+        verified: VerifiedEnvelope,
+        *,
+        digest: str,
+        decision: Decision,
+        now: datetime,
+        extra: Mapping[str, Any],
+    ) -> AuditEvent:
+        """The ``accepted`` ledger leaf: who, what, the evidence digests, the signer and the decision."""
+        header = verified.header
+        fields: dict[str, Any] = {
+            "adapter": adapter,
+            "caller": caller.member.id,
+            "message_id": header.id,
+            "sender": header.sender,
+            "type": header.type,
+            "to": list(header.to),
+            "tlp": header.tlp.value,
+            "program": header.program or "",
+            "evidence_sha256": digest,
+            "payload_sha256": header.payload.sha256,
+            "signer_cert": verified.signer_fingerprint,
+            "decision": "allow",
+            "policy_ids": list(decision.policy_ids),
+            "policy_digest": decision.digest,
+        }
+        fields.update(extra)
+        return AuditEvent(EventKind.ACCEPTED, now, fields)
+
+    def _receipt_factory(
+        self, message: StoredMessage, policy_digest: str, answer: Mapping[str, str] | None
+    ) -> ReceiptFactory:
+        """Signs the receipt inside the store's durable write, once the ledger index is known (receipt.py)."""
         identity = self._state.identity
 
-        def receipt(leaf_index: int, received_at: Any) -> bytes:
+        def receipt(leaf_index: int, received_at: datetime) -> bytes:
             return make_receipt(
                 message_id=message.message_id,
                 sender=message.sender,
@@ -358,32 +422,26 @@ class Pipeline:
                 leaf_index=leaf_index,
                 received_at=received_at,
                 gateway=self._state.member_id,
-                policy_digest=permit.decision.digest,
+                policy_digest=policy_digest,
                 key=identity.private_key,
                 x5c=self._state.receipt_x5c,
-                answer=self._answers.claim(context.get("answer")),
+                answer=answer,
             )
 
+        return receipt
+
+    async def _persist(
+        self, write: Callable[[], Awaitable[StoredMessage]], header: Header, digest: str
+    ) -> StoredMessage | Outcome:
+        """The durable write; when a concurrent submission of the same (sender, id) won the race, the duplicate
+        rule decides (the original receipt for the same bytes, else DUPLICATE_CONFLICT)."""
         try:
-            if validated.recalled is not None:  # intel.recall.v1: withdraw every copy (gateway/relay.py)
-                stored, holders = await recall_everywhere(self._store, message, validated.recalled, event, receipt)
-                for holder in holders:
-                    self._inbox_event(holder).set()
-            else:
-                stored = await self._store.accept(message, event, receipt)
-        except DuplicateConflict:  # a concurrent submit of the same (sender, id) won the race
+            return await write()
+        except DuplicateConflict:
             raced = await self._store.find_message(header.sender, header.id)
             if raced is None:
                 raise
             return self._duplicate(raced, digest)
-        self._crash.hit("after-persist")  # crash-safety tests: durable, but no receipt sent yet
-        if self._aeo is not None:
-            await self._aeo.apply(aeo_updates, (header.sender, header.id))  # the next check sees it
-        await self._port_accepted(stored, header.payload.media, caller)  # the port's release stream
-        for recipient in header.to:
-            self._inbox_event(recipient).set()
-        await self._answers.accepted(context.get("answer"))
-        return Outcome(message=stored, duplicate=False)
 
     def _check_ports(self, header: Header, caller: Caller, payload: bytes) -> None:
         if self._ports is not None:
@@ -493,21 +551,8 @@ class Pipeline:
         ``inbound`` carries the forwarder's own signed envelope over the ORIGINAL payload (its ``payload`` is
         not used: the stored bytes are). Same checks as ``submit`` (verify, replay, validate, the ``forward``
         and ``receive`` policies); the original's evidence is kept unchanged and delivered beside it."""
-        started = time.perf_counter()
         context: dict[str, Any] = {"adapter": inbound.adapter, "forward_of": f"{sender}/{message_id}"}
-        try:
-            outcome = await self._forward(inbound, (sender, message_id), context)
-        except GatewayError as exc:
-            await self._reject(exc, adapter=inbound.adapter, action="forward", fields=context)
-            self._log_exchange(context | {"detail": exc.detail[:300]}, "rejected", exc.code, started)
-            raise
-        except Exception as exc:  # a bug: audit and report as INTERNAL, never leak the detail
-            err = Internal(f"{type(exc).__name__}")
-            log.exception("pipeline bug", **context)
-            await self._reject(err, adapter=inbound.adapter, action="forward", fields=context)
-            raise err from exc
-        self._log_exchange(context, "duplicate" if outcome.duplicate else "accepted", "OK", started)
-        return outcome
+        return await self._guarded("forward", inbound, context, self._forward(inbound, (sender, message_id), context))
 
     async def _forward(self, inbound: Inbound, named: tuple[str, str], context: dict[str, Any]) -> Outcome:
         caller = await self._authenticate(inbound.credentials)
@@ -522,17 +567,7 @@ class Pipeline:
             raise Internal("a forward links to a missing original")
         trust = self._state.require_trust()
         now = self._clock.now()
-        limits = self._state.limits
-        verified = envelope_rules.verify_envelope(
-            inbound.unverified_jws,
-            original.payload,
-            validator=trust.validator,
-            registry=trust.registry,
-            now=now,
-            caller=caller,
-            max_skew=limits.clock_skew,
-            max_lifetime=limits.max_message_lifetime,
-        )
+        verified = self._verify_jws(inbound.unverified_jws, original.payload, caller, now)
         header = verified.header
         context.update(message_id=header.id, sender=header.sender, type=header.type)
         check_forward(self._stored_header(original), header)
@@ -563,53 +598,26 @@ class Pipeline:
             digest=digest,
             received_at=now,
         )
-        event = AuditEvent(
-            EventKind.ACCEPTED,
-            now,
-            {
-                "adapter": inbound.adapter,
+        event = self._accepted_event(
+            inbound.adapter,
+            caller,
+            verified,
+            digest=digest,
+            decision=decision,
+            now=now,
+            extra={
                 "action": "forward",
-                "caller": caller.member.id,
-                "message_id": header.id,
-                "sender": header.sender,
-                "type": header.type,
-                "to": list(header.to),
-                "tlp": header.tlp.value,
-                "program": header.program or "",
                 "forward_of": {"sender": original.sender, "message_id": original.message_id},
                 "original_evidence_sha256": original.digest,
-                "evidence_sha256": digest,
-                "payload_sha256": header.payload.sha256,
-                "signer_cert": verified.signer_fingerprint,
-                "decision": "allow",
-                "policy_ids": list(decision.policy_ids),
-                "policy_digest": decision.digest,
             },
         )
-        identity = self._state.identity
-
-        def receipt(leaf_index: int, received_at: Any) -> bytes:
-            return make_receipt(
-                message_id=message.message_id,
-                sender=message.sender,
-                recipients=message.recipients,
-                message_type=message.type,
-                evidence_sha256=message.digest,
-                leaf_index=leaf_index,
-                received_at=received_at,
-                gateway=self._state.member_id,
-                policy_digest=decision.digest,
-                key=identity.private_key,
-                x5c=self._state.receipt_x5c,
-            )
-
-        try:
-            stored = await relay.accept_forward(message, root, event, receipt)
-        except DuplicateConflict:
-            raced = await self._store.find_message(header.sender, header.id)
-            if raced is None:
-                raise
-            return self._duplicate(raced, digest)
+        receipt = self._receipt_factory(message, decision.digest, None)
+        stored_or_duplicate = await self._persist(
+            lambda: relay.accept_forward(message, root, event, receipt), header, digest
+        )
+        if isinstance(stored_or_duplicate, Outcome):
+            return stored_or_duplicate
+        stored = stored_or_duplicate
         for recipient in header.to:
             self._inbox_event(recipient).set()
         return Outcome(message=stored, duplicate=False)
