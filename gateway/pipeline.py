@@ -21,13 +21,10 @@ Rule 3: errors are ``GatewayError`` subclasses only; anything else is a bug and 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
-import json
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -43,7 +40,6 @@ from gateway.core.errors import (
     Forbidden,
     GatewayError,
     Internal,
-    LimitExceeded,
     NotFound,
     Overloaded,
     TokenReplayed,
@@ -58,24 +54,20 @@ from gateway.core.policy import (
     audit_request,
     forward_request,
     receive_request,
-    status_request,
     submit_request,
 )
 from gateway.core.receipt import make_receipt
 from gateway.faults import NO_CRASH, CrashPoint
+from gateway.inbox import Inbox
 from gateway.metrics import Metrics
-from gateway.ports import Clock, DocumentVerifier, InboxItem, ReceiptFactory, RelayStore, Store, StoredMessage
+from gateway.ports import Clock, DocumentVerifier, InboxItem, ReceiptFactory, Store, StoredMessage
 from gateway.portstream import PortStreams
-from gateway.recognition import ENRICHED_TYPES, STATUS_TYPE, Recognition, update_records
+from gateway.recognition import STATUS_TYPE, Recognition, update_records
 from gateway.relay import recall_everywhere, recall_record, relay_store
 from gateway.state import GatewayState
 from gateway.translation import Answers, Translators
 
 log = structlog.get_logger("gateway.exchange")
-
-# A long-poll re-reads the store at least this often: submissions to other processes on a shared store wake no
-# event in this one. One cheap indexed read per waiting caller per second.
-INBOX_REPOLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,13 +145,14 @@ class Pipeline:
         ports: PortStreams | None = None,
     ) -> None:
         self._store = store
+        self._inbox = Inbox(store=store, state=state, clock=clock, aeo=aeo)
         # Port release synchronisation (gateway/portstream.py): release notices and gate-outs after the accept
         self._ports = ports
         if ports is not None:
-            ports.notify = lambda member_id: self._inbox_event(member_id).set()
+            ports.notify = self._inbox.wake
         # Translated payload media (EDIFACT): translate before validation, answer the sender (gateway/translation.py)
         self._answers = Answers(translators or {}, store=store, state=state, clock=clock, digest=evidence_digest)
-        self._answers.notify = lambda member_id: self._inbox_event(member_id).set()
+        self._answers.notify = self._inbox.wake
         self._aeo = aeo  # AEO mutual recognition (gateway/recognition.py): enrichment and aeo.status.v1 updates
         self._document_verifiers = dict(document_verifiers or {})
         self._state = state
@@ -167,7 +160,6 @@ class Pipeline:
         self._metrics = metrics
         self._crash = crash
         self._inflight = 0
-        self._inbox_events: dict[str, asyncio.Event] = {}
 
     # -- authentication ---------------------------------------------------------------------------------
 
@@ -339,7 +331,7 @@ class Pipeline:
             async def persist() -> StoredMessage:
                 stored, holders = await recall_everywhere(self._store, message, recalled, event, receipt)
                 for holder in holders:
-                    self._inbox_event(holder).set()
+                    self._inbox.wake(holder)
                 return stored
 
         else:
@@ -356,7 +348,7 @@ class Pipeline:
             await self._aeo.apply(aeo_updates, (header.sender, header.id))  # the next check sees it
         await self._port_accepted(stored, header.payload.media, caller)  # the port's release stream
         for recipient in header.to:
-            self._inbox_event(recipient).set()
+            self._inbox.wake(recipient)
         await self._answers.accepted(context.get("answer"))
         return Outcome(message=stored, duplicate=False)
 
@@ -619,84 +611,19 @@ class Pipeline:
             return stored_or_duplicate
         stored = stored_or_duplicate
         for recipient in header.to:
-            self._inbox_event(recipient).set()
+            self._inbox.wake(recipient)
         return Outcome(message=stored, duplicate=False)
 
-    async def _with_originals(self, items: list[InboxItem]) -> list[InboxItem]:
-        """A forwarded item carries the original message (its signed evidence goes out beside the forward)."""
-        if not items or not isinstance(self._store, RelayStore):
-            return items
-        roots = await self._store.forwards_of([(i.message.sender, i.message.message_id) for i in items])
-        if not roots:
-            return items
-        originals = {root: await self._store.find_message(*root) for root in set(roots.values())}
-        out: list[InboxItem] = []
-        for item in items:
-            original = originals.get(roots.get((item.message.sender, item.message.message_id), ("", "")))
-            out.append(item if original is None else replace(item, forward_of=original))
-        return out
-
-    # -- inbox ------------------------------------------------------------------------------------------
-
-    def _inbox_event(self, member_id: str) -> asyncio.Event:
-        event = self._inbox_events.get(member_id)
-        if event is None:
-            event = self._inbox_events[member_id] = asyncio.Event()
-        return event
+    # -- inbox (gateway/inbox.py) ----------------------------------------------------------------------
 
     async def pull(self, caller: Caller, *, after: int, limit: int, wait: float) -> list[InboxItem]:
-        """Unacknowledged items after ``after``; when none, wait up to ``wait`` seconds for new ones."""
-        limits = self._state.limits
-        limit = max(1, min(limit, limits.max_pull_items))
-        wait = max(0.0, min(wait, limits.max_wait_seconds))
-        member_id = caller.member.id
-        deadline = time.monotonic() + wait
-        while True:
-            signal = self._inbox_event(member_id)
-            signal.clear()
-            items = await self._store.pull(member_id, after, limit)
-            remaining = deadline - time.monotonic()
-            if items or remaining <= 0:
-                return await self._with_originals(await self._annotated(items))
-            # a submission to ANOTHER gateway process (shared Redis store) sets no event here: re-poll the store
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(signal.wait(), timeout=min(remaining, INBOX_REPOLL_SECONDS))
-
-    async def _annotated(self, items: list[InboxItem]) -> list[InboxItem]:
-        """Attach the AEO results recorded in each message's ``accepted`` ledger leaf (they travel with it)."""
-        if self._aeo is None:
-            return items
-        out: list[InboxItem] = []
-        for item in items:
-            index = item.message.leaf_index
-            if item.message.type in ENRICHED_TYPES and index >= 0:
-                entries = await self._store.ledger_entries(index, index + 1)
-                aeo = json.loads(entries[0].data).get("aeo") if entries else None
-                if aeo:
-                    out.append(replace(item, annotations={"aeo": aeo}))
-                    continue
-            out.append(item)
-        return out
+        return await self._inbox.pull(caller, after=after, limit=limit, wait=wait)
 
     async def ack(self, caller: Caller, cursors: Sequence[int]) -> int:
-        if len(cursors) > self._state.limits.max_ack_items:
-            raise LimitExceeded(f"{len(cursors)} cursors > {self._state.limits.max_ack_items}", field="cursors")
-        event = AuditEvent(
-            EventKind.ACKNOWLEDGED,
-            self._clock.now(),
-            {"recipient": caller.member.id, "cursors": list(cursors)},
-        )
-        return await self._store.ack(caller.member.id, cursors, event)
+        return await self._inbox.ack(caller, cursors)
 
     async def status(self, caller: Caller, sender: str, message_id: str) -> StoredMessage:
-        """Who may read a message's status is Cedar's ``read_status`` decision (the baseline: sender, recipients,
-        auditors); a denial is NOT_FOUND, like an unknown message, so a status read never reveals existence."""
-        message = await self._store.find_message(sender, message_id)
-        if message is not None:
-            request = status_request(caller.member, message.type, message.sender, message.recipients)
-            if self._state.require_authorizer().authorize(request).allowed:
-                return message
-        raise NotFound(f"no message {sender}/{message_id} visible to {caller.member.id}")
+        return await self._inbox.status(caller, sender, message_id)
 
     async def authorize_audit(self, caller: Caller) -> Decision:
         """Ledger reads are the auditor role's, decided by Cedar like everything else; a denial is audited."""
