@@ -30,8 +30,8 @@ from typing import Any
 
 import structlog
 
+from gateway.access import Credentials, IssuedToken, authenticate_caller, issue_token
 from gateway.core import envelope as envelope_rules
-from gateway.core import tokens
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.envelope import VerifiedEnvelope
 from gateway.core.errors import (
@@ -42,8 +42,6 @@ from gateway.core.errors import (
     Internal,
     NotFound,
     Overloaded,
-    TokenReplayed,
-    Unauthenticated,
 )
 from gateway.core.forwarding import check_forward, lane_of, stored_header
 from gateway.core.model import Caller, Header, Member
@@ -68,14 +66,6 @@ from gateway.state import GatewayState
 from gateway.translation import Answers, Translators
 
 log = structlog.get_logger("gateway.exchange")
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """What the transport proved about the peer: its TLS client certificate and/or a bearer token."""
-
-    client_cert: bytes | None = None  # DER of the TLS client certificate (already TLS-verified)
-    bearer_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +104,6 @@ class Outcome:
     @property
     def receipt(self) -> str:
         return self.message.receipt.decode("ascii")
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedToken:
-    token: str
-    expires_in: int
 
 
 def evidence_digest(jws: str, payload: bytes) -> str:
@@ -172,63 +156,15 @@ class Pipeline:
             raise
 
     async def _authenticate(self, credentials: Credentials) -> Caller:
-        """mTLS certificate or a gateway-issued access token (bound to the certificate when it says so)."""
-        trust = self._state.require_trust()
-        now = self._clock.now()
-        if credentials.bearer_token is not None:
-            presented = tokens.x5t_s256(credentials.client_cert) if credentials.client_cert else None
-            claims = tokens.verify_access_token(
-                credentials.bearer_token,
-                public_key=self._state.identity.public_key,
-                issuer=self._state.issuer,
-                audience=self._state.issuer,
-                now=now,
-                registry=trust.registry,
-                presented_cert_x5t_s256=presented,
-            )
-            return Caller(member=claims.member, method="token", cert_fingerprint=claims.bound_x5t)
-        if credentials.client_cert is not None:
-            certified = trust.validator.validate_client([credentials.client_cert], now)
-            member = trust.registry.get(certified.member_id)
-            if member is None:
-                raise Unauthenticated("client certificate names no registry member")
-            return Caller(member=member, method="mtls", cert_fingerprint=certified.fingerprint)
-        raise Unauthenticated("no client certificate and no bearer token")
+        return authenticate_caller(self._state, self._clock.now(), credentials)
 
     async def issue_token(self, unverified_assertion: str, client_cert: bytes | None) -> IssuedToken:
         """RFC 7523 client assertion -> short-lived access token (RFC 8705 bound when a cert is presented)."""
-        trust = self._state.require_trust()
-        now = self._clock.now()
         try:
-            assertion = tokens.verify_client_assertion(
-                unverified_assertion,
-                audience=self._state.token_audience,
-                validator=trust.validator,
-                registry=trust.registry,
-                now=now,
-            )
-            if not await self._store.claim_once(f"jti:{assertion.member.id}:{assertion.jti}", assertion.expires):
-                raise TokenReplayed("client assertion jti already used")
+            return await issue_token(self._state, self._clock.now(), self._store, unverified_assertion, client_cert)
         except GatewayError as exc:
             await self._reject(exc, adapter="rest", action="token", fields={})
             raise
-        ttl = self._state.limits.token_ttl_seconds
-        bound = tokens.x5t_s256(client_cert) if client_cert else None
-        token = tokens.issue_access_token(
-            assertion.member,
-            key=self._state.identity.private_key,
-            key_id=self._state.identity.key_id,
-            issuer=self._state.issuer,
-            audience=self._state.issuer,
-            now=now,
-            ttl=ttl,
-            cnf_x5t_s256=bound,
-            jti=hashlib.sha256(f"{assertion.member.id}:{assertion.jti}".encode()).hexdigest()[:32],
-        )
-        await self._store.record(
-            AuditEvent(EventKind.TOKEN_ISSUED, now, {"member": assertion.member.id, "bound": bound is not None})
-        )
-        return IssuedToken(token=token, expires_in=ttl)
 
     # -- submit -----------------------------------------------------------------------------------------
 

@@ -15,9 +15,10 @@ from typing import Any
 
 import grpc
 
+from gateway.access import Credentials
 from gateway.core.errors import BadRequest
 from gateway.ledger import Ledger
-from gateway.pipeline import Credentials, Pipeline
+from gateway.pipeline import Pipeline
 from gateway.portstream import PortStreams
 from gateway.recognition import Recognition
 from gateway.settings import Limits

@@ -23,6 +23,7 @@ from adapters.rest.openapi import openapi_document
 from adapters.rest.operations import add_operation_routes
 from adapters.rest.portroutes import add_port_routes
 from adapters.status import problem_json, status_of
+from gateway.access import Credentials
 from gateway.core.errors import (
     BadRequest,
     GatewayError,
@@ -34,7 +35,7 @@ from gateway.core.errors import (
 from gateway.core.model import Caller
 from gateway.ledger import Ledger
 from gateway.operations import Operations
-from gateway.pipeline import Credentials, Inbound, Pipeline
+from gateway.pipeline import Inbound, Pipeline
 from gateway.ports import InboxItem, StoredMessage
 from gateway.portstream import PortStreams
 from gateway.recognition import Recognition

@@ -24,8 +24,9 @@ from adapters.soap.document import MAX_DOCUMENT_BYTES, parse_document
 from adapters.soap.mapping import qname
 from adapters.soap.submission import body_operation
 from adapters.soap.wssecurity import envelope_parts
+from gateway.access import Credentials
 from gateway.core.errors import BadRequest, GatewayError, Internal, LimitExceeded, UnsupportedMediaType
-from gateway.pipeline import Credentials, Inbound, Pipeline, SignedDocument
+from gateway.pipeline import Inbound, Pipeline, SignedDocument
 from gateway.ports import Clock, InboxItem, StoredMessage
 from gateway.state import GatewayState
 
