@@ -117,6 +117,35 @@ def sign_message(
     return envelope.sign_envelope(header, credentials.signing_key, credentials.signing_chain)
 
 
+class ReceiptVerifier:
+    """Verifies gateway receipts (Rule 3): the signer's certificate, taken from the receipt's x5c, must be valid
+    now and issued by our trust anchor; the first trusted certificate is remembered."""
+
+    def __init__(self, ca_file: Path) -> None:
+        self._ca_file = ca_file
+        self._trusted: x509.Certificate | None = None
+
+    def signer_key(self, receipt: str) -> PublicKeyTypes:
+        leaf = x509.load_der_x509_certificate(header_x5c(peek_header(receipt))[0])
+        if self._trusted is not None and leaf == self._trusted:
+            return leaf.public_key()
+        now = datetime.now(UTC)
+        if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
+            raise GatewayClientError(0, "RECEIPT_UNTRUSTED", "receipt signer certificate is not valid now")
+        for anchor in load_certificates(self._ca_file):
+            try:
+                leaf.verify_directly_issued_by(anchor)
+            except (ValueError, TypeError, InvalidSignature):
+                continue
+            self._trusted = leaf
+            return leaf.public_key()
+        raise GatewayClientError(0, "RECEIPT_UNTRUSTED", "receipt signer does not chain to the anchor")
+
+    def read(self, receipt: str) -> dict[str, Any]:
+        """The verified receipt claims."""
+        return read_receipt(receipt, self.signer_key(receipt))
+
+
 class GatewayClient:
     def __init__(
         self,
@@ -140,7 +169,7 @@ class GatewayClient:
             timeout=aiohttp.ClientTimeout(total=DEFAULT_TIMEOUT_SECONDS),
         )
         self._token: str | None = None
-        self._gateway_cert: x509.Certificate | None = None
+        self._receipts = ReceiptVerifier(credentials.ca_file)
 
     async def __aenter__(self) -> Self:
         return self
@@ -181,7 +210,7 @@ class GatewayClient:
         status, body, _ = await self._call(
             "POST", "/v1/messages", data=payload, headers={"Cgw-Envelope": jws, "Content-Type": media}
         )
-        receipt = read_receipt(body["receipt"], await self._gateway_public_key(body["receipt"]))
+        receipt = self._receipts.read(body["receipt"])
         return Submitted(status=status, body=body, receipt=receipt)
 
     async def submit(self, message_type: str, to: list[str], payload: bytes, **sign_args: Any) -> Submitted:
@@ -193,31 +222,13 @@ class GatewayClient:
         status, body, _ = await self._call(
             "POST", f"/v1/messages/{sender}/{message_id}/forward", headers={"Cgw-Envelope": jws}
         )
-        receipt = read_receipt(body["receipt"], await self._gateway_public_key(body["receipt"]))
+        receipt = self._receipts.read(body["receipt"])
         return Submitted(status=status, body=body, receipt=receipt)
 
     async def reload_policies(self) -> dict[str, Any]:
         """Ask the gateway to re-read, check and swap its policy set (the admin action)."""
         _, body, _ = await self._call("POST", "/v1/admin/policies/reload")
         return dict(body)
-
-    async def _gateway_public_key(self, receipt: str) -> PublicKeyTypes:
-        """The receipt signer's key, taken from its x5c and checked to chain to our trust anchor."""
-        leaf = x509.load_der_x509_certificate(header_x5c(peek_header(receipt))[0])
-        if self._gateway_cert is None or leaf != self._gateway_cert:
-            now = datetime.now(UTC)
-            if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
-                raise GatewayClientError(0, "RECEIPT_UNTRUSTED", "receipt signer certificate is not valid now")
-            for anchor in load_certificates(self.credentials.ca_file):
-                try:
-                    leaf.verify_directly_issued_by(anchor)
-                except (ValueError, TypeError, InvalidSignature):
-                    continue
-                self._gateway_cert = leaf
-                break
-            else:
-                raise GatewayClientError(0, "RECEIPT_UNTRUSTED", "receipt signer does not chain to the anchor")
-        return leaf.public_key()
 
     async def pull(self, *, after: int = 0, limit: int = 100, wait: int = 0) -> dict[str, Any]:
         _, body, _ = await self._call(

@@ -13,22 +13,23 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from types import TracebackType
 from typing import Any, Self
 
 import grpc
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from google.protobuf import json_format
 from google.rpc import error_details_pb2, status_pb2
 
-from gateway.client import DEFAULT_TIMEOUT_SECONDS, GatewayClientError, MemberCredentials, Submitted, sign_message
-from gateway.core.receipt import read_receipt
+from gateway.client import (
+    DEFAULT_TIMEOUT_SECONDS,
+    GatewayClientError,
+    MemberCredentials,
+    ReceiptVerifier,
+    Submitted,
+    sign_message,
+)
 from gateway.core.release import PortNotice, Status, notice_record
-from gateway.core.signing import header_x5c, peek_header
-from gateway.infra.files import load_certificates
 from gateway.wire.cgw.v1 import (
     audit_pb2,
     audit_pb2_grpc,
@@ -124,7 +125,7 @@ class GrpcGatewayClient:
         self._aeo = recognition_pb2_grpc.AeoRecognitionStub(self._channel)
         self._ports = port_pb2_grpc.PortStreamStub(self._channel)
         self._token: str | None = None
-        self._gateway_cert: x509.Certificate | None = None
+        self._receipts = ReceiptVerifier(credentials.ca_file)
 
     async def __aenter__(self) -> Self:
         return self
@@ -159,7 +160,7 @@ class GrpcGatewayClient:
         request = exchange_pb2.SubmitRequest(envelope=jws, payload=payload)
         response: exchange_pb2.SubmitResponse = await self._unary(self._exchange.Submit, request)
         body = _status_json(response.message) | {"duplicate": response.duplicate}
-        receipt = read_receipt(body["receipt"], self._gateway_public_key(body["receipt"]))
+        receipt = self._receipts.read(body["receipt"])
         return Submitted(status=grpc.StatusCode.OK.value[0], body=body, receipt=receipt)
 
     async def submit(self, message_type: str, to: list[str], payload: bytes, **sign_args: Any) -> Submitted:
@@ -259,20 +260,3 @@ class GrpcGatewayClient:
         return [(e.index, e.data) for e in page.entries]
 
     # -- receipts ---------------------------------------------------------------------------------------
-
-    def _gateway_public_key(self, receipt: str) -> PublicKeyTypes:
-        """The receipt signer's key, from its x5c, checked to be valid now and issued by our trust anchor."""
-        leaf = x509.load_der_x509_certificate(header_x5c(peek_header(receipt))[0])
-        if self._gateway_cert is not None and leaf == self._gateway_cert:
-            return leaf.public_key()
-        now = datetime.now(UTC)
-        if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
-            raise GatewayClientError(0, "RECEIPT_UNTRUSTED", "receipt signer certificate is not valid now")
-        for anchor in load_certificates(self.credentials.ca_file):
-            try:
-                leaf.verify_directly_issued_by(anchor)
-            except (ValueError, TypeError, InvalidSignature):
-                continue
-            self._gateway_cert = leaf
-            return leaf.public_key()
-        raise GatewayClientError(0, "RECEIPT_UNTRUSTED", "receipt signer does not chain to the anchor")
