@@ -30,7 +30,8 @@ from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.errors import Forbidden, GatewayError, Unavailable
 from gateway.core.model import Caller, Registry
 from gateway.core.payloads import MESSAGE_TYPES
-from gateway.core.policy import AccessRequest, Authorizer, admin_request, compile_bundle, run_policy_tests
+from gateway.core.policy import AccessRequest, Authorizer, admin_request, compile_bundle
+from gateway.core.policycase import run_policy_tests
 from gateway.infra.policyfiles import (
     SAMPLE_REGISTRY_FILE,
     bundle_programs,

@@ -28,10 +28,9 @@ from gateway.core.policy import (
     MAX_POLICY_TEXT_CHARS,
     MAX_SCHEMA_CHARS,
     PolicyBundle,
-    PolicyTestCase,
     parse_bundle,
-    parse_policy_tests,
 )
+from gateway.core.policycase import PolicyTestCase, parse_policy_tests
 from gateway.core.programs import Programs
 from gateway.core.registry import parse_registry
 

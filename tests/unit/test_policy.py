@@ -18,18 +18,16 @@ from gateway.core.policy import (
     MAX_RECIPIENTS,
     AccessRequest,
     Authorizer,
-    PolicyTestCase,
     audit_request,
     bundle_digest,
     compile_bundle,
     entity_records,
     parse_bundle,
-    parse_policy_tests,
     receive_request,
-    run_policy_tests,
     status_request,
     submit_request,
 )
+from gateway.core.policycase import PolicyTestCase, parse_policy_tests, run_policy_tests
 from gateway.infra.policyfiles import load_bundle, load_policy_tests, load_programs
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"

@@ -21,10 +21,10 @@ from gateway.core.policy import (
     Authorizer,
     compile_bundle,
     forward_request,
-    run_policy_tests,
     shared_programs,
     submit_request,
 )
+from gateway.core.policycase import run_policy_tests
 from gateway.core.programs import check_registry, parse_programs
 from gateway.infra.devpki import MEMBERS as DEV_MEMBERS
 from gateway.infra.policyfiles import load_bundle, load_policy_tests, load_programs, load_sample_registry
