@@ -19,11 +19,11 @@ from urllib.parse import parse_qs
 import structlog
 from aiohttp import web
 
+from adapters.httpedge import http_credentials
 from adapters.rest.openapi import openapi_document
 from adapters.rest.operations import add_operation_routes
 from adapters.rest.portroutes import add_port_routes
 from adapters.status import problem_json, status_of
-from gateway.access import Credentials
 from gateway.core.errors import (
     BadRequest,
     GatewayError,
@@ -101,23 +101,8 @@ def _problem(error: GatewayError, request: web.Request) -> web.Response:
 # -- edge helpers ------------------------------------------------------------------------------------------
 
 
-def _credentials(request: web.Request) -> Credentials:
-    cert: bytes | None = None
-    ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
-    if ssl_object is not None:
-        cert = ssl_object.getpeercert(binary_form=True) or None
-    token: str | None = None
-    auth = request.headers.get("Authorization")
-    if auth is not None:
-        scheme, _, value = auth.partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
-            raise BadRequest("Authorization must be 'Bearer <token>'", field="Authorization")
-        token = value.strip()
-    return Credentials(client_cert=cert, bearer_token=token)
-
-
 async def _caller(request: web.Request) -> Caller:
-    return await request.app[SERVICES].pipeline.authenticate(_credentials(request))
+    return await request.app[SERVICES].pipeline.authenticate(http_credentials(request))
 
 
 def _int_param(request: web.Request, name: str, default: int | None = None, *, minimum: int = 0) -> int:
@@ -183,7 +168,8 @@ async def submit(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > services.limits.max_body_bytes:
         raise LimitExceeded(f"body larger than {services.limits.max_body_bytes} bytes", field="body")
     payload = await request.read()
-    inbound = Inbound(adapter="rest", credentials=_credentials(request), unverified_jws=unverified_jws, payload=payload)
+    credentials = http_credentials(request)
+    inbound = Inbound(adapter="rest", credentials=credentials, unverified_jws=unverified_jws, payload=payload)
     outcome = await services.pipeline.submit(inbound)
     body = _message_json(outcome.message) | {"duplicate": outcome.duplicate}
     return web.json_response(body, status=200 if outcome.duplicate else 201)
@@ -195,7 +181,7 @@ async def forward(request: web.Request) -> web.Response:
     unverified_jws = request.headers.get(ENVELOPE_HEADER)
     if not unverified_jws:
         raise BadRequest(f"the {ENVELOPE_HEADER} header (JWS compact) is required", field=ENVELOPE_HEADER)
-    inbound = Inbound(adapter="rest", credentials=_credentials(request), unverified_jws=unverified_jws, payload=b"")
+    inbound = Inbound(adapter="rest", credentials=http_credentials(request), unverified_jws=unverified_jws, payload=b"")
     outcome = await services.pipeline.forward(inbound, request.match_info["sender"], request.match_info["message_id"])
     body = _message_json(outcome.message) | {"duplicate": outcome.duplicate}
     return web.json_response(body, status=200 if outcome.duplicate else 201)
@@ -261,7 +247,7 @@ async def token(request: web.Request) -> web.Response:
     assertion = form.get("client_assertion", [])
     if len(assertion) != 1:
         raise BadRequest("exactly one client_assertion is required", field="client_assertion")
-    issued = await request.app[SERVICES].pipeline.issue_token(assertion[0], _credentials(request).client_cert)
+    issued = await request.app[SERVICES].pipeline.issue_token(assertion[0], http_credentials(request).client_cert)
     return web.json_response(
         {"access_token": issued.token, "token_type": "Bearer", "expires_in": issued.expires_in},
         headers={"Cache-Control": "no-store"},

@@ -19,12 +19,12 @@ import structlog
 from aiohttp import web
 from lxml import etree
 
+from adapters.httpedge import http_credentials
 from adapters.soap import description, names, replies
 from adapters.soap.document import MAX_DOCUMENT_BYTES, parse_document
 from adapters.soap.mapping import qname
 from adapters.soap.submission import body_operation
 from adapters.soap.wssecurity import envelope_parts
-from gateway.access import Credentials
 from gateway.core.errors import BadRequest, GatewayError, Internal, LimitExceeded, UnsupportedMediaType
 from gateway.pipeline import Inbound, Pipeline, SignedDocument
 from gateway.ports import Clock, InboxItem, StoredMessage
@@ -46,21 +46,6 @@ class SoapServices:
 
 
 SOAP_SERVICES: Final = web.AppKey("soap_services", SoapServices)
-
-
-def _credentials(request: web.Request) -> Credentials:
-    cert: bytes | None = None
-    ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
-    if ssl_object is not None:
-        cert = ssl_object.getpeercert(binary_form=True) or None
-    token: str | None = None
-    auth = request.headers.get("Authorization")
-    if auth is not None:
-        scheme, _, value = auth.partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
-            raise BadRequest("Authorization must be 'Bearer <token>'", field="Authorization")
-        token = value.strip()
-    return Credentials(client_cert=cert, bearer_token=token)
 
 
 def _address(request: web.Request) -> str:
@@ -118,7 +103,7 @@ async def _handle(request: web.Request, soap_ns: str) -> replies.Reply:
     if operation in names.SUBMIT_OPERATIONS:
         document = SignedDocument(unverified=raw, audiences=(_address(request), services.audience))
         inbound = Inbound(
-            adapter="soap", credentials=_credentials(request), unverified_jws="", payload=b"", document=document
+            adapter="soap", credentials=http_credentials(request), unverified_jws="", payload=b"", document=document
         )
         outcome = await services.pipeline.submit(inbound)
         result = _status_element(operation + "Response", outcome.message, duplicate=outcome.duplicate)
@@ -176,7 +161,7 @@ def _integer(values: dict[str, list[str]], name: str, default: int | None) -> in
 async def _query(
     services: SoapServices, request: web.Request, operation: str, element: etree._Element
 ) -> etree._Element:
-    caller = await services.pipeline.authenticate(_credentials(request))
+    caller = await services.pipeline.authenticate(http_credentials(request))
     pipeline = services.pipeline
     if operation == "GetStatus":
         values = _values(element, {"from": False, "messageId": False})
