@@ -18,14 +18,18 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gateway import aeotool, eventloop, policyadmin
 from gateway.core.errors import GatewayError
 from gateway.core.model import Tlp
 from gateway.settings import load_settings
 from gateway.telemetry import configure_logging
+
+if TYPE_CHECKING:
+    from gateway.client import Submitted
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -139,7 +143,7 @@ def _init(directory: Path, *, force: bool) -> int:
 
 
 async def _send(args: argparse.Namespace) -> int:
-    from gateway.client import GatewayClient, GatewayClientError, MemberCredentials
+    from gateway.client import GatewayClient, MemberCredentials
     from gateway.core.payloads import MESSAGE_TYPES
 
     spec = MESSAGE_TYPES.get(args.type)
@@ -151,22 +155,33 @@ async def _send(args: argparse.Namespace) -> int:
     if args.transport == "grpc":
         return await _send_grpc(args, payload, spec.schema)
     credentials = MemberCredentials.from_federation(args.federation, args.member)
-    async with GatewayClient(args.url, credentials, mtls=not args.token) as client:
-        try:
+
+    async def submit() -> Submitted:
+        async with GatewayClient(args.url, credentials, mtls=not args.token) as client:
             if args.token:
                 await client.fetch_token()
-            result = await client.submit(
-                args.type,
-                [t.strip() for t in args.to.split(",") if t.strip()],
-                payload,
-                schema=spec.schema,
-                media=args.media,
-                tlp=Tlp(args.tlp),
-                program=args.program,
-            )
-        except GatewayClientError as exc:
-            print(json.dumps({"status": exc.status, "code": exc.code, "detail": exc.detail, "field": exc.field}))
-            return 1
+            return await client.submit(args.type, _recipients(args), payload, **_sign_args(args, spec.schema))
+
+    return await _report_submission(submit())
+
+
+def _recipients(args: argparse.Namespace) -> list[str]:
+    return [t.strip() for t in args.to.split(",") if t.strip()]
+
+
+def _sign_args(args: argparse.Namespace, schema: str) -> dict[str, Any]:
+    return {"schema": schema, "media": args.media, "tlp": Tlp(args.tlp), "program": args.program}
+
+
+async def _report_submission(submission: Awaitable[Submitted]) -> int:
+    """Print the gateway's answer (the receipt and its verified claims) or its refusal; the exit code says which."""
+    from gateway.client import GatewayClientError
+
+    try:
+        result = await submission
+    except GatewayClientError as exc:
+        print(json.dumps({"status": exc.status, "code": exc.code, "detail": exc.detail, "field": exc.field}))
+        return 1
     print(json.dumps(result.body | {"receipt_claims": result.receipt}, indent=2))
     return 0
 
@@ -180,29 +195,19 @@ def _media_of(path: Path, payload: bytes) -> str:
 
 async def _send_grpc(args: argparse.Namespace, payload: bytes, schema: str) -> int:
     """``send --transport grpc``: Exchange.Submit over mTLS (``--token`` is refused: tokens come from REST)."""
-    from gateway.client import GatewayClientError, MemberCredentials
+    from gateway.client import MemberCredentials
     from gateway.grpc_client import GrpcGatewayClient
 
     if args.token:
         print("error: --token needs --transport rest (gRPC callers always present their certificate)", file=sys.stderr)
         return 2
-    try:
-        credentials = MemberCredentials.from_federation(args.federation, args.member)
+    credentials = MemberCredentials.from_federation(args.federation, args.member)
+
+    async def submit() -> Submitted:
         async with GrpcGatewayClient(args.url, credentials) as client:
-            result = await client.submit(
-                args.type,
-                [t.strip() for t in args.to.split(",") if t.strip()],
-                payload,
-                schema=schema,
-                media=args.media,
-                tlp=Tlp(args.tlp),
-                program=args.program,
-            )
-    except GatewayClientError as exc:
-        print(json.dumps({"status": exc.status, "code": exc.code, "detail": exc.detail, "field": exc.field}))
-        return 1
-    print(json.dumps(result.body | {"receipt_claims": result.receipt}, indent=2))
-    return 0
+            return await client.submit(args.type, _recipients(args), payload, **_sign_args(args, schema))
+
+    return await _report_submission(submit())
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import grpc
 
 from adapters.grpc_api.edge import GrpcServices, credentials
 from gateway.core.errors import Overloaded, Unavailable
-from gateway.core.release import PortNotice, Standing
+from gateway.core.release import Standing, stream_entry_message
 from gateway.portstream import PortStreams
 from gateway.wire.cgw.v1 import port_pb2, port_pb2_grpc
 
@@ -27,23 +27,6 @@ Context = grpc.aio.ServicerContext[Any, Any]
 PAGE_MAX = 500
 # Open Notices streams across all callers (each holds a task and up to one page).
 MAX_PORT_STREAMS = 256
-
-
-def stream_entry(entry: PortNotice) -> port_pb2.PortStreamEntry:
-    out = port_pb2.PortStreamEntry(
-        seq=entry.seq,
-        port=entry.port,
-        transport_document_number=entry.transport_document,
-        container_number=entry.container,
-        status=str(entry.status),
-        previous=str(entry.previous),
-        version=entry.version,
-        reason=entry.reason,
-        sender=entry.sender,
-        message_id=entry.message_id,
-    )
-    out.effective_time.FromDatetime(entry.effective)
-    return out
 
 
 def standing_entry(standing: Standing) -> port_pb2.PortStreamEntry:
@@ -90,7 +73,7 @@ class PortStreamService(port_pb2_grpc.PortStreamServicer):
                 if not entries and not request.follow:
                     return
                 for entry in entries:
-                    yield stream_entry(entry)  # waits for flow control: the consumer's pace bounds the stream
+                    yield stream_entry_message(entry)  # waits for flow control: the consumer's pace bounds the stream
                     after = entry.seq
         finally:
             self._open_streams -= 1

@@ -402,23 +402,29 @@ def notice_record(entry: PortNotice) -> dict[str, Any]:
     }
 
 
+def stream_entry_message(entry: PortNotice) -> port_pb2.PortStreamEntry:
+    """One stream entry as ``cgw.v1.PortStreamEntry`` (the push payload and the gRPC stream share it)."""
+    out = port_pb2.PortStreamEntry(
+        seq=entry.seq,
+        port=entry.port,
+        transport_document_number=entry.transport_document,
+        container_number=entry.container,
+        status=str(entry.status),
+        previous=str(entry.previous),
+        version=entry.version,
+        reason=entry.reason,
+        sender=entry.sender,
+        message_id=entry.message_id,
+    )
+    out.effective_time.FromDatetime(entry.effective)
+    return out
+
+
 def stream_update_payload(port: str, entries: Iterable[PortNotice]) -> bytes:
     """The JSON payload of a ``port.stream.v1`` (proto3 JSON of ``cgw.v1.PortStreamUpdate``)."""
     update = port_pb2.PortStreamUpdate(port=port)
     for entry in entries:
-        item = update.entries.add(
-            seq=entry.seq,
-            port=entry.port,
-            transport_document_number=entry.transport_document,
-            container_number=entry.container,
-            status=str(entry.status),
-            previous=str(entry.previous),
-            version=entry.version,
-            reason=entry.reason,
-            sender=entry.sender,
-            message_id=entry.message_id,
-        )
-        item.effective_time.FromDatetime(entry.effective)
+        update.entries.add().CopyFrom(stream_entry_message(entry))
     return json.dumps(json_format.MessageToDict(update), separators=(",", ":"), sort_keys=True).encode()
 
 
