@@ -111,7 +111,6 @@ def measure(count: int, work: Path) -> list[dict[str, Any]]:
 
     row, _ = timed("audit event canonical bytes (JCS)", list(zip(verified, digests, strict=True)), event)
     rows.append(row)
-    identity = state.identity
 
     def receipt(pair: tuple[VerifiedEnvelope, str]) -> bytes:
         v, digest = pair
@@ -125,8 +124,7 @@ def measure(count: int, work: Path) -> list[dict[str, Any]]:
             received_at=now,
             gateway=RECIPIENT,
             policy_digest="0" * 64,
-            key=identity.private_key,
-            x5c=state.receipt_x5c,
+            signer=state.receipt_signer,
         )
 
     row, _ = timed("make_receipt (JCS + ES256 sign)", list(zip(verified, digests, strict=True)), receipt)

@@ -40,7 +40,7 @@ from gateway import eventloop
 from gateway.core.envelope import verify_envelope
 from gateway.core.errors import BadRequest, GatewayError, Unavailable
 from gateway.core.pki import FederationTrust
-from gateway.core.receipt import make_receipt
+from gateway.core.receipt import make_receipt, receipt_signer
 from gateway.core.signing import chain_x5c
 from gateway.infra.files import load_certificates, load_private_key, load_trust
 from gateway.main import server_tls
@@ -59,7 +59,8 @@ class Floor:
     x5c: tuple[str, ...] = ()  # the receipt signer's chain, encoded once (as the gateway does)
 
     def __post_init__(self) -> None:
-        self.x5c = tuple(chain_x5c(self.identity.private_key, self.identity.chain))
+        key = self.identity.private_key
+        self.signer = receipt_signer(key, chain_x5c(key, self.identity.chain))
 
 
 FLOOR = web.AppKey("floor", Floor)
@@ -111,8 +112,7 @@ async def submit(request: web.Request) -> web.Response:
         received_at=now,
         gateway=floor.settings.member_id,
         policy_digest="floor",
-        key=floor.identity.private_key,
-        x5c=floor.x5c,
+        signer=floor.signer,
     )
     body = {
         "message_id": header.id,

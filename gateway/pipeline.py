@@ -338,7 +338,7 @@ class Pipeline:
         self, message: StoredMessage, policy_digest: str, answer: Mapping[str, str] | None
     ) -> ReceiptFactory:
         """Signs the receipt inside the store's durable write, once the ledger index is known (receipt.py)."""
-        identity = self._state.identity
+        signer = self._state.receipt_signer
 
         def receipt(leaf_index: int, received_at: datetime) -> bytes:
             return make_receipt(
@@ -351,8 +351,7 @@ class Pipeline:
                 received_at=received_at,
                 gateway=self._state.member_id,
                 policy_digest=policy_digest,
-                key=identity.private_key,
-                x5c=self._state.receipt_x5c,
+                signer=signer,
                 answer=answer,
             )
 

@@ -323,8 +323,7 @@ class PortStreams:
                 received_at=received_at,
                 gateway=home,
                 policy_digest="",
-                key=identity.private_key,
-                x5c=self._state.receipt_x5c,
+                signer=self._state.receipt_signer,
             )
 
         try:

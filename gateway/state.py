@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from gateway.core.errors import Unavailable
 from gateway.core.model import ChainValidator, Registry
 from gateway.core.policy import Authorizer
+from gateway.core.receipt import receipt_signer
 from gateway.core.signing import chain_x5c
 from gateway.settings import Limits
 
@@ -66,8 +67,8 @@ class GatewayState:
         # RFC 7523 section 3: the assertion's audience identifies the authorization server (this gateway).
         self.token_audience = issuer
         self.identity = identity
-        # The receipt signer's x5c (checked against the key once here, not per receipt).
-        self.receipt_x5c = tuple(chain_x5c(identity.private_key, identity.chain))
+        # The receipt signer: its x5c is checked against the key and its protected header encoded once here.
+        self.receipt_signer = receipt_signer(identity.private_key, chain_x5c(identity.private_key, identity.chain))
         self.limits = limits
         self._trust = trust
         self._authorizer = authorizer

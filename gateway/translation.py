@@ -231,8 +231,7 @@ class Answers:
                     received_at=received_at,
                     gateway=home,
                     policy_digest="",
-                    key=identity.private_key,
-                    x5c=self._state.receipt_x5c,
+                    signer=self._state.receipt_signer,
                 )
 
             await self._store.accept(message, event, receipt)

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from gateway.core.audit import rfc3339
 from gateway.core.canonical import canonical_json
 from gateway.core.errors import SignatureRejected
-from gateway.core.signing import PrivateKey, sign_compact, verify_compact
+from gateway.core.signing import CompactSigner, PrivateKey, verify_compact
 
 RECEIPT_TYP = "cgw-receipt+jws"
 
@@ -36,8 +36,7 @@ def make_receipt(
     received_at: datetime,
     gateway: str,
     policy_digest: str,
-    key: PrivateKey,
-    x5c: Sequence[str],
+    signer: CompactSigner,
     answer: Mapping[str, str] | None = None,
 ) -> bytes:
     """``answer``: for a translated filing (EDIFACT), the outcome of the answer it got (gateway/translation.py)."""
@@ -55,8 +54,12 @@ def make_receipt(
     }
     if answer is not None:
         claims["answer"] = dict(answer)
-    token = sign_compact(canonical_json(claims), key, headers={"typ": RECEIPT_TYP, "x5c": list(x5c)})
-    return token.encode("ascii")
+    return signer.sign(canonical_json(claims)).encode("ascii")
+
+
+def receipt_signer(key: PrivateKey, x5c: Sequence[str]) -> CompactSigner:
+    """The signer of every receipt made with ``key``: ``typ`` and the ``x5c`` chain in the protected header."""
+    return CompactSigner(key, headers={"typ": RECEIPT_TYP, "x5c": list(x5c)})
 
 
 def read_receipt(unverified_receipt: str, public_key: PublicKeyTypes) -> dict[str, Any]:

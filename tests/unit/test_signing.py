@@ -70,6 +70,30 @@ def test_round_trip_for_every_allowed_alg(keys: dict[str, Any], alg: str) -> Non
     assert payload == b'{"hello":"world"}'
 
 
+@pytest.mark.parametrize("alg", ALGS)
+def test_compact_signer_emits_what_sign_compact_emits_for_every_payload(keys: dict[str, Any], alg: str) -> None:
+    key = keys[alg]
+    headers = {"typ": "test+jws", "kid": "k1"}
+    signer = signing.CompactSigner(key, headers=headers)
+    reference = signing.sign_compact(b"{}", key, headers=headers)
+    for payload in (b"", b"{}", b'{"n":1}', bytes(range(256))):
+        token = signer.sign(payload)
+        assert token.split(".")[0] == reference.split(".")[0]  # the same protected header segment
+        header, body = signing.verify_compact(token, key.public_key())
+        assert header == {"alg": alg, **headers}
+        assert body == payload
+    tampered = signer.sign(b'{"n":1}').replace(b64url(b'{"n":1}'), b64url(b'{"n":2}'))
+    with pytest.raises(SignatureRejected):
+        signing.verify_compact(tampered, key.public_key())
+
+
+def test_compact_signer_refuses_what_sign_compact_refuses(keys: dict[str, Any]) -> None:
+    with pytest.raises(AlgorithmNotAllowed):
+        signing.CompactSigner(keys["ES256"], headers={"alg": "none"})
+    with pytest.raises(SignatureRejected):
+        signing.CompactSigner(keys["ES256"], headers={"jku": "https://example.org/keys"})
+
+
 def test_no_implicit_typ(keys: dict[str, Any]) -> None:
     token = signing.sign_compact(b"x", keys["ES256"], headers={})
     assert signing.peek_header(token) == {"alg": "ES256"}
