@@ -135,10 +135,10 @@ def connect_writer(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def connect_reader(path: Path) -> sqlite3.Connection:
-    """A read connection for one reader thread; it can never write."""
+def connect_reader(path: Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
+    """A read connection (one per reader thread, and the event loop's own); it can never write."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     conn.execute("PRAGMA query_only = ON")
     return conn
 

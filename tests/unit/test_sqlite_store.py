@@ -401,3 +401,41 @@ async def test_writes_from_many_tasks_keep_submission_order(store: SqliteStore) 
 async def test_an_unopenable_path_fails_closed(tmp_path: Path) -> None:
     with pytest.raises(Unavailable):
         await SqliteStore.open(tmp_path / "missing-dir" / "gw.db")
+
+
+# -- the replay lookup on the event loop (Rule 4b) ---------------------------------------------------------
+
+
+async def test_the_replay_lookup_goes_to_the_reader_threads_when_sqlite_would_wait(store: SqliteStore) -> None:
+    """When the loop connection's read fails with an OperationalError (busy, locked: here SQLite's own
+    "interrupted", from a progress handler), the lookup is answered by a reader thread instead."""
+    first = message()
+    await store.accept(first, accepted(first), receipt)
+    assert await store.find_message(first.sender, first.message_id) is not None  # the loop connection is open
+    loop_conn = store._loop_conn
+    assert loop_conn is not None
+    interrupted: list[int] = []
+
+    def interrupt() -> int:
+        interrupted.append(1)
+        return 1  # non-zero: SQLite abandons the statement with SQLITE_INTERRUPT
+
+    loop_conn.set_progress_handler(interrupt, 1)
+    with pytest.raises(sqlite3.OperationalError):
+        loop_conn.execute("SELECT count(*) FROM messages").fetchone()
+    interrupted.clear()
+    found = await store.find_message(first.sender, first.message_id)
+    assert interrupted  # the loop connection was tried first ...
+    assert found is not None and found.receipt == receipt(found.leaf_index, found.received_at)  # ... then a thread
+    loop_conn.set_progress_handler(None, 1)
+    assert await store.find_message(first.sender, "absent") is None
+
+
+async def test_the_replay_lookup_sees_every_committed_accept_at_once(store: SqliteStore) -> None:
+    """No stale snapshot on the loop connection: a message is found as soon as its accept returned."""
+    for _ in range(20):
+        m = message()
+        assert await store.find_message(m.sender, m.message_id) is None
+        await store.accept(m, accepted(m), receipt)
+        found = await store.find_message(m.sender, m.message_id)
+        assert found is not None and found.digest == m.digest
