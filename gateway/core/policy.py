@@ -14,7 +14,8 @@ Rule 4: anything wrong with the bundle or the registry while building an authori
 Rule 5: the request context is checked against a per-action table before Cedar sees it; the schema states
         the same shapes and the policy tests check both agree.
 Rule 6: an :class:`Authorizer` remembers the decisions the engine gave it (at most
-        :data:`MAX_CACHED_DECISIONS`, keyed by the exact marshalled request): its policies and entities never
+        :data:`MAX_CACHED_DECISIONS`, keyed by the exact request: principal, action, resource and every context
+        value with its type, so a remembered request is not even marshalled again): its policies and entities never
         change, so the same request always gets the same answer, and traffic repeats a few sender / type /
         programme / TLP / recipient combinations. Engine failures are never remembered. A reload builds a new
         authorizer and so starts with no memory.
@@ -29,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -246,6 +247,24 @@ def _cedar_context(rule: _ActionRule, context: Mapping[str, object]) -> dict[str
         except ValueError as exc:
             raise ValueError(f"context.{key}: {exc}") from None
     return out
+
+
+def _request_key(request: AccessRequest) -> Hashable | None:
+    """Rule 6's key: the request with every context value and its type (``True`` is not ``1``); None when a
+    value is not one of the context shapes (str, int, bool, list of str), which the engine then refuses."""
+    items: list[tuple[str, str, object]] = []
+    for name, value in request.context.items():
+        kind = type(value)
+        if isinstance(value, list) and kind is list:
+            if not all(type(item) is str for item in value):
+                return None
+            items.append((name, "list", tuple(value)))
+        elif kind is str or kind is int or kind is bool:
+            items.append((name, kind.__name__, value))
+        else:
+            return None
+    items.sort()
+    return (request.principal, request.action, request.resource_type, tuple(items))
 
 
 # -- request builders (what the pipeline calls) ----------------------------------------------------------
@@ -547,7 +566,7 @@ class Authorizer:
         self._entities = build_entities(registry, self._message_types, compiled.schema, programs)
         self._validate_requests = validate_requests
         self._request_schema = compiled.schema if validate_requests else None
-        self._decided: dict[str, Decision] = {}  # Rule 6: marshalled request (JSON) -> the engine's decision
+        self._decided: dict[Hashable, Decision] = {}  # Rule 6: request key -> the engine's decision
 
     @property
     def digest(self) -> str:
@@ -607,19 +626,21 @@ class Authorizer:
         """Decide several requests in one engine call (e.g. ``receive`` for every recipient), in order."""
         decisions: list[Decision | None] = []
         batch: list[dict[str, object]] = []
-        keys: list[str] = []
+        keys: list[Hashable | None] = []
         for request in requests:
+            key = _request_key(request)
+            known = self._decided.get(key) if key is not None else None
+            if known is not None:
+                decisions.append(known)
+                continue
             try:
                 marshalled = self._cedar_request(request)
             except ValueError as exc:
                 decisions.append(self._deny(str(exc)))
                 continue
-            key = json.dumps(marshalled, sort_keys=True, separators=(",", ":"))
-            known = self._decided.get(key)
-            decisions.append(known)
-            if known is None:
-                batch.append(marshalled)
-                keys.append(key)
+            decisions.append(None)
+            batch.append(marshalled)
+            keys.append(key)
         if not batch:
             return [d for d in decisions if d is not None]
         try:
@@ -632,6 +653,8 @@ class Authorizer:
             return [d or failed for d in decisions]
         fresh = [self._decision(result) for result in results]
         for key, decision in zip(keys, fresh, strict=True):
+            if key is None:
+                continue  # a context value that cannot be a key: asked again every time
             if len(self._decided) >= MAX_CACHED_DECISIONS:
                 del self._decided[next(iter(self._decided))]  # forget the oldest
             self._decided[key] = decision

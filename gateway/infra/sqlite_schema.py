@@ -119,8 +119,9 @@ def require_aware(at: datetime, field: str) -> datetime:
 
 
 def connect_writer(path: Path) -> sqlite3.Connection:
-    """The one write connection (owned by the writer thread), with the schema checked or created."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
+    """The one write connection, with the schema checked or created. The group-commit writer uses it from the
+    event loop (statements) and its thread (BEGIN, COMMIT), never from both at once (sqlite_writer Rule 7)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]

@@ -1,31 +1,35 @@
-"""Group commit: ONE writer thread owns the SQLite write connection and commits many requests at once.
+"""Group commit: ONE write connection commits many requests at once; only its waits leave the event loop.
 
-Rule 1: the event loop never blocks on the database: a write request is a function of the write connection,
-        queued together with an asyncio future; the writer thread resolves the future through
-        ``loop.call_soon_threadsafe`` (one call per batch).
-Rule 2: the writer drains up to ``batch_max`` queued requests and runs them in ONE transaction (one fsync);
-        each request runs inside its own SAVEPOINT, so a request that fails is rolled back alone and the rest
-        of the batch still commits.
+Rule 1: the event loop never waits on the database. The statements of a write request are a function of the
+        write connection that runs ON the loop, between a ``BEGIN IMMEDIATE`` and a ``COMMIT`` that run in the
+        writer's own thread: those two are where SQLite waits (for another process's write lock, for the WAL
+        fsync and the checkpoint). Inside the transaction the statements only touch pages in the connection's
+        cache (sized by ``CACHE_KIB`` so that a full batch never spills to disk before the COMMIT).
+        A request's statements take microseconds; handing each one to a thread made the loop and the writer
+        trade the GIL several times per message, which cost more than the statements themselves.
+Rule 2: one batch is every request queued when its transaction has begun, up to ``batch_max``, in ONE
+        transaction (one fsync); each request runs inside its own SAVEPOINT, so a request that fails is rolled
+        back alone and the rest of the batch still commits. Requests that arrive while a COMMIT is in flight
+        form the next batch.
 Rule 3: no future is resolved before the COMMIT that makes its write durable has returned. If BEGIN or
         COMMIT fails, every request of the batch fails with ``Unavailable`` and none of it is on disk.
 Rule 4: the queue is bounded: when it is full, ``submit`` raises ``Overloaded`` at once (backpressure
-        instead of unbounded memory). It is a ``queue.SimpleQueue`` (C, one lock-free hand-off per request;
-        ``queue.Queue``'s Python condition variables cost the loop thread ~10 us per put), bounded by its
-        size at ``submit``.
+        instead of unbounded memory).
 Rule 5: requests commit in the order they were submitted, so whatever they number (ledger leaves, inbox
         cursors) is numbered in submission order.
-Rule 6: ``close`` refuses new requests, lets the writer finish every queued one, then stops the thread and
-        closes the connection. A caller that is cancelled while waiting does not undo its write.
+Rule 6: ``close`` refuses new requests, lets every queued one commit, then closes the connection and stops the
+        thread. A caller that is cancelled while waiting does not undo its write: its request still runs.
+Rule 7: the connection is used by one side at a time: the loop runs statements only while no BEGIN or
+        COMMIT is in the thread, and the thread runs nothing else.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import queue
 import sqlite3
-import threading
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -46,134 +50,141 @@ WRITE_QUEUE_MAX = 4096
 BATCH_MAX_DEFAULT = 256
 BATCH_MAX_LIMIT = 10_000  # a sanity ceiling on the setting, not a tuning value
 
+# The write connection's page cache (KiB): a batch of 256 messages with their evidence, receipts, ledger
+# leaves and index pages dirties ~3-4 MB; SQLite writes dirty pages to the WAL early only when the cache is
+# full, which would be file I/O on the event loop (Rule 1).
+CACHE_KIB = 64 * 1024
+
 
 @dataclass(slots=True)
 class _Request:
     op: WriteOp
-    loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
-
-
-_Outcome = tuple[asyncio.Future[Any], bool, Any]  # (future, succeeded, result or exception)
 
 
 class GroupCommitWriter:
     """The single writer of one SQLite file. Build it with :meth:`start`."""
 
-    def __init__(self, path: Path, *, batch_max: int, queue_max: int) -> None:
-        if not 1 <= batch_max <= BATCH_MAX_LIMIT:
-            raise Internal(f"batch_max must be in 1..{BATCH_MAX_LIMIT}", field="batch_max")
-        if queue_max < 1:
-            raise Internal("queue_max must be positive", field="queue_max")
-        self._path = path
+    def __init__(
+        self, conn: sqlite3.Connection, thread: ThreadPoolExecutor, *, batch_max: int, queue_max: int
+    ) -> None:
+        self._conn = conn
+        self._thread = thread
         self._batch_max = batch_max
-        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._queue_max = queue_max
-        self._thread: threading.Thread | None = None
+        self._queue: deque[_Request] = deque()
+        self._flusher: asyncio.Task[None] | None = None
         self._closing = False
-        # Successful COMMITs (one fsync each) and requests committed; written only by the writer thread.
+        # Successful COMMITs (one fsync each) and requests committed.
         self.commits = 0
         self.committed_requests = 0
 
     @classmethod
     async def start(cls, path: Path, *, batch_max: int, queue_max: int) -> GroupCommitWriter:
-        """Start the writer thread; it opens (and if needed creates) the database before this returns."""
-        writer = cls(path, batch_max=batch_max, queue_max=queue_max)
-        loop = asyncio.get_running_loop()
-        ready: asyncio.Future[None] = loop.create_future()
-        writer._thread = threading.Thread(target=writer._run, args=(loop, ready), name="cgw-sqlite-writer", daemon=True)
-        writer._thread.start()
+        """Open (and if needed create) the database in the writer thread; fails with ``Unavailable``."""
+        if not 1 <= batch_max <= BATCH_MAX_LIMIT:
+            raise Internal(f"batch_max must be in 1..{BATCH_MAX_LIMIT}", field="batch_max")
+        if queue_max < 1:
+            raise Internal("queue_max must be positive", field="queue_max")
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cgw-sqlite-writer")
         try:
-            await ready
-        except BaseException:
-            # Opening failed (the thread has ended) or we were cancelled: make sure the thread ends.
-            writer._closing = True
-            writer._queue.put_nowait(None)
+            conn = await asyncio.get_running_loop().run_in_executor(thread, _open, path)
+        except BaseException as exc:
+            thread.shutdown(wait=False)
+            if isinstance(exc, Exception):
+                raise _translate(exc) from exc
             raise
-        return writer
+        return cls(conn, thread, batch_max=batch_max, queue_max=queue_max)
 
     @property
     def queued(self) -> int:
-        """Requests waiting for the writer (approximate; for metrics and tests)."""
-        return self._queue.qsize()
+        """Requests waiting for their transaction (for metrics and tests)."""
+        return len(self._queue)
 
     async def submit(self, op: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``op`` in the next batch; return its result once the batch is durably committed."""
         if self._closing:
             raise Unavailable("sqlite store: closed")
+        if len(self._queue) >= self._queue_max:
+            raise Overloaded(f"sqlite store: {self._queue_max} writes already queued")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        if self._queue.qsize() >= self._queue_max:
-            raise Overloaded(f"sqlite store: {self._queue_max} writes already queued")
-        self._queue.put_nowait(_Request(op, loop, future))
+        self._queue.append(_Request(op, future))
+        if self._flusher is None:
+            self._flusher = loop.create_task(self._flush(), name="cgw-sqlite-group-commit")
         return cast(T, await future)
 
     async def close(self) -> None:
         if self._closing:
             return
         self._closing = True
-        thread = self._thread
-        if thread is None or not thread.is_alive():
-            return
-        self._queue.put_nowait(None)  # after every queued request: the writer finishes them first
-        await asyncio.to_thread(thread.join)
+        if self._flusher is not None:
+            await asyncio.shield(self._flusher)  # every queued request commits first (Rule 6)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._thread, self._conn.close)
+        self._thread.shutdown(wait=True)
 
-    # -- the writer thread -------------------------------------------------------------------------
+    # -- batches -----------------------------------------------------------------------------------
 
-    def _run(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
+    async def _flush(self) -> None:
+        """Commit batches until the queue is empty (one task at a time: ``_flusher``)."""
         try:
-            conn = connect_writer(self._path)
-        except Exception as exc:  # reported to open(); the thread ends
-            self._closing = True
-            _post(loop, [(ready, False, _translate(exc))])
-            return
-        _post(loop, [(ready, True, None)])
-        try:
-            stop = False
-            while not stop:
-                batch, stop = self._next_batch()
-                if batch:
-                    self._commit(conn, batch)
+            while self._queue:
+                await self._commit_next_batch()
         finally:
-            conn.close()
+            self._flusher = None
 
-    def _next_batch(self) -> tuple[list[_Request], bool]:
-        first = self._queue.get()
-        if first is None:
-            return [], True
-        batch = [first]
-        while len(batch) < self._batch_max:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is None:
-                return batch, True
-            batch.append(item)
-        return batch, False
-
-    def _commit(self, conn: sqlite3.Connection, batch: list[_Request]) -> None:
-        results: list[tuple[bool, Any]] = []
+    async def _commit_next_batch(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for request in batch:
-                results.append(_run_one(conn, request.op))
-            conn.execute("COMMIT")
-        except Exception as exc:  # BEGIN/COMMIT/SAVEPOINT failed: nothing of this batch is durable
-            _rollback(conn)
-            self._settle(batch, [(False, _translate(exc)) for _ in batch])
+            await loop.run_in_executor(self._thread, _begin, self._conn)
+        except Exception as exc:  # the database is unusable now: this batch fails, the next one tries again
+            self._fail(self._take(), exc)
+            return
+        batch = self._take()  # everything that queued while BEGIN waited joins (Rule 2)
+        try:
+            results = [_run_one(self._conn, request.op) for request in batch]
+            await loop.run_in_executor(self._thread, _commit, self._conn)
+        except Exception as exc:  # a SAVEPOINT or the COMMIT failed: nothing of this batch is durable (Rule 3)
+            await loop.run_in_executor(self._thread, _rollback, self._conn)
+            self._fail(batch, exc)
             return
         self.commits += 1
         self.committed_requests += len(batch)
-        self._settle(batch, results)
+        for request, (ok, value) in zip(batch, results, strict=True):
+            _resolve(request.future, ok, value)
+
+    def _take(self) -> list[_Request]:
+        count = min(len(self._queue), self._batch_max)
+        return [self._queue.popleft() for _ in range(count)]
 
     @staticmethod
-    def _settle(batch: list[_Request], results: list[tuple[bool, Any]]) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
-        for request, (ok, value) in zip(batch, results, strict=True):
-            by_loop.setdefault(request.loop, []).append((request.future, ok, value))
-        for loop, outcomes in by_loop.items():
-            _post(loop, outcomes)
+    def _fail(batch: list[_Request], exc: Exception) -> None:
+        for request in batch:
+            _resolve(request.future, False, _translate(exc))
+
+
+def _resolve(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.done():
+        return  # the caller was cancelled; its write (if it succeeded) is committed regardless (Rule 6)
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    conn = connect_writer(path)
+    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    return conn
+
+
+def _begin(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")  # waits (busy_timeout) for another process's write lock
+
+
+def _commit(conn: sqlite3.Connection) -> None:
+    conn.execute("COMMIT")  # the WAL fsync (synchronous=FULL), and a checkpoint now and then
 
 
 def _run_one(conn: sqlite3.Connection, op: WriteOp) -> tuple[bool, Any]:
@@ -209,19 +220,3 @@ def _translate(exc: BaseException) -> GatewayError:
         error = Internal(f"store write failed: {type(exc).__name__}")
     error.__cause__ = exc
     return error
-
-
-def _post(loop: asyncio.AbstractEventLoop, outcomes: list[_Outcome]) -> None:
-    # RuntimeError: the loop is closed, so nobody is waiting any more; the writes themselves stand.
-    with contextlib.suppress(RuntimeError):
-        loop.call_soon_threadsafe(_resolve, outcomes)
-
-
-def _resolve(outcomes: list[_Outcome]) -> None:
-    for future, ok, value in outcomes:
-        if future.done():
-            continue  # the caller was cancelled; its write (if it succeeded) is committed regardless
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)

@@ -86,3 +86,14 @@ def test_a_new_registry_starts_with_no_memory(authorizer: Authorizer) -> None:
     reloaded = authorizer.with_registry(suspended)
     assert reloaded._decided == {}
     assert not reloaded.authorize(request).allowed
+
+
+def test_the_memory_key_tells_context_types_and_values_apart() -> None:
+    def key(context: dict[str, object]) -> object:
+        return policy._request_key(policy.AccessRequest("CN-GACC", "submit", "manifest.cargo.v1", context))
+
+    assert key({"flag": True}) != key({"flag": 1})
+    assert key({"to": ["A", "B"]}) != key({"to": ["B", "A"]}) != key({"to": "A,B"})
+    assert key({"a": "x", "b": "y"}) == key({"b": "y", "a": "x"})  # the order of the context does not matter
+    assert key({"nested": {"x": 1}}) is None  # not a context shape: never remembered, the engine decides
+    assert key({"to": ["A", 1]}) is None

@@ -1,8 +1,9 @@
 """SQLite-only behaviour of the store: group commit, crash durability, backpressure, schema, DB-level guards.
 
 The shared Store semantics are in tests/contract; this file tests what only the SQLite backend has. To
-make batching deterministic, a receipt factory that blocks (``Gate``) holds the writer thread inside one
-request while the test queues more; the factory runs on the writer thread, so this is the real writer.
+make batching deterministic, another connection holds SQLite's write lock (``WriteLock``, as a backup tool
+might): the store's ``BEGIN IMMEDIATE`` waits for it in the writer thread while the test queues requests,
+which then commit together once the lock is released. The real writer, held by a real lock.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import hashlib
 import signal
 import sqlite3
 import sys
-import threading
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -61,25 +61,16 @@ def receipt(leaf_index: int, received_at: datetime) -> bytes:
     return f"receipt {leaf_index} {received_at.isoformat()}".encode()
 
 
-class Gate:
-    """A receipt factory that parks the writer thread until the test opens the gate."""
+class WriteLock:
+    """Another connection holding the database's write lock until :meth:`release`."""
 
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.opened = threading.Event()
+    def __init__(self, store: SqliteStore) -> None:
+        self._conn = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
+        self._conn.execute("BEGIN IMMEDIATE")
 
-    def receipt(self, leaf_index: int, received_at: datetime) -> bytes:
-        self.entered.set()
-        if not self.opened.wait(timeout=10):
-            raise RuntimeError("the test never opened the gate")
-        return receipt(leaf_index, received_at)
-
-    async def hold(self, store: SqliteStore) -> asyncio.Task[StoredMessage]:
-        """Start an accept that occupies the writer; return once the writer is parked inside it."""
-        m = message()
-        task = asyncio.create_task(store.accept(m, accepted(m), self.receipt))
-        assert await asyncio.to_thread(self.entered.wait, 10)
-        return task
+    def release(self) -> None:
+        self._conn.execute("ROLLBACK")
+        self._conn.close()
 
 
 async def queued(store: SqliteStore, count: int) -> None:
@@ -103,32 +94,30 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
 
 
 async def test_a_batch_commits_many_requests_in_one_transaction(store: SqliteStore) -> None:
-    gate = Gate()
-    held = await gate.hold(store)
-    batch = [message() for _ in range(100)]
+    lock = WriteLock(store)
+    batch = [message() for _ in range(101)]
     tasks = [asyncio.create_task(store.accept(m, accepted(m), receipt)) for m in batch]
-    await queued(store, 100)
+    await queued(store, 101)
     before = store.commits
 
-    gate.opened.set()
-    results = await asyncio.gather(held, *tasks)
+    lock.release()
+    results = await asyncio.gather(*tasks)
 
-    assert store.commits - before == 2  # the held request's transaction, then ONE for all 100
+    assert store.commits - before == 1  # ONE transaction (one fsync) for all 101
     assert [r.leaf_index for r in results] == list(range(101))
 
 
 async def test_batch_max_caps_the_requests_per_transaction(tmp_path: Path) -> None:
     store = await SqliteStore.open(tmp_path / "gw.db", batch_max=10)
     try:
-        gate = Gate()
-        held = await gate.hold(store)
-        tasks = [asyncio.create_task(store.record(AuditEvent(EventKind.ADMIN, T0, {"n": n}))) for n in range(95)]
-        await queued(store, 95)
+        lock = WriteLock(store)
+        tasks = [asyncio.create_task(store.record(AuditEvent(EventKind.ADMIN, T0, {"n": n}))) for n in range(96)]
+        await queued(store, 96)
         before = store.commits
-        gate.opened.set()
-        await asyncio.gather(held, *tasks)
-        assert store.commits - before == 1 + 10  # held, then ceil(95 / 10)
-        assert [t.result() for t in tasks] == list(range(1, 96))
+        lock.release()
+        await asyncio.gather(*tasks)
+        assert store.commits - before == 10  # ceil(96 / 10)
+        assert [t.result() for t in tasks] == list(range(96))
     finally:
         await store.close()
 
@@ -136,8 +125,7 @@ async def test_batch_max_caps_the_requests_per_transaction(tmp_path: Path) -> No
 async def test_failures_inside_a_batch_do_not_poison_the_rest(store: SqliteStore) -> None:
     first = message("dup")
     await store.accept(first, accepted(first), receipt)
-    gate = Gate()
-    held = await gate.hold(store)
+    lock = WriteLock(store)
 
     def boom(leaf_index: int, received_at: datetime) -> bytes:
         raise ValueError("signer crashed")
@@ -155,30 +143,27 @@ async def test_failures_inside_a_batch_do_not_poison_the_rest(store: SqliteStore
     ]
     await queued(store, len(tasks))
     before = store.commits
-    gate.opened.set()
-    await held
+    lock.release()
     results = await asyncio.gather(*tasks, return_exceptions=True)
 
-    assert store.commits - before == 2  # the held request's, then the whole mixed batch in ONE
+    assert store.commits - before == 1  # the whole mixed batch in ONE transaction
     assert isinstance(results[1], DuplicateConflict)
     assert isinstance(results[3], Internal)  # a foreign exception is wrapped, with its cause kept
     assert isinstance(results[3].__cause__, ValueError)
     assert "signer crashed" not in results[3].public
     assert isinstance(results[5], NotFound)
-    assert [r.leaf_index for r in results if isinstance(r, StoredMessage)] == [2, 3, 4]
-    assert await store.ledger_size() == 5
+    assert [r.leaf_index for r in results if isinstance(r, StoredMessage)] == [1, 2, 3]
+    assert await store.ledger_size() == 4
     assert await store.find_message(bad.sender, bad.message_id) is None
 
 
 async def test_a_cancelled_caller_does_not_undo_its_write(store: SqliteStore) -> None:
-    gate = Gate()
-    held = await gate.hold(store)
+    lock = WriteLock(store)
     m = message()
     task = asyncio.create_task(store.accept(m, accepted(m), receipt))
     await queued(store, 1)
     task.cancel()
-    gate.opened.set()
-    await held
+    lock.release()
     with pytest.raises(asyncio.CancelledError):
         await task
     await store.record(AuditEvent(EventKind.ADMIN, T0, {}))  # a later write proves the batch committed
@@ -191,8 +176,7 @@ async def test_a_cancelled_caller_does_not_undo_its_write(store: SqliteStore) ->
 async def test_a_full_queue_refuses_writes_with_overloaded(tmp_path: Path) -> None:
     store = await SqliteStore.open(tmp_path / "gw.db", queue_max=8)
     try:
-        gate = Gate()
-        held = await gate.hold(store)
+        lock = WriteLock(store)
         batch = [message() for _ in range(8)]
         tasks = [asyncio.create_task(store.accept(m, accepted(m), receipt)) for m in batch]
         await queued(store, 8)
@@ -204,25 +188,25 @@ async def test_a_full_queue_refuses_writes_with_overloaded(tmp_path: Path) -> No
         with pytest.raises(Overloaded):
             await store.claim_once("jti:x", T0)
 
-        gate.opened.set()
-        assert len(await asyncio.gather(held, *tasks)) == 9
-        assert (await store.accept(extra, accepted(extra), receipt)).leaf_index == 9  # room again
+        lock.release()
+        assert len(await asyncio.gather(*tasks)) == 8
+        assert (await store.accept(extra, accepted(extra), receipt)).leaf_index == 8  # room again
     finally:
         await store.close()
 
 
 async def test_close_finishes_queued_writes_then_refuses(tmp_path: Path) -> None:
     store = await SqliteStore.open(tmp_path / "gw.db")
-    gate = Gate()
-    held = await gate.hold(store)
+    lock = WriteLock(store)
     tasks = [asyncio.create_task(store.record(AuditEvent(EventKind.ADMIN, T0, {"n": n}))) for n in range(20)]
     await queued(store, 20)
     closing = asyncio.create_task(store.close())
     await asyncio.sleep(0)
-    gate.opened.set()
+    with pytest.raises(Unavailable):  # closing: no new requests
+        await store.record(AuditEvent(EventKind.ADMIN, T0, {}))
+    lock.release()
     await closing
-    await held
-    assert [t.result() for t in tasks] == list(range(1, 21))
+    assert [t.result() for t in tasks] == list(range(20))
     with pytest.raises(Unavailable):
         await store.record(AuditEvent(EventKind.ADMIN, T0, {}))
     with pytest.raises(Unavailable):
