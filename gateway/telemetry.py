@@ -2,12 +2,18 @@
 
 Rule: log lines carry ids, codes, decisions and latencies; never keys, tokens or payload bodies (the
 pipeline's canonical ``exchange`` line is built from an allow-list of fields).
+Rule: the lines logged during one event-loop iteration leave in ONE write, at the end of that iteration
+      (``call_soon``); a line logged with no loop running is written at once. Under load that is one system
+      call per few dozen exchange lines instead of one per line; a crash loses at most the lines of the
+      iteration it interrupts (the ledger, not the log, is the record of every exchange).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
+from typing import Any, TextIO
 
 import structlog
 
@@ -27,6 +33,44 @@ def configure_logging(*, level: str = "info", json: bool | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
+        logger_factory=_LineWriterFactory(sys.stdout),
         cache_logger_on_first_use=True,
     )
+
+
+class LineWriter:
+    """A structlog logger that writes the lines of one event-loop iteration together (see the Rule)."""
+
+    def __init__(self, file: TextIO) -> None:
+        self._file = file
+        self._pending: list[str] = []
+        self._scheduled = False
+
+    def msg(self, message: str) -> None:
+        self._pending.append(message)
+        if self._scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop in this thread: write now
+            self.flush()
+            return
+        self._scheduled = True
+        loop.call_soon(self.flush)
+
+    log = debug = info = warn = warning = err = error = critical = exception = fatal = failure = msg
+
+    def flush(self) -> None:
+        self._scheduled = False
+        lines, self._pending = self._pending, []
+        if lines:
+            self._file.write("\n".join(lines) + "\n")
+            self._file.flush()
+
+
+class _LineWriterFactory:
+    def __init__(self, file: TextIO) -> None:
+        self._writer = LineWriter(file)
+
+    def __call__(self, *args: Any) -> LineWriter:
+        return self._writer

@@ -18,6 +18,10 @@ Rule 4: UN/LOCODE is checked for shape, then against the pinned snapshot in :mod
         known code must carry the expected function (a port where a port is expected); a legacy Chinese port
         code whose current entry is an airport is read as its port alias, and the alias is reported.
 Rule 5: rule tables, not if-chains: :data:`SCHEME_RULES` maps a party-identifier scheme to its check.
+Rule 6: a normal form depends on the value alone, so the tables check each distinct valid value once:
+        :class:`Remembered` keeps the normal forms of up to :data:`REMEMBERED_MAX` valid values per rule (a
+        carrier's own identifiers, its ships and ports recur in every filing). Invalid values are not
+        remembered: they are checked again and raise with the caller's field every time.
 Sources: ../shared/reference/standards.md sections 1-5 (ISO 6346, IMO, UN/LOCODE, EORI, AEO, USCC, HS).
 """
 
@@ -27,6 +31,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Generic, TypeVar
 
 from gateway.core.errors import IdentifierInvalid
 from gateway.core.locodes import FUNCTION_PORT, LEGACY_ALIASES, LOCATIONS
@@ -38,6 +43,29 @@ MAX_RAW_CHARS = 64
 MAX_TRANSPORT_DOCUMENT_CHARS = 35
 
 Checker = Callable[[str, str], str]
+T = TypeVar("T")
+
+# Valid values one rule remembers (Rule 6); beyond it the memory starts again empty.
+REMEMBERED_MAX = 4096
+
+
+class Remembered(Generic[T]):
+    """``check(value, field)`` that remembers what it returned for valid values (Rule 6)."""
+
+    __slots__ = ("_check", "_known")
+
+    def __init__(self, check: Callable[[str, str], T]) -> None:
+        self._check = check
+        self._known: dict[str, T] = {}
+
+    def __call__(self, value: str, field: str) -> T:
+        known = self._known.get(value)
+        if known is None:
+            known = self._check(value, field)  # raises for an invalid value, which is never remembered
+            if len(self._known) >= REMEMBERED_MAX:
+                self._known.clear()
+            self._known[value] = known
+        return known
 
 
 def _invalid(field: str, detail: str) -> IdentifierInvalid:
@@ -331,11 +359,11 @@ def check_uscc(value: str, field: str) -> str:
 # Scheme names are the enum value names of cgw.v1.PartyIdentifier.Scheme.
 SCHEME_RULES: Mapping[str, Checker] = MappingProxyType(
     {
-        "EORI": check_eori,
-        "USCC": check_uscc,
-        "AEO_EU": check_eu_aeo,
-        "AEO_CN": check_cn_aeo,
-        "CN_CUSTOMS_CODE": check_cn_customs_code,
+        "EORI": Remembered(check_eori),
+        "USCC": Remembered(check_uscc),
+        "AEO_EU": Remembered(check_eu_aeo),
+        "AEO_CN": Remembered(check_cn_aeo),
+        "CN_CUSTOMS_CODE": Remembered(check_cn_customs_code),
     }
 )
 

@@ -100,6 +100,7 @@ class FieldSpec:
     enum_type: Any  # the enum descriptor: ParseDict looks numbers up in it (upb reads the key as int32)
     message: str  # full name of the message type (K_MESSAGE, K_WKT), else ""
     fact: bool  # a top-level fact when it is the root's field (singular enum, uint32/uint64)
+    absent_ok: bool  # pass 2 has nothing to check when the field is absent (not required, default allowed)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -159,6 +160,8 @@ def _field_spec(fd: _Desc, kind: int) -> FieldSpec:
         message=fd.message_type.full_name if kind in (K_MESSAGE, K_WKT) else "",
         fact=not fd.is_repeated
         and (kind == K_ENUM or fd.cpp_type in (FieldDescriptor.CPPTYPE_UINT32, FieldDescriptor.CPPTYPE_UINT64)),
+        absent_ok=not (rules and rules.required)
+        and (fd.is_repeated or kind != K_ENUM or 0 in (enum.values_by_number if enum else ())),
     )
 
 
@@ -477,6 +480,8 @@ _DEFAULTS: Mapping[int, Any] = {K_STRING: "", K_BYTES: b"", K_BOOL: False, K_ENU
 def _rules_walk(table: MessageTable, values: dict[str, Any], path: str, summary: Any, rules: Rules) -> None:
     for spec in table.fields:
         value = values.get(spec.name, _MISSING)
+        if value is _MISSING and spec.absent_ok:
+            continue
         kind = spec.kind
         if spec.repeated:
             _rules_list(spec, () if value is _MISSING else value, path, summary, rules)

@@ -474,28 +474,40 @@ class _Summary:
         )
 
 
+# Each rule checks a distinct valid value once (identifiers Rule 6).
 _IDENTIFIER_RULES: Mapping[int, ids.Checker] = MappingProxyType(
     {
-        options_pb2.IDENTIFIER_KIND_CONTAINER_NUMBER: ids.check_container_number,
-        options_pb2.IDENTIFIER_KIND_IMO_NUMBER: ids.check_imo,
-        options_pb2.IDENTIFIER_KIND_HS_CODE: ids.check_hs_code,
-        options_pb2.IDENTIFIER_KIND_UN_NUMBER: ids.check_un_number,
-        options_pb2.IDENTIFIER_KIND_COUNTRY_CODE: ids.check_country,
-        options_pb2.IDENTIFIER_KIND_TRANSPORT_DOCUMENT: ids.check_transport_document,
+        options_pb2.IDENTIFIER_KIND_CONTAINER_NUMBER: ids.Remembered(ids.check_container_number),
+        options_pb2.IDENTIFIER_KIND_IMO_NUMBER: ids.Remembered(ids.check_imo),
+        options_pb2.IDENTIFIER_KIND_HS_CODE: ids.Remembered(ids.check_hs_code),
+        options_pb2.IDENTIFIER_KIND_UN_NUMBER: ids.Remembered(ids.check_un_number),
+        options_pb2.IDENTIFIER_KIND_COUNTRY_CODE: ids.Remembered(ids.check_country),
+        options_pb2.IDENTIFIER_KIND_TRANSPORT_DOCUMENT: ids.Remembered(ids.check_transport_document),
     }
 )
+
+
+def _port_locode(value: str, field: str) -> ids.ResolvedLocode:
+    return ids.resolve_locode(value, field, function=FUNCTION_PORT)
+
+
+def _any_locode(value: str, field: str) -> ids.ResolvedLocode:
+    return ids.resolve_locode(value, field, function=None)
+
+
 # Where a port is expected the location must have the port function; elsewhere any function will do.
-_LOCODE_FUNCTIONS: Mapping[int, str | None] = MappingProxyType(
+_LOCODE_RULES: Mapping[int, Callable[[str, str], ids.ResolvedLocode]] = MappingProxyType(
     {
-        options_pb2.IDENTIFIER_KIND_PORT_LOCODE: FUNCTION_PORT,
-        options_pb2.IDENTIFIER_KIND_LOCATION_LOCODE: None,
+        options_pb2.IDENTIFIER_KIND_PORT_LOCODE: ids.Remembered(_port_locode),
+        options_pb2.IDENTIFIER_KIND_LOCATION_LOCODE: ids.Remembered(_any_locode),
     }
 )
 
 
 def _check_identifier(kind: int, value: str, path: str, role: str, summary: _Summary) -> None:
-    if kind in _LOCODE_FUNCTIONS:
-        resolved = ids.resolve_locode(value, path, function=_LOCODE_FUNCTIONS[kind])
+    locode = _LOCODE_RULES.get(kind)
+    if locode is not None:
+        resolved = locode(value, path)
         summary.ports.append(PortRef(role, resolved.code, resolved.declared))
         if resolved.alias_note:
             summary.notes.append(f"{path}: {resolved.alias_note}")
@@ -595,7 +607,9 @@ def _party(message: Any, path: str, summary: _Summary) -> None:
         scheme = item.Scheme.Name(item.scheme)
         value = ids.check_party_identifier(scheme, item.value, f"{path}.identifiers[{index}].value")
         trader_ids.append(TraderId(scheme, value))
-    country = ids.check_country(message.address.country, f"{path}.address.country")
+    country = _IDENTIFIER_RULES[options_pb2.IDENTIFIER_KIND_COUNTRY_CODE](
+        message.address.country, f"{path}.address.country"
+    )
     summary.parties.append(PartyRef(message.Role.Name(message.role), country, tuple(trader_ids), path))
 
 

@@ -413,3 +413,25 @@ def test_party_identifier_dispatch() -> None:
     assert ids.check_party_identifier("AEO_CN", "AEOCN1234567890", FIELD) == "AEOCN1234567890"
     assert set(ids.SCHEME_RULES) == {"EORI", "USCC", "AEO_EU", "AEO_CN", "CN_CUSTOMS_CODE"}
     _fails(lambda v, f: ids.check_party_identifier("DUNS", v, f), "123", "unknown scheme 'DUNS'")
+
+
+def test_remembered_rules_give_the_rule_s_answer_and_never_remember_a_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    def counted(value: str, field: str) -> str:
+        calls.append(value)
+        return ids.check_container_number(value, field)
+
+    monkeypatch.setattr(ids, "REMEMBERED_MAX", 2)
+    rule = ids.Remembered(counted)
+    assert rule(" msku 907032 3", "a") == rule("MSKU9070323", "b") == "MSKU9070323"
+    assert rule(" msku 907032 3", "c") == "MSKU9070323"
+    assert calls == [" msku 907032 3", "MSKU9070323"]  # each distinct value checked once
+    for field in ("x.containers[0]", "y.containers[1]"):
+        with pytest.raises(IdentifierInvalid) as refused:
+            rule("MSKU9070324", field)  # wrong check digit: refused, with this call's field, every time
+        assert refused.value.field == field
+    assert calls.count("MSKU9070324") == 2
+    rule("CSQU3054383", "d")  # a third valid value: the memory (bounded at 2) starts again
+    rule("MSKU9070323", "e")
+    assert calls.count("MSKU9070323") == 2
