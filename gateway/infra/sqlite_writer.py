@@ -65,9 +65,7 @@ class _Request:
 class GroupCommitWriter:
     """The single writer of one SQLite file. Build it with :meth:`start`."""
 
-    def __init__(
-        self, conn: sqlite3.Connection, thread: ThreadPoolExecutor, *, batch_max: int, queue_max: int
-    ) -> None:
+    def __init__(self, conn: sqlite3.Connection, thread: ThreadPoolExecutor, *, batch_max: int, queue_max: int) -> None:
         self._conn = conn
         self._thread = thread
         self._batch_max = batch_max
