@@ -19,8 +19,10 @@ from gateway.core.errors import Invalid
 from gateway.core.merkle import MerkleTree, leaf_hash
 from gateway.ports import LedgerEntry, Store
 
-# Catch-up reads from the store are paged so a large ledger does not load in one query.
-CATCH_UP_PAGE = 1000
+# Catch-up reads from the store are paged so a large ledger does not load in one query, and so that hashing
+# one page (~8 us per leaf, on the event loop) holds up the requests in flight for ~2 ms, not ~8 ms: at 1,000
+# accepted messages per second the 5-second checkpoint catches up on ~5,000 leaves.
+CATCH_UP_PAGE = 256
 
 
 @dataclass(frozen=True, slots=True)
