@@ -73,6 +73,8 @@ class Tally:
     """What the workers observed; filled in while the run goes on."""
 
     latencies: list[float] = field(default_factory=list)
+    # (seconds since the clock started, latency in seconds, HTTP status) per answered request: --timeline
+    timeline: list[tuple[float, float, int]] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     sent: int = 0
     sample_receipt: str | None = None
@@ -184,6 +186,7 @@ async def _send_all(
             tally.errors[f"exception {type(exc).__name__}"] += 1
             continue
         took = time.perf_counter() - began
+        tally.timeline.append((began, took, status))
         if status == 201:
             tally.latencies.append(took)
             if tally.sample_receipt is None:
@@ -200,6 +203,7 @@ async def run_load(
     request_timeout: float,
     deadline_s: float,
     loop_name: str,
+    timeline: Path | None = None,
 ) -> dict[str, Any]:
     """Warm C connections, then send every message with C workers; return the summary (Rules 1-5)."""
     if not 1 <= connections <= MAX_CONNECTIONS:
@@ -233,6 +237,10 @@ async def run_load(
             *(_send_all(session, base + SUBMIT_PATH, work, tally, deadline) for _ in range(connections))
         )
         elapsed = time.perf_counter() - started
+    if timeline is not None:  # where the slow answers fall in time: stalls show up as columns
+        rows = (f"{began - started:.6f},{took * 1000:.3f},{status}" for began, took, status in tally.timeline)
+        text = "start_s,latency_ms,status\n" + "\n".join(rows) + "\n"
+        await asyncio.to_thread(timeline.write_text, text, encoding="utf-8")
     return summarize(tally, elapsed, total=len(messages), connections=connections, loop_name=loop_name)
 
 
@@ -261,6 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--deadline", type=float, default=300.0, help="seconds for the whole run")
     parser.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto")
     parser.add_argument("--out", type=Path, help="write the JSON report here (default: stdout)")
+    parser.add_argument("--timeline", type=Path, help="write start time, latency and status per request (CSV)")
     args = parser.parse_args(argv)
 
     member_dir = args.federation / "members" / args.member
@@ -281,6 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 request_timeout=args.timeout,
                 deadline_s=args.deadline,
                 loop_name=loop_name,
+                timeline=args.timeline,
             )
         )
     report["pid"] = os.getpid()

@@ -209,6 +209,7 @@ def measure(name: str, server: list[str], port: int, job: Job, profile: Path | N
             f"--connections={job.connections}",
             f"--loop={job.loop}",
             f"--out={out}",
+            f"--timeline={job.work / f'{name}-timeline.csv'}",
         ]
         remaining = job.deadline - time.monotonic()
         if remaining < 5:

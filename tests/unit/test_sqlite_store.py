@@ -9,6 +9,7 @@ which then commit together once the lock is released. The real writer, held by a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import signal
 import sqlite3
@@ -423,3 +424,32 @@ async def test_the_replay_lookup_sees_every_committed_accept_at_once(store: Sqli
         await store.accept(m, accepted(m), receipt)
         found = await store.find_message(m.sender, m.message_id)
         assert found is not None and found.digest == m.digest
+
+
+# -- WAL checkpoints beside the writer (sqlite_writer Rule 8) -----------------------------------------------
+
+
+async def test_the_wal_is_checkpointed_beside_the_writer_and_truncated_at_close(tmp_path: Path) -> None:
+    path = tmp_path / "gw.db"
+    store = await SqliteStore.open(path)
+    try:
+        stored = [message() for _ in range(30)]
+        await asyncio.gather(*(store.accept(m, accepted(m), receipt) for m in stored))
+        wal = path.with_name(path.name + "-wal")
+        assert wal.stat().st_size > 0  # the commits went to the WAL (no checkpoint inside a COMMIT) ...
+        copy = tmp_path / "main-file-only.db"
+        for _ in range(100):  # ... and the checkpointer copies them into the database file on its own
+            await asyncio.sleep(0.05)
+            copy.write_bytes(path.read_bytes())  # the main file alone, without its WAL
+            with contextlib.closing(sqlite3.connect(copy)) as alone:
+                try:
+                    copied = alone.execute("SELECT count(*) FROM messages").fetchone()[0]
+                except sqlite3.OperationalError:  # not even the schema is in the main file yet
+                    copied = 0
+            if copied == len(stored):
+                break
+        else:
+            raise AssertionError("the checkpointer never copied the WAL into the database file")
+    finally:
+        await store.close()
+    assert not wal.exists() or wal.stat().st_size == 0  # the last close checkpoints and truncates it
