@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import os
 import signal
 import ssl
@@ -346,6 +347,17 @@ def _bound_address(runner: web.AppRunner) -> tuple[str, int]:
     return (f"[{host}]" if ":" in host else host), port
 
 
+def settle_heap() -> None:
+    """Once started: collect, then exempt every object that exists now (modules, the registry, policy tables,
+    protobuf descriptors, TLS contexts) from the cyclic garbage collector's full passes (``gc.freeze``).
+
+    Those objects live as long as the process; without this, each full pass walked all of them and found
+    nothing to free (measured: 30-50 ms every ~1.6 s at 1,000 messages/s, holding up every request in flight:
+    the p99 latency). Objects made afterwards are collected as before."""
+    gc.collect()
+    gc.freeze()
+
+
 async def serve(settings: Settings) -> None:
     """Run until SIGTERM / SIGINT, then drain and stop."""
     stop = asyncio.Event()
@@ -363,6 +375,7 @@ async def serve(settings: Settings) -> None:
                 task.add_done_callback(reloads.discard)
 
             loop.add_signal_handler(signal.SIGHUP, on_sighup)
+        settle_heap()
         await stop.wait()
         log.info("gateway stopping")
         loop.remove_signal_handler(signal.SIGHUP)
