@@ -52,7 +52,7 @@ from gateway.core.signing import (
     chain_x5c,
     header_x5c,
     parse_json_object,
-    peek_header,
+    peek_chain,
     sign_compact,
     verify_compact,
 )
@@ -322,10 +322,10 @@ def verify_envelope(
     """
     if now.tzinfo is None:
         raise Internal("now must be timezone-aware")
-    protected = peek_header(unverified_jws)
+    protected, chain = peek_chain(unverified_jws)
     if protected.get("typ") != ENVELOPE_TYP:
         raise SignatureRejected(f"typ must be {ENVELOPE_TYP!r}", field="jws.header.typ")
-    certified = validator.validate_signing(header_x5c(protected), now)
+    certified = validator.validate_signing(chain if chain is not None else header_x5c(protected), now)
     _, signed = verify_compact(unverified_jws, certified.public_key, peeked=protected)
     header = _canonical_header(signed)
     limits = (max_skew, max_lifetime)

@@ -16,6 +16,12 @@ Rule 3: the protected header is read strictly before anything else: bounded size
 Rule 4: ``x5c`` is standard (padded) base64 DER, leaf first, at most :data:`MAX_X5C_ENTRIES` entries of at
         most :data:`MAX_CERT_DER_BYTES` each; it is only *transported* here, ``ChainValidator`` decides trust.
 Rule 5: verification returns what it verified (protected header and payload bytes); callers parse only that.
+Rule 6: reading a protected header is a function of its segment alone, so the headers that passed Rule 3
+        are remembered by their exact segment (at most :data:`MAX_REMEMBERED_HEADERS`; a refused one is read,
+        and refused, every time). The token-level checks (size, ASCII, three segments) run on every token.
+Rule 7: ES256, the federation's algorithm, is checked with cryptography's ECDSA P-256 / SHA-256 directly
+        (exactly 64 bytes of r || s, as RFC 7518 3.4 and PyJWT require); EdDSA and PS256 go through PyJWS's
+        algorithm objects with their key-length check.
 
 Errors: :class:`AlgorithmNotAllowed` for a refused or mismatched ``alg``; :class:`LimitExceeded` for a size or
 count limit; :class:`SignatureRejected` for everything else (malformed token or header, bad signature).
@@ -28,11 +34,14 @@ import binascii
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Final
 
 import jwt
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
@@ -58,6 +67,7 @@ __all__ = [
     "chain_x5c",
     "header_x5c",
     "parse_json_object",
+    "peek_chain",
     "peek_header",
     "sign_compact",
     "verify_compact",
@@ -173,6 +183,29 @@ def peek_header(unverified_token: str) -> dict[str, Any]:
     Use it only to choose how to verify (``alg``, ``kid``, ``x5c``); trust nothing in it until
     :func:`verify_compact` succeeded.
     """
+    return _copy(_protected(unverified_token).header)
+
+
+def peek_chain(unverified_token: str) -> tuple[dict[str, Any], tuple[bytes, ...] | None]:
+    """:func:`peek_header` and the DER certificates of its ``x5c`` (None without one), read once per distinct
+    protected header (Rule 6)."""
+    protected = _protected(unverified_token)
+    return _copy(protected.header), protected.chain
+
+
+@dataclass(frozen=True, slots=True)
+class _Protected:
+    header: Mapping[str, Any]
+    chain: tuple[bytes, ...] | None  # the x5c certificates (DER, leaf first); None when the header has none
+
+
+# Rule 6: the protected headers read so far, by their exact segment (a member's signing tool sends the same
+# header, its x5c chain included, with every message); bounded, and only headers that passed are kept.
+_READ: dict[str, _Protected] = {}
+MAX_REMEMBERED_HEADERS = 1024
+
+
+def _protected(unverified_token: str) -> _Protected:
     if not isinstance(unverified_token, str):
         raise SignatureRejected("token is not a string", field="jws")
     if len(unverified_token) > MAX_TOKEN_CHARS:
@@ -182,9 +215,19 @@ def peek_header(unverified_token: str) -> dict[str, Any]:
     segments = unverified_token.split(".")
     if len(segments) != 3:
         raise SignatureRejected(f"compact JWS needs 3 segments, got {len(segments)}", field="jws")
-    if len(segments[0]) > (MAX_HEADER_BYTES + 2) // 3 * 4:
+    known = _READ.get(segments[0])
+    if known is None:
+        known = _read_protected(segments[0])
+        if len(_READ) >= MAX_REMEMBERED_HEADERS:
+            _READ.clear()
+        _READ[segments[0]] = known
+    return known
+
+
+def _read_protected(segment: str) -> _Protected:
+    if len(segment) > (MAX_HEADER_BYTES + 2) // 3 * 4:
         raise LimitExceeded(f"protected header larger than {MAX_HEADER_BYTES} bytes", field="jws.header")
-    header = parse_json_object(_b64url_decode(segments[0], "header"), error=SignatureRejected, field="jws.header")
+    header = parse_json_object(_b64url_decode(segment, "header"), error=SignatureRejected, field="jws.header")
     for name, value in header.items():
         expected = _HEADER_PARAMS.get(name)
         if expected is None:
@@ -198,9 +241,19 @@ def peek_header(unverified_token: str) -> dict[str, Any]:
         raise AlgorithmNotAllowed("header has no alg", field="jws.header.alg")
     if alg not in ALLOWED_ALGORITHMS:
         raise AlgorithmNotAllowed(f"alg {alg!r} is not allowed", field="jws.header.alg")
+    chain = None
     if "x5c" in header:
         _check_x5c(header["x5c"])
-    return header
+        chain = tuple(base64.b64decode(entry, validate=True) for entry in header["x5c"])
+    return _Protected(MappingProxyType(header), chain)
+
+
+def _copy(header: Mapping[str, Any]) -> dict[str, Any]:
+    """A caller's own copy of a remembered header (its x5c list included)."""
+    copy = dict(header)
+    if "x5c" in copy:
+        copy["x5c"] = list(copy["x5c"])
+    return copy
 
 
 def header_x5c(header: Mapping[str, Any]) -> tuple[bytes, ...]:
@@ -292,6 +345,9 @@ def verify_compact(
     encoded_header, encoded_payload, encoded_signature = unverified_token.split(".")
     payload = _b64url_decode(encoded_payload, "payload")
     signature = _b64url_decode(encoded_signature, "signature")
+    if expected == "ES256":  # the federation's algorithm: cryptography directly (Rule 7)
+        _verify_es256(public_key, f"{encoded_header}.{encoded_payload}".encode("ascii"), signature)
+        return header, payload
     algorithm = _JWS.get_algorithm_by_name(expected)
     try:
         prepared = algorithm.prepare_key(public_key)
@@ -304,6 +360,21 @@ def verify_compact(
     except jwt.PyJWTError as exc:
         raise SignatureRejected(f"{type(exc).__name__}: {exc}", field="jws") from None
     return header, payload
+
+
+_ECDSA_SHA256: Final = ec.ECDSA(hashes.SHA256())
+
+
+def _verify_es256(public_key: PublicKey, signing_input: bytes, signature: bytes) -> None:
+    """ES256 (RFC 7518 3.4): the 64-byte r || s, checked by cryptography's ECDSA P-256 / SHA-256 (Rule 7)."""
+    if not isinstance(public_key, ec.EllipticCurvePublicKey) or len(signature) != 2 * _P256_BYTES:
+        raise SignatureRejected("InvalidSignatureError: Signature verification failed", field="jws")
+    r = int.from_bytes(signature[:_P256_BYTES], "big")
+    s = int.from_bytes(signature[_P256_BYTES:], "big")
+    try:
+        public_key.verify(encode_dss_signature(r, s), signing_input, _ECDSA_SHA256)
+    except InvalidSignature:
+        raise SignatureRejected("InvalidSignatureError: Signature verification failed", field="jws") from None
 
 
 def verify_raw(alg: str, public_key: PublicKeyTypes, message: bytes, signature: bytes) -> None:

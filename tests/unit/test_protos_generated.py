@@ -72,7 +72,7 @@ def test_generated_classes_report_their_package_module() -> None:
 
 @pytest.mark.parametrize("kind", [v.number for v in options_pb2.IdentifierKind.DESCRIPTOR.values if v.number])
 def test_every_identifier_kind_has_a_rule(kind: int) -> None:
-    assert kind in payloads._IDENTIFIER_RULES or kind in payloads._LOCODE_FUNCTIONS
+    assert kind in payloads._IDENTIFIER_RULES or kind in payloads._LOCODE_RULES
 
 
 def test_every_party_identifier_scheme_has_a_rule() -> None:

@@ -375,3 +375,42 @@ def test_parse_json_object_raises_the_given_error() -> None:
 
 def test_ed25519_public_key_type_alias() -> None:
     assert signing.alg_for_key(ed25519.Ed25519PrivateKey.generate().public_key()) == "EdDSA"
+
+
+# -- Rule 6: remembered protected headers ------------------------------------------------------------------
+
+
+def test_a_remembered_header_is_still_checked_per_token_and_cannot_be_changed_through_a_copy(
+    keys: dict[str, Any],
+) -> None:
+    key = keys["ES256"]
+    token = signing.sign_compact(b"{}", key, headers={"typ": "test+jws", "kid": "k1"})
+    first = signing.peek_header(token)
+    first["kid"] = "changed"  # a caller's copy
+    assert signing.peek_header(token) == {"alg": "ES256", "typ": "test+jws", "kid": "k1"}
+    head, body, sig = token.split(".")
+    with pytest.raises(SignatureRejected):  # the same (remembered) header, but four segments
+        signing.peek_header(f"{head}.{body}.{sig}.x")
+    with pytest.raises(SignatureRejected):  # ... or a non-ASCII token
+        signing.peek_header(f"{head}.{body}é.{sig}")
+    with pytest.raises(LimitExceeded):
+        signing.peek_header(f"{head}.{'A' * signing.MAX_TOKEN_CHARS}.{sig}")
+
+
+def test_a_refused_header_is_refused_every_time(keys: dict[str, Any]) -> None:
+    bad = forge({"alg": "ES256", "jku": "https://keys.example"}, b"{}", "ES256", keys["ES256"])
+    for _ in range(3):
+        with pytest.raises(SignatureRejected):
+            signing.peek_header(bad)
+    assert bad.split(".")[0] not in signing._READ
+
+
+def test_es256_signatures_of_the_wrong_length_or_value_are_refused(keys: dict[str, Any]) -> None:
+    key = keys["ES256"]
+    token = signing.sign_compact(b'{"n":1}', key, headers={})
+    head, body, sig = token.split(".")
+    raw = base64.urlsafe_b64decode(sig + "==")
+    for forged in (raw[:-1], raw + b"\0", b"\0" * 64, raw[:32] + b"\xff" * 32):
+        with pytest.raises(SignatureRejected):
+            signing.verify_compact(f"{head}.{body}.{b64url(forged)}", key.public_key())
+    assert signing.verify_compact(token, key.public_key())[1] == b'{"n":1}'
