@@ -32,7 +32,7 @@ class EventKind(enum.StrEnum):
 
 def rfc3339(at: datetime) -> str:
     """UTC, microsecond precision, ``Z`` suffix: one spelling so canonical bytes are stable."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return at.astimezone(UTC).isoformat(timespec="microseconds").removesuffix("+00:00") + "Z"
 
 
 @dataclass(frozen=True, slots=True)

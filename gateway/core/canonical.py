@@ -33,7 +33,10 @@ _ENCODER: Final = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separator
 
 
 def _plain(value: Any, depth: int) -> bool:
-    """True when ``value`` is made only of the types whose C-encoded form is already JCS (Rule 1)."""
+    """True when ``value`` is made only of the types whose C-encoded form is already JCS (Rule 1).
+
+    Leaves (str, bool, None) are checked inline in the loops: headers, receipts and audit events are mostly
+    strings, and a call per string cost more than the encoding itself."""
     kind = type(value)
     if kind is str or kind is bool or value is None:
         return True
@@ -42,9 +45,18 @@ def _plain(value: Any, depth: int) -> bool:
     if depth >= MAX_FAST_DEPTH:
         return False
     if kind is dict:
-        return all(type(k) is str and k.isascii() and _plain(v, depth + 1) for k, v in value.items())
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii():
+                return False
+            leaf = type(item)
+            if leaf is not str and leaf is not bool and item is not None and not _plain(item, depth + 1):
+                return False
+        return True
     if kind is list:
-        return all(_plain(item, depth + 1) for item in value)
+        for item in value:  # noqa: SIM110 - a loop, not all(generator): no generator frame per list
+            if type(item) is not str and not _plain(item, depth + 1):
+                return False
+        return True
     return False
 
 

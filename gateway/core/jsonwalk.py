@@ -300,7 +300,7 @@ def _here(run: _Pass, trail: _Trail, spec: FieldSpec, index: int = -1) -> str:
     return f"{path}[{index}]" if index >= 0 else path
 
 
-def _scalar(  # noqa: PLR0917 - the hot path: no tuple per value, the location only matters on error
+def _scalar(  # noqa: PLR0912, PLR0917 - the hot path: common cases first, the location only matters on error
     spec: FieldSpec, value: Any, run: _Pass, trail: _Trail, key: str, index: int
 ) -> Any:
     kind = spec.kind
@@ -328,8 +328,13 @@ def _scalar(  # noqa: PLR0917 - the hot path: no tuple per value, the location o
             return number
         return _convert_integer(spec, value, run, _at(run, trail, key, index), key)
     if kind == K_ENUM:
+        number = spec.enum_by_name.get(value) if type(value) is str else None
+        if number is not None:  # the common case: a known name (its path is needed only for an error)
+            return number
         return _convert_enum(spec, value, run, _at(run, trail, key, index), key)
     if kind == K_DOUBLE:
+        if type(value) is float and math.isfinite(value):
+            return value
         return _convert_double(value, run, _at(run, trail, key, index), key)
     if kind == K_BYTES:
         return _convert_bytes(value, run, key)

@@ -100,6 +100,7 @@ _HEADER_PARAMS: Final[Mapping[str, type]] = {
 }
 _RSA_MIN_BITS: Final = 2048
 _P256_BYTES: Final = 32
+_ECDSA_SHA256: Final = ec.ECDSA(hashes.SHA256())
 _B64URL: Final = re.compile(r"[A-Za-z0-9_-]*")
 
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
@@ -309,7 +310,12 @@ class CompactSigner:
 
     def sign(self, payload: bytes) -> str:
         signing_input = self._prefix + _b64url_encode(payload)
-        signature = self._algorithm.sign(signing_input.encode("ascii"), self._key)
+        data = signing_input.encode("ascii")
+        if isinstance(self._key, ec.EllipticCurvePrivateKey):  # ES256 (P-256 only, alg_for_key): r || s
+            r, s = decode_dss_signature(self._key.sign(data, _ECDSA_SHA256))
+            signature = r.to_bytes(_P256_BYTES, "big") + s.to_bytes(_P256_BYTES, "big")
+        else:
+            signature = self._algorithm.sign(data, self._key)
         return f"{signing_input}.{_b64url_encode(signature)}"
 
 
@@ -362,7 +368,6 @@ def verify_compact(
     return header, payload
 
 
-_ECDSA_SHA256: Final = ec.ECDSA(hashes.SHA256())
 
 
 def _verify_es256(public_key: PublicKey, signing_input: bytes, signature: bytes) -> None:
