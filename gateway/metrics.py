@@ -59,6 +59,8 @@ class Metrics:
         self.delivery_latency = Histogram(
             "cgw_delivery_latency_seconds", "One push attempt", ["kind"], buckets=DELIVERY_BUCKETS, registry=r
         )
+        # The labelled children of the per-submission series, looked up once per label set (Rule 2 bounds them).
+        self._submit_series: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
 
     def _type(self, message_type: str | None) -> str:
         return message_type if message_type in self._types else OTHER_TYPE
@@ -67,8 +69,15 @@ class Metrics:
         self, *, adapter: str, message_type: str | None, decision: str, seconds: float, code: str = "OK"
     ) -> None:
         """One submission: ``decision`` is accepted, duplicate or rejected (then ``code`` is its error code)."""
-        self.messages.labels(self._type(message_type), decision, adapter).inc()
-        self.submit_latency.labels(adapter, decision).observe(seconds)
+        key = (self._type(message_type), decision, adapter)
+        series = self._submit_series.get(key)
+        if series is None:
+            series = self._submit_series[key] = (
+                self.messages.labels(*key),
+                self.submit_latency.labels(adapter, decision),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
         if decision == "rejected":
             self.rejections.labels(code).inc()
 

@@ -382,7 +382,7 @@ def _inserter(
             "SELECT 1 FROM messages WHERE sender = ? AND message_id = ?",
             (message.sender, message.message_id),
         ).fetchone()
-        if seen is not None:
+        if seen is not None:  # before the receipt: a duplicate leaves no trace, not even a signature
             raise DuplicateConflict(f"{message.sender}/{message.message_id} already accepted", field="id")
         index = _append_leaf(conn, leaf)
         receipt = make_receipt(index, message.received_at)
@@ -404,10 +404,16 @@ def _inserter(
                 index,
             ),
         )
-        conn.executemany("INSERT INTO inbox (recipient, sender, message_id) VALUES (?, ?, ?)", inbox_rows)
+        if len(inbox_rows) == 1:
+            conn.execute(_INBOX_SQL, inbox_rows[0])
+        else:
+            conn.executemany(_INBOX_SQL, inbox_rows)
         return dataclasses.replace(message, receipt=receipt, leaf_index=index)
 
     return op
+
+
+_INBOX_SQL = "INSERT INTO inbox (recipient, sender, message_id) VALUES (?, ?, ?)"
 
 
 def _append_leaf(conn: sqlite3.Connection, leaf: bytes) -> int:
