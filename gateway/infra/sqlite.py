@@ -2,7 +2,7 @@
 
 ``SqliteStore`` implements ``gateway.ports.Store`` (read its rules). How it keeps them:
 
-Rule 1: every write (accept, record, ack, claim_once) is a request to the ONE writer thread of
+Rule 1: every write (accept, record, ack, claim_once) is a request to the ONE group-commit writer of
         ``sqlite_writer``, which commits many requests per transaction (group commit) and resolves each
         caller only after that COMMIT (WAL, ``synchronous=FULL``) has returned: what a caller was told is on
         disk.
@@ -132,7 +132,7 @@ class SqliteStore:
 
     @property
     def queued_writes(self) -> int:
-        """Write requests waiting for the writer thread (approximate; for metrics and tests)."""
+        """Write requests waiting for their transaction (for metrics and tests)."""
         return self._writer.queued
 
     # -- writes --------------------------------------------------------------------------------------
@@ -417,7 +417,7 @@ _INBOX_SQL = "INSERT INTO inbox (recipient, sender, message_id) VALUES (?, ?, ?)
 
 
 def _append_leaf(conn: sqlite3.Connection, leaf: bytes) -> int:
-    """Append one ledger leaf at the next dense index (only ever called by the writer thread)."""
+    """Append one ledger leaf at the next dense index (only ever inside the group-commit writer's transaction)."""
     index = int(conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger").fetchone()[0])
     conn.execute("INSERT INTO ledger (idx, data) VALUES (?, ?)", (index, leaf))
     return index

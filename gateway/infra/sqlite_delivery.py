@@ -1,6 +1,6 @@
 """Push delivery state in the SQLite store: the ``deliveries`` table (schema version 2).
 
-These are the write and read operations ``SqliteStore`` hands to its writer thread and reader pool; they run
+These are the write and read operations ``SqliteStore`` hands to its group-commit writer and reader pool; they run
 on a connection and never touch asyncio.
 
 Rule 1: an attempt's state change, the inbox acknowledgement of a delivered item and the attempt's ledger

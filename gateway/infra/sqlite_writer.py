@@ -108,9 +108,9 @@ class GroupCommitWriter:
             conn = await asyncio.get_running_loop().run_in_executor(thread, _open, path)
         except BaseException as exc:
             thread.shutdown(wait=False)
-            if isinstance(exc, Exception):
-                raise _translate(exc) from exc
-            raise
+            if not isinstance(exc, Exception) or isinstance(exc, GatewayError):
+                raise
+            raise _translate(exc) from exc
         return cls(conn, thread, _Checkpointer.start(path), batch_max=batch_max, queue_max=queue_max)
 
     @property
