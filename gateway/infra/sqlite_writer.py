@@ -21,11 +21,11 @@ Rule 6: ``close`` refuses new requests, lets every queued one commit, then close
         thread. A caller that is cancelled while waiting does not undo its write: its request still runs.
 Rule 7: the connection is used by one side at a time: the loop runs statements only while no BEGIN or
         COMMIT is in the thread, and the thread runs nothing else.
-Rule 8: WAL checkpoints (copying committed pages from the WAL into the database file, with its own fsync)
-        never run inside a COMMIT: the write connection has ``wal_autocheckpoint`` off, and a checkpointer
-        with its own connection and thread runs a PASSIVE checkpoint every ``CHECKPOINT_INTERVAL_S`` beside
-        the writer (SQLite lets it run concurrently with write transactions). Inside a COMMIT, a checkpoint
-        held up every request of the next batch for its whole duration (tens of ms on a virtual disk).
+Rule 8: the WAL is checkpointed by SQLite itself inside a COMMIT once it holds ``wal_autocheckpoint`` pages
+        (1,000: ~4 MB), which keeps it bounded: a checkpoint that runs beside a writer that never pauses (tried:
+        PASSIVE from another connection) never finds the WAL fully copied, so SQLite never starts it again
+        from the beginning and it grows without bound (300 MB after 22,000 messages). At close the last
+        checkpoint truncates it.
 """
 
 from __future__ import annotations
@@ -60,11 +60,6 @@ BATCH_MAX_LIMIT = 10_000  # a sanity ceiling on the setting, not a tuning value
 # full, which would be file I/O on the event loop (Rule 1).
 CACHE_KIB = 64 * 1024
 
-# How often the checkpointer copies the WAL into the database file (Rule 8). At ~1,000 messages/s the WAL
-# grows by a few MB per second between checkpoints; SQLite starts it again from the beginning once a
-# checkpoint has caught up.
-CHECKPOINT_INTERVAL_S = 0.5
-
 
 @dataclass(slots=True)
 class _Request:
@@ -79,14 +74,12 @@ class GroupCommitWriter:
         self,
         conn: sqlite3.Connection,
         thread: ThreadPoolExecutor,
-        checkpointer: _Checkpointer,
         *,
         batch_max: int,
         queue_max: int,
     ) -> None:
         self._conn = conn
         self._thread = thread
-        self._checkpointer = checkpointer
         self._batch_max = batch_max
         self._queue_max = queue_max
         self._queue: deque[_Request] = deque()
@@ -111,7 +104,7 @@ class GroupCommitWriter:
             if not isinstance(exc, Exception) or isinstance(exc, GatewayError):
                 raise
             raise _translate(exc) from exc
-        return cls(conn, thread, _Checkpointer.start(path), batch_max=batch_max, queue_max=queue_max)
+        return cls(conn, thread, batch_max=batch_max, queue_max=queue_max)
 
     @property
     def queued(self) -> int:
@@ -137,7 +130,6 @@ class GroupCommitWriter:
         self._closing = True
         if self._flusher is not None:
             await asyncio.shield(self._flusher)  # every queued request commits first (Rule 6)
-        await self._checkpointer.stop()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._thread, _close, self._conn)
         self._thread.shutdown(wait=True)
@@ -191,51 +183,9 @@ def _resolve(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
         future.set_exception(value)
 
 
-class _Checkpointer:
-    """Rule 8: PASSIVE WAL checkpoints beside the writer, from their own connection and thread."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cgw-sqlite-checkpoint")
-        self._conn: sqlite3.Connection | None = None
-        self._task: asyncio.Task[None] | None = None
-        self.checkpoints = 0
-
-    @classmethod
-    def start(cls, path: Path) -> _Checkpointer:
-        checkpointer = cls(path)
-        checkpointer._task = asyncio.get_running_loop().create_task(checkpointer._run(), name="cgw-sqlite-checkpoint")
-        return checkpointer
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(CHECKPOINT_INTERVAL_S)
-            try:
-                await loop.run_in_executor(self._thread, self._checkpoint)
-            except sqlite3.Error:
-                continue  # busy or failing now: the next round tries again; the WAL keeps every commit meanwhile
-
-    def _checkpoint(self) -> None:
-        if self._conn is None:
-            self._conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        self.checkpoints += 1
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        loop = asyncio.get_running_loop()
-        if self._conn is not None:
-            await loop.run_in_executor(self._thread, self._conn.close)
-        self._thread.shutdown(wait=True)
-
-
 def _open(path: Path) -> sqlite3.Connection:
     conn = connect_writer(path)
     conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-    conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer does it, outside every COMMIT (Rule 8)
     return conn
 
 
