@@ -44,24 +44,23 @@ class LineWriter:
     def __init__(self, file: TextIO) -> None:
         self._file = file
         self._pending: list[str] = []
-        self._scheduled = False
+        self._scheduled: asyncio.AbstractEventLoop | None = None  # the loop that will flush the pending lines
 
     def msg(self, message: str) -> None:
         self._pending.append(message)
-        if self._scheduled:
-            return
         try:
             loop = asyncio.get_running_loop()
-        except RuntimeError:  # no loop in this thread: write now
+        except RuntimeError:  # no loop in this thread: write now (with any lines a closed loop left behind)
             self.flush()
             return
-        self._scheduled = True
-        loop.call_soon(self.flush)
+        if self._scheduled is not loop:  # none scheduled yet, or by a loop that closed before flushing
+            self._scheduled = loop
+            loop.call_soon(self.flush)
 
     log = debug = info = warn = warning = err = error = critical = exception = fatal = failure = msg
 
     def flush(self) -> None:
-        self._scheduled = False
+        self._scheduled = None
         lines, self._pending = self._pending, []
         if lines:
             self._file.write("\n".join(lines) + "\n")

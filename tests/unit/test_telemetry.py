@@ -60,3 +60,26 @@ def test_configured_logging_writes_json_lines_through_it(capsys: object) -> None
         assert [json.loads(line)["event"] for line in lines] == ["exchange"]
     finally:
         structlog.reset_defaults()
+
+
+def test_lines_a_closed_loop_never_flushed_are_written_with_the_next_line() -> None:
+    out = CountingFile()
+    writer = LineWriter(out)
+    loop = asyncio.new_event_loop()
+
+    async def log_then_stop() -> None:
+        writer.msg("logged as the loop stopped")
+        asyncio.get_running_loop().stop()
+
+    task = loop.create_task(log_then_stop())
+    loop.run_forever()  # stops before the flush it scheduled can run
+    assert task.done()
+    loop.close()
+    assert out.getvalue() == ""
+
+    async def later() -> None:
+        writer.msg("a later loop")
+        await asyncio.sleep(0)
+
+    asyncio.run(later())
+    assert out.getvalue().splitlines() == ["logged as the loop stopped", "a later loop"]
