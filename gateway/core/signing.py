@@ -201,9 +201,12 @@ class _Protected:
 
 
 # Rule 6: the protected headers read so far, by their exact segment (a member's signing tool sends the same
-# header, its x5c chain included, with every message); bounded, and only headers that passed are kept.
+# header, its x5c chain included, with every message); only headers that passed are kept. A federation has a
+# few dozen members with a certificate or two each; 256 headers of at most MAX_HEADER_BYTES (plus their DER)
+# bound the memory at ~15 MB even when a caller sends a new valid-looking header every time (it is emptied
+# when full).
+MAX_REMEMBERED_HEADERS: Final = 256
 _READ: dict[str, _Protected] = {}
-MAX_REMEMBERED_HEADERS = 1024
 
 
 def _protected(unverified_token: str) -> _Protected:
