@@ -299,8 +299,9 @@ class CompactSigner:
 
     The header is encoded and checked once, by :func:`sign_compact` on a probe payload (so what this emits is
     what :func:`peek_header` accepts); each :meth:`sign` then only encodes the payload and signs the signing
-    input with PyJWS's algorithm object for the key, as ``PyJWS.encode`` would. A receipt's header carries a
-    certificate chain of ~1.5 KB: re-encoding and re-reading it per receipt cost more than the signature.
+    input: ES256 with cryptography directly (Rule 7), EdDSA and PS256 with PyJWS's algorithm object, as
+    ``PyJWS.encode`` would. A receipt's header carries a certificate chain of ~1.5 KB: re-encoding and
+    re-reading it per receipt cost more than the signature.
     """
 
     __slots__ = ("_algorithm", "_key", "_prefix")
@@ -369,8 +370,6 @@ def verify_compact(
     except jwt.PyJWTError as exc:
         raise SignatureRejected(f"{type(exc).__name__}: {exc}", field="jws") from None
     return header, payload
-
-
 
 
 def _verify_es256(public_key: PublicKey, signing_input: bytes, signature: bytes) -> None:
