@@ -62,6 +62,7 @@ from gateway.ports import Clock, DocumentVerifier, InboxItem, ReceiptFactory, St
 from gateway.portstream import PortStreams
 from gateway.recognition import STATUS_TYPE, Recognition, update_records
 from gateway.relay import recall_everywhere, recall_record, relay_store
+from gateway.stages import Stage
 from gateway.state import GatewayState
 from gateway.translation import Answers, Translators
 
@@ -144,6 +145,7 @@ class Pipeline:
         self._metrics = metrics
         self._crash = crash
         self._inflight = 0
+        self._verification = Stage(self._verify_jws)
 
     # -- authentication ---------------------------------------------------------------------------------
 
@@ -217,8 +219,8 @@ class Pipeline:
         now = self._clock.now()
         if inbound.document is not None:
             verified = self._verify_document(inbound.adapter, inbound.document, caller, now)
-        else:
-            verified = self._verify_jws(inbound.unverified_jws, inbound.payload, caller, now)
+        else:  # as a stage: every envelope that arrived in this loop iteration, back to back (gateway/stages.py)
+            verified = await self._verification.run(inbound.unverified_jws, inbound.payload, caller, now)
         header = verified.header
         context.update(message_id=header.id, sender=header.sender, type=header.type)
         digest = evidence_digest(verified.jws, verified.payload)

@@ -32,6 +32,7 @@ from gateway.core.model import Header
 from gateway.core.payloads import MESSAGE_TYPES, ValidatedPayload, validate_payload
 from gateway.core.receipt import make_receipt
 from gateway.ports import Clock, Store, StoredMessage
+from gateway.stages import Stage
 from gateway.state import GatewayState
 
 log = structlog.get_logger("gateway.exchange")
@@ -95,6 +96,10 @@ def answer_claim(answer: Answer, message_id: str) -> dict[str, str]:
     return {"status": answer.status, "type": answer.type, "message_id": message_id, "reference": answer.reference}
 
 
+def _validate_as_sent(header: Header, payload: bytes) -> ValidatedPayload:
+    return validate_payload(header.type, header.payload.media, payload, schema=header.payload.schema)
+
+
 class Answers:
     """The pipeline's translate-validate step for translated media, and the answers it owes the sender.
 
@@ -118,6 +123,8 @@ class Answers:
         self._clock = clock
         self._digest = digest
         self._pending: dict[str, _Pending] = {}
+        # Untranslated payloads (JSON, protobuf) are validated as a stage (gateway/stages.py)
+        self._validation = Stage(_validate_as_sent)
         self.notify: Callable[[str], None] = lambda member_id: None  # set by the pipeline: wake long-polls
 
     async def validate(self, verified: VerifiedEnvelope, digest: str, context: dict[str, object]) -> ValidatedPayload:
@@ -125,7 +132,7 @@ class Answers:
         header = verified.header
         translator = self._translators.get(header.payload.media)
         if translator is None:
-            return validate_payload(header.type, header.payload.media, verified.payload, schema=header.payload.schema)
+            return await self._validation.run(header, verified.payload)
         reply_id = answer_id(header.sender, header.id, digest)
         pending = self._pending[reply_id] = _Pending(translator, verified)
         context["answer"] = reply_id
@@ -136,7 +143,7 @@ class Answers:
         """The validate step for a payload that gets no answer (a forward of stored evidence)."""
         translator = self._translators.get(header.payload.media)
         if translator is None:
-            return validate_payload(header.type, header.payload.media, payload, schema=header.payload.schema)
+            return await self._validation.run(header, payload)
         return (await _translate_and_validate(translator, header, payload))[1]
 
     def claim(self, reply_id: object) -> dict[str, str] | None:
