@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from gateway.core.audit import rfc3339
 from gateway.core.canonical import canonical_json
 from gateway.core.errors import BadRequest, Internal, LimitExceeded, SignatureRejected
-from gateway.core.signing import parse_json_object, verify_compact
+from gateway.core.signing import b64url_encode, parse_json_object, verify_compact
 
 CONTENT_TYPE = "application/cloudevents+json"
 PUSH_TYP = "cgw-push+jws"
@@ -61,10 +61,6 @@ class CloudEvent:
     type: str
     attributes: Mapping[str, Any]
     data: Any
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def build_push_event(
@@ -120,10 +116,10 @@ def sign_detached(body: bytes, key: ec.EllipticCurvePrivateKey, x5c: Sequence[st
     if not isinstance(key.curve, ec.SECP256R1):
         raise Internal("push events are signed with the gateway's P-256 key")
     header = canonical_json({"alg": "ES256", "typ": PUSH_TYP, "x5c": list(x5c)})
-    signing_input = f"{_b64url(header)}.{_b64url(body)}".encode("ascii")
+    signing_input = f"{b64url_encode(header)}.{b64url_encode(body)}".encode("ascii")
     der = key.sign(signing_input, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
     r, s = decode_dss_signature(der)
-    return f"{_b64url(header)}..{_b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+    return f"{b64url_encode(header)}..{b64url_encode(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 
 def read_push_event(body: bytes, signature: str, public_key: PublicKeyTypes) -> CloudEvent:
@@ -133,7 +129,7 @@ def read_push_event(body: bytes, signature: str, public_key: PublicKeyTypes) -> 
     parts = signature.split(".")
     if len(parts) != 3 or parts[1] != "":
         raise SignatureRejected("not a detached compact JWS", field="signature")
-    header, _ = verify_compact(f"{parts[0]}.{_b64url(body)}.{parts[2]}", public_key)
+    header, _ = verify_compact(f"{parts[0]}.{b64url_encode(body)}.{parts[2]}", public_key)
     if header.get("typ") != PUSH_TYP:
         raise SignatureRejected(f"typ is not {PUSH_TYP}", field="signature.typ")
     return parse_cloudevent(body)

@@ -64,6 +64,7 @@ __all__ = [
     "PrivateKey",
     "PublicKey",
     "alg_for_key",
+    "b64url_encode",
     "chain_x5c",
     "header_x5c",
     "parse_json_object",
@@ -154,7 +155,7 @@ def _b64url_decode(segment: str, what: str) -> bytes:
     if not _B64URL.fullmatch(segment) or len(segment) % 4 == 1:
         raise SignatureRejected(f"{what} is not unpadded base64url", field=f"jws.{what}")
     data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    if base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii") != segment:
+    if b64url_encode(data) != segment:
         raise SignatureRejected(f"{what} is not canonical base64url", field=f"jws.{what}")
     return data
 
@@ -313,17 +314,18 @@ class CompactSigner:
         self._algorithm = _JWS.get_algorithm_by_name(alg_for_key(key))
 
     def sign(self, payload: bytes) -> str:
-        signing_input = self._prefix + _b64url_encode(payload)
+        signing_input = self._prefix + b64url_encode(payload)
         data = signing_input.encode("ascii")
         if isinstance(self._key, ec.EllipticCurvePrivateKey):  # ES256 (P-256 only, alg_for_key): r || s
             r, s = decode_dss_signature(self._key.sign(data, _ECDSA_SHA256))
             signature = r.to_bytes(_P256_BYTES, "big") + s.to_bytes(_P256_BYTES, "big")
         else:
             signature = self._algorithm.sign(data, self._key)
-        return f"{signing_input}.{_b64url_encode(signature)}"
+        return f"{signing_input}.{b64url_encode(signature)}"
 
 
-def _b64url_encode(data: bytes) -> str:
+def b64url_encode(data: bytes) -> str:
+    """Unpadded base64url (RFC 7515 section 2), the one spelling this module accepts back."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 

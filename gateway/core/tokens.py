@@ -23,7 +23,6 @@ Rule 7: the client assertion's ``jti`` is NOT checked for replay here (the core 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import re
@@ -41,6 +40,7 @@ from gateway.core.errors import BadRequest, Internal, Invalid, SignatureRejected
 from gateway.core.model import ChainValidator, Member, Registry
 from gateway.core.signing import (
     PrivateKey,
+    b64url_encode,
     chain_x5c,
     header_x5c,
     parse_json_object,
@@ -101,7 +101,7 @@ class AccessClaims:
 
 def x5t_s256(der: bytes) -> str:
     """RFC 8705 ``x5t#S256``: unpadded base64url of the SHA-256 of a certificate's DER."""
-    return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode("ascii")
+    return b64url_encode(hashlib.sha256(der).digest())
 
 
 # -- helpers ----------------------------------------------------------------------------------------------
