@@ -33,6 +33,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+import msgspec
 from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message_factory import GetMessageClass
@@ -73,11 +74,12 @@ _STRING_WKT: Mapping[str, Callable[[], Any]] = {
     "google.protobuf.Duration": duration_pb2.Duration,
     "google.protobuf.FieldMask": field_mask_pb2.FieldMask,
 }
-_DECIMAL = re.compile(r"-?[0-9]{1,20}")
+DECIMAL = re.compile(r"-?[0-9]{1,20}")  # an integer as a JSON string (pass 1 and jsonstructs)
 _UNPAIRED_SURROGATE = re.compile("[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]")
 # The common Timestamp spelling, checked without strptime (~30 µs); anything else goes to FromJsonString.
 _PLAIN_UTC = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]{1,9})?Z")
-_MISSING: Any = object()
+# Absent: pass 1 leaves the key out of its dict; a Struct of gateway.core.jsonstructs holds msgspec's UNSET.
+_MISSING: Any = msgspec.UNSET
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -311,7 +313,7 @@ def _scalar(  # noqa: PLR0912, PLR0917 - the hot path: common cases first, the l
     if kind == K_WKT:
         if type(value) is not str:
             raise Invalid(f"expected a JSON string, got {_kind_of(value)}", field=_here(run, trail, spec, index))
-        if not _plain_utc(spec, value):
+        if not plain_utc(spec, value):
             _convert_wkt(spec, value, run, _at(run, trail, key, index), key)
         return value
     if type(value) not in spec.accepted:
@@ -362,7 +364,8 @@ def _at(run: _Pass, trail: _Trail, key: str, index: int) -> str:
     return f"{path}[{index}]" if index >= 0 else path
 
 
-def _plain_utc(spec: FieldSpec, value: str) -> bool:
+def plain_utc(spec: FieldSpec, value: str) -> bool:
+    """``value`` is a Timestamp in the common spelling, on a real calendar day (no FromJsonString needed)."""
     if spec.message != "google.protobuf.Timestamp":
         return False
     match = _PLAIN_UTC.fullmatch(value)
@@ -382,7 +385,7 @@ def _integer(value: object) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and _DECIMAL.fullmatch(value):
+    if isinstance(value, str) and DECIMAL.fullmatch(value):
         return int(value)
     return None
 
@@ -482,7 +485,13 @@ class Rules:
 _DEFAULTS: Mapping[int, Any] = {K_STRING: "", K_BYTES: b"", K_BOOL: False, K_ENUM: 0, K_INT: 0, K_DOUBLE: 0.0}
 
 
-def _rules_walk(table: MessageTable, values: dict[str, Any], path: str, summary: Any, rules: Rules) -> None:
+def _plain(values: Any) -> dict[str, Any]:
+    """Pass 1's dict as it is; a jsonstructs Struct as its dict of converted values (UNSET where absent)."""
+    return values if type(values) is dict else values.as_values()
+
+
+def _rules_walk(table: MessageTable, values: Any, path: str, summary: Any, rules: Rules) -> None:
+    values = _plain(values)
     for spec in table.fields:
         value = values.get(spec.name, _MISSING)
         if value is _MISSING and spec.absent_ok:
@@ -552,9 +561,9 @@ class MessageView:
 
     __slots__ = ("_table", "_values")
 
-    def __init__(self, table: MessageTable, values: Mapping[str, Any]) -> None:
+    def __init__(self, table: MessageTable, values: Any) -> None:
         self._table = table
-        self._values = values
+        self._values = _plain(values)
 
     def __getattr__(self, name: str) -> Any:
         spec = self._table.by_name.get(name)
@@ -574,6 +583,11 @@ class MessageView:
 # -- entry point ------------------------------------------------------------------------------------------
 
 
+def message_table(full_name: str) -> MessageTable:
+    """The table of a message type already built by :func:`table_for` (as a field's ``message`` names it)."""
+    return _TABLES[full_name]
+
+
 def walk_json(document: Any, descriptor: _Desc, root: str, summary: Any, rules: Rules) -> tuple[tuple[str, str], ...]:
     """Validate decoded JSON ``document`` as ``descriptor``; fill ``summary``; return the root's facts.
 
@@ -586,11 +600,20 @@ def walk_json(document: Any, descriptor: _Desc, root: str, summary: Any, rules: 
     values = _object(document, table, None, run, None)
     if run.deferred is not None:
         raise run.deferred
+    return walk_values(values, descriptor, root, summary, rules)
+
+
+def walk_values(values: Any, descriptor: _Desc, root: str, summary: Any, rules: Rules) -> tuple[tuple[str, str], ...]:
+    """Pass 2 alone, on the values pass 1 converted, or on a Struct of :mod:`gateway.core.jsonstructs`."""
+    table = table_for(descriptor)
+    values = _plain(values)
     _rules_walk(table, values, root, summary, rules)
     facts: list[tuple[str, str]] = []
     for spec in table.fields:
         if spec.fact:
-            value = values.get(spec.name, 0)
+            value = values.get(spec.name, _MISSING)
+            if value is _MISSING:
+                value = 0
             if spec.kind == K_ENUM:
                 facts.append((spec.name, spec.enum_names[value]))
             elif value:

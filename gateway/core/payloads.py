@@ -37,8 +37,8 @@ from google.protobuf.message import DecodeError, Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
 from gateway.core import identifiers as ids
-from gateway.core import jsonwalk
-from gateway.core.errors import Internal, Invalid, LimitExceeded, UnsupportedMediaType
+from gateway.core import jsonstructs, jsonwalk
+from gateway.core.errors import GatewayError, Internal, Invalid, LimitExceeded, UnsupportedMediaType
 from gateway.core.locodes import FUNCTION_PORT
 from gateway.core.registry import MEMBER_ID
 from gateway.wire.cgw.v1 import (
@@ -197,8 +197,18 @@ def validate_payload(
     if len(data) > MAX_PAYLOAD_BYTES:
         raise LimitExceeded(f"payload larger than {MAX_PAYLOAD_BYTES} bytes", field=ROOT)
     if base_media == MEDIA_JSON and not reference and jsonwalk.table_for(spec.message.DESCRIPTOR).fast:
+        descriptor = spec.message.DESCRIPTOR
+        values = jsonstructs.decode(data, descriptor)  # the everyday spelling, decoded and converted in C
+        if values is not None:
+            walked = _Summary()
+            try:
+                facts = jsonwalk.walk_values(values, descriptor, ROOT, walked, _json_rules())
+            except GatewayError:
+                pass  # the full walk below reports it, with the reference's precedence (jsonstructs Rule 1)
+            else:
+                return walked.freeze(spec, base_media, len(data), facts)
         walked = _Summary()
-        facts = jsonwalk.walk_json(_decode_json(data), spec.message.DESCRIPTOR, ROOT, walked, _json_rules())
+        facts = jsonwalk.walk_json(_decode_json(data), descriptor, ROOT, walked, _json_rules())
         return walked.freeze(spec, base_media, len(data), facts)
     message = spec.message()
     if base_media == MEDIA_JSON:
