@@ -186,6 +186,7 @@ class Job:
     pins: Pinning
     loop: str
     deadline: float  # time.monotonic() value of the hard deadline
+    profile_native: bool = False  # py-spy --native on every thread instead of --gil
 
 
 def measure(name: str, server: list[str], port: int, job: Job, profile: Path | None = None) -> dict[str, Any]:
@@ -215,7 +216,7 @@ def measure(name: str, server: list[str], port: int, job: Job, profile: Path | N
         if remaining < 5:
             raise RuntimeError("hard deadline reached before the load phase")
         generator.append(f"--deadline={max(1.0, remaining - 5):.0f}")
-        spy = _start_profiler(process.pid, profile)
+        spy = _start_profiler(process.pid, profile, job.profile_native)
         cpu_before = cpu_seconds(process.pid)
         try:
             subprocess.run(generator, check=True, timeout=remaining)
@@ -236,16 +237,21 @@ def measure(name: str, server: list[str], port: int, job: Job, profile: Path | N
 PROFILE_SUFFIX = {"flamegraph": "svg", "speedscope": "json", "raw": "txt"}
 
 
-def _start_profiler(pid: int, profile: Path | None) -> subprocess.Popen[bytes] | None:
+def _start_profiler(pid: int, profile: Path | None, native: bool = False) -> subprocess.Popen[bytes] | None:
     """py-spy (when asked for) samples the server during the load phase; it needs ptrace permission.
 
     ``--gil`` keeps only samples of the thread holding the GIL: the CPU the interpreter spends, not threads
-    parked in fsync or a queue."""
+    parked in fsync or a queue. ``native`` samples every running thread with its C frames instead (OpenSSL,
+    SQLite, the JSON codec), without the GIL filter. py-spy shares the generator's core."""
     if profile is None:
         return None
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     fmt = next(f for f, suffix in PROFILE_SUFFIX.items() if profile.suffix == "." + suffix)
-    command = [spy, "record", "--pid", str(pid), "--rate", "200", "--gil", "--format", fmt, "-o", str(profile)]
+    mode = ["--native"] if native else ["--gil"]
+    taskset = shutil.which("taskset")
+    pin = [taskset, "-c", str(GENERATOR_CORE)] if taskset and GENERATOR_CORE in os.sched_getaffinity(0) else []
+    command = [*pin, spy, "record", "--pid", str(pid), "--rate", "200", *mode]
+    command += ["--format", fmt, "-o", str(profile)]
     spy_process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(0.5)  # let it attach before the load starts
     if spy_process.poll() is not None:
@@ -362,7 +368,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     corpus = work / "corpus.jsonl"
     print(f"signing {args.messages} distinct manifests ({SENDER} -> {RECIPIENT}) ...", flush=True)
     signing_s = write_corpus(federation, args.messages, corpus)
-    job = Job(federation, corpus, work, args.connections, pins, args.loop, deadline)
+    job = Job(federation, corpus, work, args.connections, pins, args.loop, deadline, args.profile_native)
 
     gateway_port = free_port()
     set_rest_port(config, gateway_port)
@@ -428,6 +434,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--profile", type=Path, help="py-spy both servers under load; files go to this directory")
     parser.add_argument("--profile-format", choices=sorted(PROFILE_SUFFIX), default="flamegraph")
+    parser.add_argument(
+        "--profile-native", action="store_true", help="py-spy every thread with C frames (default: GIL holder only)"
+    )
     args = parser.parse_args(argv)
     args.command = " ".join(["python bench/run.py", *(sys.argv[1:] if argv is None else argv)])
     if not 1 <= args.messages <= MAX_MESSAGES:
