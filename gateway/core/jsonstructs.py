@@ -1,15 +1,16 @@
-"""A first pass at C speed for proto3-JSON payloads in their everyday spelling: msgspec Structs derived from the
-walk's tables.
+"""Payload validation at C speed for proto3 JSON in its everyday spelling: msgspec Structs derived from the walk's
+tables.
 
-Pass 1 of :mod:`gateway.core.jsonwalk` (decode, shape, conversion) is a Python walk over every key of the
-document; for the documents partners actually send, msgspec does the same work while it decodes. This module
-derives, from the same :class:`jsonwalk.MessageTable` of each message type, msgspec Struct types and decodes
-with them; pass 2 (field rules, identifiers, hooks) then runs unchanged on the Structs.
+The full walk of :mod:`gateway.core.jsonwalk` decodes, then checks shape and converts every key in Python (pass 1),
+then applies the field rules to every field (pass 2). For the documents partners actually send, this module lets
+msgspec do pass 1 and most of pass 2 while it decodes, into Struct types derived from the same
+:class:`jsonwalk.MessageTable` of each message type; a short walk does the rest.
 
-Rule 1: it only ever *takes* documents: :func:`decode` returns the converted values, or ``None`` and the caller
-        runs the full walk, which owns every error (code, path, precedence). Every invalid document therefore
-        ends on the full walk, and so does anything spelt in a way this pass does not read (see Rule 2).
-Rule 2: a document taken here is one pass 1 takes, converted to the same values: each field under its JSON name,
+Rule 1: it only ever *takes* documents. :func:`decode` returns the Structs or ``None``, and :func:`walk` fills the
+        summary or raises; on either, the caller runs the full walk, which owns every error (code, path,
+        precedence). Every invalid document therefore ends on the full walk, and so does anything spelt in a
+        way this pass does not read (Rule 2).
+Rule 2: a document taken here is one the full walk takes, with the same summary: each field under its JSON name,
         with strict types (strings; booleans; integers as JSON integers within the field's range, or as decimal
         strings, the way proto3 JSON writes 64-bit integers; doubles as finite JSON numbers; enums by name;
         nested objects; lists), unknown keys refused. Not taken, so left to the full walk: escapes (``\\``)
@@ -19,8 +20,11 @@ Rule 2: a document taken here is one pass 1 takes, converted to the same values:
 Rule 3: duplicate keys: msgspec keeps the last value. A document is taken only when the Structs, encoded again,
         have as many colons as the text: without escapes, encoding gives back every key (under the same JSON
         name) and every string as it was, so the count drops exactly when a repeated key lost a value.
-Rule 4: pass 2 reads a Struct as the dict pass 1 would have made (``as_values``): UNSET for absent fields
-        (pass 2's "absent"), enum numbers for enum names, and every Timestamp checked, calendar included.
+Rule 4: the pass-2 rules msgspec can hold are in the types: text and list lengths, required fields (present, not
+        empty, an enum not 0), enum names, measures not negative. :func:`walk` applies the others in the full
+        walk's order, so the summary fills in the same order: identifiers, Timestamps (calendar included),
+        integers given as strings, required numbers and booleans, and the message hooks, which read a Struct
+        as the dict pass 1 would have made (``as_values``: UNSET where absent, enum numbers for names).
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ _INT64 = (-(2**63), 2**63 - 1)
 
 
 class Fields(msgspec.Struct, forbid_unknown_fields=True):
-    """Base of the derived Structs: pass 2 reads one as the dict pass 1 would have made (Rule 4)."""
+    """Base of the derived Structs: hooks read one as the dict pass 1 would have made (Rule 4)."""
 
     def as_values(self) -> dict[str, Any]:
         values = msgspec.structs.asdict(self)  # UNSET where the document had no key: pass 2's "absent"
@@ -101,24 +105,42 @@ def _reader(spec: jsonwalk.FieldSpec) -> Callable[[Any], Any] | None:
 
 
 def _scalar_type(spec: jsonwalk.FieldSpec, building: set[str]) -> Any:
+    """The msgspec type of one value of the field, with the pass-2 rules msgspec can hold (Rule 4)."""
     kind = spec.kind
     if kind == jsonwalk.K_STRING:
-        return str
+        if spec.identifier:
+            return str  # the identifier rule runs in the walk
+        return Annotated[str, msgspec.Meta(max_length=spec.max_length)]
     if kind == jsonwalk.K_BOOL:
         return bool
     if kind == jsonwalk.K_DOUBLE:
-        return float
+        return Annotated[float, msgspec.Meta(ge=0.0)]  # measures: finite (JSON has no infinity) and not negative
     if kind == jsonwalk.K_INT and spec.int_range is not None:
         low, high = spec.int_range  # msgspec bounds fit an int64: uint64 values above it take the full walk
         bounded = Annotated[int, msgspec.Meta(ge=max(low, _INT64[0]), le=min(high, _INT64[1]))]
-        return Union[bounded, str]  # noqa: UP007 - a runtime type; strings are read when pass 2 reads them
+        return Union[bounded, str]  # noqa: UP007 - a runtime type; strings are checked by the walk
     if kind == jsonwalk.K_ENUM and spec.enum_by_name:
-        return Literal[tuple(spec.enum_by_name)]
+        names = [name for name, number in spec.enum_by_name.items() if number or not spec.required]
+        return Literal[tuple(names)] if names else None
     if kind == jsonwalk.K_WKT and spec.message == _TIMESTAMP:
-        return str
+        return str  # checked by the walk
     if kind == jsonwalk.K_MESSAGE:
         return _derive(jsonwalk.message_table(spec.message), building)
     return None  # bytes, other well-known types: the full walk only
+
+
+def _field_type(spec: jsonwalk.FieldSpec, one: Any) -> tuple[Any, Any]:
+    """The field's type and default: required fields have none and are not empty; lists are bounded."""
+    required = spec.required and (spec.repeated or spec.kind in (jsonwalk.K_STRING, jsonwalk.K_ENUM))
+    if spec.kind == jsonwalk.K_ENUM and not spec.repeated and 0 not in spec.enum_numbers:
+        required = True  # absent reads as 0, which pass 2 refuses for an enum without it
+    if spec.repeated:
+        one = Annotated[list[one], msgspec.Meta(min_length=1 if required else 0, max_length=spec.max_items)]
+    elif required and spec.kind == jsonwalk.K_STRING:
+        one = Annotated[one, msgspec.Meta(min_length=1)]
+    if required or (spec.required and spec.kind in (jsonwalk.K_MESSAGE, jsonwalk.K_WKT)):
+        return one, msgspec.NODEFAULT
+    return Union[one, msgspec.UnsetType], msgspec.UNSET  # noqa: UP007 - a runtime type
 
 
 def _derive(table: jsonwalk.MessageTable, building: set[str]) -> type[Fields] | None:
@@ -128,12 +150,11 @@ def _derive(table: jsonwalk.MessageTable, building: set[str]) -> type[Fields] | 
     fields: list[tuple[str, Any, Any]] = []
     reads: list[tuple[str, Callable[[Any], Any]]] = []
     for spec in table.fields:
-        kind = _scalar_type(spec, building)
-        if kind is None or spec.name in _RESERVED:
+        one = _scalar_type(spec, building)
+        if one is None or spec.name in _RESERVED:
             return None
-        if spec.repeated:
-            kind = list[kind]  # type: ignore[valid-type]
-        fields.append((spec.name, Union[kind, msgspec.UnsetType], msgspec.UNSET))  # noqa: UP007 - a runtime type
+        kind, default = _field_type(spec, one)
+        fields.append((spec.name, kind, default))
         read = _reader(spec)
         if read is not None:
             reads.append((spec.name, read))
@@ -145,6 +166,7 @@ def _derive(table: jsonwalk.MessageTable, building: set[str]) -> type[Fields] | 
         namespace={"_cgw_reads": tuple(reads)},
         rename={spec.name: spec.key for spec in table.fields},
         forbid_unknown_fields=True,
+        kw_only=True,
     )
     return cast(type[Fields], derived)
 
@@ -173,3 +195,151 @@ def decode(data: bytes, descriptor: _Desc) -> Fields | None:
     if data.count(b":") != _ENCODER.encode(values).count(b":"):
         return None  # a key repeated (Rule 3)
     return values
+
+
+# -- pass 2 on the Structs: the rules msgspec cannot hold (Rule 4) ------------------------------------------
+
+_Step = Callable[[Any, str, Any, jsonwalk.Rules], None]  # (struct, path, summary, rules)
+
+
+def _refuse(spec: jsonwalk.FieldSpec) -> None:
+    raise Invalid("left to the full walk", field=spec.name)  # the full walk says why (Rule 1)
+
+
+def _each(spec: jsonwalk.FieldSpec, check: Callable[[Any], bool]) -> _Step:
+    """A step refusing the struct (to the full walk) when a value of the field fails ``check``."""
+    name = spec.name
+    if spec.repeated:
+
+        def step_list(obj: Any, path: str, summary: Any, rules: jsonwalk.Rules) -> None:
+            items = getattr(obj, name)
+            if items is not msgspec.UNSET and not all(check(item) for item in items):
+                _refuse(spec)
+
+        return step_list
+
+    def step(obj: Any, path: str, summary: Any, rules: jsonwalk.Rules) -> None:
+        value = getattr(obj, name)
+        if value is not msgspec.UNSET and not check(value):
+            _refuse(spec)
+
+    return step
+
+
+def _identifier(spec: jsonwalk.FieldSpec) -> _Step:
+    """Pass 2's identifier rule: every list item, a single value when not empty (jsonwalk._rule_scalar)."""
+    name, kind = spec.name, spec.identifier
+    if spec.repeated:
+
+        def step_list(obj: Any, path: str, summary: Any, rules: jsonwalk.Rules) -> None:
+            items = getattr(obj, name)
+            if items is not msgspec.UNSET:
+                for index, item in enumerate(items):
+                    rules.check_identifier(kind, item, f"{path}.{name}[{index}]", name, summary)
+
+        return step_list
+
+    def step(obj: Any, path: str, summary: Any, rules: jsonwalk.Rules) -> None:
+        value = getattr(obj, name)
+        if value is not msgspec.UNSET and value:
+            rules.check_identifier(kind, value, f"{path}.{name}", name, summary)
+
+    return step
+
+
+def _visit(table: jsonwalk.MessageTable, obj: Any, path: str, summary: Any, rules: jsonwalk.Rules) -> None:
+    """Pass 2 on one Struct: its steps in descriptor order, then its message hook, as jsonwalk._rules_walk."""
+    for step in _steps_for(table, rules):
+        step(obj, path, summary, rules)
+    hook = rules.hooks.get(table.full_name)
+    if hook is not None:
+        hook(jsonwalk.MessageView(table, obj), path, summary)
+
+
+def _child(spec: jsonwalk.FieldSpec, table: jsonwalk.MessageTable, hooks: frozenset[str]) -> _Step | None:
+    """Walk a message field's Structs, when anything below it has a step or a hook."""
+    if not _steps(table, hooks) and table.full_name not in hooks:
+        return None
+    name = spec.name
+    if spec.repeated:
+
+        def step_list(obj: Any, path: str, summary: Any, rules: jsonwalk.Rules) -> None:
+            items = getattr(obj, name)
+            if items is not msgspec.UNSET:
+                for index, item in enumerate(items):
+                    _visit(table, item, f"{path}.{name}[{index}]", summary, rules)
+
+        return step_list
+
+    def step(obj: Any, path: str, summary: Any, rules: jsonwalk.Rules) -> None:
+        value = getattr(obj, name)
+        if value is not msgspec.UNSET:
+            _visit(table, value, f"{path}.{name}", summary, rules)
+
+    return step
+
+
+def _required(spec: jsonwalk.FieldSpec, read: Callable[[Any], Any]) -> _Step:
+    """A required integer, double or boolean: present and not its default (pass 2's ``required``)."""
+    name = spec.name
+
+    def step(obj: Any, path: str, summary: Any, rules: jsonwalk.Rules) -> None:
+        value = getattr(obj, name)
+        if value is msgspec.UNSET or not read(value):
+            _refuse(spec)
+
+    return step
+
+
+def _step(spec: jsonwalk.FieldSpec, hooks: frozenset[str]) -> _Step | None:
+    kind = spec.kind
+    if kind == jsonwalk.K_MESSAGE:
+        return _child(spec, jsonwalk.message_table(spec.message), hooks)
+    if kind == jsonwalk.K_STRING and spec.identifier:
+        return _identifier(spec)
+    if kind == jsonwalk.K_WKT:
+        return _each(spec, lambda value: jsonwalk.plain_utc(spec, value))
+    read: Callable[[Any], Any] = _integer(spec) if kind == jsonwalk.K_INT else _same
+    if spec.required and not spec.repeated and kind in (jsonwalk.K_INT, jsonwalk.K_DOUBLE, jsonwalk.K_BOOL):
+        return _required(spec, read)
+    if kind == jsonwalk.K_INT:  # a decimal string: in range, or refused (``_integer`` raises)
+        return _each(spec, lambda value: type(value) is int or read(value) is not None)
+    return None
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+_STEPS: dict[tuple[str, frozenset[str]], tuple[_Step, ...]] = {}
+_BY_RULES: dict[tuple[str, int], tuple[jsonwalk.Rules, tuple[_Step, ...]]] = {}
+
+
+def _steps(table: jsonwalk.MessageTable, hooks: frozenset[str]) -> tuple[_Step, ...]:
+    """The checks pass 2 still owes a Struct of ``table`` (in descriptor order, so the summary fills in the
+    full walk's order); built once per message type."""
+    key = (table.full_name, hooks)
+    found = _STEPS.get(key)
+    if found is None:
+        steps = [_step(spec, hooks) for spec in table.fields]
+        found = _STEPS[key] = tuple(step for step in steps if step is not None)
+    return found
+
+
+def _steps_for(table: jsonwalk.MessageTable, rules: jsonwalk.Rules) -> tuple[_Step, ...]:
+    """:func:`_steps` for the hooks of ``rules``, looked up by identity (the rules object is kept alive here)."""
+    found = _BY_RULES.get((table.full_name, id(rules)))
+    if found is None or found[0] is not rules:
+        found = _BY_RULES[table.full_name, id(rules)] = (rules, _steps(table, frozenset(rules.hooks)))
+    return found[1]
+
+
+def walk(
+    values: Fields, descriptor: _Desc, root: str, summary: Any, rules: jsonwalk.Rules
+) -> tuple[tuple[str, str], ...]:
+    """Pass 2 on :func:`decode`'s Structs: fill ``summary`` as the full walk would; return the root's facts.
+
+    Raises a ``GatewayError`` when the document is to go to the full walk after all (Rule 1)."""
+    table = jsonwalk.table_for(descriptor)
+    _visit(table, values, root, summary, rules)
+    return jsonwalk.facts_of(table, values)

@@ -490,8 +490,7 @@ def _plain(values: Any) -> dict[str, Any]:
     return values if type(values) is dict else values.as_values()
 
 
-def _rules_walk(table: MessageTable, values: Any, path: str, summary: Any, rules: Rules) -> None:
-    values = _plain(values)
+def _rules_walk(table: MessageTable, values: dict[str, Any], path: str, summary: Any, rules: Rules) -> None:
     for spec in table.fields:
         value = values.get(spec.name, _MISSING)
         if value is _MISSING and spec.absent_ok:
@@ -600,14 +599,13 @@ def walk_json(document: Any, descriptor: _Desc, root: str, summary: Any, rules: 
     values = _object(document, table, None, run, None)
     if run.deferred is not None:
         raise run.deferred
-    return walk_values(values, descriptor, root, summary, rules)
-
-
-def walk_values(values: Any, descriptor: _Desc, root: str, summary: Any, rules: Rules) -> tuple[tuple[str, str], ...]:
-    """Pass 2 alone, on the values pass 1 converted, or on a Struct of :mod:`gateway.core.jsonstructs`."""
-    table = table_for(descriptor)
-    values = _plain(values)
     _rules_walk(table, values, root, summary, rules)
+    return facts_of(table, values)
+
+
+def facts_of(table: MessageTable, values: Any) -> tuple[tuple[str, str], ...]:
+    """The root's facts (singular enums by name, unsigned integers when set) from its converted values."""
+    values = _plain(values)
     facts: list[tuple[str, str]] = []
     for spec in table.fields:
         if spec.fact:

@@ -202,7 +202,7 @@ def validate_payload(
         if values is not None:
             walked = _Summary()
             try:
-                facts = jsonwalk.walk_values(values, descriptor, ROOT, walked, _json_rules())
+                facts = jsonstructs.walk(values, descriptor, ROOT, walked, _json_rules())
             except GatewayError:
                 pass  # the full walk below reports it, with the reference's precedence (jsonstructs Rule 1)
             else:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from gateway.core import jsonstructs
 from gateway.core.errors import GatewayError, Invalid
-from gateway.core.payloads import MESSAGE_TYPES, validate_payload
+from gateway.core.payloads import MESSAGE_TYPES, ROOT, _json_rules, _Summary, validate_payload
 from tests.unit.test_jsonwalk import BASES, EXAMPLES, SAMPLED, _document, _mutated
 
 
@@ -53,7 +53,12 @@ def assert_agrees(message_type: str, data: bytes) -> tuple[Any, ...]:
 @pytest.mark.parametrize("message_type", SAMPLED)
 def test_every_sample_is_taken_and_agrees(message_type: str) -> None:
     data = _utf8(BASES[message_type])
-    assert _taken(message_type, data), "the everyday spelling must take the fast pass"
+    descriptor = MESSAGE_TYPES[message_type].message.DESCRIPTOR
+    values = jsonstructs.decode(data, descriptor)
+    assert values is not None, "the everyday spelling must take the fast pass"
+    facts = jsonstructs.walk(values, descriptor, ROOT, _Summary(), _json_rules())  # taken to the end, no refusal
+    expected = validate_payload(message_type, "application/json", data, reference=True)
+    assert facts == expected.facts
     assert assert_agrees(message_type, data)[0] == "ok"
 
 
