@@ -29,6 +29,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -198,7 +199,7 @@ class RecognitionResult:
     @property
     def adverse(self) -> bool:
         """The operator holds an authorisation that is suspended or revoked on the date."""
-        return any(r in _ADVERSE for r in self.reasons)
+        return not _ADVERSE.isdisjoint(self.reasons)
 
     def record(self) -> dict[str, Any]:
         """The result as JSON fields (REST answer, ledger events); names the authorisation, not the holder."""
@@ -359,16 +360,21 @@ def check_party(
     index: AeoIndex, path: str, role: str, identifiers: Sequence[OperatorId], *, admin: str, on: date
 ) -> PartyCheck:
     """Check each identifier of a party: the first recognised answer wins, else the most decisive refusal."""
-    if not identifiers:
-        return PartyCheck(path, role, None)
-    answers = [index.check_recognition(oid, admin, on) for oid in identifiers]
-    best = next((a for a in answers if a.recognised), None) or min(answers, key=lambda a: _ORDER[a.reasons[0]])
+    best: RecognitionResult | None = None
+    for oid in identifiers:  # one loop, no generator or key lambda: this runs for every party of every filing
+        answer = index.check_recognition(oid, admin, on)
+        if answer.recognised:
+            best = answer
+            break
+        if best is None or _ORDER[answer.reasons[0]] < _ORDER[best.reasons[0]]:
+            best = answer  # the first of the most decisive refusals, as min() would pick
     return PartyCheck(path, role, best)
 
 
 _CONSIGNMENT = re.compile(r"payload\.(?:consignments|house_consignments)\[\d+\]")
 
 
+@lru_cache(maxsize=4096)  # party paths repeat from filing to filing (consignments[0].consignor, ...)
 def consignment_of(path: str) -> str | None:
     """``payload.consignments[3].consignee`` -> ``payload.consignments[3]``; None for message-level parties."""
     found = _CONSIGNMENT.match(path)
