@@ -47,6 +47,7 @@ from gateway.core.forwarding import check_forward, lane_of, stored_header
 from gateway.core.model import Caller, Header, Member
 from gateway.core.payloads import ValidatedPayload
 from gateway.core.policy import (
+    MAX_CACHED_DECISIONS,
     AccessRequest,
     Decision,
     audit_request,
@@ -145,6 +146,10 @@ class Pipeline:
         self._metrics = metrics
         self._crash = crash
         self._inflight = 0
+        # Allowed submissions by what decided them, for the policy set and registry they were decided under
+        # (_authorize): a repeat skips building the submit and receive requests. Refusals are never kept.
+        self._allowed: dict[tuple[object, ...], Decision] = {}
+        self._allowed_under: tuple[object, object] | None = None
         self._verification = Stage(self._verify_jws)
 
     # -- authentication ---------------------------------------------------------------------------------
@@ -427,6 +432,17 @@ class Pipeline:
     ) -> Permit:
         trust = self._state.require_trust()
         header = verified.header
+        lane = lane_of(validated)
+        original_sender = validated.recalled[0] if validated.recalled else ""
+        under = (self._state.require_authorizer(), trust.registry)
+        if self._allowed_under is None or any(a is not b for a, b in zip(under, self._allowed_under, strict=True)):
+            self._allowed, self._allowed_under = {}, under  # another policy set or registry: decide afresh
+        key = (caller.member.id, header.type, header.program, header.tlp, header.to, lane, original_sender, *aeo_lanes)
+        decision = self._allowed.get(key)
+        if decision is not None:  # the same requests as an earlier submission, both allowed then
+            context["policy"] = list(decision.policy_ids)
+            context["policy_digest"] = decision.digest
+            return Permit(envelope=verified, payload=validated, decision=decision)
         recipients = [trust.registry.members[r] for r in header.to]
         request = submit_request(
             caller.member,
@@ -435,11 +451,15 @@ class Pipeline:
             header.tlp.value,
             recipients,
             aeo_lanes=aeo_lanes,
-            lane=lane_of(validated),
-            original_sender=validated.recalled[0] if validated.recalled else "",
+            lane=lane,
+            original_sender=original_sender,
         )
         decision = self._decide(request, context)
         self._check_receivers(verified, caller.member, recipients, context)
+        if not decision.errors:
+            if len(self._allowed) >= MAX_CACHED_DECISIONS:
+                self._allowed.clear()
+            self._allowed[key] = decision
         return Permit(envelope=verified, payload=validated, decision=decision)
 
     def _decide(self, request: AccessRequest, context: dict[str, Any]) -> Decision:
