@@ -43,6 +43,7 @@ from gateway.core.locodes import FUNCTION_PORT
 from gateway.core.registry import MEMBER_ID
 from gateway.wire.cgw.v1 import (
     aeo_pb2,
+    common_pb2,
     csi_pb2,
     manifest_pb2,
     megaport_pb2,
@@ -605,22 +606,30 @@ def _root_facts(message: Message) -> tuple[tuple[str, str], ...]:
 # -- per-message hooks and cross-field rules --------------------------------------------------------------
 
 
+def _enum_names(enum: Any) -> Mapping[int, str]:
+    """Number -> name of a generated enum; the walkers refuse unknown numbers before any hook runs."""
+    return MappingProxyType({value.number: value.name for value in enum.DESCRIPTOR.values})
+
+
+_SCHEMES = _enum_names(common_pb2.PartyIdentifier.Scheme)
+_ROLES = _enum_names(common_pb2.Party.Role)
+
+
 def _party_identifier(message: Any, path: str, summary: _Summary) -> None:
-    scheme = message.Scheme.Name(message.scheme)
-    ids.check_party_identifier(scheme, message.value, f"{path}.value")
+    ids.check_party_identifier(_SCHEMES[message.scheme], message.value, f"{path}.value")
 
 
 def _party(message: Any, path: str, summary: _Summary) -> None:
     # Runs after the walker checked every field of the party, so these calls only normalise.
     trader_ids: list[TraderId] = []
     for index, item in enumerate(message.identifiers):
-        scheme = item.Scheme.Name(item.scheme)
+        scheme = _SCHEMES[item.scheme]
         value = ids.check_party_identifier(scheme, item.value, f"{path}.identifiers[{index}].value")
         trader_ids.append(TraderId(scheme, value))
     country = _IDENTIFIER_RULES[options_pb2.IDENTIFIER_KIND_COUNTRY_CODE](
         message.address.country, f"{path}.address.country"
     )
-    summary.parties.append(PartyRef(message.Role.Name(message.role), country, tuple(trader_ids), path))
+    summary.parties.append(PartyRef(_ROLES[message.role], country, tuple(trader_ids), path))
 
 
 def _release_notice(message: Any, path: str, summary: _Summary) -> None:
