@@ -247,9 +247,12 @@ def _identifier(spec: jsonwalk.FieldSpec) -> _Step:
     return step
 
 
-def _visit(table: jsonwalk.MessageTable, obj: Any, path: str, summary: Any, rules: jsonwalk.Rules) -> None:
+def _visit(
+    plan: tuple[tuple[_Step, ...], jsonwalk.MessageTable], obj: Any, path: str, summary: Any, rules: jsonwalk.Rules
+) -> None:
     """Pass 2 on one Struct: its steps in descriptor order, then its message hook, as jsonwalk._rules_walk."""
-    for step in _steps_for(table, rules):
+    steps, table = plan
+    for step in steps:
         step(obj, path, summary, rules)
     hook = rules.hooks.get(table.full_name)
     if hook is not None:
@@ -258,23 +261,24 @@ def _visit(table: jsonwalk.MessageTable, obj: Any, path: str, summary: Any, rule
 
 def _child(spec: jsonwalk.FieldSpec, table: jsonwalk.MessageTable, hooks: frozenset[str]) -> _Step | None:
     """Walk a message field's Structs, when anything below it has a step or a hook."""
-    if not _steps(table, hooks) and table.full_name not in hooks:
+    steps = _steps(table, hooks)
+    if not steps and table.full_name not in hooks:
         return None
-    name = spec.name
+    name, plan = spec.name, (steps, table)
     if spec.repeated:
 
         def step_list(obj: Any, path: str, summary: Any, rules: jsonwalk.Rules) -> None:
             items = getattr(obj, name)
             if items is not msgspec.UNSET:
                 for index, item in enumerate(items):
-                    _visit(table, item, f"{path}.{name}[{index}]", summary, rules)
+                    _visit(plan, item, f"{path}.{name}[{index}]", summary, rules)
 
         return step_list
 
     def step(obj: Any, path: str, summary: Any, rules: jsonwalk.Rules) -> None:
         value = getattr(obj, name)
         if value is not msgspec.UNSET:
-            _visit(table, value, f"{path}.{name}", summary, rules)
+            _visit(plan, value, f"{path}.{name}", summary, rules)
 
     return step
 
@@ -334,6 +338,20 @@ def _steps_for(table: jsonwalk.MessageTable, rules: jsonwalk.Rules) -> tuple[_St
     return found[1]
 
 
+def _facts(table: jsonwalk.MessageTable, values: Fields) -> tuple[tuple[str, str], ...]:
+    """The root's facts as the full walk gives them (jsonwalk.walk_json), read off the Struct: enums are names
+    here already, integers may be decimal strings."""
+    facts: list[tuple[str, str]] = []
+    for spec in table.fields:
+        if spec.fact:
+            value = getattr(values, spec.name)
+            if spec.kind == jsonwalk.K_ENUM:
+                facts.append((spec.name, spec.enum_names[0] if value is msgspec.UNSET else value))
+            elif value is not msgspec.UNSET and (number := _integer(spec)(value)):
+                facts.append((spec.name, str(number)))
+    return tuple(facts)
+
+
 def walk(
     values: Fields, descriptor: _Desc, root: str, summary: Any, rules: jsonwalk.Rules
 ) -> tuple[tuple[str, str], ...]:
@@ -341,5 +359,5 @@ def walk(
 
     Raises a ``GatewayError`` when the document is to go to the full walk after all (Rule 1)."""
     table = jsonwalk.table_for(descriptor)
-    _visit(table, values, root, summary, rules)
-    return jsonwalk.facts_of(table, values)
+    _visit((_steps_for(table, rules), table), values, root, summary, rules)
+    return _facts(table, values)

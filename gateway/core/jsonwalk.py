@@ -600,18 +600,10 @@ def walk_json(document: Any, descriptor: _Desc, root: str, summary: Any, rules: 
     if run.deferred is not None:
         raise run.deferred
     _rules_walk(table, values, root, summary, rules)
-    return facts_of(table, values)
-
-
-def facts_of(table: MessageTable, values: Any) -> tuple[tuple[str, str], ...]:
-    """The root's facts (singular enums by name, unsigned integers when set) from its converted values."""
-    values = _plain(values)
     facts: list[tuple[str, str]] = []
     for spec in table.fields:
         if spec.fact:
-            value = values.get(spec.name, _MISSING)
-            if value is _MISSING:
-                value = 0
+            value = values.get(spec.name, 0)
             if spec.kind == K_ENUM:
                 facts.append((spec.name, spec.enum_names[value]))
             elif value:
