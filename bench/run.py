@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/run.py --messages 5000 --connections 32 [--out report.json] [--profile gateway.svg]
+    python bench/run.py --messages 5000 --connections 32 [--rounds 5] [--out report.json] [--profile DIR]
 
 Steps:
 
@@ -14,6 +14,10 @@ Steps:
    the gateway is stopped (SIGTERM: it drains and flushes) and its ledger is counted;
 4. ``bench/floor.py`` (verification + receipt only) starts on core 0 and the same corpus is sent again;
 5. the two results, the ratio gateway/floor and the verdict on the targets are printed and written as JSON.
+
+With ``--rounds N``, steps 3 and 4 run N times, in alternating order (gateway then floor, floor then gateway, ...),
+each gateway on an empty store; every round is reported, and the verdict is that of the round with the median
+ratio (the machine's slow and fast spells then weigh on both servers alike instead of deciding the ratio).
 
 Rule 1: the generator and the servers are separate processes pinned to different cores, so pinning is real and
         neither steals the other's CPU. When cores 0 and 1 are not both available, the run is unpinned and the
@@ -68,6 +72,7 @@ GENERATOR_CORE = 1
 
 # Signing and holding the corpus costs ~0.3 ms and ~3 KiB per message: 200k is minutes and ~600 MiB. Cap it.
 MAX_MESSAGES = 200_000
+MAX_ROUNDS = 9
 MAX_CONNECTIONS = 512  # the gateway's default max_inflight_submits; beyond it the run measures 429s
 # A server that does not answer /healthz within this is broken, not slow.
 STARTUP_TIMEOUT_S = 30.0
@@ -319,36 +324,41 @@ def render(report: dict[str, Any]) -> str:
     rows = [
         ("server", "msgs/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "CPU us/msg", "srv util", "gen CPU s")
     ]
-    for name in ("gateway", "floor"):
-        r = report.get(name)
-        if not r:
-            continue
-        lat = r["latency_ms"]
-        rows.append(
-            (
-                name,
-                f"{r['msgs_per_s']:.1f}",
-                f"{lat['p50']:.2f}",
-                f"{lat['p90']:.2f}",
-                f"{lat['p99']:.2f}",
-                f"{lat['max']:.2f}",
-                str(r["error_count"]),
-                str(r["server_cpu_us_per_msg"]),
-                str(r["server_cpu_utilisation"]),
-                f"{r['generator_cpu_s']:.2f}/{r['elapsed_s']:.2f}",
+    rounds = report.get("rounds") or [report]
+    for number, measured in enumerate(rounds, 1):
+        for name in ("gateway", "floor"):
+            r = measured.get(name)
+            if not r:
+                continue
+            lat = r["latency_ms"]
+            rows.append(
+                (
+                    name if len(rounds) == 1 else f"{number}: {name}",
+                    f"{r['msgs_per_s']:.1f}",
+                    f"{lat['p50']:.2f}",
+                    f"{lat['p90']:.2f}",
+                    f"{lat['p99']:.2f}",
+                    f"{lat['max']:.2f}",
+                    str(r["error_count"]),
+                    str(r["server_cpu_us_per_msg"]),
+                    str(r["server_cpu_utilisation"]),
+                    f"{r['generator_cpu_s']:.2f}/{r['elapsed_s']:.2f}",
+                )
             )
-        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     v = report["verdict"]
+    if len(rounds) > 1:
+        lines.append(f"ratios by rate, round by round: {report['ratios_by_rate']}; the verdict is the median round's")
     lines.append(
         f"ratio gateway/floor: {v['ratio_gateway_to_floor']} by rate, {v['cpu_ratio_gateway_to_floor']} by CPU per"
         " message (floor CPU / gateway CPU)"
     )
     lines.extend(f"  [{'met' if ok else 'MISSED'}] {name}" for name, ok in v["targets"].items())
-    for name in ("gateway", "floor"):
-        if (report.get(name) or {}).get("errors"):
-            lines.append(f"{name} errors: {report[name]['errors']}")
+    for measured in rounds:
+        for name in ("gateway", "floor"):
+            if (measured.get(name) or {}).get("errors"):
+                lines.append(f"{name} errors: {measured[name]['errors']}")
     return "\n".join(lines)
 
 
@@ -381,24 +391,47 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         f"--loop={args.server_loop}",
     ]
     print(f"gateway: {' '.join(pins.server + gateway_cmd)}", flush=True)
-    gateway = measure("gateway", gateway_cmd, gateway_port, job, _profile_path(args, "gateway"))
-    gateway["ledger_size_after"] = ledger_size(federation / "data")
-    gateway["receipt_verified"] = receipt_verifies(federation, gateway.pop("sample_receipt"))
-
-    floor: dict[str, Any] | None = None
+    floor_port = free_port()
+    floor_cmd = [
+        sys.executable,
+        str(BENCH_DIR / "floor.py"),
+        f"--config={config}",
+        f"--port={floor_port}",
+        f"--loop={args.server_loop}",
+    ]
     if not args.skip_floor:
-        floor_port = free_port()
-        floor_cmd = [
-            sys.executable,
-            str(BENCH_DIR / "floor.py"),
-            f"--config={config}",
-            f"--port={floor_port}",
-            f"--loop={args.server_loop}",
-        ]
         print(f"floor: {' '.join(pins.server + floor_cmd)}", flush=True)
+
+    def measure_gateway() -> dict[str, Any]:
+        shutil.rmtree(federation / "data", ignore_errors=True)  # every round starts from an empty store
+        gateway = measure("gateway", gateway_cmd, gateway_port, job, _profile_path(args, "gateway"))
+        gateway["ledger_size_after"] = ledger_size(federation / "data")
+        gateway["receipt_verified"] = receipt_verifies(federation, gateway.pop("sample_receipt"))
+        return gateway
+
+    def measure_floor() -> dict[str, Any]:
         floor = measure("floor", floor_cmd, floor_port, job, _profile_path(args, "floor"))
         floor["receipt_verified"] = receipt_verifies(federation, floor.pop("sample_receipt"))
+        return floor
 
+    rounds: list[dict[str, Any]] = []
+    for number in range(args.rounds):
+        # Rounds alternate the order (gateway first, then floor first): the machine's slow and fast spells
+        # then fall on both servers alike.
+        if args.skip_floor:
+            gateway, floor = measure_gateway(), None
+        elif number % 2 == 0:
+            gateway = measure_gateway()
+            floor = measure_floor()
+        else:
+            floor = measure_floor()
+            gateway = measure_gateway()
+        rounds.append({"gateway": gateway, "floor": floor, "verdict": verdict(gateway, floor)})
+        if args.rounds > 1:
+            print(
+                f"round {number + 1}/{args.rounds}: ratio {rounds[-1]['verdict']['ratio_gateway_to_floor']}", flush=True
+            )
+    median = median_round(rounds)
     return {
         "command": args.command,
         "messages": args.messages,
@@ -409,10 +442,20 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "data_dir": str(federation / "data"),
         "signing_s": round(signing_s, 2),
         "machine": host,
-        "gateway": gateway,
-        "floor": floor,
-        "verdict": verdict(gateway, floor),
+        # With --rounds N: the round whose gateway/floor ratio is the median (the verdict is that round's),
+        # and every round below.
+        "gateway": median["gateway"],
+        "floor": median["floor"],
+        "verdict": median["verdict"],
+        "rounds": rounds,
+        "ratios_by_rate": [r["verdict"]["ratio_gateway_to_floor"] for r in rounds],
     }
+
+
+def median_round(rounds: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The round with the median gateway/floor ratio (the lower middle one of an even count)."""
+    ranked = sorted(rounds, key=lambda r: r["verdict"]["ratio_gateway_to_floor"] or 0.0)
+    return ranked[(len(ranked) - 1) // 2]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -425,6 +468,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, corpus, database)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the server and generator to cores")
     parser.add_argument("--skip-floor", action="store_true", help="measure the gateway only")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="gateway and floor this many times, in alternating order (median)"
+    )
     parser.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto", help="generator loop")
     parser.add_argument(
         "--server-loop", choices=["auto", "uvloop", "asyncio"], default="auto", help="gateway and floor loop (--loop)"
@@ -443,6 +489,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--messages must be within 1..{MAX_MESSAGES}")
     if not 1 <= args.connections <= MAX_CONNECTIONS:
         parser.error(f"--connections must be within 1..{MAX_CONNECTIONS}")
+    if not 1 <= args.rounds <= MAX_ROUNDS:
+        parser.error(f"--rounds must be within 1..{MAX_ROUNDS}")
 
     work = Path(tempfile.mkdtemp(prefix="cgw-bench-", dir=args.dir))
     try:

@@ -53,11 +53,12 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             f"--connections={CONNECTIONS}",
             f"--out={out}",
             "--timeout=120",
+            "--rounds=2",
             "--gateway-log-level=warning",
         ],
         capture_output=True,
         text=True,
-        timeout=150,
+        timeout=200,
         check=False,
     )
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-4000:]
@@ -131,3 +132,13 @@ def test_percentile_is_a_member_and_monotone(values: list[float], fraction: floa
 
 def test_percentile_of_nothing_is_nan() -> None:
     assert math.isnan(loadgen.percentile([], 0.5))
+
+
+def test_rounds_alternate_on_a_fresh_store_and_the_verdict_is_the_median_rounds(report: dict[str, Any]) -> None:
+    rounds = report["rounds"]
+    assert len(rounds) == 2
+    assert report["ratios_by_rate"] == [r["verdict"]["ratio_gateway_to_floor"] for r in rounds]
+    for measured in rounds:  # the second gateway did not find the first one's messages (no duplicates)
+        assert measured["gateway"]["accepted"] == measured["gateway"]["ledger_size_after"] == MESSAGES
+        assert measured["floor"]["accepted"] == MESSAGES
+    assert report["verdict"] == min((r["verdict"] for r in rounds), key=lambda v: v["ratio_gateway_to_floor"])
