@@ -418,9 +418,11 @@ _INBOX_SQL = "INSERT INTO inbox (recipient, sender, message_id) VALUES (?, ?, ?)
 
 def _append_leaf(conn: sqlite3.Connection, leaf: bytes) -> int:
     """Append one ledger leaf at the next dense index (only ever inside the group-commit writer's transaction)."""
-    index = int(conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger").fetchone()[0])
-    conn.execute("INSERT INTO ledger (idx, data) VALUES (?, ?)", (index, leaf))
-    return index
+    (row,) = conn.execute(_APPEND_LEAF_SQL, (leaf,)).fetchall()  # one statement: the next index and the row
+    return int(row[0])
+
+
+_APPEND_LEAF_SQL = "INSERT INTO ledger (idx, data) SELECT COALESCE(MAX(idx) + 1, 0), ? FROM ledger RETURNING idx"
 
 
 def _message_from_row(row: Sequence[Any]) -> StoredMessage:
