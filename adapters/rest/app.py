@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+import msgspec
 import structlog
 from aiohttp import web
 
@@ -101,6 +102,14 @@ def _problem(error: GatewayError, request: web.Request) -> web.Response:
 # -- edge helpers ------------------------------------------------------------------------------------------
 
 
+def _json_response(body: dict[str, Any], *, status: int = 200) -> web.Response:
+    """A JSON answer encoded by msgspec (compact, UTF-8): the submit path's answer costs ~1 us, not ~7."""
+    return web.Response(body=_ENCODER.encode(body), status=status, content_type="application/json")
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
 async def _caller(request: web.Request) -> Caller:
     return await request.app[SERVICES].pipeline.authenticate(http_credentials(request))
 
@@ -172,7 +181,7 @@ async def submit(request: web.Request) -> web.Response:
     inbound = Inbound(adapter="rest", credentials=credentials, unverified_jws=unverified_jws, payload=payload)
     outcome = await services.pipeline.submit(inbound)
     body = _message_json(outcome.message) | {"duplicate": outcome.duplicate}
-    return web.json_response(body, status=200 if outcome.duplicate else 201)
+    return _json_response(body, status=200 if outcome.duplicate else 201)
 
 
 async def forward(request: web.Request) -> web.Response:
@@ -184,7 +193,7 @@ async def forward(request: web.Request) -> web.Response:
     inbound = Inbound(adapter="rest", credentials=http_credentials(request), unverified_jws=unverified_jws, payload=b"")
     outcome = await services.pipeline.forward(inbound, request.match_info["sender"], request.match_info["message_id"])
     body = _message_json(outcome.message) | {"duplicate": outcome.duplicate}
-    return web.json_response(body, status=200 if outcome.duplicate else 201)
+    return _json_response(body, status=200 if outcome.duplicate else 201)
 
 
 async def reload_policies(request: web.Request) -> web.Response:
@@ -200,7 +209,7 @@ async def message_status(request: web.Request) -> web.Response:
     message = await request.app[SERVICES].pipeline.status(
         caller, request.match_info["sender"], request.match_info["message_id"]
     )
-    return web.json_response(_message_json(message))
+    return _json_response(_message_json(message))
 
 
 async def inbox(request: web.Request) -> web.Response:
@@ -211,7 +220,7 @@ async def inbox(request: web.Request) -> web.Response:
     wait = _int_param(request, "wait", 0)
     items = await services.pipeline.pull(caller, after=after, limit=limit, wait=float(wait))
     next_after = items[-1].cursor if items else after
-    return web.json_response({"items": [_inbox_json(i) for i in items], "next_after": next_after})
+    return _json_response({"items": [_inbox_json(i) for i in items], "next_after": next_after})
 
 
 async def ack(request: web.Request) -> web.Response:
