@@ -247,24 +247,27 @@ def _identifier(spec: jsonwalk.FieldSpec) -> _Step:
     return step
 
 
-def _visit(
-    plan: tuple[tuple[_Step, ...], jsonwalk.MessageTable], obj: Any, path: str, summary: Any, rules: jsonwalk.Rules
-) -> None:
+_Plan = tuple[tuple["_Step", ...], jsonwalk.MessageTable, bool]  # steps, table, whether its hook runs
+_Hooks = tuple[frozenset[str], frozenset[tuple[str, str]]]  # hooked messages; (message, parent) repeated by it
+
+
+def _visit(plan: _Plan, obj: Any, path: str, summary: Any, rules: jsonwalk.Rules) -> None:
     """Pass 2 on one Struct: its steps in descriptor order, then its message hook, as jsonwalk._rules_walk."""
-    steps, table = plan
+    steps, table, hooked = plan
     for step in steps:
         step(obj, path, summary, rules)
-    hook = rules.hooks.get(table.full_name)
-    if hook is not None:
-        hook(jsonwalk.MessageView(table, obj), path, summary)
+    if hooked:
+        rules.hooks[table.full_name](jsonwalk.MessageView(table, obj), path, summary)
 
 
-def _child(spec: jsonwalk.FieldSpec, table: jsonwalk.MessageTable, hooks: frozenset[str]) -> _Step | None:
-    """Walk a message field's Structs, when anything below it has a step or a hook."""
+def _child(spec: jsonwalk.FieldSpec, table: jsonwalk.MessageTable, parent: str, hooks: _Hooks) -> _Step | None:
+    """Walk a message field's Structs, when anything below it has a step or a hook. A hook the parent's hook
+    repeats (``Rules.repeated_by``) is left out: it could only refuse what the parent's refuses (Rule 1)."""
     steps = _steps(table, hooks)
-    if not steps and table.full_name not in hooks:
+    hooked = table.full_name in hooks[0] and (table.full_name, parent) not in hooks[1]
+    if not steps and not hooked:
         return None
-    name, plan = spec.name, (steps, table)
+    name, plan = spec.name, (steps, table, hooked)
     if spec.repeated:
 
         def step_list(obj: Any, path: str, summary: Any, rules: jsonwalk.Rules) -> None:
@@ -295,10 +298,10 @@ def _required(spec: jsonwalk.FieldSpec, read: Callable[[Any], Any]) -> _Step:
     return step
 
 
-def _step(spec: jsonwalk.FieldSpec, hooks: frozenset[str]) -> _Step | None:
+def _step(spec: jsonwalk.FieldSpec, parent: str, hooks: _Hooks) -> _Step | None:
     kind = spec.kind
     if kind == jsonwalk.K_MESSAGE:
-        return _child(spec, jsonwalk.message_table(spec.message), hooks)
+        return _child(spec, jsonwalk.message_table(spec.message), parent, hooks)
     if kind == jsonwalk.K_STRING and spec.identifier:
         return _identifier(spec)
     if kind == jsonwalk.K_WKT:
@@ -315,17 +318,17 @@ def _same(value: Any) -> Any:
     return value
 
 
-_STEPS: dict[tuple[str, frozenset[str]], tuple[_Step, ...]] = {}
+_STEPS: dict[tuple[str, _Hooks], tuple[_Step, ...]] = {}
 _BY_RULES: dict[tuple[str, int], tuple[jsonwalk.Rules, tuple[_Step, ...]]] = {}
 
 
-def _steps(table: jsonwalk.MessageTable, hooks: frozenset[str]) -> tuple[_Step, ...]:
+def _steps(table: jsonwalk.MessageTable, hooks: _Hooks) -> tuple[_Step, ...]:
     """The checks pass 2 still owes a Struct of ``table`` (in descriptor order, so the summary fills in the
     full walk's order); built once per message type."""
     key = (table.full_name, hooks)
     found = _STEPS.get(key)
     if found is None:
-        steps = [_step(spec, hooks) for spec in table.fields]
+        steps = [_step(spec, table.full_name, hooks) for spec in table.fields]
         found = _STEPS[key] = tuple(step for step in steps if step is not None)
     return found
 
@@ -334,7 +337,8 @@ def _steps_for(table: jsonwalk.MessageTable, rules: jsonwalk.Rules) -> tuple[_St
     """:func:`_steps` for the hooks of ``rules``, looked up by identity (the rules object is kept alive here)."""
     found = _BY_RULES.get((table.full_name, id(rules)))
     if found is None or found[0] is not rules:
-        found = _BY_RULES[table.full_name, id(rules)] = (rules, _steps(table, frozenset(rules.hooks)))
+        hooks = (frozenset(rules.hooks), frozenset(rules.repeated_by.items()))
+        found = _BY_RULES[table.full_name, id(rules)] = (rules, _steps(table, hooks))
     return found[1]
 
 
@@ -359,5 +363,5 @@ def walk(
 
     Raises a ``GatewayError`` when the document is to go to the full walk after all (Rule 1)."""
     table = jsonwalk.table_for(descriptor)
-    _visit((_steps_for(table, rules), table), values, root, summary, rules)
+    _visit((_steps_for(table, rules), table, table.full_name in rules.hooks), values, root, summary, rules)
     return _facts(table, values)

@@ -28,9 +28,10 @@ import base64
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
+from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -480,6 +481,9 @@ class Rules:
     check_identifier: CheckIdentifier  # (kind, value, path, role, summary)
     hooks: Mapping[str, Hook]  # by message full name; called with a :class:`MessageView`
     explain: Callable[[str, Any], tuple[str, str]]  # a ParseDict error text -> (path, reason)
+    # message -> parent message whose hook repeats every check of its hook on it (jsonstructs may skip the
+    # child's there; the full walks call both, for the reference's error precedence)
+    repeated_by: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 _DEFAULTS: Mapping[int, Any] = {K_STRING: "", K_BYTES: b"", K_BOOL: False, K_ENUM: 0, K_INT: 0, K_DOUBLE: 0.0}

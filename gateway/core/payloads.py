@@ -284,7 +284,9 @@ def _refuse_constant(name: str) -> Any:
 
 @cache
 def _json_rules() -> jsonwalk.Rules:
-    return jsonwalk.Rules(_check_identifier, _MESSAGE_HOOKS, _explain_parse_error)
+    # _party checks every identifier of a party as _party_identifier does, with the same paths.
+    repeated_by = MappingProxyType({"cgw.v1.PartyIdentifier": "cgw.v1.Party"})
+    return jsonwalk.Rules(_check_identifier, _MESSAGE_HOOKS, _explain_parse_error, repeated_by)
 
 
 def _parse_json(data: bytes, message: Message) -> None:

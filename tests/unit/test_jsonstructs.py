@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.core import jsonstructs
-from gateway.core.errors import GatewayError, Invalid
+from gateway.core.errors import GatewayError, IdentifierInvalid, Invalid
 from gateway.core.payloads import MESSAGE_TYPES, ROOT, _json_rules, _Summary, validate_payload
 from tests.unit.test_jsonwalk import BASES, EXAMPLES, SAMPLED, _document, _mutated
 
@@ -171,3 +171,11 @@ def test_an_unknown_key_or_a_wrong_type_is_refused_like_the_reference() -> None:
     wrong = _utf8(_changed(("consignments", 0, "goodsItems", 0, "sequence"), True))
     assert not _taken("manifest.cargo.v1", wrong)
     assert assert_agrees("manifest.cargo.v1", wrong)[:2] == ("error", Invalid.code)
+
+
+def test_a_bad_party_identifier_is_refused_where_the_party_hook_repeats_the_check() -> None:
+    # Under a Party the PartyIdentifier hook is left out (Rules.repeated_by): the Party hook refuses it instead.
+    data = _utf8(_changed(("consignments", 0, "consignee", "identifiers", 0, "value"), "N1-&"))
+    assert _taken("manifest.cargo.v1", data)
+    outcome = assert_agrees("manifest.cargo.v1", data)
+    assert outcome == ("error", IdentifierInvalid.code, "payload.consignments[0].consignee.identifiers[0].value")
