@@ -84,24 +84,18 @@ def _integer(spec: jsonwalk.FieldSpec) -> Callable[[int | str], int]:
 
 
 def _reader(spec: jsonwalk.FieldSpec) -> Callable[[Any], Any] | None:
-    """How pass 2 reads the field: enum names as numbers, Timestamps checked, decimal strings as integers;
-    None: as decoded."""
+    """How a field's value is read: enum names as numbers, Timestamps checked, decimal strings as integers (the
+    last two raise on what only the full walk may judge); None: as decoded."""
+    one: Callable[[Any], Any]
     if spec.kind == jsonwalk.K_INT:
-        one_int = _integer(spec)
-        if spec.repeated:
-            return lambda values: [one_int(value) for value in values]
-        return one_int
-    if spec.kind == jsonwalk.K_ENUM:
-        numbers = dict(spec.enum_by_name)
-        if spec.repeated:
-            return lambda names: [numbers[name] for name in names]
-        return numbers.__getitem__
-    if spec.kind == jsonwalk.K_WKT:
+        one = _integer(spec)
+    elif spec.kind == jsonwalk.K_ENUM:
+        one = dict(spec.enum_by_name).__getitem__
+    elif spec.kind == jsonwalk.K_WKT:
         one = _timestamp(spec)
-        if spec.repeated:
-            return lambda values: [one(value) for value in values]
-        return one
-    return None
+    else:
+        return None
+    return (lambda values: [one(value) for value in values]) if spec.repeated else one
 
 
 def _scalar_type(spec: jsonwalk.FieldSpec, building: set[str]) -> Any:
@@ -206,22 +200,23 @@ def _refuse(spec: jsonwalk.FieldSpec) -> None:
     raise Invalid("left to the full walk", field=spec.name)  # the full walk says why (Rule 1)
 
 
-def _each(spec: jsonwalk.FieldSpec, check: Callable[[Any], bool]) -> _Step:
-    """A step refusing the struct (to the full walk) when a value of the field fails ``check``."""
+def _each(spec: jsonwalk.FieldSpec, read: Callable[[Any], Any]) -> _Step:
+    """A step reading every value of the field with ``read``, which raises on what the full walk must judge."""
     name = spec.name
     if spec.repeated:
 
         def step_list(obj: Any, path: str, summary: Any, rules: jsonwalk.Rules) -> None:
             items = getattr(obj, name)
-            if items is not msgspec.UNSET and not all(check(item) for item in items):
-                _refuse(spec)
+            if items is not msgspec.UNSET:
+                for item in items:
+                    read(item)
 
         return step_list
 
     def step(obj: Any, path: str, summary: Any, rules: jsonwalk.Rules) -> None:
         value = getattr(obj, name)
-        if value is not msgspec.UNSET and not check(value):
-            _refuse(spec)
+        if value is not msgspec.UNSET:
+            read(value)
 
     return step
 
@@ -304,13 +299,12 @@ def _step(spec: jsonwalk.FieldSpec, parent: str, hooks: _Hooks) -> _Step | None:
         return _child(spec, jsonwalk.message_table(spec.message), parent, hooks)
     if kind == jsonwalk.K_STRING and spec.identifier:
         return _identifier(spec)
-    if kind == jsonwalk.K_WKT:
-        return _each(spec, lambda value: jsonwalk.plain_utc(spec, value))
-    read: Callable[[Any], Any] = _integer(spec) if kind == jsonwalk.K_INT else _same
     if spec.required and not spec.repeated and kind in (jsonwalk.K_INT, jsonwalk.K_DOUBLE, jsonwalk.K_BOOL):
-        return _required(spec, read)
-    if kind == jsonwalk.K_INT:  # a decimal string: in range, or refused (``_integer`` raises)
-        return _each(spec, lambda value: type(value) is int or read(value) is not None)
+        return _required(spec, _integer(spec) if kind == jsonwalk.K_INT else _same)
+    if kind == jsonwalk.K_INT:
+        return _each(spec, _integer(spec))  # a decimal string: in range, or refused
+    if kind == jsonwalk.K_WKT:
+        return _each(spec, _timestamp(spec))
     return None
 
 
