@@ -137,9 +137,19 @@ def _field_type(spec: jsonwalk.FieldSpec, one: Any) -> tuple[Any, Any]:
     return Union[one, msgspec.UnsetType], msgspec.UNSET  # noqa: UP007 - a runtime type
 
 
+_DERIVED: dict[str, type[Fields] | None] = {}  # by message full name: a type used by several fields is derived once
+
+
 def _derive(table: jsonwalk.MessageTable, building: set[str]) -> type[Fields] | None:
+    if table.full_name in _DERIVED:
+        return _DERIVED[table.full_name]
     if table.full_name in building or not table.fast:
         return None  # a recursive message type, or one the walk itself hands to the reference path
+    derived = _DERIVED[table.full_name] = _derive_new(table, building)
+    return derived
+
+
+def _derive_new(table: jsonwalk.MessageTable, building: set[str]) -> type[Fields] | None:
     building.add(table.full_name)
     fields: list[tuple[str, Any, Any]] = []
     reads: list[tuple[str, Callable[[Any], Any]]] = []
