@@ -26,6 +26,12 @@ Rule 8: the WAL is checkpointed by SQLite itself inside a COMMIT once it holds `
         PASSIVE from another connection) never finds the WAL fully copied, so SQLite never starts it again
         from the beginning and it grows without bound (300 MB after 22,000 messages). At close the last
         checkpoint truncates it.
+Rule 9: under load the writer thread is handed one call per batch, not two: when requests are already queued
+        as a COMMIT returns, the same call begins their transaction (``_commit_and_begin``), exactly as the
+        next batch would have at once. Each hand-off wakes the thread, which preempts the loop on its core;
+        at a few requests per batch (the fsync is short) that cost as much as the requests' statements. That
+        BEGIN does not wait for another process's write lock (the COMMIT's callers would wait with it): busy,
+        or failing, it is left to the next batch's own BEGIN, which waits or reports the error (Rule 3).
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from gateway.core.errors import GatewayError, Internal, Overloaded, Unavailable
-from gateway.infra.sqlite_schema import connect_writer
+from gateway.infra.sqlite_schema import BUSY_TIMEOUT_MS, connect_writer
 
 T = TypeVar("T")
 
@@ -85,9 +91,11 @@ class GroupCommitWriter:
         self._queue: deque[_Request] = deque()
         self._flusher: asyncio.Task[None] | None = None
         self._closing = False
-        # Successful COMMITs (one fsync each) and requests committed.
+        self._began = False  # a transaction is open for the next batch (Rule 9)
+        # Successful COMMITs (one fsync each), requests committed, and calls handed to the thread (Rule 9).
         self.commits = 0
         self.committed_requests = 0
+        self.handoffs = 0
 
     @classmethod
     async def start(cls, path: Path, *, batch_max: int, queue_max: int) -> GroupCommitWriter:
@@ -143,26 +151,34 @@ class GroupCommitWriter:
                 await self._commit_next_batch()
         finally:
             self._flusher = None
+            if self._began:  # only if the loop above was interrupted: nothing was written in that transaction
+                self._began = False
+                await self._in_thread(_rollback, self._conn)
 
     async def _commit_next_batch(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(self._thread, _begin, self._conn)
-        except Exception as exc:  # the database is unusable now: this batch fails, the next one tries again
-            self._fail(self._take(), exc)
-            return
-        batch = self._take()  # everything that queued while BEGIN waited joins (Rule 2)
+        if not self._began:
+            try:
+                await self._in_thread(_begin, self._conn)
+            except Exception as exc:  # the database is unusable now: this batch fails, the next one tries again
+                self._fail(self._take(), exc)
+                return
+        self._began = False
+        batch = self._take()  # everything that queued while BEGIN (or the last COMMIT) waited joins (Rule 2)
         try:
             results = [_run_one(self._conn, request.op) for request in batch]
-            await loop.run_in_executor(self._thread, _commit, self._conn)
+            self._began = await self._in_thread(_commit_and_begin, self._conn, self._queue)
         except Exception as exc:  # a SAVEPOINT or the COMMIT failed: nothing of this batch is durable (Rule 3)
-            await loop.run_in_executor(self._thread, _rollback, self._conn)
+            await self._in_thread(_rollback, self._conn)
             self._fail(batch, exc)
             return
         self.commits += 1
         self.committed_requests += len(batch)
         for request, (ok, value) in zip(batch, results, strict=True):
             _resolve(request.future, ok, value)
+
+    async def _in_thread(self, call: Callable[..., T], *args: Any) -> T:
+        self.handoffs += 1
+        return await asyncio.get_running_loop().run_in_executor(self._thread, call, *args)
 
     def _take(self) -> list[_Request]:
         count = min(len(self._queue), self._batch_max)
@@ -199,8 +215,20 @@ def _begin(conn: sqlite3.Connection) -> None:
     conn.execute("BEGIN IMMEDIATE")  # waits (busy_timeout) for another process's write lock
 
 
-def _commit(conn: sqlite3.Connection) -> None:
-    conn.execute("COMMIT")  # the WAL fsync (synchronous=FULL), and a checkpoint now and then
+def _commit_and_begin(conn: sqlite3.Connection, queue: deque[_Request]) -> bool:
+    """COMMIT (the WAL fsync, synchronous=FULL, and a checkpoint now and then); then, when requests queued
+    meanwhile, BEGIN their transaction in the same hand-off (Rule 9). True when that transaction is open."""
+    conn.execute("COMMIT")
+    if not queue:  # read from this thread: len() of a deque is atomic, and only the loop appends
+        return False
+    conn.execute("PRAGMA busy_timeout = 0")  # the COMMIT's callers are not kept waiting for another process
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error:
+        return False  # busy, or worse: the next batch's own BEGIN waits, or fails that batch (Rule 3)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return True
 
 
 def _run_one(conn: sqlite3.Connection, op: WriteOp) -> tuple[bool, Any]:

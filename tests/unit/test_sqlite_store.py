@@ -14,6 +14,7 @@ import hashlib
 import signal
 import sqlite3
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -106,6 +107,58 @@ async def test_a_batch_commits_many_requests_in_one_transaction(store: SqliteSto
 
     assert store.commits - before == 1  # ONE transaction (one fsync) for all 101
     assert [r.leaf_index for r in results] == list(range(101))
+
+
+class SlowCommit:
+    """Traces the writer's own connection: the next COMMIT, in the writer thread, sleeps first (releasing the
+    GIL) so the test can queue requests while it is in flight; optionally another connection then takes the
+    write lock just before the writer would begin the queued requests' transaction (sqlite_writer Rule 9)."""
+
+    def __init__(self, store: SqliteStore, *, lock_before_begin: bool = False) -> None:
+        self.armed = True
+        self.started = asyncio.Event()  # set once that COMMIT is in flight
+        self.lock: WriteLock | None = None
+        self._loop = asyncio.get_running_loop()
+        self._store = store
+        self._lock_before_begin = lock_before_begin
+        store._writer._conn.set_trace_callback(self._trace)
+
+    def _trace(self, sql: str) -> None:
+        if sql == "COMMIT" and self.armed:
+            self.armed = False
+            self._loop.call_soon_threadsafe(self.started.set)
+            time.sleep(0.3)
+        elif sql == "PRAGMA busy_timeout = 0" and self._lock_before_begin and self.lock is None:
+            self.lock = WriteLock(self._store)
+
+
+async def test_requests_queued_during_a_commit_begin_in_the_same_handoff(store: SqliteStore) -> None:
+    slow = SlowCommit(store)
+    handoffs, commits = store._writer.handoffs, store.commits
+    first = asyncio.create_task(store.record(AuditEvent(EventKind.ADMIN, T0, {"n": 0})))
+    await asyncio.wait_for(slow.started.wait(), 5)  # the first batch's COMMIT is in flight (and sleeps)
+    rest = [asyncio.create_task(store.record(AuditEvent(EventKind.ADMIN, T0, {"n": n}))) for n in range(1, 6)]
+    assert await asyncio.gather(first, *rest) == list(range(6))
+
+    assert store.commits - commits == 2
+    assert store._writer.handoffs - handoffs == 3  # BEGIN; COMMIT + the next BEGIN; COMMIT (not 4)
+
+
+async def test_a_busy_lock_after_a_commit_neither_delays_its_callers_nor_loses_the_queued(
+    store: SqliteStore,
+) -> None:
+    slow = SlowCommit(store, lock_before_begin=True)
+    first = asyncio.create_task(store.record(AuditEvent(EventKind.ADMIN, T0, {"n": 0})))
+    await asyncio.wait_for(slow.started.wait(), 5)
+    rest = [asyncio.create_task(store.record(AuditEvent(EventKind.ADMIN, T0, {"n": n}))) for n in range(1, 4)]
+
+    assert await asyncio.wait_for(first, 2) == 0  # answered although another connection now holds the lock
+    assert slow.lock is not None
+    await asyncio.sleep(0.2)
+    assert not any(task.done() for task in rest)  # their own BEGIN waits for the lock (busy_timeout) ...
+    slow.lock.release()
+    assert await asyncio.gather(*rest) == [1, 2, 3]  # ... and commits once it is free
+    assert await store.ledger_size() == 4
 
 
 async def test_batch_max_caps_the_requests_per_transaction(tmp_path: Path) -> None:
