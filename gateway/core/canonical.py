@@ -2,10 +2,11 @@
 
 ``rfc8785.dumps`` is a careful pure-Python serialiser and costs 50-150 us for a message header, a receipt or an
 audit event. For the values those are made of (objects with ASCII keys, arrays, strings, safe integers,
-booleans, null) the standard library's C encoder writes exactly the same bytes: RFC 8785 sorts object keys by
-UTF-16 code units (the same order as code points for ASCII keys), prints integers in the I-JSON range as plain
-decimals, and escapes strings exactly as ``json.dumps(ensure_ascii=False)`` does (``\\"``, ``\\\\``, the five
-short escapes and ``\\u00xx`` in lower case for the other control characters).
+booleans, null) msgspec's C encoder with sorted keys writes exactly the same bytes: RFC 8785 sorts object keys
+by UTF-16 code units (the same order as code points for ASCII keys), prints integers in the I-JSON range as
+plain decimals, and escapes strings as msgspec does (``\\"``, ``\\\\``, the five short escapes and ``\\u00xx`` in
+lower case for the other control characters; every other code point as its UTF-8 bytes: checked for every
+code point). msgspec writes an audit event with its AEO record in ~2 us where ``json.dumps`` took ~13.
 
 Rule 1: the fast path is taken only when every value has one of those exact types (``type(v) is ...``, so
         subclasses such as enums, and tuples, mappings or floats take the reference path) and every integer
@@ -18,9 +19,9 @@ Rule 3: nesting is bounded (:data:`MAX_FAST_DEPTH`); deeper values take the refe
 
 from __future__ import annotations
 
-import json
 from typing import Any, Final
 
+import msgspec
 import rfc8785
 
 __all__ = ["MAX_FAST_DEPTH", "canonical_json"]
@@ -29,7 +30,7 @@ __all__ = ["MAX_FAST_DEPTH", "canonical_json"]
 MAX_FAST_DEPTH: Final = 32
 _INT_MAX: Final = 2**53 - 1  # RFC 8785 3.2.2.3 / I-JSON: integers beyond this are not exact as doubles
 
-_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+_ENCODER: Final = msgspec.json.Encoder(order="sorted")
 
 
 def _plain(value: Any, depth: int) -> bool:
@@ -64,7 +65,7 @@ def canonical_json(value: Any) -> bytes:
     """The RFC 8785 canonical UTF-8 bytes of ``value`` (raises ``rfc8785.CanonicalizationError`` like it)."""
     if _plain(value, 0):
         try:
-            return _ENCODER.encode(value).encode("utf-8")
+            return _ENCODER.encode(value)
         except UnicodeEncodeError:  # a lone surrogate: let the reference path raise its own error
             pass
     return rfc8785.dumps(value)
