@@ -108,10 +108,15 @@ class Enrichment:
         the checked parties that carry an identifier, adverse first, then recognised, at most
         :data:`MAX_RECORDED_PARTIES`; ``truncated`` says whether anything was left out."""
         identified = [p for p in self.parties if p.result is not None]
-        ranked = sorted(identified, key=_rank)
+        recognised = adverse = 0
+        for party in identified:  # one loop, no generators: this runs for every accepted manifest and ENS
+            result = party.result
+            recognised += bool(result and result.recognised)
+            adverse += bool(result and result.adverse)
+        ranked = sorted(identified, key=_rank) if recognised or adverse else identified  # else all rank alike
         positions: dict[str, list[int]] = {}
         for consignment, lane in self.lanes.items():
-            positions.setdefault(lane.value, []).append(_position(consignment))
+            positions.setdefault(str(lane), []).append(_position(consignment))
         lanes = {lane: _ranges(sorted(found)) for lane, found in sorted(positions.items())}
         clipped = {lane: text[:MAX_LANE_TEXT] for lane, text in lanes.items()}
         return {
@@ -121,8 +126,8 @@ class Enrichment:
             "counts": {
                 "parties": len(self.parties),
                 "identified": len(identified),
-                "recognised": sum(1 for p in identified if p.result and p.result.recognised),
-                "adverse": sum(1 for p in identified if p.result and p.result.adverse),
+                "recognised": recognised,
+                "adverse": adverse,
             },
             "lanes": clipped,
             "parties": [p.record() for p in ranked[:MAX_RECORDED_PARTIES]],

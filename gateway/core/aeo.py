@@ -343,16 +343,18 @@ class PartyCheck:
     result: RecognitionResult | None  # None: the party carries no identifier to check
 
     def record(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"path": self.path, "role": self.role}
-        if self.result is None:
-            return out | {"recognised": False, "reasons": ["no_identifier"]}
         r = self.result
-        return out | {
+        if r is None:
+            return {"path": self.path, "role": self.role, "recognised": False, "reasons": ["no_identifier"]}
+        auth = r.authorisation
+        return {
+            "path": self.path,
+            "role": self.role,
             "recognised": r.recognised,
-            "authorisation": r.authorisation.number if r.authorisation else None,
-            "type": r.authorisation.type if r.authorisation else None,
+            "authorisation": auth.number if auth else None,
+            "type": auth.type if auth else None,
             "arrangement": r.arrangement,
-            "reasons": [x.value for x in r.reasons],
+            "reasons": [str(x) for x in r.reasons],
         }
 
 
@@ -383,21 +385,20 @@ def consignment_of(path: str) -> str | None:
 
 def consignment_lanes(checks: Iterable[PartyCheck]) -> dict[str, Lane]:
     """The lane of each consignment from the checks of its own trader parties (Rule 6), in document order."""
-    parties: dict[str, list[RecognitionResult | None]] = {}
+    ranks: dict[str, int] = {}  # the most severe lane of the consignment's parties so far (_LANE_RANKS)
     for check in checks:
         key = consignment_of(check.path)
-        if key is not None:
-            parties.setdefault(key, []).append(check.result)
-    lanes: dict[str, Lane] = {}
-    for key, results in parties.items():
-        real = [r for r in results if r is not None]
-        if any(r.adverse for r in real):
-            lanes[key] = Lane.ELEVATED
-        elif any(r.recognised for r in real):
-            lanes[key] = Lane.LOW_RISK
-        else:
-            lanes[key] = Lane.STANDARD
-    return lanes
+        if key is None:
+            continue
+        result = check.result
+        rank = 0 if result is None else 2 if result.adverse else 1 if result.recognised else 0
+        if rank > ranks.get(key, -1):
+            ranks[key] = rank
+    return {key: _LANE_RANKS[rank] for key, rank in ranks.items()}
+
+
+# Any adverse party puts its consignment in the elevated lane, else any recognised one in the low-risk lane.
+_LANE_RANKS = (Lane.STANDARD, Lane.LOW_RISK, Lane.ELEVATED)
 
 
 def parse_date(value: object, field: str) -> date:

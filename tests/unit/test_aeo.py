@@ -251,6 +251,36 @@ def test_lanes_per_consignment() -> None:
         "payload.consignments[1]": Lane.ELEVATED,
         "payload.consignments[2]": Lane.STANDARD,
     }
+    # within one consignment the most severe party decides, whatever the parties' order
+    mixed = [
+        check_party(
+            idx,
+            "payload.consignments[3].consignor",
+            "CONSIGNOR",
+            [OperatorId("EORI", "NL123456789")],
+            admin="CN",
+            on=on,
+        ),
+        check_party(idx, "payload.consignments[4].consignor", "CONSIGNOR", [], admin="CN", on=on),
+        check_party(
+            idx, "payload.consignments[3].consignee", "CONSIGNEE", [OperatorId("EORI", "DE555")], admin="CN", on=on
+        ),
+        check_party(
+            idx,
+            "payload.consignments[4].consignee",
+            "CONSIGNEE",
+            [OperatorId("EORI", "NL123456789")],
+            admin="CN",
+            on=on,
+        ),
+        check_party(
+            idx, "payload.consignments[3].notify", "NOTIFY", [OperatorId("EORI", "NL123456789")], admin="CN", on=on
+        ),
+    ]
+    assert list(consignment_lanes(mixed).items()) == [
+        ("payload.consignments[3]", Lane.ELEVATED),
+        ("payload.consignments[4]", Lane.LOW_RISK),
+    ]
     assert checks[0].record() == {
         "path": "payload.consignments[0].consignor",
         "role": "CONSIGNOR",
