@@ -418,11 +418,15 @@ _INBOX_SQL = "INSERT INTO inbox (recipient, sender, message_id) VALUES (?, ?, ?)
 
 def _append_leaf(conn: sqlite3.Connection, leaf: bytes) -> int:
     """Append one ledger leaf at the next dense index (only ever inside the group-commit writer's transaction)."""
-    (row,) = conn.execute(_APPEND_LEAF_SQL, (leaf,)).fetchall()  # one statement: the next index and the row
-    return int(row[0])
+    index = conn.execute(_APPEND_LEAF_SQL, (leaf,)).lastrowid  # idx is the rowid (INTEGER PRIMARY KEY)
+    if index is None:
+        raise Internal("the ledger append returned no index")
+    return index
 
 
-_APPEND_LEAF_SQL = "INSERT INTO ledger (idx, data) SELECT COALESCE(MAX(idx) + 1, 0), ? FROM ledger RETURNING idx"
+# One statement: the next index and the row. A scalar subquery in VALUES: ``INSERT ... SELECT ... FROM ledger``
+# (the same table) makes SQLite stage the row in a temporary table first and cost twice as much (~24 us).
+_APPEND_LEAF_SQL = "INSERT INTO ledger (idx, data) VALUES ((SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger), ?)"
 
 
 def _message_from_row(row: Sequence[Any]) -> StoredMessage:
