@@ -39,6 +39,21 @@ class StoredMessage:
     receipt: bytes = b""  # the gateway-signed receipt (filled in by the store via the receipt factory)
     leaf_index: int = -1  # ledger index of the "accepted" event (filled in by the store)
 
+    def with_receipt(self, receipt: bytes, leaf_index: int) -> StoredMessage:
+        """This message as stored: its receipt and ledger index filled in (``dataclasses.replace`` costs ~5 us)."""
+        return StoredMessage(
+            self.sender,
+            self.message_id,
+            self.type,
+            self.recipients,
+            self.jws,
+            self.payload,
+            self.digest,
+            self.received_at,
+            receipt,
+            leaf_index,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class InboxItem:

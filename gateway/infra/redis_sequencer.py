@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import queue
 import threading
 from dataclasses import dataclass, field
@@ -242,7 +241,7 @@ def _encode(op: Op, index: int, receipt: bytes) -> list[bytes | str | int]:
 def _result(op: Op, index: int, receipts: dict[int, bytes], value: Any) -> Any:
     if op.kind in _ACCEPTS:
         assert op.message is not None
-        stored = dataclasses.replace(op.message, receipt=receipts[id(op)], leaf_index=index)
+        stored = op.message.with_receipt(receipts[id(op)], index)
         return (stored, tuple(h.decode() for h in value)) if op.kind == "C" else stored
     if op.kind == "R":
         return index

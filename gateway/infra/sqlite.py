@@ -25,7 +25,6 @@ Rule 6: a cursor that does not exist and a cursor of another recipient get the s
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import sqlite3
 import threading
@@ -408,7 +407,7 @@ def _inserter(
             conn.execute(_INBOX_SQL, inbox_rows[0])
         else:
             conn.executemany(_INBOX_SQL, inbox_rows)
-        return dataclasses.replace(message, receipt=receipt, leaf_index=index)
+        return message.with_receipt(receipt, index)
 
     return op
 

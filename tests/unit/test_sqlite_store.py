@@ -498,3 +498,10 @@ async def test_the_wal_stays_bounded_under_sustained_writes_and_is_truncated_at_
         await store.close()
     assert largest < 8_000_000  # ... while the WAL was checkpointed and started again (~4 MB at most)
     assert not wal.exists() or wal.stat().st_size == 0  # the last close checkpoints and truncates it
+
+
+def test_with_receipt_is_replace_of_receipt_and_index_and_keeps_every_other_field() -> None:
+    original = message(recipients=("CN-GACC", "NL-DOUANE"))
+    stored = original.with_receipt(b"receipt", 7)
+    # equality compares every field: one added to StoredMessage and not carried over by with_receipt fails here
+    assert stored == dataclasses.replace(original, receipt=b"receipt", leaf_index=7)
