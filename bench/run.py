@@ -252,7 +252,7 @@ def _start_profiler(pid: int, profile: Path | None, native: bool = False) -> sub
         return None
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     fmt = next(f for f, suffix in PROFILE_SUFFIX.items() if profile.suffix == "." + suffix)
-    mode = ["--native"] if native else ["--gil"]
+    mode = ["--native"] if native else ["--gil", "--nonblocking"]  # py-spy cannot read C frames without pausing
     taskset = shutil.which("taskset")
     pin = [taskset, "-c", str(GENERATOR_CORE)] if taskset and GENERATOR_CORE in os.sched_getaffinity(0) else []
     command = [*pin, spy, "record", "--pid", str(pid), "--rate", "200", *mode]
