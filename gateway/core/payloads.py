@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
@@ -130,22 +130,23 @@ MESSAGE_TYPES: Mapping[str, MessageTypeSpec] = MappingProxyType(
 # -- the result -------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class TraderId:
+# The small values of a result are named tuples: built and hashed in C, several per message (a frozen dataclass
+# sets each field through object.__setattr__ and hashes in Python).
+
+
+class TraderId(NamedTuple):
     scheme: str  # cgw.v1.PartyIdentifier.Scheme name: EORI, USCC, AEO_EU, AEO_CN, CN_CUSTOMS_CODE
     value: str  # normalised
 
 
-@dataclass(frozen=True, slots=True)
-class PartyRef:
+class PartyRef(NamedTuple):
     role: str  # cgw.v1.Party.Role name, e.g. CONSIGNOR
     country: str  # ISO 3166-1 alpha-2 of the address
     identifiers: tuple[TraderId, ...]
     path: str  # where it sits, e.g. payload.consignments[0].consignor
 
 
-@dataclass(frozen=True, slots=True)
-class PortRef:
+class PortRef(NamedTuple):
     role: str  # the field name, e.g. port_of_loading, place_of_delivery
     code: str  # the code to use (the current port entry when a legacy alias was sent)
     declared: str  # the code as sent (normalised case)
