@@ -218,16 +218,18 @@ def _begin(conn: sqlite3.Connection) -> None:
 def _commit_and_begin(conn: sqlite3.Connection, queue: deque[_Request]) -> bool:
     """COMMIT (the WAL fsync, synchronous=FULL, and a checkpoint now and then); then, when requests queued
     meanwhile, BEGIN their transaction in the same hand-off (Rule 9). True when that transaction is open."""
-    conn.execute("COMMIT")
+    conn.execute("COMMIT")  # when this raises, the batch is not durable and fails (Rule 3)
     if not queue:  # read from this thread: len() of a deque is atomic, and only the loop appends
         return False
-    conn.execute("PRAGMA busy_timeout = 0")  # the COMMIT's callers are not kept waiting for another process
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.Error:
-        return False  # busy, or worse: the next batch's own BEGIN waits, or fails that batch (Rule 3)
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    try:  # from here on the batch is durable: nothing below may fail it
+        conn.execute("PRAGMA busy_timeout = 0")  # the COMMIT's callers are not kept waiting for another process
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    except sqlite3.Error:  # busy, or worse: the next batch's own BEGIN waits, or fails that batch (Rule 3)
+        _rollback(conn)  # in case BEGIN went through and only the PRAGMA after it failed
+        return False
     return True
 
 
