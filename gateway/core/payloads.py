@@ -26,7 +26,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -449,15 +449,17 @@ def _rules(fd: _Desc) -> options_pb2.FieldRules:
     return options_pb2.FieldRules()
 
 
-@dataclass
 class _Summary:
-    """Mutable accumulator used only while walking one message."""
+    """Mutable accumulator used only while walking one message (a plain class: one per validation)."""
 
-    values: dict[int, list[str]] = field(default_factory=dict)
-    ports: list[PortRef] = field(default_factory=list)
-    parties: list[PartyRef] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    recalled: tuple[str, str] | None = None
+    __slots__ = ("notes", "parties", "ports", "recalled", "values")
+
+    def __init__(self) -> None:
+        self.values: dict[int, list[str]] = {}
+        self.ports: list[PortRef] = []
+        self.parties: list[PartyRef] = []
+        self.notes: list[str] = []
+        self.recalled: tuple[str, str] | None = None
 
     def add(self, kind: int, value: str) -> None:
         bucket = self.values.setdefault(kind, [])
@@ -467,21 +469,19 @@ class _Summary:
     def freeze(
         self, spec: MessageTypeSpec, media: str, size: int, facts: tuple[tuple[str, str], ...]
     ) -> ValidatedPayload:
-        def of(kind: int) -> tuple[str, ...]:
-            return tuple(self.values.get(kind, ()))
-
+        values = self.values
         return ValidatedPayload(
             type=spec.type,
             schema=spec.schema,
             media=media,
             size=size,
-            transport_documents=of(options_pb2.IDENTIFIER_KIND_TRANSPORT_DOCUMENT),
-            containers=of(options_pb2.IDENTIFIER_KIND_CONTAINER_NUMBER),
+            transport_documents=tuple(values.get(options_pb2.IDENTIFIER_KIND_TRANSPORT_DOCUMENT, ())),
+            containers=tuple(values.get(options_pb2.IDENTIFIER_KIND_CONTAINER_NUMBER, ())),
             ports=tuple(dict.fromkeys(self.ports)),
             parties=tuple(self.parties),
-            vessels=of(options_pb2.IDENTIFIER_KIND_IMO_NUMBER),
-            hs_codes=of(options_pb2.IDENTIFIER_KIND_HS_CODE),
-            dangerous_goods=of(options_pb2.IDENTIFIER_KIND_UN_NUMBER),
+            vessels=tuple(values.get(options_pb2.IDENTIFIER_KIND_IMO_NUMBER, ())),
+            hs_codes=tuple(values.get(options_pb2.IDENTIFIER_KIND_HS_CODE, ())),
+            dangerous_goods=tuple(values.get(options_pb2.IDENTIFIER_KIND_UN_NUMBER, ())),
             facts=facts,
             notes=tuple(self.notes),
             recalled=self.recalled,
