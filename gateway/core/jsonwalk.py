@@ -560,19 +560,28 @@ class MessageView:
 
     Absent fields read as their defaults (absent messages as empty views), enums as numbers, repeated fields
     as lists; any other attribute (nested enum wrappers such as ``Party.Role``) comes from the generated class.
+    Each message type's fields are properties of its own subclass (built once): a ``__getattr__`` lookup
+    costs an AttributeError first, ~6 times the read itself, and hooks read several fields of every party.
     """
 
     __slots__ = ("_table", "_values")
+
+    def __new__(cls, table: MessageTable, values: Any) -> MessageView:
+        view = _VIEWS.get(table.full_name)
+        if view is None:
+            view = _VIEWS[table.full_name] = _view_class(table)
+        return object.__new__(view)
 
     def __init__(self, table: MessageTable, values: Any) -> None:
         self._table = table
         self._values = _plain(values)
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Any:  # fields are properties, except those named like a view attribute
         spec = self._table.by_name.get(name)
-        if spec is None:
-            return getattr(self._table.message_class, name)
-        value = self._values.get(name, _MISSING)
+        return getattr(self._table.message_class, name) if spec is None else self._read(spec)
+
+    def _read(self, spec: FieldSpec) -> Any:
+        value = self._values.get(spec.name, _MISSING)
         if spec.kind == K_MESSAGE:
             child = _TABLES[spec.message]
             if spec.repeated:
@@ -581,6 +590,21 @@ class MessageView:
         if value is _MISSING:
             return [] if spec.repeated else _DEFAULTS.get(spec.kind, "")
         return value
+
+
+_VIEWS: dict[str, type[MessageView]] = {}
+
+
+def _view_class(table: MessageTable) -> type[MessageView]:
+    def field(spec: FieldSpec) -> property:
+        return property(lambda view: view._read(spec))
+
+    namespace: dict[str, Any] = {"__slots__": ()}
+    namespace.update((spec.name, field(spec)) for spec in table.fields if spec.name not in _VIEW_NAMES)
+    return type(f"{table.full_name}.View", (MessageView,), namespace)
+
+
+_VIEW_NAMES = frozenset(dir(MessageView))  # a field named like one of these is read through __getattr__
 
 
 # -- entry point ------------------------------------------------------------------------------------------

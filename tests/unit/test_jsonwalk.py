@@ -24,6 +24,7 @@ from gateway import aeosamples, portsamples, programsamples, samples
 from gateway.core import jsonwalk
 from gateway.core.errors import GatewayError, Invalid
 from gateway.core.payloads import MAX_JSON_DEPTH, MESSAGE_TYPES, json_depth, validate_payload
+from gateway.wire.cgw.v1 import common_pb2
 
 _AT = datetime(2026, 4, 10, 12, 0, tzinfo=UTC)
 
@@ -292,3 +293,18 @@ def test_json_depth_on_the_samples() -> None:
     for document in BASES.values():
         data = json.dumps(document).encode()
         assert json_depth(data) == _regex_depth(data)
+
+
+def test_a_message_view_reads_fields_as_properties_and_the_rest_from_the_generated_class() -> None:
+    table = jsonwalk.table_for(common_pb2.Party.DESCRIPTOR)
+    view = jsonwalk.MessageView(table, {"role": 2, "identifiers": [{"scheme": 1, "value": "NL123"}]})
+    assert all(isinstance(type(view).__dict__.get(spec.name), property) for spec in table.fields)
+    assert type(jsonwalk.MessageView(table, {})) is type(view)  # one view class per message type
+    assert view.role == 2
+    [identifier] = view.identifiers
+    assert (identifier.scheme, identifier.value) == (1, "NL123")
+    assert view.name == ""  # absent: the default
+    assert view.address.country == ""  # an absent message reads as an empty view
+    assert view.Role.Name(view.role) == common_pb2.Party.Role.Name(2)  # not a field: the generated class's
+    with pytest.raises(AttributeError):
+        _ = view.no_such_field
