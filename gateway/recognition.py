@@ -15,6 +15,10 @@ Rule 6: an accepted ``aeo.status.v1`` is never lost between the durable accept a
         each applied message, and ``recover`` re-applies, at start-up, every one the ledger names that is not.
 Rule 7: with several gateway processes on one shared message store (``follow``), each refresh does the same
         for the ledger's new entries, so an update accepted by another process applies here within a second.
+Rule 8: an enrichment is a function of the index, the day and the parties (role, identifiers, position): the
+        same filing parties on the same day get the same :class:`Enrichment` object, and its ``record`` is
+        built once. Shipping lines file for the same consignors and consignees all day; the memo is bounded
+        (:data:`MAX_REMEMBERED_ENRICHMENTS`) and starts afresh whenever the index is swapped (Rule 1).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
@@ -47,7 +51,7 @@ from gateway.core.aeolist import infer_operator, parse_admin, parse_status_messa
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.errors import BadRequest, Forbidden, GatewayError
 from gateway.core.model import Member, MemberKind, Registry
-from gateway.core.payloads import MEDIA_JSON, MEDIA_PROTOBUF, ValidatedPayload
+from gateway.core.payloads import MEDIA_JSON, MEDIA_PROTOBUF, PartyRef, ValidatedPayload
 from gateway.ports import Store
 
 log = structlog.get_logger("gateway.aeo")
@@ -66,6 +70,8 @@ RECOVERY_PAGE = 1000
 # How often the store is asked whether another process (a CLI import) changed it: a cheap PRAGMA, but not per
 # check; an import becomes visible within this many seconds.
 REFRESH_SECONDS = 1.0
+# Enrichments remembered for the current index and day (Rule 8): distinct party sets, each a few hundred bytes.
+MAX_REMEMBERED_ENRICHMENTS = 4096
 
 Recorder = Callable[[AuditEvent], Awaitable[int]]
 
@@ -97,6 +103,7 @@ class Enrichment:
     mra_version: str
     parties: tuple[PartyCheck, ...]
     lanes: Mapping[str, Lane]
+    _recorded: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def lane_names(self) -> list[str]:
         return sorted({lane.value for lane in self.lanes.values()})
@@ -106,7 +113,15 @@ class Enrichment:
 
         ``lanes`` maps each lane to the consignment positions in it as ranges (``"0-3,7"``); ``parties`` lists
         the checked parties that carry an identifier, adverse first, then recognised, at most
-        :data:`MAX_RECORDED_PARTIES`; ``truncated`` says whether anything was left out."""
+        :data:`MAX_RECORDED_PARTIES`; ``truncated`` says whether anything was left out.
+
+        Built once per enrichment (Rule 8): every caller gets the same dict, to read (canonical JSON), never to
+        change."""
+        if self._recorded is None:
+            object.__setattr__(self, "_recorded", self._build_record())  # a cache on a frozen value
+        return self._recorded  # type: ignore[return-value]  # set just above
+
+    def _build_record(self) -> dict[str, Any]:
         identified = [p for p in self.parties if p.result is not None]
         recognised = adverse = 0
         for party in identified:  # one loop, no generators: this runs for every accepted manifest and ENS
@@ -175,6 +190,8 @@ class Recognition:
         self._lock = asyncio.Lock()
         self._follow: tuple[Store, Callable[[], Registry]] | None = None
         self._catching_up = False
+        self._enriched: dict[tuple[date, tuple[PartyRef, ...]], Enrichment] = {}  # Rule 8, for _enriched_by
+        self._enriched_by: AeoIndex | None = None
 
     @property
     def index(self) -> AeoIndex:
@@ -245,6 +262,12 @@ class Recognition:
             return None
         on = utc_date(at)
         index = self._index
+        if self._enriched_by is not index:  # a new index: nothing remembered holds (Rules 1, 8)
+            self._enriched, self._enriched_by = {}, index
+        key = (on, payload.parties)
+        found = self._enriched.get(key)
+        if found is not None:
+            return found
         checks = tuple(
             check_party(
                 index,
@@ -256,7 +279,11 @@ class Recognition:
             )
             for party in payload.parties
         )
-        return Enrichment(self.home_admin, on, self._mras.version, checks, consignment_lanes(checks))
+        enrichment = Enrichment(self.home_admin, on, self._mras.version, checks, consignment_lanes(checks))
+        if len(self._enriched) >= MAX_REMEMBERED_ENRICHMENTS:
+            self._enriched.clear()
+        self._enriched[key] = enrichment
+        return enrichment
 
     # -- status updates ----------------------------------------------------------------------------------
 
