@@ -24,7 +24,8 @@ Rule 4: the pass-2 rules msgspec can hold are in the types: text and list length
         empty, an enum not 0), enum names, measures not negative. :func:`walk` applies the others in the full
         walk's order, so the summary fills in the same order: identifiers, Timestamps (calendar included),
         integers given as strings, required numbers and booleans, and the message hooks, which read a Struct
-        as the dict pass 1 would have made (``as_values``: UNSET where absent, enum numbers for names).
+        as the dict pass 1 would have made (``as_values``: UNSET where absent, enum numbers for names) or,
+        for a message with a ``Rules.struct_hooks`` entry, the Struct itself.
 """
 
 from __future__ import annotations
@@ -262,7 +263,11 @@ def _visit(plan: _Plan, obj: Any, path: str, summary: Any, rules: jsonwalk.Rules
     for step in steps:
         step(obj, path, summary, rules)
     if hooked:
-        rules.hooks[table.full_name](jsonwalk.MessageView(table, obj), path, summary)
+        direct = rules.struct_hooks.get(table.full_name)
+        if direct is not None:
+            direct(obj, path, summary)
+        else:
+            rules.hooks[table.full_name](jsonwalk.MessageView(table, obj), path, summary)
 
 
 def _child(spec: jsonwalk.FieldSpec, table: jsonwalk.MessageTable, parent: str, hooks: _Hooks) -> _Step | None:

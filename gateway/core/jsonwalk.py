@@ -484,6 +484,9 @@ class Rules:
     # message -> parent message whose hook repeats every check of its hook on it (jsonstructs may skip the
     # child's there; the full walks call both, for the reference's error precedence)
     repeated_by: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # by message full name: the same hook reading a jsonstructs Struct itself (enums by name, every required
+    # field present), for the messages that repeat most; jsonstructs calls it instead of building a MessageView
+    struct_hooks: Mapping[str, Hook] = field(default_factory=lambda: MappingProxyType({}))
 
 
 _DEFAULTS: Mapping[int, Any] = {K_STRING: "", K_BYTES: b"", K_BOOL: False, K_ENUM: 0, K_INT: 0, K_DOUBLE: 0.0}

@@ -31,6 +31,7 @@ from functools import cache
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+import msgspec
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
@@ -287,7 +288,8 @@ def _refuse_constant(name: str) -> Any:
 def _json_rules() -> jsonwalk.Rules:
     # _party checks every identifier of a party as _party_identifier does, with the same paths.
     repeated_by = MappingProxyType({"cgw.v1.PartyIdentifier": "cgw.v1.Party"})
-    return jsonwalk.Rules(_check_identifier, _MESSAGE_HOOKS, _explain_parse_error, repeated_by)
+    struct_hooks = MappingProxyType({"cgw.v1.Party": _party_struct})  # every trader party of every filing
+    return jsonwalk.Rules(_check_identifier, _MESSAGE_HOOKS, _explain_parse_error, repeated_by, struct_hooks)
 
 
 def _parse_json(data: bytes, message: Message) -> None:
@@ -633,6 +635,21 @@ def _party(message: Any, path: str, summary: _Summary) -> None:
         message.address.country, f"{path}.address.country"
     )
     summary.parties.append(PartyRef(_ROLES[message.role], country, tuple(trader_ids), path))
+
+
+def _party_struct(party: Any, path: str, summary: _Summary) -> None:
+    """:func:`_party` on a jsonstructs Struct (``Rules.struct_hooks``): there, enums are names already and the
+    required fields (role, address.country, each identifier's scheme and value) are present and not empty."""
+    trader_ids: list[TraderId] = []
+    identifiers = party.identifiers
+    if identifiers is not msgspec.UNSET:
+        for index, item in enumerate(identifiers):
+            value = ids.check_party_identifier(item.scheme, item.value, f"{path}.identifiers[{index}].value")
+            trader_ids.append(TraderId(item.scheme, value))
+    country = _IDENTIFIER_RULES[options_pb2.IDENTIFIER_KIND_COUNTRY_CODE](
+        party.address.country, f"{path}.address.country"
+    )
+    summary.parties.append(PartyRef(party.role, country, tuple(trader_ids), path))
 
 
 def _release_notice(message: Any, path: str, summary: _Summary) -> None:

@@ -9,6 +9,7 @@ character, which this pass never takes); here documents are written as partners 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from typing import Any
 
@@ -179,3 +180,37 @@ def test_a_bad_party_identifier_is_refused_where_the_party_hook_repeats_the_chec
     assert _taken("manifest.cargo.v1", data)
     outcome = assert_agrees("manifest.cargo.v1", data)
     assert outcome == ("error", IdentifierInvalid.code, "payload.consignments[0].consignee.identifiers[0].value")
+
+
+def test_the_party_hook_on_structs_fills_the_summary_as_its_view_hook_does() -> None:
+    # Rules.struct_hooks: the Party hook reads the Struct itself; dropping it falls back to the MessageView hook.
+    rules = _json_rules()
+    assert "cgw.v1.Party" in rules.struct_hooks
+    identifiers = [
+        {"scheme": "EORI", "value": "nl123456789"},  # normalised to upper case by the hook
+        {"scheme": "CN_CUSTOMS_CODE", "value": "4403961234"},
+        {"scheme": "AEO_CN", "value": "AEOCN4403961234"},
+    ]
+    document = _changed(("consignments", 0, "consignee", "identifiers"), identifiers)
+    del document["consignments"][0]["consignor"]["identifiers"]  # a party without identifiers
+    data = _utf8(document)
+    descriptor = MESSAGE_TYPES["manifest.cargo.v1"].message.DESCRIPTOR
+    values = jsonstructs.decode(data, descriptor)
+    assert values is not None
+    direct, through_views = _Summary(), _Summary()
+    jsonstructs.walk(values, descriptor, ROOT, direct, rules)
+    jsonstructs.walk(values, descriptor, ROOT, through_views, dataclasses.replace(rules, struct_hooks={}))
+    assert direct.parties == through_views.parties
+    consignor, consignee = direct.parties
+    assert consignor.identifiers == ()
+    assert [tuple(t) for t in consignee.identifiers] == [
+        ("EORI", "NL123456789"),
+        ("CN_CUSTOMS_CODE", "4403961234"),
+        ("AEO_CN", "AEOCN4403961234"),
+    ]
+    assert (consignee.role, consignee.country, consignee.path) == (
+        "CONSIGNEE",
+        "NL",
+        "payload.consignments[0].consignee",
+    )
+    assert assert_agrees("manifest.cargo.v1", data)[0] == "ok"
