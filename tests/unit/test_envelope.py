@@ -196,6 +196,32 @@ def test_signed_header_must_be_canonical(world: World) -> None:
     expect("HEADER_INVALID", None, verify, world, jws)
 
 
+def test_headers_the_fast_reader_leaves_get_the_strict_readers_errors(world: World) -> None:
+    # envelope Rule 7: msgspec reads the signed header only when it writes back to the same JCS bytes; whatever
+    # it leaves (or cannot read at all) is read by the strict reader, with its own error.
+    ident = world.ids["NL-DOUANE"]
+    canonical = rfc8785.dumps(envelope.header_to_json(header()))
+    deep = b'{"a":' + b"[" * 20_000 + b"]" * 20_000 + b"}"
+    cases = {
+        canonical[:-1] + b',"id":"x"}': "duplicate JSON key 'id'",
+        canonical.replace(b'"size":', b'"size":NaN,"x":', 1): "JSON constant NaN is not allowed",
+        canonical.replace(b'"tlp":"AMBER"', b'"tlp":"\\ud800"', 1): "cannot be canonicalised",
+        b"[1,2]": "JSON value is not an object",
+        deep: "not valid JSON: RecursionError",
+        canonical.replace(b'"tlp":"AMBER"', b'"tlp":"\\u0041MBER"', 1): "not in RFC 8785 canonical form",
+    }
+    for raw, detail in cases.items():
+        jws = sign_compact(raw, ident.key, headers={"typ": ENVELOPE_TYP, "x5c": x5c(ident)})
+        assert detail in expect("HEADER_INVALID", None, verify, world, jws).detail, raw[:80]
+    # taken by the fast reader: a canonical header with an unknown key still meets parse_header's rules
+    extra = canonical[:-1] + b',"zz":1}'
+    jws = sign_compact(extra, ident.key, headers={"typ": ENVELOPE_TYP, "x5c": x5c(ident)})
+    assert envelope._taken_header(extra) is not None
+    expect("HEADER_INVALID", "zz", verify, world, jws)
+    assert envelope._taken_header(canonical) == json.loads(canonical)
+    assert all(envelope._taken_header(raw) is None for raw in cases)
+
+
 def test_signer_mismatch(world: World) -> None:
     nl = world.ids["NL-DOUANE"]
     jws = envelope.sign_envelope(header("US-CBP"), nl.key, nl.chain)
