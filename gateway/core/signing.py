@@ -152,12 +152,15 @@ def parse_json_object(raw: bytes, *, error: type[GatewayError], field: str | Non
 
 def _b64url_decode(segment: str, what: str) -> bytes:
     """Canonical unpadded base64url only (no padding, no stray bits), so one token has one spelling."""
+    try:  # decoding skips characters outside the alphabet: only the exact spelling encodes back to ``segment``
+        data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        if b64url_encode(data) == segment:
+            return data
+    except (binascii.Error, ValueError):
+        pass
     if not _B64URL.fullmatch(segment) or len(segment) % 4 == 1:
         raise SignatureRejected(f"{what} is not unpadded base64url", field=f"jws.{what}")
-    data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    if b64url_encode(data) != segment:
-        raise SignatureRejected(f"{what} is not canonical base64url", field=f"jws.{what}")
-    return data
+    raise SignatureRejected(f"{what} is not canonical base64url", field=f"jws.{what}")
 
 
 def _check_x5c(value: list[Any]) -> None:

@@ -414,3 +414,18 @@ def test_es256_signatures_of_the_wrong_length_or_value_are_refused(keys: dict[st
         with pytest.raises(SignatureRejected):
             signing.verify_compact(f"{head}.{body}.{b64url(forged)}", key.public_key())
     assert signing.verify_compact(token, key.public_key())[1] == b'{"n":1}'
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="AQgw09_-+/=. é\n", max_size=12))
+def test_base64url_segments_one_spelling_each(segment: str) -> None:
+    # Taken exactly when the segment is unpadded base64url in its one canonical spelling; the error says which.
+    spelled = all(c.isascii() and (c.isalnum() or c in "_-") for c in segment) and len(segment) % 4 != 1
+    padded = segment + "=" * (-len(segment) % 4)
+    if spelled and signing.b64url_encode(base64.urlsafe_b64decode(padded)) == segment:
+        assert signing.b64url_encode(signing._b64url_decode(segment, "payload")) == segment
+        return
+    reason = "not canonical base64url" if spelled else "not unpadded base64url"
+    with pytest.raises(SignatureRejected, match=reason) as info:
+        signing._b64url_decode(segment, "payload")
+    assert info.value.field == "jws.payload"
