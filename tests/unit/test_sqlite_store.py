@@ -469,6 +469,51 @@ async def test_the_replay_lookup_goes_to_the_reader_threads_when_sqlite_would_wa
     assert await store.find_message(first.sender, "absent") is None
 
 
+async def test_the_lookups_of_one_loop_iteration_share_one_read_transaction(store: SqliteStore) -> None:
+    """Rule 4c: lookups asked for together run in one read transaction on the loop connection, each with its
+    own answer; a caller cancelled before the batch ran is skipped."""
+    stored = [message() for _ in range(3)]
+    for m in stored:
+        await store.accept(m, accepted(m), receipt)
+    assert await store.find_message(stored[0].sender, stored[0].message_id) is not None  # opens the connection
+    loop_conn = store._loop_conn
+    assert loop_conn is not None
+    statements: list[str] = []
+    loop_conn.set_trace_callback(statements.append)
+    cancelled = asyncio.ensure_future(store.find_message(stored[0].sender, stored[0].message_id))
+    asked = [store.find_message(m.sender, m.message_id) for m in stored] + [store.find_message("X", "absent")]
+    tasks = [asyncio.ensure_future(a) for a in asked]
+    await asyncio.sleep(0)  # every lookup is queued; the batch runs after this test's next step
+    cancelled.cancel()
+    found = await asyncio.gather(*tasks)
+    loop_conn.set_trace_callback(None)
+    assert [f.message_id if f else None for f in found] == [m.message_id for m in stored] + [None]
+    assert [f.receipt if f else None for f in found[:3]] == [receipt(f.leaf_index, f.received_at) for f in found[:3]]
+    assert [s.split()[0] for s in statements] == ["BEGIN"] + ["SELECT"] * 4 + ["COMMIT"]
+    assert cancelled.cancelled()
+    assert not loop_conn.in_transaction
+
+
+async def test_a_batch_the_loop_connection_cannot_read_goes_to_the_threads(store: SqliteStore) -> None:
+    """Rule 4c with 4b: when SQLite refuses the batch (here every statement is interrupted, its ROLLBACK too),
+    each lookup is answered by a reader thread, and the loop connection holds no transaction afterwards."""
+    stored = [message() for _ in range(2)]
+    for m in stored:
+        await store.accept(m, accepted(m), receipt)
+    assert await store.find_message(stored[0].sender, stored[0].message_id) is not None
+    loop_conn = store._loop_conn
+    assert loop_conn is not None
+    loop_conn.set_progress_handler(lambda: 1, 1)  # SQLITE_INTERRUPT on every statement
+    found = await asyncio.gather(*(store.find_message(m.sender, m.message_id) for m in stored))
+    assert [f.message_id if f else None for f in found] == [m.message_id for m in stored]
+    if store._loop_conn is loop_conn:
+        assert not loop_conn.in_transaction
+        loop_conn.set_progress_handler(None, 1)
+    again = await asyncio.gather(*(store.find_message(m.sender, m.message_id) for m in stored))
+    assert [f.message_id if f else None for f in again] == [m.message_id for m in stored]
+    assert store._loop_conn is not None and not store._loop_conn.in_transaction
+
+
 async def test_the_replay_lookup_sees_every_committed_accept_at_once(store: SqliteStore) -> None:
     """No stale snapshot on the loop connection: a message is found as soon as its accept returned."""
     for _ in range(20):
