@@ -41,6 +41,7 @@ from gateway.infra.sqlite import (
     REPLAY_PURGE_BATCH,
     SqliteStore,
 )
+from gateway.infra.sqlite_writer import CHECKPOINT_FRAMES
 from gateway.ports import StoredMessage
 
 REPO = Path(__file__).resolve().parents[2]
@@ -159,6 +160,77 @@ async def test_a_busy_lock_after_a_commit_neither_delays_its_callers_nor_loses_t
     slow.lock.release()
     assert await asyncio.gather(*rest) == [1, 2, 3]  # ... and commits once it is free
     assert await store.ledger_size() == 4
+
+
+async def test_the_wal_checkpoint_runs_after_its_batch_is_answered(store: SqliteStore) -> None:
+    """sqlite_writer Rule 10: the COMMIT that makes a checkpoint due is answered first; the checkpoint (made slow
+    here, in the writer thread) is a hand-off of its own, and the requests queued meanwhile begin after it."""
+    writer = store._writer
+    writer._checkpoint_aim = (1, 1)  # due after the next commit
+    loop = asyncio.get_running_loop()
+    started = asyncio.Event()
+
+    def trace(sql: str) -> None:  # in the writer thread
+        if sql.startswith("PRAGMA wal_checkpoint") and not started.is_set():
+            loop.call_soon_threadsafe(started.set)
+            time.sleep(0.5)
+
+    writer._conn.set_trace_callback(trace)
+    first = asyncio.create_task(store.record(AuditEvent(EventKind.ADMIN, T0, {"n": 0})))
+    await asyncio.wait_for(started.wait(), 5)
+    assert await asyncio.wait_for(first, 0.3) == 0  # answered while its checkpoint still runs
+    rest = [asyncio.create_task(store.record(AuditEvent(EventKind.ADMIN, T0, {"n": n}))) for n in range(1, 4)]
+    assert await asyncio.gather(*rest) == [1, 2, 3]  # they began once the checkpoint was done
+    writer._conn.set_trace_callback(None)
+    assert writer.checkpoints >= 1 and writer.checkpoint_failures == 0
+    assert writer._checkpoint_aim > (1, 1)  # aimed again from the frames the checkpoint found
+
+
+async def test_the_writer_keeps_the_wal_near_its_checkpoint_size(tmp_path: Path) -> None:
+    """Rule 10: with SQLite's own checkpoint moved to BACKSTOP_FRAMES, the writer's checkpoints keep the WAL at
+    about CHECKPOINT_FRAMES, whatever the batch sizes."""
+    store = await SqliteStore.open(tmp_path / "gw.db")
+    try:
+        padding = "x" * 3000  # ~1 page per leaf
+        written = 0
+        for size in (1, 7, 64, 3):  # batch sizes change under the writer's aim
+            for _ in range(600 // size):
+                events = [AuditEvent(EventKind.ADMIN, T0, {"p": padding, "n": written + n}) for n in range(size)]
+                await asyncio.gather(*(store.record(e) for e in events))
+                written += size
+        wal = (tmp_path / "gw.db-wal").stat().st_size
+        assert store._writer.checkpoints >= 3, store._writer.checkpoints
+        assert wal < 2 * CHECKPOINT_FRAMES * 4200, wal  # never near BACKSTOP_FRAMES
+        assert await store.ledger_size() == written
+    finally:
+        await store.close()
+    left = tmp_path / "gw.db-wal"
+    assert not left.exists() or left.stat().st_size == 0  # the last checkpoint emptied it
+
+
+async def test_a_failed_checkpoint_fails_no_request(store: SqliteStore) -> None:
+    """Rule 10: the requests of a batch are durable before its checkpoint; when the checkpoint fails (here: SQLite
+    interrupts it), they keep their answers and the writer goes on."""
+    writer = store._writer
+    writer._checkpoint_aim = (1, 1)
+    state = {"in_checkpoint": False}
+
+    def trace(sql: str) -> None:
+        state["in_checkpoint"] = sql.startswith("PRAGMA wal_checkpoint")
+
+    writer._conn.set_trace_callback(trace)
+    writer._conn.set_progress_handler(lambda: 1 if state["in_checkpoint"] else 0, 1)
+    assert await store.record(AuditEvent(EventKind.ADMIN, T0, {"n": 0})) == 0  # answered before its checkpoint
+    for _ in range(200):
+        if writer.checkpoint_failures:
+            break
+        await asyncio.sleep(0.01)
+    assert writer.checkpoint_failures == 1
+    assert writer.checkpoints == 0
+    writer._conn.set_progress_handler(None, 1)
+    writer._conn.set_trace_callback(None)
+    assert await store.record(AuditEvent(EventKind.ADMIN, T0, {"n": 1})) == 1
+    assert await store.ledger_size() == 2
 
 
 async def test_batch_max_caps_the_requests_per_transaction(tmp_path: Path) -> None:
