@@ -11,6 +11,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from gateway.core.canonical import canonical_json
@@ -30,8 +31,10 @@ class EventKind(enum.StrEnum):
     GATE_OUT_ALERT = "gate_out_alert"  # a container left a port without being released
 
 
+@lru_cache(maxsize=8)  # an accepted message's time is written three times: store row, receipt, ledger leaf
 def rfc3339(at: datetime) -> str:
-    """UTC, microsecond precision, ``Z`` suffix: one spelling so canonical bytes are stable."""
+    """UTC, microsecond precision, ``Z`` suffix: one spelling so canonical bytes are stable (equal instants,
+    equal text: the cache may answer for an equal datetime in another zone)."""
     return at.astimezone(UTC).isoformat(timespec="microseconds").removesuffix("+00:00") + "Z"
 
 

@@ -39,6 +39,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import msgspec
+
 from gateway.core.audit import AuditEvent, rfc3339
 from gateway.core.errors import (
     BadRequest,
@@ -424,7 +426,7 @@ def _inserter(
     recipient in ``inbox`` (``message.recipients`` for a plain accept; every holder for a recall)."""
     received_at = rfc3339(require_aware(message.received_at, "received_at"))
     leaf = event.canonical()
-    recipients_json = json.dumps(list(message.recipients))
+    recipients_json = _RECIPIENTS.encode(list(message.recipients)).decode()  # compact: read back with json.loads
 
     def op(conn: sqlite3.Connection, inbox: tuple[str, ...]) -> StoredMessage:
         inbox_rows = [(r, message.sender, message.message_id) for r in dict.fromkeys(inbox)]
@@ -463,6 +465,7 @@ def _inserter(
     return op
 
 
+_RECIPIENTS = msgspec.json.Encoder()
 _INBOX_SQL = "INSERT INTO inbox (recipient, sender, message_id) VALUES (?, ?, ?)"
 
 
