@@ -25,21 +25,20 @@ Rule 8: the WAL is checkpointed by the writer's own connection (a checkpoint tha
         never pauses, tried: PASSIVE from another connection, never finds the WAL fully copied, so SQLite never
         starts it again from the beginning and it grows without bound: 300 MB after 22,000 messages). At close
         the last checkpoint truncates it.
-Rule 10: the checkpoint runs after the batch whose COMMIT made it due has been answered, as a hand-off of its
-        own (a checkpoint inside a COMMIT, SQLite's ``wal_autocheckpoint``, made that batch's callers wait for
-        it: 10 - 35 ms, 20 - 30 times per 10,000 messages). It is due after so many commits or so many
-        requests, whichever comes first, both aimed after each checkpoint at :data:`CHECKPOINT_FRAMES` of WAL
-        from the frames it found (a commit costs pages of its own, a request pages of its own: when batches
-        grow, the request count says it is due; when they shrink, the commit count); the next batch begins
-        after it. SQLite's own checkpoint stays as a backstop at
-        :data:`BACKSTOP_FRAMES`. A checkpoint that fails fails no request (they are durable already): the next
-        one, or the backstop, copies what it left.
 Rule 9: under load the writer thread is handed one call per batch, not two: when requests are already queued
         as a COMMIT returns, the same call begins their transaction (``_commit_and_begin``), exactly as the
         next batch would have at once. Each hand-off wakes the thread, which preempts the loop on its core;
         at a few requests per batch (the fsync is short) that cost as much as the requests' statements. That
         BEGIN does not wait for another process's write lock (the COMMIT's callers would wait with it): busy,
         or failing, it is left to the next batch's own BEGIN, which waits or reports the error (Rule 3).
+Rule 10: the checkpoint runs after the batch whose COMMIT made it due has been answered, as a hand-off of its
+        own (a checkpoint inside a COMMIT, SQLite's ``wal_autocheckpoint``, made that batch's callers wait for
+        it: 10 - 35 ms, 20 - 30 times per 10,000 messages). It is due after so many commits or so many
+        requests, whichever comes first, both aimed after each checkpoint at :data:`CHECKPOINT_FRAMES` of WAL
+        from the frames it found (a commit costs pages of its own, a request pages of its own: when batches
+        grow, the request count says it is due; when they shrink, the commit count); the next batch begins
+        after it. SQLite's own checkpoint stays as a backstop at :data:`BACKSTOP_FRAMES`. A checkpoint that
+        fails fails no request (they are durable already): the next one, or the backstop, copies what it left.
 """
 
 from __future__ import annotations
