@@ -63,6 +63,8 @@ log = structlog.get_logger("gateway.main")
 SHUTDOWN_GRACE_SECONDS = 10.0
 # A new signed checkpoint is published at most this often while the ledger grows (and once at shutdown).
 CHECKPOINT_INTERVAL_SECONDS = 5.0
+# settle_heap: net allocations between collections of the youngest generation (CPython's default is 700).
+YOUNG_GC_THRESHOLD = 10_000
 
 
 class SystemClock:
@@ -355,9 +357,16 @@ def settle_heap() -> None:
     nothing to free (measured: 30-50 ms every ~1.6 s at 1,000 messages/s, holding up every request in flight:
     the p99 latency). Objects made afterwards are collected as before. The cost: a frozen object that later
     ends up in a garbage reference cycle (the policy set a reload replaces, if it is cyclic) is never freed,
-    a bounded leak per reload; reference counting still frees everything acyclic."""
+    a bounded leak per reload; reference counting still frees everything acyclic.
+
+    The youngest generation is collected after :data:`YOUNG_GC_THRESHOLD` net allocations instead of 700: a
+    submission allocates and frees thousands of objects, and at 700 the collector ran ~40 times per 1,000
+    messages to walk the requests in flight and free next to nothing (36 objects; ~6 - 8 us per message). The
+    older generations keep their defaults."""
     gc.collect()
     gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_GC_THRESHOLD, older, oldest)
 
 
 async def serve(settings: Settings) -> None:
