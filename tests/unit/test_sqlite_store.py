@@ -208,6 +208,26 @@ async def test_the_writer_keeps_the_wal_near_its_checkpoint_size(tmp_path: Path)
     assert not left.exists() or left.stat().st_size == 0  # the last checkpoint emptied it
 
 
+async def test_a_checkpoint_after_every_commit_keeps_submission_order(store: SqliteStore) -> None:
+    """Rules 5 and 10: with a checkpoint due after every commit (and so no BEGIN fused with a COMMIT), requests
+    from many tasks still commit in submission order, none lost."""
+    writer = store._writer
+    indexes: list[int] = []
+    for group in range(10):
+        writer._checkpoint_aim = (1, 1)  # the next commit makes one due (the checkpoint aims the next one again)
+        first = asyncio.ensure_future(store.record(AuditEvent(EventKind.ADMIN, T0, {"n": group * 30})))
+        await asyncio.sleep(0)  # its batch is being committed; the rest queue behind its checkpoint
+        rest = [store.record(AuditEvent(EventKind.ADMIN, T0, {"n": group * 30 + n})) for n in range(1, 30)]
+        indexes += await asyncio.gather(first, *rest)
+        for _ in range(200):  # the checkpoint runs after the answers: wait for it before the next group
+            if writer.checkpoints > group:
+                break
+            await asyncio.sleep(0.01)
+    assert indexes == list(range(300))
+    assert writer.checkpoints == 10 and writer.checkpoint_failures == 0
+    assert await store.ledger_size() == 300
+
+
 async def test_a_failed_checkpoint_fails_no_request(store: SqliteStore) -> None:
     """Rule 10: the requests of a batch are durable before its checkpoint; when the checkpoint fails (here: SQLite
     interrupts it), they keep their answers and the writer goes on."""
