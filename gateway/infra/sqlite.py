@@ -112,6 +112,7 @@ class SqliteStore:
         self._reader_lock = threading.Lock()
         self._loop_conn: sqlite3.Connection | None = None  # Rule 4b, used only on the event loop
         self._finds: list[tuple[str, str, asyncio.Future[StoredMessage | _Busy | None]]] = []  # Rule 4c
+        self._finds_loop: asyncio.AbstractEventLoop | None = None  # the loop that will run the queued batch
         self._closed = False
 
     @classmethod
@@ -241,6 +242,8 @@ class SqliteStore:
         if self._closed:
             raise Unavailable("sqlite store: closed")
         loop = asyncio.get_running_loop()
+        if self._finds_loop is not loop:  # lookups queued on a loop that stopped before their batch ran
+            self._finds, self._finds_loop = [], loop
         future: asyncio.Future[StoredMessage | _Busy | None] = loop.create_future()
         self._finds.append((sender, message_id, future))
         if len(self._finds) == 1:  # the first of this iteration schedules the batch (Rule 4c)

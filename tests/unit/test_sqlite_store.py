@@ -586,6 +586,32 @@ async def test_the_lookups_of_one_loop_iteration_share_one_read_transaction(stor
     assert not loop_conn.in_transaction
 
 
+def test_lookups_left_queued_by_a_stopped_loop_do_not_hold_up_the_next_loop(tmp_path: Path) -> None:
+    """Rule 4c: a batch is scheduled on the loop of the first lookup queued; when that loop stopped before the
+    batch ran, a lookup on the next loop starts a batch of its own instead of waiting behind the dead one."""
+    stored = message()
+    first = asyncio.new_event_loop()
+    try:
+        store = first.run_until_complete(SqliteStore.open(tmp_path / "gw.db"))
+        first.run_until_complete(store.accept(stored, accepted(stored), receipt))
+        left = first.create_task(store.find_message(stored.sender, stored.message_id))
+        first.call_soon(first.stop)  # one iteration: the lookup is queued, its batch would run in the next
+        first.run_forever()
+        assert len(store._finds) == 1 and not left.done()
+        left.cancel()
+    finally:
+        first.close()
+
+    async def look_up_and_close() -> StoredMessage | None:
+        try:
+            return await asyncio.wait_for(store.find_message(stored.sender, stored.message_id), 5)
+        finally:
+            await store.close()
+
+    found = asyncio.run(look_up_and_close())
+    assert found is not None and found.message_id == stored.message_id
+
+
 async def test_a_batch_the_loop_connection_cannot_read_goes_to_the_threads(store: SqliteStore) -> None:
     """Rule 4c with 4b: when SQLite refuses the batch (here every statement is interrupted, its ROLLBACK too),
     each lookup is answered by a reader thread, and the loop connection holds no transaction afterwards."""
