@@ -17,6 +17,7 @@ from gateway.core.aeo import (
     Authorisation,
     Lane,
     OperatorId,
+    PartyCheck,
     Reason,
     Status,
     administration_of,
@@ -228,23 +229,16 @@ def test_lanes_per_consignment() -> None:
     suspended = eu("DEAEOS5555", "AEOS", "suspended", identifiers=[{"scheme": "EORI", "value": "DE555"}])
     idx = index(NL_AEOF, suspended)
     on = date(2026, 1, 5)
+
+    def party(path: str, role: str, *eoris: str) -> PartyCheck:
+        return check_party(idx, f"payload.{path}", role, [OperatorId("EORI", e) for e in eoris], admin="CN", on=on)
+
     checks = [
-        check_party(idx, "payload.consignments[0].consignor", "CONSIGNOR", [], admin="CN", on=on),
-        check_party(
-            idx,
-            "payload.consignments[0].consignee",
-            "CONSIGNEE",
-            [OperatorId("EORI", "NL123456789")],
-            admin="CN",
-            on=on,
-        ),
-        check_party(
-            idx, "payload.consignments[1].consignee", "CONSIGNEE", [OperatorId("EORI", "DE555")], admin="CN", on=on
-        ),
-        check_party(
-            idx, "payload.consignments[2].consignee", "CONSIGNEE", [OperatorId("EORI", "FR1")], admin="CN", on=on
-        ),
-        check_party(idx, "payload.carrier", "CARRIER", [OperatorId("EORI", "NL123456789")], admin="CN", on=on),
+        party("consignments[0].consignor", "CONSIGNOR"),
+        party("consignments[0].consignee", "CONSIGNEE", "NL123456789"),
+        party("consignments[1].consignee", "CONSIGNEE", "DE555"),
+        party("consignments[2].consignee", "CONSIGNEE", "FR1"),
+        party("carrier", "CARRIER", "NL123456789"),
     ]
     assert consignment_lanes(checks) == {
         "payload.consignments[0]": Lane.LOW_RISK,
@@ -253,29 +247,11 @@ def test_lanes_per_consignment() -> None:
     }
     # within one consignment the most severe party decides, whatever the parties' order
     mixed = [
-        check_party(
-            idx,
-            "payload.consignments[3].consignor",
-            "CONSIGNOR",
-            [OperatorId("EORI", "NL123456789")],
-            admin="CN",
-            on=on,
-        ),
-        check_party(idx, "payload.consignments[4].consignor", "CONSIGNOR", [], admin="CN", on=on),
-        check_party(
-            idx, "payload.consignments[3].consignee", "CONSIGNEE", [OperatorId("EORI", "DE555")], admin="CN", on=on
-        ),
-        check_party(
-            idx,
-            "payload.consignments[4].consignee",
-            "CONSIGNEE",
-            [OperatorId("EORI", "NL123456789")],
-            admin="CN",
-            on=on,
-        ),
-        check_party(
-            idx, "payload.consignments[3].notify", "NOTIFY", [OperatorId("EORI", "NL123456789")], admin="CN", on=on
-        ),
+        party("consignments[3].consignor", "CONSIGNOR", "NL123456789"),
+        party("consignments[4].consignor", "CONSIGNOR"),
+        party("consignments[3].consignee", "CONSIGNEE", "DE555"),
+        party("consignments[4].consignee", "CONSIGNEE", "NL123456789"),
+        party("consignments[3].notify", "NOTIFY", "NL123456789"),
     ]
     assert list(consignment_lanes(mixed).items()) == [
         ("payload.consignments[3]", Lane.ELEVATED),
