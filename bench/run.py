@@ -8,7 +8,7 @@ Steps:
 
 1. a fresh dev federation is written to a temporary directory, and ``gateway.toml`` gets a free ``rest_port``;
 2. N distinct cargo manifests from CARRIER-COSCO to CN-GACC are signed into a corpus file (distinct message ids
-   and manifest numbers) before any clock starts;
+   and manifest numbers; and by default their own containers and parties, Rule 4) before any clock starts;
 3. ``customs-gateway serve --config ...`` starts pinned to core 0 (``taskset -c 0``); once ``/healthz``
    answers, ``bench/loadgen.py`` runs pinned to core 1 and sends the corpus over C keep-alive mTLS connections;
    the gateway is stopped (SIGTERM: it drains and flushes) and its ledger is counted;
@@ -26,6 +26,11 @@ Rule 2: bounded: message and connection counts are capped, every wait has a time
         hard deadline (``--timeout``) after which the servers are killed.
 Rule 3: the server's CPU time during the load phase is read from ``/proc/<pid>/stat`` and reported per
         message, which tells whether a server was CPU-bound (and the generator was not).
+Rule 4: the corpus looks like one carrier's filings (``--cargo distinct``, the default): vessel, voyage, ports
+        and goods repeat, while every manifest has its own container, transport document, consignor and
+        consignee, so the gateway's memories of valid identifiers and of AEO enrichments per party set miss as
+        they would on new traffic. ``--cargo repeated`` (the corpus of the figures before 29 Nov 2026, second
+        session) varies only the message id and the manifest number, and every such memory always hits.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from typing import Any
 
 from gateway import eventloop
 from gateway.client import MemberCredentials, sign_message
+from gateway.core.identifiers import gb11714_check_char, iso6346_check_digit, uscc_check_char
 from gateway.core.model import Tlp
 from gateway.core.receipt import read_receipt
 from gateway.infra.devpki import create_federation
@@ -73,6 +79,7 @@ GENERATOR_CORE = 1
 # Signing and holding the corpus costs ~0.3 ms and ~3 KiB per message: 200k is minutes and ~600 MiB. Cap it.
 MAX_MESSAGES = 200_000
 MAX_ROUNDS = 9
+CARGO_KINDS = ("repeated", "distinct")  # what else varies from one manifest of the corpus to the next (Rule 4)
 MAX_CONNECTIONS = 512  # the gateway's default max_inflight_submits; beyond it the run measures 429s
 # A server that does not answer /healthz within this is broken, not slow.
 STARTUP_TIMEOUT_S = 30.0
@@ -124,14 +131,36 @@ def set_rest_port(config: Path, port: int) -> None:
     config.write_text(updated, encoding="utf-8")
 
 
-def write_corpus(federation: Path, count: int, path: Path) -> float:
+def bench_manifest(cargo: str, tag: str, i: int) -> dict[str, Any]:
+    """The ``i``-th manifest of a corpus (Rule 4). ``repeated``: only the manifest number is its own; ``distinct``:
+    so are its container number, transport document number, consignor (USCC) and consignee (EORI), each valid by
+    its own check characters."""
+    manifest = cargo_manifest(f"BENCH-{tag}-{i:07d}")
+    if cargo == "repeated":
+        return manifest
+    if cargo != "distinct":
+        raise ValueError(f"cargo must be one of {CARGO_KINDS}, got {cargo!r}")
+    serial = f"{i % 1_000_000:06d}"
+    container = f"CSQU{serial}{iso6346_check_digit('CSQU' + serial)}"
+    consignment = manifest["consignments"][0]
+    consignment["transportDocumentNumber"] = f"COSU{tag}{i:07d}"
+    consignment["goodsItems"][0]["containerNumbers"] = [container]
+    consignment["containers"][0]["number"] = container
+    organisation = f"{i % 100_000_000:08d}"
+    uscc = f"91440300{organisation}{gb11714_check_char(organisation)}"
+    consignment["consignor"]["identifiers"][0]["value"] = uscc + uscc_check_char(uscc)
+    consignment["consignee"]["identifiers"][0]["value"] = f"NL{i % 1_000_000_000:09d}"
+    return manifest
+
+
+def write_corpus(federation: Path, count: int, path: Path, cargo: str = "repeated") -> float:
     """Sign ``count`` distinct manifests into ``path`` (JSON Lines, see loadgen.py); return seconds taken."""
     credentials = MemberCredentials.from_federation(federation, SENDER)
     tag = secrets.token_hex(3).upper()  # distinct manifest numbers across runs too
     began = time.perf_counter()
     with path.open("w", encoding="ascii") as out:
         for i in range(count):
-            payload = to_bytes(cargo_manifest(f"BENCH-{tag}-{i:07d}"))
+            payload = to_bytes(bench_manifest(cargo, tag, i))
             jws = sign_message(credentials, MESSAGE_TYPE, [RECIPIENT], payload, schema=SCHEMA, tlp=Tlp.AMBER)
             out.write(json.dumps({"jws": jws, "payload": base64.b64encode(payload).decode("ascii")}) + "\n")
     return time.perf_counter() - began
@@ -376,8 +405,8 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     federation = work / "federation"
     config = create_federation(federation)
     corpus = work / "corpus.jsonl"
-    print(f"signing {args.messages} distinct manifests ({SENDER} -> {RECIPIENT}) ...", flush=True)
-    signing_s = write_corpus(federation, args.messages, corpus)
+    print(f"signing {args.messages} distinct manifests ({SENDER} -> {RECIPIENT}, cargo {args.cargo}) ...", flush=True)
+    signing_s = write_corpus(federation, args.messages, corpus, args.cargo)
     job = Job(federation, corpus, work, args.connections, pins, args.loop, deadline, args.profile_native)
 
     gateway_port = free_port()
@@ -402,30 +431,30 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     if not args.skip_floor:
         print(f"floor: {' '.join(pins.server + floor_cmd)}", flush=True)
 
-    def measure_gateway() -> dict[str, Any]:
+    def measure_gateway(number: int) -> dict[str, Any]:
         shutil.rmtree(federation / "data", ignore_errors=True)  # every round starts from an empty store
-        gateway = measure("gateway", gateway_cmd, gateway_port, job, _profile_path(args, "gateway"))
+        gateway = measure(f"gateway-{number}", gateway_cmd, gateway_port, job, _profile_path(args, "gateway"))
         gateway["ledger_size_after"] = ledger_size(federation / "data")
         gateway["receipt_verified"] = receipt_verifies(federation, gateway.pop("sample_receipt"))
         return gateway
 
-    def measure_floor() -> dict[str, Any]:
-        floor = measure("floor", floor_cmd, floor_port, job, _profile_path(args, "floor"))
+    def measure_floor(number: int) -> dict[str, Any]:
+        floor = measure(f"floor-{number}", floor_cmd, floor_port, job, _profile_path(args, "floor"))
         floor["receipt_verified"] = receipt_verifies(federation, floor.pop("sample_receipt"))
         return floor
 
     rounds: list[dict[str, Any]] = []
     for number in range(args.rounds):
         # Rounds alternate the order (gateway first, then floor first): the machine's slow and fast spells
-        # then fall on both servers alike.
+        # then fall on both servers alike. Each round's log, timeline and generator report have their own files.
         if args.skip_floor:
-            gateway, floor = measure_gateway(), None
+            gateway, floor = measure_gateway(number + 1), None
         elif number % 2 == 0:
-            gateway = measure_gateway()
-            floor = measure_floor()
+            gateway = measure_gateway(number + 1)
+            floor = measure_floor(number + 1)
         else:
-            floor = measure_floor()
-            gateway = measure_gateway()
+            floor = measure_floor(number + 1)
+            gateway = measure_gateway(number + 1)
         rounds.append({"gateway": gateway, "floor": floor, "verdict": verdict(gateway, floor)})
         if args.rounds > 1:
             print(
@@ -435,6 +464,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return {
         "command": args.command,
         "messages": args.messages,
+        "cargo": args.cargo,
         "connections": args.connections,
         "pinning": pins.note,
         "gateway_log_level": args.gateway_log_level,
@@ -470,6 +500,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-floor", action="store_true", help="measure the gateway only")
     parser.add_argument(
         "--rounds", type=int, default=1, help="gateway and floor this many times, in alternating order (median)"
+    )
+    parser.add_argument(
+        "--cargo",
+        choices=CARGO_KINDS,
+        default="distinct",
+        help="distinct: each manifest has its own container, B/L, consignor and consignee; repeated: they repeat",
     )
     parser.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto", help="generator loop")
     parser.add_argument(

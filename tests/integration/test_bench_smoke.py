@@ -21,6 +21,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gateway.core.payloads import ValidatedPayload, validate_payload
+from gateway.samples import to_bytes
+
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 MESSAGES = 200
 CONNECTIONS = 4
@@ -40,6 +43,7 @@ def _module(name: str) -> ModuleType:
 
 
 loadgen = _module("loadgen")
+runner = _module("run")
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +111,40 @@ def test_report_has_the_ratio_targets_and_the_command(report: dict[str, Any]) ->
     assert len(report["verdict"]["targets"]) == 4
     assert report["command"].startswith("python bench/run.py --messages=200")
     assert report["pinning"]
+
+
+def _cargo(payload: ValidatedPayload) -> tuple[object, ...]:
+    return payload.containers, payload.transport_documents, tuple(p.identifiers for p in payload.parties)
+
+
+def test_distinct_cargo_gives_every_manifest_its_own_valid_identifiers() -> None:
+    """Rule 4 of run.py: each manifest its own container, B/L and parties, valid by every check character (the
+    reference validation path agrees); the repeated corpus repeats them."""
+    seen = set()
+    for i in [*range(300), 999_999, 1_000_000, 123_456_789]:
+        data = to_bytes(runner.bench_manifest("distinct", "AB12CD", i))
+        validated = validate_payload(runner.MESSAGE_TYPE, "application/json", data, schema=runner.SCHEMA)
+        reference = validate_payload(
+            runner.MESSAGE_TYPE, "application/json", data, schema=runner.SCHEMA, reference=True
+        )
+        assert validated == reference
+        seen.add(_cargo(validated))
+    assert len(seen) == 303
+    repeated = {
+        _cargo(
+            validate_payload(
+                runner.MESSAGE_TYPE, "application/json", to_bytes(runner.bench_manifest("repeated", "AB12CD", i))
+            )
+        )
+        for i in range(3)
+    }
+    assert len(repeated) == 1
+    with pytest.raises(ValueError, match="cargo must be one of"):
+        runner.bench_manifest("random", "AB12CD", 0)
+
+
+def test_the_run_used_the_distinct_cargo_corpus(report: dict[str, Any]) -> None:
+    assert report["cargo"] == "distinct"
 
 
 def test_corpus_round_trip_and_bounds(tmp_path: Path) -> None:
