@@ -27,7 +27,9 @@ Sources: ../shared/reference/standards.md sections 1-5 (ISO 6346, IMO, UN/LOCODE
 
 from __future__ import annotations
 
+import operator
 import re
+import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -126,13 +128,26 @@ _ISO6346_CATEGORIES = frozenset("UJZ")  # U freight container, J detachable equi
 _ISO6346_SHAPE = re.compile(r"[A-Z]{3}[A-Z][0-9]{6}[0-9]")
 
 
+def _weighted_sum(values: Mapping[str, int], chars: str, weights: tuple[int, ...]) -> int:
+    """sum(values[c] * w) over ``chars`` and ``weights`` of the same length: a check character's arithmetic
+    (``map``, not a generator: it runs for every new identifier a filing carries). ValueError for a wrong length
+    or a character without a value."""
+    if len(chars) != len(weights):
+        raise ValueError(f"expected {len(weights)} characters, got {len(chars)}")
+    try:
+        return sum(map(operator.mul, map(values.__getitem__, chars), weights))
+    except KeyError as exc:
+        raise ValueError(f"no value for character {exc.args[0]!r}") from None
+
+
+_DIGIT_VALUES: Mapping[str, int] = MappingProxyType({str(d): d for d in range(10)})
+_ISO6346_VALUES: Mapping[str, int] = MappingProxyType({**_DIGIT_VALUES, **_ISO6346_LETTERS})
+_ISO6346_WEIGHTS = tuple(1 << position for position in range(10))  # weight 2**position
+
+
 def iso6346_check_digit(first10: str) -> int:
     """Check digit of the owner code + category + serial (10 characters, upper case)."""
-    total = 0
-    for position, char in enumerate(first10):
-        value = int(char) if char.isdigit() else _ISO6346_LETTERS[char]
-        total += value << position  # weight 2**position
-    return total % 11 % 10
+    return _weighted_sum(_ISO6346_VALUES, first10, _ISO6346_WEIGHTS) % 11 % 10
 
 
 def check_container_number(value: str, field: str) -> str:
@@ -152,8 +167,11 @@ def check_container_number(value: str, field: str) -> str:
 # -- IMO ship identification number -------------------------------------------------------------------------
 
 
+_IMO_WEIGHTS = (7, 6, 5, 4, 3, 2)
+
+
 def imo_check_digit(first6: str) -> int:
-    return sum(int(d) * w for d, w in zip(first6, (7, 6, 5, 4, 3, 2), strict=True)) % 10
+    return _weighted_sum(_DIGIT_VALUES, first6, _IMO_WEIGHTS) % 10
 
 
 def check_imo(value: str, field: str) -> str:
@@ -320,21 +338,22 @@ def check_cn_aeo(value: str, field: str) -> str:
 
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # 31 characters: no I, O, S, V, Z
+_USCC_CHARS = frozenset(USCC_ALPHABET)
+_USCC_VALUES: Mapping[str, int] = MappingProxyType({c: i for i, c in enumerate(USCC_ALPHABET)})
 _USCC_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
+_GB11714_VALUES: Mapping[str, int] = MappingProxyType({c: int(c, 36) for c in string.digits + string.ascii_uppercase})
 _GB11714_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
+_GB11714_CHECK = "0123456789X0"  # by 11 - (sum mod 11), 1 .. 11: 10 is written X, 11 is written 0
 
 
 def uscc_check_char(first17: str) -> str:
     """GB 32100-2015 check character (MOD 31) over the first 17 characters."""
-    total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(first17, _USCC_WEIGHTS, strict=True))
-    return USCC_ALPHABET[(31 - total % 31) % 31]
+    return USCC_ALPHABET[-_weighted_sum(_USCC_VALUES, first17, _USCC_WEIGHTS) % 31]
 
 
 def gb11714_check_char(body8: str) -> str:
     """GB 11714 organisation-code check character over its 8-character body (digits, A=10 .. Z=35)."""
-    total = sum(int(c, 36) * w for c, w in zip(body8, _GB11714_WEIGHTS, strict=True))
-    remainder = 11 - total % 11
-    return {10: "X", 11: "0"}.get(remainder, str(remainder))
+    return _GB11714_CHECK[11 - _weighted_sum(_GB11714_VALUES, body8, _GB11714_WEIGHTS) % 11]
 
 
 def check_uscc(value: str, field: str) -> str:
@@ -343,7 +362,7 @@ def check_uscc(value: str, field: str) -> str:
         raise _invalid(field, f"USCC: length must be 18 characters, got {len(code)}")
     if not code[:8].isascii() or not code[:8].isdigit():
         raise _invalid(field, "USCC: positions 1-8 (authority, category, region) must be digits")
-    if any(c not in USCC_ALPHABET for c in code):
+    if not _USCC_CHARS.issuperset(code):
         raise _invalid(field, "USCC: only 0-9 and A-Z without I, O, S, V, Z allowed")
     expected_org = gb11714_check_char(code[8:16])
     if code[16] != expected_org:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -435,3 +436,49 @@ def test_remembered_rules_give_the_rule_s_answer_and_never_remember_a_refusal(mo
     rule("CSQU3054383", "d")  # a third valid value: the memory (bounded at 2) starts again
     rule("MSKU9070323", "e")
     assert calls.count("MSKU9070323") == 2
+
+
+# -- check-character arithmetic against the standards' formulas, written out -----------------------------------
+
+
+@given(_OWNER, st.sampled_from("UJZ"), _SERIAL)
+def test_iso6346_check_digit_is_the_standard_formula(owner: str, category: str, serial: str) -> None:
+    letters = [v for v in range(10, 39) if v % 11]  # A=10, then 11, 22 and 33 are skipped
+    values = [letters[ord(c) - ord("A")] if c.isalpha() else int(c) for c in owner + category + serial]
+    assert ids.iso6346_check_digit(owner + category + serial) == sum(v * 2**i for i, v in enumerate(values)) % 11 % 10
+
+
+@given(st.text(alphabet="0123456789", min_size=6, max_size=6))
+def test_imo_check_digit_is_the_standard_formula(first6: str) -> None:
+    assert ids.imo_check_digit(first6) == sum(int(d) * (7 - i) for i, d in enumerate(first6)) % 10
+
+
+@given(_USCC_HEAD, _USCC_BODY, st.sampled_from(ids.USCC_ALPHABET))
+def test_uscc_check_char_is_the_gb32100_formula(head: str, body: str, org: str) -> None:
+    first17 = head + body + org
+    total = sum(ids.USCC_ALPHABET.index(c) * 3**i % 31 for i, c in enumerate(first17))
+    assert ids.uscc_check_char(first17) == ids.USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+@given(_USCC_BODY)
+def test_gb11714_check_char_is_the_standard_formula(body: str) -> None:
+    remainder = 11 - sum(int(c, 36) * w for c, w in zip(body, (3, 7, 9, 10, 5, 8, 4, 2), strict=True)) % 11
+    assert ids.gb11714_check_char(body) == {10: "X", 11: "0"}.get(remainder, str(remainder))
+
+
+@pytest.mark.parametrize(
+    ("check", "value", "detail"),
+    [
+        (ids.iso6346_check_digit, "CSQU30543", "expected 10 characters, got 9"),
+        (ids.iso6346_check_digit, "CSQU30543a", "no value for character 'a'"),
+        (ids.imo_check_digit, "98110001", "expected 6 characters, got 8"),
+        (ids.uscc_check_char, "91440300MA5G3K2X", "expected 17 characters, got 16"),
+        (ids.uscc_check_char, "91440300MA5G3K2XI", "no value for character 'I'"),
+        (ids.gb11714_check_char, "MA5G3K2-", "no value for character '-'"),
+    ],
+)
+def test_check_characters_refuse_a_wrong_length_or_character(
+    check: Callable[[str], object], value: str, detail: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(detail)):
+        check(value)
