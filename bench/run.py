@@ -154,7 +154,9 @@ def bench_manifest(cargo: str, tag: str, i: int) -> dict[str, Any]:
 
 
 def write_corpus(federation: Path, count: int, path: Path, cargo: str = "repeated") -> float:
-    """Sign ``count`` distinct manifests into ``path`` (JSON Lines, see loadgen.py); return seconds taken."""
+    """Sign ``count`` distinct manifests into ``path`` (JSON Lines, see loadgen.py); return seconds taken.
+    ``cargo`` as in Rule 4; ``repeated`` by default for ``grpc_bench.py`` and ``redis_bench.py``, whose figures in
+    bench/README.md were measured on that corpus."""
     credentials = MemberCredentials.from_federation(federation, SENDER)
     tag = secrets.token_hex(3).upper()  # distinct manifest numbers across runs too
     began = time.perf_counter()
