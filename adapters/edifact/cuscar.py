@@ -16,6 +16,9 @@ Rule 3: a container belongs to every consignment whose goods are stowed in it (S
 Rule 4: identifier refusals do not stop the conversion: all of them (up to :data:`MAX_REPORTED_ERRORS`) are
         raised together as :class:`IdentifierErrors` at the end, so the CUSRES names every bad segment; other
         refusals (structure, content the manifest needs) stop at once.
+Rule 5: every DTM of the message whose format (2379) is 102, 203 or 204 (none given: 203) carries a real date and
+        time in that layout (``DTM.value``, :func:`adapters.edifact.syntax.calendar_value`), also where the
+        manifest does not map its qualifier (e.g. DTM 137); other formats are kept as evidence only.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from adapters.edifact.structure import Node
-from adapters.edifact.syntax import Segment
+from adapters.edifact.syntax import Segment, calendar_value
 from gateway.core import identifiers as ids
 from gateway.core.errors import IdentifierInvalid
 
@@ -50,7 +53,9 @@ _SCHEME_SHAPES: Final = (
 )
 MAX_REPORTED_ERRORS: Final = 50  # identifier refusals collected per interchange before giving up (CUSRES size)
 NAD_ELEMENTS: Final = 9  # 3035, C082, C058, C080, C059, 3164, 3229, 3251, 3207
-_DATE_FORMATS: Mapping[str, str] = MappingProxyType({"102": "%Y%m%d", "203": "%Y%m%d%H%M", "204": "%Y%m%d%H%M%S"})
+# DTM 2379 date/time format -> its layout (syntax.calendar_value): every DTM of the message in one of them must be
+# a real date and time (DTM.value), whether or not the manifest maps its qualifier.
+DATE_FORMATS: Mapping[str, str] = MappingProxyType({"102": "CCYYMMDD", "203": "CCYYMMDDHHMM", "204": "CCYYMMDDHHMMSS"})
 
 
 class IdentifierErrors(IdentifierInvalid):
@@ -86,6 +91,7 @@ def to_manifest(root: Node) -> dict[str, Any]:
     checked = _Checks()
     bgm = root.first("BGM")
     assert bgm is not None
+    _check_dates(root)
     transport = next(iter(root.children("transport")), None)
     if transport is None:
         raise bgm.refuse("CUSCAR.transport", "a manifest needs the TDT group (vessel and voyage)")
@@ -141,15 +147,28 @@ def _vessel(checked: _Checks, tdt: Segment) -> dict[str, Any]:
 
 
 def _timestamp(dtm: Segment) -> str:
+    fmt = dtm.get(0, 2) or "203"
+    if fmt not in DATE_FORMATS:
+        raise dtm.refuse("DTM.format", f"date format {fmt[:3]!r} is not 102, 203 or 204")
+    return _date_time(dtm).replace(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _date_time(dtm: Segment) -> datetime:
     value, fmt = dtm.get(0, 1), dtm.get(0, 2) or "203"
-    pattern = _DATE_FORMATS.get(fmt)
-    if pattern is None:
-        raise dtm.refuse("DTM.format", f"date format {fmt!r} is not 102, 203 or 204")
-    try:
-        at = datetime.strptime(value, pattern).replace(tzinfo=UTC)
-    except ValueError:
-        raise dtm.refuse("DTM.value", f"{value!r} is not a date in format {fmt}") from None
-    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    at = calendar_value(value, DATE_FORMATS[fmt])
+    if at is None:
+        detail = f"{value[:20]!r} is not a real date and time in format {fmt} ({DATE_FORMATS[fmt]})"
+        raise dtm.refuse("DTM.value", detail)
+    return at
+
+
+def _check_dates(node: Node) -> None:
+    """Rule 5: every DTM in a format of DATE_FORMATS (102/203/204) is a real date and time, mapped or not."""
+    for segment in node.segments:
+        if segment.tag == "DTM" and (segment.get(0, 2) or "203") in DATE_FORMATS:
+            _date_time(segment)
+    for group in node.groups:
+        _check_dates(group)
 
 
 def _nad_elements(nad: Segment) -> Segment:

@@ -16,6 +16,9 @@ Rule 4: a release character escapes exactly one service character (``SYNTAX.rele
 Rule 5: envelope: UNB first (``UNB.missing``), UNZ last (``UNZ.missing``), no UNG groups (``UNG.unsupported``),
         every message UNH..UNT with UNT's segment count (UNH and UNT included, ``UNT.count``) and reference
         (``UNT.reference``), UNZ's message count (``UNZ.count``) and control reference (``UNZ.reference``).
+Rule 6: dates and times are real calendar values (:func:`calendar_value`): exactly the layout's digits, a month
+        1-12, a day that month has (29 February in leap years only), hours 00-23, minutes and seconds 00-59.
+        UNB S004 (YYMMDD, CCYYMMDD in syntax version 4, and HHMM) is refused otherwise (``UNB.datetime``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from types import MappingProxyType
 from typing import Final
 
@@ -62,9 +66,30 @@ _ENCODINGS: Mapping[str, str] = MappingProxyType(
 _TAG: Final = re.compile(r"[A-Z]{3}")
 _REFERENCE: Final = re.compile(r"[A-Za-z0-9 ./_-]{1,14}")
 _REFERENCE_PARTY: Final = re.compile(r"[A-Za-z0-9 ./_-]{1,35}")  # UNB 0004 / 0010 are an..35
-_UNB_DATE: Final = {4: re.compile(r"[0-9]{8}"), 3: re.compile(r"[0-9]{6}")}
-_UNB_TIME: Final = re.compile(r"[0-9]{4}")
+# Date/time layouts (ISO 9735 S004, UNCL 2379) -> the strptime format of the same fields. strptime alone accepts
+# unpadded fields ("2024111" is 2024-11-01 under %Y%m%d), so calendar_value first requires exactly the layout's
+# digits; then every field has its fixed width and strptime only checks the ranges and the calendar.
+_LAYOUTS: Mapping[str, str] = MappingProxyType(
+    {
+        "YYMMDD": "%y%m%d",
+        "CCYYMMDD": "%Y%m%d",
+        "HHMM": "%H%M",
+        "CCYYMMDDHHMM": "%Y%m%d%H%M",
+        "CCYYMMDDHHMMSS": "%Y%m%d%H%M%S",
+    }
+)
 _UNB_SYNTAX: Final = re.compile(rb"UNB.(UNO[A-Z])")
+
+
+def calendar_value(value: str, layout: str) -> datetime | None:
+    """``value`` read in ``layout`` (a key of :data:`_LAYOUTS`, e.g. ``CCYYMMDD``) when it is exactly that many
+    ASCII digits and a real date and time (Rule 6), else None. YY is read as strptime's %y (69-99 -> 19YY)."""
+    if len(value) != len(layout) or not (value.isascii() and value.isdigit()):
+        return None
+    try:
+        return datetime.strptime(value, _LAYOUTS[layout])
+    except ValueError:
+        return None
 
 
 def where(position: int, tag: str) -> str:
@@ -239,9 +264,11 @@ def _envelope(segments: Sequence[Segment], service: str) -> Interchange:
     syntax, version = unb.get(0, 0), unb.get(0, 1)
     if syntax not in _ENCODINGS or version not in {"1", "2", "3", "4"}:
         raise unb.refuse("UNB.syntax", "syntax identifier must be UNOA..UNOF/UNOW/UNOY with version 1-4")
-    date_rule = _UNB_DATE[4 if version == "4" else 3]
-    if not date_rule.fullmatch(unb.get(3, 0)) or not _UNB_TIME.fullmatch(unb.get(3, 1)):
-        raise unb.refuse("UNB.datetime", "date and time of preparation must be YYMMDD:HHMM (CCYYMMDD in version 4)")
+    date_layout = "CCYYMMDD" if version == "4" else "YYMMDD"
+    date, time = unb.get(3, 0), unb.get(3, 1)
+    if calendar_value(date, date_layout) is None or calendar_value(time, "HHMM") is None:
+        detail = f"date and time of preparation {date[:14]!r}:{time[:6]!r} is not a real {date_layout}:HHMM"
+        raise unb.refuse("UNB.datetime", detail)
     sender, recipient, control = unb.get(1), unb.get(2), unb.get(4)
     if not sender or not recipient:
         raise unb.refuse("UNB.party", "sender and recipient identifications are required")

@@ -6,6 +6,7 @@ Every variant is applied to two interchanges: ../shared/fixtures/cuscar_d95b_syn
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import json
 import re
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 from adapters.edifact import EdifactTranslator, parse_interchange, read_cuscar, to_cuscar
 from adapters.edifact.cuscar import IdentifierErrors
 from adapters.edifact.cusres import build_cusres
-from adapters.edifact.syntax import MAX_INTERCHANGE_BYTES
+from adapters.edifact.syntax import MAX_INTERCHANGE_BYTES, calendar_value
 from gateway.core.errors import EdifactInvalid, GatewayError, IdentifierInvalid, LimitExceeded, UnsupportedMediaType
 from gateway.core.payloads import validate_payload
 from tests.unit.test_payloads import ens
@@ -219,6 +220,47 @@ VARIANTS: list[tuple[str, Callable[[str], str], type[GatewayError], str, str]] =
     ("stray release character", _sub(r"EXAMPLE VOYAGER", "EXAMPLE ?VOYAGER"), EdifactInvalid, "TDT", "SYNTAX.release"),
     ("bad UNA", _sub(r"^UNA:\+\.\? '", "UNA:+.?+'"), EdifactInvalid, "UNA", "UNA.syntax"),
     ("bad UNB date", _sub(r"\+260315:0930\+|\+260315:0930\+", "+2603:0930+"), EdifactInvalid, "UNB", "UNB.datetime"),
+    ("UNB month 13", _sub(r"\+260315:0930\+", "+261315:0930+"), EdifactInvalid, "UNB", "UNB.datetime"),
+    ("UNB 30 February", _sub(r"\+260315:0930\+", "+260230:0930+"), EdifactInvalid, "UNB", "UNB.datetime"),
+    ("UNB 29 February 2026", _sub(r"\+260315:0930\+", "+260229:0930+"), EdifactInvalid, "UNB", "UNB.datetime"),
+    ("UNB hour 25", _sub(r"\+260315:0930\+", "+260315:2530+"), EdifactInvalid, "UNB", "UNB.datetime"),
+    ("UNB minute 60", _sub(r"\+260315:0930\+", "+260315:0960+"), EdifactInvalid, "UNB", "UNB.datetime"),
+    (
+        "DTM 203 month 13",
+        _sub(r"DTM\+133:202603161800:203", "DTM+133:202613161800:203"),
+        EdifactInvalid,
+        "DTM",
+        "DTM.value",
+    ),
+    (
+        "DTM 203 30 February",
+        _sub(r"DTM\+133:202603161800:203", "DTM+133:202602301800:203"),
+        EdifactInvalid,
+        "DTM",
+        "DTM.value",
+    ),
+    (
+        "DTM 203 hour 25",
+        _sub(r"DTM\+133:202603161800:203", "DTM+133:202603162500:203"),
+        EdifactInvalid,
+        "DTM",
+        "DTM.value",
+    ),
+    (
+        "DTM 203 unpadded",
+        _sub(r"DTM\+133:202603161800:203", "DTM+133:2026316180:203"),
+        EdifactInvalid,
+        "DTM",
+        "DTM.value",
+    ),
+    ("DTM 102 unpadded", _sub(r"DTM\+133:202603161800:203", "DTM+133:2026111:102"), EdifactInvalid, "DTM", "DTM.value"),
+    (
+        "DTM 204 second 60",
+        _sub(r"DTM\+133:202603161800:203", "DTM+133:20260316180060:204"),
+        EdifactInvalid,
+        "DTM",
+        "DTM.value",
+    ),
 ]
 
 
@@ -238,6 +280,58 @@ def test_broken_variant_is_refused_with_the_rule(
     assert re.fullmatch(r"segment\[\d+\]\.[A-Z]{0,3}", field), field
     assert field.endswith(f".{tag}") or not tag
     assert caught.value.detail.startswith(rule), caught.value.detail
+
+
+def test_an_unmapped_dtm_is_a_real_date_too() -> None:
+    """DTM 137 (document date) maps to no manifest field; its value is still checked (cuscar Rule 5)."""
+    add_dtm = _recount(_sub(r"(BGM\+[^']*'\s*)", r"\1DTM+137:20260431:102'\n"))
+    with pytest.raises(EdifactInvalid) as caught:
+        read_cuscar(add_dtm(written()).encode("latin-1"))
+    assert caught.value.detail.startswith("DTM.value") and (caught.value.field or "").endswith(".DTM")
+    fine = _recount(_sub(r"(BGM\+[^']*'\s*)", r"\1DTM+137:20280229:102'\nDTM+7:2604:718'\n"))
+    assert read_cuscar(fine(written()).encode("latin-1"))[1] == manifest()
+
+
+def _real(layout: str, digits: str) -> bool:
+    """The calendar written out (an oracle independent of strptime): two-digit fields at fixed offsets."""
+    n = [int(digits[i : i + 2]) for i in range(0, len(digits), 2)]
+    if layout == "HHMM":
+        return n[0] <= 23 and n[1] <= 59
+    if layout == "YYMMDD":
+        year, rest = (2000 if n[0] < 69 else 1900) + n[0], n[1:]
+    else:
+        year, rest = n[0] * 100 + n[1], n[2:]
+    month, day, *clock = rest
+    in_day = all(value <= limit for value, limit in zip(clock, (23, 59, 59), strict=False))
+    return year >= 1 and 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1] and in_day
+
+
+LAYOUTS = ["YYMMDD", "CCYYMMDD", "HHMM", "CCYYMMDDHHMM", "CCYYMMDDHHMMSS"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(LAYOUTS).flatmap(
+        lambda layout: st.tuples(st.just(layout), st.text("0123456789", min_size=len(layout), max_size=len(layout)))
+    )
+)
+def test_calendar_value_accepts_exactly_the_real_dates_and_times(case: tuple[str, str]) -> None:
+    layout, digits = case
+    assert (calendar_value(digits, layout) is not None) == _real(layout, digits), case
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(LAYOUTS), st.text("0123456789 -+", max_size=16))
+def test_calendar_value_refuses_any_other_length_or_character(layout: str, value: str) -> None:
+    if len(value) != len(layout) or not value.isdigit():
+        assert calendar_value(value, layout) is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 31)))
+def test_every_real_instant_is_read_back_in_each_layout(at: datetime) -> None:
+    for layout, fmt in (("CCYYMMDD", "%Y%m%d"), ("CCYYMMDDHHMM", "%Y%m%d%H%M"), ("CCYYMMDDHHMMSS", "%Y%m%d%H%M%S")):
+        assert calendar_value(at.strftime(fmt), layout) == datetime.strptime(at.strftime(fmt), fmt)
 
 
 def test_every_bad_identifier_is_reported_in_segment_order() -> None:
