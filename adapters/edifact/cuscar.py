@@ -4,13 +4,15 @@ The identifier rules of :mod:`gateway.core.identifiers` run here on the segments
 (``segment[14].EQD``) and the rule; ``validate_payload`` then checks the resulting JSON like any other manifest.
 
 Rule 1: ISO 6346 on EQD and SGP, IMO on TDT (C222 with 1131 = 146), UN/LOCODE on LOC (ports with the Chinese
-        re-coding aliases, as for JSON), HS on PIA (7143 = ``HS``), UN numbers on DGS, the B/L on RFF ``BM``,
-        trader identifiers on NAD (the scheme is C082 1131 when it names one, else recognised from the shape).
+        re-coding aliases, as for JSON), HS on CST (C246 with 3055 = ``1``) and on the PIA extension (7143 =
+        ``HS``; two different codes on one goods item are refused, ``CUSCAR.hs``), UN numbers on DGS, the B/L on
+        RFF ``BM``, trader identifiers on NAD (the scheme is C082 1131 when it names one, else recognised from the
+        shape).
 Rule 2: the mapping (one table in README "EDIFACT"): BGM 1004 manifest number; TDT 8028 voyage, C222 vessel;
         transport LOC 5/9 loading, 60/11 discharge, 61 next port; DTM 133/132 departure/arrival (formats 102,
         203, 204); NAD CA carrier, CZ consignor, CN consignee, N1/NI notify; CNI group = consignment (RFF BM the
-        B/L, else CNI 1004); GID = goods item (C213 packages, FTX AAA description, MEA gross mass in KGM, SGP
-        containers, DGS IMD UN number); EQD = container (C224 size type, 8169 = 4 empty, SEL seals).
+        B/L, else CNI 1004); GID = goods item (C213 packages, CST HS code, FTX AAA description, MEA gross mass
+        in KGM, SGP containers, DGS IMD UN number); EQD = container (C224 size type, 8169 = 4 empty, SEL seals).
 Rule 3: a container belongs to every consignment whose goods are stowed in it (SGP); containers with no goods
         (empties) belong to the first consignment.
 Rule 4: identifier refusals do not stop the conversion: all of them (up to :data:`MAX_REPORTED_ERRORS`) are
@@ -24,7 +26,7 @@ Rule 5: every DTM of the message whose format (2379) is 102, 203 or 204 (none gi
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
@@ -52,6 +54,9 @@ _SCHEME_SHAPES: Final = (
     ("EORI", re.compile(r"[A-Z]{2}[A-Z0-9]{1,15}")),
 )
 MAX_REPORTED_ERRORS: Final = 50  # identifier refusals collected per interchange before giving up (CUSRES size)
+# CST C246 3055 (code list responsible agency) of an HS code: 1 = CCC, the Customs Co-operation Council (now
+# WCO), which keeps the Harmonized System; national subheadings (8-10 digits) extend its first six digits.
+HS_AGENCY: Final = "1"
 NAD_ELEMENTS: Final = 9  # 3035, C082, C058, C080, C059, 3164, 3229, 3251, 3207
 # DTM 2379 date/time format -> its layout (syntax.calendar_value): every DTM of the message in one of them must be
 # a real date and time (DTM.value), whether or not the manifest maps its qualifier.
@@ -271,9 +276,11 @@ def _goods(checked: _Checks, group: Node) -> dict[str, Any]:
     if gid.get(1, 1):
         packages["typeCode"] = gid.get(1, 1)
     item["packages"] = packages
-    for pia in group.all("PIA"):
-        if pia.get(1, 1) == "HS":
-            item.setdefault("hsCode", checked(ids.check_hs_code, pia, pia.get(1, 0), "7140 HS"))
+    hs_codes = [(segment, checked(ids.check_hs_code, segment, value, rule)) for segment, value, rule in _hs(group)]
+    if len({code for _, code in hs_codes}) > 1:
+        raise hs_codes[1][0].refuse("CUSCAR.hs", "the goods item carries two different HS codes")
+    if hs_codes:
+        item["hsCode"] = hs_codes[0][1]
     description = "".join("".join(f.elements[3]) for f in group.all("FTX") if f.get(0) == "AAA" and len(f.elements) > 3)
     if description:
         item["description"] = description
@@ -287,6 +294,17 @@ def _goods(checked: _Checks, group: Node) -> dict[str, Any]:
         if dgs.get(2):
             item["unNumber"] = checked(ids.check_un_number, dgs, dgs.get(2), "7124 UN number")
     return item
+
+
+def _hs(group: Node) -> Iterator[tuple[Segment, str, str]]:
+    """The goods item's HS codes: CST C246 with 3055 = 1 (the directory's place) and the PIA extension."""
+    for pia in group.all("PIA"):
+        if pia.get(1, 1) == "HS":
+            yield pia, pia.get(1, 0), "7140 HS"
+    for cst in group.all("CST"):
+        for index in range(1, len(cst.elements)):
+            if cst.get(index, 2) == HS_AGENCY and cst.get(index, 0):
+                yield cst, cst.get(index, 0), "7361 HS"
 
 
 def _integer(segment: Segment, value: str, element: str) -> int:

@@ -32,7 +32,7 @@ PREPARED = datetime(2026, 3, 15, 9, 30, tzinfo=UTC)
 
 
 def manifest() -> dict[str, Any]:
-    """The shared fixture's content as a manifest (with HS codes, which CUSCAR carries in PIA)."""
+    """The shared fixture's content as a manifest (with HS codes, which CUSCAR carries in CST)."""
     consignee = {
         "name": "EXAMPLE IMPORT BV",
         "role": "CONSIGNEE",
@@ -108,6 +108,18 @@ def manifest() -> dict[str, Any]:
 def written() -> str:
     data = to_cuscar(
         manifest(), sender="EXMP", recipient="NLCUSTOMS", control_reference="CTRL0000001", prepared=PREPARED
+    )
+    return data.decode("latin-1")
+
+
+def written_with_pia() -> str:
+    data = to_cuscar(
+        manifest(),
+        sender="EXMP",
+        recipient="NLCUSTOMS",
+        control_reference="CTRL0000001",
+        prepared=PREPARED,
+        hs_extension=True,
     )
     return data.decode("latin-1")
 
@@ -397,12 +409,55 @@ def test_size_is_bounded_before_parsing() -> None:
         read_cuscar(b"UNA:+.? '" + b"X" * MAX_INTERCHANGE_BYTES)
 
 
-def test_hs_code_on_pia_is_checked() -> None:
-    text = written().replace("PIA+5+320810:HS", "PIA+5+770000:HS")
+def test_hs_code_on_cst_is_checked() -> None:
+    text = written().replace("CST++320810::1'", "CST++770000::1'")
     with pytest.raises(IdentifierInvalid) as caught:
-        read_cuscar(text.encode("latin-1"))
+        read_cuscar(text.encode("latin-1"), strict=True)
+    assert caught.value.field is not None and caught.value.field.endswith(".CST")
+    assert caught.value.detail.startswith("CST.7361 HS")
+
+
+def test_hs_code_on_the_pia_extension_is_read_and_checked() -> None:
+    text = written_with_pia()
+    assert read_cuscar(text.encode("latin-1"))[1] == manifest()
+    with pytest.raises(IdentifierInvalid) as caught:
+        read_cuscar(text.replace("PIA+5+320810:HS", "PIA+5+770000:HS").encode("latin-1"))
     assert caught.value.field is not None and caught.value.field.endswith(".PIA")
     assert caught.value.detail.startswith("PIA.7140 HS")
+
+
+def test_a_goods_item_with_two_different_hs_codes_is_refused() -> None:
+    both = _recount(_sub(r"(GID\+1\+80:PX'\s*)", r"\1PIA+5+320890:HS'\n"))(written())
+    with pytest.raises(EdifactInvalid) as caught:
+        read_cuscar(both.encode("latin-1"))
+    assert caught.value.detail.startswith("CUSCAR.hs") and (caught.value.field or "").endswith(".CST")
+    same = _recount(_sub(r"(GID\+1\+80:PX'\s*)", r"\1PIA+5+320810:HS'\n"))(written())
+    assert read_cuscar(same.encode("latin-1"))[1] == manifest()
+
+
+@pytest.mark.parametrize("directory", ["D.95B", "D.96B", "D.21A"])
+def test_to_cuscar_passes_the_directory_s_own_segment_table(directory: str) -> None:
+    """A strict reader (the directory's table, no gateway extension) reads to_cuscar's output; the HS code is in
+    CST. The PIA extension is opt-in, and a strict reader refuses it at the PIA."""
+    strict = to_cuscar(
+        manifest(), sender="S", recipient="R", control_reference="C1", prepared=PREPARED, directory=directory
+    )
+    assert b"PIA" not in strict and b"CST++854442::1'" in strict
+    assert read_cuscar(strict, strict=True)[1] == manifest()
+    extended = to_cuscar(
+        manifest(),
+        sender="S",
+        recipient="R",
+        control_reference="C1",
+        prepared=PREPARED,
+        directory=directory,
+        hs_extension=True,
+    )
+    assert b"CST" not in extended and b"PIA+5+854442:HS'" in extended
+    assert read_cuscar(extended)[1] == manifest()
+    with pytest.raises(EdifactInvalid) as caught:
+        read_cuscar(extended, strict=True)
+    assert caught.value.detail.startswith("STRUCTURE.unexpected") and (caught.value.field or "").endswith(".PIA")
 
 
 def test_legacy_chinese_port_code_is_read_as_its_alias() -> None:
