@@ -37,7 +37,7 @@ from pydifact.segments import Segment as PydifactSegment
 from pydifact.serializer import Serializer
 from pydifact.tokenizer import Tokenizer
 
-from gateway.core.errors import EdifactInvalid, LimitExceeded
+from gateway.core.errors import EdifactInvalid, GatewayError, LimitExceeded
 
 # A CUSCAR for a large container vessel (thousands of bills of lading) is well under 2 MiB; pydifact tokenizes in
 # pure Python (~1 s per MiB), so this bounds the work one submission can cause.
@@ -49,6 +49,8 @@ MAX_ELEMENTS: Final = 40
 MAX_COMPONENTS: Final = 20
 # UNB 0020 / UNH 0062 are an..14 (ISO 9735).
 MAX_REFERENCE_CHARS: Final = 14
+# interchange_header reads UNB, UNH and BGM from this many bytes: UNB is at most ~250 bytes, UNH ~100, BGM ~150.
+HEAD_BYTES: Final = 4096
 
 DEFAULT_SERVICE: Final = ":+.? '"  # ISO 9735 level A defaults, in UNA order
 _ENCODINGS: Mapping[str, str] = MappingProxyType(
@@ -66,6 +68,7 @@ _ENCODINGS: Mapping[str, str] = MappingProxyType(
 _TAG: Final = re.compile(r"[A-Z]{3}")
 _REFERENCE: Final = re.compile(r"[A-Za-z0-9 ./_-]{1,14}")
 _REFERENCE_PARTY: Final = re.compile(r"[A-Za-z0-9 ./_-]{1,35}")  # UNB 0004 / 0010 are an..35
+_DOCUMENT: Final = re.compile(r"[^\x00-\x1f\x7f]{1,35}")  # BGM 1004 is an..35 (printable, any character set)
 # Date/time layouts (ISO 9735 S004, UNCL 2379) -> the strptime format of the same fields. strptime alone accepts
 # unpadded fields ("2024111" is 2024-11-01 under %Y%m%d), so calendar_value first requires exactly the layout's
 # digits; then every field has its fixed width and strptime only checks the ranges and the calendar.
@@ -163,20 +166,44 @@ def parse_interchange(data: bytes) -> Interchange:
     return _envelope(segments, service)
 
 
-def interchange_header(data: bytes) -> tuple[str, str]:
-    """Best effort, from the first KiB: the UNB control reference and sender of a (possibly broken)
-    interchange; '' for what cannot be read. Never raises (used to answer refused filings)."""
+@dataclass(frozen=True, slots=True)
+class InterchangeHead:
+    """What a (possibly broken) interchange says about itself in its first segments; '' for what is unreadable."""
+
+    reference: str  # UNB 0020
+    sender: str  # UNB S002 0004
+    document: str  # BGM 1004 of the first message (the manifest number), when UNH and BGM open it
+
+
+def interchange_header(data: bytes) -> InterchangeHead:
+    """Best effort, from the first :data:`HEAD_BYTES`: the UNB control reference and sender and the first
+    message's BGM document number of a (possibly broken) interchange. Never raises (used to answer refused
+    filings): the first three segments are tokenized as usual, anything unreadable is ''."""
     try:
         service, start = _service_characters(data[:16])
     except EdifactInvalid:
-        return "", ""
-    head = data[start : start + 1024].decode("latin-1")
-    unb = head.split(service[5], 1)[0].split(service[1])
-    if len(unb) < 6 or unb[0] != "UNB":
-        return "", ""
-    reference, sender = unb[5], unb[2].split(service[0])[0]
-    return (reference if _REFERENCE.fullmatch(reference) else ""), (
-        sender if _REFERENCE_PARTY.fullmatch(sender) else ""
+        return InterchangeHead("", "", "")
+    head = data[start : start + HEAD_BYTES]
+    found = _UNB_SYNTAX.match(head)
+    encoding = _ENCODINGS.get(found.group(1).decode("ascii") if found else "UNOA", "latin-1")
+    segments: list[Segment] = []
+    try:
+        for segment in _segments(head.decode(encoding, "replace"), service):
+            segments.append(segment)
+            if len(segments) == 3:
+                break
+    except GatewayError:
+        pass  # the head ends inside a segment, or one is broken: keep what was read before it
+    tags = [segment.tag for segment in segments]
+    if tags[:1] != ["UNB"]:
+        return InterchangeHead("", "", "")
+    unb = segments[0]
+    reference, sender = unb.get(4), unb.get(1)
+    document = segments[2].get(1) if tags == ["UNB", "UNH", "BGM"] else ""
+    return InterchangeHead(
+        reference if _REFERENCE.fullmatch(reference) else "",
+        sender if _REFERENCE_PARTY.fullmatch(sender) else "",
+        document if _DOCUMENT.fullmatch(document) else "",
     )
 
 

@@ -4,6 +4,9 @@ Rule 1: an interchange carries exactly one CUSCAR message (one filing, one answe
         (``UNZ.count``) rather than silently dropping the rest.
 Rule 2: the order of checks is syntax and envelope (:mod:`.syntax`), directory structure (:mod:`.structure`),
         identifiers per segment (:mod:`.cuscar`); the first failure is the refusal.
+Rule 3: the answer to a refused filing is correlated by what the interchange's first segments say
+        (:func:`.syntax.interchange_header`): the UNB control reference and sender, and the BGM manifest number
+        when the first message opens with one (else the answer's BGM carries the control reference).
 """
 
 from __future__ import annotations
@@ -67,8 +70,9 @@ class EdifactTranslator:
     ) -> Answer:
         if translation is not None:
             reference, sender, document = translation.reference, translation.sender, translation.document
-        else:  # refused before translation finished: read only the UNB header (cheap, never raises)
-            (reference, sender), document = interchange_header(data), ""
+        else:  # refused before translation finished: read only UNB, UNH and BGM (cheap, never raises)
+            head = interchange_header(data)
+            reference, sender, document = head.reference, head.sender, head.document
         payload = build_cusres(
             responder=responder,
             recipient=sender or recipient,

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 from hypothesis import given, settings
@@ -21,9 +21,17 @@ from hypothesis import strategies as st
 
 from adapters.edifact import EdifactTranslator, parse_interchange, read_cuscar, to_cuscar
 from adapters.edifact.cuscar import IdentifierErrors
-from adapters.edifact.cusres import build_cusres
-from adapters.edifact.syntax import MAX_INTERCHANGE_BYTES, calendar_value
-from gateway.core.errors import EdifactInvalid, GatewayError, IdentifierInvalid, LimitExceeded, UnsupportedMediaType
+from adapters.edifact.cusres import APPLICATION_ERRORS, UNLISTED_ERROR, application_error, build_cusres
+from adapters.edifact.syntax import MAX_INTERCHANGE_BYTES, calendar_value, interchange_header
+from gateway.core.errors import (
+    EdifactInvalid,
+    Forbidden,
+    GatewayError,
+    IdentifierInvalid,
+    LimitExceeded,
+    UnsupportedMediaType,
+    all_error_classes,
+)
 from gateway.core.payloads import validate_payload
 from tests.unit.test_payloads import ens
 
@@ -365,7 +373,12 @@ def test_every_bad_identifier_is_reported_in_segment_order() -> None:
     (message,) = parse_interchange(answer.payload).messages
     erp = [s.get(0, 1) for s in message.segments if s.tag == "ERP"]
     assert erp == [f.removeprefix("segment[").split("]")[0] for f in (e.field or "" for e in caught.value.errors)]
-    assert [s.get(0) for s in message.segments if s.tag == "ERC"] == ["IDENTIFIER_INVALID"] * 2
+    assert [s.elements for s in message.segments if s.tag == "ERC"] == [
+        (("IDIMO", "", "ZZZ"),),
+        (("IDCONTNR", "", "ZZZ"),),
+    ]
+    ftx = ["".join(s.elements[3]) for s in message.segments if s.tag == "FTX"]
+    assert [t.split(":")[0] for t in ftx] == ["IDENTIFIER_INVALID"] * 2
 
 
 def test_positions_count_from_unb() -> None:
@@ -508,8 +521,85 @@ def test_cusres_accepted_and_rejected_are_valid_interchanges() -> None:
     (message,) = parse_interchange(rejected).messages
     tags = {s.tag: s for s in message.segments}
     assert tags["ERP"].elements == (("1", "50"),)
-    assert tags["ERC"].get(0) == "EDIFACT_INVALID"
-    assert "".join(tags["FTX"].elements[3]).startswith("UNT.count")
+    assert tags["ERC"].elements == (("EDIENVLP", "", "ZZZ"),)
+    assert "".join(tags["FTX"].elements[3]).startswith("EDIFACT_INVALID: UNT.count")
+
+
+# -- ERC 9321 (an..8): the application error code table ------------------------------------------------------
+
+AN8: Final = re.compile(r"[A-Z0-9]{1,8}")
+
+
+def test_every_stable_error_code_has_an_application_error_code_of_at_most_8_characters() -> None:
+    codes = {cls.code for cls in all_error_classes()}
+    assert codes <= {code for code, family in APPLICATION_ERRORS if family == ""}
+    assert {code for code, _ in APPLICATION_ERRORS} <= codes  # no entry for a code that does not exist
+    for erc in [*APPLICATION_ERRORS.values(), UNLISTED_ERROR]:
+        assert AN8.fullmatch(erc), erc
+    # each application error code names one stable code: a carrier can map it back
+    owners: dict[str, set[str]] = {}
+    for (code, _), erc in APPLICATION_ERRORS.items():
+        owners.setdefault(erc, set()).add(code)
+    assert all(len(owner) == 1 for owner in owners.values()), owners
+
+
+ERC_OF_RULE = {
+    "EQD.8260": "IDCONTNR",
+    "SGP.8260": "IDCONTNR",
+    "TDT.8213": "IDIMO",
+    "LOC.3225": "IDLOCODE",
+    "NAD.3039": "IDPARTY",
+    "UNT.count": "EDIENVLP",
+    "UNT.reference": "EDIENVLP",
+    "UNZ.count": "EDIENVLP",
+    "UNZ.reference": "EDIENVLP",
+    "UNZ.missing": "EDIENVLP",
+    "UNH.directory": "EDIENVLP",
+    "UNH.type": "EDIENVLP",
+    "UNB.datetime": "EDIENVLP",
+    "SYNTAX.truncated": "EDISYNTX",
+    "SYNTAX.release": "EDISYNTX",
+    "UNA.syntax": "EDISYNTX",
+    "STRUCTURE.mandatory": "EDISTRUC",
+    "STRUCTURE.unexpected": "EDISTRUC",
+    "STRUCTURE.repeat": "EDISTRUC",
+    "DTM.value": "EDICONTN",
+}
+
+
+@pytest.mark.parametrize(("name", "mutate", "error", "tag", "rule"), VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_each_refusal_is_answered_with_its_rule_family_s_code(
+    name: str, mutate: Callable[[str], str], error: type[GatewayError], tag: str, rule: str
+) -> None:
+    data = mutate(written()).encode("latin-1")
+    with pytest.raises(GatewayError) as caught:
+        EdifactTranslator().translate(data)
+    answer = EdifactTranslator().answer(
+        data,
+        translation=None,
+        error=caught.value,
+        responder="CN-GACC",
+        recipient="CARRIER-COSCO",
+        answer_id="e",
+        now=PREPARED,
+    )
+    (message,) = parse_interchange(answer.payload).messages
+    (erc,) = [s for s in message.segments if s.tag == "ERC"]
+    assert erc.elements == ((ERC_OF_RULE[rule], "", "ZZZ"),)
+
+
+def test_a_json_identifier_and_a_policy_refusal_get_their_code_s_application_error() -> None:
+    assert application_error(IdentifierInvalid("ISO 6346 check digit", field="payload.consignments[0]")) == "IDENT"
+    assert application_error(Forbidden("EQD.8260 looks like a rule but is not one here")) == "POLICY"
+    assert application_error(EdifactInvalid("NAD.name: a party needs its name")) == "EDICONTN"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(all_error_classes()), st.text(max_size=40))
+def test_any_refusal_gets_an_an8_application_error_code(cls: type[GatewayError], detail: str) -> None:
+    error = GatewayError.__new__(cls)
+    GatewayError.__init__(error, detail)
+    assert AN8.fullmatch(application_error(error))
 
 
 def test_answer_to_a_broken_interchange_still_correlates() -> None:
@@ -525,6 +615,53 @@ def test_answer_to_a_broken_interchange_still_correlates() -> None:
     )
     assert answer.status == "rejected" and answer.reference == "CTRL0000001"
     assert b"RFF+ACW:CTRL0000001'" in answer.payload
+
+
+def _answer_bgm(data: bytes, error: GatewayError) -> tuple[str, ...]:
+    answer = EdifactTranslator().answer(
+        data,
+        translation=None,
+        error=error,
+        responder="CN-GACC",
+        recipient="CARRIER-COSCO",
+        answer_id="f",
+        now=PREPARED,
+    )
+    (message,) = parse_interchange(answer.payload).messages
+    (bgm,) = [s for s in message.segments if s.tag == "BGM"]
+    return tuple(bgm.get(i) for i in range(4))
+
+
+def test_a_rejected_answer_carries_the_manifest_number() -> None:
+    """Refused during translation (identifiers, a broken tail): the CUSRES BGM names the filing's BGM 1004."""
+    bad_imo = written().replace("9811000:146", "9811001:146").encode("latin-1")
+    with pytest.raises(IdentifierErrors) as caught:
+        read_cuscar(bad_imo)
+    assert _answer_bgm(bad_imo, caught.value) == ("85", "MANIF20260315001", "9", "RE")
+    truncated = written()[: written().index("DGS+IMD") + 6].encode("latin-1")
+    refusal = EdifactInvalid("SYNTAX.truncated: x", field="segment[40].")
+    assert _answer_bgm(truncated, refusal)[1] == "MANIF20260315001"
+    escaped = written().replace("MANIF20260315001", "MANIF?+2026?:03").encode("latin-1")
+    assert _answer_bgm(escaped, refusal)[1] == "MANIF+2026:03"
+
+
+def test_without_a_readable_bgm_the_answer_names_the_control_reference() -> None:
+    refusal = EdifactInvalid("STRUCTURE.mandatory: x", field="segment[3].DTM")
+    no_bgm = _sub(r"BGM\+[^']*'\s*", "")(written()).encode("latin-1")
+    assert _answer_bgm(no_bgm, refusal)[1] == "CTRL0000001"
+    head_only = written()[: written().index("BGM+") + 9].encode("latin-1")  # cut inside BGM
+    assert _answer_bgm(head_only, refusal)[1] == "CTRL0000001"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_the_head_of_any_damaged_interchange_is_read_without_raising(data: st.DataObject) -> None:
+    text = bytearray(written().encode("latin-1")[:300])
+    for _ in range(data.draw(st.integers(1, 6))):
+        position = data.draw(st.integers(0, len(text) - 1))
+        text[position] = data.draw(st.sampled_from([*b"+:'?\n A9\xff", 0]))
+    head = interchange_header(bytes(text))
+    assert len(head.document) <= 35 and len(head.reference) <= 14
 
 
 # -- HS codes: optional on a manifest (CUSCAR has no commodity code), required on an entry summary ---------
