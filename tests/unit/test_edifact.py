@@ -543,6 +543,13 @@ def test_every_stable_error_code_has_an_application_error_code_of_at_most_8_char
     assert all(len(owner) == 1 for owner in owners.values()), owners
 
 
+def test_readme_lists_every_application_error_code() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("| stable error code (rule family) | ERC |") :].split("\n\n")[0]
+    assert set(re.findall(r"`([A-Z0-9]{1,8})`", table)) >= set(APPLICATION_ERRORS.values())
+    assert {code for code, _ in APPLICATION_ERRORS} <= set(re.findall(r"`([A-Z_]{5,})`", table))
+
+
 ERC_OF_RULE = {
     "EQD.8260": "IDCONTNR",
     "SGP.8260": "IDCONTNR",
@@ -664,7 +671,7 @@ def test_the_head_of_any_damaged_interchange_is_read_without_raising(data: st.Da
     assert len(head.document) <= 35 and len(head.reference) <= 14
 
 
-# -- HS codes: optional on a manifest (CUSCAR has no commodity code), required on an entry summary ---------
+# -- HS codes: optional on a manifest, required on an entry summary -------------------------------------------
 
 
 def test_hs_code_is_optional_on_a_manifest_and_required_on_an_entry_summary() -> None:
