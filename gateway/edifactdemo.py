@@ -76,8 +76,8 @@ async def edifact_scenario(record: Record, carrier: GatewayClient) -> None:
         page = await carrier.pull(wait=2)
         items = [i for i in page["items"] if i["type"] == ANSWER_TYPE]
         rejected = _cusres(items[-1]["payload"]) if items else None
-        ok = rejected is not None and rejected["BGM"][3] == ("RE",) and rejected["ERC"] == (("EDIFACT_INVALID",),)
-        detail = f"ERP+{':'.join(rejected['ERP'][0])} ERC+EDIFACT_INVALID" if ok and rejected else repr(rejected)
+        ok = rejected is not None and rejected["BGM"][3] == ("RE",) and rejected["ERC"] == (("EDIENVLP", "", "ZZZ"),)
+        detail = f"ERP+{':'.join(rejected['ERP'][0])} ERC+EDIENVLP::ZZZ" if ok and rejected else repr(rejected)
         record("CUSRES rejected pulled", ok, detail)
         if items:
             await carrier.ack([items[-1]["cursor"]])

@@ -3,8 +3,11 @@
 Public API::
 
     parse_interchange(bytes) -> Interchange          syntax + envelope checks (adapters.edifact.syntax)
-    read_cuscar(bytes) -> (Interchange, manifest)     + directory structure + identifiers -> proto3 JSON dict
-    to_cuscar(manifest, ...) -> bytes                 manifest JSON dict -> CUSCAR interchange
+    read_cuscar(bytes, strict=False) -> (Interchange, manifest)
+                                                      + directory structure (strict: no PIA extension)
+                                                      + identifiers -> proto3 JSON dict
+    to_cuscar(manifest, ..., hs_extension=False) -> bytes
+                                                      manifest JSON dict -> CUSCAR interchange (HS code in CST)
     build_cusres(...) -> bytes                        the CUSRES answer
     EdifactTranslator                                 the pipeline's translator for application/edifact
 """

@@ -4,31 +4,36 @@ The identifier rules of :mod:`gateway.core.identifiers` run here on the segments
 (``segment[14].EQD``) and the rule; ``validate_payload`` then checks the resulting JSON like any other manifest.
 
 Rule 1: ISO 6346 on EQD and SGP, IMO on TDT (C222 with 1131 = 146), UN/LOCODE on LOC (ports with the Chinese
-        re-coding aliases, as for JSON), HS on PIA (7143 = ``HS``), UN numbers on DGS, the B/L on RFF ``BM``,
-        trader identifiers on NAD (the scheme is C082 1131 when it names one, else recognised from the shape).
+        re-coding aliases, as for JSON), HS on CST (C246 with 3055 = ``1``) and on the PIA extension (7143 =
+        ``HS``; two different codes on one goods item are refused, ``CUSCAR.hs``), UN numbers on DGS, the B/L on
+        RFF ``BM``, trader identifiers on NAD (the scheme is C082 1131 when it names one, else recognised from the
+        shape).
 Rule 2: the mapping (one table in README "EDIFACT"): BGM 1004 manifest number; TDT 8028 voyage, C222 vessel;
         transport LOC 5/9 loading, 60/11 discharge, 61 next port; DTM 133/132 departure/arrival (formats 102,
         203, 204); NAD CA carrier, CZ consignor, CN consignee, N1/NI notify; CNI group = consignment (RFF BM the
-        B/L, else CNI 1004); GID = goods item (C213 packages, FTX AAA description, MEA gross mass in KGM, SGP
-        containers, DGS IMD UN number); EQD = container (C224 size type, 8169 = 4 empty, SEL seals).
+        B/L, else CNI 1004); GID = goods item (C213 packages, CST HS code, FTX AAA description, MEA gross mass
+        in KGM, SGP containers, DGS IMD UN number); EQD = container (C224 size type, 8169 = 4 empty, SEL seals).
 Rule 3: a container belongs to every consignment whose goods are stowed in it (SGP); containers with no goods
         (empties) belong to the first consignment.
 Rule 4: identifier refusals do not stop the conversion: all of them (up to :data:`MAX_REPORTED_ERRORS`) are
         raised together as :class:`IdentifierErrors` at the end, so the CUSRES names every bad segment; other
         refusals (structure, content the manifest needs) stop at once.
+Rule 5: every DTM of the message whose format (2379) is 102, 203 or 204 (none given: 203) carries a real date and
+        time in that layout (``DTM.value``, :func:`adapters.edifact.syntax.calendar_value`), also where the
+        manifest does not map its qualifier (e.g. DTM 137); other formats are kept as evidence only.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any, Final
 
 from adapters.edifact.structure import Node
-from adapters.edifact.syntax import Segment
+from adapters.edifact.syntax import Segment, calendar_value
 from gateway.core import identifiers as ids
 from gateway.core.errors import IdentifierInvalid
 
@@ -49,8 +54,13 @@ _SCHEME_SHAPES: Final = (
     ("EORI", re.compile(r"[A-Z]{2}[A-Z0-9]{1,15}")),
 )
 MAX_REPORTED_ERRORS: Final = 50  # identifier refusals collected per interchange before giving up (CUSRES size)
+# CST C246 3055 (code list responsible agency) of an HS code: 1 = CCC, the Customs Co-operation Council (now
+# WCO), which keeps the Harmonized System; national subheadings (8-10 digits) extend its first six digits.
+HS_AGENCY: Final = "1"
 NAD_ELEMENTS: Final = 9  # 3035, C082, C058, C080, C059, 3164, 3229, 3251, 3207
-_DATE_FORMATS: Mapping[str, str] = MappingProxyType({"102": "%Y%m%d", "203": "%Y%m%d%H%M", "204": "%Y%m%d%H%M%S"})
+# DTM 2379 date/time format -> its layout (syntax.calendar_value): every DTM of the message in one of them must be
+# a real date and time (DTM.value), whether or not the manifest maps its qualifier.
+DATE_FORMATS: Mapping[str, str] = MappingProxyType({"102": "CCYYMMDD", "203": "CCYYMMDDHHMM", "204": "CCYYMMDDHHMMSS"})
 
 
 class IdentifierErrors(IdentifierInvalid):
@@ -86,6 +96,7 @@ def to_manifest(root: Node) -> dict[str, Any]:
     checked = _Checks()
     bgm = root.first("BGM")
     assert bgm is not None
+    _check_dates(root)
     transport = next(iter(root.children("transport")), None)
     if transport is None:
         raise bgm.refuse("CUSCAR.transport", "a manifest needs the TDT group (vessel and voyage)")
@@ -141,15 +152,28 @@ def _vessel(checked: _Checks, tdt: Segment) -> dict[str, Any]:
 
 
 def _timestamp(dtm: Segment) -> str:
+    fmt = dtm.get(0, 2) or "203"
+    if fmt not in DATE_FORMATS:
+        raise dtm.refuse("DTM.format", f"date format {fmt[:3]!r} is not 102, 203 or 204")
+    return _date_time(dtm).replace(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _date_time(dtm: Segment) -> datetime:
     value, fmt = dtm.get(0, 1), dtm.get(0, 2) or "203"
-    pattern = _DATE_FORMATS.get(fmt)
-    if pattern is None:
-        raise dtm.refuse("DTM.format", f"date format {fmt!r} is not 102, 203 or 204")
-    try:
-        at = datetime.strptime(value, pattern).replace(tzinfo=UTC)
-    except ValueError:
-        raise dtm.refuse("DTM.value", f"{value!r} is not a date in format {fmt}") from None
-    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    at = calendar_value(value, DATE_FORMATS[fmt])
+    if at is None:
+        detail = f"{value[:20]!r} is not a real date and time in format {fmt} ({DATE_FORMATS[fmt]})"
+        raise dtm.refuse("DTM.value", detail)
+    return at
+
+
+def _check_dates(node: Node) -> None:
+    """Rule 5: every DTM in a format of DATE_FORMATS (102/203/204) is a real date and time, mapped or not."""
+    for segment in node.segments:
+        if segment.tag == "DTM" and (segment.get(0, 2) or "203") in DATE_FORMATS:
+            _date_time(segment)
+    for group in node.groups:
+        _check_dates(group)
 
 
 def _nad_elements(nad: Segment) -> Segment:
@@ -252,9 +276,11 @@ def _goods(checked: _Checks, group: Node) -> dict[str, Any]:
     if gid.get(1, 1):
         packages["typeCode"] = gid.get(1, 1)
     item["packages"] = packages
-    for pia in group.all("PIA"):
-        if pia.get(1, 1) == "HS":
-            item.setdefault("hsCode", checked(ids.check_hs_code, pia, pia.get(1, 0), "7140 HS"))
+    hs_codes = [(segment, checked(ids.check_hs_code, segment, value, rule)) for segment, value, rule in _hs(group)]
+    if len({code for _, code in hs_codes}) > 1:
+        raise hs_codes[1][0].refuse("CUSCAR.hs", "the goods item carries two different HS codes")
+    if hs_codes:
+        item["hsCode"] = hs_codes[0][1]
     description = "".join("".join(f.elements[3]) for f in group.all("FTX") if f.get(0) == "AAA" and len(f.elements) > 3)
     if description:
         item["description"] = description
@@ -268,6 +294,17 @@ def _goods(checked: _Checks, group: Node) -> dict[str, Any]:
         if dgs.get(2):
             item["unNumber"] = checked(ids.check_un_number, dgs, dgs.get(2), "7124 UN number")
     return item
+
+
+def _hs(group: Node) -> Iterator[tuple[Segment, str, str]]:
+    """The goods item's HS codes: CST C246 with 3055 = 1 (the directory's place) and the PIA extension."""
+    for pia in group.all("PIA"):
+        if pia.get(1, 1) == "HS":
+            yield pia, pia.get(1, 0), "7140 HS"
+    for cst in group.all("CST"):
+        for index in range(1, len(cst.elements)):
+            if cst.get(index, 2) == HS_AGENCY and cst.get(index, 0):
+                yield cst, cst.get(index, 0), "7361 HS"
 
 
 def _integer(segment: Segment, value: str, element: str) -> int:

@@ -11,8 +11,12 @@ Rule 3: matching is the standard greedy reading: a group starts at its trigger (
         mandatory segment (``STRUCTURE.mandatory``), a segment repeated beyond its maximum (``STRUCTURE.repeat``)
         and a segment where the table does not allow it (``STRUCTURE.unexpected``) are refused with its position.
         A segment that exceeds its group's maximum closes the group (the parent may start a new instance).
-Rule 4: gateway extension, documented in README: ``PIA`` (HS code, 7143 = ``HS``) is accepted after ``GID`` in a
-        goods item in every directory, because CUSCAR itself has no commodity-code element.
+Rule 4: :data:`DIRECTORIES` are the directories' own tables (strict). Each has a place for a goods item's HS
+        code: CST C246 (7361 the code, 3055 = ``1``: the Customs Co-operation Council, now WCO, keeper of the HS),
+        where ``to_cuscar`` writes it, so its output passes the strict tables. Carrier filings are read with
+        :data:`EXTENDED`: the same tables plus one gateway extension (README "EDIFACT"), ``PIA`` (7143 = ``HS``)
+        after ``GID``, which earlier versions of the gateway wrote (and ``to_cuscar(hs_extension=True)`` still
+        writes for partners that read only that).
 """
 
 from __future__ import annotations
@@ -134,7 +138,6 @@ D95B: Final = Group(
                             "goods",
                             (
                                 M("GID"),
-                                C("PIA", 9),
                                 C("PAC", 9),
                                 C("HAN", 9),
                                 C("FTX", 99),
@@ -222,7 +225,6 @@ D21A: Final = Group(
                             "goods",
                             (
                                 M("GID"),
-                                C("PIA", 9),
                                 C("PAC", 9),
                                 C("HAN", 9),
                                 C("FTX", 99),
@@ -255,19 +257,36 @@ D21A: Final = Group(
 DIRECTORIES: Mapping[str, Group] = MappingProxyType({"D.95B": D95B, "D.96B": D96B, "D.21A": D21A})
 _LATER: Final = re.compile(r"D\.(2[1-9]|[3-9][0-9])[AB]")  # D.21A .. D.99B: the 2021+ directories
 
+# The gateway extension (Rule 4): PIA right after GID, nothing else changed.
+HS_EXTENSION: Final = C("PIA", 9)
 
-def table_for(message: Message) -> tuple[str, Group]:
-    """The directory (``D.95B``, ``D.96B`` or ``D.21A`` for every later one) and its CUSCAR table."""
+
+def _extended(group: Group) -> Group:
+    entries: list[Seg | Group] = []
+    for entry in group.entries:
+        entries.append(_extended(entry) if isinstance(entry, Group) else entry)
+        if group.name == "goods" and isinstance(entry, Seg) and entry.tag == "GID":
+            entries.append(HS_EXTENSION)
+    return Group(group.name, tuple(entries), group.mandatory, group.max)
+
+
+EXTENDED: Mapping[str, Group] = MappingProxyType({name: _extended(table) for name, table in DIRECTORIES.items()})
+
+
+def table_for(message: Message, *, strict: bool = False) -> tuple[str, Group]:
+    """The directory (``D.95B``, ``D.96B`` or ``D.21A`` for every later one) and its CUSCAR table: the directory's
+    own (``strict``) or with the gateway's PIA extension (Rule 4)."""
     unh = message.segments[0]
     if message.type != "CUSCAR":
         raise unh.refuse("UNH.type", f"message type {message.type!r} is not accepted (CUSCAR only)")
     if message.agency != "UN":
         raise unh.refuse("UNH.directory", f"controlling agency {message.agency!r} is not UN")
+    tables = DIRECTORIES if strict else EXTENDED
     directory = message.directory
-    if directory in DIRECTORIES:
-        return directory, DIRECTORIES[directory]
+    if directory in tables:
+        return directory, tables[directory]
     if _LATER.fullmatch(directory):
-        return "D.21A", D21A
+        return "D.21A", tables["D.21A"]
     raise unh.refuse("UNH.directory", f"directory {directory!r} is not supported (D.95B, D.96B, D.21A or later)")
 
 

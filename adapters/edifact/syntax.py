@@ -16,6 +16,9 @@ Rule 4: a release character escapes exactly one service character (``SYNTAX.rele
 Rule 5: envelope: UNB first (``UNB.missing``), UNZ last (``UNZ.missing``), no UNG groups (``UNG.unsupported``),
         every message UNH..UNT with UNT's segment count (UNH and UNT included, ``UNT.count``) and reference
         (``UNT.reference``), UNZ's message count (``UNZ.count``) and control reference (``UNZ.reference``).
+Rule 6: dates and times are real calendar values (:func:`calendar_value`): exactly the layout's digits, a month
+        1-12, a day that month has (29 February in leap years only), hours 00-23, minutes and seconds 00-59.
+        UNB S004 (YYMMDD, CCYYMMDD in syntax version 4, and HHMM) is refused otherwise (``UNB.datetime``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from types import MappingProxyType
 from typing import Final
 
@@ -33,7 +37,7 @@ from pydifact.segments import Segment as PydifactSegment
 from pydifact.serializer import Serializer
 from pydifact.tokenizer import Tokenizer
 
-from gateway.core.errors import EdifactInvalid, LimitExceeded
+from gateway.core.errors import EdifactInvalid, GatewayError, LimitExceeded
 
 # A CUSCAR for a large container vessel (thousands of bills of lading) is well under 2 MiB; pydifact tokenizes in
 # pure Python (~1 s per MiB), so this bounds the work one submission can cause.
@@ -45,6 +49,8 @@ MAX_ELEMENTS: Final = 40
 MAX_COMPONENTS: Final = 20
 # UNB 0020 / UNH 0062 are an..14 (ISO 9735).
 MAX_REFERENCE_CHARS: Final = 14
+# interchange_header reads UNB, UNH and BGM from this many bytes: UNB is at most ~250 bytes, UNH ~100, BGM ~150.
+HEAD_BYTES: Final = 4096
 
 DEFAULT_SERVICE: Final = ":+.? '"  # ISO 9735 level A defaults, in UNA order
 _ENCODINGS: Mapping[str, str] = MappingProxyType(
@@ -62,9 +68,31 @@ _ENCODINGS: Mapping[str, str] = MappingProxyType(
 _TAG: Final = re.compile(r"[A-Z]{3}")
 _REFERENCE: Final = re.compile(r"[A-Za-z0-9 ./_-]{1,14}")
 _REFERENCE_PARTY: Final = re.compile(r"[A-Za-z0-9 ./_-]{1,35}")  # UNB 0004 / 0010 are an..35
-_UNB_DATE: Final = {4: re.compile(r"[0-9]{8}"), 3: re.compile(r"[0-9]{6}")}
-_UNB_TIME: Final = re.compile(r"[0-9]{4}")
+_DOCUMENT: Final = re.compile(r"[^\x00-\x1f\x7f]{1,35}")  # BGM 1004 is an..35 (printable, any character set)
+# Date/time layouts (ISO 9735 S004, UNCL 2379) -> the strptime format of the same fields. strptime alone accepts
+# unpadded fields ("2024111" is 2024-11-01 under %Y%m%d), so calendar_value first requires exactly the layout's
+# digits; then every field has its fixed width and strptime only checks the ranges and the calendar.
+_LAYOUTS: Mapping[str, str] = MappingProxyType(
+    {
+        "YYMMDD": "%y%m%d",
+        "CCYYMMDD": "%Y%m%d",
+        "HHMM": "%H%M",
+        "CCYYMMDDHHMM": "%Y%m%d%H%M",
+        "CCYYMMDDHHMMSS": "%Y%m%d%H%M%S",
+    }
+)
 _UNB_SYNTAX: Final = re.compile(rb"UNB.(UNO[A-Z])")
+
+
+def calendar_value(value: str, layout: str) -> datetime | None:
+    """``value`` read in ``layout`` (a key of :data:`_LAYOUTS`, e.g. ``CCYYMMDD``) when it is exactly that many
+    ASCII digits and a real date and time (Rule 6), else None. YY is read as strptime's %y (69-99 -> 19YY)."""
+    if len(value) != len(layout) or not (value.isascii() and value.isdigit()):
+        return None
+    try:
+        return datetime.strptime(value, _LAYOUTS[layout])
+    except ValueError:
+        return None
 
 
 def where(position: int, tag: str) -> str:
@@ -138,20 +166,44 @@ def parse_interchange(data: bytes) -> Interchange:
     return _envelope(segments, service)
 
 
-def interchange_header(data: bytes) -> tuple[str, str]:
-    """Best effort, from the first KiB: the UNB control reference and sender of a (possibly broken)
-    interchange; '' for what cannot be read. Never raises (used to answer refused filings)."""
+@dataclass(frozen=True, slots=True)
+class InterchangeHead:
+    """What a (possibly broken) interchange says about itself in its first segments; '' for what is unreadable."""
+
+    reference: str  # UNB 0020
+    sender: str  # UNB S002 0004
+    document: str  # BGM 1004 of the first message (the manifest number), when UNH and BGM open it
+
+
+def interchange_header(data: bytes) -> InterchangeHead:
+    """Best effort, from the first :data:`HEAD_BYTES`: the UNB control reference and sender and the first
+    message's BGM document number of a (possibly broken) interchange. Never raises (used to answer refused
+    filings): the first three segments are tokenized as usual, anything unreadable is ''."""
     try:
         service, start = _service_characters(data[:16])
     except EdifactInvalid:
-        return "", ""
-    head = data[start : start + 1024].decode("latin-1")
-    unb = head.split(service[5], 1)[0].split(service[1])
-    if len(unb) < 6 or unb[0] != "UNB":
-        return "", ""
-    reference, sender = unb[5], unb[2].split(service[0])[0]
-    return (reference if _REFERENCE.fullmatch(reference) else ""), (
-        sender if _REFERENCE_PARTY.fullmatch(sender) else ""
+        return InterchangeHead("", "", "")
+    head = data[start : start + HEAD_BYTES]
+    found = _UNB_SYNTAX.match(head)
+    encoding = _ENCODINGS.get(found.group(1).decode("ascii") if found else "UNOA", "latin-1")
+    segments: list[Segment] = []
+    try:
+        for segment in _segments(head.decode(encoding, "replace"), service):
+            segments.append(segment)
+            if len(segments) == 3:
+                break
+    except GatewayError:
+        pass  # the head ends inside a segment, or one is broken: keep what was read before it
+    tags = [segment.tag for segment in segments]
+    if tags[:1] != ["UNB"]:
+        return InterchangeHead("", "", "")
+    unb = segments[0]
+    reference, sender = unb.get(4), unb.get(1)
+    document = segments[2].get(1) if tags == ["UNB", "UNH", "BGM"] else ""
+    return InterchangeHead(
+        reference if _REFERENCE.fullmatch(reference) else "",
+        sender if _REFERENCE_PARTY.fullmatch(sender) else "",
+        document if _DOCUMENT.fullmatch(document) else "",
     )
 
 
@@ -239,9 +291,11 @@ def _envelope(segments: Sequence[Segment], service: str) -> Interchange:
     syntax, version = unb.get(0, 0), unb.get(0, 1)
     if syntax not in _ENCODINGS or version not in {"1", "2", "3", "4"}:
         raise unb.refuse("UNB.syntax", "syntax identifier must be UNOA..UNOF/UNOW/UNOY with version 1-4")
-    date_rule = _UNB_DATE[4 if version == "4" else 3]
-    if not date_rule.fullmatch(unb.get(3, 0)) or not _UNB_TIME.fullmatch(unb.get(3, 1)):
-        raise unb.refuse("UNB.datetime", "date and time of preparation must be YYMMDD:HHMM (CCYYMMDD in version 4)")
+    date_layout = "CCYYMMDD" if version == "4" else "YYMMDD"
+    date, time = unb.get(3, 0), unb.get(3, 1)
+    if calendar_value(date, date_layout) is None or calendar_value(time, "HHMM") is None:
+        detail = f"date and time of preparation {date[:14]!r}:{time[:6]!r} is not a real {date_layout}:HHMM"
+        raise unb.refuse("UNB.datetime", detail)
     sender, recipient, control = unb.get(1), unb.get(2), unb.get(4)
     if not sender or not recipient:
         raise unb.refuse("UNB.party", "sender and recipient identifications are required")

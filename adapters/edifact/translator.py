@@ -4,6 +4,9 @@ Rule 1: an interchange carries exactly one CUSCAR message (one filing, one answe
         (``UNZ.count``) rather than silently dropping the rest.
 Rule 2: the order of checks is syntax and envelope (:mod:`.syntax`), directory structure (:mod:`.structure`),
         identifiers per segment (:mod:`.cuscar`); the first failure is the refusal.
+Rule 3: the answer to a refused filing is correlated by what the interchange's first segments say
+        (:func:`.syntax.interchange_header`): the UNB control reference and sender, and the BGM manifest number
+        when the first message opens with one (else the answer's BGM carries the control reference).
 """
 
 from __future__ import annotations
@@ -24,14 +27,17 @@ ANSWER_TYPE: Final = "response.cusres.v1"
 ANSWER_SCHEMA: Final = "UN/EDIFACT:CUSRES:D:96B"
 
 
-def read_cuscar(data: bytes) -> tuple[Interchange, dict[str, Any]]:
-    """Check the interchange and convert its one CUSCAR to the manifest's proto3 JSON form (a dict)."""
+def read_cuscar(data: bytes, *, strict: bool = False) -> tuple[Interchange, dict[str, Any]]:
+    """Check the interchange and convert its one CUSCAR to the manifest's proto3 JSON form (a dict).
+
+    ``strict`` reads with the directory's own segment table, without the gateway's PIA extension (structure
+    Rule 4): what a strict D.95B/D.96B reader accepts. Carrier filings are read with the extension."""
     interchange = parse_interchange(data)
     if len(interchange.messages) != 1:
         unz_position = interchange.messages[-1].segments[-1].position + 1 if interchange.messages else 2
         raise refuse("UNZ.count", "an interchange must carry exactly one CUSCAR message", unz_position, "UNZ")
     message = interchange.messages[0]
-    _directory, table = table_for(message)
+    _directory, table = table_for(message, strict=strict)
     return interchange, to_manifest(match(message, table))
 
 
@@ -64,8 +70,9 @@ class EdifactTranslator:
     ) -> Answer:
         if translation is not None:
             reference, sender, document = translation.reference, translation.sender, translation.document
-        else:  # refused before translation finished: read only the UNB header (cheap, never raises)
-            (reference, sender), document = interchange_header(data), ""
+        else:  # refused before translation finished: read only UNB, UNH and BGM (cheap, never raises)
+            head = interchange_header(data)
+            reference, sender, document = head.reference, head.sender, head.document
         payload = build_cusres(
             responder=responder,
             recipient=sender or recipient,

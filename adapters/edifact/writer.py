@@ -8,6 +8,10 @@ Rule 1: the same mapping table as the reader (README "EDIFACT"); the transport g
         DTM 133 / 132 (format 203); goods descriptions are split into FTX AAA components of 70 characters.
 Rule 2: the character set is UNOC (ISO 8859-1) when every character fits, else UNOW (UTF-8, syntax version 4).
 Rule 3: the counts and references the reader checks (UNT, UNZ) are computed here, never taken from input.
+Rule 4: the output passes the directory's own segment table (``read_cuscar(..., strict=True)``): a goods item's
+        HS code goes where the directory has a place for it, CST C246 ``<hs>::1`` (3055 = 1, the Customs
+        Co-operation Council/WCO). ``hs_extension=True`` writes the gateway's PIA extension (``PIA+5+<hs>:HS``
+        after GID) instead, for a partner that reads only that; strict readers refuse it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
+from adapters.edifact.cuscar import HS_AGENCY
 from adapters.edifact.syntax import Element, encoding_of, serialize
 
 NAME_COMPONENT: Final = 35  # C080 3036 an..35, five components
@@ -36,10 +41,11 @@ def to_cuscar(
     prepared: datetime,
     directory: str = "D.95B",
     message_reference: str = "1",
+    hs_extension: bool = False,
 ) -> bytes:
     if directory not in _GROSS:
         raise ValueError(f"unsupported directory {directory}")
-    body = list(_message(manifest, directory, message_reference))
+    body = list(_message(manifest, directory, message_reference, hs_extension))
     text_fits_latin1 = all(_latin1(e) for _, elements in body for e in elements)
     syntax, version = ("UNOC", "3") if text_fits_latin1 else ("UNOW", "4")
     date = prepared.strftime("%y%m%d" if version == "3" else "%Y%m%d")
@@ -65,7 +71,7 @@ def _latin1(element: Element) -> bool:
     return all(p.encode("latin-1", "ignore").decode("latin-1") == p for p in parts)
 
 
-def _message(manifest: dict[str, Any], directory: str, reference: str) -> Iterator[Seg]:
+def _message(manifest: dict[str, Any], directory: str, reference: str, hs_extension: bool) -> Iterator[Seg]:
     release = directory.removeprefix("D.")
     segments: list[Seg] = [
         ("UNH", [reference, ["CUSCAR", "D", release, "UN"]]),
@@ -90,7 +96,7 @@ def _message(manifest: dict[str, Any], directory: str, reference: str) -> Iterat
                 seen.add(container["number"])
                 segments.extend(_equipment(container))
     for index, consignment in enumerate(manifest["consignments"], start=1):
-        segments.extend(_consignment(index, consignment, directory))
+        segments.extend(_consignment(index, consignment, directory, hs_extension))
     segments.append(("UNT", [str(len(segments) + 1), reference]))
     yield from segments
 
@@ -106,7 +112,7 @@ def _equipment(container: dict[str, Any]) -> Iterator[Seg]:
         yield ("SEL", [seal])
 
 
-def _consignment(index: int, consignment: dict[str, Any], directory: str) -> Iterator[Seg]:
+def _consignment(index: int, consignment: dict[str, Any], directory: str, hs_extension: bool) -> Iterator[Seg]:
     number = consignment["transportDocumentNumber"]
     yield ("CNI", [str(index), number])
     yield ("RFF", [["BM", number]])
@@ -119,7 +125,7 @@ def _consignment(index: int, consignment: dict[str, Any], directory: str) -> Ite
     for party in consignment.get("notifyParties", ()):
         yield _nad(notify, party)
     for item in consignment["goodsItems"]:
-        yield from _goods(item, directory)
+        yield from _goods(item, directory, hs_extension)
 
 
 def _nad(qualifier: str, party: dict[str, Any]) -> Seg:
@@ -144,11 +150,12 @@ def _nad(qualifier: str, party: dict[str, Any]) -> Seg:
     )
 
 
-def _goods(item: dict[str, Any], directory: str) -> Iterator[Seg]:
+def _goods(item: dict[str, Any], directory: str, hs_extension: bool) -> Iterator[Seg]:
     packages = item.get("packages", {})
+    hs_code = item.get("hsCode")
     yield ("GID", [str(item.get("sequence", "")), [str(packages.get("count", "")), packages.get("typeCode", "")]])
-    if item.get("hsCode"):
-        yield ("PIA", ["5", [item["hsCode"], "HS"]])
+    if hs_code and hs_extension:
+        yield ("PIA", ["5", [hs_code, "HS"]])
     description = item.get("description", "")
     chunks = [description[i : i + FTX_COMPONENT] for i in range(0, len(description), FTX_COMPONENT)]
     for start in range(0, len(chunks), 5):
@@ -159,6 +166,8 @@ def _goods(item: dict[str, Any], directory: str) -> Iterator[Seg]:
         yield ("SGP", [number])
     if item.get("unNumber"):
         yield ("DGS", ["IMD", "", item["unNumber"]])
+    if hs_code and not hs_extension:
+        yield ("CST", ["", [hs_code, "", HS_AGENCY]])
 
 
 def _number(value: float | int | str) -> str:

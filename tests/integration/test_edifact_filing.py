@@ -107,11 +107,12 @@ async def test_refused_filing_names_segment_and_rule_and_is_answered(gateway: Ga
 
     (item,) = await answers(carrier)
     segments = cusres_segments(item["payload"])
-    assert segments["BGM"][0][3] == ("RE",)
+    assert segments["BGM"][0][1:4] == (("COSU-MAN-0001",), ("9",), ("RE",))  # the filing's manifest number
     assert segments["RFF"][0] == (("ACW", "CTRL0000001"),)
     position = error.field.removeprefix("segment[").split("]")[0]
     assert segments["ERP"][0] == (("1", position),)
-    assert segments["ERC"][0] == (("EDIFACT_INVALID",),)
+    assert segments["ERC"][0] == (("EDIENVLP", "", "ZZZ"),)  # an..8: envelope rules (README "EDIFACT")
+    assert "".join(segments["FTX"][0][3]).startswith("EDIFACT_INVALID: UNT.count")
 
 
 async def test_identifier_refusal_and_policy_refusal_are_answered(gateway: Gateway, clients: ClientFactory) -> None:
@@ -121,7 +122,9 @@ async def test_identifier_refusal_and_policy_refusal_are_answered(gateway: Gatew
         await carrier.submit(MANIFEST, ["CN-GACC"], broken, schema=SCHEMA, media=EDIFACT)
     assert caught.value.code == "IDENTIFIER_INVALID" and (caught.value.field or "").endswith(".TDT")
     (item,) = await answers(carrier)
-    assert cusres_segments(item["payload"])["ERC"][0] == (("IDENTIFIER_INVALID",),)
+    segments = cusres_segments(item["payload"])
+    assert segments["ERC"][0] == (("IDIMO", "", "ZZZ"),)
+    assert segments["BGM"][0][1:4] == (("COSU-MAN-0001",), ("9",), ("RE",))
 
 
 async def test_edifact_is_only_accepted_for_manifests(gateway: Gateway, clients: ClientFactory) -> None:

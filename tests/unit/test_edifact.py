@@ -6,13 +6,14 @@ Every variant is applied to two interchanges: ../shared/fixtures/cuscar_d95b_syn
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 from hypothesis import given, settings
@@ -20,9 +21,17 @@ from hypothesis import strategies as st
 
 from adapters.edifact import EdifactTranslator, parse_interchange, read_cuscar, to_cuscar
 from adapters.edifact.cuscar import IdentifierErrors
-from adapters.edifact.cusres import build_cusres
-from adapters.edifact.syntax import MAX_INTERCHANGE_BYTES
-from gateway.core.errors import EdifactInvalid, GatewayError, IdentifierInvalid, LimitExceeded, UnsupportedMediaType
+from adapters.edifact.cusres import APPLICATION_ERRORS, UNLISTED_ERROR, application_error, build_cusres
+from adapters.edifact.syntax import MAX_INTERCHANGE_BYTES, calendar_value, interchange_header
+from gateway.core.errors import (
+    EdifactInvalid,
+    Forbidden,
+    GatewayError,
+    IdentifierInvalid,
+    LimitExceeded,
+    UnsupportedMediaType,
+    all_error_classes,
+)
 from gateway.core.payloads import validate_payload
 from tests.unit.test_payloads import ens
 
@@ -31,7 +40,7 @@ PREPARED = datetime(2026, 3, 15, 9, 30, tzinfo=UTC)
 
 
 def manifest() -> dict[str, Any]:
-    """The shared fixture's content as a manifest (with HS codes, which CUSCAR carries in PIA)."""
+    """The shared fixture's content as a manifest (with HS codes, which CUSCAR carries in CST)."""
     consignee = {
         "name": "EXAMPLE IMPORT BV",
         "role": "CONSIGNEE",
@@ -107,6 +116,18 @@ def manifest() -> dict[str, Any]:
 def written() -> str:
     data = to_cuscar(
         manifest(), sender="EXMP", recipient="NLCUSTOMS", control_reference="CTRL0000001", prepared=PREPARED
+    )
+    return data.decode("latin-1")
+
+
+def written_with_pia() -> str:
+    data = to_cuscar(
+        manifest(),
+        sender="EXMP",
+        recipient="NLCUSTOMS",
+        control_reference="CTRL0000001",
+        prepared=PREPARED,
+        hs_extension=True,
     )
     return data.decode("latin-1")
 
@@ -219,6 +240,47 @@ VARIANTS: list[tuple[str, Callable[[str], str], type[GatewayError], str, str]] =
     ("stray release character", _sub(r"EXAMPLE VOYAGER", "EXAMPLE ?VOYAGER"), EdifactInvalid, "TDT", "SYNTAX.release"),
     ("bad UNA", _sub(r"^UNA:\+\.\? '", "UNA:+.?+'"), EdifactInvalid, "UNA", "UNA.syntax"),
     ("bad UNB date", _sub(r"\+260315:0930\+|\+260315:0930\+", "+2603:0930+"), EdifactInvalid, "UNB", "UNB.datetime"),
+    ("UNB month 13", _sub(r"\+260315:0930\+", "+261315:0930+"), EdifactInvalid, "UNB", "UNB.datetime"),
+    ("UNB 30 February", _sub(r"\+260315:0930\+", "+260230:0930+"), EdifactInvalid, "UNB", "UNB.datetime"),
+    ("UNB 29 February 2026", _sub(r"\+260315:0930\+", "+260229:0930+"), EdifactInvalid, "UNB", "UNB.datetime"),
+    ("UNB hour 25", _sub(r"\+260315:0930\+", "+260315:2530+"), EdifactInvalid, "UNB", "UNB.datetime"),
+    ("UNB minute 60", _sub(r"\+260315:0930\+", "+260315:0960+"), EdifactInvalid, "UNB", "UNB.datetime"),
+    (
+        "DTM 203 month 13",
+        _sub(r"DTM\+133:202603161800:203", "DTM+133:202613161800:203"),
+        EdifactInvalid,
+        "DTM",
+        "DTM.value",
+    ),
+    (
+        "DTM 203 30 February",
+        _sub(r"DTM\+133:202603161800:203", "DTM+133:202602301800:203"),
+        EdifactInvalid,
+        "DTM",
+        "DTM.value",
+    ),
+    (
+        "DTM 203 hour 25",
+        _sub(r"DTM\+133:202603161800:203", "DTM+133:202603162500:203"),
+        EdifactInvalid,
+        "DTM",
+        "DTM.value",
+    ),
+    (
+        "DTM 203 unpadded",
+        _sub(r"DTM\+133:202603161800:203", "DTM+133:2026316180:203"),
+        EdifactInvalid,
+        "DTM",
+        "DTM.value",
+    ),
+    ("DTM 102 unpadded", _sub(r"DTM\+133:202603161800:203", "DTM+133:2026111:102"), EdifactInvalid, "DTM", "DTM.value"),
+    (
+        "DTM 204 second 60",
+        _sub(r"DTM\+133:202603161800:203", "DTM+133:20260316180060:204"),
+        EdifactInvalid,
+        "DTM",
+        "DTM.value",
+    ),
 ]
 
 
@@ -240,6 +302,58 @@ def test_broken_variant_is_refused_with_the_rule(
     assert caught.value.detail.startswith(rule), caught.value.detail
 
 
+def test_an_unmapped_dtm_is_a_real_date_too() -> None:
+    """DTM 137 (document date) maps to no manifest field; its value is still checked (cuscar Rule 5)."""
+    add_dtm = _recount(_sub(r"(BGM\+[^']*'\s*)", r"\1DTM+137:20260431:102'\n"))
+    with pytest.raises(EdifactInvalid) as caught:
+        read_cuscar(add_dtm(written()).encode("latin-1"))
+    assert caught.value.detail.startswith("DTM.value") and (caught.value.field or "").endswith(".DTM")
+    fine = _recount(_sub(r"(BGM\+[^']*'\s*)", r"\1DTM+137:20280229:102'\nDTM+7:2604:718'\n"))
+    assert read_cuscar(fine(written()).encode("latin-1"))[1] == manifest()
+
+
+def _real(layout: str, digits: str) -> bool:
+    """The calendar written out (an oracle independent of strptime): two-digit fields at fixed offsets."""
+    n = [int(digits[i : i + 2]) for i in range(0, len(digits), 2)]
+    if layout == "HHMM":
+        return n[0] <= 23 and n[1] <= 59
+    if layout == "YYMMDD":
+        year, rest = (2000 if n[0] < 69 else 1900) + n[0], n[1:]
+    else:
+        year, rest = n[0] * 100 + n[1], n[2:]
+    month, day, *clock = rest
+    in_day = all(value <= limit for value, limit in zip(clock, (23, 59, 59), strict=False))
+    return year >= 1 and 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1] and in_day
+
+
+LAYOUTS = ["YYMMDD", "CCYYMMDD", "HHMM", "CCYYMMDDHHMM", "CCYYMMDDHHMMSS"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(LAYOUTS).flatmap(
+        lambda layout: st.tuples(st.just(layout), st.text("0123456789", min_size=len(layout), max_size=len(layout)))
+    )
+)
+def test_calendar_value_accepts_exactly_the_real_dates_and_times(case: tuple[str, str]) -> None:
+    layout, digits = case
+    assert (calendar_value(digits, layout) is not None) == _real(layout, digits), case
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(LAYOUTS), st.text("0123456789 -+", max_size=16))
+def test_calendar_value_refuses_any_other_length_or_character(layout: str, value: str) -> None:
+    if len(value) != len(layout) or not value.isdigit():
+        assert calendar_value(value, layout) is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 31)))
+def test_every_real_instant_is_read_back_in_each_layout(at: datetime) -> None:
+    for layout, fmt in (("CCYYMMDD", "%Y%m%d"), ("CCYYMMDDHHMM", "%Y%m%d%H%M"), ("CCYYMMDDHHMMSS", "%Y%m%d%H%M%S")):
+        assert calendar_value(at.strftime(fmt), layout) == datetime.strptime(at.strftime(fmt), fmt)
+
+
 def test_every_bad_identifier_is_reported_in_segment_order() -> None:
     text = written().replace("SGP+TGHU1234567", "SGP+TGHU1234568").replace("9811000:146", "9811001:146")
     with pytest.raises(IdentifierErrors) as caught:
@@ -259,7 +373,12 @@ def test_every_bad_identifier_is_reported_in_segment_order() -> None:
     (message,) = parse_interchange(answer.payload).messages
     erp = [s.get(0, 1) for s in message.segments if s.tag == "ERP"]
     assert erp == [f.removeprefix("segment[").split("]")[0] for f in (e.field or "" for e in caught.value.errors)]
-    assert [s.get(0) for s in message.segments if s.tag == "ERC"] == ["IDENTIFIER_INVALID"] * 2
+    assert [s.elements for s in message.segments if s.tag == "ERC"] == [
+        (("IDIMO", "", "ZZZ"),),
+        (("IDCONTNR", "", "ZZZ"),),
+    ]
+    ftx = ["".join(s.elements[3]) for s in message.segments if s.tag == "FTX"]
+    assert [t.split(":")[0] for t in ftx] == ["IDENTIFIER_INVALID"] * 2
 
 
 def test_positions_count_from_unb() -> None:
@@ -303,12 +422,55 @@ def test_size_is_bounded_before_parsing() -> None:
         read_cuscar(b"UNA:+.? '" + b"X" * MAX_INTERCHANGE_BYTES)
 
 
-def test_hs_code_on_pia_is_checked() -> None:
-    text = written().replace("PIA+5+320810:HS", "PIA+5+770000:HS")
+def test_hs_code_on_cst_is_checked() -> None:
+    text = written().replace("CST++320810::1'", "CST++770000::1'")
     with pytest.raises(IdentifierInvalid) as caught:
-        read_cuscar(text.encode("latin-1"))
+        read_cuscar(text.encode("latin-1"), strict=True)
+    assert caught.value.field is not None and caught.value.field.endswith(".CST")
+    assert caught.value.detail.startswith("CST.7361 HS")
+
+
+def test_hs_code_on_the_pia_extension_is_read_and_checked() -> None:
+    text = written_with_pia()
+    assert read_cuscar(text.encode("latin-1"))[1] == manifest()
+    with pytest.raises(IdentifierInvalid) as caught:
+        read_cuscar(text.replace("PIA+5+320810:HS", "PIA+5+770000:HS").encode("latin-1"))
     assert caught.value.field is not None and caught.value.field.endswith(".PIA")
     assert caught.value.detail.startswith("PIA.7140 HS")
+
+
+def test_a_goods_item_with_two_different_hs_codes_is_refused() -> None:
+    both = _recount(_sub(r"(GID\+1\+80:PX'\s*)", r"\1PIA+5+320890:HS'\n"))(written())
+    with pytest.raises(EdifactInvalid) as caught:
+        read_cuscar(both.encode("latin-1"))
+    assert caught.value.detail.startswith("CUSCAR.hs") and (caught.value.field or "").endswith(".CST")
+    same = _recount(_sub(r"(GID\+1\+80:PX'\s*)", r"\1PIA+5+320810:HS'\n"))(written())
+    assert read_cuscar(same.encode("latin-1"))[1] == manifest()
+
+
+@pytest.mark.parametrize("directory", ["D.95B", "D.96B", "D.21A"])
+def test_to_cuscar_passes_the_directory_s_own_segment_table(directory: str) -> None:
+    """A strict reader (the directory's table, no gateway extension) reads to_cuscar's output; the HS code is in
+    CST. The PIA extension is opt-in, and a strict reader refuses it at the PIA."""
+    strict = to_cuscar(
+        manifest(), sender="S", recipient="R", control_reference="C1", prepared=PREPARED, directory=directory
+    )
+    assert b"PIA" not in strict and b"CST++854442::1'" in strict
+    assert read_cuscar(strict, strict=True)[1] == manifest()
+    extended = to_cuscar(
+        manifest(),
+        sender="S",
+        recipient="R",
+        control_reference="C1",
+        prepared=PREPARED,
+        directory=directory,
+        hs_extension=True,
+    )
+    assert b"CST" not in extended and b"PIA+5+854442:HS'" in extended
+    assert read_cuscar(extended)[1] == manifest()
+    with pytest.raises(EdifactInvalid) as caught:
+        read_cuscar(extended, strict=True)
+    assert caught.value.detail.startswith("STRUCTURE.unexpected") and (caught.value.field or "").endswith(".PIA")
 
 
 def test_legacy_chinese_port_code_is_read_as_its_alias() -> None:
@@ -359,8 +521,92 @@ def test_cusres_accepted_and_rejected_are_valid_interchanges() -> None:
     (message,) = parse_interchange(rejected).messages
     tags = {s.tag: s for s in message.segments}
     assert tags["ERP"].elements == (("1", "50"),)
-    assert tags["ERC"].get(0) == "EDIFACT_INVALID"
-    assert "".join(tags["FTX"].elements[3]).startswith("UNT.count")
+    assert tags["ERC"].elements == (("EDIENVLP", "", "ZZZ"),)
+    assert "".join(tags["FTX"].elements[3]).startswith("EDIFACT_INVALID: UNT.count")
+
+
+# -- ERC 9321 (an..8): the application error code table ------------------------------------------------------
+
+AN8: Final = re.compile(r"[A-Z0-9]{1,8}")
+
+
+def test_every_stable_error_code_has_an_application_error_code_of_at_most_8_characters() -> None:
+    codes = {cls.code for cls in all_error_classes()}
+    assert codes <= {code for code, family in APPLICATION_ERRORS if family == ""}
+    assert {code for code, _ in APPLICATION_ERRORS} <= codes  # no entry for a code that does not exist
+    for erc in [*APPLICATION_ERRORS.values(), UNLISTED_ERROR]:
+        assert AN8.fullmatch(erc), erc
+    # each application error code names one stable code: a carrier can map it back
+    owners: dict[str, set[str]] = {}
+    for (code, _), erc in APPLICATION_ERRORS.items():
+        owners.setdefault(erc, set()).add(code)
+    assert all(len(owner) == 1 for owner in owners.values()), owners
+
+
+def test_readme_lists_every_application_error_code() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("| stable error code (rule family) | ERC |") :].split("\n\n")[0]
+    assert set(re.findall(r"`([A-Z0-9]{1,8})`", table)) >= set(APPLICATION_ERRORS.values())
+    assert {code for code, _ in APPLICATION_ERRORS} <= set(re.findall(r"`([A-Z_]{5,})`", table))
+
+
+ERC_OF_RULE = {
+    "EQD.8260": "IDCONTNR",
+    "SGP.8260": "IDCONTNR",
+    "TDT.8213": "IDIMO",
+    "LOC.3225": "IDLOCODE",
+    "NAD.3039": "IDPARTY",
+    "UNT.count": "EDIENVLP",
+    "UNT.reference": "EDIENVLP",
+    "UNZ.count": "EDIENVLP",
+    "UNZ.reference": "EDIENVLP",
+    "UNZ.missing": "EDIENVLP",
+    "UNH.directory": "EDIENVLP",
+    "UNH.type": "EDIENVLP",
+    "UNB.datetime": "EDIENVLP",
+    "SYNTAX.truncated": "EDISYNTX",
+    "SYNTAX.release": "EDISYNTX",
+    "UNA.syntax": "EDISYNTX",
+    "STRUCTURE.mandatory": "EDISTRUC",
+    "STRUCTURE.unexpected": "EDISTRUC",
+    "STRUCTURE.repeat": "EDISTRUC",
+    "DTM.value": "EDICONTN",
+}
+
+
+@pytest.mark.parametrize(("name", "mutate", "error", "tag", "rule"), VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_each_refusal_is_answered_with_its_rule_family_s_code(
+    name: str, mutate: Callable[[str], str], error: type[GatewayError], tag: str, rule: str
+) -> None:
+    data = mutate(written()).encode("latin-1")
+    with pytest.raises(GatewayError) as caught:
+        EdifactTranslator().translate(data)
+    answer = EdifactTranslator().answer(
+        data,
+        translation=None,
+        error=caught.value,
+        responder="CN-GACC",
+        recipient="CARRIER-COSCO",
+        answer_id="e",
+        now=PREPARED,
+    )
+    (message,) = parse_interchange(answer.payload).messages
+    (erc,) = [s for s in message.segments if s.tag == "ERC"]
+    assert erc.elements == ((ERC_OF_RULE[rule], "", "ZZZ"),)
+
+
+def test_a_json_identifier_and_a_policy_refusal_get_their_code_s_application_error() -> None:
+    assert application_error(IdentifierInvalid("ISO 6346 check digit", field="payload.consignments[0]")) == "IDENT"
+    assert application_error(Forbidden("EQD.8260 looks like a rule but is not one here")) == "POLICY"
+    assert application_error(EdifactInvalid("NAD.name: a party needs its name")) == "EDICONTN"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(all_error_classes()), st.text(max_size=40))
+def test_any_refusal_gets_an_an8_application_error_code(cls: type[GatewayError], detail: str) -> None:
+    error = GatewayError.__new__(cls)
+    GatewayError.__init__(error, detail)
+    assert AN8.fullmatch(application_error(error))
 
 
 def test_answer_to_a_broken_interchange_still_correlates() -> None:
@@ -378,7 +624,54 @@ def test_answer_to_a_broken_interchange_still_correlates() -> None:
     assert b"RFF+ACW:CTRL0000001'" in answer.payload
 
 
-# -- HS codes: optional on a manifest (CUSCAR has no commodity code), required on an entry summary ---------
+def _answer_bgm(data: bytes, error: GatewayError) -> tuple[str, ...]:
+    answer = EdifactTranslator().answer(
+        data,
+        translation=None,
+        error=error,
+        responder="CN-GACC",
+        recipient="CARRIER-COSCO",
+        answer_id="f",
+        now=PREPARED,
+    )
+    (message,) = parse_interchange(answer.payload).messages
+    (bgm,) = [s for s in message.segments if s.tag == "BGM"]
+    return tuple(bgm.get(i) for i in range(4))
+
+
+def test_a_rejected_answer_carries_the_manifest_number() -> None:
+    """Refused during translation (identifiers, a broken tail): the CUSRES BGM names the filing's BGM 1004."""
+    bad_imo = written().replace("9811000:146", "9811001:146").encode("latin-1")
+    with pytest.raises(IdentifierErrors) as caught:
+        read_cuscar(bad_imo)
+    assert _answer_bgm(bad_imo, caught.value) == ("85", "MANIF20260315001", "9", "RE")
+    truncated = written()[: written().index("DGS+IMD") + 6].encode("latin-1")
+    refusal = EdifactInvalid("SYNTAX.truncated: x", field="segment[40].")
+    assert _answer_bgm(truncated, refusal)[1] == "MANIF20260315001"
+    escaped = written().replace("MANIF20260315001", "MANIF?+2026?:03").encode("latin-1")
+    assert _answer_bgm(escaped, refusal)[1] == "MANIF+2026:03"
+
+
+def test_without_a_readable_bgm_the_answer_names_the_control_reference() -> None:
+    refusal = EdifactInvalid("STRUCTURE.mandatory: x", field="segment[3].DTM")
+    no_bgm = _sub(r"BGM\+[^']*'\s*", "")(written()).encode("latin-1")
+    assert _answer_bgm(no_bgm, refusal)[1] == "CTRL0000001"
+    head_only = written()[: written().index("BGM+") + 9].encode("latin-1")  # cut inside BGM
+    assert _answer_bgm(head_only, refusal)[1] == "CTRL0000001"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_the_head_of_any_damaged_interchange_is_read_without_raising(data: st.DataObject) -> None:
+    text = bytearray(written().encode("latin-1")[:300])
+    for _ in range(data.draw(st.integers(1, 6))):
+        position = data.draw(st.integers(0, len(text) - 1))
+        text[position] = data.draw(st.sampled_from([*b"+:'?\n A9\xff", 0]))
+    head = interchange_header(bytes(text))
+    assert len(head.document) <= 35 and len(head.reference) <= 14
+
+
+# -- HS codes: optional on a manifest, required on an entry summary -------------------------------------------
 
 
 def test_hs_code_is_optional_on_a_manifest_and_required_on_an_entry_summary() -> None:
