@@ -61,6 +61,8 @@ class RestServices:
     aeo: Recognition | None = None  # AEO mutual recognition; None: /v1/aeo/* answers 503
     # Policy hot reload for an authenticated caller (gateway/policyadmin.py): the ledger record of the reload.
     reload_policies: Callable[[Caller], Awaitable[dict[str, object]]] | None = None
+    # Trust hot reload (anchors, CRL, registry; gateway/trustadmin.py): the ledger record of the reload.
+    reload_trust: Callable[[Caller], Awaitable[dict[str, object]]] | None = None
     ports: PortStreams | None = None  # port release streams (gateway/portstream.py); None: /v1/ports/* answer 503
 
 
@@ -201,6 +203,14 @@ async def reload_policies(request: web.Request) -> web.Response:
     reload = request.app[SERVICES].reload_policies
     if reload is None:
         raise Unavailable("policy reload is not configured")
+    return web.json_response(await reload(caller))
+
+
+async def reload_trust(request: web.Request) -> web.Response:
+    caller = await _caller(request)
+    reload = request.app[SERVICES].reload_trust
+    if reload is None:
+        raise Unavailable("trust reload is not configured")
     return web.json_response(await reload(caller))
 
 
@@ -372,6 +382,7 @@ def build_app(services: RestServices) -> web.Application:
     app.router.add_get("/v1/messages/{sender}/{message_id}", message_status)
     app.router.add_post("/v1/messages/{sender}/{message_id}/forward", forward)
     app.router.add_post("/v1/admin/policies/reload", reload_policies)
+    app.router.add_post("/v1/admin/trust/reload", reload_trust)
     app.router.add_get("/v1/inbox", inbox)
     app.router.add_post("/v1/inbox/ack", ack)
     app.router.add_post("/v1/token", token)
