@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.client import GatewayClient, GatewayClientError, MemberCredentials
-from gateway.infra.devpki import Issuer, build_crl
 from gateway.grpc_client import GrpcGatewayClient, StreamedItem
+from gateway.infra.devpki import Issuer, build_crl
 from gateway.infra.files import load_certificates, load_private_key
 from gateway.main import Gateway, running_gateway
 from gateway.settings import load_settings
@@ -95,10 +95,13 @@ async def refused_within(call: Callable[[], Awaitable[object]], code: str) -> fl
     """Seconds until ``call`` is refused with ``code`` (it succeeds until then); fails after WITHIN_SECONDS."""
     started = time.monotonic()
     while True:
+        refusal: GatewayClientError | None = None
         try:
             await call()
         except GatewayClientError as exc:
-            assert exc.code == code, (exc.code, exc.detail)
+            refusal = exc
+        if refusal is not None:
+            assert refusal.code == code, (refusal.code, refusal.detail)
             return time.monotonic() - started
         assert time.monotonic() - started < WITHIN_SECONDS, f"still accepted after {WITHIN_SECONDS} s"
         await asyncio.sleep(0.1)
@@ -220,14 +223,17 @@ async def test_admin_reload_checks_then_swaps_and_refusals_leave_the_old_trust(
 
 async def test_sighup_reloads_the_crl_of_a_serving_gateway(tmp_path: Path) -> None:
     directory = tmp_path / "federation"
-    assert subprocess.run([*CLI, "init", str(directory)], capture_output=True, check=False).returncode == 0
+    init = await asyncio.create_subprocess_exec(*CLI, "init", str(directory), stdout=subprocess.DEVNULL)
+    assert await init.wait() == 0
     port = free_port()
     config = directory / "gateway.toml"
     text = re.sub(r"rest_port = \d+", f"rest_port = {port}", config.read_text())
     text = re.sub(r"grpc_port = \d+", "grpc_port = 0", text)
     config.write_text(text.replace("[trust]\n", "[trust]\nwatch_seconds = 0\n", 1))  # SIGHUP only
     with (tmp_path / "serve.log").open("w") as log:
-        process = subprocess.Popen([*CLI, "serve", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT)
+        process = await asyncio.create_subprocess_exec(
+            *CLI, "serve", "--config", str(config), stdout=log, stderr=subprocess.STDOUT
+        )
     try:
         credentials = MemberCredentials.from_federation(directory, "PORT-NLRTM")
         async with GatewayClient(f"https://127.0.0.1:{port}", credentials, mtls=False) as client:
@@ -237,7 +243,8 @@ async def test_sighup_reloads_the_crl_of_a_serving_gateway(tmp_path: Path) -> No
                     await client.fetch_token()
                     break
                 except OSError:
-                    assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+                    alive = process.returncode is None and time.monotonic() < deadline
+                    assert alive, (tmp_path / "serve.log").read_text()
                     await asyncio.sleep(0.2)
             assert (await client.pull())["items"] == []
             publish_crl(directory, [certificate(directory, "PORT-NLRTM", "signing")], number=2)
@@ -247,11 +254,11 @@ async def test_sighup_reloads_the_crl_of_a_serving_gateway(tmp_path: Path) -> No
             await refused_within(client.pull, "CERT_REVOKED")
     finally:
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
+        assert await asyncio.wait_for(process.wait(), 30) == 0
     events = [json.loads(line) for line in _ledger_rows(directory / "data" / "gateway.db")]
     [reload] = [e for e in events if e["event"] == "trust_reloaded"]
     assert reload["trigger"] == "sighup" and reload["accepted"] is True and reload["crl"]["number"] == 2
-    assert [e for e in events if e["event"] == "policy_reloaded"][0]["trigger"] == "sighup"  # both reload
+    assert next(e for e in events if e["event"] == "policy_reloaded")["trigger"] == "sighup"  # both reload
 
 
 def _ledger_rows(database: Path) -> list[str]:
