@@ -24,7 +24,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.errors import Forbidden, GatewayError, Unavailable
@@ -121,6 +121,15 @@ async def require_admin(state: GatewayState, store: Store, clock: Clock, caller:
         raise Forbidden(f"admin denied for {caller.member.id} by {list(decision.policy_ids) or 'default deny'}")
 
 
+class Recorded(Protocol):
+    def record(self) -> dict[str, object]: ...
+
+
+def admin_body(caller: Caller, result: Recorded) -> dict[str, object]:
+    """A reload asked for at an admin endpoint, as the JSON body answered (the ledger record and who asked)."""
+    return {"trigger": "admin", "by": caller.member.id} | result.record()
+
+
 class PolicyReloader:
     """Hot reload of ``directory`` into ``state`` (Rules 1-4).
 
@@ -160,8 +169,7 @@ class PolicyReloader:
 
     async def reload_for(self, caller: Caller) -> dict[str, object]:
         """``reload_by`` as the JSON body the REST adapter returns."""
-        result = await self.reload_by(caller)
-        return {"trigger": "admin", "by": caller.member.id} | result.record()
+        return admin_body(caller, await self.reload_by(caller))
 
 
 # -- the command ---------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from gateway.core.model import Caller, Registry
 from gateway.core.pki import FederationTrust
 from gateway.core.policy import Authorizer
 from gateway.infra.files import FileSignature, file_signature, load_trust
-from gateway.policyadmin import require_admin
+from gateway.policyadmin import admin_body, require_admin
 from gateway.ports import Clock, Store
 from gateway.state import GatewayState, Trust
 
@@ -172,8 +172,7 @@ class TrustReloader:
 
     async def reload_for(self, caller: Caller) -> dict[str, object]:
         """``reload_by`` as the JSON body the REST adapter returns."""
-        result = await self.reload_by(caller)
-        return {"trigger": "admin", "by": caller.member.id} | result.record()
+        return admin_body(caller, await self.reload_by(caller))
 
     async def watch(self, interval: float) -> None:
         """Rule 4: poll the files' signature every ``interval`` seconds; reload when it changed."""
