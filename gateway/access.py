@@ -6,6 +6,17 @@ Rule 1: a caller is a registry member proven by a federation TLS client certific
 Rule 2: a client assertion (RFC 7523) is used once: its ``jti`` is claimed durably in the store before a token
         is issued; the issuance is a ledger event. Refusals are audited by the pipeline.
 Rule 3: authentication failures share one public message; the distinguishing detail stays in ``detail``.
+Rule 4: a TLS client certificate presented with a bearer token (or to the token endpoint) is always validated
+        like an mTLS caller's (chain, current CRL, clientAuth EKU, registered; the trust snapshot's chain cache
+        answers repeats), never matched by thumbprint alone, and it must name the token's member: a token of
+        member A over a TLS connection of member B is ``TOKEN_INVALID``, bound or not.
+Rule 5: revocation reaches tokens at their next use. A token derives from two certificates at most: the one
+        that signed its client assertion (named in the token, ``tokens.CERT_CLAIM``) and, when bound, the TLS
+        client certificate it was issued over. At every use the first is rechecked against the trust of the
+        moment (``ChainValidator.recheck``: current CRL, same issuing anchor, serial not listed, still registered
+        for the member) and the second is validated again (Rule 4, it must be presented). A revoked one refuses
+        the token with ``CERT_REVOKED``; revoking another certificate of the member does not, since that one
+        proved nothing about this token (revoke the signing certificate to cut off every token issued from it).
 """
 
 from __future__ import annotations
@@ -16,8 +27,8 @@ from datetime import datetime
 
 from gateway.core import tokens
 from gateway.core.audit import AuditEvent, EventKind
-from gateway.core.errors import TokenReplayed, Unauthenticated
-from gateway.core.model import Caller
+from gateway.core.errors import TokenInvalid, TokenReplayed, Unauthenticated
+from gateway.core.model import Caller, CertifiedKey
 from gateway.ports import Store
 from gateway.state import GatewayState
 
@@ -36,11 +47,20 @@ class IssuedToken:
     expires_in: int
 
 
+def _same_member(certified: CertifiedKey | None, member_id: str) -> None:
+    """Rule 4: the TLS identity and the token identity agree."""
+    if certified is not None and certified.member_id != member_id:
+        raise TokenInvalid(f"a token of {member_id} over the TLS connection of {certified.member_id}")
+
+
 def authenticate_caller(state: GatewayState, now: datetime, credentials: Credentials) -> Caller:
-    """mTLS certificate or a gateway-issued access token (bound to the certificate when it says so)."""
+    """mTLS certificate or a gateway-issued access token (Rules 1, 4, 5)."""
     trust = state.require_trust()
     if credentials.bearer_token is not None:
-        presented = tokens.x5t_s256(credentials.client_cert) if credentials.client_cert else None
+        presented: str | None = None
+        certified: CertifiedKey | None = None
+        if credentials.client_cert is not None:
+            presented = tokens.x5t_s256(credentials.client_cert)
         claims = tokens.verify_access_token(
             credentials.bearer_token,
             public_key=state.identity.public_key,
@@ -50,7 +70,11 @@ def authenticate_caller(state: GatewayState, now: datetime, credentials: Credent
             registry=trust.registry,
             presented_cert_x5t_s256=presented,
         )
-        return Caller(member=claims.member, method="token", cert_fingerprint=claims.bound_x5t)
+        if credentials.client_cert is not None:
+            certified = trust.validator.validate_client([credentials.client_cert], now)
+        _same_member(certified, claims.member.id)
+        trust.validator.recheck(claims.certificate, claims.member.id, now)
+        return Caller(member=claims.member, method="token", cert_fingerprint=claims.certificate.fingerprint)
     if credentials.client_cert is not None:
         certified = trust.validator.validate_client([credentials.client_cert], now)
         member = trust.registry.get(certified.member_id)
@@ -72,6 +96,8 @@ async def issue_token(
         registry=trust.registry,
         now=now,
     )
+    if client_cert is not None:  # Rule 4: the token is bound to a validated certificate of its own member
+        _same_member(trust.validator.validate_client([client_cert], now), assertion.member.id)
     if not await store.claim_once(f"jti:{assertion.member.id}:{assertion.jti}", assertion.expires):
         raise TokenReplayed("client assertion jti already used")
     ttl = state.limits.token_ttl_seconds
@@ -86,6 +112,7 @@ async def issue_token(
         ttl=ttl,
         cnf_x5t_s256=bound,
         jti=hashlib.sha256(f"{assertion.member.id}:{assertion.jti}".encode()).hexdigest()[:32],
+        certificate=assertion.certificate,
     )
     await store.record(
         AuditEvent(EventKind.TOKEN_ISSUED, now, {"member": assertion.member.id, "bound": bound is not None})

@@ -230,6 +230,11 @@ class GatewayClient:
         _, body, _ = await self._call("POST", "/v1/admin/policies/reload")
         return dict(body)
 
+    async def reload_trust(self) -> dict[str, Any]:
+        """Ask the gateway to re-read, check and swap its trust anchors, CRL and registry (the admin action)."""
+        _, body, _ = await self._call("POST", "/v1/admin/trust/reload")
+        return dict(body)
+
     async def pull(self, *, after: int = 0, limit: int = 100, wait: int = 0) -> dict[str, Any]:
         _, body, _ = await self._call(
             "GET",

@@ -36,6 +36,7 @@ from adapters.soap.submission import SoapDocumentVerifier
 from gateway.auditor import publish_checkpoint_file
 from gateway.core.errors import GatewayError, Unavailable
 from gateway.core.payloads import MESSAGE_TYPES
+from gateway.core.pki import FederationTrust
 from gateway.core.policy import Authorizer
 from gateway.deadletters import DeadLetters
 from gateway.delivery import DeliveryWorker
@@ -56,6 +57,7 @@ from gateway.portstream import PortStreams
 from gateway.recognition import Recognition
 from gateway.settings import Settings
 from gateway.state import GatewayState, Identity, Trust
+from gateway.trustadmin import TrustPaths, TrustReloader, require_home
 
 log = structlog.get_logger("gateway.main")
 
@@ -84,6 +86,7 @@ class Gateway:
     delivery: DeliveryWorker | None = None  # the push worker (gateway/delivery.py)
     operations: Operations | None = None  # readiness, metrics, dead letters (gateway/operations.py)
     policies: PolicyReloader | None = None  # policy hot reload (SIGHUP, POST /v1/admin/policies/reload)
+    trust: TrustReloader | None = None  # trust hot reload (file watch, SIGHUP, POST /v1/admin/trust/reload)
     aeo: Recognition | None = None  # AEO mutual recognition (gateway/recognition.py)
     ports: PortStreams | None = None  # port release synchronisation (gateway/portstream.py)
 
@@ -93,11 +96,16 @@ def gateway_issuer(member_id: str) -> str:
     return f"urn:cgw:gateway:{member_id}"
 
 
-def load_state(settings: Settings) -> GatewayState:
-    trust_files = load_trust(settings.trust_anchors, settings.trust_crl, settings.trust_registry)
+def trust_paths(settings: Settings) -> TrustPaths:
+    return TrustPaths(anchors=settings.trust_anchors, crl=settings.trust_crl, registry=settings.trust_registry)
+
+
+def load_state(settings: Settings, trust_files: FederationTrust | None = None) -> GatewayState:
+    """Everything the pipeline decides with; ``trust_files`` when the caller has already read them."""
+    if trust_files is None:
+        trust_files = load_trust(settings.trust_anchors, settings.trust_crl, settings.trust_registry)
     registry = trust_files.registry
-    if registry.get(settings.member_id) is None:
-        raise Unavailable(f"the home member {settings.member_id} is not in the registry", field="gateway.member_id")
+    require_home(registry, settings.member_id)
     key = load_private_key(settings.signing_key)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise Unavailable("the gateway signing key must be ECDSA P-256", field="signing.key")
@@ -141,9 +149,12 @@ def grpc_tls(settings: Settings) -> TlsMaterial:
 
 
 @asynccontextmanager
-async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa: PLR0915 - the one composition root: every start beside its stop
+async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa: PLR0912, PLR0915 - the one composition root: every start beside its stop
     settings = _with_crash_point(settings)
-    state = load_state(settings)
+    paths = trust_paths(settings)
+    seen = paths.signature()  # before reading: a file replaced from now on is reloaded by the watcher
+    serving = load_trust(paths.anchors, paths.crl, paths.registry)
+    state = load_state(settings, serving)
     checkpoint_key = load_checkpoint_key(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     clock = SystemClock()
@@ -152,6 +163,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
     grpc_listener: GrpcListener | None = None
     ledger: Ledger | None = None
     checkpointer: asyncio.Task[None] | None = None
+    trust_watch: asyncio.Task[None] | None = None
     aeo: Recognition | None = None
     push: PushDelivery | None = None
     port_store: PortStreamStore | None = None
@@ -184,7 +196,13 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             ports=ports,
         )
         push = PushDelivery.build(settings, state, store, clock, metrics)
-        policies = PolicyReloader(state=state, store=store, clock=clock, directory=settings.policies_dir)
+        reloading = asyncio.Lock()  # policy and trust reloads never interleave (gateway/trustadmin.py Rule 5)
+        policies = PolicyReloader(
+            state=state, store=store, clock=clock, directory=settings.policies_dir, lock=reloading
+        )
+        trust = TrustReloader(
+            state=state, store=store, clock=clock, paths=paths, serving=serving, seen=seen, lock=reloading
+        )
         data_dir = settings.data_dir
 
         async def publish(note: bytes) -> None:
@@ -202,6 +220,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
                 aeo=aeo,
                 operations=push.operations,
                 reload_policies=policies.reload_for,
+                reload_trust=trust.reload_for,
                 ports=ports,
             )
         )
@@ -226,6 +245,8 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             grpc_listener = await start_grpc(grpc_services, settings.host, settings.grpc_port, grpc_tls(settings))
             grpc_target = f"{host}:{grpc_listener.port}"
         push.worker.start()  # after the listeners: receipts go out before pushes (crash-safety order)
+        if settings.trust_watch_seconds > 0:
+            trust_watch = asyncio.create_task(trust.watch(settings.trust_watch_seconds), name="cgw-trust-watch")
         log.info(
             "gateway listening",
             url=url,
@@ -247,6 +268,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             delivery=push.worker,
             operations=push.operations,
             policies=policies,
+            trust=trust,
             ports=ports,
         )
     finally:
@@ -258,9 +280,10 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             await runner.cleanup()
         if push is not None:  # pushes in flight finish (or are re-pushed after the restart)
             await push.stop(SHUTDOWN_GRACE_SECONDS)
-        if checkpointer is not None:
-            checkpointer.cancel()
-            await asyncio.gather(checkpointer, return_exceptions=True)
+        for task in (checkpointer, trust_watch):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if ledger is not None:
             await ledger.checkpoint()
         await store.close()
@@ -377,15 +400,17 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with running_gateway(settings) as gateway:
         reloads: set[asyncio.Task[object]] = set()
-        if gateway.policies is not None:  # SIGHUP: re-read, check and swap the policy set (gateway/policyadmin.py)
-            reloader = gateway.policies
+        # SIGHUP: re-read, check and swap the trust files (gateway/trustadmin.py), then the policy set
+        # (gateway/policyadmin.py); each reload is a ledger event, a refused one leaves the old one serving.
+        reloaders = [r.reload for r in (gateway.trust, gateway.policies) if r is not None]
 
-            def on_sighup() -> None:
-                task: asyncio.Task[object] = asyncio.create_task(reloader.reload("sighup"))
+        def on_sighup() -> None:
+            for reload in reloaders:
+                task: asyncio.Task[object] = asyncio.create_task(reload("sighup"))
                 reloads.add(task)
                 task.add_done_callback(reloads.discard)
 
-            loop.add_signal_handler(signal.SIGHUP, on_sighup)
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
         settle_heap()
         await stop.wait()
         log.info("gateway stopping")

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.errors import Forbidden, GatewayError, Unavailable
@@ -105,15 +105,45 @@ class Reload:
         } | ({"code": self.code, "detail": self.detail[:500]} if not self.accepted else {})
 
 
-class PolicyReloader:
-    """Hot reload of ``directory`` into ``state`` (Rules 1-4)."""
+async def require_admin(state: GatewayState, store: Store, clock: Clock, caller: Caller, adapter: str) -> None:
+    """Rule 4 for every reload endpoint: the Cedar ``admin`` action; a denial is audited, raised as ``Forbidden``."""
+    decision = state.require_authorizer().authorize(admin_request(caller.member))
+    if not decision.allowed:
+        record = {
+            "adapter": adapter,
+            "action": "admin",
+            "caller": caller.member.id,
+            "code": Forbidden.code,
+            "policy": list(decision.policy_ids),
+            "policy_digest": decision.digest,
+        }
+        await store.record(AuditEvent(EventKind.REJECTED, clock.now(), record))
+        raise Forbidden(f"admin denied for {caller.member.id} by {list(decision.policy_ids) or 'default deny'}")
 
-    def __init__(self, *, state: GatewayState, store: Store, clock: Clock, directory: Path) -> None:
+
+class Recorded(Protocol):
+    def record(self) -> dict[str, object]: ...
+
+
+def admin_body(caller: Caller, result: Recorded) -> dict[str, object]:
+    """A reload asked for at an admin endpoint, as the JSON body answered (the ledger record and who asked)."""
+    return {"trigger": "admin", "by": caller.member.id} | result.record()
+
+
+class PolicyReloader:
+    """Hot reload of ``directory`` into ``state`` (Rules 1-4).
+
+    ``lock`` is shared with the trust reloader (gateway/trustadmin.py): a policy set is checked against the
+    registry, so a policy reload and a trust reload (which may bring a new registry) never interleave."""
+
+    def __init__(
+        self, *, state: GatewayState, store: Store, clock: Clock, directory: Path, lock: asyncio.Lock | None = None
+    ) -> None:
         self._state = state
         self._store = store
         self._clock = clock
         self._directory = directory
-        self._lock = asyncio.Lock()  # one reload at a time: the second waits and re-reads the files
+        self._lock = lock or asyncio.Lock()  # one reload at a time: the second waits and re-reads the files
 
     async def reload(self, trigger: str, by: str = "") -> Reload:
         """Check and swap (Rules 1-3). Never raises for a refused set: the refusal is the result."""
@@ -134,24 +164,12 @@ class PolicyReloader:
 
     async def reload_by(self, caller: Caller, adapter: str = "rest") -> Reload:
         """The admin endpoint: Cedar decides (Rule 4); a denial is audited and raised as ``Forbidden``."""
-        decision = self._state.require_authorizer().authorize(admin_request(caller.member))
-        if not decision.allowed:
-            record = {
-                "adapter": adapter,
-                "action": "admin",
-                "caller": caller.member.id,
-                "code": Forbidden.code,
-                "policy": list(decision.policy_ids),
-                "policy_digest": decision.digest,
-            }
-            await self._store.record(AuditEvent(EventKind.REJECTED, self._clock.now(), record))
-            raise Forbidden(f"admin denied for {caller.member.id} by {list(decision.policy_ids) or 'default deny'}")
+        await require_admin(self._state, self._store, self._clock, caller, adapter)
         return await self.reload("admin", caller.member.id)
 
     async def reload_for(self, caller: Caller) -> dict[str, object]:
         """``reload_by`` as the JSON body the REST adapter returns."""
-        result = await self.reload_by(caller)
-        return {"trigger": "admin", "by": caller.member.id} | result.record()
+        return admin_body(caller, await self.reload_by(caller))
 
 
 # -- the command ---------------------------------------------------------------------------------------------

@@ -111,6 +111,12 @@ class Settings:
     crash_point: str = ""  # tests only: main.py sets it from CGW_CRASH_POINT (gateway/faults.py)
     grpc_port: int | None = None  # the gRPC listener (mTLS required) beside REST; None: not started
     ports: PortSettings = field(default_factory=PortSettings)  # port release synchronisation (gateway/portsettings.py)
+    # How often the trust files are stat()ed for a replacement (gateway/trustadmin.py); 0: only SIGHUP / admin.
+    trust_watch_seconds: float = 1.0
+
+
+# A replaced CRL must be picked up well within its own publication interval (a day); an hour is the laxest poll.
+MAX_TRUST_WATCH_SECONDS = 3600
 
 
 def default_policies_dir() -> Path:
@@ -121,7 +127,7 @@ def default_policies_dir() -> Path:
 _SECTIONS: dict[str, set[str]] = {
     "gateway": {"member_id", "origin", "host", "rest_port", "grpc_port", "data_dir", "policies_dir"},
     "tls": {"cert", "key"},
-    "trust": {"anchors", "crl", "registry"},
+    "trust": {"anchors", "crl", "registry", "watch_seconds"},
     "signing": {"cert", "key", "checkpoint_key"},
     "limits": {f.name for f in fields(Limits)},
     "store": {f.name for f in fields(StoreSettings)},
@@ -206,6 +212,12 @@ def load_settings(path: Path, *, overrides: dict[str, Any] | None = None) -> Set
     if not 0 <= port <= 65535:
         raise Unavailable("config: [gateway] rest_port out of range", field="gateway.rest_port")
     grpc_port = _get(table, "gateway", "grpc_port", int, required=False)
+    watch = table.get("trust", {}).get("watch_seconds", 1.0)
+    if isinstance(watch, bool) or not isinstance(watch, (int, float)) or not 0 <= watch <= MAX_TRUST_WATCH_SECONDS:
+        raise Unavailable(
+            f"config: [trust] watch_seconds must be a number in [0, {MAX_TRUST_WATCH_SECONDS}]",
+            field="trust.watch_seconds",
+        )
     if grpc_port is not None and not 0 <= grpc_port <= 65535:
         raise Unavailable("config: [gateway] grpc_port out of range", field="gateway.grpc_port")
     return Settings(
@@ -228,4 +240,5 @@ def load_settings(path: Path, *, overrides: dict[str, Any] | None = None) -> Set
         delivery=_delivery(table, base),
         grpc_port=grpc_port,
         ports=parse_port_settings(table.get("ports", {})),
+        trust_watch_seconds=float(watch),
     )

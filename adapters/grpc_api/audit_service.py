@@ -24,7 +24,7 @@ class AuditService(audit_pb2_grpc.AuditServicer):
 
     async def _ledger(self, context: Context) -> Ledger:
         pipeline = self._services.pipeline
-        await pipeline.authorize_audit(await pipeline.authenticate(credentials(context)))
+        await pipeline.authorize_audit(await pipeline.authenticate(credentials(context), adapter="grpc"))
         return self._services.ledger
 
     async def GetCheckpoint(self, request: audit_pb2.CheckpointRequest, context: Context) -> audit_pb2.Checkpoint:

@@ -61,6 +61,8 @@ class RestServices:
     aeo: Recognition | None = None  # AEO mutual recognition; None: /v1/aeo/* answers 503
     # Policy hot reload for an authenticated caller (gateway/policyadmin.py): the ledger record of the reload.
     reload_policies: Callable[[Caller], Awaitable[dict[str, object]]] | None = None
+    # Trust hot reload (anchors, CRL, registry; gateway/trustadmin.py): the ledger record of the reload.
+    reload_trust: Callable[[Caller], Awaitable[dict[str, object]]] | None = None
     ports: PortStreams | None = None  # port release streams (gateway/portstream.py); None: /v1/ports/* answer 503
 
 
@@ -196,12 +198,20 @@ async def forward(request: web.Request) -> web.Response:
     return _json_response(body, status=200 if outcome.duplicate else 201)
 
 
-async def reload_policies(request: web.Request) -> web.Response:
-    caller = await _caller(request)
-    reload = request.app[SERVICES].reload_policies
-    if reload is None:
-        raise Unavailable("policy reload is not configured")
-    return web.json_response(await reload(caller))
+Reload = Callable[[Caller], Awaitable[dict[str, object]]]
+
+
+def admin_reload(what: str, pick: Callable[[RestServices], Reload | None]) -> Handler:
+    """A reload endpoint (policies, trust): authenticate, then the service decides (Cedar ``admin``) and reloads."""
+
+    async def handler(request: web.Request) -> web.Response:
+        caller = await _caller(request)
+        reload = pick(request.app[SERVICES])
+        if reload is None:
+            raise Unavailable(f"{what} reload is not configured")
+        return web.json_response(await reload(caller))
+
+    return handler
 
 
 async def message_status(request: web.Request) -> web.Response:
@@ -371,7 +381,8 @@ def build_app(services: RestServices) -> web.Application:
     app.router.add_post("/v1/messages", submit)
     app.router.add_get("/v1/messages/{sender}/{message_id}", message_status)
     app.router.add_post("/v1/messages/{sender}/{message_id}/forward", forward)
-    app.router.add_post("/v1/admin/policies/reload", reload_policies)
+    app.router.add_post("/v1/admin/policies/reload", admin_reload("policy", lambda s: s.reload_policies))
+    app.router.add_post("/v1/admin/trust/reload", admin_reload("trust", lambda s: s.reload_trust))
     app.router.add_get("/v1/inbox", inbox)
     app.router.add_post("/v1/inbox/ack", ack)
     app.router.add_post("/v1/token", token)

@@ -216,6 +216,13 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                     {"200": _json("PolicyReload", "the reload as recorded in the ledger (accepted or refused)")},
                 )
             },
+            "/v1/admin/trust/reload": {
+                "post": _op(
+                    "Re-read the trust anchors, the CRL and the registry, check them and swap them in (admin action"
+                    " in Cedar); a new CRL applies from the next request on, to certificates and access tokens",
+                    {"200": _json("TrustReload", "the reload as recorded in the ledger (accepted or refused)")},
+                )
+            },
             "/v1/inbox": {
                 "get": _op(
                     "Pull unacknowledged messages after a cursor (long-poll with wait)",
@@ -428,6 +435,30 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                     "type": "object",
                     "required": ["redriven"],
                     "properties": {"redriven": {"type": "integer", "minimum": 0}},
+                },
+                "TrustReload": {
+                    "type": "object",
+                    "required": ["accepted", "old_version", "new_version", "crl"],
+                    "properties": {
+                        "accepted": {"type": "boolean"},
+                        "old_version": {"type": "string"},
+                        "new_version": {"type": "string", "description": "empty when the files were refused"},
+                        "crl": {
+                            "type": "object",
+                            "description": "the CRL serving after the reload",
+                            "required": ["this_update", "next_update", "number", "revoked"],
+                            "properties": {
+                                "this_update": {"type": "string", "format": "date-time"},
+                                "next_update": {"type": "string", "format": "date-time"},
+                                "number": {"type": ["integer", "null"]},
+                                "revoked": {"type": "integer", "minimum": 0},
+                            },
+                        },
+                        "code": {"type": "string"},
+                        "detail": {"type": "string"},
+                        "trigger": {"type": "string"},
+                        "by": {"type": "string"},
+                    },
                 },
                 "PolicyReload": {
                     "type": "object",

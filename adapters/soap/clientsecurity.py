@@ -26,7 +26,7 @@ from zeep.settings import Settings
 from adapters.soap import wssecurity
 from adapters.soap.wssecurity import envelope_parts
 from gateway.core.errors import CertificateUntrusted
-from gateway.core.model import CertifiedKey, ChainValidator
+from gateway.core.model import CertificateRef, CertifiedKey, ChainValidator
 from gateway.core.pki import fingerprint
 
 # Parsed WSDL/response size bound for zeep (it parses whole documents in memory).
@@ -66,10 +66,15 @@ class PinnedSigner:
             fingerprint=fingerprint(self._der),
             public_key=self._certificate.public_key(),
             not_after=self._certificate.not_valid_after_utc,
+            serial=self._certificate.serial_number,
+            issuer="",
         )
 
     def validate_client(self, chain: Sequence[bytes], at: datetime) -> CertifiedKey:
         raise CertificateUntrusted("a pinned signer is not a TLS client")
+
+    def recheck(self, certificate: CertificateRef, member_id: str, at: datetime) -> None:
+        raise CertificateUntrusted("a pinned signer is not rechecked")
 
 
 class WsSecurity:

@@ -32,7 +32,7 @@ from adapters.soap import document as xml_document
 from adapters.soap import mapping, names, wssecurity
 from gateway.core.envelope import SignedClaims, parse_header
 from gateway.core.errors import BadRequest, GatewayError, HeaderInvalid, Internal, SignatureRejected
-from gateway.core.model import CertifiedKey, ChainValidator, Header
+from gateway.core.model import CertificateRef, CertifiedKey, ChainValidator, Header
 from gateway.core.payloads import MEDIA_PROTOBUF, MessageTypeSpec
 from gateway.core.pki import certificate_fingerprint
 
@@ -181,7 +181,12 @@ class _AcceptedSigner:
             fingerprint=certificate_fingerprint(leaf),
             public_key=leaf.public_key(),
             not_after=leaf.not_valid_after_utc,
+            serial=leaf.serial_number,
+            issuer="",
         )
 
     def validate_client(self, chain: Sequence[bytes], at: datetime) -> CertifiedKey:
         raise Internal("stored evidence has no TLS client chain")
+
+    def recheck(self, certificate: CertificateRef, member_id: str, at: datetime) -> None:
+        raise Internal("stored evidence is not rechecked")

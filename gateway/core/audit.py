@@ -25,6 +25,7 @@ class EventKind(enum.StrEnum):
     ACKNOWLEDGED = "acknowledged"
     TOKEN_ISSUED = "token_issued"  # noqa: S105 - an event name, not a secret
     POLICY_RELOADED = "policy_reloaded"
+    TRUST_RELOADED = "trust_reloaded"  # anchors, CRL and registry re-read (gateway/trustadmin.py)
     RECALLED = "recalled"  # one copy (an original or a forward) withdrawn by an intel.recall.v1
     ADMIN = "admin"
     PORT_UPDATE = "port_update"  # a release notice or gate-out applied to a port's stream (gateway/portstream.py)

@@ -116,6 +116,22 @@ class CertifiedKey:
     fingerprint: str  # lowercase hex SHA-256 of the leaf certificate DER
     public_key: PublicKeyTypes
     not_after: datetime
+    serial: int  # the leaf's serial number (what a CRL lists)
+    issuer: str  # lowercase hex SHA-256 of the trust anchor that issued the leaf ("" when no anchor vouched)
+
+    @property
+    def ref(self) -> CertificateRef:
+        return CertificateRef(fingerprint=self.fingerprint, serial=self.serial, issuer=self.issuer)
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateRef:
+    """A certificate validated earlier, named so that it can be checked again against the trust of the moment
+    without its bytes: an access token carries the one that signed its client assertion."""
+
+    fingerprint: str  # lowercase hex SHA-256 of the certificate DER (what the registry lists)
+    serial: int  # what a CRL lists
+    issuer: str  # lowercase hex SHA-256 of the issuing trust anchor's DER (serials are unique per issuer)
 
 
 class ChainValidator(Protocol):
@@ -128,4 +144,10 @@ class ChainValidator(Protocol):
 
     def validate_client(self, chain: Sequence[bytes], at: datetime) -> CertifiedKey:
         """For TLS client authentication: clientAuth EKU."""
+        ...
+
+    def recheck(self, certificate: CertificateRef, member_id: str, at: datetime) -> None:
+        """Is a certificate validated earlier for ``member_id`` still good under this trust at ``at``: revocation
+        data current, issued by the anchor whose CRL is loaded, not listed in it, still registered for the member?
+        Raises Unavailable, CertificateRevoked or CertificateUntrusted."""
         ...

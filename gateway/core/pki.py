@@ -21,6 +21,11 @@ Rule 5: a successful result is cached by (leaf fingerprint, purpose) together wi
         holds (intersection of every chain certificate's validity and the CRL window); it is served only
         while ``at`` is inside that window. The cache is bounded (:data:`MAX_CACHE_ENTRIES`, oldest out).
 Rule 6: time is an argument and must be timezone-aware; this module has no clock.
+Rule 7: :meth:`FederationTrust.recheck` judges a certificate validated earlier (under this or an older
+        snapshot) by its :class:`~gateway.core.model.CertificateRef` alone: the CRL must be current (Rule 2),
+        the certificate issued by the anchor whose CRL is loaded, its serial not listed, and its fingerprint
+        still registered for a member that is not suspended. Two lookups: an access token is rechecked at
+        every use.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from cryptography.x509.verification import (
 )
 
 from gateway.core.errors import CertificateRevoked, CertificateUntrusted, Internal, Unavailable
-from gateway.core.model import CertifiedKey, Registry
+from gateway.core.model import CertificateRef, CertifiedKey, Registry
 from gateway.core.registry import MAX_MEMBER_ID_LENGTH, MEMBER_ID
 
 MAX_CHAIN_LENGTH = 3  # leaf + anchor (x5c may carry it) + one spare; the federation issues leaves from the root
@@ -143,6 +148,8 @@ class FederationTrust:
         self._anchors = tuple(anchors)
         self._crl = crl
         self._crl_issuer = self._check_crl(crl, self._anchors)
+        self._crl_issuer_fp = certificate_fingerprint(self._crl_issuer)
+        self._revoked = frozenset(entry.serial_number for entry in crl)
         self._crl_from = crl.last_update_utc
         next_update = crl.next_update_utc
         if next_update is None:
@@ -188,6 +195,47 @@ class FederationTrust:
     def registry(self) -> Registry:
         return self._registry
 
+    @property
+    def crl_window(self) -> tuple[datetime, datetime]:
+        """The CRL's [thisUpdate, nextUpdate): outside it this snapshot fails closed."""
+        return self._crl_from, self._crl_until
+
+    @property
+    def crl_issuer(self) -> str:
+        """Fingerprint of the anchor that signed the CRL (and so issued every certificate this snapshot accepts)."""
+        return self._crl_issuer_fp
+
+    @property
+    def crl_number(self) -> int | None:
+        try:
+            return self._crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+        except x509.ExtensionNotFound:
+            return None
+
+    @property
+    def revoked_count(self) -> int:
+        return len(self._revoked)
+
+    def recheck(self, certificate: CertificateRef, member_id: str, at: datetime) -> None:
+        """Rule 7: is a certificate validated earlier still good under this snapshot at ``at``?"""
+        self._require_current(_utc(at))
+        if certificate.issuer != self._crl_issuer_fp:
+            raise CertificateUntrusted("the certificate was issued under an anchor whose CRL is not loaded")
+        if certificate.serial in self._revoked:
+            raise CertificateRevoked(f"serial {certificate.serial:x} is listed in the CRL")
+        member = self._registry.get(member_id)
+        if member is None or certificate.fingerprint not in member.cert_fingerprints:
+            raise CertificateUntrusted(f"certificate {certificate.fingerprint} is not registered for {member_id}")
+        if member.suspended:
+            raise CertificateUntrusted(f"{member_id} is suspended")
+
+    def _require_current(self, at: datetime) -> None:
+        if not self._crl_from <= at < self._crl_until:
+            raise Unavailable(
+                f"CRL not current at {at.isoformat()} (valid {self._crl_from.isoformat()} .. "
+                f"{self._crl_until.isoformat()}): failing closed"
+            )
+
     def validate_signing(self, chain: Sequence[bytes], at: datetime) -> CertifiedKey:
         """A member's message/token signing certificate (documentSigning EKU) at ``at``."""
         return self._validate(chain, at, "signing")
@@ -198,11 +246,7 @@ class FederationTrust:
 
     def _validate(self, unverified_chain: Sequence[bytes], at: datetime, purpose: Purpose) -> CertifiedKey:
         at = _utc(at)
-        if not self._crl_from <= at < self._crl_until:
-            raise Unavailable(
-                f"CRL not current at {at.isoformat()} (valid {self._crl_from.isoformat()} .. "
-                f"{self._crl_until.isoformat()}): failing closed"
-            )
+        self._require_current(at)
         if not unverified_chain:
             raise CertificateUntrusted("empty certificate chain")
         if len(unverified_chain) > MAX_CHAIN_LENGTH:
@@ -242,7 +286,7 @@ class FederationTrust:
         for cert in verified[:-1]:
             if cert.issuer != anchor.subject:
                 raise CertificateUntrusted("no revocation data for a certificate issued by an intermediate CA")
-            if self._crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None:
+            if cert.serial_number in self._revoked:
                 raise CertificateRevoked(f"serial {cert.serial_number:x} is listed in the CRL")
         leaf = verified[0]
         member_id = _member_id(leaf)
@@ -261,6 +305,8 @@ class FederationTrust:
                 fingerprint=leaf_fp,
                 public_key=leaf.public_key(),
                 not_after=leaf.not_valid_after_utc,
+                serial=leaf.serial_number,
+                issuer=self._crl_issuer_fp,
             ),
             valid_from=valid_from,
             valid_until=valid_until,

@@ -19,6 +19,10 @@ Rule 6: every failure is :class:`TokenInvalid` with the same public message; whi
         ``detail`` only (ledger and logs). ``Unavailable`` (no trust data) passes through: fail closed.
 Rule 7: the client assertion's ``jti`` is NOT checked for replay here (the core has no state): the caller
         must claim it once in the store (``claim_once(f"jti:{member}:{jti}", expires)``) before issuing.
+Rule 8: an access token names the certificate that signed its client assertion (private claim
+        :data:`CERT_CLAIM`: fingerprint, serial, issuing anchor), so that whoever accepts the token can recheck
+        that certificate against the trust of the moment (``ChainValidator.recheck``): a revocation published
+        after issuance takes effect at the token's next use. The claim is required.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from gateway.core.errors import BadRequest, Internal, Invalid, SignatureRejected, TokenInvalid
-from gateway.core.model import ChainValidator, Member, Registry
+from gateway.core.model import CertificateRef, ChainValidator, Member, Registry
 from gateway.core.signing import (
     PrivateKey,
     b64url_encode,
@@ -52,6 +56,7 @@ from gateway.core.signing import (
 __all__ = [
     "ACCESS_TYP",
     "ASSERTION_TYP",
+    "CERT_CLAIM",
     "AccessClaims",
     "ClientAssertion",
     "issue_access_token",
@@ -63,6 +68,7 @@ __all__ = [
 
 ASSERTION_TYP: Final = "cgw-client-assertion+jwt"
 ACCESS_TYP: Final = "at+jwt"  # RFC 9068
+CERT_CLAIM: Final = "cgw_cert"  # Rule 8: {"sha256": hex, "serial": hex, "issuer": hex}
 
 # -- named limits ------------------------------------------------------------------------------------------
 MAX_CLOCK_SKEW: Final = timedelta(seconds=60)  # members' clocks are NTP-synced; a minute covers the rest
@@ -73,9 +79,11 @@ MAX_NUMERIC_DATE: Final = 253_402_300_799  # 9999-12-31T23:59:59Z: beyond that d
 
 _JTI: Final = re.compile(r"[\x21-\x7e]+")  # visible ASCII
 _X5T: Final = re.compile(r"[A-Za-z0-9_-]{43}")  # unpadded base64url of 32 bytes
+_SHA256_HEX: Final = re.compile(r"[0-9a-f]{64}")
+_SERIAL_HEX: Final = re.compile(r"[0-9a-f]{1,40}")  # RFC 5280 4.1.2.2: at most 20 octets
 _ASSERTION_REQUIRED: Final = frozenset({"iss", "sub", "aud", "exp", "iat", "jti"})
 _ASSERTION_OPTIONAL: Final = frozenset({"nbf"})
-_ACCESS_REQUIRED: Final = frozenset({"iss", "sub", "aud", "exp", "iat", "jti", "client_id"})
+_ACCESS_REQUIRED: Final = frozenset({"iss", "sub", "aud", "exp", "iat", "jti", "client_id", CERT_CLAIM})
 _ACCESS_OPTIONAL: Final = frozenset({"nbf", "cnf"})
 
 
@@ -86,17 +94,19 @@ class ClientAssertion:
     member: Member
     jti: str
     expires: datetime
-    fingerprint: str  # lowercase hex SHA-256 of the signing certificate
+    certificate: CertificateRef  # the signing certificate, for the access token (Rule 8)
 
 
 @dataclass(frozen=True, slots=True)
 class AccessClaims:
-    """A verified access token: who it was issued to and, when bound, the certificate thumbprint."""
+    """A verified access token: who it was issued to, the certificate its client assertion was signed with
+    (still to be rechecked against the current trust, Rule 8) and, when bound, the TLS certificate thumbprint."""
 
     member: Member
     jti: str
     expires: datetime
     bound_x5t: str | None
+    certificate: CertificateRef
 
 
 def x5t_s256(der: bytes) -> str:
@@ -244,7 +254,7 @@ def verify_client_assertion(
     member = _member(registry, certified.member_id)
     if certified.fingerprint not in member.cert_fingerprints:
         raise TokenInvalid(f"certificate is not registered for {member.id}")
-    return ClientAssertion(member=member, jti=jti, expires=expires, fingerprint=certified.fingerprint)
+    return ClientAssertion(member=member, jti=jti, expires=expires, certificate=certified.ref)
 
 
 # -- access tokens ----------------------------------------------------------------------------------------
@@ -261,11 +271,13 @@ def issue_access_token(
     ttl: timedelta | int,
     cnf_x5t_s256: str | None,
     jti: str,
+    certificate: CertificateRef,
 ) -> str:
     """An access token for ``member`` signed by the gateway key ``key`` (``kid`` = ``key_id``).
 
     ``ttl`` is a timedelta or whole seconds (at most :data:`MAX_ACCESS_TOKEN_TTL`). With ``cnf_x5t_s256`` the
-    token is bound to that TLS client certificate thumbprint (RFC 8705).
+    token is bound to that TLS client certificate thumbprint (RFC 8705). ``certificate`` is the one that signed
+    the client assertion (Rule 8).
     """
     lifetime = ttl if isinstance(ttl, timedelta) else timedelta(seconds=ttl)
     if not timedelta(seconds=1) <= lifetime <= MAX_ACCESS_TOKEN_TTL:
@@ -281,6 +293,11 @@ def issue_access_token(
         "iat": issued,
         "exp": issued + int(lifetime.total_seconds()),
         "jti": jti,
+        CERT_CLAIM: {
+            "sha256": certificate.fingerprint,
+            "serial": f"{certificate.serial:x}",
+            "issuer": certificate.issuer,
+        },
     }
     if cnf_x5t_s256 is not None:
         claims["cnf"] = {"x5t#S256": cnf_x5t_s256}
@@ -297,6 +314,21 @@ def _binding(claims: Mapping[str, Any]) -> str | None:
     if not isinstance(thumbprint, str) or not _X5T.fullmatch(thumbprint):
         raise TokenInvalid("cnf.x5t#S256 is not a base64url SHA-256 thumbprint")
     return thumbprint
+
+
+def _certificate(claims: Mapping[str, Any]) -> CertificateRef:
+    """Rule 8: the signing certificate of the client assertion the token was issued for."""
+    value = claims[CERT_CLAIM]
+    if not isinstance(value, dict) or set(value) != {"sha256", "serial", "issuer"}:
+        raise TokenInvalid(f"claim {CERT_CLAIM!r} must be an object with exactly 'sha256', 'serial', 'issuer'")
+    fingerprint, serial, issuer = value["sha256"], value["serial"], value["issuer"]
+    if not (isinstance(fingerprint, str) and _SHA256_HEX.fullmatch(fingerprint)):
+        raise TokenInvalid(f"{CERT_CLAIM}.sha256 is not a lowercase hex SHA-256")
+    if not (isinstance(issuer, str) and _SHA256_HEX.fullmatch(issuer)):
+        raise TokenInvalid(f"{CERT_CLAIM}.issuer is not a lowercase hex SHA-256")
+    if not (isinstance(serial, str) and _SERIAL_HEX.fullmatch(serial)):
+        raise TokenInvalid(f"{CERT_CLAIM}.serial is not a lowercase hex serial number")
+    return CertificateRef(fingerprint=fingerprint, serial=int(serial, 16), issuer=issuer)
 
 
 def verify_access_token(
@@ -330,5 +362,6 @@ def verify_access_token(
         or not hmac.compare_digest(bound.encode("ascii"), presented_cert_x5t_s256.encode("ascii", "replace"))
     ):
         raise TokenInvalid("token is bound to another client certificate (or none was presented)")
+    certificate = _certificate(claims)
     member = _member(registry, _string(claims, "sub"))
-    return AccessClaims(member=member, jti=jti, expires=expires, bound_x5t=bound)
+    return AccessClaims(member=member, jti=jti, expires=expires, bound_x5t=bound, certificate=certificate)

@@ -129,6 +129,23 @@ def load_trust(anchors: Path, crl: Path, registry: Path) -> FederationTrust:
     return FederationTrust(load_certificates(anchors), load_crl(crl), load_registry(registry))
 
 
+FileSignature = tuple[tuple[int, int, int, int] | None, ...]
+
+
+def file_signature(paths: tuple[Path, ...]) -> FileSignature:
+    """(device, inode, size, mtime in ns) of each file, None for one that cannot be stat()ed: a file replaced
+    by a rename (new inode) or rewritten in place (new mtime or size) changes it. One stat per file."""
+    seen: list[tuple[int, int, int, int] | None] = []
+    for path in paths:
+        try:
+            info = os.stat(path)
+        except OSError:
+            seen.append(None)
+        else:
+            seen.append((info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns))
+    return tuple(seen)
+
+
 def _write(path: Path, data: bytes, mode: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # A descriptor opened earlier on an old file (with a wider mode) must not see the new bytes: replace the

@@ -30,7 +30,7 @@ from cryptography.x509.verification import (
 )
 
 from gateway.core.errors import CertificateRevoked, CertificateUntrusted
-from gateway.core.model import CertifiedKey, Member, MemberKind, Registry
+from gateway.core.model import CertificateRef, CertifiedKey, Member, MemberKind, Registry
 from gateway.core.signing import PrivateKey
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -220,6 +220,8 @@ class TestValidator:
             fingerprint=fingerprint(leaf),
             public_key=leaf.public_key(),
             not_after=leaf.not_valid_after_utc,
+            serial=leaf.serial_number,
+            issuer=fingerprint(self.anchor),
         )
 
     def validate_signing(self, chain: Sequence[bytes], at: datetime) -> CertifiedKey:
@@ -227,6 +229,12 @@ class TestValidator:
 
     def validate_client(self, chain: Sequence[bytes], at: datetime) -> CertifiedKey:
         return self._validate(chain, at, ExtendedKeyUsageOID.CLIENT_AUTH)
+
+    def recheck(self, certificate: CertificateRef, member_id: str, at: datetime) -> None:
+        if certificate.issuer != fingerprint(self.anchor):
+            raise CertificateUntrusted("issued under another anchor")
+        if certificate.serial in self.revoked:
+            raise CertificateRevoked(f"serial {certificate.serial:x}")
 
 
 SAMPLE_MEMBERS: tuple[tuple[str, MemberKind, str, frozenset[str], bool], ...] = (

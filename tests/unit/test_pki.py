@@ -175,6 +175,29 @@ def test_a_new_crl_revokes_a_previously_good_certificate(fed: Fed) -> None:
         trust.validate_signing([_der(good)], later)
 
 
+def test_recheck_judges_an_earlier_certificate_by_its_reference_against_the_snapshot(fed: Fed) -> None:
+    """Rule 7: what an access token's use asks of the trust of the moment (gateway/access.py Rule 5)."""
+    (good,) = load_certificates(fed.root_dir / "members/US-CBP/signing.crt")
+    ref = fed.trust().validate_signing([_der(good)], NOW).ref
+    assert ref.serial == good.serial_number and ref.issuer == certificate_fingerprint(fed.root)
+    fed.trust().recheck(ref, "US-CBP", NOW)  # still good: no error
+    later = NOW + timedelta(days=1)
+    revoking = fed.trust(crl=build_crl(fed.issuer, [good], later, number=2))
+    with pytest.raises(CertificateRevoked):
+        revoking.recheck(ref, "US-CBP", later)
+    with pytest.raises(Unavailable, match="not current"):  # a stale CRL fails closed here too
+        fed.trust().recheck(ref, "US-CBP", NOW + timedelta(days=30))
+    with pytest.raises(CertificateUntrusted, match="not registered"):
+        fed.trust().recheck(ref, "NL-DOUANE", NOW)
+    with pytest.raises(CertificateUntrusted, match="anchor"):
+        fed.trust().recheck(dataclasses.replace(ref, issuer="0" * 64), "US-CBP", NOW)
+    suspended = build_registry(
+        [dataclasses.replace(m, suspended=m.id == "US-CBP") for m in fed.registry.members.values()]
+    )
+    with pytest.raises(CertificateUntrusted, match="suspended"):
+        fed.trust(registry=suspended).recheck(ref, "US-CBP", NOW)
+
+
 # -- chains that are not the federation's ----------------------------------------------------------
 
 

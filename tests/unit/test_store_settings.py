@@ -164,3 +164,23 @@ async def test_the_password_file_must_be_private_and_is_sent(tmp_path: Path, pas
     secret.write_text("wrong\n")
     with pytest.raises(Unavailable):
         await open_store(settings)
+
+
+def settings_with_watch(tmp_path: Path, value: str | None) -> Path:
+    """``[trust] watch_seconds`` (gateway/trustadmin.py) set to ``value``, or absent."""
+    path = tmp_path / "gateway.toml"
+    line = f"watch_seconds = {value}\n" if value is not None else ""
+    path.write_text(BASE.replace('registry = "r.json"\n', f'registry = "r.json"\n{line}'))
+    return path
+
+
+@pytest.mark.parametrize(("value", "seconds"), [(None, 1.0), ("0", 0.0), ("0.25", 0.25), ("3600", 3600.0)])
+def test_trust_watch_seconds(tmp_path: Path, value: str | None, seconds: float) -> None:
+    assert load_settings(settings_with_watch(tmp_path, value)).trust_watch_seconds == seconds
+
+
+@pytest.mark.parametrize("value", ["-1", "3601", "true", '"1"'])
+def test_bad_trust_watch_seconds_fail_closed(tmp_path: Path, value: str) -> None:
+    with pytest.raises(Unavailable) as err:
+        load_settings(settings_with_watch(tmp_path, value))
+    assert err.value.field == "trust.watch_seconds"

@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 import rfc8785
-from _testpki import NOW, Identity, TestCA, TestValidator, make_registry, new_key
+from _testpki import NOW, Identity, TestCA, TestValidator, fingerprint, make_registry, new_key
 from cryptography.hazmat.primitives import serialization
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.core import tokens
 from gateway.core.errors import Internal, TokenInvalid, Unavailable
-from gateway.core.model import Registry
+from gateway.core.model import CertificateRef, Registry
 from gateway.core.signing import sign_compact
 
 AUDIENCE = "https://gateway.customs.example/v1/token"
@@ -99,7 +99,7 @@ def test_assertion_round_trip(world: World, member: str) -> None:
         member=world.registry.members[member],
         jti="j-1",
         expires=NOW + timedelta(seconds=60),
-        fingerprint=ident.fingerprint,
+        certificate=CertificateRef(ident.fingerprint, ident.cert.serial_number, fingerprint(world.ca.cert)),
     )
 
 
@@ -218,9 +218,18 @@ def issue(w: World, member: str = "NL-DOUANE", **kwargs: Any) -> str:
         "ttl": timedelta(minutes=5),
         "cnf_x5t_s256": None,
         "jti": "t-1",
+        "certificate": signed_by(w, member),
     }
     args.update(kwargs)
     return tokens.issue_access_token(w.registry.members[member], **args)
+
+
+def signed_by(w: World, member: str) -> CertificateRef:
+    """The certificate a member's client assertion is signed with (Rule 8); a made-up one for others."""
+    ident = w.ids.get(member)
+    if ident is None:
+        return CertificateRef("0" * 64, 1, fingerprint(w.ca.cert))
+    return CertificateRef(ident.fingerprint, ident.cert.serial_number, fingerprint(w.ca.cert))
 
 
 def verify_access(w: World, token: str, **kwargs: Any) -> tokens.AccessClaims:
@@ -254,8 +263,19 @@ def test_access_token_round_trip(world: World) -> None:
     assert header == {"alg": "ES256", "typ": "at+jwt", "kid": "gw-1"}
     claims = verify_access(world, token)
     assert claims == tokens.AccessClaims(
-        member=world.registry.members["NL-DOUANE"], jti="t-1", expires=NOW + timedelta(minutes=5), bound_x5t=None
+        member=world.registry.members["NL-DOUANE"],
+        jti="t-1",
+        expires=NOW + timedelta(minutes=5),
+        bound_x5t=None,
+        certificate=signed_by(world, "NL-DOUANE"),
     )
+    payload = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    ident = world.ids["NL-DOUANE"]
+    assert payload[tokens.CERT_CLAIM] == {
+        "sha256": ident.fingerprint,
+        "serial": f"{ident.cert.serial_number:x}",
+        "issuer": fingerprint(world.ca.cert),
+    }
     # an unbound token stays usable over a connection that presents a certificate
     assert verify_access(world, token, presented_cert_x5t_s256=tokens.x5t_s256(b"cert")).bound_x5t is None
     assert verify_access(world, issue(world, ttl=300)).expires == NOW + timedelta(seconds=300)
@@ -303,6 +323,7 @@ def _forged_access(w: World, **changes: Any) -> str:
         "iat": issued,
         "exp": issued + 300,
         "jti": "t",
+        tokens.CERT_CLAIM: {"sha256": "a" * 64, "serial": "1f", "issuer": "b" * 64},
     }
     claims.update(changes)
     claims = {k: v for k, v in claims.items() if v is not _DROP}
@@ -321,6 +342,12 @@ def _forged_access(w: World, **changes: Any) -> str:
         ({"cnf": "x"}, "cnf"),
         ({"exp": int(NOW.timestamp()) + 3601, "iat": int(NOW.timestamp())}, "lifetime"),
         ({"roles": ["admin"]}, "roles"),
+        ({tokens.CERT_CLAIM: _DROP}, tokens.CERT_CLAIM),  # Rule 8: every token names its signing certificate
+        ({tokens.CERT_CLAIM: {"sha256": "a" * 64, "serial": "1f"}}, tokens.CERT_CLAIM),
+        ({tokens.CERT_CLAIM: {"sha256": "A" * 64, "serial": "1f", "issuer": "b" * 64}}, "sha256"),
+        ({tokens.CERT_CLAIM: {"sha256": "a" * 64, "serial": 31, "issuer": "b" * 64}}, "serial"),
+        ({tokens.CERT_CLAIM: {"sha256": "a" * 64, "serial": "f" * 41, "issuer": "b" * 64}}, "serial"),
+        ({tokens.CERT_CLAIM: {"sha256": "a" * 64, "serial": "1f", "issuer": "b"}}, "issuer"),
     ],
 )
 def test_access_token_claims_are_strict(world: World, changes: dict[str, Any], why: str) -> None:
