@@ -1,6 +1,8 @@
 """The ``customs-gateway`` command.
 
     customs-gateway init DIR                 create a dev federation (CA, members, gateway keys, registry, config)
+    customs-gateway init --renew DIR         renew what expires within --within-days (same keys), re-sign the CRL
+    customs-gateway crl renew DIR            re-sign the dev CRL (keeps its revocations; --revoke CERTFILE adds one)
     customs-gateway serve --config FILE      run the gateway
     customs-gateway demo [--keep DIR]        run the end-to-end scenario on loopback; exit 0 only if all behaved
     customs-gateway send ...                 sign a payload file with a member's key and submit it
@@ -39,7 +41,23 @@ def _parser() -> argparse.ArgumentParser:
 
     init = commands.add_parser("init", help="create a development federation in DIR")
     init.add_argument("directory", type=Path)
-    init.add_argument("--force", action="store_true", help="write into a non-empty directory")
+    mode = init.add_mutually_exclusive_group()
+    mode.add_argument("--force", action="store_true", help="write into a non-empty directory")
+    mode.add_argument(
+        "--renew", action="store_true", help="renew the federation in DIR (gateway.toml and registry edits kept)"
+    )
+    init.add_argument(
+        "--within-days", type=_days, default=30, help="with --renew: renew what expires within this many days"
+    )
+    init.add_argument("--rotate-keys", action="store_true", help="with --renew: give renewed certificates new keys")
+
+    crl = commands.add_parser("crl", help="the development CA's revocation list")
+    crl_commands = crl.add_subparsers(dest="crl_command", required=True)
+    crl_renew = crl_commands.add_parser("renew", help="re-sign DIR/ca/root-ca.crl for another week")
+    crl_renew.add_argument("directory", type=Path, help="directory written by 'init'")
+    crl_renew.add_argument(
+        "--revoke", type=Path, action="append", default=[], metavar="CERTFILE", help="also revoke this certificate"
+    )
 
     serve = commands.add_parser("serve", help="run the gateway")
     serve.add_argument("--config", type=Path, required=True)
@@ -97,7 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "init":
-        return _init(args.directory, force=args.force)
+        return _init(args)
+    if args.command == "crl":
+        return _crl_renew(args.directory, args.revoke)
     if args.command == "serve":
         from gateway.main import serve
 
@@ -131,14 +151,47 @@ async def _dispatch(args: argparse.Namespace) -> int:
     return 2
 
 
-def _init(directory: Path, *, force: bool) -> int:
+def _init(args: argparse.Namespace) -> int:
     from gateway.infra.devpki import create_federation
 
-    if directory.exists() and any(directory.iterdir()) and not force:
+    directory: Path = args.directory
+    if args.renew:
+        return _renew(directory, within_days=args.within_days, rotate_keys=args.rotate_keys)
+    if args.rotate_keys:
+        print("error: --rotate-keys needs --renew", file=sys.stderr)
+        return 2
+    if directory.exists() and any(directory.iterdir()) and not args.force:
         print(f"error: {directory} is not empty (use --force)", file=sys.stderr)
         return 2
     config = create_federation(directory)
     print(f"dev federation written to {directory}\n  config: {config}\n  NEVER use these keys in production.")
+    return 0
+
+
+def _days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        days = -1
+    if not 0 <= days <= 3650:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days in 0..3650")
+    return days
+
+
+def _renew(directory: Path, *, within_days: int, rotate_keys: bool) -> int:
+    from datetime import timedelta
+
+    from gateway.infra.renewal import renew_federation
+
+    for line in renew_federation(directory, within=timedelta(days=within_days), rotate_keys=rotate_keys):
+        print(line)
+    return 0
+
+
+def _crl_renew(directory: Path, revoke: list[Path]) -> int:
+    from gateway.infra.renewal import renew_crl
+
+    print(renew_crl(directory, revoke=revoke))
     return 0
 
 

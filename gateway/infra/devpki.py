@@ -102,7 +102,7 @@ class Issuer:
     key: ec.EllipticCurvePrivateKey
 
 
-def _pem_key(key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey) -> bytes:
+def pem_key(key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -196,10 +196,21 @@ def issue_leaf(
     return key, cert
 
 
-def build_crl(
-    issuer: Issuer, revoked: list[x509.Certificate], now: datetime, number: int = 1
+def revoked_entry(serial: int, now: datetime) -> x509.RevokedCertificate:
+    """A CRL entry for ``serial``, revoked at ``now - BACKDATE`` for keyCompromise."""
+    return (
+        x509.RevokedCertificateBuilder()
+        .serial_number(serial)
+        .revocation_date(now - BACKDATE)
+        .add_extension(x509.CRLReason(x509.ReasonFlags.key_compromise), critical=False)
+        .build()
+    )
+
+
+def sign_crl(
+    issuer: Issuer, entries: list[x509.RevokedCertificate], now: datetime, number: int
 ) -> x509.CertificateRevocationList:
-    """A CRL valid from ``now - BACKDATE`` to ``now + CRL_VALIDITY`` listing ``revoked`` (keyCompromise)."""
+    """A CRL valid from ``now - BACKDATE`` to ``now + CRL_VALIDITY`` listing ``entries`` as they are."""
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(issuer.name)
@@ -208,19 +219,20 @@ def build_crl(
         .add_extension(x509.CRLNumber(number), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False)
     )
-    for cert in revoked:
-        builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder()
-            .serial_number(cert.serial_number)
-            .revocation_date(now - BACKDATE)
-            .add_extension(x509.CRLReason(x509.ReasonFlags.key_compromise), critical=False)
-            .build()
-        )
+    for entry in entries:
+        builder = builder.add_revoked_certificate(entry)
     return builder.sign(issuer.key, hashes.SHA256())
 
 
+def build_crl(
+    issuer: Issuer, revoked: list[x509.Certificate], now: datetime, number: int = 1
+) -> x509.CertificateRevocationList:
+    """A CRL valid from ``now - BACKDATE`` to ``now + CRL_VALIDITY`` listing ``revoked`` (keyCompromise)."""
+    return sign_crl(issuer, [revoked_entry(cert.serial_number, now) for cert in revoked], now, number)
+
+
 def _write_pair(directory: Path, stem: str, key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> None:
-    write_secret(directory / f"{stem}.key", _pem_key(key))
+    write_secret(directory / f"{stem}.key", pem_key(key))
     write_public(directory / f"{stem}.crt", _pem_cert(cert))
 
 
@@ -231,7 +243,7 @@ def create_federation(out_dir: Path, *, now: datetime | None = None) -> Path:
     now = datetime.now(UTC) if now is None else now.astimezone(UTC)
     out_dir = Path(out_dir)
     issuer, root_cert = _root(now)
-    write_secret(out_dir / "ca" / "root-ca.key", _pem_key(issuer.key))
+    write_secret(out_dir / "ca" / "root-ca.key", pem_key(issuer.key))
     write_public(out_dir / "ca" / "root-ca.crt", _pem_cert(root_cert))
 
     gateway_dir = out_dir / "gateway"
@@ -252,7 +264,7 @@ def create_federation(out_dir: Path, *, now: datetime | None = None) -> Path:
     )
     _write_pair(gateway_dir, "signing", sign_key, sign_cert)
     checkpoint_key = ed25519.Ed25519PrivateKey.generate()
-    write_secret(gateway_dir / "checkpoint.key", _pem_key(checkpoint_key))
+    write_secret(gateway_dir / "checkpoint.key", pem_key(checkpoint_key))
     raw_pub = checkpoint_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     write_public(gateway_dir / "checkpoint.pub", base64.b64encode(raw_pub) + b"\n")
 

@@ -6,8 +6,9 @@ Rule 1: fail closed. Every problem (missing file, unreadable, too large, malform
 Rule 2: a private key file must not be accessible by group or other (mode 0600 or stricter); the mode is read
         from the opened descriptor, so the check and the read see the same file.
 Rule 3: every file read is bounded by a named limit before it is parsed.
-Rule 4: secrets are created with mode 0600 from the first byte (``os.open(..., O_EXCL, 0o600)``), never
-        chmod'ed later from a wider mode; an existing file is replaced, not rewritten in place.
+Rule 4: secrets are created with mode 0600 from the first byte (``mkstemp``: ``O_EXCL``, 0600), never chmod'ed
+        later from a wider mode; an existing file is replaced atomically (a new file renamed over it), never
+        rewritten in place or briefly missing.
 Rule 5: error details carry paths and reasons, never file contents.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -130,19 +132,32 @@ def load_trust(anchors: Path, crl: Path, registry: Path) -> FederationTrust:
 
 
 def _write(path: Path, data: bytes, mode: int) -> None:
+    """Write a new file beside ``path`` and rename it over ``path`` (Rule 4).
+
+    Readers see the old file or the new one, never a missing or half-written one (a watcher of the CRL or the
+    registry may read at any moment); a descriptor opened earlier on the old file keeps seeing the old bytes.
+    The new file is created exclusively with its final mode, and is fsynced before, the directory after, the
+    rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A descriptor opened earlier on an old file (with a wider mode) must not see the new bytes: replace the
-    # file instead of truncating it, and create the new one exclusively with its final mode.
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), mode)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # O_EXCL, 0600
     try:
-        os.fchmod(fd, mode)  # the umask may have narrowed the mode: state it exactly
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        try:
+            os.fchmod(fd, mode)  # state the mode exactly (mkstemp's 0600, whatever the umask)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        os.fsync(directory)  # the rename itself survives a crash
     finally:
-        os.close(fd)
+        os.close(directory)
 
 
 def write_secret(path: Path, data: bytes) -> None:
