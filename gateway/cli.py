@@ -7,6 +7,7 @@
     customs-gateway demo [--keep DIR]        run the end-to-end scenario on loopback; exit 0 only if all behaved
     customs-gateway send ...                 sign a payload file with a member's key and submit it
     customs-gateway audit verify ...         re-check a whole ledger offline (from the store file or over REST)
+    customs-gateway checkpoint rotate-key --config FILE   new checkpoint key; the old one stays in checkpoint.keys
     customs-gateway aeo import FILE ...      import a partner's AEO list (CSV/JSON) with a per-row report
     customs-gateway aeo check OPERATOR ...   is this operator a recognised AEO (offline, same rules as the gateway)
     customs-gateway policy validate|test|explain   check the Cedar policies offline (gateway/policyadmin.py)
@@ -97,6 +98,16 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--url", help="fetch entries and checkpoint over REST as an auditor")
     verify.add_argument("--federation", type=Path, help="with --url: directory written by 'init'")
     verify.add_argument("--as", dest="member", default="AUDIT-GACC", help="with --url: the auditor member id")
+    verify.add_argument(
+        "--checkpoint", type=Path, help="check against this saved signed checkpoint instead of the latest one"
+    )
+
+    checkpoint = commands.add_parser("checkpoint", help="the ledger's checkpoint signing key")
+    checkpoint_commands = checkpoint.add_subparsers(dest="checkpoint_command", required=True)
+    rotate = checkpoint_commands.add_parser(
+        "rotate-key", help="replace the checkpoint key (recorded in the ledger when the gateway next starts)"
+    )
+    rotate.add_argument("--config", type=Path, required=True)
     return parser
 
 
@@ -134,21 +145,51 @@ async def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "policy":
         return policyadmin.run(args)
     if args.command == "audit":
-        from gateway.auditor import verify_from_store, verify_over_rest
-
-        if args.config:
-            report = await verify_from_store(load_settings(args.config))
-        else:
-            if args.federation is None:
-                print("error: --url needs --federation", file=sys.stderr)
-                return 2
-            report = await verify_over_rest(args.url, args.federation, args.member)
-        print(
-            f"ledger OK: {report.size} entries, root {report.root.hex()}, "
-            f"checkpoint covers {report.checkpoint_size}; events {dict(report.events_by_kind)}"
-        )
-        return 0
+        return await _audit(args)
+    if args.command == "checkpoint":
+        return _rotate_checkpoint_key(args.config)
     return 2
+
+
+async def _audit(args: argparse.Namespace) -> int:
+    from gateway.auditor import verify_from_store, verify_over_rest
+
+    note: bytes | None = None
+    if args.checkpoint:
+        from gateway.core.checkpoint import MAX_NOTE_BYTES
+
+        try:
+            with args.checkpoint.open("rb") as handle:
+                note = handle.read(MAX_NOTE_BYTES + 1)  # a larger note is refused by the check itself
+        except OSError as exc:
+            print(f"error: cannot read the checkpoint {args.checkpoint}: {exc.strerror}", file=sys.stderr)
+            return 2
+    if args.config:
+        report = await verify_from_store(load_settings(args.config), note)
+    else:
+        if args.federation is None:
+            print("error: --url needs --federation", file=sys.stderr)
+            return 2
+        report = await verify_over_rest(args.url, args.federation, args.member, note)
+    print(
+        f"ledger OK: {report.size} entries, root {report.root.hex()}, "
+        f"checkpoint covers {report.checkpoint_size}; events {dict(report.events_by_kind)}; "
+        f"signed by {report.signed_by} ({report.key_rotations} key rotation(s) in the ledger)"
+    )
+    return 0
+
+
+def _rotate_checkpoint_key(config: Path) -> int:
+    from gateway.infra.files import rotate_checkpoint_key
+
+    settings = load_settings(config)
+    old, new = rotate_checkpoint_key(settings.checkpoint_key, settings.origin)
+    print(
+        f"checkpoint key rotated\n  old: {old}\n  new: {new}\n"
+        "  the old key stays published in checkpoint.keys; restart the gateway: it records the rotation in the "
+        "ledger and signs from then on with the new key"
+    )
+    return 0
 
 
 def _init(args: argparse.Namespace) -> int:

@@ -18,14 +18,24 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from cryptography.hazmat.primitives.serialization import load_der_private_key, load_pem_private_key
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    load_der_private_key,
+    load_pem_private_key,
+)
 
-from gateway.core.errors import Invalid, Unavailable
+from gateway.core.checkpoint import verifier_key_string
+from gateway.core.errors import Invalid, LimitExceeded, Unavailable
+from gateway.core.keyhistory import KeyHistory, history_text, parse_key_history, parse_public_key, public_key_text
 from gateway.core.model import Registry
 from gateway.core.pki import FederationTrust
 from gateway.core.registry import parse_registry
@@ -33,7 +43,9 @@ from gateway.core.registry import parse_registry
 MAX_CERT_FILE_BYTES = 1 << 20  # 1 MiB: a bundle of a few hundred PEM certificates
 MAX_CRL_FILE_BYTES = 32 << 20  # 32 MiB: large national CAs publish CRLs of a few MB; bounded all the same
 MAX_KEY_FILE_BYTES = 64 << 10  # 64 KiB: the largest PEM key (RSA-16384) is well under this
+MAX_KEY_HISTORY_BYTES = 8 << 10  # keyhistory.MAX_KEYS lines of 45 bytes, with room to spare
 MAX_REGISTRY_FILE_BYTES = 16 << 20  # 16 MiB: MAX_MEMBERS members with all their fingerprints fit easily
+T = TypeVar("T")
 SECRET_MODE = 0o600
 PUBLIC_MODE = 0o644
 _GROUP_OTHER = 0o077
@@ -168,3 +180,70 @@ def write_secret(path: Path, data: bytes) -> None:
 def write_public(path: Path, data: bytes) -> None:
     """Write a public file (certificate, CRL, registry, config) with mode 0644."""
     _write(Path(path), data, PUBLIC_MODE)
+
+
+# -- checkpoint keys (core/keyhistory.py) ---------------------------------------------------------------------
+#
+# Beside the configured Ed25519 private key (``[signing] checkpoint_key``, e.g. ``checkpoint.key``) live the
+# public ``checkpoint.pub`` (the key in use) and ``checkpoint.keys`` (every key ever used, oldest first).
+
+
+def checkpoint_public_files(key_path: Path) -> tuple[Path, Path]:
+    """(``checkpoint.pub``, ``checkpoint.keys``) beside the checkpoint private key."""
+    return key_path.with_suffix(".pub"), key_path.with_suffix(".keys")
+
+
+def load_checkpoint_key(key_path: Path) -> Ed25519PrivateKey:
+    key = load_private_key(key_path)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise Unavailable("the checkpoint key must be Ed25519", field="signing.checkpoint_key")
+    return key
+
+
+def _parsed(path: Path, parse: Callable[[str], T]) -> T:
+    text = _read(path, MAX_KEY_HISTORY_BYTES, "checkpoint key file").decode("ascii", errors="replace")
+    try:
+        return parse(text)
+    except (Invalid, LimitExceeded) as exc:
+        raise Unavailable(f"checkpoint key file {path}: {exc.detail}", field=exc.field) from exc
+
+
+def load_checkpoint_history(key_path: Path, name: str) -> KeyHistory:
+    """The published key history (``checkpoint.keys``; before any rotation just ``checkpoint.pub``, or the
+    private key's public half); ``checkpoint.pub`` must be its last key."""
+    pub, keys = checkpoint_public_files(Path(key_path))
+    current = _parsed(pub, lambda t: parse_public_key(t, "checkpoint.pub")) if pub.exists() else None
+    if keys.exists():
+        history = _parsed(keys, lambda t: parse_key_history(t, name))
+        if current is not None and current != history.current:
+            raise Unavailable(f"{pub} is not the last key of {keys}", field="signing.checkpoint_key")
+        return history
+    if current is None:
+        current = load_checkpoint_key(key_path).public_key()
+    return KeyHistory(name, (current,))
+
+
+def write_checkpoint_history(key_path: Path, history: KeyHistory) -> None:
+    """Publish ``history``: ``checkpoint.keys``, then ``checkpoint.pub`` (its last key)."""
+    pub, keys = checkpoint_public_files(Path(key_path))
+    write_public(keys, history_text(history).encode("ascii"))
+    write_public(pub, (public_key_text(history.current) + "\n").encode("ascii"))
+
+
+def rotate_checkpoint_key(key_path: Path, name: str) -> tuple[str, str]:
+    """A new checkpoint key in place of the configured one, the old public key kept in the history;
+    returns (old, new) verifier keys. The gateway records the rotation in its ledger when it next starts.
+
+    Order: the history (new key appended) is published before the new private key replaces the old one, so
+    the gateway never holds a key the history does not list; after a crash in between, running this again
+    appends another new key (the unused one stays listed, harmless)."""
+    key_path = Path(key_path)
+    old = load_checkpoint_key(key_path)
+    history = load_checkpoint_history(key_path, name)
+    if old.public_key() not in history.keys:
+        raise Unavailable(f"the checkpoint key {key_path} is not in its published key history")
+    new = Ed25519PrivateKey.generate()
+    rotated = history.rotated(new.public_key())
+    write_checkpoint_history(key_path, rotated)
+    write_secret(key_path, new.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    return verifier_key_string(name, old.public_key()), rotated.vkeys[-1]
