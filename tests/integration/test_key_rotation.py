@@ -8,6 +8,8 @@ import json
 import stat
 import subprocess
 import sys
+import uuid
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
@@ -22,11 +24,13 @@ from gateway.core.keyhistory import ROTATION_ACTION
 from gateway.core.merkle import MerkleTree, leaf_hash
 from gateway.infra.devpki import create_federation
 from gateway.infra.files import load_checkpoint_key, rotate_checkpoint_key, write_secret
+from gateway.infra.redis_store import RedisStore
 from gateway.main import Gateway, running_gateway
 from gateway.samples import cargo_manifest, to_bytes
 from gateway.settings import Settings, load_settings
 
 CLI = [sys.executable, "-m", "gateway.cli"]
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -142,3 +146,46 @@ def test_rotate_key_command(tmp_path: Path) -> None:
     result = cli("checkpoint", "rotate-key", "--config", config)
     assert result.returncode == 2
     assert result.stderr.startswith("error: UNAVAILABLE")
+
+
+async def test_gateways_sharing_one_redis_ledger_record_the_rotation_and_verify(tmp_path: Path) -> None:
+    """Two processes of one Redis ledger restart together on the rotated key: both may record the rotation
+    (Rule 3 of core/keyhistory: the repeat changes nothing); every published checkpoint verifies."""
+    federation = tmp_path / "fed"
+    create_federation(federation)
+    prefix = f"cgw-test-{uuid.uuid4().hex[:12]}"
+
+    def settings(name: str) -> Settings:
+        overrides = {
+            "gateway.rest_port": 0,
+            "gateway.grpc_port": 0,
+            "gateway.data_dir": str(tmp_path / name),
+            "store.backend": "redis",
+            "store.redis_url": REDIS_URL,
+            "store.key_prefix": prefix,
+            "store.allow_no_persistence": True,
+        }
+        return load_settings(federation / "gateway.toml", overrides=overrides)
+
+    first, second = settings("a"), settings("b")
+    try:
+        async with running_gateway(first) as gateway:
+            await submit(gateway, federation, 2)
+        _, new_v = rotate_checkpoint_key(first.checkpoint_key, first.origin)
+        async with AsyncExitStack() as stack:
+            one, two = await asyncio.gather(
+                stack.enter_async_context(running_gateway(first)), stack.enter_async_context(running_gateway(second))
+            )
+            assert one.ledger.verifier_key == two.ledger.verifier_key == new_v
+            await submit(two, federation, 2)
+            recorded = [e for e in await entries_of(one) if ROTATION_ACTION.encode() in e]
+            assert 1 <= len(recorded) <= 2  # 2 only when both starts raced past each other's catch-up
+        for config in (first, second):
+            report = await verify_from_store(config)
+            assert (report.signed_by, report.key_rotations) == (new_v, 1)
+    finally:
+        store = await RedisStore.open(REDIS_URL, key_prefix=prefix, allow_no_persistence=True)
+        try:
+            await store.delete_all()
+        finally:
+            await store.close()
