@@ -1,10 +1,13 @@
 """The ``customs-gateway`` command.
 
     customs-gateway init DIR                 create a dev federation (CA, members, gateway keys, registry, config)
+    customs-gateway init --renew DIR         renew what expires within --within-days (same keys), re-sign the CRL
+    customs-gateway crl renew DIR            re-sign the dev CRL (keeps its revocations; --revoke CERTFILE adds one)
     customs-gateway serve --config FILE      run the gateway
     customs-gateway demo [--keep DIR]        run the end-to-end scenario on loopback; exit 0 only if all behaved
     customs-gateway send ...                 sign a payload file with a member's key and submit it
     customs-gateway audit verify ...         re-check a whole ledger offline (from the store file or over REST)
+    customs-gateway checkpoint rotate-key --config FILE   new checkpoint key; the old one stays in checkpoint.keys
     customs-gateway aeo import FILE ...      import a partner's AEO list (CSV/JSON) with a per-row report
     customs-gateway aeo check OPERATOR ...   is this operator a recognised AEO (offline, same rules as the gateway)
     customs-gateway policy validate|test|explain   check the Cedar policies offline (gateway/policyadmin.py)
@@ -39,7 +42,23 @@ def _parser() -> argparse.ArgumentParser:
 
     init = commands.add_parser("init", help="create a development federation in DIR")
     init.add_argument("directory", type=Path)
-    init.add_argument("--force", action="store_true", help="write into a non-empty directory")
+    mode = init.add_mutually_exclusive_group()
+    mode.add_argument("--force", action="store_true", help="write into a non-empty directory")
+    mode.add_argument(
+        "--renew", action="store_true", help="renew the federation in DIR (gateway.toml and registry edits kept)"
+    )
+    init.add_argument(
+        "--within-days", type=_days, default=30, help="with --renew: renew what expires within this many days"
+    )
+    init.add_argument("--rotate-keys", action="store_true", help="with --renew: give renewed certificates new keys")
+
+    crl = commands.add_parser("crl", help="the development CA's revocation list")
+    crl_commands = crl.add_subparsers(dest="crl_command", required=True)
+    crl_renew = crl_commands.add_parser("renew", help="re-sign DIR/ca/root-ca.crl for another week")
+    crl_renew.add_argument("directory", type=Path, help="directory written by 'init'")
+    crl_renew.add_argument(
+        "--revoke", type=Path, action="append", default=[], metavar="CERTFILE", help="also revoke this certificate"
+    )
 
     serve = commands.add_parser("serve", help="run the gateway")
     serve.add_argument("--config", type=Path, required=True)
@@ -79,6 +98,16 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--url", help="fetch entries and checkpoint over REST as an auditor")
     verify.add_argument("--federation", type=Path, help="with --url: directory written by 'init'")
     verify.add_argument("--as", dest="member", default="AUDIT-GACC", help="with --url: the auditor member id")
+    verify.add_argument(
+        "--checkpoint", type=Path, help="check against this saved signed checkpoint instead of the latest one"
+    )
+
+    checkpoint = commands.add_parser("checkpoint", help="the ledger's checkpoint signing key")
+    checkpoint_commands = checkpoint.add_subparsers(dest="checkpoint_command", required=True)
+    rotate = checkpoint_commands.add_parser(
+        "rotate-key", help="replace the checkpoint key (recorded in the ledger when the gateway next starts)"
+    )
+    rotate.add_argument("--config", type=Path, required=True)
     return parser
 
 
@@ -97,7 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "init":
-        return _init(args.directory, force=args.force)
+        return _init(args)
+    if args.command == "crl":
+        return _crl_renew(args.directory, args.revoke)
     if args.command == "serve":
         from gateway.main import serve
 
@@ -114,31 +145,94 @@ async def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "policy":
         return policyadmin.run(args)
     if args.command == "audit":
-        from gateway.auditor import verify_from_store, verify_over_rest
-
-        if args.config:
-            report = await verify_from_store(load_settings(args.config))
-        else:
-            if args.federation is None:
-                print("error: --url needs --federation", file=sys.stderr)
-                return 2
-            report = await verify_over_rest(args.url, args.federation, args.member)
-        print(
-            f"ledger OK: {report.size} entries, root {report.root.hex()}, "
-            f"checkpoint covers {report.checkpoint_size}; events {dict(report.events_by_kind)}"
-        )
-        return 0
+        return await _audit(args)
+    if args.command == "checkpoint":
+        return _rotate_checkpoint_key(args.config)
     return 2
 
 
-def _init(directory: Path, *, force: bool) -> int:
+async def _audit(args: argparse.Namespace) -> int:
+    from gateway.auditor import verify_from_store, verify_over_rest
+
+    note: bytes | None = None
+    if args.checkpoint:
+        from gateway.core.checkpoint import MAX_NOTE_BYTES
+
+        try:
+            with args.checkpoint.open("rb") as handle:
+                note = handle.read(MAX_NOTE_BYTES + 1)  # a larger note is refused by the check itself
+        except OSError as exc:
+            print(f"error: cannot read the checkpoint {args.checkpoint}: {exc.strerror}", file=sys.stderr)
+            return 2
+    if args.config:
+        report = await verify_from_store(load_settings(args.config), note)
+    else:
+        if args.federation is None:
+            print("error: --url needs --federation", file=sys.stderr)
+            return 2
+        report = await verify_over_rest(args.url, args.federation, args.member, note)
+    print(
+        f"ledger OK: {report.size} entries, root {report.root.hex()}, "
+        f"checkpoint covers {report.checkpoint_size}; events {dict(report.events_by_kind)}; "
+        f"signed by {report.signed_by} ({report.key_rotations} key rotation(s) in the ledger)"
+    )
+    return 0
+
+
+def _rotate_checkpoint_key(config: Path) -> int:
+    from gateway.infra.files import rotate_checkpoint_key
+
+    settings = load_settings(config)
+    old, new = rotate_checkpoint_key(settings.checkpoint_key, settings.origin)
+    print(
+        f"checkpoint key rotated\n  old: {old}\n  new: {new}\n"
+        "  the old key stays published in checkpoint.keys; restart the gateway: it records the rotation in the "
+        "ledger and signs from then on with the new key"
+    )
+    return 0
+
+
+def _init(args: argparse.Namespace) -> int:
     from gateway.infra.devpki import create_federation
 
-    if directory.exists() and any(directory.iterdir()) and not force:
+    directory: Path = args.directory
+    if args.renew:
+        return _renew(directory, within_days=args.within_days, rotate_keys=args.rotate_keys)
+    if args.rotate_keys:
+        print("error: --rotate-keys needs --renew", file=sys.stderr)
+        return 2
+    if directory.exists() and any(directory.iterdir()) and not args.force:
         print(f"error: {directory} is not empty (use --force)", file=sys.stderr)
         return 2
     config = create_federation(directory)
     print(f"dev federation written to {directory}\n  config: {config}\n  NEVER use these keys in production.")
+    return 0
+
+
+def _days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        days = -1
+    if not 0 <= days <= 3650:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days in 0..3650")
+    return days
+
+
+def _renew(directory: Path, *, within_days: int, rotate_keys: bool) -> int:
+    from datetime import timedelta
+
+    from gateway.infra.renewal import renew_federation
+
+    for line in renew_federation(directory, within=timedelta(days=within_days), rotate_keys=rotate_keys):
+        print(line)
+    return 0
+
+
+def _crl_renew(directory: Path, revoke: list[Path]) -> int:
+    from gateway.infra.renewal import renew_crl
+
+    print(renew_crl(directory, revoke=revoke))
     return 0
 
 

@@ -308,6 +308,11 @@ class GatewayClient:
         _, body, _ = await self._call("GET", "/v1/audit/key")
         return str(body["verifier_key"])
 
+    async def verifier_keys(self) -> list[str]:
+        """Every checkpoint key of the log's history, oldest first (the last one is in use)."""
+        _, body, _ = await self._call("GET", "/v1/audit/key")
+        return [str(key) for key in body["verifier_keys"]]
+
     async def entries(self, start: int, end: int) -> list[tuple[int, bytes]]:
         _, body, _ = await self._call("GET", "/v1/audit/entries", params={"start": start, "end": end})
         return [(int(e["index"]), base64.b64decode(e["data"])) for e in body["entries"]]

@@ -4,6 +4,9 @@ Rule 1: the store is the source of truth for leaves; this service only mirrors t
         the store on demand), so several readers and a restart can never disagree with what is on disk.
 Rule 2: checkpoints are C2SP signed notes by the gateway's Ed25519 checkpoint key; one is cached per tree size.
 Rule 3: proofs are computed from cached perfect-subtree hashes: O(log n) per proof.
+Rule 4: the key signing checkpoints is the last of the published key history (``core.keyhistory``); while
+        catching up, the service notes the rotation events it passes, and ``record_key_rotation`` appends one
+        when the key in use is not the one the ledger last recorded, before anything is signed with it.
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.core.checkpoint import Checkpoint, sign_checkpoint, verifier_key_string
-from gateway.core.errors import Invalid
+from gateway.core.checkpoint import Checkpoint, sign_checkpoint
+from gateway.core.errors import Invalid, Unavailable
+from gateway.core.keyhistory import KeyHistory, parse_rotation, rotation_event
 from gateway.core.merkle import MerkleTree, leaf_hash
 from gateway.ports import LedgerEntry, Store
 
@@ -39,12 +44,20 @@ class Ledger:
         *,
         origin: str,
         key: Ed25519PrivateKey,
+        history: KeyHistory | None = None,
         publish: Callable[[bytes], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
         self._publish = publish
         self._origin = origin
         self._key = key
+        self._history = KeyHistory(origin, (key.public_key(),)) if history is None else history
+        if self._history.current != key.public_key():
+            raise Unavailable(
+                "the checkpoint key is not the last key of its published history (checkpoint.keys)",
+                field="signing.checkpoint_key",
+            )
+        self._recorded_key: str | None = None  # new_key of the last rotation event caught up with
         self._tree = MerkleTree()
         self._lock = asyncio.Lock()
         self._head: SignedHead | None = None
@@ -55,7 +68,24 @@ class Ledger:
 
     @property
     def verifier_key(self) -> str:
-        return verifier_key_string(self._origin, self._key.public_key())
+        return self._history.vkeys[-1]
+
+    @property
+    def verifier_keys(self) -> tuple[str, ...]:
+        """Every key that signed (or signs) this log's checkpoints, oldest first; the last one is in use."""
+        return self._history.vkeys
+
+    async def record_key_rotation(self, at: datetime) -> tuple[str, str] | None:
+        """Rule 4: record (old, new) when the key in use is not the one in force in the ledger; else None.
+
+        Call before the first checkpoint of a process (the first checkpoint by a new key must cover this)."""
+        await self.sync()
+        in_force = self._recorded_key or self._history.vkeys[0]
+        if in_force == self.verifier_key:
+            return None
+        await self._store.record(rotation_event(in_force, self.verifier_key, at))
+        await self.sync()
+        return in_force, self.verifier_key
 
     async def sync(self) -> int:
         """Bring the in-memory tree up to the store's size; return the size."""
@@ -65,6 +95,9 @@ class Ledger:
                 end = min(target, self._tree.size + CATCH_UP_PAGE)
                 for entry in await self._store.ledger_entries(self._tree.size, end):
                     self._tree.append(leaf_hash(entry.data))
+                    rotation = parse_rotation(entry.data, entry.index)
+                    if rotation is not None:
+                        self._recorded_key = rotation[1]
             return self._tree.size
 
     async def checkpoint(self) -> SignedHead:

@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 import structlog
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.edifact import MEDIA_EDIFACT, EdifactTranslator
 from adapters.grpc_api.delivery import GrpcDeliverer, delivery_credentials
@@ -44,7 +43,13 @@ from gateway.eventloop import loop_name
 from gateway.faults import CRASH_ENV, CrashPoint
 from gateway.infra.aeo_store import open_recognition
 from gateway.infra.backends import describe, open_port_streams, open_store
-from gateway.infra.files import load_certificates, load_private_key, load_trust
+from gateway.infra.files import (
+    load_certificates,
+    load_checkpoint_history,
+    load_checkpoint_key,
+    load_private_key,
+    load_trust,
+)
 from gateway.infra.policyfiles import bundle_programs, load_bundle
 from gateway.infra.webhook import WebhookDeliverer, webhook_tls
 from gateway.ledger import Ledger
@@ -122,13 +127,6 @@ def load_state(settings: Settings, trust_files: FederationTrust | None = None) -
     )
 
 
-def load_checkpoint_key(settings: Settings) -> Ed25519PrivateKey:
-    key = load_private_key(settings.checkpoint_key)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise Unavailable("the checkpoint key must be Ed25519", field="signing.checkpoint_key")
-    return key
-
-
 def server_tls(settings: Settings) -> ssl.SSLContext:
     """TLS 1.2+; a client certificate is requested (mTLS callers) but optional (token callers)."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -155,7 +153,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
     seen = paths.signature()  # before reading: a file replaced from now on is reloaded by the watcher
     serving = load_trust(paths.anchors, paths.crl, paths.registry)
     state = load_state(settings, serving)
-    checkpoint_key = load_checkpoint_key(settings)
+    checkpoint_key = load_checkpoint_key(settings.checkpoint_key)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     clock = SystemClock()
     store = await open_store(settings, clock)  # [store] backend: sqlite or redis
@@ -208,7 +206,11 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
         async def publish(note: bytes) -> None:
             await asyncio.to_thread(publish_checkpoint_file, data_dir, note)
 
-        ledger = Ledger(store, origin=settings.origin, key=checkpoint_key, publish=publish)
+        history = load_checkpoint_history(settings.checkpoint_key, settings.origin)
+        ledger = Ledger(store, origin=settings.origin, key=checkpoint_key, history=history, publish=publish)
+        rotation = await ledger.record_key_rotation(clock.now())  # before the new key signs anything
+        if rotation is not None:
+            log.info("checkpoint key rotation recorded in the ledger", old_key=rotation[0], new_key=rotation[1])
         await ledger.checkpoint()
         checkpointer = asyncio.create_task(_checkpoint_loop(ledger), name="cgw-checkpointer")
         app = build_app(

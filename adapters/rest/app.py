@@ -303,7 +303,8 @@ async def audit_checkpoint(request: web.Request) -> web.Response:
 
 async def audit_key(request: web.Request) -> web.Response:
     ledger = await _auditor(request)
-    return web.json_response({"origin": ledger.origin, "verifier_key": ledger.verifier_key})
+    body = {"origin": ledger.origin, "verifier_key": ledger.verifier_key, "verifier_keys": list(ledger.verifier_keys)}
+    return web.json_response(body)
 
 
 async def audit_inclusion(request: web.Request) -> web.Response:

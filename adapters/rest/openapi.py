@@ -282,7 +282,7 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
             },
             "/v1/audit/key": {
                 "get": _op(
-                    "The checkpoint verifier key (signed-note vkey)",
+                    "The checkpoint verifier key in use (signed-note vkey) and every key of its history, oldest first",
                     {"200": _json("VerifierKey", "verifier key")},
                 )
             },
@@ -490,7 +490,11 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                 },
                 "VerifierKey": {
                     "type": "object",
-                    "properties": {"origin": {"type": "string"}, "verifier_key": {"type": "string"}},
+                    "properties": {
+                        "origin": {"type": "string"},
+                        "verifier_key": {"type": "string"},
+                        "verifier_keys": {"type": "array", "items": {"type": "string"}},
+                    },
                 },
                 "InclusionProof": {
                     "type": "object",

@@ -26,6 +26,7 @@ import base64
 import binascii
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -204,31 +205,43 @@ def verify_checkpoint(
 
     ``origin``, when given, must equal the checkpoint's origin (guards against a checkpoint of another log
     signed with a shared key)."""
+    checkpoint, _ = verify_checkpoint_by_any(note, key_name, (public_key,), origin=origin)
+    return checkpoint
+
+
+def verify_checkpoint_by_any(
+    note: bytes, key_name: str, public_keys: Sequence[Ed25519PublicKey], *, origin: str | None = None
+) -> tuple[Checkpoint, frozenset[bytes]]:
+    """The checkpoint in ``note`` and the key ids of those of ``public_keys`` (all named ``key_name``) whose
+    signatures verify over its body; at least one must (a log's key history: which one was in force at the
+    checkpoint's size is for the caller to decide, see ``core.keyhistory``)."""
     _check_name(key_name, "key_name")
     body, signatures = _split_note(note)
-    wanted = key_id(key_name, public_key)
-    verified = False
+    wanted = {key_id(key_name, public_key): public_key for public_key in public_keys}
+    verified: set[bytes] = set()
     for number, line in enumerate(signatures):
-        if line.key_name != key_name or line.key_id != wanted:
-            continue  # Rule 3: somebody else's signature (a witness, a rotated key): not ours to judge
+        public_key = wanted.get(line.key_id) if line.key_name == key_name else None
+        if public_key is None:
+            continue  # Rule 3: somebody else's signature (a witness, an unknown key): not ours to judge
         try:
             if len(line.signature) != ED25519_SIGNATURE_SIZE:
                 raise InvalidSignature
             public_key.verify(line.signature, body)
         except InvalidSignature as exc:
             raise SignatureRejected(
-                f"signature by {key_name} does not verify",
+                f"signature by {key_name} ({line.key_id.hex()}) does not verify",
                 field=f"note.signatures[{number}]",
                 public="the checkpoint signature could not be verified",
             ) from exc
-        verified = True
+        verified.add(line.key_id)
     if not verified:
+        ids = ", ".join(sorted(k.hex() for k in wanted))
         raise SignatureRejected(
-            f"no signature by {key_name} ({wanted.hex()})",
+            f"no signature by {key_name} with a known key ({ids})",
             field="note.signatures",
             public="the checkpoint signature could not be verified",
         )
     checkpoint = _parse_body(body)
     if origin is not None and checkpoint.origin != origin:
         raise ProofInvalid(f"checkpoint is for {checkpoint.origin!r}, expected {origin!r}", field="note.origin")
-    return checkpoint
+    return checkpoint, frozenset(verified)

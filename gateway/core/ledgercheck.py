@@ -13,6 +13,8 @@ Rule 4: the root over the first ``checkpoint.size`` entries must equal the signe
         is a truncated ledger and fails at the first missing index.
 Rule 5: a leaf whose bytes were altered but stay canonical can only be caught by the root: the error then
         names the range of indexes the checkpoint covers, since one root cannot tell which leaf changed.
+Rule 6: across checkpoint key rotations (``core.keyhistory``), the note must be signed by the key that the
+        ledger's rotation events put in force at the checkpoint's size; earlier keys are given oldest first.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
@@ -29,8 +31,10 @@ from typing import Any
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from gateway.core.checkpoint import Checkpoint, verify_checkpoint
+from gateway.core.audit import EventKind
+from gateway.core.checkpoint import Checkpoint, verify_checkpoint_by_any
 from gateway.core.errors import LimitExceeded, ProofInvalid
+from gateway.core.keyhistory import KeyHistory, KeyInForce
 from gateway.core.merkle import TreeFrontier, leaf_hash
 
 MAX_ENTRY_BYTES = 64 * 1024  # an event holds codes, ids and digests (audit.py Rule 2): far below this
@@ -53,6 +57,8 @@ class LedgerReport:
     checkpoint_size: int
     events_by_kind: Mapping[str, int]
     checkpoint: Checkpoint | None = None
+    signed_by: str = ""  # the verifier key (C2SP vkey) in force at the checkpoint's size, which signed it
+    key_rotations: int = 0  # checkpoint key rotations recorded in the checked entries
 
     @property
     def unverified_tail(self) -> int:
@@ -114,16 +120,23 @@ def verify_ledger(
     public_key: Ed25519PublicKey,
     *,
     origin: str | None = None,
+    earlier_keys: Sequence[Ed25519PublicKey] = (),
 ) -> LedgerReport:
     """Check ``entries`` (in index order) against the signed checkpoint ``note``; raise on the first problem.
 
-    Raises ``SignatureRejected`` / ``ProofInvalid`` from :func:`verify_checkpoint` for a bad note, and
-    ``ProofInvalid`` (``LimitExceeded`` for oversize entries) naming the first bad index for a bad ledger."""
-    checkpoint = verify_checkpoint(note, key_name, public_key, origin=origin)
+    ``public_key`` is the log's current checkpoint key and ``earlier_keys`` the ones it rotated away from,
+    oldest first (Rule 6). Raises ``SignatureRejected`` / ``ProofInvalid`` for a bad note or a note signed by
+    a key not in force at its size, and ``ProofInvalid`` (``LimitExceeded`` for oversize entries) naming the
+    first bad index for a bad ledger."""
+    history = KeyHistory(key_name, (*earlier_keys, public_key))
+    checkpoint, signers = verify_checkpoint_by_any(note, key_name, history.keys, origin=origin)
+    in_force = KeyInForce(history)
     frontier = TreeFrontier()
     counts: Counter[str] = Counter()
     if checkpoint.size == 0:
         _compare_root(frontier, checkpoint)
+        in_force.check_signer(signers, 0)
+    signed_by = in_force.vkey
     for index, data in entries:
         expected = frontier.size
         if type(index) is not int or not isinstance(data, bytes):
@@ -135,9 +148,13 @@ def verify_ledger(
         if event not in counts and len(counts) >= MAX_EVENT_KINDS:
             raise LimitExceeded(f"more than {MAX_EVENT_KINDS} event kinds", field=f"entries[{index}].event")
         counts[event] += 1
+        if event == EventKind.ADMIN:
+            in_force.apply(index, data)
         frontier.append(leaf_hash(data))
         if frontier.size == checkpoint.size:
             _compare_root(frontier, checkpoint)
+            in_force.check_signer(signers, checkpoint.size)
+            signed_by = in_force.vkey
     if frontier.size < checkpoint.size:
         raise _fail(
             frontier.size,
@@ -149,6 +166,8 @@ def verify_ledger(
         checkpoint_size=checkpoint.size,
         events_by_kind=MappingProxyType(dict(sorted(counts.items()))),
         checkpoint=checkpoint,
+        signed_by=signed_by,
+        key_rotations=in_force.rotations,
     )
 
 

@@ -8,7 +8,7 @@ Layout written by :func:`create_federation` (paths in ``gateway.toml`` are relat
 
     OUT/gateway.toml, OUT/registry.json
     OUT/ca/root-ca.crt, root-ca.key, root-ca.crl
-    OUT/gateway/tls-server.crt/.key, signing.crt/.key, checkpoint.key, checkpoint.pub
+    OUT/gateway/tls-server.crt/.key, signing.crt/.key, checkpoint.key, checkpoint.pub, checkpoint.keys
     OUT/members/<ID>/signing.crt/.key, tls-client.crt/.key
     OUT/members/NL-DOUANE/revoked-signing.crt/.key   (its serial is listed in the CRL)
 
@@ -24,7 +24,6 @@ Rule 4: time is an argument (``now``); validity: root 10 years, leaves 1 year, C
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,10 +35,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from gateway.core.keyhistory import KeyHistory
 from gateway.core.model import Endpoint, Member, MemberKind
 from gateway.core.pki import DOCUMENT_SIGNING, MEMBER_URI_PREFIX, fingerprint
 from gateway.core.registry import build_registry, registry_to_json
-from gateway.infra.files import write_public, write_secret
+from gateway.infra.files import write_checkpoint_history, write_public, write_secret
 
 ROOT_VALIDITY = timedelta(days=3650)  # 10 years
 LEAF_VALIDITY = timedelta(days=365)  # 1 year
@@ -47,6 +47,7 @@ CRL_VALIDITY = timedelta(days=7)  # nextUpdate: a week, then the gateway fails c
 BACKDATE = timedelta(minutes=5)  # clock skew tolerance for notBefore / thisUpdate
 
 HOME_ID = "CN-GACC"
+ORIGIN = "cgw.cn-gacc.example/ledger"
 GATEWAY_URI_PREFIX = "urn:cgw:gateway:"
 REVOKED_MEMBER = "NL-DOUANE"
 ORGANIZATION = "customs-gateway DEV federation (not for production)"
@@ -75,7 +76,7 @@ GATEWAY_TOML = f"""\
 # DEV federation written by gateway.infra.devpki: never use these keys in production.
 [gateway]
 member_id = "{HOME_ID}"            # the home administration this gateway serves
-origin = "cgw.cn-gacc.example/ledger"   # signed-note checkpoint origin line
+origin = "{ORIGIN}"   # signed-note checkpoint origin line
 host = "127.0.0.1"
 rest_port = 8443
 grpc_port = 8444                 # gRPC listener (mTLS required); 0 = a free port
@@ -102,7 +103,7 @@ class Issuer:
     key: ec.EllipticCurvePrivateKey
 
 
-def _pem_key(key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey) -> bytes:
+def pem_key(key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -196,10 +197,21 @@ def issue_leaf(
     return key, cert
 
 
-def build_crl(
-    issuer: Issuer, revoked: list[x509.Certificate], now: datetime, number: int = 1
+def revoked_entry(serial: int, now: datetime) -> x509.RevokedCertificate:
+    """A CRL entry for ``serial``, revoked at ``now - BACKDATE`` for keyCompromise."""
+    return (
+        x509.RevokedCertificateBuilder()
+        .serial_number(serial)
+        .revocation_date(now - BACKDATE)
+        .add_extension(x509.CRLReason(x509.ReasonFlags.key_compromise), critical=False)
+        .build()
+    )
+
+
+def sign_crl(
+    issuer: Issuer, entries: list[x509.RevokedCertificate], now: datetime, number: int
 ) -> x509.CertificateRevocationList:
-    """A CRL valid from ``now - BACKDATE`` to ``now + CRL_VALIDITY`` listing ``revoked`` (keyCompromise)."""
+    """A CRL valid from ``now - BACKDATE`` to ``now + CRL_VALIDITY`` listing ``entries`` as they are."""
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(issuer.name)
@@ -208,19 +220,20 @@ def build_crl(
         .add_extension(x509.CRLNumber(number), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False)
     )
-    for cert in revoked:
-        builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder()
-            .serial_number(cert.serial_number)
-            .revocation_date(now - BACKDATE)
-            .add_extension(x509.CRLReason(x509.ReasonFlags.key_compromise), critical=False)
-            .build()
-        )
+    for entry in entries:
+        builder = builder.add_revoked_certificate(entry)
     return builder.sign(issuer.key, hashes.SHA256())
 
 
+def build_crl(
+    issuer: Issuer, revoked: list[x509.Certificate], now: datetime, number: int = 1
+) -> x509.CertificateRevocationList:
+    """A CRL valid from ``now - BACKDATE`` to ``now + CRL_VALIDITY`` listing ``revoked`` (keyCompromise)."""
+    return sign_crl(issuer, [revoked_entry(cert.serial_number, now) for cert in revoked], now, number)
+
+
 def _write_pair(directory: Path, stem: str, key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> None:
-    write_secret(directory / f"{stem}.key", _pem_key(key))
+    write_secret(directory / f"{stem}.key", pem_key(key))
     write_public(directory / f"{stem}.crt", _pem_cert(cert))
 
 
@@ -231,7 +244,7 @@ def create_federation(out_dir: Path, *, now: datetime | None = None) -> Path:
     now = datetime.now(UTC) if now is None else now.astimezone(UTC)
     out_dir = Path(out_dir)
     issuer, root_cert = _root(now)
-    write_secret(out_dir / "ca" / "root-ca.key", _pem_key(issuer.key))
+    write_secret(out_dir / "ca" / "root-ca.key", pem_key(issuer.key))
     write_public(out_dir / "ca" / "root-ca.crt", _pem_cert(root_cert))
 
     gateway_dir = out_dir / "gateway"
@@ -252,9 +265,8 @@ def create_federation(out_dir: Path, *, now: datetime | None = None) -> Path:
     )
     _write_pair(gateway_dir, "signing", sign_key, sign_cert)
     checkpoint_key = ed25519.Ed25519PrivateKey.generate()
-    write_secret(gateway_dir / "checkpoint.key", _pem_key(checkpoint_key))
-    raw_pub = checkpoint_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    write_public(gateway_dir / "checkpoint.pub", base64.b64encode(raw_pub) + b"\n")
+    write_secret(gateway_dir / "checkpoint.key", pem_key(checkpoint_key))
+    write_checkpoint_history(gateway_dir / "checkpoint.key", KeyHistory(ORIGIN, (checkpoint_key.public_key(),)))
 
     members: list[Member] = []
     revoked: list[x509.Certificate] = []
