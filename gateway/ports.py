@@ -162,28 +162,39 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Recall:
+    """What ``RelayStore.recall`` did: the stored recall, who got it, and the copies it withdrew."""
+
+    message: StoredMessage
+    holders: tuple[str, ...]  # sorted; every member that holds a withdrawn copy, plus the recall's recipients
+    withdrawn: tuple[tuple[str, str], ...]  # (sender, message_id) of each withdrawn copy, in acceptance order
+
+
 @runtime_checkable
 class RelayStore(Store, Protocol):
-    """A :class:`Store` that also keeps forwards and recalls (issue 3). SQLite implements it today; a backend
-    that does not yet is refused for forward / recall by the pipeline (``Unavailable``), never half-served.
+    """A :class:`Store` that also keeps forwards and recalls (issue 3, issue 17).
 
     Rule 1: a forward is an accepted message of its own (the forwarder's signed envelope over the ORIGINAL
-            payload bytes) linked to the original it forwards; the original's evidence is never changed.
-            A forward of a forward links to the same root original.
-    Rule 2: a recall is an accepted message too; in the same atomic, durable step every inbox entry of the
-            original and of each of its forwards is withdrawn (never pulled or pushed again) and every holder
-            gets one inbox entry for the recall.
+            payload bytes) linked to the message it forwards (its PARENT) and to the ROOT original of the tree
+            (``forward_of``); the original's evidence is never changed.
+    Rule 2: a recall is an accepted message too; in the same atomic, durable step every inbox entry of each
+            copy it withdraws (``gateway.core.forwarding`` Rule 4: the named message and what is downstream of
+            it when the recaller sent it; else only the recaller's own forwards below it, and what is
+            downstream of those; the whole tree with ``whole_tree``) is withdrawn (never pulled or pushed
+            again) and every holder of a withdrawn copy gets one inbox entry for the recall.
     """
 
     async def accept_forward(
         self, message: StoredMessage, original: tuple[str, str], event: AuditEvent, make_receipt: ReceiptFactory
     ) -> StoredMessage:
         """``accept`` (same atomicity, duplicates, receipt), and record that ``message`` forwards the message
-        ``original`` = (sender, message_id), which must have been accepted (else ``NotFound``)."""
+        ``original`` = (sender, message_id) (its parent, itself a root or a forward), which must have been
+        accepted (else ``NotFound``)."""
         ...
 
     async def forward_of(self, sender: str, message_id: str) -> tuple[str, str] | None:
-        """(sender, message_id) of the original that this message forwards; None for a message that is not a
+        """(sender, message_id) of the ROOT original of this forward's tree; None for a message that is not a
         forward (or is unknown)."""
         ...
 
@@ -198,14 +209,20 @@ class RelayStore(Store, Protocol):
         ...
 
     async def recall(
-        self, message: StoredMessage, original: tuple[str, str], event: AuditEvent, make_receipt: ReceiptFactory
-    ) -> tuple[StoredMessage, tuple[str, ...]]:
-        """``accept`` the recall ``message`` and, atomically with it (Rule 2), withdraw every inbox entry of
-        ``original`` and of its forwards and give each holder one inbox entry for ``message``.
+        self,
+        message: StoredMessage,
+        original: tuple[str, str],
+        event: AuditEvent,
+        make_receipt: ReceiptFactory,
+        *,
+        whole_tree: bool = False,
+    ) -> Recall:
+        """``accept`` the recall ``message`` of ``original`` and, atomically with it (Rule 2), withdraw every
+        inbox entry of the copies it reaches and give each holder one inbox entry for ``message``.
 
-        The holders are the recipients of the original and of every forward, plus ``message.recipients``;
-        the recall's sender gets no entry. Returns the stored recall and the holders (sorted). ``NotFound``
-        when ``original`` was never accepted; ``DuplicateConflict`` like ``accept``."""
+        The holders are the recipients of every withdrawn copy, plus ``message.recipients``; the recall's
+        sender gets no entry. ``NotFound`` when ``original`` was never accepted; ``DuplicateConflict`` like
+        ``accept``."""
         ...
 
 

@@ -15,6 +15,8 @@ one gateway deployment lives in ONE hash slot and a script may touch any of them
     B t:<recipient>       ZSET    push retries, score = next attempt time (microseconds since the epoch)
     B x:<recipient>, B x  ZSET    dead letters of a recipient / of everyone, score = cursor
     B f:<suffix>          STRING  a forward's ROOT original (a forward of a forward links to the same root)
+    B p:<suffix>          STRING  a forward's PARENT, the message it forwards (absent for forwards stored before
+                                  parents were kept: they count as children of the root)
     B c:<suffix>          LIST    the forwards of a root original, in acceptance order
 
 Rule 1: ``SEQUENCE`` validates a whole batch of ledger-appending writes (accept, record, ack) and either
@@ -33,13 +35,14 @@ MESSAGE_FIELDS = ("type", "recipients", "jws", "payload", "digest", "received_at
 # ARGV: B, expected_size (-1: check only), n_ops, then per op:
 #   "A" suffix leaf n_recipients recipient... n_fields field value ...   (accept)
 #   "F" original, then as "A"                                           (accept a forward of original)
-#   "C" original, then as "A"                                           (accept a recall of original)
+#   "C" original whole, then as "A"                                     (accept a recall of original; whole
+#                                                                        "1": the whole tree, forwarding Rule 4c)
 #   "R" leaf                                                            (record)
 #   "K" recipient leaf n_cursors cursor...                              (ack)
 #   "D" recipient leaf cursor outcome status updated_at next_at         (push attempt; next_at "" unless retry)
 #   "V" leaf updated_at n_cursors cursor...                             (redrive dead letters)
 # Reply: {"OK", size_before, result...} (result: 0 for A and R, newly acked count for K, redriven count for V,
-#        {attempts, outcome, message suffix} for D, the sorted holders for C)
+#        {attempts, outcome, message suffix} for D, {sorted holders, withdrawn suffixes} for C)
 #     or {"NO", size, verdict...} (verdict: 0 ok, -1 duplicate message, -2 unknown original,
 #        i > 0 cursor i is not the recipient's)
 SEQUENCE = r"""
@@ -56,6 +59,10 @@ for j = 1, n do
   local op = {kind = kind}
   if kind == 'F' or kind == 'C' then
     op.original = ARGV[p + 1]
+    p = p + 1
+  end
+  if kind == 'C' then
+    op.whole = ARGV[p + 1] == '1'
     p = p + 1
   end
   if kind == 'A' or kind == 'F' or kind == 'C' then
@@ -128,11 +135,33 @@ local function unqueue(r, cursor)
   redis.call('ZREM', base .. 'x', cursor)
 end
 
--- a recall: withdraw every unacknowledged inbox entry of the root original and its forwards; return the holders
+local function sender_of(suffix)
+  local length, rest = string.match(suffix, '^(%d+):(.*)$')
+  return string.sub(rest, 1, tonumber(length))
+end
+
+-- a recall: the copies it reaches (gateway/core/forwarding.py Rule 4, recalled_copies, step for step), each
+-- unacknowledged inbox entry of them withdrawn; returns the holders and the withdrawn copies
 local function withdraw(op)
   local root = redis.call('GET', base .. 'f:' .. op.original) or op.original
-  local copies = redis.call('LRANGE', base .. 'c:' .. root, 0, -1)
-  table.insert(copies, 1, root)
+  local recaller = sender_of(op.suffix)
+  local top = op.whole and root or op.original
+  local below = {[top] = true}
+  local taken = {}
+  if op.whole or sender_of(top) == recaller then taken[top] = true end
+  local tree = redis.call('LRANGE', base .. 'c:' .. root, 0, -1)
+  for _, copy in ipairs(tree) do
+    local parent = redis.call('GET', base .. 'p:' .. copy) or root
+    if below[parent] then
+      below[copy] = true
+      if taken[parent] or sender_of(copy) == recaller then taken[copy] = true end
+    end
+  end
+  table.insert(tree, 1, root)
+  local copies = {}
+  for _, copy in ipairs(tree) do
+    if taken[copy] then copies[#copies + 1] = copy end
+  end
   local holders = {}
   for _, r in ipairs(op.recipients) do holders[r] = true end
   for _, copy in ipairs(copies) do
@@ -145,12 +174,11 @@ local function withdraw(op)
       end
     end
   end
-  local length, rest = string.match(op.suffix, '^(%d+):(.*)$')
-  holders[string.sub(rest, 1, tonumber(length))] = nil  -- the recall's sender gets no entry
+  holders[recaller] = nil  -- the recall's sender gets no entry
   local sorted = {}
   for r in pairs(holders) do sorted[#sorted + 1] = r end
   table.sort(sorted)
-  return sorted
+  return sorted, copies
 end
 
 local reply = {'OK', size}
@@ -158,11 +186,13 @@ for j = 1, n do
   local op = ops[j]
   local result = 0
   if op.kind == 'C' then
-    op.recipients = withdraw(op)
-    result = op.recipients
+    local copies
+    op.recipients, copies = withdraw(op)
+    result = {op.recipients, copies}
   elseif op.kind == 'F' then
     local root = redis.call('GET', base .. 'f:' .. op.original) or op.original
     redis.call('SET', base .. 'f:' .. op.suffix, root)
+    redis.call('SET', base .. 'p:' .. op.suffix, op.original)
     redis.call('RPUSH', base .. 'c:' .. root, op.suffix)
   end
   if op.kind == 'A' or op.kind == 'F' or op.kind == 'C' then

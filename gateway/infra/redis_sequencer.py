@@ -38,7 +38,7 @@ from redis.exceptions import RedisError
 from gateway.core.errors import DuplicateConflict, GatewayError, Internal, NotFound, Overloaded, Unavailable
 from gateway.infra import redis_codec as codec
 from gateway.infra.redis_scripts import SEQUENCE
-from gateway.ports import DeliveryOutcome, DeliveryResult, DeliveryState, ReceiptFactory, StoredMessage
+from gateway.ports import DeliveryOutcome, DeliveryResult, DeliveryState, Recall, ReceiptFactory, StoredMessage
 
 # Operations per SEQUENCE script: a script blocks Redis while it runs; 256 small writes take well under 5 ms.
 BATCH_MAX = 256
@@ -59,6 +59,7 @@ class Op:
     make_receipt: ReceiptFactory | None = None
     key: bytes = b""  # the message suffix of an accept, forward or recall
     original: bytes = b""  # the suffix of the message a forward or recall refers to
+    whole: bool = False  # a recall of the whole tree (gateway/core/forwarding.py Rule 4c)
     recipient: str = ""
     cursors: list[int] = field(default_factory=list)
     delivery: DeliveryResult | None = None
@@ -218,6 +219,8 @@ def _encode(op: Op, index: int, receipt: bytes) -> list[bytes | str | int]:
         args: list[bytes | str | int] = [op.kind]
         if op.kind != "A":
             args.append(op.original)
+        if op.kind == "C":
+            args.append("1" if op.whole else "0")
         args += [op.key, op.leaf, len(recipients), *recipients]
         if index < 0:
             return [*args, 0]
@@ -242,7 +245,10 @@ def _result(op: Op, index: int, receipts: dict[int, bytes], value: Any) -> Any:
     if op.kind in _ACCEPTS:
         assert op.message is not None
         stored = op.message.with_receipt(receipts[id(op)], index)
-        return (stored, tuple(h.decode() for h in value)) if op.kind == "C" else stored
+        if op.kind != "C":
+            return stored
+        holders, copies = value
+        return Recall(stored, tuple(h.decode() for h in holders), tuple(codec.unsuffix(c) for c in copies))
     if op.kind == "R":
         return index
     if op.kind == "D":

@@ -49,6 +49,7 @@ from gateway.ports import (
     DueDelivery,
     InboxItem,
     LedgerEntry,
+    Recall,
     ReceiptFactory,
     RelayStore,
     Store,
@@ -169,20 +170,27 @@ class RedisStore:
     async def accept_forward(
         self, message: StoredMessage, original: tuple[str, str], event: AuditEvent, make_receipt: ReceiptFactory
     ) -> StoredMessage:
-        """``accept`` and link ``message`` to the ROOT original of ``original`` (``NotFound`` when unknown)."""
+        """``accept`` and link ``message`` to ``original`` (its parent) and to the ROOT original of ``original``
+        (``NotFound`` when unknown)."""
         result: StoredMessage = await self._sequencer.submit(
             self._accept_op("F", message, event, make_receipt, original)
         )
         return result
 
     async def recall(
-        self, message: StoredMessage, original: tuple[str, str], event: AuditEvent, make_receipt: ReceiptFactory
-    ) -> tuple[StoredMessage, tuple[str, ...]]:
-        """``accept`` the recall and, in the same script, withdraw every inbox entry of the original's family
-        and give every holder one entry for the recall."""
-        result: tuple[StoredMessage, tuple[str, ...]] = await self._sequencer.submit(
-            self._accept_op("C", message, event, make_receipt, original)
-        )
+        self,
+        message: StoredMessage,
+        original: tuple[str, str],
+        event: AuditEvent,
+        make_receipt: ReceiptFactory,
+        *,
+        whole_tree: bool = False,
+    ) -> Recall:
+        """``accept`` the recall and, in the same script, withdraw every inbox entry of the copies it reaches
+        (forwarding Rule 4) and give every holder one entry for the recall."""
+        op = self._accept_op("C", message, event, make_receipt, original)
+        op.whole = whole_tree
+        result: Recall = await self._sequencer.submit(op)
         return result
 
     @staticmethod

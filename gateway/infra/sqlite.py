@@ -60,6 +60,7 @@ from gateway.ports import (
     DueDelivery,
     InboxItem,
     LedgerEntry,
+    Recall,
     ReceiptFactory,
     RelayStore,
     Store,
@@ -174,12 +175,18 @@ class SqliteStore:
         return await self._read(op)
 
     async def recall(
-        self, message: StoredMessage, original: tuple[str, str], event: AuditEvent, make_receipt: ReceiptFactory
-    ) -> tuple[StoredMessage, tuple[str, ...]]:
+        self,
+        message: StoredMessage,
+        original: tuple[str, str],
+        event: AuditEvent,
+        make_receipt: ReceiptFactory,
+        *,
+        whole_tree: bool = False,
+    ) -> Recall:
         insert = _inserter(message, event, make_receipt)
         withdrawn_at = rfc3339(require_aware(event.at, "event.at"))
         return await self._writer.submit(
-            lambda conn: sqlite_relay.recall(conn, message, original, withdrawn_at, insert)
+            lambda conn: sqlite_relay.recall(conn, message, original, withdrawn_at, insert, whole_tree=whole_tree)
         )
 
     async def record(self, event: AuditEvent) -> int:
