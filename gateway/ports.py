@@ -230,17 +230,48 @@ PortDecide = Callable[[Sequence[Standing]], Plan]
 """Pure planning (``gateway.core.release.plan_notice`` / ``plan_gate_out``) run inside the store's transaction."""
 
 
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message the gateway itself writes (signed with its key), with its ``accepted``-like ledger event."""
+
+    message: StoredMessage
+    event: AuditEvent
+    make_receipt: ReceiptFactory
+
+
+@dataclass(frozen=True, slots=True)
+class PortLedger:
+    """The ledger's account of one applied plan, written in the SAME atomic step as the plan (issue 17)."""
+
+    event: AuditEvent  # the ``port_update`` leaf
+    alert: NewMessage | None = None  # a refused gate-out's alert: stored, in the home inbox, and ledgered first
+
+
+PortRecord = Callable[[Plan], PortLedger]
+"""Builds the ledger writes of a numbered plan; runs inside the store's atomic write, so it must be quick."""
+
+
 class PortStreamStore(Protocol):
     """Per-port release standings and the ports' ordered streams (issue 8; ``gateway.core.release``).
 
     Rule 1: ``apply`` reads the standings, runs ``decide`` and appends its changes with the port's next dense
-            sequence numbers (from 1), updates the standings and marks ``key`` applied in ONE atomic, durable
-            step; a key applied before changes nothing and returns None (no double application).
+            sequence numbers (from 1), updates the standings, marks ``key`` applied AND appends ``record``'s
+            ledger writes (the alert message with its leaf, then the ``port_update`` leaf) in ONE atomic,
+            durable write of the message store's ledger; a key applied before changes nothing and returns None
+            (no double application). So no stream entry exists without its ledger event, and no refused
+            gate-out without its alert (issue 17).
     Rule 2: a snapshot is consistent: the open standings as of exactly the ``seq`` it returns.
     """
 
     async def apply(
-        self, port: str, key: tuple[str, str], transport_document: str, containers: Sequence[str], decide: PortDecide
+        self,
+        port: str,
+        key: tuple[str, str],
+        transport_document: str,
+        containers: Sequence[str],
+        decide: PortDecide,
+        *,
+        record: PortRecord,
     ) -> Plan | None:
         """``decide`` sees the port's standings of ``transport_document`` and of ``containers`` (any B/L);
         returns the plan with its changes numbered, or None when ``key`` was applied before."""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from gateway.core.errors import Internal, Unavailable
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # A writer waits this long for a lock held by another process (e.g. a backup tool) before failing closed.
 BUSY_TIMEOUT_MS = 5_000
@@ -65,8 +65,25 @@ ALTER TABLE forwards ADD COLUMN parent_sender TEXT;
 ALTER TABLE forwards ADD COLUMN parent_id TEXT;
 """
 
+# Version 5: the port release streams (issue 8), moved from their own ports.db into this database so that a
+# port decision, its ledger event and a gate-out's alert are ONE transaction (issue 17; sqlite_ports Rule 1).
+_DDL_V5 = """
+CREATE TABLE port_stream (
+    port TEXT NOT NULL, seq INTEGER NOT NULL, record TEXT NOT NULL, PRIMARY KEY (port, seq)
+) WITHOUT ROWID;
+CREATE TABLE port_standings (
+    port TEXT NOT NULL, transport_document TEXT NOT NULL, container TEXT NOT NULL, open INTEGER NOT NULL,
+    record TEXT NOT NULL, PRIMARY KEY (port, transport_document, container)
+) WITHOUT ROWID;
+CREATE INDEX port_standings_container ON port_standings (port, container);
+CREATE TABLE port_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE port_applied (
+    sender TEXT NOT NULL, message_id TEXT NOT NULL, PRIMARY KEY (sender, message_id)
+) WITHOUT ROWID;
+"""
+
 # What each version adds, in order: a file of version v is migrated by running every later step.
-_STEPS = {2: _DDL_V2, 3: _DDL_V3, 4: _DDL_V4}
+_STEPS = {2: _DDL_V2, 3: _DDL_V3, 4: _DDL_V4, 5: _DDL_V5}
 
 _DDL = """
 CREATE TABLE schema_version (

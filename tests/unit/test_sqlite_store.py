@@ -458,16 +458,18 @@ async def test_a_version_3_file_is_migrated_and_its_forwards_withdraw_less_never
     by_c = dataclasses.replace(message(recipients=("CN-GACC",)), sender="US-CBP")
     await store.accept_forward(by_c, (by_b.sender, by_b.message_id), accepted(by_c), receipt)
     await store.close()
-    conn = sqlite3.connect(path)  # back to the version-3 layout: no parent columns
+    conn = sqlite3.connect(path)  # back to the version-3 layout: no parent columns, no port tables (v5)
     with conn:
         conn.execute("ALTER TABLE forwards DROP COLUMN parent_sender")
         conn.execute("ALTER TABLE forwards DROP COLUMN parent_id")
+        for table in ("port_stream", "port_standings", "port_meta", "port_applied"):
+            conn.execute(f"DROP TABLE {table}")
         conn.execute("UPDATE schema_version SET version = 3")
     conn.close()
     store = await SqliteStore.open(path)
     try:
         with sqlite3.connect(path) as conn:
-            assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == 4
+            assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == sqlite_schema.SCHEMA_VERSION
             assert conn.execute("SELECT COUNT(*) FROM forwards WHERE parent_sender IS NULL").fetchone()[0] == 2
         conn.close()
         recall = dataclasses.replace(message(recipients=("US-CBP",)), sender="NL-DOUANE")
