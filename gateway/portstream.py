@@ -205,12 +205,11 @@ class PortStreams:
                 return plan_notice(notice, key, current)
 
         elif stored.type == GATE_OUT_TYPE:
-            gate = parse_gate_out(media, stored.payload)
+            gate = gate_out = parse_gate_out(media, stored.payload)
             port, transport_document, containers = gate.port, gate.transport_document, (gate.container,)
 
             def decide(current: Sequence[Standing]) -> Plan:
-                assert gate is not None
-                return plan_gate_out(gate, key, current)
+                return plan_gate_out(gate_out, key, current)
 
         else:
             return None
