@@ -4,7 +4,9 @@
 
 Applies ``--notices`` release notices to one port (each a 3-container B/L: HOLD, then RELEASED of one
 container), sequentially and 16 at a time, then reads the whole stream in pages of 500 and takes a snapshot.
-Prints applies per second and the read and snapshot times. Redis at 127.0.0.1:6379 (skipped when absent).
+Prints applies per second and the read and snapshot times. Each apply also appends its ``port_update`` ledger
+leaf in the same write (issue 17), so the streams run inside a message store: ``gateway.db`` on SQLite, the
+store's sequencer on Redis. Redis at 127.0.0.1:6379 (skipped when absent).
 """
 
 from __future__ import annotations
@@ -17,14 +19,18 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.errors import Unavailable
 from gateway.core.identifiers import iso6346_check_digit
 from gateway.core.release import ReleaseNotice, Status, plan_notice
 from gateway.infra.redis_ports import RedisPortStreams
+from gateway.infra.redis_store import RedisStore
+from gateway.infra.sqlite import SqliteStore
 from gateway.infra.sqlite_ports import SqlitePortStreams
-from gateway.ports import PortStreamStore
+from gateway.ports import PortLedger, PortStreamStore
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def container(n: int) -> str:
@@ -35,7 +41,14 @@ def container(n: int) -> str:
 async def apply(streams: PortStreamStore, n: int, decision: Status, version: int, containers: tuple[str, ...]) -> None:
     notice = ReleaseNotice(f"BL{n:08d}", containers, decision, version, "NLRTM", "", T0)
     key = ("CN-GACC", str(uuid.uuid4()))
-    await streams.apply("NLRTM", key, notice.transport_document, containers, lambda cur: plan_notice(notice, key, cur))
+    await streams.apply(
+        "NLRTM",
+        key,
+        notice.transport_document,
+        containers,
+        lambda cur: plan_notice(notice, key, cur),
+        record=lambda plan: PortLedger(AuditEvent(EventKind.PORT_UPDATE, T0, plan.record())),
+    )
 
 
 async def run(name: str, streams: PortStreamStore, notices: int) -> None:
@@ -72,19 +85,24 @@ async def main() -> None:
     parser.add_argument("--notices", type=int, default=2000)
     notices = parser.parse_args().notices
     with tempfile.TemporaryDirectory() as tmp:
-        sqlite = await SqlitePortStreams.open(Path(tmp) / "ports.db")
+        store = await SqliteStore.open(Path(tmp) / "gateway.db")
         try:
-            await run("sqlite", sqlite, notices)
+            await run("sqlite", await SqlitePortStreams.open(store), notices)
         finally:
-            await sqlite.close()
-    redis = await RedisPortStreams.open("redis://127.0.0.1:6379/0", key_prefix=f"cgw-bench-{uuid.uuid4().hex[:8]}")
+            await store.close()
+    prefix = f"cgw-bench-{uuid.uuid4().hex[:8]}"
     try:
-        await run("redis", redis, notices)
+        shared = await RedisStore.open(REDIS_URL, key_prefix=prefix, allow_no_persistence=True)
     except Unavailable as exc:
         print(f"redis  skipped: {exc.detail}")
+        return
+    redis = await RedisPortStreams.open(REDIS_URL, key_prefix=prefix, store=shared)
+    try:
+        await run("redis", redis, notices)
     finally:
-        await redis.delete_all()
+        await shared.delete_all()
         await redis.close()
+        await shared.close()
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ CRASH_ENV = "CGW_CRASH_POINT"
 
 CRASH_POINTS: Mapping[str, str] = {
     "after-persist": "the message, inbox rows and ledger leaf are committed; the receipt is not yet sent",
+    "after-port-apply": "a release notice or gate-out was applied to its port's stream (issue 17: with its ledger"
+    " event and its gate-out alert, in the same write); the receipt may not be sent yet",
     "before-delivery": "the receipt was sent; the push worker is about to push the message",
     "during-delivery": "the recipient received the push; the outcome is not yet recorded",
 }

@@ -166,7 +166,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
     push: PushDelivery | None = None
     port_store: PortStreamStore | None = None
     try:
-        port_store = await open_port_streams(settings)
+        port_store = await open_port_streams(settings, store)
         ports = PortStreams(
             port_store,
             store=store,
@@ -175,6 +175,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             digest=evidence_digest,
             subscriptions=settings.ports.subscriptions,
             push_streams=settings.ports.push_streams,
+            crash=CrashPoint.parse(settings.crash_point),
         )
         await ports.recover(state.require_trust().registry)  # notices and gate-outs a crash kept from the streams
         aeo = open_recognition(settings, state.require_trust().registry, store.record)

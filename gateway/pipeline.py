@@ -43,7 +43,7 @@ from gateway.core.errors import (
     NotFound,
     Overloaded,
 )
-from gateway.core.forwarding import check_forward, lane_of, stored_header
+from gateway.core.forwarding import check_forward, lane_of, recall_reaches_root, stored_header
 from gateway.core.model import Caller, Header, Member
 from gateway.core.payloads import ValidatedPayload
 from gateway.core.policy import (
@@ -268,11 +268,14 @@ class Pipeline:
             | (recall_record(validated.recalled) if validated.recalled else {}),
         )
         receipt = self._receipt_factory(message, permit.decision.digest, self._answers.claim(context.get("answer")))
-        if validated.recalled is not None:  # intel.recall.v1: withdraw every copy (gateway/relay.py)
+        if validated.recalled is not None:  # intel.recall.v1: withdraw what it reaches (gateway/relay.py)
             recalled = validated.recalled
+            whole_tree = recall_reaches_root(permit.decision.policy_ids)
 
             async def persist() -> StoredMessage:
-                stored, holders = await recall_everywhere(self._store, message, recalled, event, receipt)
+                stored, holders = await recall_everywhere(
+                    self._store, message, recalled, event, receipt, whole_tree=whole_tree
+                )
                 for holder in holders:
                     self._inbox.wake(holder)
                 return stored
@@ -557,12 +560,13 @@ class Pipeline:
             extra={
                 "action": "forward",
                 "forward_of": {"sender": original.sender, "message_id": original.message_id},
+                "parent": {"sender": named[0], "message_id": named[1]},
                 "original_evidence_sha256": original.digest,
             },
         )
         receipt = self._receipt_factory(message, decision.digest, None)
         stored_or_duplicate = await self._persist(
-            lambda: relay.accept_forward(message, root, event, receipt), header, digest
+            lambda: relay.accept_forward(message, named, event, receipt), header, digest
         )
         if isinstance(stored_or_duplicate, Outcome):
             return stored_or_duplicate

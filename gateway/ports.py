@@ -162,28 +162,39 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Recall:
+    """What ``RelayStore.recall`` did: the stored recall, who got it, and the copies it withdrew."""
+
+    message: StoredMessage
+    holders: tuple[str, ...]  # sorted; every member that holds a withdrawn copy, plus the recall's recipients
+    withdrawn: tuple[tuple[str, str], ...]  # (sender, message_id) of each withdrawn copy, in acceptance order
+
+
 @runtime_checkable
 class RelayStore(Store, Protocol):
-    """A :class:`Store` that also keeps forwards and recalls (issue 3). SQLite implements it today; a backend
-    that does not yet is refused for forward / recall by the pipeline (``Unavailable``), never half-served.
+    """A :class:`Store` that also keeps forwards and recalls (issue 3, issue 17).
 
     Rule 1: a forward is an accepted message of its own (the forwarder's signed envelope over the ORIGINAL
-            payload bytes) linked to the original it forwards; the original's evidence is never changed.
-            A forward of a forward links to the same root original.
-    Rule 2: a recall is an accepted message too; in the same atomic, durable step every inbox entry of the
-            original and of each of its forwards is withdrawn (never pulled or pushed again) and every holder
-            gets one inbox entry for the recall.
+            payload bytes) linked to the message it forwards (its PARENT) and to the ROOT original of the tree
+            (``forward_of``); the original's evidence is never changed.
+    Rule 2: a recall is an accepted message too; in the same atomic, durable step every inbox entry of each
+            copy it withdraws (``gateway.core.forwarding`` Rule 4: the named message and what is downstream of
+            it when the recaller sent it; else only the recaller's own forwards below it, and what is
+            downstream of those; the whole tree with ``whole_tree``) is withdrawn (never pulled or pushed
+            again) and every holder of a withdrawn copy gets one inbox entry for the recall.
     """
 
     async def accept_forward(
         self, message: StoredMessage, original: tuple[str, str], event: AuditEvent, make_receipt: ReceiptFactory
     ) -> StoredMessage:
         """``accept`` (same atomicity, duplicates, receipt), and record that ``message`` forwards the message
-        ``original`` = (sender, message_id), which must have been accepted (else ``NotFound``)."""
+        ``original`` = (sender, message_id) (its parent, itself a root or a forward), which must have been
+        accepted (else ``NotFound``)."""
         ...
 
     async def forward_of(self, sender: str, message_id: str) -> tuple[str, str] | None:
-        """(sender, message_id) of the original that this message forwards; None for a message that is not a
+        """(sender, message_id) of the ROOT original of this forward's tree; None for a message that is not a
         forward (or is unknown)."""
         ...
 
@@ -198,14 +209,20 @@ class RelayStore(Store, Protocol):
         ...
 
     async def recall(
-        self, message: StoredMessage, original: tuple[str, str], event: AuditEvent, make_receipt: ReceiptFactory
-    ) -> tuple[StoredMessage, tuple[str, ...]]:
-        """``accept`` the recall ``message`` and, atomically with it (Rule 2), withdraw every inbox entry of
-        ``original`` and of its forwards and give each holder one inbox entry for ``message``.
+        self,
+        message: StoredMessage,
+        original: tuple[str, str],
+        event: AuditEvent,
+        make_receipt: ReceiptFactory,
+        *,
+        whole_tree: bool = False,
+    ) -> Recall:
+        """``accept`` the recall ``message`` of ``original`` and, atomically with it (Rule 2), withdraw every
+        inbox entry of the copies it reaches and give each holder one inbox entry for ``message``.
 
-        The holders are the recipients of the original and of every forward, plus ``message.recipients``;
-        the recall's sender gets no entry. Returns the stored recall and the holders (sorted). ``NotFound``
-        when ``original`` was never accepted; ``DuplicateConflict`` like ``accept``."""
+        The holders are the recipients of every withdrawn copy, plus ``message.recipients``; the recall's
+        sender gets no entry. ``NotFound`` when ``original`` was never accepted; ``DuplicateConflict`` like
+        ``accept``."""
         ...
 
 
@@ -213,17 +230,48 @@ PortDecide = Callable[[Sequence[Standing]], Plan]
 """Pure planning (``gateway.core.release.plan_notice`` / ``plan_gate_out``) run inside the store's transaction."""
 
 
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message the gateway itself writes (signed with its key), with its ``accepted``-like ledger event."""
+
+    message: StoredMessage
+    event: AuditEvent
+    make_receipt: ReceiptFactory
+
+
+@dataclass(frozen=True, slots=True)
+class PortLedger:
+    """The ledger's account of one applied plan, written in the SAME atomic step as the plan (issue 17)."""
+
+    event: AuditEvent  # the ``port_update`` leaf
+    alert: NewMessage | None = None  # a refused gate-out's alert: stored, in the home inbox, and ledgered first
+
+
+PortRecord = Callable[[Plan], PortLedger]
+"""Builds the ledger writes of a numbered plan; runs inside the store's atomic write, so it must be quick."""
+
+
 class PortStreamStore(Protocol):
     """Per-port release standings and the ports' ordered streams (issue 8; ``gateway.core.release``).
 
     Rule 1: ``apply`` reads the standings, runs ``decide`` and appends its changes with the port's next dense
-            sequence numbers (from 1), updates the standings and marks ``key`` applied in ONE atomic, durable
-            step; a key applied before changes nothing and returns None (no double application).
+            sequence numbers (from 1), updates the standings, marks ``key`` applied AND appends ``record``'s
+            ledger writes (the alert message with its leaf, then the ``port_update`` leaf) in ONE atomic,
+            durable write of the message store's ledger; a key applied before changes nothing and returns None
+            (no double application). So no stream entry exists without its ledger event, and no refused
+            gate-out without its alert (issue 17).
     Rule 2: a snapshot is consistent: the open standings as of exactly the ``seq`` it returns.
     """
 
     async def apply(
-        self, port: str, key: tuple[str, str], transport_document: str, containers: Sequence[str], decide: PortDecide
+        self,
+        port: str,
+        key: tuple[str, str],
+        transport_document: str,
+        containers: Sequence[str],
+        decide: PortDecide,
+        *,
+        record: PortRecord,
     ) -> Plan | None:
         """``decide`` sees the port's standings of ``transport_document`` and of ``containers`` (any B/L);
         returns the plan with its changes numbered, or None when ``key`` was applied before."""

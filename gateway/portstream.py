@@ -6,11 +6,13 @@ Rule 1: a ``release.notice.v1`` from a customs member is applied to its port's s
         message is durable, once per message (``PortStreamStore.apply`` is idempotent per message key); a
         notice without a transport document number is accepted but not sequenced (the ledger says so).
 Rule 2: every applied message writes one ``port_update`` ledger event with the plan: the sequence numbers it
-        appended and an outcome per container (applied, reinstated, stale, duplicate, refused, unknown).
+        appended and an outcome per container (applied, reinstated, stale, duplicate, refused, unknown), in the
+        SAME atomic write as the plan (``PortStreamStore.apply``'s ``record``; issue 17): no stream entry exists
+        without its ledger event, whatever crashes when.
 Rule 3: a ``port.gate-out.v1`` must come from a port member subscribed to its UN/LOCODE and be addressed to the
         home administration only. A gate-out of a container that is not RELEASED changes nothing and raises an
         ``alert.gate-out.v1`` to the home administration: signed with the gateway's key, deterministic id, stored
-        and ledgered like any message, plus a ``gate_out_alert`` ledger event.
+        with its home inbox entry and its own ``gate_out_alert`` ledger leaf, in that same atomic write.
 Rule 4: a DO_NOT_LOAD notice must be addressed to at least one carrier (the loading port gets it on its stream).
         A release decision for a port comes from the home administration or the customs of the port's country
         (the first two letters of its UN/LOCODE); any other customs member is refused (``POLICY_DENIED``).
@@ -63,7 +65,8 @@ from gateway.core.release import (
     plan_notice,
     stream_update_payload,
 )
-from gateway.ports import Clock, PortStreamStore, Store, StoredMessage
+from gateway.faults import NO_CRASH, CrashPoint
+from gateway.ports import Clock, NewMessage, PortLedger, PortStreamStore, Store, StoredMessage
 from gateway.state import GatewayState
 
 log = structlog.get_logger("gateway.ports")
@@ -98,6 +101,7 @@ class PortStreams:
         digest: Digest,
         subscriptions: Mapping[str, Sequence[str]] | None = None,
         push_streams: bool = False,
+        crash: CrashPoint = NO_CRASH,
     ) -> None:
         self.streams = streams
         self._store = store
@@ -106,6 +110,7 @@ class PortStreams:
         self._digest = digest
         self._subscriptions = {k: frozenset(v) for k, v in (subscriptions or {}).items()}
         self._push_streams = push_streams
+        self._crash = crash
         self.notify: Callable[[str], None] = lambda member_id: None  # inbox wake-up (set by the pipeline)
         self._changed: dict[str, asyncio.Event] = {}  # per port: set when its stream grew (followers wake up)
 
@@ -187,43 +192,50 @@ class PortStreams:
 
     async def _apply(self, stored: StoredMessage, media: str, sender: Member) -> Plan | None:
         key = (stored.sender, stored.message_id)
+        now = self._clock.now()
+        gate: GateOut | None = None
         if stored.type == NOTICE_TYPE and sender.kind is MemberKind.CUSTOMS:
             notice = parse_notice(media, stored.payload)
             if not notice.transport_document:  # Rule 1: accepted, not sequenced (the stream is per B/L)
                 log.warning("release notice without a transport document is not sequenced", message_id=key[1])
                 return None
-            plan = await self.streams.apply(
-                notice.port,
-                key,
-                notice.transport_document,
-                notice.containers,
-                lambda current: plan_notice(notice, key, current),
-            )
+            port, transport_document, containers = notice.port, notice.transport_document, notice.containers
+
+            def decide(current: Sequence[Standing]) -> Plan:
+                return plan_notice(notice, key, current)
+
         elif stored.type == GATE_OUT_TYPE:
-            gate = parse_gate_out(media, stored.payload)
-            plan = await self.streams.apply(
-                gate.port, key, gate.transport_document, (gate.container,), lambda c: plan_gate_out(gate, key, c)
-            )
-            if plan is not None and plan.alert:
-                await self._alert(stored, gate, plan)
+            gate = gate_out = parse_gate_out(media, stored.payload)
+            port, transport_document, containers = gate.port, gate.transport_document, (gate.container,)
+
+            def decide(current: Sequence[Standing]) -> Plan:
+                return plan_gate_out(gate_out, key, current)
+
         else:
             return None
+
+        def ledger(plan: Plan) -> PortLedger:
+            """Rules 2 and 3, written in the same atomic step as the plan (issue 17)."""
+            update = {"sender": key[0], "id": key[1], "type": stored.type} | plan.record()
+            alert = self._alert(stored, gate, plan, now) if gate is not None and plan.alert else None
+            return PortLedger(AuditEvent(EventKind.PORT_UPDATE, now, update), alert)
+
+        plan = await self.streams.apply(port, key, transport_document, containers, decide, record=ledger)
         if plan is None:
             return None  # applied before (a recovery pass or another process)
-        now = self._clock.now()
-        await self._store.record(
-            AuditEvent(
-                EventKind.PORT_UPDATE, now, {"sender": key[0], "id": key[1], "type": stored.type} | plan.record()
-            )
-        )
+        self._crash.hit("after-port-apply")
+        if plan.alert:
+            self.notify(self._state.member_id)
+            outcome = plan.outcomes[0]
+            log.warning("gate-out alert", port=plan.port, container=outcome.container, status=str(outcome.before))
         if plan.changes:
             self._changed.pop(plan.port, asyncio.Event()).set()
             await self._push_stream(plan)
         log.info("port stream", message_id=key[1], **plan.record())
         return plan
 
-    async def _alert(self, gate_out: StoredMessage, gate: GateOut, plan: Plan) -> None:
-        """Rule 3: the signed alert to the home administration, and the ledger event."""
+    def _alert(self, gate_out: StoredMessage, gate: GateOut, plan: Plan, now: datetime) -> NewMessage:
+        """Rule 3: the signed alert to the home administration, with its ``gate_out_alert`` ledger event."""
         outcome, home = plan.outcomes[0], self._state.member_id
         body = {
             "port": gate.port,
@@ -243,7 +255,7 @@ class PortStreams:
             "status": str(outcome.before),
             "gate_out": f"{gate_out.sender}/{gate_out.message_id}",
         }
-        stored = await self._gateway_message(
+        return self._gateway_envelope(
             alert_id,
             ALERT_TYPE,
             schema=ALERT_SCHEMA,
@@ -252,9 +264,8 @@ class PortStreams:
             correlation=gate_out.message_id,
             kind=EventKind.GATE_OUT_ALERT,
             fields=fields,
+            now=now,
         )
-        if stored:
-            log.warning("gate-out alert", port=gate.port, container=outcome.container, status=str(outcome.before))
 
     async def _push_stream(self, plan: Plan) -> None:
         """Rule 8: the new entries, as a gateway-signed ``port.stream.v1``, to the subscribers with a push endpoint."""
@@ -271,17 +282,31 @@ class PortStreams:
         fields = {"port": plan.port, "seqs": [c.seq for c in plan.changes]}
         payload = stream_update_payload(plan.port, plan.changes)
         await self._gateway_message(
-            update_id,
-            STREAM_TYPE,
-            schema=STREAM_SCHEMA,
-            to=to,
-            payload=payload,
-            correlation=plan.changes[0].message_id,
-            kind=EventKind.ACCEPTED,
-            fields=fields,
+            self._gateway_envelope(
+                update_id,
+                STREAM_TYPE,
+                schema=STREAM_SCHEMA,
+                to=to,
+                payload=payload,
+                correlation=plan.changes[0].message_id,
+                kind=EventKind.ACCEPTED,
+                fields=fields,
+                now=self._clock.now(),
+            )
         )
 
-    async def _gateway_message(
+    async def _gateway_message(self, made: NewMessage) -> bool:
+        """A :meth:`_gateway_envelope` message, stored and ledgered like any message (deterministic id: stored
+        once). False when it was stored before."""
+        try:
+            await self._store.accept(made.message, made.event, made.make_receipt)
+        except DuplicateConflict:
+            return False  # stored before (recovery)
+        for member_id in made.message.recipients:
+            self.notify(member_id)
+        return True
+
+    def _gateway_envelope(
         self,
         message_id: str,
         message_type: str,
@@ -292,10 +317,11 @@ class PortStreams:
         correlation: str,
         kind: EventKind,
         fields: Mapping[str, object],
-    ) -> bool:
-        """A message from the home administration, signed with the gateway's key, stored and ledgered like any
-        message (deterministic id: stored once). False when it was stored before."""
-        home, identity, now = self._state.member_id, self._state.identity, self._clock.now()
+        now: datetime,
+    ) -> NewMessage:
+        """A message from the home administration signed with the gateway's key, its ledger event and its
+        receipt factory (not stored yet)."""
+        home, identity = self._state.member_id, self._state.identity
         header = Header(
             id=message_id,
             type=message_type,
@@ -326,13 +352,7 @@ class PortStreams:
                 signer=self._state.receipt_signer,
             )
 
-        try:
-            await self._store.accept(message, event, receipt)
-        except DuplicateConflict:
-            return False  # stored before (recovery)
-        for member_id in to:
-            self.notify(member_id)
-        return True
+        return NewMessage(message, event, receipt)
 
     # -- recovery -----------------------------------------------------------------------------------------
 

@@ -1,12 +1,15 @@
-"""Recall bookkeeping for the pipeline: withdraw every copy of a recalled message, audit each step.
+"""Recall bookkeeping for the pipeline: withdraw the copies a recall reaches, audit each step.
 
 Rule 1: only a store that implements :class:`gateway.ports.RelayStore` serves forwards and recalls; on any other
         backend both are refused with ``Unavailable`` (fail closed) rather than half-done.
-Rule 2: the recall is accepted atomically with the withdrawal of every inbox entry of the original and of each
-        forward (the store's ``recall``); then every withdrawn copy gets its own ``recalled`` ledger event naming
-        the recall, the copy and the members it was withdrawn from.
+Rule 2: the recall is accepted atomically with the withdrawal of every inbox entry of the copies it reaches
+        (the store's ``recall``, ``gateway.core.forwarding`` Rule 4); then every withdrawn copy gets its own
+        ``recalled`` ledger event naming the recall, the copy and the members it was withdrawn from.
 Rule 3: who may recall is Cedar's decision (``originator-recalls``, ``home-customs-recalls``): the recall's
-        payload names the original's sender, and a (sender, id) pair only exists if that sender sent it.
+        payload names the original's sender, and a (sender, id) pair only exists if that sender sent it. What
+        the recall reaches is Rule 4 of ``gateway.core.forwarding``: the named message and what is downstream of
+        it (a forwarder recalling its own forward never reaches the root); the whole tree only when the permit
+        came from ``home-customs-recalls``.
 """
 
 from __future__ import annotations
@@ -29,13 +32,22 @@ def recall_record(recalled: tuple[str, str]) -> dict[str, object]:
 
 
 async def recall_everywhere(
-    store: Store, message: StoredMessage, original: tuple[str, str], event: AuditEvent, make_receipt: ReceiptFactory
+    store: Store,
+    message: StoredMessage,
+    original: tuple[str, str],
+    event: AuditEvent,
+    make_receipt: ReceiptFactory,
+    *,
+    whole_tree: bool,
 ) -> tuple[StoredMessage, tuple[str, ...]]:
     """Rule 2: accept the recall ``message`` of ``original``; returns the stored recall and every holder."""
     relay = relay_store(store)
-    stored, holders = await relay.recall(message, original, event, make_receipt)
+    done = await relay.recall(message, original, event, make_receipt, whole_tree=whole_tree)
+    stored, withdrawn = done.message, set(done.withdrawn)
     root = await relay.forward_of(*original) or original
     for copy in await relay.copies(*root):
+        if (copy.sender, copy.message_id) not in withdrawn:
+            continue
         await relay.record(
             AuditEvent(
                 EventKind.RECALLED,
@@ -49,4 +61,4 @@ async def recall_everywhere(
                 },
             )
         )
-    return stored, holders
+    return stored, done.holders

@@ -3,7 +3,9 @@
 Rule 1: ``sqlite`` keeps ``<data_dir>/gateway.db`` (one process); ``redis`` connects to ``redis_url`` under
         ``key_prefix`` (several processes), reading the password from ``redis_password_file`` if one is set.
 Rule 2: a Redis without persistence is refused (``Unavailable``) unless ``allow_no_persistence``.
-Rule 3: the port release streams (issue 8) live beside the store: ``<data_dir>/ports.db`` or the same Redis.
+Rule 3: the port release streams (issue 8) live IN the store, so a port decision and its ledger event are one
+        write (issue 17): the same ``gateway.db`` (a ``<data_dir>/ports.db`` of an earlier version is imported
+        once) or the same Redis and prefix, written through the store's ledger sequencer.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from gateway.core.errors import Unavailable
 from gateway.infra.redis_ports import RedisPortStreams
 from gateway.infra.redis_store import RedisStore
 from gateway.infra.sqlite import SqliteStore
-from gateway.infra.sqlite_ports import SqlitePortStreams
+from gateway.infra.sqlite_ports import LEGACY_FILE, SqlitePortStreams
 from gateway.ports import Clock, PortStreamStore, Store
 from gateway.settings import Settings
 
@@ -38,14 +40,17 @@ async def open_store(settings: Settings, clock: Clock | None = None) -> Store:
     return await SqliteStore.open(settings.data_dir / "gateway.db", clock=clock)
 
 
-async def open_port_streams(settings: Settings) -> PortStreamStore:
-    """Port release streams beside the message store: ``<data_dir>/ports.db``, or the same Redis and prefix."""
+async def open_port_streams(settings: Settings, store: Store) -> PortStreamStore:
+    """Rule 3: the port release streams of ``store`` (opened by :func:`open_store` from the same settings)."""
     chosen = settings.store
-    if chosen.backend == "redis":
+    if isinstance(store, RedisStore):
         password = _read_password(settings) if chosen.redis_password_file is not None else None
-        return await RedisPortStreams.open(chosen.redis_url, key_prefix=chosen.key_prefix, password=password)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return await SqlitePortStreams.open(settings.data_dir / "ports.db")
+        return await RedisPortStreams.open(
+            chosen.redis_url, key_prefix=chosen.key_prefix, store=store, password=password
+        )
+    if isinstance(store, SqliteStore):
+        return await SqlitePortStreams.open(store, settings.data_dir / LEGACY_FILE)
+    raise Unavailable(f"the {type(store).__name__} backend keeps no port streams")
 
 
 def describe(store: Store) -> dict[str, str]:

@@ -9,11 +9,15 @@ Keys, all under the store's hash tag ``{key_prefix}:`` (one slot, like the messa
     port-applied                  SET    "<sender>\\x1f<message id>" of every applied message
     port-ledger-scanned           STRING the ledger size start-up recovery has looked at
 
-Rule 1: ``apply`` is optimistic: WATCH the port's stream, read, plan (pure), then MULTI/EXEC the appended
-        entries, standings, indexes and the applied mark. Every change appends to the stream, so a concurrent
-        change of the same port aborts the EXEC and the plan is redone on fresh data (jittered backoff, at most
-        :data:`APPLY_ATTEMPTS_MAX` times, then ``Unavailable``). Sequence numbers stay dense. Within one process
-        the applies of one port take turns (a lock per port), so only other processes can conflict.
+Rule 1: ``apply`` is optimistic: read the stream's length and the standings, plan (pure), build the ledger
+        writes, then hand the appended entries, standings, indexes, the applied mark, the ``port_update`` leaf
+        and a gate-out's alert to the message store's sequencer as ONE operation of its SEQUENCE script
+        (redis_sequencer Rule 6: written only while the stream still has the length the plan was numbered
+        from, under the ledger's fencing token). Every change appends to the stream, so a concurrent change of
+        the same port makes the plan stale (``PortMoved``) and it is redone on fresh data (jittered backoff, at
+        most :data:`APPLY_ATTEMPTS_MAX` times, then ``Unavailable``). Sequence numbers stay dense, and no entry
+        is ever written without its ledger event (issue 17). Within one process the applies of one port take
+        turns (a lock per port), so only other processes can conflict.
 Rule 2: a snapshot is one MULTI (LLEN + HGETALL): the standings exactly as of the seq it returns.
 Rule 3: every redis-py exception becomes ``Unavailable``; no redis object leaves this module.
 """
@@ -24,14 +28,14 @@ import asyncio
 import json
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError, WatchError
+from redis.exceptions import RedisError
 
-from gateway.core.errors import Unavailable
+from gateway.core.errors import DuplicateConflict, Unavailable
 from gateway.core.release import (
     Plan,
     PortNotice,
@@ -41,7 +45,11 @@ from gateway.core.release import (
     parse_standing_record,
     standing_record,
 )
-from gateway.ports import PortDecide, PortStreamStore
+from gateway.infra.redis_sequencer import PortMoved, PortWrite
+from gateway.ports import PortDecide, PortLedger, PortRecord, PortStreamStore
+
+if TYPE_CHECKING:
+    from gateway.infra.redis_store import RedisStore
 
 # Redoing a plan more often than this means the port is written by many processes at once: fail, let retry.
 APPLY_ATTEMPTS_MAX = 32
@@ -54,14 +62,18 @@ _SEP = "\x1f"
 
 
 class RedisPortStreams:
-    def __init__(self, client: aioredis.Redis, key_prefix: str) -> None:
+    def __init__(self, client: aioredis.Redis, key_prefix: str, store: RedisStore | None) -> None:
         self._client = client
+        self._store = store  # the message store on the same Redis and prefix: its sequencer writes (Rule 1)
         self._base = "{" + key_prefix + "}:"
         self._locks: dict[str, asyncio.Lock] = {}  # per port: this process applies one message at a time
 
     @classmethod
-    async def open(cls, url: str, *, key_prefix: str, password: str | None = None) -> RedisPortStreams:
-        """Connect (the message store on the same Redis already checked its persistence)."""
+    async def open(
+        cls, url: str, *, key_prefix: str, store: RedisStore | None = None, password: str | None = None
+    ) -> RedisPortStreams:
+        """Connect (``store``, on the same Redis and prefix, already checked its persistence); without a store
+        the streams can be read and cleaned, not applied to."""
         try:
             client = aioredis.Redis.from_url(
                 url,
@@ -74,60 +86,72 @@ class RedisPortStreams:
             )
         except (ValueError, RedisError) as exc:
             raise Unavailable(f"port streams: bad redis_url: {exc}", field="store.redis_url") from exc
-        return cls(client, key_prefix)
+        return cls(client, key_prefix, store)
 
     def _key(self, port: str, *parts: str) -> str:
         return self._base + ":".join(("port", port, *parts))
 
     async def apply(
-        self, port: str, key: tuple[str, str], transport_document: str, containers: Sequence[str], decide: PortDecide
-    ) -> Plan | None:
-        stream, state, applied = self._key(port, "stream"), self._key(port, "state"), self._base + "port-applied"
-        mark = key[0] + _SEP + key[1]
-        async with self._locks.setdefault(port, asyncio.Lock()):  # Rule 1: no contention within a process
-            return await self._apply(port, (stream, state, applied, mark), transport_document, containers, decide)
-
-    async def _apply(
         self,
         port: str,
-        keys: tuple[str, str, str, str],
+        key: tuple[str, str],
         transport_document: str,
         containers: Sequence[str],
         decide: PortDecide,
+        *,
+        record: PortRecord,
     ) -> Plan | None:
-        stream, state, applied, mark = keys
-        try:
+        if self._store is None:
+            raise Unavailable("port streams: opened without the message store (read-only)")
+        mark = key[0] + _SEP + key[1]
+        async with self._locks.setdefault(port, asyncio.Lock()):  # Rule 1: no contention within a process
             for attempt in range(APPLY_ATTEMPTS_MAX):
                 if attempt:  # another process appended first: back off a little, with jitter
                     await asyncio.sleep(random.uniform(0, RETRY_DELAY_SECONDS * attempt))  # noqa: S311 - jitter
-                async with self._client.pipeline(transaction=True) as pipe:
-                    try:
-                        await pipe.watch(stream)
-                        if await pipe.sismember(applied, mark):
-                            return None
-                        current = await self._current(pipe, port, transport_document, containers)
-                        head = int(await pipe.llen(stream))
-                        plan = decide(current).numbered(head + 1)
-                        pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-                        for change in plan.changes:
-                            standing = change.standing()
-                            pipe.rpush(stream, json.dumps(notice_record(change)))
-                            pipe.hset(
-                                state,
-                                standing.transport_document + _SEP + standing.container,
-                                json.dumps(standing_record(standing)),
-                            )
-                            pipe.sadd(self._key(port, "bl", standing.transport_document), standing.container)
-                            if standing.container:
-                                pipe.sadd(self._key(port, "cbl", standing.container), standing.transport_document)
-                        pipe.sadd(applied, mark)
-                        await pipe.execute()
-                        return plan
-                    except WatchError:
-                        continue
+                read = await self._read(port, mark, transport_document, containers)
+                if read is None:
+                    return None  # applied before (a recovery pass or another process)
+                head, current = read
+                plan = decide(current).numbered(head + 1)
+                try:
+                    return await self._write(self._store, PortWrite(port, mark, head, [], plan), record(plan))
+                except (PortMoved, DuplicateConflict):  # DuplicateConflict: the alert came first (re-checked)
+                    continue
+        raise Unavailable(f"port streams: port {port} changed {APPLY_ATTEMPTS_MAX} times during one apply")
+
+    async def _read(
+        self, port: str, mark: str, transport_document: str, containers: Sequence[str]
+    ) -> tuple[int, list[Standing]] | None:
+        """(the stream's length, the standings the plan sees), or None when the message was applied before."""
+        try:
+            if await self._client.sismember(self._base + "port-applied", mark):
+                return None
+            head = int(await self._client.llen(self._key(port, "stream")))  # read first: the script checks it
+            return head, await self._current(self._client, port, transport_document, containers)
         except RedisError as exc:
             raise Unavailable(f"port streams: {type(exc).__name__}: {exc}") from exc
-        raise Unavailable(f"port streams: port {port} changed {APPLY_ATTEMPTS_MAX} times during one apply")
+
+    @staticmethod
+    async def _write(store: RedisStore, write: PortWrite, ledger: PortLedger) -> Plan | None:
+        """The plan's entries, standings, mark and ledger writes as one sequencer operation (Rule 1)."""
+        plan: Plan = write.result
+        if ledger.alert is not None:
+            alert = ledger.alert.message
+            if await store.find_message(alert.sender, alert.message_id) is not None:
+                ledger = PortLedger(ledger.event)  # raised before (by a version that wrote it on its own)
+        for change in plan.changes:
+            standing = change.standing()
+            write.changes.append(
+                (
+                    json.dumps(notice_record(change)),
+                    standing.transport_document + _SEP + standing.container,
+                    json.dumps(standing_record(standing)),
+                    standing.transport_document,
+                    standing.container,
+                )
+            )
+        written = await store.port_apply(write, ledger)
+        return None if written is None else plan
 
     async def _current(
         self, pipe: Any, port: str, transport_document: str, containers: Sequence[str]

@@ -15,7 +15,11 @@ one gateway deployment lives in ONE hash slot and a script may touch any of them
     B t:<recipient>       ZSET    push retries, score = next attempt time (microseconds since the epoch)
     B x:<recipient>, B x  ZSET    dead letters of a recipient / of everyone, score = cursor
     B f:<suffix>          STRING  a forward's ROOT original (a forward of a forward links to the same root)
+    B p:<suffix>          STRING  a forward's PARENT, the message it forwards (absent for forwards stored before
+                                  parents were kept: they count as children of the root)
     B c:<suffix>          LIST    the forwards of a root original, in acceptance order
+    B port:<LOCODE>:...   port release streams and standings (layout in ``redis_ports``); written by "P" below
+    B port-applied        SET     "<sender>\x1f<message id>" of every message applied to a port's stream
 
 Rule 1: ``SEQUENCE`` validates a whole batch of ledger-appending writes (accept, record, ack) and either
         writes ALL of it or NOTHING: it writes only when ``LLEN ledger`` still equals the size the caller
@@ -33,14 +37,20 @@ MESSAGE_FIELDS = ("type", "recipients", "jws", "payload", "digest", "received_at
 # ARGV: B, expected_size (-1: check only), n_ops, then per op:
 #   "A" suffix leaf n_recipients recipient... n_fields field value ...   (accept)
 #   "F" original, then as "A"                                           (accept a forward of original)
-#   "C" original, then as "A"                                           (accept a recall of original)
+#   "C" original whole, then as "A"                                     (accept a recall of original; whole
+#                                                                        "1": the whole tree, forwarding Rule 4c)
 #   "R" leaf                                                            (record)
 #   "K" recipient leaf n_cursors cursor...                              (ack)
 #   "D" recipient leaf cursor outcome status updated_at next_at         (push attempt; next_at "" unless retry)
 #   "V" leaf updated_at n_cursors cursor...                             (redrive dead letters)
+#   "P" port mark head n_changes (entry field standing bl container)... leaf alert   (a port decision: the
+#       stream entries, standings and applied mark of a plan numbered from head + 1, and its port_update leaf;
+#       alert "1" is followed by a gateway message as in "A" (suffix leaf ...), stored with its own leaf first,
+#       alert "0" by nothing. Issue 17: the decision, its ledger event and its alert are one write.)
 # Reply: {"OK", size_before, result...} (result: 0 for A and R, newly acked count for K, redriven count for V,
-#        {attempts, outcome, message suffix} for D, the sorted holders for C)
+#        {attempts, outcome, message suffix} for D, {sorted holders, withdrawn suffixes} for C)
 #     or {"NO", size, verdict...} (verdict: 0 ok, -1 duplicate message, -2 unknown original,
+#        -3 the port's stream moved past head (re-plan), -4 the message was applied to its port before,
 #        i > 0 cursor i is not the recipient's)
 SEQUENCE = r"""
 local base = ARGV[1]
@@ -48,6 +58,18 @@ local expected = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
 local ledger = base .. 'ledger'
 local size = redis.call('LLEN', ledger)
+
+-- a message's arguments from ARGV[p + 1] (suffix leaf n_recipients recipient... n_fields field value ...);
+-- returns the position of the next operation
+local function parse_message(op, p)
+  op.suffix = ARGV[p + 1]; op.message_leaf = ARGV[p + 2]
+  local nr = tonumber(ARGV[p + 3]); op.recipients = {}
+  for k = 1, nr do op.recipients[k] = ARGV[p + 3 + k] end
+  p = p + 4 + nr
+  local nf = tonumber(ARGV[p]); op.fields = {}
+  for k = 1, 2 * nf do op.fields[k] = ARGV[p + k] end
+  return p + 1 + 2 * nf
+end
 
 local ops = {}
 local p = 4
@@ -58,14 +80,27 @@ for j = 1, n do
     op.original = ARGV[p + 1]
     p = p + 1
   end
+  if kind == 'C' then
+    op.whole = ARGV[p + 1] == '1'
+    p = p + 1
+  end
   if kind == 'A' or kind == 'F' or kind == 'C' then
-    op.suffix = ARGV[p + 1]; op.leaf = ARGV[p + 2]
-    local nr = tonumber(ARGV[p + 3]); op.recipients = {}
-    for k = 1, nr do op.recipients[k] = ARGV[p + 3 + k] end
-    p = p + 4 + nr
-    local nf = tonumber(ARGV[p]); op.fields = {}
-    for k = 1, 2 * nf do op.fields[k] = ARGV[p + k] end
-    p = p + 1 + 2 * nf
+    p = parse_message(op, p)
+    op.leaf = op.message_leaf
+  elseif kind == 'P' then
+    op.port = ARGV[p + 1]; op.mark = ARGV[p + 2]; op.head = tonumber(ARGV[p + 3])
+    local nc = tonumber(ARGV[p + 4]); op.changes = {}
+    p = p + 5
+    for k = 1, nc do
+      op.changes[k] = {ARGV[p], ARGV[p + 1], ARGV[p + 2], ARGV[p + 3], ARGV[p + 4]}
+      p = p + 5
+    end
+    op.leaf = ARGV[p]
+    if ARGV[p + 1] == '1' then
+      p = parse_message(op, p + 1)
+    else
+      p = p + 2
+    end
   elseif kind == 'R' then
     op.leaf = ARGV[p + 1]; p = p + 2
   elseif kind == 'K' then
@@ -91,10 +126,21 @@ end
 local verdicts = {}
 local bad = false
 local seen = {}
+local ports_seen = {}
 for j = 1, n do
   local op = ops[j]
   local verdict = 0
-  if op.kind == 'A' or op.kind == 'F' or op.kind == 'C' then
+  if op.kind == 'P' then
+    if redis.call('SISMEMBER', base .. 'port-applied', op.mark) == 1 then
+      verdict = -4
+    elseif ports_seen[op.port] or redis.call('LLEN', base .. 'port:' .. op.port .. ':stream') ~= op.head then
+      verdict = -3  -- another decision of this port came first (this batch or another process): re-plan
+    elseif op.suffix and (seen[op.suffix] or redis.call('EXISTS', base .. 'm:' .. op.suffix) == 1) then
+      verdict = -1
+    end
+    ports_seen[op.port] = true
+    if op.suffix then seen[op.suffix] = true end
+  elseif op.kind == 'A' or op.kind == 'F' or op.kind == 'C' then
     if op.original and redis.call('EXISTS', base .. 'm:' .. op.original) == 0 and not seen[op.original] then
       verdict = -2
     elseif seen[op.suffix] or redis.call('EXISTS', base .. 'm:' .. op.suffix) == 1 then
@@ -128,11 +174,33 @@ local function unqueue(r, cursor)
   redis.call('ZREM', base .. 'x', cursor)
 end
 
--- a recall: withdraw every unacknowledged inbox entry of the root original and its forwards; return the holders
+local function sender_of(suffix)
+  local length, rest = string.match(suffix, '^(%d+):(.*)$')
+  return string.sub(rest, 1, tonumber(length))
+end
+
+-- a recall: the copies it reaches (gateway/core/forwarding.py Rule 4, recalled_copies, step for step), each
+-- unacknowledged inbox entry of them withdrawn; returns the holders and the withdrawn copies
 local function withdraw(op)
   local root = redis.call('GET', base .. 'f:' .. op.original) or op.original
-  local copies = redis.call('LRANGE', base .. 'c:' .. root, 0, -1)
-  table.insert(copies, 1, root)
+  local recaller = sender_of(op.suffix)
+  local top = op.whole and root or op.original
+  local below = {[top] = true}
+  local taken = {}
+  if op.whole or sender_of(top) == recaller then taken[top] = true end
+  local tree = redis.call('LRANGE', base .. 'c:' .. root, 0, -1)
+  for _, copy in ipairs(tree) do
+    local parent = redis.call('GET', base .. 'p:' .. copy) or root
+    if below[parent] then
+      below[copy] = true
+      if taken[parent] or sender_of(copy) == recaller then taken[copy] = true end
+    end
+  end
+  table.insert(tree, 1, root)
+  local copies = {}
+  for _, copy in ipairs(tree) do
+    if taken[copy] then copies[#copies + 1] = copy end
+  end
   local holders = {}
   for _, r in ipairs(op.recipients) do holders[r] = true end
   for _, copy in ipairs(copies) do
@@ -145,12 +213,23 @@ local function withdraw(op)
       end
     end
   end
-  local length, rest = string.match(op.suffix, '^(%d+):(.*)$')
-  holders[string.sub(rest, 1, tonumber(length))] = nil  -- the recall's sender gets no entry
+  holders[recaller] = nil  -- the recall's sender gets no entry
   local sorted = {}
   for r in pairs(holders) do sorted[#sorted + 1] = r end
   table.sort(sorted)
-  return sorted
+  return sorted, copies
+end
+
+-- a message, its inbox entries and their push work (the message's own leaf is appended by the caller)
+local function store_message(op)
+  redis.call('HSET', base .. 'm:' .. op.suffix, unpack(op.fields))
+  for _, r in ipairs(op.recipients) do
+    local cursor = redis.call('INCR', base .. 'cursor')
+    redis.call('ZADD', base .. 'i:' .. r, cursor, op.suffix)
+    redis.call('HSET', base .. 'cursors', cursor, r .. '\n' .. op.suffix)
+    redis.call('ZADD', base .. 'q:' .. r, cursor, cursor)
+    redis.call('SADD', base .. 'recipients', r)
+  end
 end
 
 local reply = {'OK', size}
@@ -158,21 +237,29 @@ for j = 1, n do
   local op = ops[j]
   local result = 0
   if op.kind == 'C' then
-    op.recipients = withdraw(op)
-    result = op.recipients
+    local copies
+    op.recipients, copies = withdraw(op)
+    result = {op.recipients, copies}
   elseif op.kind == 'F' then
     local root = redis.call('GET', base .. 'f:' .. op.original) or op.original
     redis.call('SET', base .. 'f:' .. op.suffix, root)
+    redis.call('SET', base .. 'p:' .. op.suffix, op.original)
     redis.call('RPUSH', base .. 'c:' .. root, op.suffix)
   end
   if op.kind == 'A' or op.kind == 'F' or op.kind == 'C' then
-    redis.call('HSET', base .. 'm:' .. op.suffix, unpack(op.fields))
-    for _, r in ipairs(op.recipients) do
-      local cursor = redis.call('INCR', base .. 'cursor')
-      redis.call('ZADD', base .. 'i:' .. r, cursor, op.suffix)
-      redis.call('HSET', base .. 'cursors', cursor, r .. '\n' .. op.suffix)
-      redis.call('ZADD', base .. 'q:' .. r, cursor, cursor)
-      redis.call('SADD', base .. 'recipients', r)
+    store_message(op)
+  elseif op.kind == 'P' then
+    local key = base .. 'port:' .. op.port .. ':'
+    for _, c in ipairs(op.changes) do  -- entry, standing field, standing, B/L, container
+      redis.call('RPUSH', key .. 'stream', c[1])
+      redis.call('HSET', key .. 'state', c[2], c[3])
+      redis.call('SADD', key .. 'bl:' .. c[4], c[5])
+      if c[5] ~= '' then redis.call('SADD', key .. 'cbl:' .. c[5], c[4]) end
+    end
+    redis.call('SADD', base .. 'port-applied', op.mark)
+    if op.suffix then  -- the gate-out's alert, ledgered before the port_update
+      store_message(op)
+      redis.call('RPUSH', ledger, op.message_leaf)
     end
   elseif op.kind == 'K' then
     local inbox = base .. 'i:' .. op.recipient

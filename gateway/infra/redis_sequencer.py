@@ -20,6 +20,10 @@ Rule 3: the ledger size is the fencing token: a receipt signed for index N can o
 Rule 4: two accepts of the same (sender, id) never share a batch (the later one waits for the next batch), so
         the first decides and the second sees a plain duplicate.
 Rule 5: the queue is bounded (``Overloaded`` when full); ``close`` lets every queued write finish first.
+Rule 6: a port decision ("P", issue 17) is a plan numbered from the port's stream length its caller read: the
+        script writes it only while that length holds (else ``PortMoved``: the caller re-reads and re-plans)
+        and the message is not applied yet (else the result is None), with its ``port_update`` leaf and, for a
+        refused gate-out, the alert message and its leaf first: one operation, two leaves, one fencing token.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from redis.exceptions import RedisError
 from gateway.core.errors import DuplicateConflict, GatewayError, Internal, NotFound, Overloaded, Unavailable
 from gateway.infra import redis_codec as codec
 from gateway.infra.redis_scripts import SEQUENCE
-from gateway.ports import DeliveryOutcome, DeliveryResult, DeliveryState, ReceiptFactory, StoredMessage
+from gateway.ports import DeliveryOutcome, DeliveryResult, DeliveryState, Recall, ReceiptFactory, StoredMessage
 
 # Operations per SEQUENCE script: a script blocks Redis while it runs; 256 small writes take well under 5 ms.
 BATCH_MAX = 256
@@ -48,10 +52,25 @@ WRITE_QUEUE_MAX = 4096
 STATUS_MAX = 200
 
 
+class PortMoved(Unavailable):
+    """Rule 6: the port's stream grew after the plan was made (the caller re-plans; never reaches a client)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PortWrite:
+    """What a port decision writes (Rule 6): ``changes`` as (entry, standing field, standing, B/L, container)."""
+
+    port: str
+    mark: str
+    head: int
+    changes: list[tuple[str, str, str, str, str]]
+    result: Any  # the plan, the operation's result once written
+
+
 @dataclass(slots=True)
 class Op:
     """One queued write. ``kind``: "A" accept, "F" forward, "C" recall, "R" record, "K" ack, "D" push attempt,
-    "V" redrive."""
+    "V" redrive, "P" port decision (``message``: its alert, if any)."""
 
     kind: str
     leaf: bytes
@@ -59,6 +78,9 @@ class Op:
     make_receipt: ReceiptFactory | None = None
     key: bytes = b""  # the message suffix of an accept, forward or recall
     original: bytes = b""  # the suffix of the message a forward or recall refers to
+    whole: bool = False  # a recall of the whole tree (gateway/core/forwarding.py Rule 4c)
+    port: PortWrite | None = None  # a port decision's writes
+    message_leaf: bytes = b""  # the leaf of a port decision's alert message (``leaf`` is its port_update)
     recipient: str = ""
     cursors: list[int] = field(default_factory=list)
     delivery: DeliveryResult | None = None
@@ -69,6 +91,16 @@ class Op:
 
 _Outcome = tuple[Op, bool, Any]
 _ACCEPTS = ("A", "F", "C")  # operations that store a message (and call its receipt factory)
+
+
+def _signs(op: Op) -> bool:
+    """The operation stores a message, so its receipt is signed for the index of its (first) leaf."""
+    return op.kind in _ACCEPTS or (op.kind == "P" and op.message is not None)
+
+
+def _width(op: Op) -> int:
+    """Ledger leaves the operation appends (a port decision with an alert: the alert's and its own)."""
+    return 2 if op.kind == "P" and op.message is not None else 1
 
 
 class Sequencer:
@@ -154,7 +186,7 @@ class Sequencer:
         batch: list[Op] = []
         keys: set[bytes] = set()
         for op in pending:
-            if op.kind in _ACCEPTS and op.key in keys:
+            if _signs(op) and op.key in keys:
                 self._held.append(op)  # Rule 4
             elif len(batch) >= BATCH_MAX:
                 self._held.append(op)
@@ -169,15 +201,17 @@ class Sequencer:
         while live:
             receipts: dict[int, bytes] = {}
             survivors: list[Op] = []
+            offset = 0
             for op in live:
-                if op.kind in _ACCEPTS:
+                if _signs(op):
                     try:
-                        receipts[id(op)] = _sign(op, size + len(survivors))
+                        receipts[id(op)] = _sign(op, size + offset)
                     except Exception as exc:  # a failing factory fails only its own message
                         failed = exc if isinstance(exc, GatewayError) else Internal(f"receipt: {type(exc).__name__}")
                         outcomes.append((op, False, failed))
                         continue
                 survivors.append(op)
+                offset += _width(op)
             live = survivors
             if not live:
                 return
@@ -185,7 +219,8 @@ class Sequencer:
             written, size, values = self._sequence(live, expected, receipts)
             if written:
                 self.batches += 1
-                outcomes += [(op, True, _result(op, expected + k, receipts, values[k])) for k, op in enumerate(live)]
+                for op, index, value in zip(live, _indexes(live, expected), values, strict=True):
+                    outcomes.append((op, True, _result(op, index, receipts, value)))
                 return
             self.conflicts += 1
             live = _reject(live, values, outcomes)
@@ -193,12 +228,21 @@ class Sequencer:
     def _sequence(self, batch: list[Op], expected: int, receipts: dict[int, bytes]) -> tuple[bool, int, list[Any]]:
         """Run SEQUENCE: (written, ledger size before, results if written else verdicts)."""
         args: list[bytes | str | int] = [self._base, expected, len(batch)]
-        for k, op in enumerate(batch):
-            args += _encode(op, expected + k if expected >= 0 else -1, receipts.get(id(op), b""))
+        for op, index in zip(batch, _indexes(batch, expected), strict=True):
+            args += _encode(op, index if expected >= 0 else -1, receipts.get(id(op), b""))
         reply = self._script(args=args)
         if reply[0] == b"OK":
             return True, int(reply[1]), list(reply[2:])
         return False, int(reply[1]), [int(v) for v in reply[2:]]
+
+
+def _indexes(batch: list[Op], first: int) -> list[int]:
+    """The ledger index of each operation's first leaf when the batch is written from ``first``."""
+    indexes: list[int] = []
+    for op in batch:
+        indexes.append(first)
+        first += _width(op)
+    return indexes
 
 
 def _sign(op: Op, index: int) -> bytes:
@@ -213,19 +257,22 @@ def _sign(op: Op, index: int) -> bytes:
 def _encode(op: Op, index: int, receipt: bytes) -> list[bytes | str | int]:
     """One operation's SEQUENCE arguments (see redis_scripts); index -1: check mode (no message fields)."""
     if op.kind in _ACCEPTS:
-        assert op.message is not None
-        recipients = list(dict.fromkeys(op.message.recipients))
         args: list[bytes | str | int] = [op.kind]
         if op.kind != "A":
             args.append(op.original)
-        args += [op.key, op.leaf, len(recipients), *recipients]
-        if index < 0:
-            return [*args, 0]
-        values = codec.message_fields(op.message, receipt, index)
-        args.append(len(values))
-        for name, value in values:
-            args += [name, value]
-        return args
+        if op.kind == "C":
+            args.append("1" if op.whole else "0")
+        return args + _message_args(op, op.leaf, index, receipt)
+    if op.kind == "P":
+        w = op.port
+        assert w is not None
+        args = ["P", w.port, w.mark, w.head, len(w.changes)]
+        for change in w.changes:
+            args += change
+        args.append(op.leaf)
+        if op.message is None:
+            return [*args, "0"]
+        return [*args, "1", *_message_args(op, op.message_leaf, index, receipt)]
     if op.kind == "R":
         return ["R", op.leaf]
     if op.kind == "K":
@@ -238,13 +285,33 @@ def _encode(op: Op, index: int, receipt: bytes) -> list[bytes | str | int]:
     return ["V", op.leaf, op.at, len(op.cursors), *op.cursors]
 
 
+def _message_args(op: Op, leaf: bytes, index: int, receipt: bytes) -> list[bytes | str | int]:
+    """A message's SEQUENCE arguments: suffix leaf n_recipients recipient... n_fields field value ..."""
+    assert op.message is not None
+    recipients = list(dict.fromkeys(op.message.recipients))
+    args: list[bytes | str | int] = [op.key, leaf, len(recipients), *recipients]
+    if index < 0:
+        return [*args, 0]
+    values = codec.message_fields(op.message, receipt, index)
+    args.append(len(values))
+    for name, value in values:
+        args += [name, value]
+    return args
+
+
 def _result(op: Op, index: int, receipts: dict[int, bytes], value: Any) -> Any:
     if op.kind in _ACCEPTS:
         assert op.message is not None
         stored = op.message.with_receipt(receipts[id(op)], index)
-        return (stored, tuple(h.decode() for h in value)) if op.kind == "C" else stored
+        if op.kind != "C":
+            return stored
+        holders, copies = value
+        return Recall(stored, tuple(h.decode() for h in holders), tuple(codec.unsuffix(c) for c in copies))
     if op.kind == "R":
         return index
+    if op.kind == "P":
+        assert op.port is not None
+        return op.port.result
     if op.kind == "D":
         d = op.delivery
         assert d is not None
@@ -271,6 +338,11 @@ def _reject(batch: list[Op], verdicts: list[int], outcomes: list[_Outcome]) -> l
     for op, verdict in zip(batch, verdicts, strict=True):
         if verdict == 0:
             live.append(op)
+        elif verdict == -4:  # Rule 6: applied before (a recovery pass or another process)
+            outcomes.append((op, True, None))
+        elif verdict == -3:
+            assert op.port is not None
+            outcomes.append((op, False, PortMoved(f"port {op.port.port} moved past seq {op.port.head}")))
         elif verdict == -2:
             original = "/".join(codec.unsuffix(op.original))
             outcomes.append((op, False, NotFound(f"no message {original}", field="original")))

@@ -41,7 +41,7 @@ from gateway.core.audit import AuditEvent, rfc3339
 from gateway.core.errors import BadRequest, LimitExceeded, NotFound, Unavailable
 from gateway.infra import redis_codec as codec
 from gateway.infra.redis_scripts import COPIES, DEAD, DEPTHS, DUE, PULL
-from gateway.infra.redis_sequencer import Op, Sequencer
+from gateway.infra.redis_sequencer import Op, PortWrite, Sequencer
 from gateway.ports import (
     DeliveryOutcome,
     DeliveryResult,
@@ -49,6 +49,8 @@ from gateway.ports import (
     DueDelivery,
     InboxItem,
     LedgerEntry,
+    PortLedger,
+    Recall,
     ReceiptFactory,
     RelayStore,
     Store,
@@ -169,20 +171,27 @@ class RedisStore:
     async def accept_forward(
         self, message: StoredMessage, original: tuple[str, str], event: AuditEvent, make_receipt: ReceiptFactory
     ) -> StoredMessage:
-        """``accept`` and link ``message`` to the ROOT original of ``original`` (``NotFound`` when unknown)."""
+        """``accept`` and link ``message`` to ``original`` (its parent) and to the ROOT original of ``original``
+        (``NotFound`` when unknown)."""
         result: StoredMessage = await self._sequencer.submit(
             self._accept_op("F", message, event, make_receipt, original)
         )
         return result
 
     async def recall(
-        self, message: StoredMessage, original: tuple[str, str], event: AuditEvent, make_receipt: ReceiptFactory
-    ) -> tuple[StoredMessage, tuple[str, ...]]:
-        """``accept`` the recall and, in the same script, withdraw every inbox entry of the original's family
-        and give every holder one entry for the recall."""
-        result: tuple[StoredMessage, tuple[str, ...]] = await self._sequencer.submit(
-            self._accept_op("C", message, event, make_receipt, original)
-        )
+        self,
+        message: StoredMessage,
+        original: tuple[str, str],
+        event: AuditEvent,
+        make_receipt: ReceiptFactory,
+        *,
+        whole_tree: bool = False,
+    ) -> Recall:
+        """``accept`` the recall and, in the same script, withdraw every inbox entry of the copies it reaches
+        (forwarding Rule 4) and give every holder one entry for the recall."""
+        op = self._accept_op("C", message, event, make_receipt, original)
+        op.whole = whole_tree
+        result: Recall = await self._sequencer.submit(op)
         return result
 
     @staticmethod
@@ -199,6 +208,18 @@ class RedisStore:
             key=key,
             original=codec.suffix(*original),
         )
+
+    async def port_apply(self, write: PortWrite, ledger: PortLedger) -> Any:
+        """A port decision with its ledger writes, through the sequencer (its Rule 6): ``write.result`` once
+        written, None when the message was applied before, ``PortMoved`` when the port's stream moved on."""
+        op = Op("P", ledger.event.canonical(), port=write)
+        if ledger.alert is not None:
+            alert = ledger.alert
+            codec.aware(alert.message.received_at, "received_at")
+            op.message, op.make_receipt = alert.message, alert.make_receipt
+            op.key = codec.suffix(alert.message.sender, alert.message.message_id)
+            op.message_leaf = alert.event.canonical()
+        return await self._sequencer.submit(op)
 
     async def record(self, event: AuditEvent) -> int:
         result: int = await self._sequencer.submit(Op("R", event.canonical()))

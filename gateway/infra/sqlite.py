@@ -50,6 +50,7 @@ from gateway.core.errors import (
     NotFound,
     Unavailable,
 )
+from gateway.core.release import Plan
 from gateway.infra import sqlite_delivery, sqlite_relay
 from gateway.infra.sqlite_schema import connect_reader, require_aware, to_micros
 from gateway.infra.sqlite_writer import BATCH_MAX_DEFAULT, WRITE_QUEUE_MAX, GroupCommitWriter
@@ -60,6 +61,8 @@ from gateway.ports import (
     DueDelivery,
     InboxItem,
     LedgerEntry,
+    PortRecord,
+    Recall,
     ReceiptFactory,
     RelayStore,
     Store,
@@ -174,13 +177,43 @@ class SqliteStore:
         return await self._read(op)
 
     async def recall(
-        self, message: StoredMessage, original: tuple[str, str], event: AuditEvent, make_receipt: ReceiptFactory
-    ) -> tuple[StoredMessage, tuple[str, ...]]:
+        self,
+        message: StoredMessage,
+        original: tuple[str, str],
+        event: AuditEvent,
+        make_receipt: ReceiptFactory,
+        *,
+        whole_tree: bool = False,
+    ) -> Recall:
         insert = _inserter(message, event, make_receipt)
         withdrawn_at = rfc3339(require_aware(event.at, "event.at"))
         return await self._writer.submit(
-            lambda conn: sqlite_relay.recall(conn, message, original, withdrawn_at, insert)
+            lambda conn: sqlite_relay.recall(conn, message, original, withdrawn_at, insert, whole_tree=whole_tree)
         )
+
+    # -- port release streams in this database (ports.PortStreamStore; gateway/infra/sqlite_ports.py) -------
+
+    async def port_apply(self, apply: Callable[[sqlite3.Connection], Plan | None], record: PortRecord) -> Plan | None:
+        """``apply`` (the port tables) and ``record``'s ledger writes in ONE transaction (sqlite_ports Rule 1)."""
+
+        def op(conn: sqlite3.Connection) -> Plan | None:
+            plan = apply(conn)
+            if plan is None:
+                return None
+            writes = record(plan)
+            alert = writes.alert
+            if alert is not None and not _stored(conn, alert.message.sender, alert.message.message_id):
+                _inserter(alert.message, alert.event, alert.make_receipt)(conn, alert.message.recipients)
+            _append_leaf(conn, writes.event.canonical())
+            return plan
+
+        return await self._writer.submit(op)
+
+    async def port_read(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._read(op)
+
+    async def port_write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._writer.submit(op)
 
     async def record(self, event: AuditEvent) -> int:
         leaf = event.canonical()
@@ -433,11 +466,7 @@ def _inserter(
 
     def op(conn: sqlite3.Connection, inbox: tuple[str, ...]) -> StoredMessage:
         inbox_rows = [(r, message.sender, message.message_id) for r in dict.fromkeys(inbox)]
-        seen = conn.execute(
-            "SELECT 1 FROM messages WHERE sender = ? AND message_id = ?",
-            (message.sender, message.message_id),
-        ).fetchone()
-        if seen is not None:  # before the receipt: a duplicate leaves no trace, not even a signature
+        if _stored(conn, message.sender, message.message_id):  # before the receipt: a duplicate leaves no trace
             raise DuplicateConflict(f"{message.sender}/{message.message_id} already accepted", field="id")
         index = _append_leaf(conn, leaf)
         receipt = make_receipt(index, message.received_at)
@@ -470,6 +499,13 @@ def _inserter(
 
 _RECIPIENTS = msgspec.json.Encoder()
 _INBOX_SQL = "INSERT INTO inbox (recipient, sender, message_id) VALUES (?, ?, ?)"
+
+
+def _stored(conn: sqlite3.Connection, sender: str, message_id: str) -> bool:
+    return (
+        conn.execute("SELECT 1 FROM messages WHERE sender = ? AND message_id = ?", (sender, message_id)).fetchone()
+        is not None
+    )
 
 
 def _append_leaf(conn: sqlite3.Connection, leaf: bytes) -> int:

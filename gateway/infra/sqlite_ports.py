@@ -1,11 +1,19 @@
-"""Port release standings and streams on SQLite (``<data_dir>/ports.db``): ``gateway.ports.PortStreamStore``.
+"""Port release standings and streams on SQLite, in the message store's own database (``gateway.db``, schema
+v5): ``gateway.ports.PortStreamStore``.
 
-Rule 1: one ``apply`` is one ``BEGIN IMMEDIATE`` transaction: read the standings, plan (pure), append the
-        stream entries, upsert the standings, mark the message applied; ``synchronous = FULL`` makes the
-        commit durable before ``apply`` returns.
+Rule 1: one ``apply`` is one request of the store's group-commit writer, so ONE transaction: read the
+        standings, plan (pure), append the stream entries, upsert the standings, mark the message applied, store
+        a refused gate-out's alert (message, home inbox entry, ledger leaf, receipt) and append the
+        ``port_update`` ledger leaf; ``synchronous = FULL`` makes it durable before ``apply`` returns. The port
+        tables live in ``gateway.db`` because SQLite's transactions over ATTACHed WAL databases are atomic per
+        file, not across files (sqlite.org/lang_attach.html): a separate ``ports.db`` could never share a
+        transaction with the ledger (issue 17).
 Rule 2: a snapshot is read in one read transaction, so its standings are exactly those at the seq it returns.
-Rule 3: every ``sqlite3.Error`` becomes ``Unavailable``; no sqlite object leaves this module.
+Rule 3: every ``sqlite3.Error`` becomes ``Unavailable`` (the store's reader and writer do it); no sqlite object
+        leaves the infra package.
 Rule 4: untrusted numbers are bounded (:data:`NOTICES_PAGE_MAX`); SQL is parameterised, never formatted.
+Rule 5: a ``<data_dir>/ports.db`` left by an earlier version is imported once, in one transaction, into empty
+        port tables, then renamed ``ports.db.imported`` (kept for the operator, never read again).
 """
 
 from __future__ import annotations
@@ -13,10 +21,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING
 
 from gateway.core.errors import Unavailable
 from gateway.core.release import (
@@ -28,88 +35,45 @@ from gateway.core.release import (
     parse_standing_record,
     standing_record,
 )
-from gateway.ports import PortDecide, PortStreamStore
+from gateway.ports import PortDecide, PortRecord, PortStreamStore
+
+if TYPE_CHECKING:
+    from gateway.infra.sqlite import SqliteStore
 
 # Entries one notices() call returns at most (the REST limit is lower).
 NOTICES_PAGE_MAX = 1_000
-# Another process holding the write lock (a CLI) is waited for this long before Unavailable.
-BUSY_TIMEOUT_MS = 5_000
-T = TypeVar("T")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS port_stream (
-    port TEXT NOT NULL, seq INTEGER NOT NULL, record TEXT NOT NULL, PRIMARY KEY (port, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS port_standings (
-    port TEXT NOT NULL, transport_document TEXT NOT NULL, container TEXT NOT NULL, open INTEGER NOT NULL,
-    record TEXT NOT NULL, PRIMARY KEY (port, transport_document, container)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS port_standings_container ON port_standings (port, container);
-CREATE TABLE IF NOT EXISTS port_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS port_applied (
-    sender TEXT NOT NULL, message_id TEXT NOT NULL, PRIMARY KEY (sender, message_id)
-) WITHOUT ROWID;
-"""
+# The file the port tables lived in before schema v5 (Rule 5), and what it is renamed to once imported.
+LEGACY_FILE = "ports.db"
+IMPORTED_SUFFIX = ".imported"
+_TABLES = ("port_stream", "port_standings", "port_meta", "port_applied")
 
 
 class SqlitePortStreams:
-    """Build with :meth:`open`; the connection is used from worker threads under one lock."""
+    """The port half of a :class:`SqliteStore` (same database, same writer). ``close`` leaves the store open."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self._lock = threading.Lock()
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
 
     @classmethod
-    async def open(cls, path: Path) -> SqlitePortStreams:
-        def connect() -> sqlite3.Connection:
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.executescript(_SCHEMA)
-            return conn
-
-        try:
-            return cls(await asyncio.to_thread(connect))
-        except sqlite3.Error as exc:
-            raise Unavailable(f"port streams: cannot open {path}: {exc}") from exc
+    async def open(cls, store: SqliteStore, legacy: Path | None = None) -> SqlitePortStreams:
+        """The port streams of ``store``, importing ``legacy`` (an old ports.db) first when it exists."""
+        if legacy is not None and await asyncio.to_thread(legacy.exists):
+            await import_legacy(store, legacy)
+        return cls(store)
 
     async def apply(
-        self, port: str, key: tuple[str, str], transport_document: str, containers: Sequence[str], decide: PortDecide
+        self,
+        port: str,
+        key: tuple[str, str],
+        transport_document: str,
+        containers: Sequence[str],
+        decide: PortDecide,
+        *,
+        record: PortRecord,
     ) -> Plan | None:
-        def op(conn: sqlite3.Connection) -> Plan | None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                if conn.execute("SELECT 1 FROM port_applied WHERE sender = ? AND message_id = ?", key).fetchone():
-                    conn.execute("ROLLBACK")
-                    return None
-                current = _standings(conn, port, transport_document, containers)
-                head = _head(conn, port)
-                plan = decide(current).numbered(head + 1)
-                for change in plan.changes:
-                    conn.execute(
-                        "INSERT INTO port_stream (port, seq, record) VALUES (?, ?, ?)",
-                        (port, change.seq, json.dumps(notice_record(change))),
-                    )
-                    standing = change.standing()
-                    conn.execute(
-                        "INSERT OR REPLACE INTO port_standings VALUES (?, ?, ?, ?, ?)",
-                        (
-                            port,
-                            standing.transport_document,
-                            standing.container,
-                            int(standing.open),
-                            json.dumps(standing_record(standing)),
-                        ),
-                    )
-                conn.execute("INSERT INTO port_applied (sender, message_id) VALUES (?, ?)", key)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            return plan
-
-        return await self._run(op)
+        return await self._store.port_apply(
+            lambda conn: apply(conn, port, key, transport_document, containers, decide=decide), record
+        )
 
     async def notices(self, port: str, after: int, limit: int) -> list[PortNotice]:
         limit = max(0, min(limit, NOTICES_PAGE_MAX))
@@ -121,7 +85,7 @@ class SqlitePortStreams:
             ).fetchall()
             return [parse_notice_record(json.loads(r[0])) for r in rows]
 
-        return await self._run(op)
+        return await self._store.port_read(op)
 
     async def snapshot(self, port: str) -> tuple[int, list[Standing]]:
         def op(conn: sqlite3.Connection) -> tuple[int, list[Standing]]:
@@ -137,40 +101,94 @@ class SqlitePortStreams:
                 conn.execute("COMMIT")
             return head, [parse_standing_record(port, json.loads(r[0])) for r in rows]
 
-        return await self._run(op)
+        return await self._store.port_read(op)
 
     async def applied(self, key: tuple[str, str]) -> bool:
         def op(conn: sqlite3.Connection) -> bool:
-            return bool(conn.execute("SELECT 1 FROM port_applied WHERE sender = ? AND message_id = ?", key).fetchone())
+            return _applied(conn, key)
 
-        return await self._run(op)
+        return await self._store.port_read(op)
 
     async def ledger_scanned(self) -> int:
         def op(conn: sqlite3.Connection) -> int:
             row = conn.execute("SELECT value FROM port_meta WHERE name = 'ledger_scanned'").fetchone()
             return int(row[0]) if row else 0
 
-        return await self._run(op)
+        return await self._store.port_read(op)
 
     async def set_ledger_scanned(self, size: int) -> None:
         def op(conn: sqlite3.Connection) -> None:
             conn.execute("INSERT OR REPLACE INTO port_meta (name, value) VALUES ('ledger_scanned', ?)", (size,))
 
-        await self._run(op)
+        await self._store.port_write(op)
 
     async def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        """Nothing of its own to close: the store owns the database."""
 
-    async def _run(self, op: Callable[[sqlite3.Connection], T]) -> T:
-        def locked() -> T:
-            with self._lock:
-                return op(self._conn)
 
+def apply(
+    conn: sqlite3.Connection,
+    port: str,
+    key: tuple[str, str],
+    transport_document: str,
+    containers: Sequence[str],
+    *,
+    decide: PortDecide,
+) -> Plan | None:
+    """Rule 1, the port half (inside the writer's transaction): None when ``key`` was applied before."""
+    if _applied(conn, key):
+        return None
+    current = _standings(conn, port, transport_document, containers)
+    plan = decide(current).numbered(_head(conn, port) + 1)
+    for change in plan.changes:
+        conn.execute(
+            "INSERT INTO port_stream (port, seq, record) VALUES (?, ?, ?)",
+            (port, change.seq, json.dumps(notice_record(change))),
+        )
+        standing = change.standing()
+        conn.execute(
+            "INSERT OR REPLACE INTO port_standings VALUES (?, ?, ?, ?, ?)",
+            (
+                port,
+                standing.transport_document,
+                standing.container,
+                int(standing.open),
+                json.dumps(standing_record(standing)),
+            ),
+        )
+    conn.execute("INSERT INTO port_applied (sender, message_id) VALUES (?, ?)", key)
+    return plan
+
+
+async def import_legacy(store: SqliteStore, legacy: Path) -> None:
+    """Rule 5."""
+
+    def read() -> dict[str, list[tuple[object, ...]]]:
+        conn = sqlite3.connect(legacy)
         try:
-            return await asyncio.to_thread(locked)
-        except sqlite3.Error as exc:
-            raise Unavailable(f"port streams: {type(exc).__name__}: {exc}") from exc
+            return {table: conn.execute(f"SELECT * FROM {table}").fetchall() for table in _TABLES}  # noqa: S608 - names are ours
+        finally:
+            conn.close()
+
+    def write(conn: sqlite3.Connection, tables: dict[str, list[tuple[object, ...]]]) -> int:
+        if any(conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() for table in _TABLES):  # noqa: S608
+            return 0  # imported before (the rename did not happen): the database has them
+        for table, rows in tables.items():
+            if rows:
+                marks = ", ".join("?" * len(rows[0]))
+                conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)  # noqa: S608 - names are ours
+        return sum(len(rows) for rows in tables.values())
+
+    try:
+        tables = await asyncio.to_thread(read)
+    except sqlite3.Error as exc:
+        raise Unavailable(f"port streams: cannot import {legacy}: {exc}") from exc
+    await store.port_write(lambda conn: write(conn, tables))
+    await asyncio.to_thread(legacy.rename, legacy.with_name(legacy.name + IMPORTED_SUFFIX))
+
+
+def _applied(conn: sqlite3.Connection, key: tuple[str, str]) -> bool:
+    return bool(conn.execute("SELECT 1 FROM port_applied WHERE sender = ? AND message_id = ?", key).fetchone())
 
 
 def _head(conn: sqlite3.Connection, port: str) -> int:

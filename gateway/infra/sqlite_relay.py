@@ -3,8 +3,9 @@
 Rule 1: every function here runs on the writer or a reader connection handed in by ``SqliteStore``; writes
         run inside the writer's transaction, so a forward or a recall is durable with its message, inbox
         entries and ledger leaf, or not at all.
-Rule 2: a forward's link always names the ROOT original (a forward of a forward links to what that forward
-        forwards), so one lookup finds every copy a recall must withdraw.
+Rule 2: a forward's link names the ROOT original (a forward of a forward links to what that forward forwards),
+        so one lookup finds the whole tree, and its PARENT (the message it forwards), so a recall withdraws only
+        what ``gateway.core.forwarding`` Rule 4 lets it (a version-3 row has no parent: a child of the root).
 Rule 3: a withdrawn inbox entry is recorded in ``withdrawals`` and marked acknowledged at the recall's time,
         so neither pull nor push delivery returns it again; the ledger says why (the recall's leaf).
 """
@@ -16,9 +17,9 @@ import sqlite3
 from collections.abc import Callable
 
 from gateway.core.errors import NotFound
-from gateway.ports import StoredMessage
+from gateway.core.forwarding import MessageKey, recalled_copies
+from gateway.ports import Recall, StoredMessage
 
-MessageKey = tuple[str, str]  # (sender, message_id)
 _FORWARDS_OF = (
     "SELECT sender, message_id, original_sender, original_id FROM forwards WHERE (sender, message_id) IN (VALUES {})"
 )
@@ -62,8 +63,9 @@ def accept_forward(
     root = root_of(conn, original)
     stored = insert(conn, message.recipients)
     conn.execute(
-        "INSERT INTO forwards (sender, message_id, original_sender, original_id) VALUES (?, ?, ?, ?)",
-        (message.sender, message.message_id, root[0], root[1]),
+        "INSERT INTO forwards (sender, message_id, original_sender, original_id, parent_sender, parent_id)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (message.sender, message.message_id, *root, *original),
     )
     return stored
 
@@ -81,13 +83,31 @@ def copy_keys(conn: sqlite3.Connection, original: MessageKey) -> list[MessageKey
     return [original, *((str(r[0]), str(r[1])) for r in rows)]
 
 
+def tree(conn: sqlite3.Connection, root: MessageKey) -> list[tuple[MessageKey, MessageKey]]:
+    """Every forward of ``root`` with its parent, in acceptance order (Rule 2)."""
+    rows = conn.execute(
+        "SELECT f.sender, f.message_id, COALESCE(f.parent_sender, f.original_sender), COALESCE(f.parent_id,"
+        " f.original_id) FROM forwards f JOIN messages m ON m.sender = f.sender AND m.message_id = f.message_id"
+        " WHERE f.original_sender = ? AND f.original_id = ? ORDER BY m.id",
+        root,
+    ).fetchall()
+    return [((str(r[0]), str(r[1])), (str(r[2]), str(r[3]))) for r in rows]
+
+
 def recall(
-    conn: sqlite3.Connection, message: StoredMessage, original: MessageKey, withdrawn_at: str, insert: Insert
-) -> tuple[StoredMessage, tuple[str, ...]]:
+    conn: sqlite3.Connection,
+    message: StoredMessage,
+    original: MessageKey,
+    withdrawn_at: str,
+    insert: Insert,
+    *,
+    whole_tree: bool,
+) -> Recall:
     root = root_of(conn, original)
+    withdrawn = recalled_copies(root, tree(conn, root), original, message.sender, whole_tree=whole_tree)
     holders: set[str] = set(message.recipients)
     cursors: list[int] = []
-    for key in copy_keys(conn, root):
+    for key in withdrawn:
         recipients = conn.execute("SELECT recipients FROM messages WHERE sender = ? AND message_id = ?", key).fetchone()
         holders.update(str(r) for r in json.loads(str(recipients[0])))
         rows = conn.execute("SELECT cursor FROM inbox WHERE sender = ? AND message_id = ?", key).fetchall()
@@ -103,4 +123,4 @@ def recall(
         "UPDATE inbox SET acked_at = ? WHERE cursor = ? AND acked_at IS NULL",
         [(withdrawn_at, cursor) for cursor in cursors],
     )
-    return stored, ordered
+    return Recall(stored, ordered, tuple(withdrawn))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from gateway.core.errors import Internal, Unavailable
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 
 # A writer waits this long for a lock held by another process (e.g. a backup tool) before failing closed.
 BUSY_TIMEOUT_MS = 5_000
@@ -57,6 +57,33 @@ CREATE TABLE withdrawals (
     recall_id     TEXT NOT NULL
 );
 """
+
+# Version 4: a forward's PARENT (the message it forwards; forwarding Rule 4). A forward kept by version 3 has
+# NULL here: it counts as a child of the root original it links to (a recall then withdraws less, never more).
+_DDL_V4 = """
+ALTER TABLE forwards ADD COLUMN parent_sender TEXT;
+ALTER TABLE forwards ADD COLUMN parent_id TEXT;
+"""
+
+# Version 5: the port release streams (issue 8), moved from their own ports.db into this database so that a
+# port decision, its ledger event and a gate-out's alert are ONE transaction (issue 17; sqlite_ports Rule 1).
+_DDL_V5 = """
+CREATE TABLE port_stream (
+    port TEXT NOT NULL, seq INTEGER NOT NULL, record TEXT NOT NULL, PRIMARY KEY (port, seq)
+) WITHOUT ROWID;
+CREATE TABLE port_standings (
+    port TEXT NOT NULL, transport_document TEXT NOT NULL, container TEXT NOT NULL, open INTEGER NOT NULL,
+    record TEXT NOT NULL, PRIMARY KEY (port, transport_document, container)
+) WITHOUT ROWID;
+CREATE INDEX port_standings_container ON port_standings (port, container);
+CREATE TABLE port_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE port_applied (
+    sender TEXT NOT NULL, message_id TEXT NOT NULL, PRIMARY KEY (sender, message_id)
+) WITHOUT ROWID;
+"""
+
+# What each version adds, in order: a file of version v is migrated by running every later step.
+_STEPS = {2: _DDL_V2, 3: _DDL_V3, 4: _DDL_V4, 5: _DDL_V5}
 
 _DDL = """
 CREATE TABLE schema_version (
@@ -152,16 +179,16 @@ def _ensure_schema(conn: sqlite3.Connection) -> None:
             others = conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
             if others:
                 raise Unavailable("sqlite store: the file holds tables but no schema version")
-            for statement in _statements(_DDL + _DDL_V2 + _DDL_V3):
+            for statement in _statements(_DDL + "".join(_STEPS.values())):
                 conn.execute(statement)
             conn.execute("INSERT INTO schema_version (id, version) VALUES (1, ?)", (SCHEMA_VERSION,))
         else:
             row = conn.execute("SELECT version FROM schema_version WHERE id = 1").fetchone()
             version = row[0] if row else None
-            migrations = {1: _DDL_V2 + _DDL_V3, 2: _DDL_V3}  # additive: delivery state, forwards and recalls
-            if version in migrations:
-                for statement in _statements(migrations[version]):
-                    conn.execute(statement)
+            if isinstance(version, int) and 1 <= version < SCHEMA_VERSION:  # additive steps, in one transaction
+                for step in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in _statements(_STEPS[step]):
+                        conn.execute(statement)
                 conn.execute("UPDATE schema_version SET version = ? WHERE id = 1", (SCHEMA_VERSION,))
                 version = SCHEMA_VERSION
             if version != SCHEMA_VERSION:

@@ -1,25 +1,34 @@
-"""PortStreamStore contract: the same assertions on SQLite and on Redis (issue 8)."""
+"""PortStreamStore contract: the same assertions on SQLite and on Redis (issue 8), including that a decision,
+its ``port_update`` ledger leaf and a gate-out's alert are one atomic write of the message store (issue 17)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from gateway.core.audit import AuditEvent, EventKind
+from gateway.core.errors import Internal
 from gateway.core.release import (
     GateOut,
+    Plan,
     ReleaseNotice,
     Status,
     plan_gate_out,
     plan_notice,
 )
 from gateway.infra.redis_ports import RedisPortStreams
+from gateway.infra.redis_store import RedisStore
+from gateway.infra.sqlite import SqliteStore
 from gateway.infra.sqlite_ports import SqlitePortStreams
-from gateway.ports import PortStreamStore
+from gateway.ports import NewMessage, PortLedger, PortStreamStore, Store
+from tests.contract.conftest import Kit
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -28,18 +37,37 @@ A, B, C = "MSKU9070323", "CSQU3054383", "TGHU8792452"
 
 
 @pytest.fixture(params=["sqlite", "redis"])
-async def streams(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[PortStreamStore]:
+async def both(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[PortStreamStore, Store]]:
+    """The port streams and the message store they live in (the same database or Redis prefix)."""
     if request.param == "sqlite":
-        opened: PortStreamStore = await SqlitePortStreams.open(tmp_path / "ports.db")
-        yield opened
+        store = await SqliteStore.open(tmp_path / "gateway.db")
+        opened: PortStreamStore = await SqlitePortStreams.open(store)
+        yield opened, store
         await opened.close()
+        await store.close()
         return
-    redis_streams = await RedisPortStreams.open(REDIS_URL, key_prefix=f"cgw-test-{uuid.uuid4().hex[:12]}")
+    prefix = f"cgw-test-{uuid.uuid4().hex[:12]}"
+    redis_store = await RedisStore.open(REDIS_URL, key_prefix=prefix, allow_no_persistence=True)
+    redis_streams = await RedisPortStreams.open(REDIS_URL, key_prefix=prefix, store=redis_store)
     try:
-        yield redis_streams
+        yield redis_streams, redis_store
     finally:
-        await redis_streams.delete_all()
+        await redis_store.delete_all()
         await redis_streams.close()
+        await redis_store.close()
+
+
+@pytest.fixture
+def streams(both: tuple[PortStreamStore, Store]) -> PortStreamStore:
+    return both[0]
+
+
+def ledgered(plan: Plan) -> PortLedger:
+    return PortLedger(AuditEvent(EventKind.PORT_UPDATE, T0, plan.record()))
+
+
+async def leaves(store: Store) -> list[dict[str, Any]]:
+    return [json.loads(e.data) for e in await store.ledger_entries(0, await store.ledger_size())]
 
 
 def notice(decision: Status, version: int, *containers: str, port: str = "NLRTM") -> ReleaseNotice:
@@ -48,7 +76,9 @@ def notice(decision: Status, version: int, *containers: str, port: str = "NLRTM"
 
 async def submit(streams: PortStreamStore, n: ReleaseNotice, mid: str | None = None) -> object:
     key = ("CN-GACC", mid or str(uuid.uuid4()))
-    return await streams.apply(n.port, key, n.transport_document, n.containers, lambda cur: plan_notice(n, key, cur))
+    return await streams.apply(
+        n.port, key, n.transport_document, n.containers, lambda cur: plan_notice(n, key, cur), record=ledgered
+    )
 
 
 async def test_sequences_are_dense_per_port_and_resumable(streams: PortStreamStore) -> None:
@@ -91,7 +121,7 @@ async def test_cancelled_and_gated_out_leave_the_snapshot(streams: PortStreamSto
     await submit(streams, notice(Status.CANCELLED, 2, B))
     gate = GateOut("NLRTM", A, BL, T0)
     key = ("PORT-NLRTM", "g-1")
-    plan = await streams.apply("NLRTM", key, "", (A,), lambda cur: plan_gate_out(gate, key, cur))
+    plan = await streams.apply("NLRTM", key, "", (A,), lambda cur: plan_gate_out(gate, key, cur), record=ledgered)
     assert plan is not None and plan.changes[0].status is Status.GATED_OUT and plan.changes[0].seq == 4
     head, standings = await streams.snapshot("NLRTM")
     assert head == 4 and standings == []
@@ -112,11 +142,62 @@ async def test_the_recovery_scan_mark_is_kept(streams: PortStreamStore) -> None:
     assert await streams.ledger_scanned() == 42
 
 
-async def test_two_redis_processes_on_one_port_keep_it_dense() -> None:
-    """Two RedisPortStreams on one prefix stand for two gateway processes: their applies race (WATCH/EXEC)."""
+async def test_every_decision_is_ledgered_in_the_same_write(both: tuple[PortStreamStore, Store]) -> None:
+    streams, store = both
+    await submit(streams, notice(Status.HOLD, 1, A, B), mid="m-1")
+    await submit(streams, notice(Status.HOLD, 1, A), mid="m-1")  # applied before: no second leaf
+    await submit(streams, notice(Status.RELEASED, 2, A), mid="m-2")
+    await submit(streams, notice(Status.HOLD, 1, A), mid="m-3")  # stale: no entry, still ledgered
+    events = await leaves(store)
+    assert [e["event"] for e in events] == ["port_update"] * 3
+    assert [e["seqs"] for e in events] == [[1, 2], [3], []]
+    assert [e.seq for e in await streams.notices("NLRTM", 0, 100)] == [1, 2, 3]
+
+
+async def test_a_failing_ledger_write_leaves_the_port_untouched(both: tuple[PortStreamStore, Store]) -> None:
+    streams, store = both
+    n, key = notice(Status.HOLD, 1, A), ("CN-GACC", "m-1")
+
+    def broken(plan: Plan) -> PortLedger:
+        raise Internal("the ledger event cannot be built")
+
+    with pytest.raises(Internal):
+        await streams.apply(n.port, key, BL, n.containers, lambda cur: plan_notice(n, key, cur), record=broken)
+    assert await streams.notices("NLRTM", 0, 100) == []
+    assert not await streams.applied(key)
+    assert await store.ledger_size() == 0
+    assert await submit(streams, n, mid="m-1") is not None  # nothing half-done stands in the way
+
+
+async def test_a_refused_gate_out_and_its_alert_are_one_write(both: tuple[PortStreamStore, Store], kit: Kit) -> None:
+    streams, store = both
+    await submit(streams, notice(Status.HOLD, 1, A))
+    gate, key = GateOut("NLRTM", A, BL, T0), ("PORT-NLRTM", "g-1")
+    alert = kit.message("CN-GACC", ("CN-GACC",), message_id="alert-g-1")
+
+    def with_alert(plan: Plan) -> PortLedger:
+        assert plan.alert  # A is on HOLD
+        event = AuditEvent(EventKind.GATE_OUT_ALERT, T0, {"message_id": alert.message_id})
+        return PortLedger(ledgered(plan).event, NewMessage(alert, event, kit.make_receipt))
+
+    plan = await streams.apply("NLRTM", key, BL, (A,), lambda cur: plan_gate_out(gate, key, cur), record=with_alert)
+    assert plan is not None and not plan.changes
+    assert [e["event"] for e in await leaves(store)] == ["port_update", "gate_out_alert", "port_update"]
+    stored = await store.find_message("CN-GACC", "alert-g-1")
+    assert stored is not None and stored.leaf_index == 1
+    assert kit.receipt_valid(stored.receipt, 1, stored.received_at)
+    [item] = await store.pull("CN-GACC", 0, 10)
+    assert item.message.message_id == "alert-g-1"
+    again = await streams.apply("NLRTM", key, BL, (A,), lambda cur: plan_gate_out(gate, key, cur), record=with_alert)
+    assert again is None and await store.ledger_size() == 3
+
+
+async def test_two_redis_processes_on_one_port_keep_it_dense_and_ledgered() -> None:
+    """Two message stores (two sequencers) and their port streams on one prefix stand for two gateway
+    processes: their applies race; the stream stays dense and every entry is in exactly one ledger event."""
     prefix = f"cgw-test-{uuid.uuid4().hex[:12]}"
-    first = await RedisPortStreams.open(REDIS_URL, key_prefix=prefix)
-    second = await RedisPortStreams.open(REDIS_URL, key_prefix=prefix)
+    stores = [await RedisStore.open(REDIS_URL, key_prefix=prefix, allow_no_persistence=True) for _ in range(2)]
+    first, second = [await RedisPortStreams.open(REDIS_URL, key_prefix=prefix, store=s) for s in stores]
     try:
         containers = [A, B, C]
         await asyncio.gather(
@@ -126,7 +207,10 @@ async def test_two_redis_processes_on_one_port_keep_it_dense() -> None:
         assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
         head, standings = await second.snapshot("NLRTM")
         assert head == len(entries) and {s.container for s in standings} == {A, B, C}
+        events = await leaves(stores[0])
+        assert len(events) == 40
+        assert sorted(seq for e in events for seq in e["seqs"]) == [e.seq for e in entries]
     finally:
-        await first.delete_all()
-        await first.close()
-        await second.close()
+        await stores[0].delete_all()
+        for opened in (first, second, *stores):
+            await opened.close()

@@ -1,10 +1,12 @@
-"""Port streams are rebuilt from the ledger (portstream Rule 6): an accepted release notice or gate-out that
-never reached the port store (a crash between the durable accept and the apply, here: ports.db lost) is applied
-at the next start, in ledger order, to the same stream, and the gate-out alert is not raised twice."""
+"""The port streams of an earlier version (their own ``<data_dir>/ports.db``) are imported into ``gateway.db`` at
+the first start (sqlite_ports Rule 5): the same stream and snapshot, nothing applied or alerted twice, and the
+old file renamed ``ports.db.imported``. (A crash between the durable accept and the apply is re-applied at
+start-up, portstream Rule 6: tests/integration/test_port_crash.py.)"""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 from gateway import portsamples
@@ -17,7 +19,7 @@ from gateway.settings import load_settings
 A, B, C = portsamples.CONTAINERS
 
 
-async def test_a_lost_port_store_is_rebuilt_from_the_ledger(federation: Path, tmp_path: Path) -> None:
+async def test_an_old_ports_db_is_imported_once(federation: Path, tmp_path: Path) -> None:
     overrides = {"gateway.rest_port": 0, "gateway.grpc_port": 0, "gateway.data_dir": str(tmp_path / "data")}
     settings = load_settings(federation / "gateway.toml", overrides=overrides)
     async with (
@@ -31,9 +33,14 @@ async def test_a_lost_port_store_is_rebuilt_from_the_ledger(federation: Path, tm
         gate_out = to_bytes(portsamples.gate_out(B))
         await port.submit("port.gate-out.v1", ["CN-GACC"], gate_out, schema="cgw.v1.GateOut")
         before = (await port.port_notices("NLRTM"))["notices"], await port.port_snapshot("NLRTM")
-    (tmp_path / "data" / "ports.db").unlink()
-    for suffix in ("-wal", "-shm"):
-        (tmp_path / "data" / f"ports.db{suffix}").unlink(missing_ok=True)
+    data = tmp_path / "data"
+    conn = sqlite3.connect(data / "gateway.db")  # back to the layout before schema v5: the port tables apart
+    with conn:
+        conn.execute("ATTACH DATABASE ? AS old", (str(data / "ports.db"),))
+        for table in ("port_stream", "port_standings", "port_meta", "port_applied"):
+            conn.execute(f"CREATE TABLE old.{table} AS SELECT * FROM main.{table}")
+            conn.execute(f"DELETE FROM main.{table}")
+    conn.close()
 
     async with (
         running_gateway(settings) as gateway,
@@ -43,5 +50,6 @@ async def test_a_lost_port_store_is_rebuilt_from_the_ledger(federation: Path, tm
         ledger = [json.loads(e.data) for e in await gateway.store.ledger_entries(0, await gateway.store.ledger_size())]
     assert after == before
     assert [e["seq"] for e in after[0]] == [1, 2, 3]
-    assert sum(1 for e in ledger if e["event"] == "gate_out_alert") == 1  # deterministic id: not raised twice
-    assert sum(1 for e in ledger if e["event"] == "port_update") == 8  # 4 at first, 4 re-applied at start-up
+    assert sum(1 for e in ledger if e["event"] == "gate_out_alert") == 1
+    assert sum(1 for e in ledger if e["event"] == "port_update") == 4  # imported as applied: none re-applied
+    assert not (data / "ports.db").exists() and (data / "ports.db.imported").exists()

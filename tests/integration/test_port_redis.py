@@ -6,6 +6,8 @@ stays dense across both, and a gate-out through B sees A's release."""
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,6 +24,7 @@ from gateway.infra.redis_store import RedisStore
 from gateway.main import Gateway, running_gateway
 from gateway.samples import to_bytes
 from gateway.settings import load_settings
+from tests.integration.test_crash_safety import Served
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 A, B = portsamples.CONTAINERS[:2]
@@ -81,3 +84,50 @@ async def test_two_gateways_share_the_port_streams(pair: tuple[Gateway, Gateway]
             (4, A, "GATED_OUT"),
         ]
         assert await port.port_snapshot("NLRTM") == await gacc.port_snapshot("NLRTM")
+
+
+async def test_two_gateway_processes_applying_notices_ledger_every_decision(federation: Path, tmp_path: Path) -> None:
+    """Issue 17 item 7: two ``customs-gateway serve`` processes on one Redis prefix apply release notices for
+    one port at once; the stream stays dense and every entry is named by exactly one ``port_update`` event."""
+    prefix = f"cgw-test-{uuid.uuid4().hex[:12]}"
+    served = []
+    for name in ("a", "b"):
+        fed = tmp_path / name
+        shutil.copytree(federation, fed, ignore=shutil.ignore_patterns("data", "*.db*"))
+        with (fed / "gateway.toml").open("a") as config:
+            config.write(f'\n[store]\nbackend = "redis"\nredis_url = "{REDIS_URL}"\nkey_prefix = "{prefix}"\n')
+            config.write("allow_no_persistence = true\n")
+        served.append(Served(fed))
+    try:
+        await asyncio.gather(*(s.start() for s in served))
+        async with served[0].client("CN-GACC") as first, served[1].client("CN-GACC") as second:
+
+            async def decide(version: int) -> None:
+                containers = (portsamples.CONTAINERS[version % 3],)
+                notice = to_bytes(portsamples.release_notice("HOLD", version, containers))
+                client = first if version % 2 else second
+                await client.submit("release.notice.v1", ["PORT-NLRTM"], notice, schema="cgw.v1.ReleaseNotice")
+
+            await asyncio.gather(*(decide(v) for v in range(1, 31)))
+            entries = (await first.port_notices("NLRTM"))["notices"]
+        await asyncio.gather(*(s.stop() for s in served))
+        store = await RedisStore.open(REDIS_URL, key_prefix=prefix, allow_no_persistence=True)
+        try:
+            events = [json.loads(e.data) for e in await store.ledger_entries(0, await store.ledger_size())]
+        finally:
+            await store.close()
+    finally:
+        for s in served:
+            if s.process is not None and s.process.returncode is None:
+                s.process.kill()
+                await s.process.wait()
+        store = await RedisStore.open(REDIS_URL, key_prefix=prefix, allow_no_persistence=True)
+        try:
+            await store.delete_all()
+        finally:
+            await store.close()
+    seqs = [int(e["seq"]) for e in entries]
+    assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) >= 3
+    updates = [e for e in events if e["event"] == "port_update"]
+    assert len(updates) == 30  # one per notice, whichever process applied it
+    assert sorted(seq for u in updates for seq in u["seqs"]) == seqs

@@ -21,7 +21,7 @@ from gateway.core.forwarding import stored_header
 from gateway.core.model import Tlp
 from gateway.core.payloads import MESSAGE_TYPES
 from gateway.main import Gateway, running_gateway
-from gateway.samples import to_bytes
+from gateway.samples import cargo_manifest, to_bytes
 from gateway.settings import default_policies_dir, load_settings
 from tests.integration.conftest import ClientFactory
 
@@ -182,6 +182,44 @@ async def test_recall_follows_every_forward(gateway: Gateway, clients: ClientFac
     }
     accepted = next(e for e in events if e.get("message_id") == withdrawn.body["message_id"])
     assert accepted["recalls"] == {"sender": "PORT-NLRTM", "message_id": alarm_id}
+    assert accepted["policy_ids"] == ["originator-recalls"]
+
+
+async def test_a_forwarders_recall_never_reaches_the_originators_message(
+    gateway: Gateway, clients: ClientFactory
+) -> None:
+    """Issue 17 item 6 (forwarding Rule 4): A sends to B, B forwards to C, C forwards to D. B's recall of its
+    forward withdraws C's and D's copies but not B's own copy from A (nor A's message anywhere); A's recall
+    withdraws everything."""
+    a, b, c, d = (clients(m) for m in ("CARRIER-COSCO", "NL-DOUANE", "US-CBP", "CN-GACC"))
+    manifest = to_bytes(cargo_manifest())
+    schema = MESSAGE_TYPES["manifest.cargo.v1"].schema
+    sent = await a.submit("manifest.cargo.v1", ["NL-DOUANE"], manifest, schema=schema, tlp=Tlp.CLEAR)
+    root = ("CARRIER-COSCO", sent.body["message_id"])
+    chain = [root]
+    for holder, member, to in ((b, "NL-DOUANE", "US-CBP"), (c, "US-CBP", "CN-GACC")):
+        jws = holder.sign("manifest.cargo.v1", [to], manifest, schema=schema, tlp=Tlp.CLEAR)
+        forwarded = await holder.forward_signed(*chain[-1], jws)
+        chain.append((member, forwarded.body["message_id"]))
+
+    async def pending(client: GatewayClient) -> list[tuple[str, str]]:
+        return [(i["from"], i["message_id"]) for i in await inbox(client)]
+
+    assert await pending(b) == [root] and await pending(c) == [chain[1]] and await pending(d) == [chain[2]]
+    by_b = await send(b, "intel.recall.v1", ["US-CBP"], samples.intel_recall(*chain[1]))
+    recall_b = ("NL-DOUANE", by_b.body["message_id"])
+    assert await pending(b) == [root]  # B's own copy from A is not B's to withdraw
+    assert await pending(c) == [recall_b] and await pending(d) == [recall_b]
+    recalled = [e for e in await ledger(gateway) if e["event"] == "recalled"]
+    assert [(e["sender"], e["message_id"]) for e in recalled] == chain[1:]
+
+    by_a = await send(a, "intel.recall.v1", ["NL-DOUANE"], samples.intel_recall(*root))
+    recall_a = ("CARRIER-COSCO", by_a.body["message_id"])
+    assert await pending(b) == [recall_a]
+    assert await pending(c) == [recall_b, recall_a] and await pending(d) == [recall_b, recall_a]
+    recalled = [e for e in await ledger(gateway) if e["event"] == "recalled"]
+    assert [(e["sender"], e["message_id"]) for e in recalled] == [*chain[1:], *chain]
+    accepted = next(e for e in await ledger(gateway) if e.get("message_id") == recall_a[1])
     assert accepted["policy_ids"] == ["originator-recalls"]
 
 

@@ -39,9 +39,7 @@ GACC = Member(
     "CN-GACC", "General Administration of Customs", MemberKind.CUSTOMS, "CN", frozenset({"SSTL", "CSI"}), home=True
 )
 DOUANE = Member("NL-DOUANE", "Douane Nederland", MemberKind.CUSTOMS, "NL", frozenset({"SSTL", "MEGAPORT"}))
-CBP = Member(
-    "US-CBP", "U.S. Customs and Border Protection", MemberKind.CUSTOMS, "US", frozenset({"CSI", "MEGAPORT"})
-)
+CBP = Member("US-CBP", "U.S. Customs and Border Protection", MemberKind.CUSTOMS, "US", frozenset({"CSI", "MEGAPORT"}))
 COSCO = Member("CARRIER-COSCO", "COSCO Shipping Lines", MemberKind.CARRIER, "CN")
 NLRTM = Member("PORT-NLRTM", "Port of Rotterdam", MemberKind.PORT, "NL", frozenset({"MEGAPORT"}))
 AUDIT = Member("AUDIT-GACC", "GACC security audit", MemberKind.AUDITOR, "CN")

@@ -446,6 +446,41 @@ async def test_a_newer_schema_version_is_refused(tmp_path: Path) -> None:
         await SqliteStore.open(path)
 
 
+async def test_a_version_3_file_is_migrated_and_its_forwards_withdraw_less_never_more(tmp_path: Path) -> None:
+    """Schema 4 keeps a forward's parent (forwarding Rule 4). A version-3 file (forwards linked to the root
+    only) is migrated in place; its forwards count as children of the root, so a forwarder's recall withdraws
+    its own forward and never reaches the root."""
+    path = tmp_path / "gw.db"
+    store = await SqliteStore.open(path)
+    root = await store.accept(message(recipients=("NL-DOUANE",)), accepted(message()), receipt)
+    by_b = dataclasses.replace(message(recipients=("US-CBP",)), sender="NL-DOUANE")
+    await store.accept_forward(by_b, (root.sender, root.message_id), accepted(by_b), receipt)
+    by_c = dataclasses.replace(message(recipients=("CN-GACC",)), sender="US-CBP")
+    await store.accept_forward(by_c, (by_b.sender, by_b.message_id), accepted(by_c), receipt)
+    await store.close()
+    conn = sqlite3.connect(path)  # back to the version-3 layout: no parent columns, no port tables (v5)
+    with conn:
+        conn.execute("ALTER TABLE forwards DROP COLUMN parent_sender")
+        conn.execute("ALTER TABLE forwards DROP COLUMN parent_id")
+        for table in ("port_stream", "port_standings", "port_meta", "port_applied"):
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("UPDATE schema_version SET version = 3")
+    conn.close()
+    store = await SqliteStore.open(path)
+    try:
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == sqlite_schema.SCHEMA_VERSION
+            assert conn.execute("SELECT COUNT(*) FROM forwards WHERE parent_sender IS NULL").fetchone()[0] == 2
+        conn.close()
+        recall = dataclasses.replace(message(recipients=("US-CBP",)), sender="NL-DOUANE")
+        done = await store.recall(recall, (by_b.sender, by_b.message_id), accepted(recall), receipt)
+        assert done.withdrawn == ((by_b.sender, by_b.message_id),)
+        assert [i.message.message_id for i in await store.pull("NL-DOUANE", 0, 10)] == [root.message_id]
+        assert [i.message.message_id for i in await store.pull("CN-GACC", 0, 10)] == [by_c.message_id]
+    finally:
+        await store.close()
+
+
 async def test_a_foreign_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "other.db"
     conn = sqlite3.connect(path)
