@@ -12,7 +12,13 @@ Rule 4: a failed attempt is retried after an exponential backoff with jitter (:f
         ``max_attempts`` attempts, or at once for a permanent refusal, the item becomes a dead letter until an
         operator redrives it (``gateway.deadletters``).
 Rule 5: at most ``concurrency_per_recipient`` pushes are in flight per recipient, and one item is never in
-        flight twice in this process.
+        flight twice in this process. A push finishing while due work is being read may have recorded its outcome
+        after the read saw the row: every item that was in flight when the read began is left for the next
+        dispatch (which reads after that outcome), so a row read before an outcome is never pushed again.
+Rule 5a: a recorded outcome is final on every store: ``Store.record_delivery`` records an attempt only when its
+        number follows the stored attempts of a still pending item, and refuses a stale one (``DuplicateConflict``,
+        nothing written). Whatever pushed from an outdated row, its outcome cannot add a second ``delivered``
+        leaf or an attempt past ``max_attempts``.
 Rule 6: ``stop`` stops dispatching and waits up to a grace period for pushes in flight; the rest are
         cancelled with their outcome unrecorded, so they are pushed again after the restart (Rule 2).
 Rule 7: one process pushes an item at a time, even with several processes on one store: before a push the
@@ -36,7 +42,7 @@ from datetime import timedelta
 import structlog
 
 from gateway.core.audit import AuditEvent, EventKind
-from gateway.core.errors import GatewayError
+from gateway.core.errors import DuplicateConflict, GatewayError
 from gateway.core.model import Endpoint, Member
 from gateway.faults import NO_CRASH, CrashPoint
 from gateway.metrics import Metrics
@@ -172,8 +178,11 @@ class DeliveryWorker:
                 continue
             now = self._clock.now()
             limit = min(free + len(inflight), DUE_FETCH_MAX)
+            busy = set(inflight)  # Rule 5: in flight when the read begins (finishing during it, perhaps)
             due = await self._store.due_deliveries(member.id, now, limit)
-            for work in await self._leased(member.id, [d for d in due if d.item.cursor not in inflight][:free], limit):
+            free = self._config.concurrency_per_recipient - len(inflight)
+            fresh = [d for d in due if d.item.cursor not in busy and d.item.cursor not in inflight][: max(free, 0)]
+            for work in await self._leased(member.id, fresh, limit):
                 inflight.add(work.item.cursor)
                 task = asyncio.create_task(self._push(member, endpoint, work), name=f"cgw-push-{work.item.cursor}")
                 self._tasks.add(task)
@@ -254,9 +263,14 @@ class DeliveryWorker:
             "outcome": outcome.value,
         }
         kind = EventKind.DELIVERED if outcome is DeliveryOutcome.DELIVERED else EventKind.DELIVERY_FAILED
-        result = DeliveryResult(member.id, item.cursor, outcome, attempt.status, now, next_at)
+        result = DeliveryResult(member.id, item.cursor, attempts, outcome, attempt.status, now, next_at)
         try:
             await self._store.record_delivery(result, AuditEvent(kind, now, fields))
+        except DuplicateConflict as exc:  # Rule 5a: the item's outcome was recorded by another attempt
+            log.warning(
+                "stale delivery outcome not recorded", recipient=member.id, cursor=item.cursor, detail=exc.detail
+            )
+            return
         except GatewayError as exc:  # Rule 2: unrecorded, so still due: it will be pushed again
             log.error("delivery outcome not recorded", code=exc.code, recipient=member.id, cursor=item.cursor)
             return

@@ -137,8 +137,13 @@ class Store(Protocol):
         """Record one push attempt and its ledger ``event`` in ONE atomic, durable step; return the new state.
 
         ``attempts`` grows by one. ``delivered``: the inbox item is acknowledged (it is never pushed or pulled
-        again; recording it twice is harmless). ``retry``: due again at ``result.next_attempt_at``. ``dead``:
-        a dead letter until redriven. ``NotFound`` when the cursor is not one of the recipient's."""
+        again). ``retry``: due again at ``result.next_attempt_at``. ``dead``: a dead letter until redriven.
+        ``NotFound`` when the cursor is not one of the recipient's.
+
+        A recorded outcome is final: the attempt is recorded only if ``result.attempt`` follows the attempts
+        stored (0 when never attempted or redriven) and the item is still pending (unacknowledged, neither
+        delivered nor a dead letter). Otherwise the result is stale (an attempt made from an outdated read, or
+        recorded twice) and NOTHING is written: ``DuplicateConflict`` (field ``attempt``)."""
         ...
 
     async def dead_letters(self, recipient: str | None, after: int, limit: int) -> list[DeliveryState]:
@@ -266,6 +271,7 @@ class DeliveryResult:
 
     recipient: str
     cursor: int
+    attempt: int  # this attempt's number (1: the first since accepted or redriven): it must follow the stored count
     outcome: DeliveryOutcome
     status: str  # the transport status of the attempt ("200", "503", "timeout", ...)
     at: datetime

@@ -36,12 +36,14 @@ MESSAGE_FIELDS = ("type", "recipients", "jws", "payload", "digest", "received_at
 #   "C" original, then as "A"                                           (accept a recall of original)
 #   "R" leaf                                                            (record)
 #   "K" recipient leaf n_cursors cursor...                              (ack)
-#   "D" recipient leaf cursor outcome status updated_at next_at         (push attempt; next_at "" unless retry)
+#   "D" recipient leaf cursor outcome status updated_at next_at expect  (push attempt; next_at "" unless retry;
+#                                                                        expect: the attempts it follows)
 #   "V" leaf updated_at n_cursors cursor...                             (redrive dead letters)
 # Reply: {"OK", size_before, result...} (result: 0 for A and R, newly acked count for K, redriven count for V,
 #        {attempts, outcome, message suffix} for D, the sorted holders for C)
-#     or {"NO", size, verdict...} (verdict: 0 ok, -1 duplicate message, -2 unknown original,
-#        i > 0 cursor i is not the recipient's)
+#     or {"NO", size, verdict...} (verdict: 0 ok, -1 duplicate message, -2 unknown original, -3 stale push
+#        attempt (the item is no longer pending, or ``expect`` is not its stored attempts: a recorded outcome is
+#        final), i > 0 cursor i is not the recipient's)
 SEQUENCE = r"""
 local base = ARGV[1]
 local expected = tonumber(ARGV[2])
@@ -76,7 +78,8 @@ for j = 1, n do
   elseif kind == 'D' then
     op.recipient = ARGV[p + 1]; op.leaf = ARGV[p + 2]; op.cursors = {ARGV[p + 3]}
     op.outcome = ARGV[p + 4]; op.status = ARGV[p + 5]; op.at = ARGV[p + 6]; op.next_at = ARGV[p + 7]
-    p = p + 8
+    op.expect = tonumber(ARGV[p + 8])
+    p = p + 9
   elseif kind == 'V' then
     op.leaf = ARGV[p + 1]; op.at = ARGV[p + 2]
     local nc = tonumber(ARGV[p + 3]); op.cursors = {}
@@ -108,6 +111,19 @@ for j = 1, n do
         verdict = k
         break
       end
+    end
+    if op.kind == 'D' and verdict == 0 then
+      local cursor = op.cursors[1]
+      local owner = redis.call('HGET', base .. 'cursors', cursor)
+      local score = redis.call('ZSCORE', base .. 'i:' .. op.recipient, string.sub(owner, #op.recipient + 2))
+      local state = base .. 'd:' .. cursor
+      local last = redis.call('HGET', state, 'outcome')
+      local attempts = tonumber(redis.call('HGET', state, 'attempts') or '0')
+      if seen['d:' .. cursor] or not (score and tonumber(score) == tonumber(cursor))
+          or (last and last ~= 'retry') or attempts ~= op.expect then
+        verdict = -3  -- a stale attempt: its item's outcome was recorded meanwhile
+      end
+      seen['d:' .. cursor] = true
     end
   end
   if verdict ~= 0 then bad = true end

@@ -69,7 +69,10 @@ async def send_notices(gateway: Gateway, fed: Path, count: int = 1) -> list[str]
 
 async def ledger(gateway: Gateway) -> list[dict[str, Any]]:
     size = await gateway.store.ledger_size()
-    return [json.loads(e.data) for e in await gateway.store.ledger_entries(0, size)]
+    entries = []
+    for start in range(0, size, 1000):  # the store's range bound
+        entries += await gateway.store.ledger_entries(start, min(size, start + 1000))
+    return [json.loads(e.data) for e in entries]
 
 
 async def wait_until(predicate: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
