@@ -10,7 +10,10 @@ Rule 3: every attempt is a ledger event: ``delivered``, or ``delivery_failed`` w
         ``dead`` (status, attempt number, endpoint kind; never the URL or any body).
 Rule 4: a failed attempt is retried after an exponential backoff with jitter (:func:`backoff_delay`); after
         ``max_attempts`` attempts, or at once for a permanent refusal, the item becomes a dead letter until an
-        operator redrives it (``gateway.deadletters``).
+        operator redrives it (``gateway.deadletters``). Every retryable failure backs off alike: a 5xx, a timeout,
+        a refused or reset connection, and an exception a deliverer failed to translate. The defaults make the
+        retries of one item span at least an hour (:func:`retry_span`), so an endpoint outage shorter than that
+        dead-letters nothing.
 Rule 5: at most ``concurrency_per_recipient`` pushes are in flight per recipient, and one item is never in
         flight twice in this process. A push finishing while due work is being read may have recorded its outcome
         after the read saw the row: every item that was in flight when the read began is left for the next
@@ -78,6 +81,13 @@ def backoff_delay(attempts: int, *, base: float, cap: float, rng: random.Random)
     which half is fixed and half uniformly random (jitter spreads retries of many items hitting one outage)."""
     ceiling = min(cap, base * 2.0 ** min(max(attempts, 1) - 1, MAX_BACKOFF_EXPONENT))
     return ceiling / 2 + rng.uniform(0.0, ceiling / 2)
+
+
+def retry_span(max_attempts: int, *, base: float, cap: float) -> tuple[float, float]:
+    """Rule 4: the (shortest, longest) time from an item's first attempt to its last, when every attempt fails
+    retryably: the sum of the backoff ceilings after attempts 1 .. max_attempts-1, half of it and all of it."""
+    ceilings = sum(min(cap, base * 2.0 ** min(n - 1, MAX_BACKOFF_EXPONENT)) for n in range(1, max_attempts))
+    return ceilings / 2, ceilings
 
 
 def decide(attempt: DeliveryAttempt, attempts: int, max_attempts: int) -> DeliveryOutcome:
@@ -239,6 +249,9 @@ class DeliveryWorker:
             attempt = DeliveryAttempt(delivered=False, retryable=True, status="timeout")
         except GatewayError as exc:
             attempt = DeliveryAttempt(delivered=False, retryable=True, status=exc.code, detail=exc.detail[:200])
+        except Exception as exc:  # Rule 4: a deliverer's untranslated failure backs off like any other
+            log.exception("deliverer raised", recipient=member.id, cursor=item.cursor, endpoint=endpoint.kind)
+            attempt = DeliveryAttempt(delivered=False, retryable=True, status="error", detail=type(exc).__name__)
         seconds = time.perf_counter() - started
         if attempt.delivered:
             self._crash.hit("during-delivery")  # crash-safety tests: pushed, outcome not yet recorded
