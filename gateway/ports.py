@@ -214,6 +214,24 @@ class RelayStore(Store, Protocol):
         ...
 
 
+class PolicyBoard(Protocol):
+    """Where the gateway processes sharing one store publish the policy set in force (issue 17 item 9).
+
+    Rule 1: the process that accepts a policy set (startup or reload) publishes its digest; the last one wins.
+    Rule 2: every process reads it about once a second and follows it (``gateway.policyadmin``): it re-reads its
+            policy directory and swaps only a set whose digest is the published one.
+    A one-process store (SQLite) needs no board: the local set is the published one.
+    """
+
+    async def publish_policy(self, digest: str) -> None:
+        """Make ``digest`` (64 hex characters, SHA-256) the policy set every process should run."""
+        ...
+
+    async def published_policy(self) -> str | None:
+        """The digest last published (None: none yet)."""
+        ...
+
+
 PortDecide = Callable[[Sequence[Standing]], Plan]
 """Pure planning (``gateway.core.release.plan_notice`` / ``plan_gate_out``) run inside the store's transaction."""
 

@@ -15,7 +15,7 @@ from gateway.infra.redis_ports import RedisPortStreams
 from gateway.infra.redis_store import RedisStore
 from gateway.infra.sqlite import SqliteStore
 from gateway.infra.sqlite_ports import SqlitePortStreams
-from gateway.ports import Clock, PortStreamStore, Store
+from gateway.ports import Clock, PolicyBoard, PortStreamStore, Store
 from gateway.settings import Settings
 
 # A password file holds one line; anything much longer is not a password file.
@@ -46,6 +46,11 @@ async def open_port_streams(settings: Settings) -> PortStreamStore:
         return await RedisPortStreams.open(chosen.redis_url, key_prefix=chosen.key_prefix, password=password)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return await SqlitePortStreams.open(settings.data_dir / "ports.db")
+
+
+def policy_board(store: Store) -> PolicyBoard | None:
+    """The store's policy board when several processes may share it (Redis); None for one-process SQLite."""
+    return store if isinstance(store, RedisStore) else None
 
 
 def describe(store: Store) -> dict[str, str]:

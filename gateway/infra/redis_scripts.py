@@ -16,6 +16,7 @@ one gateway deployment lives in ONE hash slot and a script may touch any of them
     B x:<recipient>, B x  ZSET    dead letters of a recipient / of everyone, score = cursor
     B f:<suffix>          STRING  a forward's ROOT original (a forward of a forward links to the same root)
     B c:<suffix>          LIST    the forwards of a root original, in acceptance order
+    B policy              STRING  the policy set digest every process follows (``ports.PolicyBoard``; not scripted)
 
 Rule 1: ``SEQUENCE`` validates a whole batch of ledger-appending writes (accept, record, ack) and either
         writes ALL of it or NOTHING: it writes only when ``LLEN ledger`` still equals the size the caller
