@@ -6,7 +6,8 @@ The race these tests catch: the worker read an item's due row, the push of that 
 stale row was pushed again (a second ``delivered`` leaf; or, for a failing receiver, an attempt past
 ``max_attempts``). Under load (many concurrent submits beside the pushes) that window opens by chance: 1,000
 messages showed 5-8 such repeats in 3 of 5 runs before the fix. A store that answers due reads slowly (a loaded
-disk) opens it on every read, which makes the race certain with a few messages.
+disk) opens it on every read, which makes the race certain with a few messages: on SQLite 13-17 of 20 messages
+were pushed twice before the fix. On Redis the push lease's re-read already caught it; both backends run it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import collections
 import itertools
 import json
 import random
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,10 +26,12 @@ from typing import Any
 import pytest
 
 from gateway.client import GatewayClient
+from gateway.infra.redis_store import RedisStore
 from gateway.main import Gateway
 from gateway.ports import DueDelivery
 from gateway.samples import release_notice, to_bytes
 from tests.integration.test_push_delivery import NOTICE, PORT, Start, client, ledger, start, wait_until
+from tests.integration.test_push_lease import REDIS_URL
 
 __all__ = ["start"]  # the fixture pytest hands to these tests
 
@@ -92,10 +96,26 @@ async def test_every_message_to_a_healthy_webhook_has_exactly_one_delivered_leaf
     assert {e["event"] for e in await attempts(gateway)} == {"delivered"}
 
 
+@pytest.fixture(params=["sqlite", "redis"])
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any]]:
+    """The ``[store]`` table of the gateway under test: the default SQLite, or the real Redis under a fresh prefix
+    (deleted afterwards)."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    prefix = f"cgw-test-{uuid.uuid4().hex[:12]}"
+    yield {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": prefix, "allow_no_persistence": True}
+    store = await RedisStore.open(REDIS_URL, key_prefix=prefix, allow_no_persistence=True)
+    try:
+        await store.delete_all()
+    finally:
+        await store.close()
+
+
 async def test_a_due_row_read_before_a_push_finished_is_not_pushed_again(
-    start: Start, monkeypatch: pytest.MonkeyPatch
+    start: Start, backend: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gateway, receiver, fed = await start(concurrency_per_recipient=16, poll_interval_seconds=0.01)
+    gateway, receiver, fed = await start(backend, concurrency_per_recipient=16, poll_interval_seconds=0.01)
     receiver.delay = SLOW_READ_SECONDS / 2  # pushes finish while due reads are on their way
     slow_due_reads(gateway, monkeypatch)
 
@@ -110,9 +130,10 @@ async def test_a_due_row_read_before_a_push_finished_is_not_pushed_again(
 
 
 async def test_failing_pushes_never_exceed_max_attempts_and_die_once(
-    start: Start, monkeypatch: pytest.MonkeyPatch
+    start: Start, backend: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gateway, receiver, fed = await start(
+        backend,
         max_attempts=4,
         concurrency_per_recipient=4,
         poll_interval_seconds=0.01,
