@@ -12,6 +12,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,13 +22,17 @@ import pytest
 from gateway.client import GatewayClient, GatewayClientError, MemberCredentials
 from gateway.core.model import Tlp
 from gateway.infra.redis_store import RedisStore
+from gateway.main import running_gateway
+from gateway.policyadmin import PolicySync
 from gateway.samples import cargo_manifest, to_bytes
-from gateway.settings import default_policies_dir
+from gateway.settings import default_policies_dir, load_settings
+from tests.integration.conftest import redis_overrides
 from tests.integration.test_redis_gateways import (
     MANIFEST,
     REDIS_URL,
     SCHEMA,
     Process,
+    _delete,
     start_processes,
     stop_processes,
 )
@@ -136,3 +141,41 @@ async def test_a_reload_on_one_process_is_followed_by_the_other_within_seconds(d
     assert all(e["policy_digest"] == new and e["policy"] == ["halt-green-carrier-manifests"] for e in refusals)
     allowed_meanwhile = [e for e in events if e["event"] == "accepted" and e["message_id"] != before["message_id"]]
     assert all(e["policy_digest"] == old for e in allowed_meanwhile)  # accepted while B still ran the old set
+
+
+async def test_a_process_whose_files_lack_the_published_set_keeps_its_own_and_says_so(
+    federation: Path, tmp_path: Path
+) -> None:
+    """Two processes (in one interpreter here) on one Redis with SEPARATE policy directories: the one whose files
+    do not hold the published digest keeps the set it checked and reports the mismatch until its files catch up."""
+    prefix = f"cgw-test-{uuid.uuid4().hex[:12]}"
+    dirs = [tmp_path / "policies-a", tmp_path / "policies-b"]
+    for directory in dirs:
+        shutil.copytree(default_policies_dir(), directory)
+    try:
+        async with AsyncExitStack() as stack:
+            gateways = []
+            for name, directory in zip("ab", dirs, strict=True):
+                overrides = redis_overrides(tmp_path / name, prefix) | {"gateway.policies_dir": str(directory)}
+                settings = load_settings(federation / "gateway.toml", overrides=overrides)
+                gateways.append(await stack.enter_async_context(running_gateway(settings)))
+            a, b = (g.policies for g in gateways)
+            assert a is not None and b is not None
+            old = a.sync.live
+            assert a.sync.in_sync and b.sync == PolicySync(old, old)
+
+            (dirs[0] / "halt.cedar").write_text(HALT)  # only A's files change
+            reloaded = await a.reload("sighup")
+            assert reloaded.accepted
+            lagging = await b.follow()
+            assert (lagging.live, lagging.published, lagging.in_sync) == (old, reloaded.new_digest, False)
+            assert reloaded.new_digest[:12] in lagging.problem and old[:12] in lagging.problem
+            assert gateways[1].state.require_authorizer().digest == old  # B still decides with the set it checked
+
+            (dirs[1] / "halt.cedar").write_text(HALT)  # B's files catch up: B follows within a second
+            async with asyncio.timeout(FOLLOW_WITHIN_SECONDS):
+                while not b.sync.in_sync:  # noqa: ASYNC110 - polling state the follower loop updates
+                    await asyncio.sleep(0.05)
+            assert gateways[1].state.require_authorizer().digest == reloaded.new_digest == b.sync.published
+    finally:
+        await _delete(prefix)
