@@ -10,9 +10,18 @@ Rule 3: every attempt is a ledger event: ``delivered``, or ``delivery_failed`` w
         ``dead`` (status, attempt number, endpoint kind; never the URL or any body).
 Rule 4: a failed attempt is retried after an exponential backoff with jitter (:func:`backoff_delay`); after
         ``max_attempts`` attempts, or at once for a permanent refusal, the item becomes a dead letter until an
-        operator redrives it (``gateway.deadletters``).
+        operator redrives it (``gateway.deadletters``). Every retryable failure backs off alike: a 5xx, a timeout,
+        a refused or reset connection, and an exception a deliverer failed to translate. The defaults make the
+        retries of one item span at least an hour (:func:`retry_span`), so an endpoint outage shorter than that
+        dead-letters nothing.
 Rule 5: at most ``concurrency_per_recipient`` pushes are in flight per recipient, and one item is never in
-        flight twice in this process.
+        flight twice in this process. A push finishing while due work is being read may have recorded its outcome
+        after the read saw the row: every item that was in flight when the read began is left for the next
+        dispatch (which reads after that outcome), so a row read before an outcome is never pushed again.
+Rule 5a: a recorded outcome is final on every store: ``Store.record_delivery`` records an attempt only when its
+        number follows the stored attempts of a still pending item, and refuses a stale one (``DuplicateConflict``,
+        nothing written). Whatever pushed from an outdated row, its outcome cannot add a second ``delivered``
+        leaf or an attempt past ``max_attempts``.
 Rule 6: ``stop`` stops dispatching and waits up to a grace period for pushes in flight; the rest are
         cancelled with their outcome unrecorded, so they are pushed again after the restart (Rule 2).
 Rule 7: one process pushes an item at a time, even with several processes on one store: before a push the
@@ -36,7 +45,7 @@ from datetime import timedelta
 import structlog
 
 from gateway.core.audit import AuditEvent, EventKind
-from gateway.core.errors import GatewayError
+from gateway.core.errors import DuplicateConflict, GatewayError
 from gateway.core.model import Endpoint, Member
 from gateway.faults import NO_CRASH, CrashPoint
 from gateway.metrics import Metrics
@@ -72,6 +81,13 @@ def backoff_delay(attempts: int, *, base: float, cap: float, rng: random.Random)
     which half is fixed and half uniformly random (jitter spreads retries of many items hitting one outage)."""
     ceiling = min(cap, base * 2.0 ** min(max(attempts, 1) - 1, MAX_BACKOFF_EXPONENT))
     return ceiling / 2 + rng.uniform(0.0, ceiling / 2)
+
+
+def retry_span(max_attempts: int, *, base: float, cap: float) -> tuple[float, float]:
+    """Rule 4: the (shortest, longest) time from an item's first attempt to its last, when every attempt fails
+    retryably: the sum of the backoff ceilings after attempts 1 .. max_attempts-1, half of it and all of it."""
+    ceilings = sum(min(cap, base * 2.0 ** min(n - 1, MAX_BACKOFF_EXPONENT)) for n in range(1, max_attempts))
+    return ceilings / 2, ceilings
 
 
 def decide(attempt: DeliveryAttempt, attempts: int, max_attempts: int) -> DeliveryOutcome:
@@ -172,8 +188,11 @@ class DeliveryWorker:
                 continue
             now = self._clock.now()
             limit = min(free + len(inflight), DUE_FETCH_MAX)
+            busy = set(inflight)  # Rule 5: in flight when the read begins (finishing during it, perhaps)
             due = await self._store.due_deliveries(member.id, now, limit)
-            for work in await self._leased(member.id, [d for d in due if d.item.cursor not in inflight][:free], limit):
+            free = self._config.concurrency_per_recipient - len(inflight)
+            fresh = [d for d in due if d.item.cursor not in busy and d.item.cursor not in inflight][: max(free, 0)]
+            for work in await self._leased(member.id, fresh, limit):
                 inflight.add(work.item.cursor)
                 task = asyncio.create_task(self._push(member, endpoint, work), name=f"cgw-push-{work.item.cursor}")
                 self._tasks.add(task)
@@ -230,6 +249,9 @@ class DeliveryWorker:
             attempt = DeliveryAttempt(delivered=False, retryable=True, status="timeout")
         except GatewayError as exc:
             attempt = DeliveryAttempt(delivered=False, retryable=True, status=exc.code, detail=exc.detail[:200])
+        except Exception as exc:  # Rule 4: a deliverer's untranslated failure backs off like any other
+            log.exception("deliverer raised", recipient=member.id, cursor=item.cursor, endpoint=endpoint.kind)
+            attempt = DeliveryAttempt(delivered=False, retryable=True, status="error", detail=type(exc).__name__)
         seconds = time.perf_counter() - started
         if attempt.delivered:
             self._crash.hit("during-delivery")  # crash-safety tests: pushed, outcome not yet recorded
@@ -254,9 +276,14 @@ class DeliveryWorker:
             "outcome": outcome.value,
         }
         kind = EventKind.DELIVERED if outcome is DeliveryOutcome.DELIVERED else EventKind.DELIVERY_FAILED
-        result = DeliveryResult(member.id, item.cursor, outcome, attempt.status, now, next_at)
+        result = DeliveryResult(member.id, item.cursor, attempts, outcome, attempt.status, now, next_at)
         try:
             await self._store.record_delivery(result, AuditEvent(kind, now, fields))
+        except DuplicateConflict as exc:  # Rule 5a: the item's outcome was recorded by another attempt
+            log.warning(
+                "stale delivery outcome not recorded", recipient=member.id, cursor=item.cursor, detail=exc.detail
+            )
+            return
         except GatewayError as exc:  # Rule 2: unrecorded, so still due: it will be pushed again
             log.error("delivery outcome not recorded", code=exc.code, recipient=member.id, cursor=item.cursor)
             return

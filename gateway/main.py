@@ -42,7 +42,7 @@ from gateway.delivery import DeliveryWorker
 from gateway.eventloop import loop_name
 from gateway.faults import CRASH_ENV, CrashPoint
 from gateway.infra.aeo_store import open_recognition
-from gateway.infra.backends import describe, open_port_streams, open_store
+from gateway.infra.backends import describe, open_port_streams, open_store, policy_board
 from gateway.infra.files import (
     load_certificates,
     load_checkpoint_history,
@@ -165,6 +165,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
     aeo: Recognition | None = None
     push: PushDelivery | None = None
     port_store: PortStreamStore | None = None
+    policies: PolicyReloader | None = None
     try:
         port_store = await open_port_streams(settings, store)
         ports = PortStreams(
@@ -197,8 +198,14 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
         push = PushDelivery.build(settings, state, store, clock, metrics)
         reloading = asyncio.Lock()  # policy and trust reloads never interleave (gateway/trustadmin.py Rule 5)
         policies = PolicyReloader(
-            state=state, store=store, clock=clock, directory=settings.policies_dir, lock=reloading
+            state=state,
+            store=store,
+            clock=clock,
+            directory=settings.policies_dir,
+            lock=reloading,
+            board=policy_board(store),  # several processes on one store follow one policy set
         )
+        await policies.start()
         trust = TrustReloader(
             state=state, store=store, clock=clock, paths=paths, serving=serving, seen=seen, lock=reloading
         )
@@ -281,6 +288,8 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             await grpc_listener.stop(SHUTDOWN_GRACE_SECONDS)
         if runner is not None:
             await runner.cleanup()
+        if policies is not None:
+            await policies.stop()
         if push is not None:  # pushes in flight finish (or are re-pushed after the restart)
             await push.stop(SHUTDOWN_GRACE_SECONDS)
         for task in (checkpointer, trust_watch):

@@ -9,6 +9,14 @@ Rule 3: every reload, accepted or refused, is a ``policy_reloaded`` ledger event
         or ``admin``), who asked, the old and the new digest, and why a refused set was refused.
 Rule 4: the admin endpoint asks Cedar (``admin`` action on ``Cgw::Gateway::"gateway"``); the baseline grants it
         to the home customs administration only (``home-customs-administers``). A denial is audited.
+Rule 5: several processes on one shared store run ONE policy set. A process publishes the digest of the set it
+        accepted, at startup and on every accepted reload, on the store's policy board (``ports.PolicyBoard``;
+        the last one published wins). Every process reads the board every :data:`FOLLOW_INTERVAL_SECONDS`; when
+        the published digest is not its own, it re-reads its policy directory (the files the processes share)
+        and swaps in that set, checked as in Rule 1, only if its digest IS the published one: a ``policy_reloaded``
+        ledger event with trigger ``published``. Otherwise it keeps its set, logs the mismatch at error and
+        reports it (:attr:`PolicyReloader.sync`) until the files or the board agree. Every decision records the
+        digest of the set that made it (``Decision.digest``), whichever process made it.
 
     customs-gateway policy validate [--policies DIR]     parse + schema-validate + programme table
     customs-gateway policy test [--policies DIR]         run every policy test case
@@ -26,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import structlog
+
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.errors import Forbidden, GatewayError, Unavailable
 from gateway.core.model import Caller, Registry
@@ -39,12 +49,16 @@ from gateway.infra.policyfiles import (
     load_policy_tests,
     load_sample_registry,
 )
-from gateway.ports import Clock, Store
+from gateway.ports import Clock, PolicyBoard, Store
 from gateway.settings import default_policies_dir
 from gateway.state import GatewayState
 
+log = structlog.get_logger("gateway.policyadmin")
+
 # How many failing cases a refusal names in its ledger event and error detail (the rest are counted).
 MAX_REPORTED_FAILURES = 5
+# Rule 5: how often a process reads the policy board; a reload elsewhere applies here within about this long.
+FOLLOW_INTERVAL_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,20 +144,117 @@ def admin_body(caller: Caller, result: Recorded) -> dict[str, object]:
     return {"trigger": "admin", "by": caller.member.id} | result.record()
 
 
+@dataclass(frozen=True, slots=True)
+class PolicySync:
+    """Rule 5: the policy set this process runs against the one published for the deployment."""
+
+    live: str  # the digest of the set deciding here
+    published: str  # the digest on the board (the live one when there is no board: one process)
+    problem: str = ""  # why this process does not run the published set ("" when it does)
+
+    @property
+    def in_sync(self) -> bool:
+        return self.live == self.published and not self.problem
+
+
 class PolicyReloader:
-    """Hot reload of ``directory`` into ``state`` (Rules 1-4).
+    """Hot reload of ``directory`` into ``state`` (Rules 1-4), followed across processes (Rule 5).
 
     ``lock`` is shared with the trust reloader (gateway/trustadmin.py): a policy set is checked against the
     registry, so a policy reload and a trust reload (which may bring a new registry) never interleave."""
 
     def __init__(
-        self, *, state: GatewayState, store: Store, clock: Clock, directory: Path, lock: asyncio.Lock | None = None
+        self,
+        *,
+        state: GatewayState,
+        store: Store,
+        clock: Clock,
+        directory: Path,
+        lock: asyncio.Lock | None = None,
+        board: PolicyBoard | None = None,
+        follow_interval: float = FOLLOW_INTERVAL_SECONDS,
     ) -> None:
         self._state = state
         self._store = store
         self._clock = clock
         self._directory = directory
+        self._board = board
+        self._follow_interval = follow_interval
         self._lock = lock or asyncio.Lock()  # one reload at a time: the second waits and re-reads the files
+        self._published = ""
+        self._problem = ""
+        self._following: asyncio.Task[None] | None = None
+
+    @property
+    def sync(self) -> PolicySync:
+        """Rule 5: whether this process runs the published policy set (and why not)."""
+        live = self._state.require_authorizer().digest
+        return PolicySync(live, self._published if self._board is not None else live, self._problem)
+
+    async def start(self) -> None:
+        """Rule 5: publish the set this process started with, then follow the board (no board: nothing to do)."""
+        if self._board is None:
+            return
+        async with self._lock:
+            await self._publish(self._state.require_authorizer().digest)
+        self._following = asyncio.create_task(self._follow_loop(), name="cgw-policy-follow")
+
+    async def stop(self) -> None:
+        if self._following is not None:
+            self._following.cancel()
+            await asyncio.gather(self._following, return_exceptions=True)
+
+    async def _publish(self, digest: str) -> None:
+        assert self._board is not None
+        await self._board.publish_policy(digest)
+        self._published, self._problem = digest, ""
+
+    async def _follow_loop(self) -> None:
+        while True:
+            try:
+                await self.follow()
+            except GatewayError as exc:  # the store is unavailable: keep the set, try again
+                self._report(f"{exc.code}: the policy board is unreadable: {exc.detail}")
+            await asyncio.sleep(self._follow_interval)
+
+    def _report(self, problem: str) -> None:
+        if problem != self._problem:  # once per distinct problem, not every second
+            live = self._state.require_authorizer().digest
+            log.error("policy set is not the published one", live=live, published=self._published, problem=problem)
+        self._problem = problem
+
+    async def follow(self) -> PolicySync:
+        """Rule 5: one look at the board; swap in the published set when the directory now holds it."""
+        if self._board is None:
+            return self.sync
+        async with self._lock:  # the board is read inside: a reload here publishes inside it too
+            published = await self._board.published_policy()
+            live = self._state.require_authorizer().digest
+            if published is None:  # the board was emptied (a fresh store): this process's set stands
+                await self._publish(live)
+                return self.sync
+            self._published = published
+            if published == live:
+                self._problem = ""
+                return self.sync
+            on_disk = await asyncio.to_thread(_digest_of, self._directory)
+            if on_disk != published:  # cheap: the full check only runs for the set that was published
+                self._report(f"the policy directory holds {on_disk[:12] or 'no loadable set'}, not {published[:12]}")
+                return self.sync
+            try:
+                checked = await asyncio.to_thread(
+                    check_directory, self._directory, self._state.require_trust().registry
+                )
+            except GatewayError as exc:
+                self._report(f"the published set {published[:12]} is refused here: {exc.code}: {exc.detail[:300]}")
+                return self.sync
+            self._state.swap(authorizer=checked.authorizer)
+            self._problem = ""
+            result = Reload(True, live, checked.digest, cases=checked.cases)
+            fields = {"trigger": "published", "by": ""} | result.record()
+            await self._store.record(AuditEvent(EventKind.POLICY_RELOADED, self._clock.now(), fields))
+            log.info("policy set followed", old_digest=live, new_digest=checked.digest)
+            return self.sync
 
     async def reload(self, trigger: str, by: str = "") -> Reload:
         """Check and swap (Rules 1-3). Never raises for a refused set: the refusal is the result."""
@@ -158,6 +269,11 @@ class PolicyReloader:
             else:
                 self._state.swap(authorizer=checked.authorizer)
                 result = Reload(True, old.digest, checked.digest, cases=checked.cases)
+                if self._board is not None:  # Rule 5: the other processes follow
+                    try:
+                        await self._publish(checked.digest)
+                    except GatewayError as exc:
+                        self._report(f"{exc.code}: the accepted set was not published: {exc.detail}")
             fields = {"trigger": trigger, "by": by} | result.record()
             await self._store.record(AuditEvent(EventKind.POLICY_RELOADED, self._clock.now(), fields))
             return result

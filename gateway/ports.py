@@ -137,8 +137,13 @@ class Store(Protocol):
         """Record one push attempt and its ledger ``event`` in ONE atomic, durable step; return the new state.
 
         ``attempts`` grows by one. ``delivered``: the inbox item is acknowledged (it is never pushed or pulled
-        again; recording it twice is harmless). ``retry``: due again at ``result.next_attempt_at``. ``dead``:
-        a dead letter until redriven. ``NotFound`` when the cursor is not one of the recipient's."""
+        again). ``retry``: due again at ``result.next_attempt_at``. ``dead``: a dead letter until redriven.
+        ``NotFound`` when the cursor is not one of the recipient's.
+
+        A recorded outcome is final: the attempt is recorded only if ``result.attempt`` follows the attempts
+        stored (0 when never attempted or redriven) and the item is still pending (unacknowledged, neither
+        delivered nor a dead letter). Otherwise the result is stale (an attempt made from an outdated read, or
+        recorded twice) and NOTHING is written: ``DuplicateConflict`` (field ``attempt``)."""
         ...
 
     async def dead_letters(self, recipient: str | None, after: int, limit: int) -> list[DeliveryState]:
@@ -223,6 +228,24 @@ class RelayStore(Store, Protocol):
         The holders are the recipients of every withdrawn copy, plus ``message.recipients``; the recall's
         sender gets no entry. ``NotFound`` when ``original`` was never accepted; ``DuplicateConflict`` like
         ``accept``."""
+        ...
+
+
+class PolicyBoard(Protocol):
+    """Where the gateway processes sharing one store publish the policy set in force (issue 17 item 9).
+
+    Rule 1: the process that accepts a policy set (startup or reload) publishes its digest; the last one wins.
+    Rule 2: every process reads it about once a second and follows it (``gateway.policyadmin``): it re-reads its
+            policy directory and swaps only a set whose digest is the published one.
+    A one-process store (SQLite) needs no board: the local set is the published one.
+    """
+
+    async def publish_policy(self, digest: str) -> None:
+        """Make ``digest`` (64 hex characters, SHA-256) the policy set every process should run."""
+        ...
+
+    async def published_policy(self) -> str | None:
+        """The digest last published (None: none yet)."""
         ...
 
 
@@ -314,6 +337,7 @@ class DeliveryResult:
 
     recipient: str
     cursor: int
+    attempt: int  # this attempt's number (1: the first since accepted or redriven): it must follow the stored count
     outcome: DeliveryOutcome
     status: str  # the transport status of the attempt ("200", "503", "timeout", ...)
     at: datetime

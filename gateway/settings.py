@@ -59,10 +59,12 @@ class Delivery:
     """``[delivery]``: push delivery to members whose registry endpoint is a webhook (gateway/delivery.py)."""
 
     # Attempts before a message becomes a dead letter (an operator redrives it through the admin API).
-    max_attempts: int = 8
-    # Backoff after attempt n: min(max, base * 2**(n-1)), half of it fixed and half random (jitter).
+    max_attempts: int = 18
+    # Backoff after attempt n: min(max, base * 2**(n-1)), half of it fixed and half random (jitter). With the
+    # defaults the retries of one item span 61 min to 2 h 2 min (gateway.delivery.retry_span): an endpoint that is
+    # down for less than an hour loses nothing to the dead letters.
     backoff_base_seconds: float = 1.0
-    backoff_max_seconds: float = 300.0
+    backoff_max_seconds: float = 900.0
     # Pushes in flight to one recipient: a slow endpoint cannot take every connection of the gateway.
     concurrency_per_recipient: int = 4
     # One push (connect, TLS, request, response) must finish in this time or counts as a retryable timeout.

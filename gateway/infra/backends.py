@@ -17,7 +17,7 @@ from gateway.infra.redis_ports import RedisPortStreams
 from gateway.infra.redis_store import RedisStore
 from gateway.infra.sqlite import SqliteStore
 from gateway.infra.sqlite_ports import LEGACY_FILE, SqlitePortStreams
-from gateway.ports import Clock, PortStreamStore, Store
+from gateway.ports import Clock, PolicyBoard, PortStreamStore, Store
 from gateway.settings import Settings
 
 # A password file holds one line; anything much longer is not a password file.
@@ -51,6 +51,11 @@ async def open_port_streams(settings: Settings, store: Store) -> PortStreamStore
     if isinstance(store, SqliteStore):
         return await SqlitePortStreams.open(store, settings.data_dir / LEGACY_FILE)
     raise Unavailable(f"the {type(store).__name__} backend keeps no port streams")
+
+
+def policy_board(store: Store) -> PolicyBoard | None:
+    """The store's policy board when several processes may share it (Redis); None for one-process SQLite."""
+    return store if isinstance(store, RedisStore) else None
 
 
 def describe(store: Store) -> dict[str, str]:

@@ -20,6 +20,7 @@ one gateway deployment lives in ONE hash slot and a script may touch any of them
     B c:<suffix>          LIST    the forwards of a root original, in acceptance order
     B port:<LOCODE>:...   port release streams and standings (layout in ``redis_ports``); written by "P" below
     B port-applied        SET     "<sender>\x1f<message id>" of every message applied to a port's stream
+    B policy              STRING  the policy set digest every process follows (``ports.PolicyBoard``; not scripted)
 
 Rule 1: ``SEQUENCE`` validates a whole batch of ledger-appending writes (accept, record, ack) and either
         writes ALL of it or NOTHING: it writes only when ``LLEN ledger`` still equals the size the caller
@@ -41,7 +42,8 @@ MESSAGE_FIELDS = ("type", "recipients", "jws", "payload", "digest", "received_at
 #                                                                        "1": the whole tree, forwarding Rule 4c)
 #   "R" leaf                                                            (record)
 #   "K" recipient leaf n_cursors cursor...                              (ack)
-#   "D" recipient leaf cursor outcome status updated_at next_at         (push attempt; next_at "" unless retry)
+#   "D" recipient leaf cursor outcome status updated_at next_at expect  (push attempt; next_at "" unless retry;
+#                                                                        expect: the attempts it follows)
 #   "V" leaf updated_at n_cursors cursor...                             (redrive dead letters)
 #   "P" port mark head n_changes (entry field standing bl container)... leaf alert   (a port decision: the
 #       stream entries, standings and applied mark of a plan numbered from head + 1, and its port_update leaf;
@@ -51,7 +53,8 @@ MESSAGE_FIELDS = ("type", "recipients", "jws", "payload", "digest", "received_at
 #        {attempts, outcome, message suffix} for D, {sorted holders, withdrawn suffixes} for C)
 #     or {"NO", size, verdict...} (verdict: 0 ok, -1 duplicate message, -2 unknown original,
 #        -3 the port's stream moved past head (re-plan), -4 the message was applied to its port before,
-#        i > 0 cursor i is not the recipient's)
+#        -5 stale push attempt (the item is no longer pending, or ``expect`` is not its stored attempts: a
+#        recorded outcome is final), i > 0 cursor i is not the recipient's)
 SEQUENCE = r"""
 local base = ARGV[1]
 local expected = tonumber(ARGV[2])
@@ -111,7 +114,8 @@ for j = 1, n do
   elseif kind == 'D' then
     op.recipient = ARGV[p + 1]; op.leaf = ARGV[p + 2]; op.cursors = {ARGV[p + 3]}
     op.outcome = ARGV[p + 4]; op.status = ARGV[p + 5]; op.at = ARGV[p + 6]; op.next_at = ARGV[p + 7]
-    p = p + 8
+    op.expect = tonumber(ARGV[p + 8])
+    p = p + 9
   elseif kind == 'V' then
     op.leaf = ARGV[p + 1]; op.at = ARGV[p + 2]
     local nc = tonumber(ARGV[p + 3]); op.cursors = {}
@@ -154,6 +158,19 @@ for j = 1, n do
         verdict = k
         break
       end
+    end
+    if op.kind == 'D' and verdict == 0 then
+      local cursor = op.cursors[1]
+      local owner = redis.call('HGET', base .. 'cursors', cursor)
+      local score = redis.call('ZSCORE', base .. 'i:' .. op.recipient, string.sub(owner, #op.recipient + 2))
+      local state = base .. 'd:' .. cursor
+      local last = redis.call('HGET', state, 'outcome')
+      local attempts = tonumber(redis.call('HGET', state, 'attempts') or '0')
+      if seen['d:' .. cursor] or not (score and tonumber(score) == tonumber(cursor))
+          or (last and last ~= 'retry') or attempts ~= op.expect then
+        verdict = -5  -- a stale attempt: its item's outcome was recorded meanwhile
+      end
+      seen['d:' .. cursor] = true
     end
   end
   if verdict ~= 0 then bad = true end

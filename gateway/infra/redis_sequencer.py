@@ -281,7 +281,8 @@ def _encode(op: Op, index: int, receipt: bytes) -> list[bytes | str | int]:
         d = op.delivery
         assert d is not None
         next_at = codec.micros(d.next_attempt_at, "next_attempt_at") if d.next_attempt_at is not None else ""
-        return ["D", op.recipient, op.leaf, op.cursors[0], d.outcome.value, d.status[:STATUS_MAX], op.at, next_at]
+        status = d.status[:STATUS_MAX]
+        return ["D", op.recipient, op.leaf, op.cursors[0], d.outcome.value, status, op.at, next_at, d.attempt - 1]
     return ["V", op.leaf, op.at, len(op.cursors), *op.cursors]
 
 
@@ -343,6 +344,11 @@ def _reject(batch: list[Op], verdicts: list[int], outcomes: list[_Outcome]) -> l
         elif verdict == -3:
             assert op.port is not None
             outcomes.append((op, False, PortMoved(f"port {op.port.port} moved past seq {op.port.head}")))
+        elif verdict == -5:
+            assert op.delivery is not None
+            d = op.delivery
+            stale = DuplicateConflict(f"attempt {d.attempt} of cursor {d.cursor} is stale", field="attempt")
+            outcomes.append((op, False, stale))
         elif verdict == -2:
             original = "/".join(codec.unsuffix(op.original))
             outcomes.append((op, False, NotFound(f"no message {original}", field="original")))

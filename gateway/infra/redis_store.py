@@ -49,6 +49,7 @@ from gateway.ports import (
     DueDelivery,
     InboxItem,
     LedgerEntry,
+    PolicyBoard,
     PortLedger,
     Recall,
     ReceiptFactory,
@@ -74,6 +75,8 @@ POOL_CONNECTIONS_MAX = 32
 SOCKET_TIMEOUT_SECONDS = 10.0
 # key_prefix: a short name; braces are ours (the hash tag), so they are refused in the prefix.
 KEY_PREFIX_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+# A policy set digest (SHA-256, hex), as published on the policy board.
+POLICY_DIGEST = re.compile(r"[0-9a-f]{64}")
 # Cursors and indexes fit a Redis integer and, as ZSET scores, a double exactly.
 _INT_MAX = 2**53
 
@@ -342,6 +345,22 @@ class RedisStore:
     async def dead_letter_count(self) -> int:
         return int(await self._call(self._client.zcard(self._base + "x")))
 
+    # -- the policy board (ports.PolicyBoard): the digest every process of the deployment follows ----------
+
+    async def publish_policy(self, digest: str) -> None:
+        if not POLICY_DIGEST.fullmatch(digest):
+            raise BadRequest("a policy digest is 64 lowercase hex characters", field="digest")
+        await self._call(self._client.set(self._base + "policy", digest.encode()))
+
+    async def published_policy(self) -> str | None:
+        value = await self._call(self._client.get(self._base + "policy"))
+        if value is None:
+            return None
+        digest = bytes(value).decode("ascii", errors="replace")
+        if not POLICY_DIGEST.fullmatch(digest):
+            raise Unavailable(f"redis store: the published policy digest is not one ({digest[:80]!r})")
+        return digest
+
     # -- lifecycle ---------------------------------------------------------------------------------
 
     async def close(self) -> None:
@@ -384,4 +403,7 @@ if TYPE_CHECKING:
         return store
 
     def _relays(store: RedisStore) -> RelayStore:  # ... and against ports.RelayStore (forwards, recalls)
+        return store
+
+    def _board(store: RedisStore) -> PolicyBoard:  # ... and against ports.PolicyBoard
         return store

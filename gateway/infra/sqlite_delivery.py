@@ -5,8 +5,10 @@ on a connection and never touch asyncio.
 
 Rule 1: an attempt's state change, the inbox acknowledgement of a delivered item and the attempt's ledger
         leaf are written by ONE operation, hence in one transaction (``record_op``).
-Rule 2: an item already acknowledged stays acknowledged; recording a late outcome for it (a concurrent
-        process, a restart that re-pushed it) never revives it: the delivered state wins.
+Rule 2: a recorded outcome is final: an attempt is recorded only when its number follows the stored attempts
+        and the item is still pending (not acknowledged, not delivered, not a dead letter). A stale result (an
+        attempt dispatched from an outdated read, a late outcome of a concurrent process) writes nothing, no
+        ledger leaf either, and is refused with ``DuplicateConflict``.
 Rule 3: ``redrive_op`` touches dead letters only, resets their attempts to 0 and makes them due at once.
 """
 
@@ -17,7 +19,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from gateway.core.audit import rfc3339
-from gateway.core.errors import Internal, LimitExceeded, NotFound
+from gateway.core.errors import DuplicateConflict, Internal, LimitExceeded, NotFound
 from gateway.infra.sqlite_schema import require_aware, to_micros
 from gateway.ports import DeliveryOutcome, DeliveryResult, DeliveryState
 
@@ -38,6 +40,12 @@ _STATE_SQL = (
 )
 
 _DEAD_OF_RECIPIENT = " WHERE d.recipient = ? AND d.outcome = 'dead' AND d.cursor > ? ORDER BY d.cursor LIMIT ?"
+
+# An inbox item with its push state: recipient, acked_at, attempts so far, last outcome (None: never attempted).
+_PENDING_SQL = (
+    "SELECT i.recipient, i.acked_at, COALESCE(d.attempts, 0), d.outcome FROM inbox i"
+    " LEFT JOIN deliveries d ON d.cursor = i.cursor WHERE i.cursor = ?"
+)
 
 # Push work: unacked items that were never attempted, or whose retry is due.
 DUE_SQL = (
@@ -84,20 +92,32 @@ def record_op(
         raise NotFound(f"no cursor {result.cursor} for {result.recipient}", field="cursor")
 
     def op(conn: sqlite3.Connection) -> DeliveryState:
-        row = conn.execute("SELECT recipient, acked_at FROM inbox WHERE cursor = ?", (result.cursor,)).fetchone()
+        row = conn.execute(_PENDING_SQL, (result.cursor,)).fetchone()
         if row is None or row[0] != result.recipient:
             raise NotFound(f"no cursor {result.cursor} for {result.recipient}", field="cursor")
-        outcome = result.outcome
-        if row[1] is not None:  # Rule 2: acknowledged stays acknowledged
-            outcome = DeliveryOutcome.DELIVERED
-        elif outcome is DeliveryOutcome.DELIVERED:
+        _, acked_at, attempts, last_outcome = row
+        if acked_at is not None or last_outcome not in (None, "retry") or attempts != result.attempt - 1:
+            raise DuplicateConflict(  # Rule 2
+                f"attempt {result.attempt} of cursor {result.cursor} is stale: {attempts} recorded,"
+                f" {'acknowledged' if acked_at is not None else last_outcome or 'pending'}",
+                field="attempt",
+            )
+        if result.outcome is DeliveryOutcome.DELIVERED:
             conn.execute("UPDATE inbox SET acked_at = ? WHERE cursor = ?", (updated_at, result.cursor))
         conn.execute(
             "INSERT INTO deliveries (cursor, recipient, attempts, outcome, last_status, updated_at, next_attempt_at)"
-            " VALUES (?, ?, 1, ?, ?, ?, ?) ON CONFLICT (cursor) DO UPDATE SET attempts = attempts + 1,"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (cursor) DO UPDATE SET attempts = excluded.attempts,"
             " outcome = excluded.outcome, last_status = excluded.last_status, updated_at = excluded.updated_at,"
             " next_attempt_at = excluded.next_attempt_at",
-            (result.cursor, result.recipient, outcome.value, result.status[:200], updated_at, next_at),
+            (
+                result.cursor,
+                result.recipient,
+                result.attempt,
+                result.outcome.value,
+                result.status[:200],
+                updated_at,
+                next_at,
+            ),
         )
         append_leaf(conn, leaf)
         return _state_from_row(conn.execute(_STATE_SQL + " WHERE d.cursor = ?", (result.cursor,)).fetchone())

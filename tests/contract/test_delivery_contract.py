@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from gateway.core.audit import AuditEvent, EventKind
-from gateway.core.errors import NotFound
+from gateway.core.errors import DuplicateConflict, NotFound
 from gateway.ports import DeliveryOutcome, DeliveryResult, InboxItem, Store, StoredMessage
 from tests.contract.conftest import T0, Backend, Kit
 
@@ -26,10 +26,17 @@ async def due(store: Store, recipient: str, at: datetime = T0, limit: int = 10) 
 
 
 async def record(
-    store: Store, recipient: str, cursor: int, outcome: DeliveryOutcome, *, status: str = "503", later: int = 0
+    store: Store,
+    recipient: str,
+    cursor: int,
+    outcome: DeliveryOutcome,
+    *,
+    attempt: int = 1,
+    status: str = "503",
+    later: int = 0,
 ) -> None:
     next_at = T0 + timedelta(seconds=later) if outcome is DeliveryOutcome.RETRY else None
-    result = DeliveryResult(recipient, cursor, outcome, status, T0, next_at)
+    result = DeliveryResult(recipient, cursor, attempt, outcome, status, T0, next_at)
     await store.record_delivery(result, attempt_event(cursor, outcome))
 
 
@@ -51,7 +58,7 @@ async def test_delivered_acknowledges_the_item_and_writes_the_ledger_atomically(
     [item] = await due(store, "PORT-NLRTM", T0, 10)
     size = await store.ledger_size()
 
-    result = DeliveryResult("PORT-NLRTM", item.cursor, DeliveryOutcome.DELIVERED, "200", T0)
+    result = DeliveryResult("PORT-NLRTM", item.cursor, 1, DeliveryOutcome.DELIVERED, "200", T0)
     state = await store.record_delivery(result, attempt_event(item.cursor, DeliveryOutcome.DELIVERED))
 
     assert (state.attempts, state.outcome, state.last_status, state.dead) == (
@@ -83,7 +90,7 @@ async def test_a_retry_is_due_again_only_at_its_time(store: Store, kit: Kit) -> 
     assert [i.cursor for i in await due(store, "PORT-NLRTM", T0 + timedelta(seconds=30), 10)] == [item.cursor]
     [again] = await store.due_deliveries("PORT-NLRTM", T0 + timedelta(seconds=30), 10)
     assert again.attempts == 1
-    await record(store, "PORT-NLRTM", item.cursor, DeliveryOutcome.RETRY, later=90)
+    await record(store, "PORT-NLRTM", item.cursor, DeliveryOutcome.RETRY, attempt=2, later=90)
     assert await store.inbox_depths() == {"PORT-NLRTM": 1}
     assert await store.dead_letters(None, 0, 10) == []
 
@@ -95,7 +102,7 @@ async def test_dead_letters_are_listed_redriven_and_counted(store: Store, kit: K
     items = await due(store, "PORT-NLRTM", T0, 10)
     [other] = await due(store, "CN-GACC", T0, 10)
     await record(store, "PORT-NLRTM", items[0].cursor, DeliveryOutcome.RETRY)
-    await record(store, "PORT-NLRTM", items[0].cursor, DeliveryOutcome.DEAD, status="410")
+    await record(store, "PORT-NLRTM", items[0].cursor, DeliveryOutcome.DEAD, attempt=2, status="410")
     await record(store, "PORT-NLRTM", items[2].cursor, DeliveryOutcome.DEAD)
     await record(store, "CN-GACC", other.cursor, DeliveryOutcome.DEAD)
 
@@ -142,10 +149,45 @@ async def test_an_acknowledged_item_stays_acknowledged_whatever_is_recorded_late
     await accept(store, kit, kit.message(recipients=("PORT-NLRTM",)))
     [item] = await store.pull("PORT-NLRTM", 0, 10)
     await store.ack("PORT-NLRTM", [item.cursor], AuditEvent(EventKind.ACKNOWLEDGED, T0, {"cursors": [item.cursor]}))
+    size = await store.ledger_size()
 
-    await record(store, "PORT-NLRTM", item.cursor, DeliveryOutcome.DEAD)
+    with pytest.raises(DuplicateConflict) as stale:
+        await record(store, "PORT-NLRTM", item.cursor, DeliveryOutcome.DEAD)
 
+    assert stale.value.field == "attempt"
+    assert await store.ledger_size() == size  # a stale outcome writes nothing, no leaf either
     assert await store.dead_letters(None, 0, 10) == []
+    assert await due(store, "PORT-NLRTM", T0 + timedelta(days=1), 10) == []
+
+
+async def test_a_recorded_outcome_is_final_and_a_stale_attempt_writes_nothing(store: Store, kit: Kit) -> None:
+    """Issue 17 item 8: an attempt made from an outdated due row (attempt number not following the stored
+    count, or an item already delivered or dead) cannot add a second leaf or an attempt past the last."""
+    for _ in range(3):
+        await accept(store, kit, kit.message(recipients=("PORT-NLRTM",)))
+    done, failing, dead = await due(store, "PORT-NLRTM", T0, 10)
+    await record(store, "PORT-NLRTM", done.cursor, DeliveryOutcome.DELIVERED, status="200")
+    await record(store, "PORT-NLRTM", failing.cursor, DeliveryOutcome.RETRY)
+    await record(store, "PORT-NLRTM", dead.cursor, DeliveryOutcome.DEAD, status="410")
+    size = await store.ledger_size()
+
+    stale = [
+        (done.cursor, 1, DeliveryOutcome.DELIVERED),  # the same attempt recorded twice
+        (done.cursor, 2, DeliveryOutcome.DELIVERED),  # pushed again after delivered
+        (failing.cursor, 1, DeliveryOutcome.DELIVERED),  # attempt 1 from a row read before its retry was recorded
+        (failing.cursor, 3, DeliveryOutcome.RETRY),  # not the next attempt
+        (dead.cursor, 2, DeliveryOutcome.RETRY),  # a dead letter until redriven
+    ]
+    for cursor, attempt, outcome in stale:
+        with pytest.raises(DuplicateConflict):
+            await record(store, "PORT-NLRTM", cursor, outcome, attempt=attempt, status="200")
+
+    assert await store.ledger_size() == size
+    [pending] = await store.due_deliveries("PORT-NLRTM", T0 + timedelta(days=1), 10)
+    assert (pending.item.cursor, pending.attempts) == (failing.cursor, 1)
+    [letter] = await store.dead_letters("PORT-NLRTM", 0, 10)
+    assert (letter.cursor, letter.attempts, letter.last_status) == (dead.cursor, 1, "410")
+    await record(store, "PORT-NLRTM", failing.cursor, DeliveryOutcome.DELIVERED, attempt=2, status="200")
     assert await due(store, "PORT-NLRTM", T0 + timedelta(days=1), 10) == []
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -13,6 +14,22 @@ from gateway.client import GatewayClient, MemberCredentials
 from gateway.infra.devpki import create_federation
 from gateway.main import Gateway, running_gateway
 from gateway.settings import load_settings
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def redis_overrides(data_dir: Path, prefix: str) -> dict[str, Any]:
+    """Settings overrides for an in-process gateway on loopback ports over the test Redis under ``prefix`` (the
+    machine's Redis has no AOF, hence ``allow_no_persistence``)."""
+    return {
+        "gateway.rest_port": 0,
+        "gateway.grpc_port": 0,
+        "gateway.data_dir": str(data_dir),
+        "store.backend": "redis",
+        "store.redis_url": REDIS_URL,
+        "store.key_prefix": prefix,
+        "store.allow_no_persistence": True,
+    }
 
 
 @pytest.fixture(autouse=True)

@@ -24,9 +24,9 @@ from gateway.infra.redis_store import RedisStore
 from gateway.main import Gateway, running_gateway
 from gateway.samples import to_bytes
 from gateway.settings import load_settings
+from tests.integration.conftest import REDIS_URL, redis_overrides
 from tests.integration.test_crash_safety import Served
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 A, B = portsamples.CONTAINERS[:2]
 
 
@@ -37,15 +37,7 @@ async def pair(federation: Path, tmp_path: Path) -> AsyncIterator[tuple[Gateway,
         async with AsyncExitStack() as stack:
             gateways = []
             for name in ("a", "b"):
-                overrides = {
-                    "gateway.rest_port": 0,
-                    "gateway.grpc_port": 0,
-                    "gateway.data_dir": str(tmp_path / name),
-                    "store.backend": "redis",
-                    "store.redis_url": REDIS_URL,
-                    "store.key_prefix": prefix,
-                    "store.allow_no_persistence": True,
-                }
+                overrides = redis_overrides(tmp_path / name, prefix)
                 settings = load_settings(federation / "gateway.toml", overrides=overrides)
                 gateways.append(await stack.enter_async_context(running_gateway(settings)))
             yield gateways[0], gateways[1]

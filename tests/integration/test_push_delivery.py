@@ -31,10 +31,11 @@ Start = Callable[..., Awaitable[tuple[Gateway, WebhookReceiver, Path]]]
 
 @pytest.fixture
 async def start(federation: Path, tmp_path: Path) -> AsyncIterator[Start]:
-    """Start a receiver and a gateway whose registry points PORT-NLRTM at it (delivery settings overridable)."""
+    """Start a receiver and a gateway whose registry points PORT-NLRTM at it (delivery settings overridable;
+    ``store`` overrides the ``[store]`` table, e.g. a Redis backend)."""
     async with AsyncExitStack() as stack:
 
-        async def make(**delivery: Any) -> tuple[Gateway, WebhookReceiver, Path]:
+        async def make(store: dict[str, Any] | None = None, **delivery: Any) -> tuple[Gateway, WebhookReceiver, Path]:
             receiver = await WebhookReceiver(federation).start()
             stack.push_async_callback(receiver.stop)
             fed = push_federation(federation, tmp_path / "fed", member=PORT, url=receiver.url)
@@ -47,6 +48,7 @@ async def start(federation: Path, tmp_path: Path) -> AsyncIterator[Start]:
                 "delivery.backoff_max_seconds": 0.2,
             }
             overrides |= {f"delivery.{k}": v for k, v in delivery.items()}
+            overrides |= {f"store.{k}": v for k, v in (store or {}).items()}
             settings = load_settings(fed / "gateway.toml", overrides=overrides)
             gateway = await stack.enter_async_context(running_gateway(settings))
             return gateway, receiver, fed
@@ -69,7 +71,10 @@ async def send_notices(gateway: Gateway, fed: Path, count: int = 1) -> list[str]
 
 async def ledger(gateway: Gateway) -> list[dict[str, Any]]:
     size = await gateway.store.ledger_size()
-    return [json.loads(e.data) for e in await gateway.store.ledger_entries(0, size)]
+    entries = []
+    for start in range(0, size, 1000):  # the store's range bound
+        entries += await gateway.store.ledger_entries(start, min(size, start + 1000))
+    return [json.loads(e.data) for e in entries]
 
 
 async def wait_until(predicate: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:

@@ -67,35 +67,51 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+Process = tuple[subprocess.Popen[bytes], Path, str]  # the process, its log, its URL
+
+
+def start_processes(directory: Path, prefix: str, processes: list[Process], gateway_extra: str = "") -> None:
+    """``customs-gateway init`` in ``directory``, then two ``serve`` processes on Redis under ``prefix``, ready;
+    ``gateway_extra`` is added to their ``[gateway]`` table. Each is appended to ``processes`` once started (the
+    caller stops them with :func:`stop_processes`, even when this fails half-way)."""
+    result = subprocess.run([*CLI, "init", str(directory)], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    template = (directory / "gateway.toml").read_text()
+    for name in ("a", "b"):
+        port = _free_port()
+        text = re.sub(r"rest_port = \d+", f"rest_port = {port}", template)
+        text = re.sub(r"grpc_port = \d+", "grpc_port = 0", text)
+        text = re.sub(r'data_dir = "[^"]*"', f'data_dir = "data-{name}"', text)
+        text = text.replace("[gateway]\n", "[gateway]\n" + gateway_extra, 1)
+        text += f'[store]\nbackend = "redis"\nredis_url = "{REDIS_URL}"\nkey_prefix = "{prefix}"\n'
+        text += "allow_no_persistence = true\n"
+        config = directory / f"gateway-{name}.toml"
+        config.write_text(text)
+        log = directory / f"serve-{name}.log"
+        processes.append((_start(config, log), log, f"https://127.0.0.1:{port}"))
+    for process, log, url in processes:
+        _wait_ready(url, directory / "ca/root-ca.crt", process, log)
+
+
+def stop_processes(processes: list[Process], prefix: str) -> None:
+    """SIGTERM each (a graceful stop exits 0), then delete the prefix's keys."""
+    for process, _, _ in processes:
+        process.send_signal(signal.SIGTERM)
+    for process, log, _ in processes:
+        assert process.wait(timeout=30) == 0, log.read_text()  # graceful stop on SIGTERM
+    asyncio.run(_delete(prefix))
+
+
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     directory = tmp_path_factory.mktemp("redis-pair")
-    result = subprocess.run([*CLI, "init", str(directory)], capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 0, result.stderr
     prefix = f"cgw-test-{uuid.uuid4().hex[:12]}"
-    template = (directory / "gateway.toml").read_text()
-    processes: list[tuple[subprocess.Popen[bytes], Path, str]] = []
+    processes: list[Process] = []
     try:
-        for name in ("a", "b"):
-            port = _free_port()
-            text = re.sub(r"rest_port = \d+", f"rest_port = {port}", template)
-            text = re.sub(r"grpc_port = \d+", "grpc_port = 0", text)
-            text = re.sub(r'data_dir = "[^"]*"', f'data_dir = "data-{name}"', text)
-            text += f'[store]\nbackend = "redis"\nredis_url = "{REDIS_URL}"\nkey_prefix = "{prefix}"\n'
-            text += "allow_no_persistence = true\n"
-            config = directory / f"gateway-{name}.toml"
-            config.write_text(text)
-            log = directory / f"serve-{name}.log"
-            processes.append((_start(config, log), log, f"https://127.0.0.1:{port}"))
-        for process, log, url in processes:
-            _wait_ready(url, directory / "ca/root-ca.crt", process, log)
+        start_processes(directory, prefix, processes)
         yield Pair(directory, prefix, (processes[0][2], processes[1][2]))
     finally:
-        for process, _, _ in processes:
-            process.send_signal(signal.SIGTERM)
-        for process, log, _ in processes:
-            assert process.wait(timeout=30) == 0, log.read_text()  # graceful stop on SIGTERM
-        asyncio.run(_delete(prefix))
+        stop_processes(processes, prefix)
 
 
 async def _delete(prefix: str) -> None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from gateway.core.errors import Unavailable
 from gateway.core.model import Endpoint, Member, MemberKind
-from gateway.delivery import backoff_delay, decide, push_endpoint
+from gateway.delivery import backoff_delay, decide, push_endpoint, retry_span
 from gateway.faults import CRASH_POINTS, CrashPoint
 from gateway.metrics import Metrics
 from gateway.ports import DeliveryAttempt, DeliveryOutcome
@@ -30,6 +30,24 @@ def test_backoff_doubles_and_jitter_spreads_retries() -> None:
     rng = random.Random(7)
     assert [round(backoff_delay(n, base=1.0, cap=1e9, rng=_Fixed()), 3) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 4.0]
     assert len({backoff_delay(3, base=1.0, cap=60.0, rng=rng) for _ in range(50)}) > 40
+
+
+def test_the_default_retries_of_an_item_span_at_least_an_hour() -> None:
+    """Issue 17 item 8: a receiver outage of a minute or two (or of most of an hour) must dead-letter nothing."""
+    config = Delivery()
+    shortest, longest = retry_span(
+        config.max_attempts, base=config.backoff_base_seconds, cap=config.backoff_max_seconds
+    )
+    assert (shortest, longest) == (3661.5, 7323.0)  # README "Push delivery": 61 min to 2 h 2 min
+    # the span is the sum of the backoff bounds between the attempts, whatever the jitter draws
+    for seed in range(20):
+        rng = random.Random(seed)
+        total = sum(
+            backoff_delay(n, base=config.backoff_base_seconds, cap=config.backoff_max_seconds, rng=rng)
+            for n in range(1, config.max_attempts)
+        )
+        assert shortest <= total <= longest
+    assert retry_span(1, base=1.0, cap=10.0) == (0.0, 0.0)  # one attempt: no retry at all
 
 
 class _Fixed(random.Random):
