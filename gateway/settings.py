@@ -48,7 +48,7 @@ class Limits:
     # this many seconds (gateway/rejections.py): an anonymous flood costs one leaf per interval, not one each.
     rejected_summary_seconds: float = 60.0
     # Distinct (code, adapter, peer network) counts one summary keeps; beyond it networks count under "*"
-    # (at most 400: the leaf stays far below the 64 KiB an offline audit accepts for one entry).
+    # (at most 256: the leaf stays well below the 64 KiB an offline audit accepts for one entry).
     rejected_summary_keys: int = 256
 
     @property

@@ -21,9 +21,9 @@ from typing import Any, Final
 
 from gateway.core.audit import rfc3339
 
-# A summary leaf holds ~100 bytes per key; 400 keys plus the overflow keys stay far below the 64 KiB an offline
-# audit accepts for one entry (ledgercheck.MAX_ENTRY_BYTES).
-MAX_SUMMARY_KEYS: Final = 400
+# A summary leaf holds ~95 bytes per key: 256 keys plus every overflow key (each code x each adapter) stay well
+# below the 64 KiB an offline audit accepts for one entry (ledgercheck.MAX_ENTRY_BYTES).
+MAX_SUMMARY_KEYS: Final = 256
 OVERFLOW_NETWORK: Final = "*"
 UNKNOWN_NETWORK: Final = "unknown"
 
