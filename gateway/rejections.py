@@ -9,7 +9,8 @@ Rule 1: an authenticated caller's rejection is ONE ``rejected`` leaf: adapter, a
 Rule 2: a rejection without an authenticated caller (no or invalid credentials, or a refusal before
         authentication that the credentials presented could not authenticate) is counted per (code, adapter,
         peer network) and leaves as ONE ``rejected_summary`` leaf per interval (``core/tally.py``): anonymous
-        traffic cannot grow the ledger faster than one leaf per interval.
+        traffic cannot grow the ledger faster than one leaf per interval. The distinguishing detail of a counted
+        refusal (which check failed) goes to the log, one line each, never to the ledger.
 Rule 3: refusals for capacity (RATE_LIMITED) or while failing closed (UNAVAILABLE) are always counted, never
         one leaf each: recording must not add a durable write per request while the gateway is short of
         capacity or cannot write.
@@ -77,7 +78,17 @@ class Rejections:
             return
         self._recorded.add(exc)
         if caller is None or exc.kind in ALWAYS_COUNTED:
-            self._count(exc.code, adapter, peer)
+            network = peer_network(peer)
+            log.info(
+                "rejection counted",
+                code=exc.code,
+                adapter=adapter,
+                action=action,
+                network=network,
+                caller=caller,
+                detail=exc.detail[:MAX_DETAIL_CHARS],
+            )
+            self._count(exc.code, adapter, network)
             return
         record: dict[str, Any] = {
             "adapter": adapter,
@@ -96,8 +107,8 @@ class Rejections:
         except GatewayError as audit_exc:  # the rejection stands; the operator must see the audit gap
             log.error("rejection not audited", code=exc.code, audit_error=audit_exc.code)
 
-    def _count(self, code: str, adapter: str, peer: str | None) -> None:
-        self._tally.add(code, adapter, peer_network(peer), self._clock.now())
+    def _count(self, code: str, adapter: str, network: str) -> None:
+        self._tally.add(code, adapter, network, self._clock.now())
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self._interval, self._due)
 

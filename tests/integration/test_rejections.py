@@ -51,9 +51,7 @@ def _settings(federation: Path, data: Path, **limits: Any) -> Settings:
 @pytest.fixture
 async def gateway(federation: Path, tmp_path: Path) -> AsyncIterator[Gateway]:
     """A gateway that writes its rejection summary every INTERVAL seconds and takes bodies up to BODY_LIMIT."""
-    settings = _settings(
-        federation, tmp_path / "data", rejected_summary_seconds=INTERVAL, max_body_bytes=BODY_LIMIT
-    )
+    settings = _settings(federation, tmp_path / "data", rejected_summary_seconds=INTERVAL, max_body_bytes=BODY_LIMIT)
     async with running_gateway(settings) as running:
         yield running
 
@@ -195,14 +193,15 @@ async def test_anonymous_refusals_are_one_summary_leaf_per_interval(
 ) -> None:
     anonymous = clients("CARRIER-COSCO", mtls=False)  # no certificate, no token
     start = await gateway.store.ledger_size()
+    requests: list[Callable[[], Awaitable[Any]]] = [
+        lambda: anonymous._call("POST", "/v1/messages", data=b"{}"),  # refused before authentication
+        lambda: anonymous._call("POST", "/v1/token", data=b"x", headers={"Content-Type": "text/plain"}),
+        anonymous.pull,
+        anonymous.pull,
+    ]
     for i in range(20):
         with pytest.raises(GatewayClientError):
-            if i % 4 == 0:
-                await anonymous._call("POST", "/v1/messages", data=b"{}")  # refused before authentication
-            elif i % 4 == 1:
-                await anonymous._call("POST", "/v1/token", data=b"x", headers={"Content-Type": "text/plain"})
-            else:
-                await anonymous.pull()
+            await requests[i % 4]()
     assert await gateway.store.ledger_size() == start  # nothing per request
     (summary,) = await _summaries_after(gateway, start)
     assert await gateway.store.ledger_size() == start + 1
@@ -248,4 +247,3 @@ async def test_a_clean_stop_writes_the_last_summary(federation: Path, tmp_path: 
         size = await running.store.ledger_size()
     report = await verify_from_store(settings)  # `customs-gateway audit verify` offline, after the stop
     assert report.size == size + 1 and report.events_by_kind["rejected_summary"] == 1
-
