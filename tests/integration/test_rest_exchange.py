@@ -24,7 +24,7 @@ from gateway.client import GatewayClientError, MemberCredentials, sign_message
 from gateway.core import tokens
 from gateway.main import Gateway
 from gateway.samples import cargo_manifest, release_notice, to_bytes
-from tests.integration.conftest import ClientFactory
+from tests.integration.conftest import ClientFactory, summarized
 
 MANIFEST = "manifest.cargo.v1"
 SCHEMA = "cgw.v1.CargoManifest"
@@ -41,17 +41,6 @@ async def ledger_events(gateway: Gateway) -> list[dict[str, Any]]:
 
 async def rejected_codes(gateway: Gateway) -> list[str]:
     return [e["code"] for e in await ledger_events(gateway) if e["event"] == "rejected"]
-
-
-async def summarized(gateway: Gateway) -> dict[tuple[str, str], int]:
-    """Write the pending ``rejected_summary`` now and return every summary's counts by (code, adapter)."""
-    await gateway.pipeline.rejections.flush()
-    counts: dict[tuple[str, str], int] = {}
-    for event in await ledger_events(gateway):
-        for count in event.get("counts", []) if event["event"] == "rejected_summary" else []:
-            key = (count["code"], count["adapter"])
-            counts[key] = counts.get(key, 0) + count["count"]
-    return counts
 
 
 async def test_submit_is_receipted_durable_and_delivered(gateway: Gateway, clients: ClientFactory) -> None:
