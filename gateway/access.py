@@ -39,6 +39,7 @@ class Credentials:
 
     client_cert: bytes | None = None  # DER of the TLS client certificate (already TLS-verified)
     bearer_token: str | None = None
+    peer: str | None = None  # the peer's IP address (not proof of anything: rejection summaries count by it)
 
 
 @dataclass(frozen=True, slots=True)

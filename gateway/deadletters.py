@@ -1,7 +1,7 @@
 """Dead letters: the operator's view of push deliveries that gave up, and the redrive that retries them.
 
 Rule 1: every operation is the Cedar ``admin`` action on ``Cgw::Gateway::"gateway"`` (deny by default); a
-        denial is written to the ledger like every other refusal.
+        denial is recorded like every other refusal (``gateway.rejections``: a ``rejected`` leaf).
 Rule 2: a redrive is a ledger event (``admin``: who, which cursors), written in
         the same durable step as the state change (``Store.redrive``); the worker is woken at once.
 Rule 3: listings are bounded (:data:`MAX_PAGE`) and paged by cursor.
@@ -9,14 +9,14 @@ Rule 3: listings are bounded (:data:`MAX_PAGE`) and paged by cursor.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 
 from gateway.core.audit import AuditEvent, EventKind
-from gateway.core.errors import Forbidden, GatewayError, LimitExceeded
+from gateway.core.errors import Forbidden, LimitExceeded
 from gateway.core.model import Caller
 from gateway.core.policy import GATEWAY_ID, AccessRequest, Decision
 from gateway.ports import Clock, DeliveryState, Store
+from gateway.rejections import Rejections
 from gateway.state import GatewayState
 
 # Dead letters per listing page, and cursors per redrive request.
@@ -25,9 +25,16 @@ MAX_PAGE = 500
 
 class DeadLetters:
     def __init__(
-        self, *, store: Store, state: GatewayState, clock: Clock, wake: Callable[[], None] = lambda: None
+        self,
+        *,
+        store: Store,
+        state: GatewayState,
+        clock: Clock,
+        rejections: Rejections,
+        wake: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
+        self._rejections = rejections
         self._state = state
         self._clock = clock
         self._wake = wake
@@ -37,18 +44,10 @@ class DeadLetters:
         decision = self._state.require_authorizer().authorize(AccessRequest(caller.member.id, "admin", GATEWAY_ID))
         if not decision.allowed:
             exc = Forbidden(f"admin denied for {caller.member.id}")
-            record = {
-                "adapter": "rest",
-                "action": "admin",
-                "code": exc.code,
-                "detail": exc.detail,
-                "caller": caller.member.id,
-                "policy": list(decision.policy_ids),
-                "policy_digest": decision.digest,
-            }
-            # the denial stands even if it cannot be audited (the store is failing closed anyway)
-            with contextlib.suppress(GatewayError):
-                await self._store.record(AuditEvent(EventKind.REJECTED, self._clock.now(), record))
+            fields = {"policy": list(decision.policy_ids), "policy_digest": decision.digest}
+            await self._rejections.record(
+                exc, adapter="rest", action="admin", caller=caller.member.id, peer=None, fields=fields
+            )
             raise exc
         return decision
 

@@ -60,6 +60,7 @@ from gateway.policyadmin import PolicyReloader
 from gateway.ports import Deliverer, PortStreamStore, Store
 from gateway.portstream import PortStreams
 from gateway.recognition import Recognition
+from gateway.rejections import Rejections
 from gateway.settings import Settings
 from gateway.state import GatewayState, Identity, Trust
 from gateway.trustadmin import TrustPaths, TrustReloader, require_home
@@ -166,6 +167,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
     push: PushDelivery | None = None
     port_store: PortStreamStore | None = None
     policies: PolicyReloader | None = None
+    pipeline: Pipeline | None = None
     try:
         port_store = await open_port_streams(settings, store)
         ports = PortStreams(
@@ -195,7 +197,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             translators={MEDIA_EDIFACT: EdifactTranslator()},
             ports=ports,
         )
-        push = PushDelivery.build(settings, state, store, clock, metrics)
+        push = PushDelivery.build(settings, state, store, clock, metrics, rejections=pipeline.rejections)
         reloading = asyncio.Lock()  # policy and trust reloads never interleave (gateway/trustadmin.py Rule 5)
         policies = PolicyReloader(
             state=state,
@@ -204,10 +206,18 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             directory=settings.policies_dir,
             lock=reloading,
             board=policy_board(store),  # several processes on one store follow one policy set
+            rejections=pipeline.rejections,
         )
         await policies.start()
         trust = TrustReloader(
-            state=state, store=store, clock=clock, paths=paths, serving=serving, seen=seen, lock=reloading
+            state=state,
+            store=store,
+            clock=clock,
+            paths=paths,
+            serving=serving,
+            seen=seen,
+            lock=reloading,
+            rejections=pipeline.rejections,
         )
         data_dir = settings.data_dir
 
@@ -296,6 +306,8 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+        if pipeline is not None:  # the last interval's rejection summary (nothing counted is lost)
+            await pipeline.rejections.close()
         if ledger is not None:
             await ledger.checkpoint()
         await store.close()
@@ -324,7 +336,14 @@ class PushDelivery:
 
     @classmethod
     def build(
-        cls, settings: Settings, state: GatewayState, store: Store, clock: SystemClock, metrics: Metrics
+        cls,
+        settings: Settings,
+        state: GatewayState,
+        store: Store,
+        clock: SystemClock,
+        metrics: Metrics,
+        *,
+        rejections: Rejections,
     ) -> PushDelivery:
         webhook = WebhookDeliverer(
             identity=state.identity,
@@ -358,7 +377,7 @@ class PushDelivery:
             store=store,
             state=state,
             metrics=metrics,
-            dead_letters=DeadLetters(store=store, state=state, clock=clock, wake=worker.wake),
+            dead_letters=DeadLetters(store=store, state=state, clock=clock, rejections=rejections, wake=worker.wake),
             checkpoint_key_loaded=True,  # load_checkpoint_key ran (or startup failed) before this
         )
         return cls(webhook, worker, operations, grpc_push)

@@ -14,8 +14,10 @@ Order (DESIGN.md), each step producing the stronger type the next step requires:
                                                           durable transaction) -> receipt to the sender
 
 Rule 1: nothing is acknowledged before it is durable (the store returns only after its fsync).
-Rule 2: every rejection is written to the ledger with its reason code (never the secret material) and logged
-        once on the canonical exchange line.
+Rule 2: every rejection is recorded by ``gateway.rejections`` with its reason code (never the secret material):
+        one ``rejected`` leaf for an authenticated caller, counted into the interval's ``rejected_summary`` leaf
+        otherwise; a submission's rejection is logged once on the canonical exchange line. The adapters' error
+        boundaries report every other refusal through ``Pipeline.rejected``.
 Rule 3: errors are ``GatewayError`` subclasses only; anything else is a bug and becomes ``Internal``.
 """
 
@@ -37,6 +39,7 @@ from gateway.core.envelope import VerifiedEnvelope
 from gateway.core.errors import (
     BadRequest,
     DuplicateConflict,
+    ErrorKind,
     Forbidden,
     GatewayError,
     Internal,
@@ -62,6 +65,7 @@ from gateway.metrics import Metrics
 from gateway.ports import Clock, DocumentVerifier, InboxItem, ReceiptFactory, Store, StoredMessage
 from gateway.portstream import PortStreams
 from gateway.recognition import STATUS_TYPE, Recognition, update_records
+from gateway.rejections import Rejections
 from gateway.relay import recall_everywhere, recall_record, relay_store
 from gateway.stages import Stage
 from gateway.state import GatewayState
@@ -131,6 +135,14 @@ class Pipeline:
         ports: PortStreams | None = None,
     ) -> None:
         self._store = store
+        limits = state.limits
+        # Rule 2: the one recorder of rejections (also used by the admin services: policy reload, dead letters)
+        self.rejections = Rejections(
+            store=store,
+            clock=clock,
+            interval_seconds=limits.rejected_summary_seconds,
+            max_keys=limits.rejected_summary_keys,
+        )
         self._inbox = Inbox(store=store, state=state, clock=clock, aeo=aeo)
         # Port release synchronisation (gateway/portstream.py): release notices and gate-outs after the accept
         self._ports = ports
@@ -154,24 +166,34 @@ class Pipeline:
 
     # -- authentication ---------------------------------------------------------------------------------
 
-    async def authenticate(self, credentials: Credentials, *, adapter: str = "rest", action: str = "read") -> Caller:
-        """Authenticate a caller for a non-submit operation; a failure is audited (submit audits its own)."""
-        try:
-            return await self._authenticate(credentials)
-        except GatewayError as exc:
-            await self._reject(exc, adapter=adapter, action=action, fields={})
-            raise
+    async def authenticate(self, credentials: Credentials) -> Caller:
+        """Authenticate a caller for a non-submit operation; a failure reaches the adapter's error boundary,
+        which reports it to :meth:`rejected` (submit and forward record their own)."""
+        return await self._authenticate(credentials)
 
     async def _authenticate(self, credentials: Credentials) -> Caller:
         return authenticate_caller(self._state, self._clock.now(), credentials)
 
     async def issue_token(self, unverified_assertion: str, client_cert: bytes | None) -> IssuedToken:
-        """RFC 7523 client assertion -> short-lived access token (RFC 8705 bound when a cert is presented)."""
-        try:
-            return await issue_token(self._state, self._clock.now(), self._store, unverified_assertion, client_cert)
-        except GatewayError as exc:
-            await self._reject(exc, adapter="rest", action="token", fields={})
-            raise
+        """RFC 7523 client assertion -> short-lived access token (RFC 8705 bound when a cert is presented);
+        a refusal is reported by the REST error boundary (the assertion's signer is not yet a caller)."""
+        return await issue_token(self._state, self._clock.now(), self._store, unverified_assertion, client_cert)
+
+    async def rejected(self, exc: GatewayError, *, adapter: str, action: str, credentials: Credentials) -> None:
+        """An adapter's error boundary reports a refusal (Rule 2): one leaf when the credentials the transport
+        presented authenticate a caller (an mTLS certificate is known before the body is read, so a refusal
+        before authentication is attributed too), counted for the summary otherwise. A refusal a step already
+        recorded is not recorded again."""
+        if self.rejections.recorded(exc):
+            return
+        caller: str | None = None
+        presented = credentials.client_cert is not None or credentials.bearer_token is not None
+        if presented and exc.kind is not ErrorKind.UNAUTHENTICATED:  # an authentication failure: no caller
+            try:
+                caller = (await self._authenticate(credentials)).member.id
+            except GatewayError:
+                caller = None
+        await self.rejections.record(exc, adapter=adapter, action=action, caller=caller, peer=credentials.peer)
 
     # -- submit -----------------------------------------------------------------------------------------
 
@@ -192,7 +214,7 @@ class Pipeline:
         try:
             outcome = await work
         except GatewayError as exc:
-            await self._reject(exc, adapter=inbound.adapter, action=action, fields=context)
+            await self._reject(exc, inbound=inbound, action=action, fields=context)
             await self._answers.refused(context.get("answer"), exc)
             self._log_exchange(context | {"detail": exc.detail[:300]}, "rejected", exc.code, started)
             self._observe(context, "rejected", exc.code, started)
@@ -200,7 +222,7 @@ class Pipeline:
         except Exception as exc:  # a bug: audit and report as INTERNAL, never leak the detail
             err = Internal(f"{type(exc).__name__}")
             log.exception("pipeline bug", **context)
-            await self._reject(err, adapter=inbound.adapter, action=action, fields=context)
+            await self._reject(err, inbound=inbound, action=action, fields=context)
             self._observe(context, "rejected", err.code, started)
             raise err from exc
         finally:
@@ -586,34 +608,32 @@ class Pipeline:
     async def status(self, caller: Caller, sender: str, message_id: str) -> StoredMessage:
         return await self._inbox.status(caller, sender, message_id)
 
-    async def authorize_audit(self, caller: Caller) -> Decision:
-        """Ledger reads are the auditor role's, decided by Cedar like everything else; a denial is audited."""
+    async def authorize_audit(self, caller: Caller, *, adapter: str) -> Decision:
+        """Ledger reads are the auditor role's, decided by Cedar like everything else; a denial is audited with
+        the adapter that received the read and the policies that decided it."""
         decision = self._state.require_authorizer().authorize(audit_request(caller.member))
         if not decision.allowed:
             exc = Forbidden(f"audit_read denied for {caller.member.id}")
-            fields = {"caller": caller.member.id, "policy": list(decision.policy_ids), "policy_digest": decision.digest}
-            await self._reject(exc, adapter="rest", action="audit_read", fields=fields)
+            fields = {"policy": list(decision.policy_ids), "policy_digest": decision.digest}
+            await self.rejections.record(
+                exc, adapter=adapter, action="audit_read", caller=caller.member.id, peer=None, fields=fields
+            )
             raise exc
         return decision
 
     # -- audit helpers ----------------------------------------------------------------------------------
 
-    async def _reject(self, exc: GatewayError, *, adapter: str, action: str, fields: dict[str, Any]) -> None:
-        record: dict[str, Any] = {
-            "adapter": adapter,
-            "action": action,
-            "code": exc.code,
-            "detail": exc.detail[:500],
-        }
-        if exc.field:
-            record["field"] = exc.field
-        for key in ("caller", "message_id", "sender", "type", "policy", "policy_digest", "policy_errors"):
-            if key in fields:
-                record[key] = fields[key]
-        try:
-            await self._store.record(AuditEvent(EventKind.REJECTED, self._clock.now(), record))
-        except GatewayError as audit_exc:  # the rejection stands; the operator must see the audit gap
-            log.error("rejection not audited", code=exc.code, audit_error=audit_exc.code)
+    async def _reject(self, exc: GatewayError, *, inbound: Inbound, action: str, fields: dict[str, Any]) -> None:
+        """A submission's refusal: a leaf when the caller was authenticated before the refusal, else counted."""
+        caller = fields.get("caller")
+        await self.rejections.record(
+            exc,
+            adapter=inbound.adapter,
+            action=action,
+            caller=caller if isinstance(caller, str) else None,
+            peer=inbound.credentials.peer,
+            fields=fields,
+        )
 
     @staticmethod
     def _log_exchange(context: dict[str, Any], decision: str, code: str, started: float) -> None:

@@ -50,6 +50,7 @@ from gateway.infra.policyfiles import (
     load_sample_registry,
 )
 from gateway.ports import Clock, PolicyBoard, Store
+from gateway.rejections import Rejections
 from gateway.settings import default_policies_dir
 from gateway.state import GatewayState
 
@@ -119,20 +120,15 @@ class Reload:
         } | ({"code": self.code, "detail": self.detail[:500]} if not self.accepted else {})
 
 
-async def require_admin(state: GatewayState, store: Store, clock: Clock, caller: Caller, adapter: str) -> None:
-    """Rule 4 for every reload endpoint: the Cedar ``admin`` action; a denial is audited, raised as ``Forbidden``."""
+async def require_admin(state: GatewayState, rejections: Rejections, caller: Caller, adapter: str) -> None:
+    """Rule 4 for every reload endpoint: the Cedar ``admin`` action; a denial is a ``rejected`` leaf (by
+    ``gateway.rejections``) and raised as ``Forbidden``."""
     decision = state.require_authorizer().authorize(admin_request(caller.member))
     if not decision.allowed:
-        record = {
-            "adapter": adapter,
-            "action": "admin",
-            "caller": caller.member.id,
-            "code": Forbidden.code,
-            "policy": list(decision.policy_ids),
-            "policy_digest": decision.digest,
-        }
-        await store.record(AuditEvent(EventKind.REJECTED, clock.now(), record))
-        raise Forbidden(f"admin denied for {caller.member.id} by {list(decision.policy_ids) or 'default deny'}")
+        exc = Forbidden(f"admin denied for {caller.member.id} by {list(decision.policy_ids) or 'default deny'}")
+        fields = {"policy": list(decision.policy_ids), "policy_digest": decision.digest}
+        await rejections.record(exc, adapter=adapter, action="admin", caller=caller.member.id, peer=None, fields=fields)
+        raise exc
 
 
 class Recorded(Protocol):
@@ -170,11 +166,13 @@ class PolicyReloader:
         store: Store,
         clock: Clock,
         directory: Path,
+        rejections: Rejections,
         lock: asyncio.Lock | None = None,
         board: PolicyBoard | None = None,
         follow_interval: float = FOLLOW_INTERVAL_SECONDS,
     ) -> None:
         self._state = state
+        self._rejections = rejections
         self._store = store
         self._clock = clock
         self._directory = directory
@@ -280,7 +278,7 @@ class PolicyReloader:
 
     async def reload_by(self, caller: Caller, adapter: str = "rest") -> Reload:
         """The admin endpoint: Cedar decides (Rule 4); a denial is audited and raised as ``Forbidden``."""
-        await require_admin(self._state, self._store, self._clock, caller, adapter)
+        await require_admin(self._state, self._rejections, caller, adapter)
         return await self.reload("admin", caller.member.id)
 
     async def reload_for(self, caller: Caller) -> dict[str, object]:

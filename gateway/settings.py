@@ -44,6 +44,12 @@ class Limits:
     token_ttl_seconds: int = 300
     # Concurrent submits being processed; beyond it callers get 429 (bounded memory, not unbounded queues).
     max_inflight_submits: int = 512
+    # Rejections of unauthenticated callers are counted and written as ONE ``rejected_summary`` ledger leaf per
+    # this many seconds (gateway/rejections.py): an anonymous flood costs one leaf per interval, not one each.
+    rejected_summary_seconds: float = 60.0
+    # Distinct (code, adapter, peer network) counts one summary keeps; beyond it networks count under "*"
+    # (at most 256: the leaf stays well below the 64 KiB an offline audit accepts for one entry).
+    rejected_summary_keys: int = 256
 
     @property
     def clock_skew(self) -> timedelta:

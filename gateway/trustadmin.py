@@ -39,6 +39,7 @@ from gateway.core.policy import Authorizer
 from gateway.infra.files import FileSignature, file_signature, load_trust
 from gateway.policyadmin import admin_body, require_admin
 from gateway.ports import Clock, Store
+from gateway.rejections import Rejections
 from gateway.state import GatewayState, Trust
 
 log = structlog.get_logger("gateway.trust")
@@ -126,8 +127,10 @@ class TrustReloader:
         serving: FederationTrust,
         seen: FileSignature,
         lock: asyncio.Lock,
+        rejections: Rejections,
     ) -> None:
         self._state = state
+        self._rejections = rejections
         self._store = store
         self._clock = clock
         self._paths = paths
@@ -167,7 +170,7 @@ class TrustReloader:
 
     async def reload_by(self, caller: Caller, adapter: str = "rest") -> TrustReload:
         """The admin endpoint: Cedar's ``admin`` action decides (Rule 4); a denial is audited, ``Forbidden``."""
-        await require_admin(self._state, self._store, self._clock, caller, adapter)
+        await require_admin(self._state, self._rejections, caller, adapter)
         return await self.reload("admin", caller.member.id)
 
     async def reload_for(self, caller: Caller) -> dict[str, object]:

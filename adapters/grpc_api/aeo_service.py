@@ -28,7 +28,7 @@ class AeoRecognitionService(recognition_pb2_grpc.AeoRecognitionServicer):
     async def Check(
         self, request: recognition_pb2.RecognitionRequest, context: Context
     ) -> recognition_pb2.Recognition:
-        caller = await self._services.pipeline.authenticate(credentials(context), adapter="grpc")
+        caller = await self._services.pipeline.authenticate(credentials(context))
         aeo = self._services.aeo
         if aeo is None:
             raise Unavailable("AEO recognition is not configured")

@@ -1,6 +1,7 @@
 """``cgw.v1.Audit``: checkpoint, inclusion and consistency proofs, entries (the auditor role only, by Cedar).
 
-Rule 1: every call authenticates and is authorized by ``Pipeline.authorize_audit``, exactly like /v1/audit/*.
+Rule 1: every call authenticates and is authorized by ``Pipeline.authorize_audit``, exactly like /v1/audit/*
+        (a denial is a ``rejected`` leaf with adapter ``grpc``).
 Rule 2: entry ranges are bounded by ``max_ledger_range``; sizes and indexes are checked by the ledger.
 """
 
@@ -24,7 +25,7 @@ class AuditService(audit_pb2_grpc.AuditServicer):
 
     async def _ledger(self, context: Context) -> Ledger:
         pipeline = self._services.pipeline
-        await pipeline.authorize_audit(await pipeline.authenticate(credentials(context), adapter="grpc"))
+        await pipeline.authorize_audit(await pipeline.authenticate(credentials(context)), adapter="grpc")
         return self._services.ledger
 
     async def GetCheckpoint(self, request: audit_pb2.CheckpointRequest, context: Context) -> audit_pb2.Checkpoint:

@@ -4,6 +4,8 @@ Rule 1: the TLS client certificate (verified by the TLS handshake against the fe
         pipeline as DER in ``Credentials.client_cert``, exactly as in REST; the pipeline decides who the caller is.
 Rule 2: a bearer token (from REST ``/v1/token``) is read from the ``authorization: Bearer <token>`` metadata
         entry; exactly one such entry, or none.
+Rule 3: the peer's IP address comes from grpc core's ``context.peer()`` (``ipv4:1.2.3.4:port``,
+        ``ipv6:[::1]:port``); it proves nothing and only groups the rejection summaries.
 """
 
 from __future__ import annotations
@@ -38,11 +40,23 @@ class GrpcServices:
     ports: PortStreams | None = None  # port release streams (cgw.v1.PortStream); None: UNAVAILABLE
 
 
-def credentials(context: grpc.aio.ServicerContext[Any, Any]) -> Credentials:
-    cert: bytes | None = None
+def peer_address(context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
+    """Rule 3: the IP address of the peer, or None (a unix socket, an unknown form)."""
+    scheme, _, rest = (context.peer() or "").partition(":")
+    if scheme == "ipv4":
+        return rest.rpartition(":")[0] or None
+    if scheme == "ipv6":
+        return rest.rpartition(":")[0].removeprefix("[").removesuffix("]") or None
+    return None
+
+
+def client_cert(context: grpc.aio.ServicerContext[Any, Any]) -> bytes | None:
     pem = list(context.auth_context().get(PEER_CERT_PROPERTY, ()))
-    if pem:
-        cert = ssl.PEM_cert_to_DER_cert(pem[0].decode("ascii"))
+    return ssl.PEM_cert_to_DER_cert(pem[0].decode("ascii")) if pem else None
+
+
+def credentials(context: grpc.aio.ServicerContext[Any, Any]) -> Credentials:
+    cert = client_cert(context)
     tokens = [value for key, value in (context.invocation_metadata() or ()) if key == AUTHORIZATION_KEY]
     if len(tokens) > 1:
         raise BadRequest("at most one authorization metadata entry", field=AUTHORIZATION_KEY)
@@ -53,4 +67,4 @@ def credentials(context: grpc.aio.ServicerContext[Any, Any]) -> Credentials:
         if scheme.lower() != "bearer" or not value.strip():
             raise BadRequest("authorization must be 'Bearer <token>'", field=AUTHORIZATION_KEY)
         token = value.strip()
-    return Credentials(client_cert=cert, bearer_token=token)
+    return Credentials(client_cert=cert, bearer_token=token, peer=peer_address(context))

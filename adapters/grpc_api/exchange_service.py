@@ -87,7 +87,7 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServicer):
         self, request: exchange_pb2.InboxRequest, context: Context
     ) -> AsyncIterator[exchange_pb2.InboxItem]:
         pipeline, limits = self._services.pipeline, self._services.limits
-        caller = await pipeline.authenticate(credentials(context), adapter="grpc")
+        caller = await pipeline.authenticate(credentials(context))
         if request.after < 0:
             raise BadRequest("after must be >= 0", field="after")
         if self._open_streams >= MAX_INBOX_STREAMS:
@@ -111,7 +111,7 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServicer):
             self._open_streams -= 1
 
     async def Ack(self, request: exchange_pb2.AckRequest, context: Context) -> exchange_pb2.AckResponse:
-        caller = await self._services.pipeline.authenticate(credentials(context), adapter="grpc")
+        caller = await self._services.pipeline.authenticate(credentials(context))
         cursors = list(request.cursors)
         if not cursors:
             raise BadRequest("at least one cursor is required", field="cursors")
@@ -124,7 +124,7 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServicer):
         return exchange_pb2.AckResponse(acknowledged=count)
 
     async def GetStatus(self, request: exchange_pb2.GetStatusRequest, context: Context) -> exchange_pb2.MessageStatus:
-        caller = await self._services.pipeline.authenticate(credentials(context), adapter="grpc")
+        caller = await self._services.pipeline.authenticate(credentials(context))
         for name in ("sender", "message_id"):
             value = getattr(request, name)
             if not value or len(value) > MAX_ID_CHARS:

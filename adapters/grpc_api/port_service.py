@@ -57,7 +57,7 @@ class PortStreamService(port_pb2_grpc.PortStreamServicer):
     async def Notices(
         self, request: port_pb2.PortNoticesRequest, context: Context
     ) -> AsyncIterator[port_pb2.PortStreamEntry]:
-        caller = await self._services.pipeline.authenticate(credentials(context), adapter="grpc")
+        caller = await self._services.pipeline.authenticate(credentials(context))
         ports, limits = self._ports(), self._services.limits
         if self._open_streams >= MAX_PORT_STREAMS:
             raise Overloaded(f"{MAX_PORT_STREAMS} port streams open")
@@ -79,6 +79,6 @@ class PortStreamService(port_pb2_grpc.PortStreamServicer):
             self._open_streams -= 1
 
     async def Snapshot(self, request: port_pb2.PortSnapshotRequest, context: Context) -> port_pb2.PortSnapshot:
-        caller = await self._services.pipeline.authenticate(credentials(context), adapter="grpc")
+        caller = await self._services.pipeline.authenticate(credentials(context))
         locode, seq, standings = await self._ports().snapshot(caller.member, request.port)
         return port_pb2.PortSnapshot(port=locode, seq=seq, standings=[standing_entry(s) for s in standings])

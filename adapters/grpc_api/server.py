@@ -6,7 +6,8 @@ Rule 1: TLS only, and the client certificate is REQUIRED at the handshake (grpc 
 Rule 2: every limit is named here with its reason; the message size follows ``Limits.max_body_bytes``.
 Rule 3: one interceptor wraps every ``cgw.v1`` handler: it binds the structlog context (grpc.aio starts each
         call in an empty context) and turns ``GatewayError`` into the status from ``adapters.status`` with a
-        ``google.rpc.ErrorInfo`` detail; anything else is a bug and leaves as INTERNAL without detail.
+        ``google.rpc.ErrorInfo`` detail; anything else is a bug and leaves as INTERNAL without detail. It is the
+        adapter's one error boundary: every refusal is reported to ``Pipeline.rejected`` (adapter ``grpc``).
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from grpc_reflection.v1alpha import reflection
 
 from adapters.grpc_api.aeo_service import AeoRecognitionService
 from adapters.grpc_api.audit_service import AuditService
-from adapters.grpc_api.edge import GrpcServices
+from adapters.grpc_api.edge import GrpcServices, client_cert, credentials, peer_address
 from adapters.grpc_api.exchange_service import ExchangeService
 from adapters.grpc_api.failure import abort
 from adapters.grpc_api.port_service import PortStreamService
+from gateway.access import Credentials
 from gateway.core.errors import GatewayError, Internal
+from gateway.pipeline import Pipeline
 from gateway.wire.cgw.v1 import (
     audit_pb2,
     audit_pb2_grpc,
@@ -96,6 +99,9 @@ Behavior = Callable[..., Any]  # grpc types handler behaviors loosely (sync or a
 class ExchangeInterceptor(grpc.aio.ServerInterceptor):
     """Binds the log context and maps errors for every ``cgw.v1`` method (health and reflection pass through)."""
 
+    def __init__(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
@@ -107,13 +113,13 @@ class ExchangeInterceptor(grpc.aio.ServerInterceptor):
             return handler
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                _unary(method, handler.unary_unary),
+                _unary(self._pipeline, method, handler.unary_unary),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                _stream(method, handler.unary_stream),
+                _stream(self._pipeline, method, handler.unary_stream),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -125,15 +131,25 @@ def _bind(method: str, context: grpc.aio.ServicerContext[Any, Any]) -> None:
     structlog.contextvars.bind_contextvars(adapter="grpc", rpc=method, peer=context.peer())
 
 
-async def _fail(context: grpc.aio.ServicerContext[Any, Any], method: str, exc: Exception) -> NoReturn:
-    """Abort the call: a GatewayError with its own status, anything else (a bug) as INTERNAL without detail."""
+async def _fail(
+    pipeline: Pipeline, context: grpc.aio.ServicerContext[Any, Any], method: str, exc: Exception
+) -> NoReturn:
+    """Report the refusal, then abort the call: a GatewayError with its own status, anything else (a bug) as
+    INTERNAL without detail."""
     if isinstance(exc, GatewayError):
-        await abort(context, exc)
-    log.exception("unhandled error in gRPC handler", rpc=method)
-    await abort(context, Internal(type(exc).__name__))
+        error = exc
+    else:
+        log.exception("unhandled error in gRPC handler", rpc=method)
+        error = Internal(type(exc).__name__)
+    try:
+        presented = credentials(context)
+    except GatewayError:  # the authorization metadata itself was refused: the certificate and peer alone
+        presented = Credentials(client_cert=client_cert(context), peer=peer_address(context))
+    await pipeline.rejected(error, adapter="grpc", action=method, credentials=presented)
+    await abort(context, error)
 
 
-def _unary(method: str, behavior: Behavior) -> Behavior:
+def _unary(pipeline: Pipeline, method: str, behavior: Behavior) -> Behavior:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         _bind(method, context)
         started = time.perf_counter()
@@ -142,14 +158,14 @@ def _unary(method: str, behavior: Behavior) -> Behavior:
         except grpc.aio.AbortError:
             raise
         except Exception as exc:
-            await _fail(context, method, exc)
+            await _fail(pipeline, context, method, exc)
         finally:
             log.debug("rpc", latency_ms=round((time.perf_counter() - started) * 1000, 3))
 
     return wrapped
 
 
-def _stream(method: str, behavior: Behavior) -> Behavior:
+def _stream(pipeline: Pipeline, method: str, behavior: Behavior) -> Behavior:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         _bind(method, context)
         try:
@@ -158,7 +174,7 @@ def _stream(method: str, behavior: Behavior) -> Behavior:
         except grpc.aio.AbortError:
             raise
         except Exception as exc:
-            await _fail(context, method, exc)
+            await _fail(pipeline, context, method, exc)
 
     return wrapped
 
@@ -196,7 +212,7 @@ async def _follow_readiness(servicer: health.aio.HealthServicer, ready: Callable
 
 async def start_grpc(services: GrpcServices, host: str, port: int, tls: TlsMaterial) -> GrpcListener:
     """Bind and start; ``port`` 0 picks a free port (the bound one is returned)."""
-    server = grpc.aio.server(interceptors=[ExchangeInterceptor()], options=server_options(services))
+    server = grpc.aio.server(interceptors=[ExchangeInterceptor(services.pipeline)], options=server_options(services))
     exchange_pb2_grpc.add_ExchangeServicer_to_server(ExchangeService(services), server)
     audit_pb2_grpc.add_AuditServicer_to_server(AuditService(services), server)
     recognition_pb2_grpc.add_AeoRecognitionServicer_to_server(AeoRecognitionService(services), server)

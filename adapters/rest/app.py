@@ -5,6 +5,8 @@ Rule 1: the signed header travels in the ``Cgw-Envelope`` request header (JWS co
 Rule 2: every error leaves as RFC 9457 ``application/problem+json`` through ``adapters.status`` (one table).
 Rule 3: limits are named in ``Settings.limits`` and enforced before work is done (body size before reading,
         list lengths before iterating, long-poll waits bounded).
+Rule 4: the problem middleware is the adapter's one error boundary: every refusal is reported to the pipeline
+        (``adapters.httpedge.report_rejection``), which records it (gateway/rejections.py).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import msgspec
 import structlog
 from aiohttp import web
 
-from adapters.httpedge import http_credentials
+from adapters.httpedge import http_credentials, report_rejection
 from adapters.rest.openapi import openapi_document
 from adapters.rest.operations import add_operation_routes
 from adapters.rest.portroutes import add_port_routes
@@ -76,9 +78,9 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     try:
         return await handler(request)
     except GatewayError as exc:
-        return _problem(exc, request)
+        return await _refused(exc, request)
     except web.HTTPRequestEntityTooLarge:
-        return _problem(LimitExceeded("request body too large"), request)
+        return await _refused(LimitExceeded("request body too large", field="body"), request)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -88,7 +90,12 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return web.json_response(body, status=exc.status, content_type="application/problem+json")
     except Exception:
         log.exception("unhandled error in REST handler", path=request.path)
-        return _problem(Internal("unhandled"), request)
+        return await _refused(Internal("unhandled"), request)
+
+
+async def _refused(error: GatewayError, request: web.Request) -> web.Response:
+    await report_rejection(request.config_dict[SERVICES].pipeline, error, request, adapter="rest")
+    return _problem(error, request)
 
 
 def _problem(error: GatewayError, request: web.Request) -> web.Response:
@@ -291,7 +298,7 @@ async def _json_body(request: web.Request, limit: int) -> Any:
 async def _auditor(request: web.Request) -> Ledger:
     caller = await _caller(request)
     services = request.app[SERVICES]
-    await services.pipeline.authorize_audit(caller)
+    await services.pipeline.authorize_audit(caller, adapter="rest")
     return services.ledger
 
 

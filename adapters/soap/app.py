@@ -6,7 +6,8 @@ Rule 1: a translator only. Submissions go to ``Pipeline.submit`` as an ``Inbound
 Rule 2: the body is bounded before it is read (the REST body limit, capped by ``document.MAX_DOCUMENT_BYTES``)
         and parsed only by ``document.parse_document``.
 Rule 3: every error leaves as a SOAP fault of the request's SOAP version through ``replies.fault`` (the one status
-        table); every success is a response signed by the gateway.
+        table), after ``endpoint`` (the adapter's one error boundary) reported it to the pipeline, which records
+        it (gateway/rejections.py) with adapter ``soap``; every success is a response signed by the gateway.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import structlog
 from aiohttp import web
 from lxml import etree
 
-from adapters.httpedge import http_credentials
+from adapters.httpedge import http_credentials, report_rejection
 from adapters.soap import description, names, replies
 from adapters.soap.document import MAX_DOCUMENT_BYTES, parse_document
 from adapters.soap.mapping import qname
@@ -74,10 +75,13 @@ async def endpoint(request: web.Request) -> web.Response:
         soap_ns = _soap_version(request)
         reply = await _handle(request, soap_ns)
     except GatewayError as exc:
+        await report_rejection(request.app[SOAP_SERVICES].pipeline, exc, request, adapter="soap")
         reply = replies.fault(exc, soap_ns)
     except Exception:
         log.exception("unhandled error in SOAP handler")
-        reply = replies.fault(Internal("unhandled"), soap_ns)
+        error = Internal("unhandled")
+        await report_rejection(request.app[SOAP_SERVICES].pipeline, error, request, adapter="soap")
+        reply = replies.fault(error, soap_ns)
     return web.Response(body=reply.body, status=reply.status, content_type=reply.content_type, charset="utf-8")
 
 

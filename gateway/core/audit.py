@@ -19,7 +19,8 @@ from gateway.core.canonical import canonical_json
 
 class EventKind(enum.StrEnum):
     ACCEPTED = "accepted"
-    REJECTED = "rejected"
+    REJECTED = "rejected"  # one refused request of an authenticated caller
+    REJECTED_SUMMARY = "rejected_summary"  # the counted refusals of unauthenticated callers in one interval
     DELIVERED = "delivered"
     DELIVERY_FAILED = "delivery_failed"  # a push attempt that will be retried or was dead-lettered
     ACKNOWLEDGED = "acknowledged"

@@ -9,7 +9,7 @@ Every error the gateway can report derives from :class:`GatewayError` and carrie
 * an optional ``field`` path (``payload.consignments[0].containers[1].number``) naming what was wrong.
 
 Rule 1: authentication failures never say which check failed: all of them share the public message of
-        :class:`Unauthenticated`; the distinguishing detail goes to the ledger only.
+        :class:`Unauthenticated`; the distinguishing detail goes to the ledger or the log only.
 Rule 2: secrets, tokens, keys and payload bodies never appear in ``public`` or ``detail``.
 
 Tree::

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,20 @@ async def gateway(federation: Path, tmp_path: Path) -> AsyncIterator[Gateway]:
 
 
 ClientFactory = Callable[..., GatewayClient]
+
+
+async def summarized(gateway: Gateway) -> dict[tuple[str, str], int]:
+    """Write the pending ``rejected_summary`` now and return every summary's counts by (code, adapter): the
+    refusals of unauthenticated callers (gateway/rejections.py)."""
+    await gateway.pipeline.rejections.flush()
+    size = await gateway.store.ledger_size()
+    counts: dict[tuple[str, str], int] = {}
+    for entry in await gateway.store.ledger_entries(0, size):
+        event = json.loads(entry.data)
+        for count in event["counts"] if event["event"] == "rejected_summary" else []:
+            key = (count["code"], count["adapter"])
+            counts[key] = counts.get(key, 0) + count["count"]
+    return counts
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from gateway.infra.sqlite import SqliteStore
 from gateway.main import SystemClock, load_state
 from gateway.metrics import Metrics
 from gateway.operations import Operations
+from gateway.rejections import Rejections
 from gateway.settings import load_settings
 from gateway.state import GatewayState
 
@@ -25,7 +26,7 @@ async def test_each_missing_component_makes_the_gateway_unready(federation: Path
     clock = SystemClock()
 
     def operations(state: GatewayState, *, keys: bool = True) -> Operations:
-        dead = DeadLetters(store=store, state=state, clock=clock)
+        dead = DeadLetters(store=store, state=state, clock=clock, rejections=Rejections(store=store, clock=clock))
         return Operations(
             store=store, state=state, metrics=Metrics(MESSAGE_TYPES), dead_letters=dead, checkpoint_key_loaded=keys
         )

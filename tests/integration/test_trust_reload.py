@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -30,7 +31,7 @@ from gateway.infra.devpki import Issuer, build_crl
 from gateway.infra.files import load_certificates, load_private_key
 from gateway.main import Gateway, running_gateway
 from gateway.settings import load_settings
-from tests.integration.conftest import ClientFactory
+from tests.integration.conftest import ClientFactory, summarized
 from tests.integration.grpc_fixtures import GrpcClientFactory, grpc_clients
 from tests.integration.test_cli import free_port
 
@@ -154,9 +155,14 @@ async def test_a_replaced_crl_revokes_certificates_and_tokens_without_restart(
         with pytest.raises(GatewayClientError) as raised:
             await client.pull()
         assert raised.value.code == "CERT_REVOKED"
-    with pytest.raises(GatewayClientError) as raised:  # and no new token comes from the revoked certificate
+    with (
+        structlog.testing.capture_logs() as logs,
+        pytest.raises(GatewayClientError) as raised,  # and no new token comes from the revoked certificate
+    ):
         await clients("PORT-NLRTM", mtls=False).fetch_token()
     assert raised.value.code == "TOKEN_INVALID"  # the token endpoint's one refusal (core/tokens.py Rule 6)
+    [token_refused] = [e for e in logs if e["event"] == "rejection counted"]  # which check: in the log only
+    assert token_refused["detail"].startswith("CERT_REVOKED")
     assert (await clients("US-CBP").pull())["items"] == []  # everyone else carries on
 
     events = await ledger(gateway)
@@ -164,9 +170,9 @@ async def test_a_replaced_crl_revokes_certificates_and_tokens_without_restart(
     assert reload["trigger"] == "watch" and reload["accepted"] is True
     assert reload["old_version"] == old_version != reload["new_version"] == gateway.state.require_trust().version
     assert reload["crl"]["number"] == 2 and reload["crl"]["revoked"] == 3
-    assert {e["adapter"] for e in rejected(events, "CERT_REVOKED")} == {"rest", "grpc"}
-    [token_refused] = [e for e in rejected(events, "TOKEN_INVALID") if e["action"] == "token"]
-    assert token_refused["detail"].startswith("CERT_REVOKED")
+    counted = await summarized(gateway)  # authentication failures: counted per adapter (gateway/rejections.py)
+    assert counted["CERT_REVOKED", "rest"] == 3 and counted["CERT_REVOKED", "grpc"] == 2
+    assert counted["TOKEN_INVALID", "rest"] == 1
 
 
 # -- item 1: the admin endpoint, refused files, and a caller without the admin right ------------------------------
@@ -278,31 +284,38 @@ async def test_a_token_of_one_member_over_the_tls_connection_of_another_is_refus
     owner = clients("PORT-NLRTM")
     owner._token = unbound
     assert (await owner.pull())["items"] == []  # its own TLS certificate: fine
-    carrier = clients("CARRIER-COSCO")
-    carrier._token = unbound  # PORT-NLRTM's token on CARRIER-COSCO's mTLS connection
-    with pytest.raises(GatewayClientError) as raised:
-        await carrier.pull()
-    assert raised.value.code == "TOKEN_INVALID"
-    carrier_grpc = grpc_clients("CARRIER-COSCO")
-    carrier_grpc.use_token(unbound)
-    with pytest.raises(GatewayClientError) as raised:
-        await grpc_pull(carrier_grpc)
-    assert raised.value.code == "TOKEN_INVALID"
-    # A token bound to PORT-NLRTM's certificate is refused on CARRIER-COSCO's too (the thumbprint differs).
-    bound = await clients("PORT-NLRTM").fetch_token()
-    carrier_grpc.use_token(bound)
-    with pytest.raises(GatewayClientError) as raised:
-        await grpc_pull(carrier_grpc)
-    assert raised.value.code == "TOKEN_INVALID"
-    # Nor is a token issued for PORT-NLRTM's assertion over CARRIER-COSCO's TLS connection.
-    port_credentials = MemberCredentials.from_federation(federation, "PORT-NLRTM")
-    carrier_tls = MemberCredentials.from_federation(federation, "CARRIER-COSCO")
-    mixed = dataclasses.replace(port_credentials, tls_cert=carrier_tls.tls_cert, tls_key=carrier_tls.tls_key)
-    async with GatewayClient(gateway.url, mixed) as client:
+    with structlog.testing.capture_logs() as logs:  # the detail of a counted refusal: in the log only
+        carrier = clients("CARRIER-COSCO")
+        carrier._token = unbound  # PORT-NLRTM's token on CARRIER-COSCO's mTLS connection
         with pytest.raises(GatewayClientError) as raised:
-            await client.fetch_token()
-    assert raised.value.code == "TOKEN_INVALID"
+            await carrier.pull()
+        assert raised.value.code == "TOKEN_INVALID"
+        carrier_grpc = grpc_clients("CARRIER-COSCO")
+        carrier_grpc.use_token(unbound)
+        with pytest.raises(GatewayClientError) as raised:
+            await grpc_pull(carrier_grpc)
+        assert raised.value.code == "TOKEN_INVALID"
+        # A token bound to PORT-NLRTM's certificate is refused on CARRIER-COSCO's too (the thumbprint differs).
+        bound = await clients("PORT-NLRTM").fetch_token()
+        carrier_grpc.use_token(bound)
+        with pytest.raises(GatewayClientError) as raised:
+            await grpc_pull(carrier_grpc)
+        assert raised.value.code == "TOKEN_INVALID"
+        # Nor is a token issued for PORT-NLRTM's assertion over CARRIER-COSCO's TLS connection.
+        port_credentials = MemberCredentials.from_federation(federation, "PORT-NLRTM")
+        carrier_tls = MemberCredentials.from_federation(federation, "CARRIER-COSCO")
+        mixed = dataclasses.replace(port_credentials, tls_cert=carrier_tls.tls_cert, tls_key=carrier_tls.tls_key)
+        async with GatewayClient(gateway.url, mixed) as client:
+            with pytest.raises(GatewayClientError) as raised:
+                await client.fetch_token()
+        assert raised.value.code == "TOKEN_INVALID"
 
-    refusals = rejected(await ledger(gateway), "TOKEN_INVALID")
-    assert {(e["adapter"], e["action"]) for e in refusals} >= {("rest", "read"), ("grpc", "read"), ("rest", "token")}
-    assert sum("over the TLS connection of CARRIER-COSCO" in e["detail"] for e in refusals) == 3
+    # not authenticated (the token is refused): counted, by the adapter that received each (gateway/rejections.py)
+    assert await summarized(gateway) == {("TOKEN_INVALID", "rest"): 2, ("TOKEN_INVALID", "grpc"): 2}
+    counted = [e for e in logs if e["event"] == "rejection counted"]
+    assert {(e["adapter"], e["action"]) for e in counted} == {
+        ("rest", "GET /v1/inbox"),
+        ("grpc", "/cgw.v1.Exchange/Inbox"),
+        ("rest", "POST /v1/token"),
+    }
+    assert sum("over the TLS connection of CARRIER-COSCO" in e["detail"] for e in counted) == 3
