@@ -1,15 +1,40 @@
-"""What an aiohttp request proves about its caller, shared by the HTTP adapters (REST and SOAP).
+"""The HTTP edge shared by the HTTP adapters (REST and SOAP on one listener): what a request proves about its
+caller, and the rules every request meets before an adapter reads it.
 
-Rule: the TLS client certificate (already verified by the TLS layer against the federation anchors) and an
-optional ``Authorization: Bearer`` token are handed to the pipeline unjudged; the pipeline authenticates.
+Rule 1: the TLS client certificate (already verified by the TLS layer against the federation anchors) and an
+        optional ``Authorization: Bearer`` token are handed to the pipeline unjudged; the pipeline authenticates.
+Rule 2: a request head must arrive within ``[limits] header_timeout_seconds`` of the connection opening or of
+        its previous answer, else the connection closes (slowloris). aiohttp's keep-alive timer is that deadline
+        (it runs while a connection waits for a complete head; ``main.py`` sets it): :func:`runner_options`.
+Rule 3: a request body must arrive completely within ``[limits] body_timeout_seconds`` of its head: a read still
+        waiting then raises :class:`~gateway.core.errors.RequestTimeout` (408, the status table) and the
+        connection closes after the answer (:func:`edge_middleware`).
+Rule 4: an HTTP/0.9 request line (no version) is refused: the connection closes without an answer (an HTTP/0.9
+        answer has no status line or headers, and no caller of the gateway speaks it).
+Rule 5: answers name no server software or version (aiohttp would say ``Python/3.x aiohttp/3.x``, even on the
+        400s its parser gives before any application code runs): :func:`hide_server_software`.
 """
 
 from __future__ import annotations
 
-from aiohttp import web
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiohttp import HttpVersion10, web, web_response
+from aiohttp.typedefs import Middleware
 
 from gateway.access import Credentials
-from gateway.core.errors import BadRequest
+from gateway.core.errors import BadRequest, RequestTimeout
+from gateway.settings import Limits
+
+# What the Server header says on every answer (a product name, no version).
+SERVER_SOFTWARE = "customs-gateway"
+
+log = structlog.get_logger("gateway.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def http_credentials(request: web.Request) -> Credentials:
@@ -25,3 +50,51 @@ def http_credentials(request: web.Request) -> Credentials:
             raise BadRequest("Authorization must be 'Bearer <token>'", field="Authorization")
         token = value.strip()
     return Credentials(client_cert=cert, bearer_token=token)
+
+
+def runner_options(limits: Limits) -> dict[str, Any]:
+    """``web.AppRunner`` keyword arguments for the listener (Rule 2)."""
+    return {"keepalive_timeout": limits.header_timeout_seconds}
+
+
+class BodyTimeout(RequestTimeout, TimeoutError):
+    """Set on a body stream whose bytes did not all arrive in time (Rule 3). A :class:`RequestTimeout` for the
+    adapters; a ``TimeoutError`` for aiohttp, whose read of the unread rest after the answer stops on it and
+    closes the connection, as on its own timeouts."""
+
+
+def edge_middleware(limits: Limits) -> Middleware:
+    """Rules 3 and 4 for every request of the application (sub-applications included)."""
+    body_seconds = limits.body_timeout_seconds
+
+    @web.middleware
+    async def http_edge(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.version < HttpVersion10:
+            log.warning("http request refused", reason="HTTP/0.9 request line", peer=request.remote)
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=400)  # never written: the connection is closing
+        body = request.content
+        if body.is_eof():  # no body, or all of it came with the head
+            return await handler(request)
+
+        def expire() -> None:
+            if not body.is_eof():
+                log.warning("http request refused", reason="body timeout", peer=request.remote, path=request.path)
+                body.set_exception(
+                    BodyTimeout(f"the request body did not arrive within {body_seconds:g} s", field="body")
+                )
+
+        deadline = asyncio.get_running_loop().call_later(body_seconds, expire)
+        try:
+            return await handler(request)
+        finally:
+            deadline.cancel()
+
+    return http_edge
+
+
+def hide_server_software() -> None:
+    """Rule 5. aiohttp reads the Server value from this module attribute each time it writes a head (its parser's
+    error answers included), and offers no other setting for it."""
+    web_response.SERVER_SOFTWARE = SERVER_SOFTWARE  # type: ignore[attr-defined]  # not re-exported, but read here

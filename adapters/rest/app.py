@@ -20,7 +20,7 @@ import msgspec
 import structlog
 from aiohttp import web
 
-from adapters.httpedge import http_credentials
+from adapters.httpedge import edge_middleware, hide_server_software, http_credentials
 from adapters.rest.openapi import openapi_document
 from adapters.rest.operations import add_operation_routes
 from adapters.rest.portroutes import add_port_routes
@@ -30,6 +30,7 @@ from gateway.core.errors import (
     GatewayError,
     Internal,
     LimitExceeded,
+    MethodNotAllowed,
     Unavailable,
     UnsupportedMediaType,
 )
@@ -79,6 +80,9 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return _problem(exc, request)
     except web.HTTPRequestEntityTooLarge:
         return _problem(LimitExceeded("request body too large"), request)
+    except web.HTTPMethodNotAllowed as exc:
+        allowed = tuple(sorted(exc.allowed_methods))
+        return _problem(MethodNotAllowed(f"{exc.method} on {request.path}", allowed=allowed), request)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -92,7 +96,11 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 
 def _problem(error: GatewayError, request: web.Request) -> web.Response:
-    headers = {"WWW-Authenticate": 'Bearer realm="customs-gateway"'} if status_of(error).http == 401 else None
+    headers: dict[str, str] = {}
+    if status_of(error).http == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="customs-gateway"'
+    if isinstance(error, MethodNotAllowed):
+        headers["Allow"] = ", ".join(error.allowed)
     return web.json_response(
         problem_json(error, instance=request.path),
         status=status_of(error).http,
@@ -370,8 +378,9 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def build_app(services: RestServices) -> web.Application:
+    hide_server_software()
     app = web.Application(
-        middlewares=[problem_middleware],
+        middlewares=[edge_middleware(services.limits), problem_middleware],
         client_max_size=services.limits.max_body_bytes,
         handler_args={
             "max_field_size": services.limits.max_header_bytes,

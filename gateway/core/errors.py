@@ -15,7 +15,8 @@ Rule 2: secrets, tokens, keys and payload bodies never appear in ``public`` or `
 Tree::
 
     GatewayError
-    ├── BadRequest (400)            MALFORMED_REQUEST, LIMIT_EXCEEDED(413), UNSUPPORTED_MEDIA_TYPE(415)
+    ├── BadRequest (400)            MALFORMED_REQUEST, LIMIT_EXCEEDED(413), UNSUPPORTED_MEDIA_TYPE(415),
+    │                               METHOD_NOT_ALLOWED(405), REQUEST_TIMEOUT(408)
     ├── Unauthenticated (401)       UNAUTHENTICATED, TOKEN_INVALID, TOKEN_REPLAYED
     ├── SignatureRejected (401)     SIGNATURE_INVALID, ALG_NOT_ALLOWED, CERT_UNTRUSTED, CERT_REVOKED,
     │                               SIGNER_MISMATCH, PAYLOAD_DIGEST_MISMATCH
@@ -41,6 +42,8 @@ class ErrorKind(enum.Enum):
     BAD_REQUEST = "bad_request"
     TOO_LARGE = "too_large"
     UNSUPPORTED_MEDIA = "unsupported_media"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    REQUEST_TIMEOUT = "request_timeout"
     UNAUTHENTICATED = "unauthenticated"
     FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"
@@ -97,6 +100,24 @@ class UnsupportedMediaType(BadRequest):
     code = "UNSUPPORTED_MEDIA_TYPE"
     kind = ErrorKind.UNSUPPORTED_MEDIA
     default_public = "unsupported media type"
+
+
+class MethodNotAllowed(BadRequest):
+    """The path exists but not for this method; ``allowed`` is what the HTTP answer lists in ``Allow``."""
+
+    code = "METHOD_NOT_ALLOWED"
+    kind = ErrorKind.METHOD_NOT_ALLOWED
+    default_public = "this method is not allowed on this path"
+
+    def __init__(self, detail: str = "", *, allowed: tuple[str, ...] = (), field: str | None = None) -> None:
+        super().__init__(detail, field=field)
+        self.allowed = allowed
+
+
+class RequestTimeout(BadRequest):
+    code = "REQUEST_TIMEOUT"
+    kind = ErrorKind.REQUEST_TIMEOUT
+    default_public = "the request did not arrive in time"
 
 
 # -- 401 ---------------------------------------------------------------------------------------------
