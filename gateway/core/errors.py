@@ -6,7 +6,8 @@ Every error the gateway can report derives from :class:`GatewayError` and carrie
 * a ``kind`` (:class:`ErrorKind`) that ``adapters/status.py`` maps to HTTP / SOAP / gRPC status,
 * a ``public`` message safe to show to the caller,
 * a ``detail`` for logs and the ledger only (never sent to the caller),
-* an optional ``field`` path (``payload.consignments[0].containers[1].number``) naming what was wrong.
+* an optional ``field`` path (``payload.consignments[0].containers[1].number``) naming what was wrong; in a
+  payload, each field is named as the sender wrote it (``payload.containerNumbers[1]``; payloads Rule 7).
 
 Rule 1: authentication failures never say which check failed: all of them share the public message of
         :class:`Unauthenticated`; the distinguishing detail goes to the ledger only.
@@ -68,7 +69,15 @@ class GatewayError(Exception):
         self.detail = detail
         self.field = field
         self.public = public if public is not None else self.default_public
-        super().__init__(f"{self.code}: {detail or self.public}" + (f" (at {field})" if field else ""))
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        return f"{self.code}: {self.detail or self.public}" + (f" (at {self.field})" if self.field else "")
+
+    def relocate(self, field: str) -> None:
+        """Name the same place by another ``field`` path (a boundary re-spelling paths, payloads Rule 7)."""
+        self.field = field
+        self.args = (self._text(),)
 
     def diagnostics(self) -> dict[str, str]:
         """Everything an operator needs (for logs and the ledger); never contains secrets."""
