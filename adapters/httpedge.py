@@ -57,12 +57,6 @@ def runner_options(limits: Limits) -> dict[str, Any]:
     return {"keepalive_timeout": limits.header_timeout_seconds}
 
 
-class BodyTimeout(RequestTimeout, TimeoutError):
-    """Set on a body stream whose bytes did not all arrive in time (Rule 3). A :class:`RequestTimeout` for the
-    adapters; a ``TimeoutError`` for aiohttp, whose read of the unread rest after the answer stops on it and
-    closes the connection, as on its own timeouts."""
-
-
 def edge_middleware(limits: Limits) -> Middleware:
     """Rules 3 and 4 for every request of the application (sub-applications included)."""
     body_seconds = limits.body_timeout_seconds
@@ -77,19 +71,23 @@ def edge_middleware(limits: Limits) -> Middleware:
         body = request.content
         if body.is_eof():  # no body, or all of it came with the head
             return await handler(request)
+        expired: list[RequestTimeout] = []
 
         def expire() -> None:
             if not body.is_eof():
                 log.warning("http request refused", reason="body timeout", peer=request.remote, path=request.path)
-                body.set_exception(
-                    BodyTimeout(f"the request body did not arrive within {body_seconds:g} s", field="body")
+                expired.append(
+                    RequestTimeout(f"the request body did not arrive within {body_seconds:g} s", field="body")
                 )
+                body.set_exception(expired[0])  # the handler's read raises it: 408 through the status table
 
         deadline = asyncio.get_running_loop().call_later(body_seconds, expire)
         try:
             return await handler(request)
         finally:
             deadline.cancel()
+            if expired:  # aiohttp reads the unread rest after the answer; on a timeout it stops and closes
+                body.set_exception(TimeoutError())
 
     return http_edge
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import ssl
 import time
@@ -116,7 +117,9 @@ async def test_an_idle_connection_is_closed_too(gateway: Gateway, federation: Pa
         writer.close()
 
 
-async def test_slow_body_is_answered_408_and_closed_within_the_body_timeout(gateway: Gateway, federation: Path) -> None:
+async def test_slow_body_is_answered_408_and_closed_within_the_body_timeout(
+    gateway: Gateway, federation: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     head = (
         b"POST /v1/messages HTTP/1.1\r\nHost: localhost\r\nCgw-Envelope: x.y.z\r\n"
         b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
@@ -129,6 +132,7 @@ async def test_slow_body_is_answered_408_and_closed_within_the_body_timeout(gate
     assert b"content-type: application/problem+json" in headers.lower()
     problem = json.loads(body)
     assert problem["code"] == "REQUEST_TIMEOUT" and problem["status"] == 408 and problem["field"] == "body"
+    assert not [r for r in caplog.records if r.name.startswith("aiohttp") and r.levelno >= logging.ERROR]
 
 
 async def test_a_body_that_arrives_in_time_is_read(gateway: Gateway, federation: Path) -> None:
