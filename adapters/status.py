@@ -28,6 +28,8 @@ STATUS: dict[ErrorKind, WireStatus] = {
     ErrorKind.BAD_REQUEST: WireStatus(400, "Bad Request", "INVALID_ARGUMENT", "Client", "Sender"),
     ErrorKind.TOO_LARGE: WireStatus(413, "Content Too Large", "RESOURCE_EXHAUSTED", "Client", "Sender"),
     ErrorKind.UNSUPPORTED_MEDIA: WireStatus(415, "Unsupported Media Type", "INVALID_ARGUMENT", "Client", "Sender"),
+    ErrorKind.METHOD_NOT_ALLOWED: WireStatus(405, "Method Not Allowed", "UNIMPLEMENTED", "Client", "Sender"),
+    ErrorKind.REQUEST_TIMEOUT: WireStatus(408, "Request Timeout", "DEADLINE_EXCEEDED", "Client", "Sender"),
     ErrorKind.UNAUTHENTICATED: WireStatus(401, "Unauthorized", "UNAUTHENTICATED", "Client", "Sender"),
     ErrorKind.FORBIDDEN: WireStatus(403, "Forbidden", "PERMISSION_DENIED", "Client", "Sender"),
     ErrorKind.NOT_FOUND: WireStatus(404, "Not Found", "NOT_FOUND", "Client", "Sender"),

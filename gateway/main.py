@@ -27,6 +27,7 @@ from adapters.edifact import MEDIA_EDIFACT, EdifactTranslator
 from adapters.grpc_api.delivery import GrpcDeliverer, delivery_credentials
 from adapters.grpc_api.edge import GrpcServices
 from adapters.grpc_api.server import GrpcListener, TlsMaterial, start_grpc
+from adapters.httpedge import runner_options
 from adapters.rest.app import RestServices, build_app
 from adapters.soap.app import SoapServices, build_soap_app
 from adapters.soap.delivery import ClientTls, SoapDeliverer
@@ -71,6 +72,9 @@ log = structlog.get_logger("gateway.main")
 SHUTDOWN_GRACE_SECONDS = 10.0
 # A new signed checkpoint is published at most this often while the ledger grows (and once at shutdown).
 CHECKPOINT_INTERVAL_SECONDS = 5.0
+# TLS 1.2 suites offered: ECDHE with an AEAD cipher only (AES-GCM, ChaCha20-Poly1305), no CBC, no RSA key
+# exchange; gRPC's listener offers the ECDHE AES-GCM ones. TLS 1.3 suites are all AEAD and stay as OpenSSL sets them.
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 # settle_heap: net allocations between collections of the youngest generation (CPython's default is 700).
 YOUNG_GC_THRESHOLD = 10_000
 
@@ -129,9 +133,10 @@ def load_state(settings: Settings, trust_files: FederationTrust | None = None) -
 
 
 def server_tls(settings: Settings) -> ssl.SSLContext:
-    """TLS 1.2+; a client certificate is requested (mTLS callers) but optional (token callers)."""
+    """TLS 1.2+ (AEAD suites only); a client certificate is requested (mTLS callers) but optional (token callers)."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(TLS12_CIPHERS)
     context.load_cert_chain(settings.tls_cert, settings.tls_key)
     context.load_verify_locations(cafile=str(settings.trust_anchors))
     context.verify_mode = ssl.CERT_OPTIONAL
@@ -246,7 +251,9 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
         )
         soap = SoapServices(pipeline=pipeline, state=state, clock=clock, audience=gateway_issuer(settings.member_id))
         app.add_subapp(SOAP_PATH, build_soap_app(soap))  # SOAP 1.1/1.2 at /soap/v1, WSDL at /soap/v1?wsdl
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+        runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS, **runner_options(settings.limits)
+        )
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.rest_port, ssl_context=server_tls(settings))
         await site.start()

@@ -36,6 +36,12 @@ class Limits:
     # chain (about 2 KiB for one P-256 certificate); 16 KiB leaves room for a 4-certificate chain, no more.
     max_header_count: int = 64
     max_header_bytes: int = 16 * 1024
+    # A connection must deliver a complete request head within this time of opening (after the TLS handshake)
+    # or of its previous answer, else it is closed (slowloris); an idle keep-alive connection closes after it too.
+    header_timeout_seconds: float = 10.0
+    # A request body must have arrived completely this long after its head (max_body_bytes in 30 s is ~70 KB/s);
+    # a slower body is answered 408 REQUEST_TIMEOUT and its connection closed.
+    body_timeout_seconds: float = 30.0
     # Accepted clock skew between a sender's `created` and our clock.
     clock_skew_seconds: int = 300
     # Longest allowed `expires - created` of a message.

@@ -49,6 +49,8 @@ APPLICATION_ERRORS: Mapping[tuple[str, str], str] = MappingProxyType(
         ("MALFORMED_REQUEST", ""): "REQFORM",
         ("LIMIT_EXCEEDED", ""): "REQLIMIT",
         ("UNSUPPORTED_MEDIA_TYPE", ""): "REQMEDIA",
+        ("METHOD_NOT_ALLOWED", ""): "REQMETHD",
+        ("REQUEST_TIMEOUT", ""): "REQTIME",
         ("UNAUTHENTICATED", ""): "AUTH",
         ("TOKEN_INVALID", ""): "AUTHTOKN",
         ("TOKEN_REPLAYED", ""): "AUTHRPLY",

@@ -22,7 +22,7 @@ import msgspec
 import structlog
 from aiohttp import web
 
-from adapters.httpedge import http_credentials, report_rejection
+from adapters.httpedge import edge_middleware, hide_server_software, http_credentials, report_rejection
 from adapters.rest.openapi import openapi_document
 from adapters.rest.operations import add_operation_routes
 from adapters.rest.portroutes import add_port_routes
@@ -32,6 +32,7 @@ from gateway.core.errors import (
     GatewayError,
     Internal,
     LimitExceeded,
+    MethodNotAllowed,
     Unavailable,
     UnsupportedMediaType,
 )
@@ -81,6 +82,9 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await _refused(exc, request)
     except web.HTTPRequestEntityTooLarge:
         return await _refused(LimitExceeded("request body too large", field="body"), request)
+    except web.HTTPMethodNotAllowed as exc:
+        allowed = tuple(sorted(exc.allowed_methods))
+        return await _refused(MethodNotAllowed(f"{exc.method} on {request.path}", allowed=allowed), request)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -99,7 +103,11 @@ async def _refused(error: GatewayError, request: web.Request) -> web.Response:
 
 
 def _problem(error: GatewayError, request: web.Request) -> web.Response:
-    headers = {"WWW-Authenticate": 'Bearer realm="customs-gateway"'} if status_of(error).http == 401 else None
+    headers: dict[str, str] = {}
+    if status_of(error).http == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="customs-gateway"'
+    if isinstance(error, MethodNotAllowed):
+        headers["Allow"] = ", ".join(error.allowed)
     return web.json_response(
         problem_json(error, instance=request.path),
         status=status_of(error).http,
@@ -377,8 +385,9 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def build_app(services: RestServices) -> web.Application:
+    hide_server_software()
     app = web.Application(
-        middlewares=[problem_middleware],
+        middlewares=[edge_middleware(services.limits), problem_middleware],
         client_max_size=services.limits.max_body_bytes,
         handler_args={
             "max_field_size": services.limits.max_header_bytes,

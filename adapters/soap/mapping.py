@@ -10,8 +10,9 @@ Rule 2: scalar lexical forms are XSD's: ``xs:string``, ``xs:boolean`` (true/fals
         ``google.protobuf.Timestamp`` as ``xs:dateTime`` with an explicit offset, ``bytes`` as base64.
 Rule 3: reading is strict: an unknown or misplaced element, an attribute, text between child elements, a
         second occurrence of a singular field or a malformed value raises ``Invalid`` (SCHEMA_INVALID) with the
-        payload field path (``payload.consignments[0].containers[1].number``). Business rules (required,
-        identifiers, bounds) stay in ``gateway.core.payloads`` and run on the result like for every adapter.
+        payload field path, fields named as their elements are: by JSON name
+        (``payload.consignments[0].goodsItems[1].hsCode``). Business rules (required, identifiers, bounds) stay
+        in ``gateway.core.payloads`` and run on the result like for every adapter (its paths in JSON names too).
 Rule 4: protobuf and lxml objects stay inside the SOAP adapter; the pipeline receives deterministic protobuf
         bytes (``application/protobuf``).
 """
@@ -116,7 +117,7 @@ def _read_message(element: etree._Element, message: Message, path: str, budget: 
         seen.add(name)
         index = counts.get(name, 0)
         counts[name] = index + 1
-        where = f"{path}.{field.name}[{index}]" if repeated else f"{path}.{field.name}"
+        where = f"{path}.{name}[{index}]" if repeated else f"{path}.{name}"  # the element name: the JSON name
         _read_field(child, message, field, where, budget)
 
 

@@ -41,6 +41,7 @@ from gateway.core.aeo import (
     parse_date,
 )
 from gateway.core.errors import GatewayError, IdentifierInvalid, Invalid, LimitExceeded, Unavailable
+from gateway.core.payloads import spelled_as_sent
 from gateway.wire.cgw.v1 import aeo_pb2
 
 # A partner list is one administration's published AEOs: tens of thousands of rows at most (the EU has ~20 000
@@ -199,6 +200,7 @@ def parse_admin(value: str, field: str = "issuer") -> str:
 # -- aeo.status.v1 ---------------------------------------------------------------------------------------
 
 
+@spelled_as_sent(aeo_pb2.AeoStatusUpdate)
 def parse_status_message(media: str, data: bytes, *, admin: str, source: str) -> tuple[Authorisation, ...]:
     """The authorisations of an ``aeo.status.v1`` payload that ``validate_payload`` already accepted.
 

@@ -6,7 +6,8 @@ Every error the gateway can report derives from :class:`GatewayError` and carrie
 * a ``kind`` (:class:`ErrorKind`) that ``adapters/status.py`` maps to HTTP / SOAP / gRPC status,
 * a ``public`` message safe to show to the caller,
 * a ``detail`` for logs and the ledger only (never sent to the caller),
-* an optional ``field`` path (``payload.consignments[0].containers[1].number``) naming what was wrong.
+* an optional ``field`` path (``payload.consignments[0].containers[1].number``) naming what was wrong; in a
+  payload, each field is named as the sender wrote it (``payload.containerNumbers[1]``; payloads Rule 7).
 
 Rule 1: authentication failures never say which check failed: all of them share the public message of
         :class:`Unauthenticated`; the distinguishing detail goes to the ledger or the log only.
@@ -15,7 +16,8 @@ Rule 2: secrets, tokens, keys and payload bodies never appear in ``public`` or `
 Tree::
 
     GatewayError
-    ├── BadRequest (400)            MALFORMED_REQUEST, LIMIT_EXCEEDED(413), UNSUPPORTED_MEDIA_TYPE(415)
+    ├── BadRequest (400)            MALFORMED_REQUEST, LIMIT_EXCEEDED(413), UNSUPPORTED_MEDIA_TYPE(415),
+    │                               METHOD_NOT_ALLOWED(405), REQUEST_TIMEOUT(408)
     ├── Unauthenticated (401)       UNAUTHENTICATED, TOKEN_INVALID, TOKEN_REPLAYED
     ├── SignatureRejected (401)     SIGNATURE_INVALID, ALG_NOT_ALLOWED, CERT_UNTRUSTED, CERT_REVOKED,
     │                               SIGNER_MISMATCH, PAYLOAD_DIGEST_MISMATCH
@@ -41,6 +43,8 @@ class ErrorKind(enum.Enum):
     BAD_REQUEST = "bad_request"
     TOO_LARGE = "too_large"
     UNSUPPORTED_MEDIA = "unsupported_media"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    REQUEST_TIMEOUT = "request_timeout"
     UNAUTHENTICATED = "unauthenticated"
     FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"
@@ -65,7 +69,15 @@ class GatewayError(Exception):
         self.detail = detail
         self.field = field
         self.public = public if public is not None else self.default_public
-        super().__init__(f"{self.code}: {detail or self.public}" + (f" (at {field})" if field else ""))
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        return f"{self.code}: {self.detail or self.public}" + (f" (at {self.field})" if self.field else "")
+
+    def relocate(self, field: str) -> None:
+        """Name the same place by another ``field`` path (a boundary re-spelling paths, payloads Rule 7)."""
+        self.field = field
+        self.args = (self._text(),)
 
     def diagnostics(self) -> dict[str, str]:
         """Everything an operator needs (for logs and the ledger); never contains secrets."""
@@ -97,6 +109,24 @@ class UnsupportedMediaType(BadRequest):
     code = "UNSUPPORTED_MEDIA_TYPE"
     kind = ErrorKind.UNSUPPORTED_MEDIA
     default_public = "unsupported media type"
+
+
+class MethodNotAllowed(BadRequest):
+    """The path exists but not for this method; ``allowed`` is what the HTTP answer lists in ``Allow``."""
+
+    code = "METHOD_NOT_ALLOWED"
+    kind = ErrorKind.METHOD_NOT_ALLOWED
+    default_public = "this method is not allowed on this path"
+
+    def __init__(self, detail: str = "", *, allowed: tuple[str, ...] = (), field: str | None = None) -> None:
+        super().__init__(detail, field=field)
+        self.allowed = allowed
+
+
+class RequestTimeout(BadRequest):
+    code = "REQUEST_TIMEOUT"
+    kind = ErrorKind.REQUEST_TIMEOUT
+    default_public = "the request did not arrive in time"
 
 
 # -- 401 ---------------------------------------------------------------------------------------------

@@ -17,6 +17,14 @@ Rule 5: protobuf objects never leave this module: the result is a frozen summary
 Rule 6: adding a message type is one row in :data:`MESSAGE_TYPES` plus the annotations in its .proto file;
         rules that annotations cannot express (cross-field rules, scheme-dependent identifiers) go in
         :data:`_MESSAGE_HOOKS`, keyed by the message's full name; a hook runs after the message's fields.
+Rule 7: an error's field path names each field as the sender wrote it: the proto3 JSON mapping takes a field
+        under its JSON name (``containerNumbers``) or its proto name (``container_numbers``), and the path uses
+        the key the document's object has; a field the document does not have (a required one, or any field of
+        a binary or XML payload) is named by its JSON name. Inside, the walkers (the reference, jsonwalk,
+        jsonstructs) and the hooks name fields by proto name, so they agree by construction; the error is
+        re-spelled once, where it leaves (:func:`validate_payload`, and :func:`respell` for the parsers of
+        accepted payloads), at no cost to a payload that passes. Summary paths (``PartyRef.path``, notes) keep
+        the proto names.
 """
 
 from __future__ import annotations
@@ -27,9 +35,9 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, wraps
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
 import msgspec
 from google.protobuf import json_format
@@ -199,6 +207,14 @@ def validate_payload(
         raise UnsupportedMediaType(f"{base_media} must be translated to JSON before validation", field="payload.media")
     if len(data) > MAX_PAYLOAD_BYTES:
         raise LimitExceeded(f"payload larger than {MAX_PAYLOAD_BYTES} bytes", field=ROOT)
+    try:
+        return _validate(spec, base_media, data, reference)
+    except GatewayError as exc:
+        respell(exc, spec.message.DESCRIPTOR, base_media, data)  # Rule 7
+        raise
+
+
+def _validate(spec: MessageTypeSpec, base_media: str, data: bytes, reference: bool) -> ValidatedPayload:
     if base_media == MEDIA_JSON and not reference and jsonwalk.table_for(spec.message.DESCRIPTOR).fast:
         descriptor = spec.message.DESCRIPTOR
         values = jsonstructs.decode(data, descriptor)  # the everyday spelling, decoded and converted in C
@@ -430,6 +446,75 @@ def _explain_parse_error(message: str, descriptor: _Desc) -> tuple[str, str]:
         path = ROOT + _CAMEL.sub(lambda m: "_" + m.group(1).lower(), found.group(1))
         reason = reason[: found.start()]
     return path, reason.rstrip(". ")[:160] or "invalid value"
+
+
+# -- field paths as the sender wrote them (Rule 7) ----------------------------------------------------------
+
+_SEGMENT = re.compile(r"\.([A-Za-z0-9_]+)(?:\[([0-9]+)\])?")
+
+
+def spelled_path(path: str, descriptor: _Desc, document: Any) -> str:
+    """``path`` (fields by proto name under :data:`ROOT`) with each field named as ``document`` spells it.
+
+    ``document`` is the decoded JSON payload (``None`` for a binary or XML one: JSON names throughout). The
+    walk stops at the first segment that names no field of its message (an unknown key, echoed as sent)."""
+    if not path.startswith(ROOT + "."):
+        return path
+    parts = [ROOT]
+    at = len(ROOT)
+    node: Any = document
+    while descriptor is not None and (found := _SEGMENT.match(path, at)) is not None:
+        fd = _fields_by_key(descriptor).get(found.group(1))
+        if fd is None:
+            break
+        key = fd.name if isinstance(node, dict) and fd.name in node else fd.json_name
+        index = found.group(2)
+        parts.append(f".{key}" if index is None else f".{key}[{index}]")
+        node = node.get(key) if isinstance(node, dict) else None
+        if index is not None:
+            node = node[int(index)] if isinstance(node, list) and int(index) < len(node) else None
+        descriptor = fd.message_type
+        at = found.end()
+    return "".join(parts) + path[at:]
+
+
+def respell(error: GatewayError, descriptor: _Desc, media: str, data: bytes) -> None:
+    """Re-spell ``error``'s payload field path as the sender wrote it (Rule 7); only an error pays for it: a
+    JSON payload is decoded again (it is at most :data:`MAX_PAYLOAD_BYTES` and was decoded before)."""
+    field = error.field
+    if field is None or not field.startswith(ROOT + "."):
+        return
+    document: Any = None
+    if media.partition(";")[0].strip().lower() == MEDIA_JSON:
+        try:
+            document = json.loads(data)
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError: JSON names, then
+            document = None
+    error.relocate(spelled_path(field, descriptor, document))
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def spelled_as_sent(
+    message: builtins.type[Message],
+) -> Callable[[Callable[Concatenate[str, bytes, _P], _T]], Callable[Concatenate[str, bytes, _P], _T]]:
+    """Rule 7 for a parser ``(media, data, ...)`` of an accepted payload of ``message``: the errors it raises
+    name fields as the sender wrote them, like :func:`validate_payload`'s."""
+
+    def decorate(parse: Callable[Concatenate[str, bytes, _P], _T]) -> Callable[Concatenate[str, bytes, _P], _T]:
+        @wraps(parse)
+        def parse_as_sent(media: str, data: bytes, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+            try:
+                return parse(media, data, *args, **kwargs)
+            except GatewayError as exc:
+                respell(exc, message.DESCRIPTOR, media, data)
+                raise
+
+        return parse_as_sent
+
+    return decorate
 
 
 def _parse_binary(data: bytes, message: Message) -> None:

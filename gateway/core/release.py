@@ -33,6 +33,7 @@ from google.protobuf.message import DecodeError
 
 from gateway.core import identifiers as ids
 from gateway.core.errors import Invalid
+from gateway.core.payloads import spelled_as_sent
 from gateway.wire.cgw.v1 import port_pb2, release_pb2
 
 NOTICE_TYPE = "release.notice.v1"
@@ -187,6 +188,7 @@ class Plan:
 # -- parsing ------------------------------------------------------------------------------------------------
 
 
+@spelled_as_sent(release_pb2.ReleaseNotice)
 def parse_notice(media: str, data: bytes) -> ReleaseNotice:
     """The notice of a ``release.notice.v1`` payload that ``validate_payload`` already accepted."""
     message = release_pb2.ReleaseNotice()
@@ -285,6 +287,7 @@ class GateOut:
     at: datetime
 
 
+@spelled_as_sent(port_pb2.GateOut)
 def parse_gate_out(media: str, data: bytes) -> GateOut:
     """The gate-out of a ``port.gate-out.v1`` payload that ``validate_payload`` already accepted."""
     message = port_pb2.GateOut()

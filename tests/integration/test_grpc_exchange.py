@@ -102,7 +102,7 @@ async def test_refusals_carry_the_stable_code_in_error_info(gateway: Gateway, fe
     assert status.details[0].Unpack(info)
     assert info.reason == "IDENTIFIER_INVALID"
     assert info.domain == "customs-gateway.dev"
-    assert info.metadata["field"].startswith("payload.")
+    assert info.metadata["field"] == "payload.consignments[0].goodsItems[0].containerNumbers[0]"  # as sent
     assert (await ledger_events(gateway))[-1]["code"] == "IDENTIFIER_INVALID"
 
 

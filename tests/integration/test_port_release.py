@@ -158,7 +158,7 @@ async def test_readers_and_senders_are_checked(gateway: Gateway, clients: Client
     body = to_bytes(portsamples.gate_out("MSKU9070324"))
     with pytest.raises(GatewayClientError) as bad_container:
         await port.submit(GATE_OUT, ["CN-GACC"], body, schema=GATE_OUT_SCHEMA)
-    assert (bad_container.value.code, bad_container.value.field) == ("IDENTIFIER_INVALID", "payload.container_number")
+    assert (bad_container.value.code, bad_container.value.field) == ("IDENTIFIER_INVALID", "payload.containerNumber")
     assert (await gacc.port_snapshot("NLRTM"))["seq"] == 0
 
 

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import io
 import json
+import re
 import ssl
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -150,14 +151,25 @@ async def test_refusals_have_stable_codes_and_are_audited(
     assert code in await rejected_codes(gateway)
 
 
-async def test_validation_error_names_field_and_rule(clients: ClientFactory) -> None:
+def _proto_names(value: Any) -> Any:
+    """A JSON payload with every key under its proto field name (proto3 JSON takes both spellings)."""
+    if isinstance(value, dict):
+        return {re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), k): _proto_names(v) for k, v in value.items()}
+    return [_proto_names(item) for item in value] if isinstance(value, list) else value
+
+
+async def test_validation_error_names_field_and_rule(gateway: Gateway, clients: ClientFactory) -> None:
     carrier = clients("CARRIER-COSCO")
-    payload = to_bytes(cargo_manifest(container="MSKU9070324"))
-    with pytest.raises(GatewayClientError) as err:
-        await carrier.submit(MANIFEST, ["CN-GACC"], payload, schema=SCHEMA)
-    assert err.value.field is not None
-    assert "container" in err.value.field
-    assert "6346" in err.value.detail
+    document = cargo_manifest(container="MSKU9070324")
+    for payload, field in (
+        (to_bytes(document), "payload.consignments[0].goodsItems[0].containerNumbers[0]"),
+        (to_bytes(_proto_names(document)), "payload.consignments[0].goods_items[0].container_numbers[0]"),
+    ):
+        with pytest.raises(GatewayClientError) as err:
+            await carrier.submit(MANIFEST, ["CN-GACC"], payload, schema=SCHEMA)
+        assert err.value.field == field  # named as the sender wrote it, in the answer and in the ledger
+        assert "6346" in err.value.detail
+        assert (await ledger_events(gateway))[-1]["field"] == field
 
 
 async def test_signer_must_be_the_authenticated_caller(gateway: Gateway, clients: ClientFactory) -> None:

@@ -195,6 +195,18 @@ async def test_faults_carry_the_stable_code_per_soap_version(gateway: Gateway, f
         assert status == 400 and code == "soap:Sender cgw:SIGNER_MISMATCH"
 
 
+async def test_fault_field_names_payload_fields_by_their_json_names(gateway: Gateway, federation: Path) -> None:
+    key, cert = _signing(federation, "NL-DOUANE")
+    manifest = json_format.ParseDict(cargo_manifest(container="MSKU9070324"), manifest_pb2.CargoManifest())
+    _, body = compose_submission(
+        manifest, sender="NL-DOUANE", to=["CN-GACC"], address=gateway.url + names.SOAP_PATH, key=key, certificate=cert
+    )
+    status, reply = await _post(gateway, federation, "NL-DOUANE", body, names.SOAP12)
+    assert status == 400 and _fault_code(reply, names.SOAP12)[1] == "IDENTIFIER_INVALID"
+    field = etree.fromstring(reply).findtext(f".//{{{names.CGW}}}field")
+    assert field == "payload.consignments[0].goodsItems[0].containerNumbers[0]"  # as the XML elements name them
+
+
 async def test_message_id_drives_duplicates(gateway: Gateway, federation: Path) -> None:
     key, cert = _signing(federation, "NL-DOUANE")
     manifest = json_format.ParseDict(cargo_manifest(), manifest_pb2.CargoManifest())

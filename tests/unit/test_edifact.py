@@ -682,7 +682,7 @@ def test_hs_code_is_optional_on_a_manifest_and_required_on_an_entry_summary() ->
     declaration["houseConsignments"][0]["goodsItems"][0]["hsCode"] = ""
     with pytest.raises(GatewayError) as caught:
         validate_payload("prearrival.ens.v1", "application/json", json.dumps(declaration).encode())
-    assert caught.value.field == "payload.house_consignments[0].goods_items[0].hs_code"
+    assert caught.value.field == "payload.houseConsignments[0].goodsItems[0].hsCode"
 
 
 # -- a real-looking D.96B carrier sample (apimeister/edi-cli test check_edifact_cuscar, MIT OR Apache-2.0) ---

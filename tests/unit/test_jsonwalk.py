@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from google.protobuf import json_format
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -260,6 +261,110 @@ def test_the_same_field_under_both_names_merges_like_parse_dict() -> None:
     document["portOfLoading"] = "XXAAA"
     document["port_of_loading"] = "CNYTN"  # the later key wins, as in ParseDict
     assert assert_same("manifest.cargo.v1", document)[0] == "ok"
+
+
+# -- field paths as the sender wrote them (payloads Rule 7) ---------------------------------------------------
+
+
+def _snake_keys(value: Any) -> Any:
+    """The same document with every key under its proto name (the other spelling proto3 JSON takes)."""
+    if isinstance(value, dict):
+        return {_snake(key): _snake_keys(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_snake_keys(item) for item in value]
+    return value
+
+
+def _changed(message_type: str, change: Any) -> dict[str, Any]:
+    document = copy.deepcopy(BASES[message_type])
+    change(document)
+    return document
+
+
+def _goods(document: dict[str, Any]) -> dict[str, Any]:
+    goods: dict[str, Any] = document["consignments"][0]["goodsItems"][0]
+    return goods
+
+
+# (message type, change, the path as a camelCase document names it): pass-1 shape errors, ParseDict
+# conversions, the rules of pass 2 (identifiers, required, measures, list bounds) and the message hooks.
+SPELLING_CASES = [
+    (
+        "manifest.cargo.v1",
+        lambda d: _goods(d)["containerNumbers"].append("CSQU3054384"),
+        "payload.consignments[0].goodsItems[0].containerNumbers[1]",
+    ),
+    ("manifest.cargo.v1", lambda d: d.update(portOfDischarge="NLRT1"), "payload.portOfDischarge"),
+    ("manifest.cargo.v1", lambda d: d.update(voyageNumber=42), "payload.voyageNumber"),
+    ("manifest.cargo.v1", lambda d: d.update(estimatedArrival="2026-04-10 12:00"), "payload.estimatedArrival"),
+    (
+        "manifest.cargo.v1",
+        lambda d: _goods(d).update(grossMassKg=-1),
+        "payload.consignments[0].goodsItems[0].grossMassKg",
+    ),
+    (
+        "manifest.cargo.v1",
+        lambda d: _goods(d)["packages"].update(count="1.5"),
+        "payload.consignments[0].goodsItems[0].packages.count",
+    ),
+    ("manifest.cargo.v1", lambda d: _goods(d).update(hsCode=850440), "payload.consignments[0].goodsItems[0].hsCode"),
+    (
+        "manifest.cargo.v1",
+        lambda d: _goods(d).update(containerNumbers=["MSKU9070323"] * 1001),
+        "payload.consignments[0].goodsItems[0].containerNumbers",
+    ),
+    (
+        "manifest.cargo.v1",
+        lambda d: d["consignments"][0]["consignee"]["identifiers"][0].update(value="US123"),
+        "payload.consignments[0].consignee.identifiers[0].value",
+    ),
+    (
+        "prearrival.ens.v1",
+        lambda d: d["houseConsignments"].append(copy.deepcopy(d["houseConsignments"][0])),
+        "payload.houseConsignments[1].transportDocumentNumber",
+    ),
+    ("intel.recall.v1", lambda d: d.update(originalSender="nl-douane"), "payload.originalSender"),
+]
+
+
+def _field(message_type: str, data: bytes, media: str = "application/json", *, reference: bool = False) -> str | None:
+    with pytest.raises(GatewayError) as caught:
+        validate_payload(message_type, media, data, reference=reference)
+    return caught.value.field
+
+
+@pytest.mark.parametrize(("message_type", "change", "camel"), SPELLING_CASES)
+def test_field_paths_name_each_field_as_the_sender_wrote_it(message_type: str, change: Any, camel: str) -> None:
+    document = _changed(message_type, change)
+    snake = re.sub(r"(?<=\.)[a-zA-Z0-9]+", lambda m: _snake(m.group()), camel)
+    for spelled, expected in ((document, camel), (_snake_keys(document), snake)):
+        data = json.dumps(spelled).encode()
+        assert _field(message_type, data) == expected
+        assert _field(message_type, data, reference=True) == expected  # the reference path agrees
+
+
+def test_a_mixed_spelling_is_reported_key_by_key() -> None:
+    document = copy.deepcopy(BASES["manifest.cargo.v1"])
+    consignment = document["consignments"][0]
+    consignment["goods_items"] = consignment.pop("goodsItems")  # snake here, camel below
+    consignment["goods_items"][0]["containerNumbers"].append("CSQU3054384")
+    data = json.dumps(document).encode()
+    expected = "payload.consignments[0].goods_items[0].containerNumbers[1]"
+    assert _field("manifest.cargo.v1", data) == _field("manifest.cargo.v1", data, reference=True) == expected
+
+
+def test_binary_and_absent_fields_use_json_names_and_unknown_keys_are_echoed_as_sent() -> None:
+    document = _changed("manifest.cargo.v1", lambda d: _goods(d)["containerNumbers"].append("CSQU3054384"))
+    binary = json_format.ParseDict(document, MESSAGE_TYPES["manifest.cargo.v1"].message()).SerializeToString()
+    expected = "payload.consignments[0].goodsItems[0].containerNumbers[1]"
+    assert _field("manifest.cargo.v1", binary, "application/protobuf") == expected
+    snake = _snake_keys(BASES["manifest.cargo.v1"])
+    del snake["port_of_loading"]
+    assert _field("manifest.cargo.v1", json.dumps(snake).encode()) == "payload.portOfLoading"  # required, absent
+    snake = _snake_keys(BASES["manifest.cargo.v1"])
+    snake["consignments"][0]["goods_items"][0]["gross_mass"] = 1
+    unknown = "payload.consignments[0].goods_items[0].gross_mass"
+    assert _field("manifest.cargo.v1", json.dumps(snake).encode()) == unknown
 
 
 # -- the cheaper bounds before parsing -----------------------------------------------------------------------

@@ -170,13 +170,13 @@ def test_the_sstl_lane_and_the_recall_target_are_extracted() -> None:
 @pytest.mark.parametrize(
     ("message_type", "change", "field"),
     [
-        ("megaport.rpm-alarm.v1", {"containerNumber": "MSKU9070324"}, "payload.container_number"),
-        ("megaport.rpm-alarm.v1", {"alarmCategory": "ALARM_CATEGORY_UNSPECIFIED"}, "payload.alarm_category"),
+        ("megaport.rpm-alarm.v1", {"containerNumber": "MSKU9070324"}, "payload.containerNumber"),
+        ("megaport.rpm-alarm.v1", {"alarmCategory": "ALARM_CATEGORY_UNSPECIFIED"}, "payload.alarmCategory"),
         ("megaport.rpm-alarm.v1", {"detectors": []}, "payload.detectors"),
-        ("sstl.security-data.v1", {"originPort": "ZZZZZ"}, "payload.origin_port"),
-        ("csi.examination-request.v1", {"containerNumbers": []}, "payload.container_numbers"),
-        ("csi.examination-result.v1", {"hostResponse": "MAYBE"}, "payload.host_response"),
-        ("intel.recall.v1", {"originalSender": "nl-douane"}, "payload.original_sender"),
+        ("sstl.security-data.v1", {"originPort": "ZZZZZ"}, "payload.originPort"),
+        ("csi.examination-request.v1", {"containerNumbers": []}, "payload.containerNumbers"),
+        ("csi.examination-result.v1", {"hostResponse": "MAYBE"}, "payload.hostResponse"),
+        ("intel.recall.v1", {"originalSender": "nl-douane"}, "payload.originalSender"),
     ],
 )
 def test_programme_payloads_are_checked_with_paths(message_type: str, change: dict[str, Any], field: str) -> None:

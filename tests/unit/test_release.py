@@ -184,10 +184,10 @@ def test_parsing_checks_every_identifier() -> None:
     )
     with pytest.raises(IdentifierInvalid) as bad:
         parse_notice("application/json", to_bytes(portsamples.release_notice("HOLD", 2, (A, "MSKU9070324"))))
-    assert bad.value.field == "payload.container_numbers[1]"
+    assert bad.value.field == "payload.containerNumbers[1]"
     with pytest.raises(Invalid) as repeated:
         parse_notice("application/json", to_bytes(portsamples.release_notice("HOLD", 2, (A, A))))
-    assert repeated.value.field == "payload.container_numbers"
+    assert repeated.value.field == "payload.containerNumbers"
     gate = parse_gate_out("application/json", to_bytes(portsamples.gate_out(A, at=T0)))
     assert gate == GateOut("NLRTM", A, BL, T0)
 
