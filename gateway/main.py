@@ -4,6 +4,8 @@ Rule 1: everything is loaded and checked before the listener opens (fail closed:
         key or store stops startup with ``Unavailable``).
 Rule 2: paired start/stop in one async context manager (``running_gateway``): the listener closes first
         (draining in-flight requests), then the store flushes and closes.
+Rule 3: one process per ``data_dir``: its lock (``gateway/infra/datadir.py``) is taken before any store opens
+        and released last.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from gateway.eventloop import loop_name
 from gateway.faults import CRASH_ENV, CrashPoint
 from gateway.infra.aeo_store import open_recognition
 from gateway.infra.backends import describe, open_port_streams, open_store, policy_board
+from gateway.infra.datadir import DataDirLock
 from gateway.infra.files import (
     load_certificates,
     load_checkpoint_history,
@@ -155,8 +158,13 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
     state = load_state(settings, serving)
     checkpoint_key = load_checkpoint_key(settings.checkpoint_key)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    lock = DataDirLock.acquire(settings.data_dir)  # Rule 3: before any store opens
     clock = SystemClock()
-    store = await open_store(settings, clock)  # [store] backend: sqlite or redis
+    try:
+        store = await open_store(settings, clock)  # [store] backend: sqlite or redis
+    except BaseException:
+        lock.release()
+        raise
     runner: web.AppRunner | None = None
     grpc_listener: GrpcListener | None = None
     ledger: Ledger | None = None
@@ -296,13 +304,16 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        if ledger is not None:
-            await ledger.checkpoint()
-        await store.close()
-        if aeo is not None:
-            aeo.close()
-        if port_store is not None:
-            await port_store.close()
+        try:
+            if ledger is not None:
+                await ledger.checkpoint()
+            await store.close()
+            if aeo is not None:
+                aeo.close()
+            if port_store is not None:
+                await port_store.close()
+        finally:
+            lock.release()  # Rule 3: last
 
 
 def _with_crash_point(settings: Settings) -> Settings:
