@@ -8,8 +8,8 @@ Rule 1: every write that appends a ledger leaf goes through this process's seque
         ledger size as fencing token). Reads and the replay claim go straight to Redis on an asyncio pool; each
         read that needs several keys is one script, hence one consistent snapshot.
 Rule 2: durability is Redis's: a reply comes after the AOF write and, with ``appendfsync always``, its fsync.
-        ``open`` refuses a Redis without AOF, or one that may evict keys, unless ``allow_no_persistence``
-        (development only).
+        ``open`` refuses a Redis without AOF, one that never fsyncs it (``appendfsync no``), or one that may
+        evict keys, unless ``allow_no_persistence`` (development only).
 Rule 3: every redis-py exception becomes ``Unavailable`` here or in the sequencer; no redis object leaves
         these modules.
 Rule 4: redis-py never retries a command on its own: a lost reply to ``SEQUENCE`` is ambiguous (written or
@@ -80,7 +80,14 @@ POLICY_DIGEST = re.compile(r"[0-9a-f]{64}")
 # Cursors and indexes fit a Redis integer and, as ZSET scores, a double exactly.
 _INT_MAX = 2**53
 
-_NO_PERSISTENCE = "the Redis at {url} {why}; the gateway needs AOF (appendonly yes) and maxmemory-policy noeviction"
+# The appendfsync policies with a bounded loss window: "always" (none) and "everysec" (about a second). With "no"
+# the kernel flushes the AOF when it likes (tens of seconds on Linux): receipts would outlive their messages.
+FSYNC_POLICIES = frozenset({"always", "everysec"})
+
+_NO_PERSISTENCE = (
+    "the Redis at {url} {why}; the gateway needs AOF (appendonly yes, appendfsync always or everysec) and "
+    "maxmemory-policy noeviction"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +101,13 @@ class RedisPersistence:
 
     @property
     def durable(self) -> bool:
-        return self.appendonly == "yes" and self.eviction == "noeviction"
+        return self.appendonly == "yes" and self.appendfsync in FSYNC_POLICIES and self.eviction == "noeviction"
 
     def problem(self) -> str:
         if self.appendonly != "yes":
             return "has no append-only file (appendonly no" + (", RDB snapshots only)" if self.save else ")")
+        if self.appendfsync not in FSYNC_POLICIES:
+            return f"never fsyncs its append-only file (appendfsync {self.appendfsync}: the OS decides when)"
         return f"may evict keys (maxmemory-policy {self.eviction})"
 
 
