@@ -57,7 +57,7 @@ from gateway.infra.policyfiles import bundle_programs, load_bundle
 from gateway.infra.webhook import WebhookDeliverer, webhook_tls
 from gateway.ledger import Ledger
 from gateway.metrics import Metrics
-from gateway.operations import Operations
+from gateway.operations import Operations, crl_problem
 from gateway.pipeline import Pipeline, evidence_digest
 from gateway.policyadmin import PolicyReloader
 from gateway.ports import Deliverer, PortStreamStore, Store
@@ -157,6 +157,8 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
     serving = load_trust(paths.anchors, paths.crl, paths.registry)
     state = load_state(settings, serving)
     checkpoint_key = load_checkpoint_key(settings.checkpoint_key)
+    if (stale := crl_problem(state.require_trust(), SystemClock().now())) is not None:
+        log.warning("CRL not current: every message is refused until a fresh CRL is loaded", reason=stale)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     lock = DataDirLock.acquire(settings.data_dir)  # Rule 3: before any store opens
     clock = SystemClock()
@@ -371,6 +373,8 @@ class PushDelivery:
             metrics=metrics,
             dead_letters=DeadLetters(store=store, state=state, clock=clock, wake=worker.wake),
             checkpoint_key_loaded=True,  # load_checkpoint_key ran (or startup failed) before this
+            clock=clock,
+            tls_certificate=load_certificates(settings.tls_cert)[0],  # the one server_tls serves
         )
         return cls(webhook, worker, operations, grpc_push)
 

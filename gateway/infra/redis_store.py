@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,7 +35,9 @@ import redis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from gateway.core.audit import AuditEvent, rfc3339
@@ -71,6 +74,11 @@ REDRIVE_CURSORS_MAX = 1_000
 DUE_RETRY_SCAN_MAX = 1_000
 # Connections to Redis per process for reads and replay claims (the sequencer has its own one).
 POOL_CONNECTIONS_MAX = 32
+# The key ``probe_write`` sets expires after this (it is rewritten at each readiness probe).
+PROBE_TTL_MS = 60_000
+# ``probe_write`` calls Redis full below this much room under maxmemory: room for a batch of messages of the
+# largest accepted size (limits.max_body_bytes, 2 MiB by default) with their evidence and receipts.
+MEMORY_HEADROOM_BYTES = 4 << 20
 # Each Redis command must answer within this; a hung Redis fails requests with Unavailable, never hangs them.
 SOCKET_TIMEOUT_SECONDS = 10.0
 # key_prefix: a short name; braces are ours (the hash tag), so they are refused in the prefix.
@@ -318,6 +326,22 @@ class RedisStore:
     async def ledger_size(self) -> int:
         return int(await self._call(self._client.llen(self._base + "ledger")))
 
+    async def probe_write(self) -> None:
+        """``SET <prefix>probe <time> PX ...``: Redis refuses it as it would refuse our writes (OOM at maxmemory
+        with noeviction, MISCONF when it cannot write its AOF, no answer when it is down). A write that small
+        still fits when Redis is a few bytes under maxmemory, so ``INFO memory`` must also show
+        :data:`MEMORY_HEADROOM_BYTES` free below ``maxmemory`` (when one is set)."""
+        if self._closed:
+            raise Unavailable("redis store: closed")
+        try:
+            await self._client.set(self._base + "probe", str(time.time()), px=PROBE_TTL_MS)
+            memory: dict[str, Any] = await self._client.info("memory")
+        except RedisError as exc:
+            raise Unavailable(f"redis store: {_write_refusal(exc)}") from exc
+        used, limit = int(memory.get("used_memory", 0)), int(memory.get("maxmemory", 0))
+        if limit and limit - used < MEMORY_HEADROOM_BYTES:
+            raise Unavailable(f"redis store: at maxmemory, writes refused (OOM): {used} of {limit} bytes used")
+
     async def ledger_entries(self, start: int, end: int) -> list[LedgerEntry]:
         if not 0 <= start <= _INT_MAX:
             raise BadRequest("start must be >= 0", field="start")
@@ -395,6 +419,17 @@ class RedisStore:
             return await awaitable
         except RedisError as exc:
             raise Unavailable(f"redis store: {type(exc).__name__}: {exc}") from exc
+
+
+def _write_refusal(exc: RedisError) -> str:
+    """Why Redis refused a write, in words an operator acts on (the reply text, never the URL)."""
+    if isinstance(exc, OutOfMemoryError):
+        return "at maxmemory, writes refused (OOM)"
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return f"unreachable ({type(exc).__name__})"
+    if str(exc).startswith("MISCONF"):
+        return "cannot persist, writes refused (MISCONF)"
+    return f"{type(exc).__name__}: {exc}"
 
 
 async def _persistence(client: aioredis.Redis) -> RedisPersistence:

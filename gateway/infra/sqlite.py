@@ -84,6 +84,10 @@ REPLAY_KEY_MAX = 512
 REPLAY_PURGE_BATCH = 64
 # Reader threads: reads are short indexed SELECTs; a few threads keep the default executor free.
 READER_THREADS = 4
+# The row ``probe_write`` writes: a replay key outside every caller's namespace (``jti:``, leases), purged
+# like any expired claim once the probes stop.
+PROBE_KEY = "probe:write"
+PROBE_ROW_TTL_MICROS = 60_000_000
 
 _SQLITE_INT_MAX = 2**63 - 1
 
@@ -330,6 +334,19 @@ class SqliteStore:
             return int(conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger").fetchone()[0])
 
         return await self._read(op)
+
+    async def probe_write(self) -> None:
+        """One replay-cache row (a key no caller can claim), written through the group-commit writer like
+        every other write: BEGIN, the row, COMMIT with its WAL fsync. A full disk fails it with ``Unavailable``."""
+        expires = to_micros(require_aware(self._clock.now(), "clock.now()")) + PROBE_ROW_TTL_MICROS
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO replay (key, expires) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET expires = ?",
+                (PROBE_KEY, expires, expires),
+            )
+
+        await self._writer.submit(op)
 
     async def ledger_entries(self, start: int, end: int) -> list[LedgerEntry]:
         if not 0 <= start <= _SQLITE_INT_MAX:
