@@ -3,7 +3,9 @@
 Rule 1: everything is loaded and checked before the listener opens (fail closed: a bad trust list, policy set,
         key or store stops startup with ``Unavailable``).
 Rule 2: paired start/stop in one async context manager (``running_gateway``): the listener closes first
-        (draining in-flight requests), then the store flushes and closes.
+        (draining in-flight requests), then the store flushes and closes. A stop step that fails (a full disk
+        refuses the last checkpoint) does not skip the steps after it; its ``Unavailable`` is raised once all
+        have run (or, when startup itself failed, only logged: the startup error is the one reported).
 Rule 3: one process per ``data_dir``: its lock (``gateway/infra/datadir.py``) is taken before any store opens
         and released last.
 """
@@ -16,7 +18,7 @@ import gc
 import os
 import signal
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -170,6 +172,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
     runner: web.AppRunner | None = None
     grpc_listener: GrpcListener | None = None
     ledger: Ledger | None = None
+    pipeline: Pipeline | None = None
     checkpointer: asyncio.Task[None] | None = None
     trust_watch: asyncio.Task[None] | None = None
     aeo: Recognition | None = None
@@ -230,7 +233,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
         if rotation is not None:
             log.info("checkpoint key rotation recorded in the ledger", old_key=rotation[0], new_key=rotation[1])
         await ledger.checkpoint()
-        checkpointer = asyncio.create_task(_checkpoint_loop(ledger), name="cgw-checkpointer")
+        checkpointer = asyncio.create_task(_checkpoint_loop(ledger, pipeline), name="cgw-checkpointer")
         app = build_app(
             RestServices(
                 pipeline=pipeline,
@@ -307,15 +310,11 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         try:
-            if ledger is not None:
-                await ledger.checkpoint()
-            await store.close()
-            if aeo is not None:
-                aeo.close()
-            if port_store is not None:
-                await port_store.close()
+            stop_errors = await _close_stores(store, pipeline, ledger, aeo, port_store)
         finally:
             lock.release()  # Rule 3: last
+    if stop_errors:  # everything is closed; the stop itself failed (e.g. a full disk): say so, once
+        raise stop_errors[0]
 
 
 def _with_crash_point(settings: Settings) -> Settings:
@@ -384,9 +383,41 @@ class PushDelivery:
         await self.grpc_push.close()
 
 
-async def _checkpoint_loop(ledger: Ledger) -> None:
+async def _close_stores(
+    store: Store,
+    pipeline: Pipeline | None,
+    ledger: Ledger | None,
+    aeo: Recognition | None,
+    port_store: PortStreamStore | None,
+) -> list[GatewayError]:
+    """The last stop steps, once nothing writes any more: deferred rejections, the last checkpoint, the stores.
+    Each runs whatever the one before met (Rule 2); what failed is returned."""
+    errors: list[GatewayError] = []
+    if pipeline is not None:
+        await pipeline.deferred_audit.flush()
+    if ledger is not None:
+        await _stop_step(ledger.checkpoint(), errors)
+    await _stop_step(store.close(), errors)
+    if aeo is not None:
+        aeo.close()
+    if port_store is not None:
+        await _stop_step(port_store.close(), errors)
+    return errors
+
+
+async def _stop_step(step: Awaitable[object], errors: list[GatewayError]) -> None:
+    """One step of the stop sequence: a failure is logged and kept, and the next steps still run (Rule 2)."""
+    try:
+        await step
+    except GatewayError as exc:
+        log.error("stop step failed", code=exc.code, detail=exc.detail)
+        errors.append(exc)
+
+
+async def _checkpoint_loop(ledger: Ledger, pipeline: Pipeline) -> None:
     while True:
         await asyncio.sleep(CHECKPOINT_INTERVAL_SECONDS)
+        await pipeline.deferred_audit.flush()  # rejections a store outage kept (gateway/deferredaudit.py)
         try:
             await ledger.checkpoint()
         except GatewayError as exc:

@@ -62,6 +62,12 @@ class Metrics:
         self.delivery_latency = Histogram(
             "cgw_delivery_latency_seconds", "One push attempt", ["kind"], buckets=DELIVERY_BUCKETS, registry=r
         )
+        self.audit_deferred = Gauge(
+            "cgw_audit_deferred", "Rejections waiting to be written to the ledger (the store refused)", registry=r
+        )
+        self.audit_dropped = Counter(
+            "cgw_audit_dropped", "Rejections never written to the ledger (the deferred queue was full)", registry=r
+        )
         self.crl_next_update = Gauge(
             "cgw_crl_next_update_seconds",
             "Seconds until the loaded CRL's nextUpdate (negative: past it, every message is refused)",

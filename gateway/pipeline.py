@@ -15,7 +15,8 @@ Order (DESIGN.md), each step producing the stronger type the next step requires:
 
 Rule 1: nothing is acknowledged before it is durable (the store returns only after its fsync).
 Rule 2: every rejection is written to the ledger with its reason code (never the secret material) and logged
-        once on the canonical exchange line.
+        once on the canonical exchange line; when the store cannot write it (a full disk), it is written once
+        the store takes writes again (``gateway/deferredaudit.py``).
 Rule 3: errors are ``GatewayError`` subclasses only; anything else is a bug and becomes ``Internal``.
 """
 
@@ -42,6 +43,7 @@ from gateway.core.errors import (
     Internal,
     NotFound,
     Overloaded,
+    Unavailable,
 )
 from gateway.core.forwarding import check_forward, lane_of, recall_reaches_root, stored_header
 from gateway.core.model import Caller, Header, Member
@@ -56,6 +58,7 @@ from gateway.core.policy import (
     submit_request,
 )
 from gateway.core.receipt import make_receipt
+from gateway.deferredaudit import DeferredAudit
 from gateway.faults import NO_CRASH, CrashPoint
 from gateway.inbox import Inbox
 from gateway.metrics import Metrics
@@ -131,6 +134,8 @@ class Pipeline:
         ports: PortStreams | None = None,
     ) -> None:
         self._store = store
+        # Rejections a store outage kept from the ledger, written once it takes writes again (Rule 2)
+        self.deferred_audit = DeferredAudit(store, metrics)
         self._inbox = Inbox(store=store, state=state, clock=clock, aeo=aeo)
         # Port release synchronisation (gateway/portstream.py): release notices and gate-outs after the accept
         self._ports = ports
@@ -610,10 +615,17 @@ class Pipeline:
         for key in ("caller", "message_id", "sender", "type", "policy", "policy_digest", "policy_errors"):
             if key in fields:
                 record[key] = fields[key]
+        event = AuditEvent(EventKind.REJECTED, self._clock.now(), record)
         try:
-            await self._store.record(AuditEvent(EventKind.REJECTED, self._clock.now(), record))
+            await self._store.record(event)
+        except Unavailable as audit_exc:  # the rejection stands; it is audited once the store writes again
+            deferred = self.deferred_audit.keep(event)
+            log.error("rejection not audited", code=exc.code, audit_error=audit_exc.code, deferred=deferred)
+            return
         except GatewayError as audit_exc:  # the rejection stands; the operator must see the audit gap
             log.error("rejection not audited", code=exc.code, audit_error=audit_exc.code)
+            return
+        await self.deferred_audit.flush()  # the store writes again: what an outage kept goes first
 
     @staticmethod
     def _log_exchange(context: dict[str, Any], decision: str, code: str, started: float) -> None:

@@ -399,7 +399,12 @@ class SqliteStore:
         if self._closed:
             return
         self._closed = True
-        await self._writer.close()
+        try:
+            await self._writer.close()  # Unavailable when its closing checkpoint cannot run (a full disk)
+        finally:
+            await self._close_readers()
+
+    async def _close_readers(self) -> None:
         await asyncio.to_thread(self._readers.shutdown, True)
         with self._reader_lock:
             conns, self._reader_conns = self._reader_conns, []
