@@ -164,6 +164,12 @@ async def test_a_full_disk_fails_closed_cleanly_and_the_gateway_recovers_without
         )
         assert verify.returncode == 0, verify.stderr
         assert "ledger OK" in verify.stdout
+        restarted = served.client("AUDIT-GACC")
+        try:
+            entries = [json.loads(data) for _, data in await restarted.entries(0, 1000)]
+        finally:
+            await restarted.close()
+        assert sum(e["event"] == "accepted" for e in entries) == 5  # the last one, too: replayed from the WAL
     finally:
         await carrier.close()
         await auditor.close()
