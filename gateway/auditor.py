@@ -9,6 +9,7 @@ Rule 2: two sources, one check (``core.ledgercheck.verify_ledger``): the gateway
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 from gateway.client import GatewayClient, MemberCredentials
@@ -24,8 +25,14 @@ PAGE = 1000
 
 
 def publish_checkpoint_file(data_dir: Path, note: bytes) -> None:
-    """Atomically replace the published checkpoint file (``files.write_public``). Blocking: run in a thread."""
-    write_public(data_dir / CHECKPOINT_FILE, note)
+    """Atomically replace the published checkpoint file (``files.write_public``). Blocking: run in a thread.
+
+    A failure (a full disk) raises ``Unavailable``; the next checkpoint publishes again (``gateway/ledger.py``)."""
+    try:
+        write_public(data_dir / CHECKPOINT_FILE, note)
+    except OSError as exc:
+        why = "disk full" if exc.errno == errno.ENOSPC else exc.strerror
+        raise Unavailable(f"cannot publish the checkpoint: {why}") from None
 
 
 def _verify(entries: list[tuple[int, bytes]], note: bytes, settings: Settings) -> LedgerReport:

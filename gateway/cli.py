@@ -12,7 +12,8 @@
     customs-gateway aeo check OPERATOR ...   is this operator a recognised AEO (offline, same rules as the gateway)
     customs-gateway policy validate|test|explain   check the Cedar policies offline (gateway/policyadmin.py)
 
-Exit codes: 0 success, 1 a check failed or the gateway refused, 2 usage or configuration error.
+Exit codes: 0 success, 1 a check failed or the gateway refused, 2 usage or configuration error, or ``serve``
+could not start or stop cleanly (``UNAVAILABLE``: its data_dir is in use by another process, a full disk, ...).
 """
 
 from __future__ import annotations

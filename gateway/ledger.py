@@ -2,7 +2,8 @@
 
 Rule 1: the store is the source of truth for leaves; this service only mirrors their hashes (catching up from
         the store on demand), so several readers and a restart can never disagree with what is on disk.
-Rule 2: checkpoints are C2SP signed notes by the gateway's Ed25519 checkpoint key; one is cached per tree size.
+Rule 2: checkpoints are C2SP signed notes by the gateway's Ed25519 checkpoint key; one is cached per tree size
+        and published once; a publication that failed is tried again at the next checkpoint.
 Rule 3: proofs are computed from cached perfect-subtree hashes: O(log n) per proof.
 Rule 4: the key signing checkpoints is the last of the published key history (``core.keyhistory``); while
         catching up, the service notes the rotation events it passes, and ``record_key_rotation`` appends one
@@ -61,6 +62,7 @@ class Ledger:
         self._tree = MerkleTree()
         self._lock = asyncio.Lock()
         self._head: SignedHead | None = None
+        self._published = -1  # the size of the last head published (Rule 2)
 
     @property
     def origin(self) -> str:
@@ -107,8 +109,9 @@ class Ledger:
             root = self._tree.root(size)
             note = sign_checkpoint(Checkpoint(self._origin, size, root), self._origin, self._key)
             head = self._head = SignedHead(size=size, root=root, note=note)
-            if self._publish is not None:
-                await self._publish(note)
+        if self._publish is not None and self._published != head.size:
+            await self._publish(head.note)  # when it fails (a full disk), the next checkpoint publishes again
+            self._published = head.size
         return head
 
     async def inclusion(self, index: int, size: int) -> tuple[bytes, list[bytes]]:

@@ -3,7 +3,11 @@
 Rule 1: everything is loaded and checked before the listener opens (fail closed: a bad trust list, policy set,
         key or store stops startup with ``Unavailable``).
 Rule 2: paired start/stop in one async context manager (``running_gateway``): the listener closes first
-        (draining in-flight requests), then the store flushes and closes.
+        (draining in-flight requests), then the store flushes and closes. A stop step that fails (a full disk
+        refuses the last checkpoint) does not skip the steps after it; its ``Unavailable`` is raised once all
+        have run (or, when startup itself failed, only logged: the startup error is the one reported).
+Rule 3: one process per ``data_dir``: its lock (``gateway/infra/datadir.py``) is taken before any store opens
+        and released last.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import gc
 import os
 import signal
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,6 +48,7 @@ from gateway.eventloop import loop_name
 from gateway.faults import CRASH_ENV, CrashPoint
 from gateway.infra.aeo_store import open_recognition
 from gateway.infra.backends import describe, open_port_streams, open_store, policy_board
+from gateway.infra.datadir import DataDirLock
 from gateway.infra.files import (
     load_certificates,
     load_checkpoint_history,
@@ -55,7 +60,7 @@ from gateway.infra.policyfiles import bundle_programs, load_bundle
 from gateway.infra.webhook import WebhookDeliverer, webhook_tls
 from gateway.ledger import Ledger
 from gateway.metrics import Metrics
-from gateway.operations import Operations
+from gateway.operations import Operations, crl_problem
 from gateway.pipeline import Pipeline, evidence_digest
 from gateway.policyadmin import PolicyReloader
 from gateway.ports import Deliverer, PortStreamStore, Store
@@ -160,19 +165,26 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
     serving = load_trust(paths.anchors, paths.crl, paths.registry)
     state = load_state(settings, serving)
     checkpoint_key = load_checkpoint_key(settings.checkpoint_key)
+    if (stale := crl_problem(state.require_trust(), SystemClock().now())) is not None:
+        log.warning("CRL not current: every message is refused until a fresh CRL is loaded", reason=stale)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    lock = DataDirLock.acquire(settings.data_dir)  # Rule 3: before any store opens
     clock = SystemClock()
-    store = await open_store(settings, clock)  # [store] backend: sqlite or redis
+    try:
+        store = await open_store(settings, clock)  # [store] backend: sqlite or redis
+    except BaseException:
+        lock.release()
+        raise
     runner: web.AppRunner | None = None
     grpc_listener: GrpcListener | None = None
     ledger: Ledger | None = None
+    pipeline: Pipeline | None = None
     checkpointer: asyncio.Task[None] | None = None
     trust_watch: asyncio.Task[None] | None = None
     aeo: Recognition | None = None
     push: PushDelivery | None = None
     port_store: PortStreamStore | None = None
     policies: PolicyReloader | None = None
-    pipeline: Pipeline | None = None
     try:
         port_store = await open_port_streams(settings, store)
         ports = PortStreams(
@@ -235,7 +247,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
         if rotation is not None:
             log.info("checkpoint key rotation recorded in the ledger", old_key=rotation[0], new_key=rotation[1])
         await ledger.checkpoint()
-        checkpointer = asyncio.create_task(_checkpoint_loop(ledger), name="cgw-checkpointer")
+        checkpointer = asyncio.create_task(_checkpoint_loop(ledger, pipeline), name="cgw-checkpointer")
         app = build_app(
             RestServices(
                 pipeline=pipeline,
@@ -313,15 +325,12 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        if pipeline is not None:  # the last interval's rejection summary (nothing counted is lost)
-            await pipeline.rejections.close()
-        if ledger is not None:
-            await ledger.checkpoint()
-        await store.close()
-        if aeo is not None:
-            aeo.close()
-        if port_store is not None:
-            await port_store.close()
+        try:
+            stop_errors = await _close_stores(store, pipeline, ledger, aeo, port_store)
+        finally:
+            lock.release()  # Rule 3: last
+    if stop_errors:  # everything is closed; the stop itself failed (e.g. a full disk): say so, once
+        raise stop_errors[0]
 
 
 def _with_crash_point(settings: Settings) -> Settings:
@@ -386,6 +395,8 @@ class PushDelivery:
             metrics=metrics,
             dead_letters=DeadLetters(store=store, state=state, clock=clock, rejections=rejections, wake=worker.wake),
             checkpoint_key_loaded=True,  # load_checkpoint_key ran (or startup failed) before this
+            clock=clock,
+            tls_certificate=load_certificates(settings.tls_cert)[0],  # the one server_tls serves
         )
         return cls(webhook, worker, operations, grpc_push)
 
@@ -395,9 +406,42 @@ class PushDelivery:
         await self.grpc_push.close()
 
 
-async def _checkpoint_loop(ledger: Ledger) -> None:
+async def _close_stores(
+    store: Store,
+    pipeline: Pipeline | None,
+    ledger: Ledger | None,
+    aeo: Recognition | None,
+    port_store: PortStreamStore | None,
+) -> list[GatewayError]:
+    """The last stop steps, once nothing writes any more: deferred rejections, the last checkpoint, the stores.
+    Each runs whatever the one before met (Rule 2); what failed is returned."""
+    errors: list[GatewayError] = []
+    if pipeline is not None:  # the last interval's rejection summary (nothing counted is lost), then what waits
+        await pipeline.rejections.close()
+        await pipeline.deferred_audit.flush()
+    if ledger is not None:
+        await _stop_step(ledger.checkpoint(), errors)
+    await _stop_step(store.close(), errors)
+    if aeo is not None:
+        aeo.close()
+    if port_store is not None:
+        await _stop_step(port_store.close(), errors)
+    return errors
+
+
+async def _stop_step(step: Awaitable[object], errors: list[GatewayError]) -> None:
+    """One step of the stop sequence: a failure is logged and kept, and the next steps still run (Rule 2)."""
+    try:
+        await step
+    except GatewayError as exc:
+        log.error("stop step failed", code=exc.code, detail=exc.detail)
+        errors.append(exc)
+
+
+async def _checkpoint_loop(ledger: Ledger, pipeline: Pipeline) -> None:
     while True:
         await asyncio.sleep(CHECKPOINT_INTERVAL_SECONDS)
+        await pipeline.deferred_audit.flush()  # rejections a store outage kept (gateway/deferredaudit.py)
         try:
             await ledger.checkpoint()
         except GatewayError as exc:

@@ -3,15 +3,18 @@
 Rule 1: one ``CollectorRegistry`` per gateway (never the process-global default), so several gateways in one
         process (tests) never share or clash.
 Rule 2: every label has a bounded set of values: message types outside the known table count as ``other``,
-        decisions and outcomes are fixed words, adapters and endpoint kinds are ours, error codes are the
-        stable codes, recipients are registry members. Ids, senders and payload content are never labels.
+        decisions, outcomes and certificate uses are fixed words, adapters and endpoint kinds are ours, error
+        codes are the stable codes, recipients and certificate holders are registry members. Ids, senders and
+        payload content are never labels.
 Rule 3: gauges that mirror stored state (inbox depth, dead letters, ledger size) are read from the store at
-        scrape time (:meth:`Metrics.refresh`), so they are right after a restart and across processes.
+        scrape time (:meth:`Metrics.refresh`), so they are right after a restart and across processes; the
+        expiry gauges (CRL nextUpdate, certificate notAfter) are set at scrape time too
+        (:meth:`Metrics.refresh_expiry`, from the current trust and clock).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -59,6 +62,23 @@ class Metrics:
         self.delivery_latency = Histogram(
             "cgw_delivery_latency_seconds", "One push attempt", ["kind"], buckets=DELIVERY_BUCKETS, registry=r
         )
+        self.audit_deferred = Gauge(
+            "cgw_audit_deferred", "Rejections waiting to be written to the ledger (the store refused)", registry=r
+        )
+        self.audit_dropped = Counter(
+            "cgw_audit_dropped", "Rejections never written to the ledger (the deferred queue was full)", registry=r
+        )
+        self.crl_next_update = Gauge(
+            "cgw_crl_next_update_seconds",
+            "Seconds until the loaded CRL's nextUpdate (negative: past it, every message is refused)",
+            registry=r,
+        )
+        self.certificate_expiry = Gauge(
+            "cgw_certificate_expiry_seconds",
+            "Seconds until notAfter: the gateway's own certificates and each member's registered certificates seen",
+            ["member", "use"],
+            registry=r,
+        )
         # The labelled children of the per-submission series, looked up once per label set (Rule 2 bounds them).
         self._submit_series: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
 
@@ -98,6 +118,14 @@ class Metrics:
         for recipient, depth in depths.items():
             self.inbox_depth.labels(recipient).set(depth)
         self.dead_letters.set(await store.dead_letter_count())
+
+    def refresh_expiry(self, crl_seconds: float, certificates: Mapping[tuple[str, str], float]) -> None:
+        """Set the expiry gauges (Rule 3, computed by the caller from the current trust and clock): seconds
+        until the CRL's nextUpdate (NaN when unknown) and until each (member, use) certificate's notAfter."""
+        self.crl_next_update.set(crl_seconds)
+        self.certificate_expiry.clear()
+        for (member, use), seconds in certificates.items():
+            self.certificate_expiry.labels(member, use).set(seconds)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""

@@ -17,7 +17,8 @@ Rule 1: nothing is acknowledged before it is durable (the store returns only aft
 Rule 2: every rejection is recorded by ``gateway.rejections`` with its reason code (never the secret material):
         one ``rejected`` leaf for an authenticated caller, counted into the interval's ``rejected_summary`` leaf
         otherwise; a submission's rejection is logged once on the canonical exchange line. The adapters' error
-        boundaries report every other refusal through ``Pipeline.rejected``.
+        boundaries report every other refusal through ``Pipeline.rejected``. A rejection the store cannot
+        write (a full disk) is written once it takes writes again (``gateway/deferredaudit.py``).
 Rule 3: errors are ``GatewayError`` subclasses only; anything else is a bug and becomes ``Internal``.
 """
 
@@ -59,6 +60,7 @@ from gateway.core.policy import (
     submit_request,
 )
 from gateway.core.receipt import make_receipt
+from gateway.deferredaudit import DeferredAudit
 from gateway.faults import NO_CRASH, CrashPoint
 from gateway.inbox import Inbox
 from gateway.metrics import Metrics
@@ -137,11 +139,14 @@ class Pipeline:
         self._store = store
         limits = state.limits
         # Rule 2: the one recorder of rejections (also used by the admin services: policy reload, dead letters)
+        # Rejections a store outage kept from the ledger, written once it takes writes again (Rule 2)
+        self.deferred_audit = DeferredAudit(store, metrics)
         self.rejections = Rejections(
             store=store,
             clock=clock,
             interval_seconds=limits.rejected_summary_seconds,
             max_keys=limits.rejected_summary_keys,
+            deferred=self.deferred_audit,
         )
         self._inbox = Inbox(store=store, state=state, clock=clock, aeo=aeo)
         # Port release synchronisation (gateway/portstream.py): release notices and gate-outs after the accept

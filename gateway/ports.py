@@ -121,6 +121,12 @@ class Store(Protocol):
 
     async def ledger_size(self) -> int: ...
 
+    async def probe_write(self) -> None:
+        """A real, durable write of nothing the gateway keeps (readiness asks it): returns once the write is on
+        disk, or raises ``Unavailable`` whose detail says why the store cannot write (disk full, out of
+        memory, unreachable)."""
+        ...
+
     async def ledger_entries(self, start: int, end: int) -> list[LedgerEntry]:
         """Entries with start <= index < end."""
         ...

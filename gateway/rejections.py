@@ -11,9 +11,10 @@ Rule 2: a rejection without an authenticated caller (no or invalid credentials, 
         peer network) and leaves as ONE ``rejected_summary`` leaf per interval (``core/tally.py``): anonymous
         traffic cannot grow the ledger faster than one leaf per interval. The distinguishing detail of a counted
         refusal (which check failed) goes to the log, one line each, never to the ledger.
-Rule 3: refusals for capacity (RATE_LIMITED) or while failing closed (UNAVAILABLE) are always counted, never
-        one leaf each: recording must not add a durable write per request while the gateway is short of
-        capacity or cannot write.
+Rule 3: refusals for capacity (RATE_LIMITED) are always counted, never one leaf each: recording must not add a
+        durable write per request while the gateway is short of capacity. A leaf or summary the store cannot
+        write (``Unavailable``: a full disk, a Redis at maxmemory) is kept by ``gateway/deferredaudit.py`` and
+        written once the store takes writes again.
 Rule 4: an error is recorded once: a boundary that reports an error a pipeline step already recorded adds
         nothing.
 Rule 5: the summary is written ``interval`` seconds after the first count of an interval, and by ``close``
@@ -30,13 +31,14 @@ from typing import Any, Final
 import structlog
 
 from gateway.core.audit import AuditEvent, EventKind
-from gateway.core.errors import ErrorKind, GatewayError
+from gateway.core.errors import ErrorKind, GatewayError, Unavailable
 from gateway.core.tally import MAX_SUMMARY_KEYS, RejectionTally, peer_network
+from gateway.deferredaudit import DeferredAudit
 from gateway.ports import Clock, Store
 
 log = structlog.get_logger("gateway.audit")
 
-ALWAYS_COUNTED: Final = frozenset({ErrorKind.OVERLOADED, ErrorKind.UNAVAILABLE})  # Rule 3
+ALWAYS_COUNTED: Final = frozenset({ErrorKind.OVERLOADED})  # Rule 3
 # What a step may add to a ``rejected`` leaf besides the error (ids, decision; never payload content).
 LEAF_FIELDS: Final = ("message_id", "sender", "type", "policy", "policy_digest", "policy_errors")
 MAX_DETAIL_CHARS: Final = 500
@@ -51,8 +53,10 @@ class Rejections:
         clock: Clock,
         interval_seconds: float = DEFAULT_INTERVAL_SECONDS,
         max_keys: int = MAX_SUMMARY_KEYS,
+        deferred: DeferredAudit | None = None,
     ) -> None:
         self._store = store
+        self._deferred = deferred
         self._clock = clock
         self._interval = interval_seconds
         self._tally = RejectionTally(max_keys)
@@ -102,10 +106,21 @@ class Rejections:
         for key in LEAF_FIELDS:
             if fields and key in fields:
                 record[key] = fields[key]
+        await self._write(AuditEvent(EventKind.REJECTED, self._clock.now(), record), code=exc.code)
+
+    async def _write(self, event: AuditEvent, *, code: str) -> None:
+        """Rule 3: write ``event``; one the store cannot take now is kept for later, then what was kept goes."""
         try:
-            await self._store.record(AuditEvent(EventKind.REJECTED, self._clock.now(), record))
+            await self._store.record(event)
+        except Unavailable as audit_exc:  # the rejection stands; it is audited once the store writes again
+            deferred = self._deferred.keep(event) if self._deferred is not None else False
+            log.error("rejection not audited", code=code, audit_error=audit_exc.code, deferred=deferred)
+            return
         except GatewayError as audit_exc:  # the rejection stands; the operator must see the audit gap
-            log.error("rejection not audited", code=exc.code, audit_error=audit_exc.code)
+            log.error("rejection not audited", code=code, audit_error=audit_exc.code)
+            return
+        if self._deferred is not None:
+            await self._deferred.flush()  # the store writes again: what an outage kept goes too
 
     def _count(self, code: str, adapter: str, network: str) -> None:
         self._tally.add(code, adapter, network, self._clock.now())
@@ -125,10 +140,7 @@ class Rejections:
         summary = self._tally.drain(self._clock.now())
         if summary is None:
             return
-        try:
-            await self._store.record(AuditEvent(EventKind.REJECTED_SUMMARY, self._clock.now(), summary))
-        except GatewayError as audit_exc:  # the counts go to the log at least
-            log.error("rejection summary not audited", audit_error=audit_exc.code, **summary)
+        await self._write(AuditEvent(EventKind.REJECTED_SUMMARY, self._clock.now(), summary), code="summary")
 
     async def close(self) -> None:
         """Rule 5: the last interval's summary is written before the store closes."""

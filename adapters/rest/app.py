@@ -376,8 +376,9 @@ async def readyz(request: web.Request) -> web.Response:
     if services.operations is None:
         ready = services.ready()
         return web.json_response({"ready": ready}, status=200 if ready else 503)
-    ready, components = await services.operations.readiness()
-    return web.json_response({"ready": ready, "components": components}, status=200 if ready else 503)
+    state = await services.operations.readiness()
+    body = {"ready": state.ready, "components": state.components, "reasons": state.reasons}
+    return web.json_response(body, status=200 if state.ready else 503)
 
 
 async def openapi(request: web.Request) -> web.Response:

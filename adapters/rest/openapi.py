@@ -366,7 +366,7 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
             },
             "/readyz": {
                 "get": {
-                    "summary": "Readiness (store, keys, trust list, policies loaded)",
+                    "summary": "Readiness (store reads and writes, keys, trust list, CRL current, policies loaded)",
                     "security": [{}],
                     "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}},
                 }

@@ -236,6 +236,10 @@ class FederationTrust:
                 f"{self._crl_until.isoformat()}): failing closed"
             )
 
+    def certified(self) -> list[tuple[Purpose, CertifiedKey]]:
+        """The member certificates validated so far and still cached (Rule 5), with their purpose."""
+        return [(purpose, entry.key) for (_, purpose), entry in self._cache.items()]
+
     def validate_signing(self, chain: Sequence[bytes], at: datetime) -> CertifiedKey:
         """A member's message/token signing certificate (documentSigning EKU) at ``at``."""
         return self._validate(chain, at, "signing")

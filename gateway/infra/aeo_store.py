@@ -31,6 +31,7 @@ from gateway.core.aeolist import (
 )
 from gateway.core.errors import GatewayError, LimitExceeded, Unavailable
 from gateway.core.model import Registry
+from gateway.infra.sqlite_schema import sqlite_unavailable
 from gateway.recognition import Recognition, Recorder
 from gateway.settings import Settings
 
@@ -72,7 +73,7 @@ class AeoStore:
             self._conn.execute("PRAGMA synchronous = FULL")
             self._init_schema()
         except sqlite3.Error as exc:
-            raise Unavailable(f"aeo store {path}: {exc}") from None
+            raise sqlite_unavailable(exc, f"aeo store {path}") from None
 
     @classmethod
     def in_directory(cls, data_dir: Path) -> AeoStore:
@@ -112,8 +113,9 @@ class AeoStore:
                     self._conn.execute("INSERT OR IGNORE INTO applied (sender, message_id) VALUES (?, ?)", message)
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                self._conn.execute("ROLLBACK")
-                raise Unavailable(f"aeo store write failed: {exc}") from None
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise sqlite_unavailable(exc, "aeo store write failed") from None
         return len(rows)
 
     def load(self) -> list[Authorisation]:
@@ -146,11 +148,14 @@ class AeoStore:
 
     def set_ledger_scanned(self, size: int) -> None:
         with self._lock:
-            self._conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('ledger_scanned', ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (size,),
-            )
+            try:
+                self._conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('ledger_scanned', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (size,),
+                )
+            except sqlite3.Error as exc:  # a full disk: Unavailable, like every write of this store
+                raise sqlite_unavailable(exc, "aeo store write failed") from None
 
     def data_version(self) -> int:
         """Changes whenever another connection committed (Rule 3)."""

@@ -8,8 +8,8 @@ Rule 1: every write that appends a ledger leaf goes through this process's seque
         ledger size as fencing token). Reads and the replay claim go straight to Redis on an asyncio pool; each
         read that needs several keys is one script, hence one consistent snapshot.
 Rule 2: durability is Redis's: a reply comes after the AOF write and, with ``appendfsync always``, its fsync.
-        ``open`` refuses a Redis without AOF, or one that may evict keys, unless ``allow_no_persistence``
-        (development only).
+        ``open`` refuses a Redis without AOF, one that never fsyncs it (``appendfsync no``), or one that may
+        evict keys, unless ``allow_no_persistence`` (development only).
 Rule 3: every redis-py exception becomes ``Unavailable`` here or in the sequencer; no redis object leaves
         these modules.
 Rule 4: redis-py never retries a command on its own: a lost reply to ``SEQUENCE`` is ambiguous (written or
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,7 +35,9 @@ import redis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from gateway.core.audit import AuditEvent, rfc3339
@@ -71,6 +74,11 @@ REDRIVE_CURSORS_MAX = 1_000
 DUE_RETRY_SCAN_MAX = 1_000
 # Connections to Redis per process for reads and replay claims (the sequencer has its own one).
 POOL_CONNECTIONS_MAX = 32
+# The key ``probe_write`` sets expires after this (it is rewritten at each readiness probe).
+PROBE_TTL_MS = 60_000
+# ``probe_write`` calls Redis full below this much room under maxmemory: room for a batch of messages of the
+# largest accepted size (limits.max_body_bytes, 2 MiB by default) with their evidence and receipts.
+MEMORY_HEADROOM_BYTES = 4 << 20
 # Each Redis command must answer within this; a hung Redis fails requests with Unavailable, never hangs them.
 SOCKET_TIMEOUT_SECONDS = 10.0
 # key_prefix: a short name; braces are ours (the hash tag), so they are refused in the prefix.
@@ -80,7 +88,14 @@ POLICY_DIGEST = re.compile(r"[0-9a-f]{64}")
 # Cursors and indexes fit a Redis integer and, as ZSET scores, a double exactly.
 _INT_MAX = 2**53
 
-_NO_PERSISTENCE = "the Redis at {url} {why}; the gateway needs AOF (appendonly yes) and maxmemory-policy noeviction"
+# The appendfsync policies with a bounded loss window: "always" (none) and "everysec" (about a second). With "no"
+# the kernel flushes the AOF when it likes (tens of seconds on Linux): receipts would outlive their messages.
+FSYNC_POLICIES = frozenset({"always", "everysec"})
+
+_NO_PERSISTENCE = (
+    "the Redis at {url} {why}; the gateway needs AOF (appendonly yes, appendfsync always or everysec) and "
+    "maxmemory-policy noeviction"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +109,13 @@ class RedisPersistence:
 
     @property
     def durable(self) -> bool:
-        return self.appendonly == "yes" and self.eviction == "noeviction"
+        return self.appendonly == "yes" and self.appendfsync in FSYNC_POLICIES and self.eviction == "noeviction"
 
     def problem(self) -> str:
         if self.appendonly != "yes":
             return "has no append-only file (appendonly no" + (", RDB snapshots only)" if self.save else ")")
+        if self.appendfsync not in FSYNC_POLICIES:
+            return f"never fsyncs its append-only file (appendfsync {self.appendfsync}: the OS decides when)"
         return f"may evict keys (maxmemory-policy {self.eviction})"
 
 
@@ -309,6 +326,22 @@ class RedisStore:
     async def ledger_size(self) -> int:
         return int(await self._call(self._client.llen(self._base + "ledger")))
 
+    async def probe_write(self) -> None:
+        """``SET <prefix>probe <time> PX ...``: Redis refuses it as it would refuse our writes (OOM at maxmemory
+        with noeviction, MISCONF when it cannot write its AOF, no answer when it is down). A write that small
+        still fits when Redis is a few bytes under maxmemory, so ``INFO memory`` must also show
+        :data:`MEMORY_HEADROOM_BYTES` free below ``maxmemory`` (when one is set)."""
+        if self._closed:
+            raise Unavailable("redis store: closed")
+        try:
+            await self._client.set(self._base + "probe", str(time.time()), px=PROBE_TTL_MS)
+            memory: dict[str, Any] = await self._client.info("memory")
+        except RedisError as exc:
+            raise Unavailable(f"redis store: {_write_refusal(exc)}") from exc
+        used, limit = int(memory.get("used_memory", 0)), int(memory.get("maxmemory", 0))
+        if limit and limit - used < MEMORY_HEADROOM_BYTES:
+            raise Unavailable(f"redis store: at maxmemory, writes refused (OOM): {used} of {limit} bytes used")
+
     async def ledger_entries(self, start: int, end: int) -> list[LedgerEntry]:
         if not 0 <= start <= _INT_MAX:
             raise BadRequest("start must be >= 0", field="start")
@@ -386,6 +419,17 @@ class RedisStore:
             return await awaitable
         except RedisError as exc:
             raise Unavailable(f"redis store: {type(exc).__name__}: {exc}") from exc
+
+
+def _write_refusal(exc: RedisError) -> str:
+    """Why Redis refused a write, in words an operator acts on (the reply text, never the URL)."""
+    if isinstance(exc, OutOfMemoryError):
+        return "at maxmemory, writes refused (OOM)"
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return f"unreachable ({type(exc).__name__})"
+    if str(exc).startswith("MISCONF"):
+        return "cannot persist, writes refused (MISCONF)"
+    return f"{type(exc).__name__}: {exc}"
 
 
 async def _persistence(client: aioredis.Redis) -> RedisPersistence:

@@ -84,6 +84,10 @@ REPLAY_KEY_MAX = 512
 REPLAY_PURGE_BATCH = 64
 # Reader threads: reads are short indexed SELECTs; a few threads keep the default executor free.
 READER_THREADS = 4
+# The row ``probe_write`` writes: a replay key outside every caller's namespace (``jti:``, leases), purged
+# like any expired claim once the probes stop.
+PROBE_KEY = "probe:write"
+PROBE_ROW_TTL_MICROS = 60_000_000
 
 _SQLITE_INT_MAX = 2**63 - 1
 
@@ -331,6 +335,19 @@ class SqliteStore:
 
         return await self._read(op)
 
+    async def probe_write(self) -> None:
+        """One replay-cache row (a key no caller can claim), written through the group-commit writer like
+        every other write: BEGIN, the row, COMMIT with its WAL fsync. A full disk fails it with ``Unavailable``."""
+        expires = to_micros(require_aware(self._clock.now(), "clock.now()")) + PROBE_ROW_TTL_MICROS
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO replay (key, expires) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET expires = ?",
+                (PROBE_KEY, expires, expires),
+            )
+
+        await self._writer.submit(op)
+
     async def ledger_entries(self, start: int, end: int) -> list[LedgerEntry]:
         if not 0 <= start <= _SQLITE_INT_MAX:
             raise BadRequest("start must be >= 0", field="start")
@@ -382,7 +399,12 @@ class SqliteStore:
         if self._closed:
             return
         self._closed = True
-        await self._writer.close()
+        try:
+            await self._writer.close()  # Unavailable when its closing checkpoint cannot run (a full disk)
+        finally:
+            await self._close_readers()
+
+    async def _close_readers(self) -> None:
         await asyncio.to_thread(self._readers.shutdown, True)
         with self._reader_lock:
             conns, self._reader_conns = self._reader_conns, []

@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway.core.errors import Unavailable
 from gateway.core.release import (
     Plan,
     PortNotice,
@@ -35,6 +34,7 @@ from gateway.core.release import (
     parse_standing_record,
     standing_record,
 )
+from gateway.infra.sqlite_schema import sqlite_unavailable
 from gateway.ports import PortDecide, PortRecord, PortStreamStore
 
 if TYPE_CHECKING:
@@ -182,7 +182,7 @@ async def import_legacy(store: SqliteStore, legacy: Path) -> None:
     try:
         tables = await asyncio.to_thread(read)
     except sqlite3.Error as exc:
-        raise Unavailable(f"port streams: cannot import {legacy}: {exc}") from exc
+        raise sqlite_unavailable(exc, f"port streams: cannot import {legacy}") from exc
     await store.port_write(lambda conn: write(conn, tables))
     await asyncio.to_thread(legacy.rename, legacy.with_name(legacy.name + IMPORTED_SUFFIX))
 

@@ -132,6 +132,17 @@ CREATE INDEX replay_expires ON replay (expires);
 """
 
 
+def sqlite_unavailable(exc: sqlite3.Error, what: str) -> Unavailable:
+    """An ``sqlite3.Error`` of ``what`` (a store) as ``Unavailable``; a full disk says so in those words (the
+    one cause an operator must act on), whatever statement met it."""
+    if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL:
+        error = Unavailable(f"{what}: disk full")
+    else:
+        error = Unavailable(f"{what}: {type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error
+
+
 def to_micros(at: datetime) -> int:
     """Microseconds since the Unix epoch (``at`` must be timezone-aware)."""
     delta = at - _EPOCH

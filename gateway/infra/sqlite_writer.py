@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from gateway.core.errors import GatewayError, Internal, Overloaded, Unavailable
-from gateway.infra.sqlite_schema import BUSY_TIMEOUT_MS, connect_writer
+from gateway.infra.sqlite_schema import BUSY_TIMEOUT_MS, connect_writer, sqlite_unavailable
 
 T = TypeVar("T")
 
@@ -158,8 +158,10 @@ class GroupCommitWriter:
         if self._flusher is not None:
             await asyncio.shield(self._flusher)  # every queued request commits first (Rule 6)
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._thread, _close, self._conn)
-        self._thread.shutdown(wait=True)
+        try:
+            await loop.run_in_executor(self._thread, _close, self._conn)
+        finally:
+            self._thread.shutdown(wait=True)
 
     # -- batches -----------------------------------------------------------------------------------
 
@@ -252,8 +254,18 @@ def _checkpoint_wal(conn: sqlite3.Connection) -> int:
 
 
 def _close(conn: sqlite3.Connection) -> None:
-    """The last checkpoint runs here, as the last connection closes: the database file is complete again."""
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    """The last checkpoint runs here, as the last connection closes: the database file is complete again.
+
+    When it cannot run (a full disk) the connection closes all the same and the error is raised after it:
+    every commit is in the WAL, which the next start replays (Rule 6's promise holds)."""
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.Error as exc:
+        conn.close()
+        raise sqlite_unavailable(
+            exc,
+            "sqlite store: the closing checkpoint did not run (the WAL keeps every commit; the next start replays it)",
+        ) from exc
     conn.close()
 
 
@@ -307,8 +319,7 @@ def _translate(exc: BaseException) -> GatewayError:
     if isinstance(exc, GatewayError):
         return exc
     if isinstance(exc, sqlite3.Error):
-        error: GatewayError = Unavailable(f"sqlite store: {type(exc).__name__}: {exc}")
-    else:
-        error = Internal(f"store write failed: {type(exc).__name__}")
+        return sqlite_unavailable(exc, "sqlite store")
+    error = Internal(f"store write failed: {type(exc).__name__}")
     error.__cause__ = exc
     return error

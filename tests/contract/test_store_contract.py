@@ -305,3 +305,18 @@ async def test_received_at_round_trips_to_the_microsecond(store: Store, kit: Kit
 
 def _fields(message: StoredMessage) -> dict[str, object]:
     return {name: getattr(message, name) for name in StoredMessage.__slots__}
+
+
+async def test_the_write_probe_leaves_nothing_the_gateway_reads_and_fails_closed_once_closed(
+    store: Store, kit: Kit
+) -> None:
+    message = kit.message()
+    await accept(store, kit, message)
+    for _ in range(3):
+        await store.probe_write()
+    assert await store.ledger_size() == 1  # no ledger leaf, no inbox item, no message
+    assert await store.inbox_depths() == {message.recipients[0]: 1}
+    assert await store.claim_once("jti:CN-GACC:probe", T0 + timedelta(minutes=5))  # no caller's replay key
+    await store.close()
+    with pytest.raises(Unavailable):
+        await store.probe_write()

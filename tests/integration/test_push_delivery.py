@@ -265,11 +265,11 @@ async def test_readyz_names_its_components_and_turns_unready_when_draining(start
     async with aiohttp.ClientSession() as session:
         async with session.get(gateway.url + "/readyz", ssl=False) as response:
             assert response.status == 200
-            assert await response.json() == {
-                "ready": True,
-                "components": {"store": True, "keys": True, "trust": True, "policies": True, "accepting": True},
-            }
+            names = ("store", "store_writes", "keys", "trust", "crl", "policies", "accepting")
+            assert await response.json() == {"ready": True, "components": dict.fromkeys(names, True), "reasons": {}}
         gateway.operations.draining = True
         async with session.get(gateway.url + "/readyz", ssl=False) as response:
             assert response.status == 503
-            assert (await response.json())["components"]["accepting"] is False
+            body = await response.json()
+            assert body["components"]["accepting"] is False
+            assert body["reasons"] == {"accepting": "draining for shutdown"}

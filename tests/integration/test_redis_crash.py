@@ -39,6 +39,7 @@ class DurableRedis:
     directory: Path
     port: int
     process: subprocess.Popen[bytes] | None = None
+    options: tuple[str, ...] = ()  # more redis-server arguments; a later one overrides the durable defaults
 
     @property
     def url(self) -> str:
@@ -48,6 +49,7 @@ class DurableRedis:
         assert REDIS_SERVER is not None
         args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory)]
         args += ["--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction"]
+        args += self.options
         with (self.directory / "redis.log").open("ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10

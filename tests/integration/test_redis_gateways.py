@@ -239,6 +239,7 @@ def test_serve_refuses_a_redis_without_persistence(pair: Pair) -> None:
     if asyncio.run(_durable()):
         pytest.skip("this Redis has AOF and noeviction: nothing to refuse")
     text = (pair.federation / "gateway-a.toml").read_text().replace("allow_no_persistence = true\n", "")
+    text = text.replace('data_dir = "data-a"', 'data_dir = "data-refused"')  # its own: data-a is held by A
     config = pair.federation / "gateway-refused.toml"
     config.write_text(text)
     result = subprocess.run(
