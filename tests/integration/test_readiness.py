@@ -98,7 +98,9 @@ async def test_the_write_probe_is_a_real_durable_write_shared_for_its_cache_time
         store=store,
         state=state,
         metrics=Metrics(MESSAGE_TYPES),
-        dead_letters=DeadLetters(store=store, state=state, clock=clock),
+        dead_letters=DeadLetters(
+            store=store, state=state, clock=clock, rejections=Rejections(store=store, clock=clock)
+        ),
         checkpoint_key_loaded=True,
         clock=clock,
     )
@@ -209,7 +211,9 @@ async def test_a_redis_at_maxmemory_or_down_makes_readyz_503_and_recovery_needs_
         store=store,
         state=state,
         metrics=Metrics(MESSAGE_TYPES),
-        dead_letters=DeadLetters(store=store, state=state, clock=clock),
+        dead_letters=DeadLetters(
+            store=store, state=state, clock=clock, rejections=Rejections(store=store, clock=clock)
+        ),
         checkpoint_key_loaded=True,
         clock=clock,
     )
