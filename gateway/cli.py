@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway import aeotool, eventloop, policyadmin
+from gateway import __version__, aeotool, eventloop, policyadmin
 from gateway.core.errors import GatewayError
 from gateway.core.model import Tlp
 from gateway.settings import load_settings
@@ -35,13 +35,34 @@ if TYPE_CHECKING:
     from gateway.client import Submitted
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Epilogs keep their line breaks; an option's help ends with its default when it has one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if not action.option_strings or "%(default)" in text or action.default in (None, False, [], argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every (sub)command's parser: ``add_subparsers`` makes its parsers of this class, so all share the format."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="customs-gateway", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser = _Parser(prog="customs-gateway", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log lines at or above"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     init = commands.add_parser("init", help="create a development federation in DIR")
-    init.add_argument("directory", type=Path)
+    init.add_argument("directory", type=Path, help="where to write it (must be empty unless --force or --renew)")
     mode = init.add_mutually_exclusive_group()
     mode.add_argument("--force", action="store_true", help="write into a non-empty directory")
     mode.add_argument(
@@ -61,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     serve = commands.add_parser("serve", help="run the gateway")
-    serve.add_argument("--config", type=Path, required=True)
+    serve.add_argument("--config", type=Path, required=True, help="the gateway's TOML configuration file")
     serve.add_argument("--loop", choices=eventloop.LOOPS, default="auto", help="event loop (auto: uvloop if installed)")
 
     demo = commands.add_parser("demo", help="run the end-to-end demo scenario on loopback")
@@ -73,8 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--as", dest="member", required=True, help="sending member id")
     send.add_argument("--type", required=True, help="message type, e.g. manifest.cargo.v1")
     send.add_argument("--to", required=True, help="comma-separated recipient member ids")
-    send.add_argument("--tlp", default="AMBER", choices=[t.value for t in Tlp])
-    send.add_argument("--program")
+    send.add_argument("--tlp", default="AMBER", choices=[t.value for t in Tlp], help="TLP 2.0 sharing label")
+    send.add_argument("--program", help="the programme the message travels under (SSTL, CSI, MEGAPORT)")
     send.add_argument(
         "--media", help="payload media type (default: application/edifact for .edi files or UNA/UNB, else JSON)"
     )
@@ -85,7 +106,8 @@ def _parser() -> argparse.ArgumentParser:
         choices=["rest", "grpc"],
         help="rest (--url https://host:port) or grpc (--url host:port of the gRPC listener, mTLS)",
     )
-    send.add_argument("payload", type=Path)
+    send.add_argument("payload", type=Path, help="the payload file (JSON, or a UN/EDIFACT .edi interchange)")
+    _add_samples(send, commands)
 
     aeotool.add_parser(commands)  # customs-gateway aeo import|check (gateway/aeotool.py)
     policyadmin.add_parser(commands)  # customs-gateway policy validate|test|explain
@@ -107,7 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     rotate = checkpoint_commands.add_parser(
         "rotate-key", help="replace the checkpoint key (recorded in the ledger when the gateway next starts)"
     )
-    rotate.add_argument("--config", type=Path, required=True)
+    rotate.add_argument("--config", type=Path, required=True, help="the gateway's TOML configuration file")
     return parser
 
 
@@ -140,6 +162,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return await run_demo(keep=args.keep)
     if args.command == "send":
         return await _send(args)
+    if args.command == "samples":
+        return _samples(args.directory)
     if args.command == "aeo":
         return aeotool.run(args)
     if args.command == "policy":
@@ -259,12 +283,48 @@ async def _send(args: argparse.Namespace) -> int:
     return await _report_submission(submit())
 
 
+def _add_samples(send: argparse.ArgumentParser, commands: Any) -> None:
+    """The ``samples DIR`` command, ``send --id`` (the recall sample names the id of the SSTL sample) and, in
+    ``send --help``, every message type with the dev federation's sample sender and recipients."""
+    from gateway.core.payloads import MESSAGE_TYPES
+    from gateway.samplefiles import SAMPLES
+
+    samples = commands.add_parser("samples", help="write a valid sample payload of every message type into DIR")
+    samples.add_argument("directory", type=Path, help="where to write them (created if missing)")
+    send.add_argument("--id", dest="message_id", help="the envelope's message id (default: a new UUID)")
+
+    senders = {s.message_type: f"{s.sender} -> {','.join(s.to)}" for s in SAMPLES}
+    types = "\n".join(
+        f"  {name:<28} {spec.schema:<31} {senders.get(name, '(written by the gateway, not sent)')}"
+        for name, spec in MESSAGE_TYPES.items()
+    )
+    send.epilog = (
+        f"message types (--type; schema; the dev federation's sample sender -> recipients):\n{types}\n"
+        "TLP 2.0 (--tlp): CLEAR, GREEN, AMBER, AMBER+STRICT, RED.\n"
+        "'customs-gateway samples DIR' writes a valid payload of each type and the send command for it."
+    )
+
+
+def _samples(directory: Path) -> int:
+    from gateway.samplefiles import write_samples
+
+    written = write_samples(directory)
+    print(f"{len(written) - 1} sample payloads and README.txt (the send command of each) written to {directory}")
+    return 0
+
+
 def _recipients(args: argparse.Namespace) -> list[str]:
     return [t.strip() for t in args.to.split(",") if t.strip()]
 
 
 def _sign_args(args: argparse.Namespace, schema: str) -> dict[str, Any]:
-    return {"schema": schema, "media": args.media, "tlp": Tlp(args.tlp), "program": args.program}
+    return {
+        "schema": schema,
+        "media": args.media,
+        "tlp": Tlp(args.tlp),
+        "program": args.program,
+        "message_id": args.message_id,
+    }
 
 
 async def _report_submission(submission: Awaitable[Submitted]) -> int:
