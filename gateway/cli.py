@@ -12,7 +12,9 @@
     customs-gateway aeo check OPERATOR ...   is this operator a recognised AEO (offline, same rules as the gateway)
     customs-gateway policy validate|test|explain   check the Cedar policies offline (gateway/policyadmin.py)
 
-Exit codes: 0 success, 1 a check failed or the gateway refused, 2 usage or configuration error.
+Exit codes: 0 success, 1 a check failed or the gateway refused, 2 usage or configuration error (one line on
+stderr: a bad argument or URL, a missing file, an unknown member, a port in use), 3 no gateway answered at the
+URL (refused, TLS handshake failed, timed out), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import json
 import sys
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from gateway import __version__, aeotool, eventloop, policyadmin
 from gateway.core.errors import GatewayError
@@ -45,12 +47,22 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+EXIT_INTERRUPTED = 130
+
+
 class _Parser(argparse.ArgumentParser):
-    """Every (sub)command's parser: ``add_subparsers`` makes its parsers of this class, so all share the format."""
+    """Every (sub)command's parser: ``add_subparsers`` makes its parsers of this class, so all share the format
+    and a usage mistake is one line on stderr (exit 2)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -139,11 +151,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with asyncio.Runner(loop_factory=eventloop.loop_factory(getattr(args, "loop", "asyncio"))) as runner:
             return runner.run(_dispatch(args))
-    except GatewayError as exc:
-        print(f"error: {exc.code}: {exc.public}" + (f" ({exc.detail})" if exc.detail else ""), file=sys.stderr)
-        return 2 if exc.code == "UNAVAILABLE" else 1
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except (GatewayError, OSError) as exc:
+        message, code = _failure(exc)
+    except Exception as exc:
+        from gateway.client import ClientSetupError, GatewayUnreachable
+
+        if not isinstance(exc, ClientSetupError | GatewayUnreachable):
+            raise
+        message, code = exc.detail, EXIT_USAGE if isinstance(exc, ClientSetupError) else EXIT_UNREACHABLE
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _failure(exc: GatewayError | OSError) -> tuple[str, int]:
+    """One line and the exit code for an error raised in this process (not a gateway's answer)."""
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), EXIT_USAGE
+    code = EXIT_USAGE if exc.code == "UNAVAILABLE" else EXIT_FAILED
+    if exc.detail and exc.public == type(exc).default_public:  # a gateway's generic text for its callers: say what
+        return f"{exc.code}: {exc.detail}", code
+    return f"{exc.code}: {exc.public}" + (f" ({exc.detail})" if exc.detail else ""), code
 
 
 async def _dispatch(args: argparse.Namespace) -> int:
@@ -268,7 +297,11 @@ async def _send(args: argparse.Namespace) -> int:
     if spec is None:
         print(f"error: unknown message type {args.type}; known: {sorted(MESSAGE_TYPES)}", file=sys.stderr)
         return 2
-    payload = args.payload.read_bytes()
+    try:
+        payload = args.payload.read_bytes()
+    except OSError as exc:
+        print(f"error: cannot read the payload {args.payload}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
     args.media = args.media or _media_of(args.payload, payload)
     if args.transport == "grpc":
         return await _send_grpc(args, payload, spec.schema)
@@ -329,10 +362,12 @@ def _sign_args(args: argparse.Namespace, schema: str) -> dict[str, Any]:
 
 async def _report_submission(submission: Awaitable[Submitted]) -> int:
     """Print the gateway's answer (the receipt and its verified claims) or its refusal; the exit code says which."""
-    from gateway.client import GatewayClientError
+    from gateway.client import ClientSetupError, GatewayClientError, GatewayUnreachable
 
     try:
         result = await submission
+    except (ClientSetupError, GatewayUnreachable):
+        raise  # no gateway's answer to print: main() says what went wrong in one line
     except GatewayClientError as exc:
         print(json.dumps({"status": exc.status, "code": exc.code, "detail": exc.detail, "field": exc.field}))
         return 1

@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from gateway import portsamples
+from gateway.client import GatewayUnreachable
 from gateway.infra.redis_store import RedisStore
 from gateway.infra.sqlite import SqliteStore
 from gateway.ports import Store
@@ -73,7 +73,7 @@ async def killed_while_sending(
 ) -> None:
     await served.start(crash_point)
     async with served.client(member) as client:
-        with pytest.raises(aiohttp.ClientError):  # the process dies before it answers
+        with pytest.raises(GatewayUnreachable):  # the process dies before it answers
             await client.submit(
                 message_type, ["CN-GACC" if member != "CN-GACC" else "PORT-NLRTM"], to_bytes(document), schema=schema
             )
