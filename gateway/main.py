@@ -320,8 +320,9 @@ def require_free_ports(settings: Settings) -> None:
             try:
                 socket.create_server(address, family=family).close()
             except OSError as exc:
+                reason = os.strerror(exc.errno) if exc.errno else str(exc)
                 raise Unavailable(
-                    f"cannot listen on {settings.host}:{port} ({os.strerror(exc.errno or 0)}); is another gateway running?",
+                    f"cannot listen on {settings.host}:{port} ({reason}); is another gateway running?",
                     field=f"gateway.{name}",
                 ) from exc
 
