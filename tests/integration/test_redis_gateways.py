@@ -28,9 +28,11 @@ from gateway.client import GatewayClient, GatewayClientError, MemberCredentials
 from gateway.core import tokens
 from gateway.infra.redis_store import RedisStore
 from gateway.samples import cargo_manifest, to_bytes
+from tests.redisenv import REDIS_URL
+
+pytestmark = pytest.mark.redis
 
 CLI = [sys.executable, "-m", "gateway.cli"]
-REDIS_URL = "redis://127.0.0.1:6379/0"
 MANIFEST = "manifest.cargo.v1"
 SCHEMA = "cgw.v1.CargoManifest"
 
