@@ -241,6 +241,7 @@ def test_serve_refuses_a_redis_without_persistence(pair: Pair) -> None:
     if asyncio.run(_durable()):
         pytest.skip("this Redis has AOF and noeviction: nothing to refuse")
     text = (pair.federation / "gateway-a.toml").read_text().replace("allow_no_persistence = true\n", "")
+    text = re.sub(r"rest_port = \d+", f"rest_port = {_free_port()}", text)  # A's port is taken: refused first
     config = pair.federation / "gateway-refused.toml"
     config.write_text(text)
     result = subprocess.run(
