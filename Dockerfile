@@ -2,16 +2,18 @@
 #   docker build -t customs-gateway .
 #   docker run --rm -p 8443:8443 -p 8444:8444 -v /srv/federation:/etc/customs-gateway:ro \
 #       -v cgw-data:/var/lib/customs-gateway customs-gateway
-# The config (/etc/customs-gateway/gateway.toml) must set data_dir = "/var/lib/customs-gateway",
-# policies_dir = "/usr/share/customs-gateway/policies" and host = "0.0.0.0"; keys are mounted read-only and
-# must not be readable by group/other.
+# The config (/etc/customs-gateway/gateway.toml) must set data_dir = "/var/lib/customs-gateway" and
+# host = "0.0.0.0"; keys are mounted read-only and must not be readable by group/other. Without policies_dir the
+# gateway runs the policies shipped in the package (the wheel carries policies/ as gateway/policies, setup.py);
+# /usr/share/customs-gateway/policies holds the same files for configs that name it.
 
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py MANIFEST.in README.md ./
 COPY gateway ./gateway
 COPY adapters ./adapters
+COPY policies ./policies
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --upgrade pip \
  && /opt/venv/bin/pip install .

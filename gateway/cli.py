@@ -12,8 +12,10 @@
     customs-gateway aeo check OPERATOR ...   is this operator a recognised AEO (offline, same rules as the gateway)
     customs-gateway policy validate|test|explain   check the Cedar policies offline (gateway/policyadmin.py)
 
-Exit codes: 0 success, 1 a check failed or the gateway refused, 2 usage or configuration error, or ``serve``
-could not start or stop cleanly (``UNAVAILABLE``: its data_dir is in use by another process, a full disk, ...).
+Exit codes: 0 success, 1 a check failed or the gateway refused, 2 usage or configuration error (one line on
+stderr: a bad argument or URL, a missing file, an unknown member, a port in use), or ``serve`` could not start
+or stop cleanly (``UNAVAILABLE``: its data_dir is in use by another process, a full disk, ...), 3 no gateway
+answered at the URL (refused, TLS handshake failed, timed out), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ import json
 import sys
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from gateway import aeotool, eventloop, policyadmin
+from gateway import __version__, aeotool, eventloop, policyadmin
 from gateway.core.errors import GatewayError
 from gateway.core.model import Tlp
 from gateway.settings import load_settings
@@ -36,13 +38,44 @@ if TYPE_CHECKING:
     from gateway.client import Submitted
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Epilogs keep their line breaks; an option's help ends with its default when it has one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if not action.option_strings or "%(default)" in text or action.default in (None, False, [], argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every (sub)command's parser: ``add_subparsers`` makes its parsers of this class, so all share the format
+    and a usage mistake is one line on stderr (exit 2)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="customs-gateway", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser = _Parser(prog="customs-gateway", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log lines at or above"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     init = commands.add_parser("init", help="create a development federation in DIR")
-    init.add_argument("directory", type=Path)
+    init.add_argument("directory", type=Path, help="where to write it (must be empty unless --force or --renew)")
     mode = init.add_mutually_exclusive_group()
     mode.add_argument("--force", action="store_true", help="write into a non-empty directory")
     mode.add_argument(
@@ -62,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     serve = commands.add_parser("serve", help="run the gateway")
-    serve.add_argument("--config", type=Path, required=True)
+    serve.add_argument("--config", type=Path, required=True, help="the gateway's TOML configuration file")
     serve.add_argument("--loop", choices=eventloop.LOOPS, default="auto", help="event loop (auto: uvloop if installed)")
 
     demo = commands.add_parser("demo", help="run the end-to-end demo scenario on loopback")
@@ -74,8 +107,8 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--as", dest="member", required=True, help="sending member id")
     send.add_argument("--type", required=True, help="message type, e.g. manifest.cargo.v1")
     send.add_argument("--to", required=True, help="comma-separated recipient member ids")
-    send.add_argument("--tlp", default="AMBER", choices=[t.value for t in Tlp])
-    send.add_argument("--program")
+    send.add_argument("--tlp", default="AMBER", choices=[t.value for t in Tlp], help="TLP 2.0 sharing label")
+    send.add_argument("--program", help="the programme the message travels under (SSTL, CSI, MEGAPORT)")
     send.add_argument(
         "--media", help="payload media type (default: application/edifact for .edi files or UNA/UNB, else JSON)"
     )
@@ -86,7 +119,8 @@ def _parser() -> argparse.ArgumentParser:
         choices=["rest", "grpc"],
         help="rest (--url https://host:port) or grpc (--url host:port of the gRPC listener, mTLS)",
     )
-    send.add_argument("payload", type=Path)
+    send.add_argument("payload", type=Path, help="the payload file (JSON, or a UN/EDIFACT .edi interchange)")
+    _add_samples(send, commands)
 
     aeotool.add_parser(commands)  # customs-gateway aeo import|check (gateway/aeotool.py)
     policyadmin.add_parser(commands)  # customs-gateway policy validate|test|explain
@@ -108,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     rotate = checkpoint_commands.add_parser(
         "rotate-key", help="replace the checkpoint key (recorded in the ledger when the gateway next starts)"
     )
-    rotate.add_argument("--config", type=Path, required=True)
+    rotate.add_argument("--config", type=Path, required=True, help="the gateway's TOML configuration file")
     return parser
 
 
@@ -118,11 +152,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with asyncio.Runner(loop_factory=eventloop.loop_factory(getattr(args, "loop", "asyncio"))) as runner:
             return runner.run(_dispatch(args))
-    except GatewayError as exc:
-        print(f"error: {exc.code}: {exc.public}" + (f" ({exc.detail})" if exc.detail else ""), file=sys.stderr)
-        return 2 if exc.code == "UNAVAILABLE" else 1
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except (GatewayError, OSError) as exc:
+        message, code = _failure(exc)
+    except Exception as exc:
+        from gateway.client import ClientSetupError, GatewayUnreachable
+
+        if not isinstance(exc, ClientSetupError | GatewayUnreachable):
+            raise
+        message, code = exc.detail, EXIT_USAGE if isinstance(exc, ClientSetupError) else EXIT_UNREACHABLE
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _failure(exc: GatewayError | OSError) -> tuple[str, int]:
+    """One line and the exit code for an error raised in this process (not a gateway's answer)."""
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), EXIT_USAGE
+    code = EXIT_USAGE if exc.code == "UNAVAILABLE" else EXIT_FAILED
+    if exc.detail and exc.public == type(exc).default_public:  # a gateway's generic text for its callers: say what
+        return f"{exc.code}: {exc.detail}", code
+    return f"{exc.code}: {exc.public}" + (f" ({exc.detail})" if exc.detail else ""), code
 
 
 async def _dispatch(args: argparse.Namespace) -> int:
@@ -141,6 +192,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return await run_demo(keep=args.keep)
     if args.command == "send":
         return await _send(args)
+    if args.command == "samples":
+        return _samples(args.directory)
     if args.command == "aeo":
         return aeotool.run(args)
     if args.command == "policy":
@@ -245,7 +298,11 @@ async def _send(args: argparse.Namespace) -> int:
     if spec is None:
         print(f"error: unknown message type {args.type}; known: {sorted(MESSAGE_TYPES)}", file=sys.stderr)
         return 2
-    payload = args.payload.read_bytes()
+    try:
+        payload = args.payload.read_bytes()
+    except OSError as exc:
+        print(f"error: cannot read the payload {args.payload}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
     args.media = args.media or _media_of(args.payload, payload)
     if args.transport == "grpc":
         return await _send_grpc(args, payload, spec.schema)
@@ -260,20 +317,58 @@ async def _send(args: argparse.Namespace) -> int:
     return await _report_submission(submit())
 
 
+def _add_samples(send: argparse.ArgumentParser, commands: Any) -> None:
+    """The ``samples DIR`` command, ``send --id`` (the recall sample names the id of the SSTL sample) and, in
+    ``send --help``, every message type with the dev federation's sample sender and recipients."""
+    from gateway.core.payloads import MESSAGE_TYPES
+    from gateway.samplefiles import SAMPLES
+
+    samples = commands.add_parser("samples", help="write a valid sample payload of every message type into DIR")
+    samples.add_argument("directory", type=Path, help="where to write them (created if missing)")
+    send.add_argument("--id", dest="message_id", help="the envelope's message id (default: a new UUID)")
+
+    senders = {s.message_type: f"{s.sender} -> {','.join(s.to)}" for s in SAMPLES}
+    types = "\n".join(
+        f"  {name:<28} {spec.schema:<31} {senders.get(name, '(written by the gateway, not sent)')}"
+        for name, spec in MESSAGE_TYPES.items()
+    )
+    send.epilog = (
+        f"message types (--type; schema; the dev federation's sample sender -> recipients):\n{types}\n"
+        "TLP 2.0 (--tlp): CLEAR, GREEN, AMBER, AMBER+STRICT, RED.\n"
+        "'customs-gateway samples DIR' writes a valid payload of each type and the send command for it."
+    )
+
+
+def _samples(directory: Path) -> int:
+    from gateway.samplefiles import write_samples
+
+    written = write_samples(directory)
+    print(f"{len(written) - 1} sample payloads and README.txt (the send command of each) written to {directory}")
+    return 0
+
+
 def _recipients(args: argparse.Namespace) -> list[str]:
     return [t.strip() for t in args.to.split(",") if t.strip()]
 
 
 def _sign_args(args: argparse.Namespace, schema: str) -> dict[str, Any]:
-    return {"schema": schema, "media": args.media, "tlp": Tlp(args.tlp), "program": args.program}
+    return {
+        "schema": schema,
+        "media": args.media,
+        "tlp": Tlp(args.tlp),
+        "program": args.program,
+        "message_id": args.message_id,
+    }
 
 
 async def _report_submission(submission: Awaitable[Submitted]) -> int:
     """Print the gateway's answer (the receipt and its verified claims) or its refusal; the exit code says which."""
-    from gateway.client import GatewayClientError
+    from gateway.client import ClientSetupError, GatewayClientError, GatewayUnreachable
 
     try:
         result = await submission
+    except (ClientSetupError, GatewayUnreachable):
+        raise  # no gateway's answer to print: main() says what went wrong in one line
     except GatewayClientError as exc:
         print(json.dumps({"status": exc.status, "code": exc.code, "detail": exc.detail, "field": exc.field}))
         return 1

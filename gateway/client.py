@@ -4,12 +4,17 @@ Rule 1: the client signs exactly what it sends: the JWS goes into ``Cgw-Envelope
         body, unchanged.
 Rule 2: every call has a timeout; errors come back as :class:`GatewayClientError` with the gateway's stable code.
 Rule 3: receipts are verified against the gateway's certificate before they are returned.
+Rule 4: a call that never reached a gateway says so: :class:`ClientSetupError` (a URL that is not
+        ``https://HOST[:PORT]``, a member the federation directory does not hold) before any connection,
+        :class:`GatewayUnreachable` when no gateway answered (refused, TLS handshake failed, timed out); aiohttp's
+        exceptions are translated in one place (``GatewayClient._call``).
 """
 
 from __future__ import annotations
 
 import base64
 import ssl
+import urllib.parse
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -43,6 +48,29 @@ class GatewayClientError(Exception):
         super().__init__(f"{status} {code}: {detail}" + (f" (at {field})" if field else ""))
 
 
+class ClientSetupError(GatewayClientError):
+    """The call was not made: its URL or credentials are wrong (nothing was sent to a gateway)."""
+
+    def __init__(self, detail: str, field: str | None = None) -> None:
+        super().__init__(0, "CLIENT_SETUP", detail, field)
+
+
+class GatewayUnreachable(GatewayClientError):
+    """No gateway answered: the connection was refused, its TLS handshake failed or the answer did not come."""
+
+    def __init__(self, target: str, reason: str) -> None:
+        super().__init__(0, "UNREACHABLE", f"no answer from a gateway at {target}: {reason}")
+
+
+def gateway_url(url: str) -> str:
+    """``url`` without a trailing slash, if it is ``https://HOST[:PORT]`` (the gateway speaks HTTPS only)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return url.rstrip("/")
+    hint = f"; did you mean https://{url}?" if "://" not in url else ""
+    raise ClientSetupError(f"gateway URL {url!r} is not https://HOST[:PORT] (the gateway speaks HTTPS only){hint}")
+
+
 def load_signing_key(path: Path) -> PrivateKey:
     key = load_private_key(path)
     if not isinstance(key, ec.EllipticCurvePrivateKey | Ed25519PrivateKey | rsa.RSAPrivateKey):
@@ -63,7 +91,15 @@ class MemberCredentials:
     @classmethod
     def from_federation(cls, federation_dir: Path, member_id: str) -> MemberCredentials:
         """Credentials of a member in a directory written by ``customs-gateway init``."""
-        base = federation_dir / "members" / member_id
+        members = federation_dir / "members"
+        if not members.is_dir():
+            raise ClientSetupError(f"{federation_dir} is not a federation directory written by 'init' (no members/)")
+        base = members / member_id
+        if not member_id or "/" in member_id or not base.is_dir():
+            known = ", ".join(sorted(p.name for p in members.iterdir() if p.is_dir()))
+            raise ClientSetupError(
+                f"{member_id!r} is not a member of the federation in {federation_dir}; members: {known}"
+            )
         return cls(
             member_id=member_id,
             signing_key=load_signing_key(base / "signing.key"),
@@ -156,7 +192,7 @@ class GatewayClient:
         connections: int = 8,
         gateway_member: str = "CN-GACC",
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = gateway_url(base_url)
         # The gateway's token issuer id (RFC 7523 audience): urn:cgw:gateway:<home administration>.
         self.gateway_issuer = f"urn:cgw:gateway:{gateway_member}"
         self.credentials = credentials
@@ -193,18 +229,25 @@ class GatewayClient:
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any, aiohttp.ClientResponse]:
         headers = self._headers() | kwargs.pop("headers", {})
-        async with self._session.request(method, self.base_url + path, headers=headers, **kwargs) as response:
-            if response.content_type in ("application/json", "application/problem+json"):
-                body: Any = await response.json(content_type=None)
-            else:
-                body = await response.read()
-            if response.status >= 400:
-                if isinstance(body, dict):
-                    raise GatewayClientError(
-                        response.status, str(body.get("code")), str(body.get("detail")), body.get("field")
-                    )
-                raise GatewayClientError(response.status, "HTTP_ERROR", repr(body)[:200])
-            return response.status, body, response
+        try:
+            async with self._session.request(method, self.base_url + path, headers=headers, **kwargs) as response:
+                if response.content_type in ("application/json", "application/problem+json"):
+                    body: Any = await response.json(content_type=None)
+                else:
+                    body = await response.read()
+        except aiohttp.ClientConnectorError as exc:  # refused, unresolvable, TLS handshake (Rule 4)
+            raise GatewayUnreachable(self.base_url, f"cannot connect ({exc.os_error or exc})") from exc
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            raise GatewayUnreachable(self.base_url, f"the connection broke before the answer ({exc!r})") from exc
+        except TimeoutError as exc:
+            raise GatewayUnreachable(self.base_url, "no answer before the call's timeout") from exc
+        if response.status >= 400:
+            if isinstance(body, dict):
+                raise GatewayClientError(
+                    response.status, str(body.get("code")), str(body.get("detail")), body.get("field")
+                )
+            raise GatewayClientError(response.status, "HTTP_ERROR", repr(body)[:200])
+        return response.status, body, response
 
     async def submit_signed(self, jws: str, payload: bytes, media: str = "application/json") -> Submitted:
         status, body, _ = await self._call(

@@ -34,15 +34,20 @@ async def _answer(carrier: GatewayClient, message_id: str) -> dict[str, tuple[tu
     return _cusres(items[0]["payload"])
 
 
-async def edifact_scenario(record: Record, carrier: GatewayClient) -> None:
-    print("8. the carrier files in UN/EDIFACT: a CUSCAR in, a CUSRES back")
-    interchange = to_cuscar(
-        cargo_manifest("COSU-EDI-0001"),
+def cuscar_filing(manifest_number: str = "COSU-EDI-0001", control_reference: str = "COSU00000001") -> bytes:
+    """COSCO's CUSCAR interchange to GACC for the sample manifest (what a carrier's system would send)."""
+    return to_cuscar(
+        cargo_manifest(manifest_number),
         sender="COSU",
         recipient="CNGACC",
-        control_reference="COSU00000001",
+        control_reference=control_reference,
         prepared=datetime.now(UTC),
     )
+
+
+async def edifact_scenario(record: Record, carrier: GatewayClient) -> None:
+    print("8. the carrier files in UN/EDIFACT: a CUSCAR in, a CUSRES back")
+    interchange = cuscar_filing()
     sent = await carrier.submit(MANIFEST, ["CN-GACC"], interchange, schema=SCHEMA, media=MEDIA_EDIFACT)
     answer = sent.receipt.get("answer", {})
     record(
@@ -54,17 +59,7 @@ async def edifact_scenario(record: Record, carrier: GatewayClient) -> None:
     accepted = cusres is not None and cusres["BGM"][3] == ("AP",) and cusres["RFF"] == (("ACW", "COSU00000001"),)
     record("CUSRES accepted pulled", accepted, "BGM ...+AP, RFF+ACW:COSU00000001" if accepted else repr(cusres))
 
-    broken = re.sub(
-        rb"UNT\+\d+\+",
-        b"UNT+99+",
-        to_cuscar(
-            cargo_manifest("COSU-EDI-0002"),
-            sender="COSU",
-            recipient="CNGACC",
-            control_reference="COSU00000002",
-            prepared=datetime.now(UTC),
-        ),
-    )
+    broken = re.sub(rb"UNT\+\d+\+", b"UNT+99+", cuscar_filing("COSU-EDI-0002", "COSU00000002"))
     try:
         await carrier.submit(MANIFEST, ["CN-GACC"], broken, schema=SCHEMA, media=MEDIA_EDIFACT)
     except GatewayClientError as exc:

@@ -23,7 +23,9 @@ from google.rpc import error_details_pb2, status_pb2
 
 from gateway.client import (
     DEFAULT_TIMEOUT_SECONDS,
+    ClientSetupError,
     GatewayClientError,
+    GatewayUnreachable,
     MemberCredentials,
     ReceiptVerifier,
     Submitted,
@@ -90,8 +92,13 @@ def _port_entry(entry: port_pb2.PortStreamEntry) -> dict[str, Any]:
     return notice_record(notice)
 
 
-def client_error(exc: grpc.aio.AioRpcError) -> GatewayClientError:
-    """The gateway's stable code from the ErrorInfo detail (the gRPC code name when there is none)."""
+# Without the gateway's ErrorInfo, UNAVAILABLE comes from the channel itself: no gateway answered.
+_NO_ANSWER = frozenset({grpc.StatusCode.UNAVAILABLE})
+
+
+def client_error(exc: grpc.aio.AioRpcError, target: str = "") -> GatewayClientError:
+    """The gateway's stable code from the ErrorInfo detail (the gRPC code name when there is none);
+    :class:`GatewayUnreachable` when the channel never reached a gateway."""
     code, field = exc.code().name, None
     for key, value in exc.trailing_metadata() or ():
         if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
@@ -100,6 +107,8 @@ def client_error(exc: grpc.aio.AioRpcError) -> GatewayClientError:
                 info = error_details_pb2.ErrorInfo()
                 if detail.Unpack(info):
                     code, field = info.reason, info.metadata.get("field")
+    if exc.code() in _NO_ANSWER and code == exc.code().name:
+        return GatewayUnreachable(target or "the gRPC target", exc.details() or code)
     return GatewayClientError(exc.code().value[0], code, exc.details() or "", field)
 
 
@@ -108,6 +117,8 @@ class GrpcGatewayClient:
         if credentials.tls_cert is None or credentials.tls_key is None:
             raise GatewayClientError(0, "MTLS_REQUIRED", "the gRPC listener requires a TLS client certificate")
         self.target = target.removeprefix("grpcs://").removeprefix("https://").rstrip("/")
+        if "://" in self.target or ":" not in self.target:
+            raise ClientSetupError(f"gRPC target {target!r} is not HOST:PORT (the gateway's gRPC listener, TLS)")
         self.credentials = credentials
         self.gateway_member = gateway_member
         channel_credentials = grpc.ssl_channel_credentials(
@@ -149,7 +160,7 @@ class GrpcGatewayClient:
         try:
             return await method(request, timeout=DEFAULT_TIMEOUT_SECONDS, metadata=self._metadata())
         except grpc.aio.AioRpcError as exc:
-            raise client_error(exc) from exc
+            raise client_error(exc, self.target) from exc
 
     # -- exchange ---------------------------------------------------------------------------------------
 
@@ -195,7 +206,7 @@ class GrpcGatewayClient:
                     payload=item.payload,
                 )
         except grpc.aio.AioRpcError as exc:
-            raise client_error(exc) from exc
+            raise client_error(exc, self.target) from exc
         finally:
             call.cancel()
 
@@ -215,7 +226,7 @@ class GrpcGatewayClient:
             async for entry in call:
                 yield _port_entry(entry)
         except grpc.aio.AioRpcError as exc:
-            raise client_error(exc) from exc
+            raise client_error(exc, self.target) from exc
         finally:
             call.cancel()
 

@@ -17,6 +17,7 @@ import dataclasses
 import gc
 import os
 import signal
+import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
@@ -160,6 +161,7 @@ def grpc_tls(settings: Settings) -> TlsMaterial:
 @asynccontextmanager
 async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa: PLR0912, PLR0915 - the one composition root: every start beside its stop
     settings = _with_crash_point(settings)
+    require_free_ports(settings)  # before anything is written: a second gateway on the same ports leaves no trace
     paths = trust_paths(settings)
     seen = paths.signature()  # before reading: a file replaced from now on is reloaded by the watcher
     serving = load_trust(paths.anchors, paths.crl, paths.registry)
@@ -331,6 +333,26 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             lock.release()  # Rule 3: last
     if stop_errors:  # everything is closed; the stop itself failed (e.g. a full disk): say so, once
         raise stop_errors[0]
+
+
+def require_free_ports(settings: Settings) -> None:
+    """``Unavailable`` when a listener's port is taken (another gateway running?). Bound with SO_REUSEADDR like
+    aiohttp, without SO_REUSEPORT: grpc's own bind would share a port another process listens on."""
+    for name, port in (("rest_port", settings.rest_port), ("grpc_port", settings.grpc_port)):
+        if not port:
+            continue  # None: no listener; 0: a free port is picked
+        addresses = {
+            (info[0], info[4][:2]) for info in socket.getaddrinfo(settings.host, port, type=socket.SOCK_STREAM)
+        }
+        for family, address in addresses:
+            try:
+                socket.create_server(address, family=family).close()
+            except OSError as exc:
+                reason = os.strerror(exc.errno) if exc.errno else str(exc)
+                raise Unavailable(
+                    f"cannot listen on {settings.host}:{port} ({reason}); is another gateway running?",
+                    field=f"gateway.{name}",
+                ) from exc
 
 
 def _with_crash_point(settings: Settings) -> Settings:

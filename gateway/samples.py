@@ -52,6 +52,34 @@ def cargo_manifest(manifest_number: str = "COSU-MAN-0001", *, container: str = "
     }
 
 
+def entry_summary(reference: str = "LRN-2026-0001") -> dict[str, Any]:
+    """A ``prearrival.ens.v1`` (ICS2 entry summary, F10: complete dataset, straight B/L) for the sample manifest's
+    consignment, filed by its carrier."""
+    manifest = cargo_manifest()
+    consignment = manifest["consignments"][0]
+    return {
+        "filingType": "F10",
+        "reference": reference,
+        "declarant": {**consignment["consignee"], "role": "DECLARANT"},
+        "carrier": {**consignment["consignee"], "role": "CARRIER"},
+        "vessel": manifest["vessel"],
+        "transportDocumentNumber": "EXMPMASTER01",
+        "portOfLoading": "CNSHA",
+        "portOfFirstEntry": "NLRTM",
+        "estimatedArrival": manifest["estimatedArrival"],
+        "containers": consignment["containers"],
+        "houseConsignments": [
+            {
+                "transportDocumentNumber": "EXMPHOUSE01",
+                "consignor": consignment["consignor"],
+                "consignee": consignment["consignee"],
+                "goodsItems": consignment["goodsItems"],
+                "placeOfDelivery": "DEDUI",
+            }
+        ],
+    }
+
+
 def release_notice(decision: str = "RELEASED", *, version: int = 1, at: datetime | None = None) -> dict[str, Any]:
     return {
         "transportDocumentNumber": "COSU6123456780",

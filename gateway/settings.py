@@ -134,8 +134,14 @@ MAX_TRUST_WATCH_SECONDS = 3600
 
 
 def default_policies_dir() -> Path:
-    """The policies shipped beside the package (repository layout: ``policies/`` next to ``gateway/``)."""
-    return Path(__file__).resolve().parent.parent / "policies"
+    """The shipped Cedar policies: the one default of ``serve`` (``policies_dir``), ``demo`` and ``policy ...``.
+
+    An installed wheel carries them as ``gateway/policies`` (copied from the repository's ``policies/`` at build
+    time, see setup.py); a checkout (or an editable install) reads ``policies/`` next to ``gateway/``.
+    """
+    package = Path(__file__).resolve().parent
+    installed = package / "policies"
+    return installed if installed.is_dir() else package.parent / "policies"
 
 
 _SECTIONS: dict[str, set[str]] = {

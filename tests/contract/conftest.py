@@ -27,6 +27,7 @@ from gateway.core.audit import AuditEvent, EventKind, rfc3339
 from gateway.infra.redis_store import RedisStore
 from gateway.infra.sqlite import SqliteStore
 from gateway.ports import Store, StoredMessage
+from tests.redisenv import REDIS_PARAM, REDIS_URL
 
 
 class Backend(Protocol):
@@ -39,10 +40,6 @@ class SqliteBackend:
 
     async def open(self) -> Store:
         return await SqliteStore.open(self.path)
-
-
-# The machine's Redis (CI runs one); every test gets its own key prefix, deleted after the test.
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @dataclass
@@ -67,7 +64,7 @@ BACKENDS: dict[str, Callable[[Path], Backend]] = {
 }
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=[REDIS_PARAM if name == "redis" else name for name in sorted(BACKENDS)])
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     made = BACKENDS[request.param](tmp_path)
     yield made

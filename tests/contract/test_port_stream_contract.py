@@ -29,14 +29,14 @@ from gateway.infra.sqlite import SqliteStore
 from gateway.infra.sqlite_ports import SqlitePortStreams
 from gateway.ports import NewMessage, PortLedger, PortStreamStore, Store
 from tests.contract.conftest import Kit
+from tests.redisenv import REDIS_PARAM, REDIS_URL
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 BL = "COSU6123456780"
 A, B, C = "MSKU9070323", "CSQU3054383", "TGHU8792452"
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", REDIS_PARAM])
 async def both(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[PortStreamStore, Store]]:
     """The port streams and the message store they live in (the same database or Redis prefix)."""
     if request.param == "sqlite":
@@ -192,6 +192,7 @@ async def test_a_refused_gate_out_and_its_alert_are_one_write(both: tuple[PortSt
     assert again is None and await store.ledger_size() == 3
 
 
+@pytest.mark.redis
 async def test_two_redis_processes_on_one_port_keep_it_dense_and_ledgered() -> None:
     """Two message stores (two sequencers) and their port streams on one prefix stand for two gateway
     processes: their applies race; the stream stays dense and every entry is in exactly one ledger event."""

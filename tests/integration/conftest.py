@@ -15,8 +15,7 @@ from gateway.client import GatewayClient, MemberCredentials
 from gateway.infra.devpki import create_federation
 from gateway.main import Gateway, running_gateway
 from gateway.settings import load_settings
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from tests.redisenv import REDIS_URL
 
 
 def redis_overrides(data_dir: Path, prefix: str) -> dict[str, Any]:

@@ -18,8 +18,9 @@ from gateway.infra.aeo_store import import_list_file
 from gateway.infra.redis_store import RedisStore
 from gateway.main import Gateway, running_gateway
 from gateway.settings import load_settings
+from tests.redisenv import REDIS_URL
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+pytestmark = pytest.mark.redis
 
 
 @pytest.fixture

@@ -46,21 +46,26 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str
         [*CLI, "serve", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT, text=True
     )
     url = f"https://127.0.0.1:{port}"
-    context = ssl.create_default_context(cafile=str(directory / "ca/root-ca.crt"))
+    wait_until_ready(url, directory, process, directory / "serve.log")
+    yield directory, url, process
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0  # graceful stop on SIGTERM
+    log.close()
+
+
+def wait_until_ready(url: str, federation: Path, process: subprocess.Popen[str], log: Path) -> None:
+    """Until the ``serve`` process answers /readyz 200 over TLS (30 s at most; its log in the failure)."""
+    context = ssl.create_default_context(cafile=str(federation / "ca/root-ca.crt"))
     deadline = time.monotonic() + 30
     while True:
         try:
             with urllib.request.urlopen(url + "/readyz", context=context, timeout=2) as response:
                 if response.status == 200:
-                    break
+                    return
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"gateway did not start: {(directory / 'serve.log').read_text()}") from None
+                raise AssertionError(f"gateway did not start: {log.read_text()}") from None
             time.sleep(0.2)
-    yield directory, url, process
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=30) == 0  # graceful stop on SIGTERM
-    log.close()
 
 
 def test_init_refuses_non_empty_directory(tmp_path: Path) -> None:

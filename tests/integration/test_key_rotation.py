@@ -28,9 +28,9 @@ from gateway.infra.redis_store import RedisStore
 from gateway.main import Gateway, running_gateway
 from gateway.samples import cargo_manifest, to_bytes
 from gateway.settings import Settings, load_settings
+from tests.redisenv import REDIS_URL
 
 CLI = [sys.executable, "-m", "gateway.cli"]
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -148,6 +148,7 @@ def test_rotate_key_command(tmp_path: Path) -> None:
     assert result.stderr.startswith("error: UNAVAILABLE")
 
 
+@pytest.mark.redis
 async def test_gateways_sharing_one_redis_ledger_record_the_rotation_and_verify(tmp_path: Path) -> None:
     """Two processes of one Redis ledger restart together on the rotated key: both may record the rotation
     (Rule 3 of core/keyhistory: the repeat changes nothing); every published checkpoint verifies."""

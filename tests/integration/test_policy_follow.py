@@ -37,6 +37,8 @@ from tests.integration.test_redis_gateways import (
     stop_processes,
 )
 
+pytestmark = pytest.mark.redis
+
 # Flips one permit to a deny without touching any policy test case: carriers file their manifests AMBER in every
 # case, so the set still passes its tests (a reload checks them) while a GREEN manifest of COSCO is now refused.
 HALT = """

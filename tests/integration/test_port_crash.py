@@ -13,23 +13,23 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from gateway import portsamples
+from gateway.client import GatewayUnreachable
 from gateway.infra.redis_store import RedisStore
 from gateway.infra.sqlite import SqliteStore
 from gateway.ports import Store
 from gateway.samples import to_bytes
 from tests.integration.test_crash_safety import Served, audit_verify
+from tests.redisenv import REDIS_PARAM, REDIS_URL
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 A, B = portsamples.CONTAINERS[:2]
 NOTICE, NOTICE_SCHEMA = "release.notice.v1", "cgw.v1.ReleaseNotice"
 GATE_OUT, GATE_OUT_SCHEMA = "port.gate-out.v1", "cgw.v1.GateOut"
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", REDIS_PARAM])
 async def served(request: pytest.FixtureRequest, federation: Path, tmp_path: Path) -> AsyncIterator[Served]:
     fed = tmp_path / "fed"
     shutil.copytree(federation, fed, ignore=shutil.ignore_patterns("data", "*.db*"))
@@ -73,7 +73,7 @@ async def killed_while_sending(
 ) -> None:
     await served.start(crash_point)
     async with served.client(member) as client:
-        with pytest.raises(aiohttp.ClientError):  # the process dies before it answers
+        with pytest.raises(GatewayUnreachable):  # the process dies before it answers
             await client.submit(
                 message_type, ["CN-GACC" if member != "CN-GACC" else "PORT-NLRTM"], to_bytes(document), schema=schema
             )

@@ -27,6 +27,8 @@ from gateway.settings import load_settings
 from tests.integration.conftest import REDIS_URL, redis_overrides
 from tests.integration.test_crash_safety import Served
 
+pytestmark = pytest.mark.redis
+
 A, B = portsamples.CONTAINERS[:2]
 
 

@@ -23,8 +23,10 @@ from gateway.samples import cargo_manifest, to_bytes
 from gateway.settings import load_settings
 from tests.integration.test_push_delivery import ledger, wait_until
 from tests.integration.webhook_receiver import WebhookReceiver, push_federation
+from tests.redisenv import REDIS_URL
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+pytestmark = pytest.mark.redis
+
 MESSAGES = 12
 PUSHED = "NL-DOUANE"  # receives cargo manifests by webhook in this test
 

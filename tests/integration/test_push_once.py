@@ -32,6 +32,7 @@ from gateway.ports import DueDelivery
 from gateway.samples import release_notice, to_bytes
 from tests.integration.test_push_delivery import NOTICE, PORT, Start, client, ledger, start, wait_until
 from tests.integration.test_push_lease import REDIS_URL
+from tests.redisenv import REDIS_PARAM
 
 __all__ = ["start"]  # the fixture pytest hands to these tests
 
@@ -96,7 +97,7 @@ async def test_every_message_to_a_healthy_webhook_has_exactly_one_delivered_leaf
     assert {e["event"] for e in await attempts(gateway)} == {"delivered"}
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", REDIS_PARAM])
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any]]:
     """The ``[store]`` table of the gateway under test: the default SQLite, or the real Redis under a fresh prefix
     (deleted afterwards)."""

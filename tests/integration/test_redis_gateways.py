@@ -28,9 +28,11 @@ from gateway.client import GatewayClient, GatewayClientError, MemberCredentials
 from gateway.core import tokens
 from gateway.infra.redis_store import RedisStore
 from gateway.samples import cargo_manifest, to_bytes
+from tests.redisenv import REDIS_URL
+
+pytestmark = pytest.mark.redis
 
 CLI = [sys.executable, "-m", "gateway.cli"]
-REDIS_URL = "redis://127.0.0.1:6379/0"
 MANIFEST = "manifest.cargo.v1"
 SCHEMA = "cgw.v1.CargoManifest"
 
@@ -240,6 +242,7 @@ def test_serve_refuses_a_redis_without_persistence(pair: Pair) -> None:
         pytest.skip("this Redis has AOF and noeviction: nothing to refuse")
     text = (pair.federation / "gateway-a.toml").read_text().replace("allow_no_persistence = true\n", "")
     text = text.replace('data_dir = "data-a"', 'data_dir = "data-refused"')  # its own: data-a is held by A
+    text = re.sub(r"rest_port = \d+", f"rest_port = {_free_port()}", text)  # A's port is taken: refused first
     config = pair.federation / "gateway-refused.toml"
     config.write_text(text)
     result = subprocess.run(

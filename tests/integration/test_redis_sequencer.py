@@ -14,8 +14,10 @@ from gateway.core.errors import DuplicateConflict
 from gateway.infra.redis_store import RedisStore
 from gateway.ports import StoredMessage
 from tests.contract.conftest import Kit
+from tests.redisenv import REDIS_URL
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+pytestmark = pytest.mark.redis
+
 WRITERS = 3
 
 

@@ -8,10 +8,9 @@ import json
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-import aiohttp
 import pytest
 
-from gateway.client import GatewayClient, MemberCredentials
+from gateway.client import GatewayClient, GatewayUnreachable, MemberCredentials
 from gateway.infra.sqlite import SqliteStore
 from gateway.main import running_gateway
 from gateway.samples import release_notice, to_bytes
@@ -48,7 +47,7 @@ async def test_shutdown_drains_a_long_poll_and_a_push_in_flight(federation: Path
 
         stopping = asyncio.create_task(stack.aclose())
         await asyncio.sleep(0.2)
-        with pytest.raises(aiohttp.ClientError):  # the listener is closed: no new work is taken
+        with pytest.raises(GatewayUnreachable):  # the listener is closed: no new work is taken
             await auditor.checkpoint()
         assert (await long_poll)["items"] == []  # answered, not cut off
         await stopping

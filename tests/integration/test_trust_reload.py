@@ -25,7 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gateway.client import GatewayClient, GatewayClientError, MemberCredentials
+from gateway.client import GatewayClient, GatewayClientError, GatewayUnreachable, MemberCredentials
 from gateway.grpc_client import GrpcGatewayClient, StreamedItem
 from gateway.infra.devpki import Issuer, build_crl
 from gateway.infra.files import load_certificates, load_private_key
@@ -248,7 +248,7 @@ async def test_sighup_reloads_the_crl_of_a_serving_gateway(tmp_path: Path) -> No
                 try:
                     await client.fetch_token()
                     break
-                except OSError:
+                except GatewayUnreachable:
                     alive = process.returncode is None and time.monotonic() < deadline
                     assert alive, (tmp_path / "serve.log").read_text()
                     await asyncio.sleep(0.2)

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gateway.core import merkle
 from gateway.core.errors import GatewayError
+from tests.shareddata import SHARED, missing, shared_path
 
-VECTORS = Path(__file__).resolve().parents[2] / ".." / "shared" / "vectors" / "merkle"
+VECTORS = SHARED / "vectors" / "merkle"
 
 pytestmark = pytest.mark.shared
 
@@ -35,7 +35,7 @@ def b64(value: str | None) -> bytes:
 
 def require(case: dict[str, Any] | None) -> dict[str, Any]:
     if case is None:
-        pytest.skip(f"Merkle vectors not available at {VECTORS} (the shared data folder is absent)")
+        pytest.skip(missing("vectors/merkle"))  # the folder was absent when the cases were collected
     return case
 
 
@@ -80,7 +80,6 @@ def test_consistency_vector(case: dict[str, Any] | None) -> None:
 
 
 def test_vector_folders_are_not_empty() -> None:
-    if not VECTORS.is_dir():
-        pytest.skip(f"Merkle vectors not available at {VECTORS} (the shared data folder is absent)")
-    assert len(list((VECTORS / "inclusion").rglob("*.json"))) > 50
-    assert len(list((VECTORS / "consistency").rglob("*.json"))) > 50
+    folder = shared_path("vectors/merkle")
+    assert len(list((folder / "inclusion").rglob("*.json"))) > 50
+    assert len(list((folder / "consistency").rglob("*.json"))) > 50

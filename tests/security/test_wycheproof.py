@@ -16,7 +16,6 @@ from __future__ import annotations
 import collections
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,10 +23,9 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from gateway.core import signing
 from gateway.core.errors import SignatureRejected
+from tests.shareddata import shared_path
 
 pytestmark = pytest.mark.shared
-
-VECTORS = Path(__file__).resolve().parents[2] / ".." / "shared" / "vectors" / "wycheproof"
 
 Verifier = Callable[[Any, bytes, bytes], None]
 
@@ -55,9 +53,7 @@ CASES: list[tuple[str, Verifier, tuple[int, int, int]]] = [
 
 @pytest.mark.parametrize(("name", "verify", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_every_wycheproof_case(name: str, verify: Verifier, expected: tuple[int, int, int]) -> None:
-    path = VECTORS / name
-    if not path.is_file():
-        pytest.skip(f"Wycheproof vectors not present at {path} (../shared is absent in a fresh clone)")
+    path = shared_path(f"vectors/wycheproof/{name}")
     data = json.loads(path.read_text(encoding="utf-8"))
     counts: collections.Counter[str] = collections.Counter()
     wrong: list[str] = []

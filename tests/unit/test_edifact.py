@@ -33,9 +33,10 @@ from gateway.core.errors import (
     all_error_classes,
 )
 from gateway.core.payloads import validate_payload
+from tests.shareddata import shared_path
 from tests.unit.test_payloads import ens
 
-SHARED_FIXTURE = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "cuscar_d95b_synthetic_valid.edi"
+SHARED_FIXTURE = "fixtures/cuscar_d95b_synthetic_valid.edi"
 PREPARED = datetime(2026, 3, 15, 9, 30, tzinfo=UTC)
 
 
@@ -136,9 +137,7 @@ def written_with_pia() -> str:
 def interchange(request: pytest.FixtureRequest) -> str:
     if request.param == "written":
         return written()
-    if not SHARED_FIXTURE.is_file():
-        pytest.skip("../shared/fixtures/cuscar_d95b_synthetic_valid.edi is absent")
-    return SHARED_FIXTURE.read_text(encoding="latin-1")
+    return shared_path(SHARED_FIXTURE).read_text(encoding="latin-1")
 
 
 def _sub(pattern: str, replacement: str) -> Callable[[str], str]:
@@ -186,9 +185,7 @@ def test_written_interchange_reads_back_as_the_manifest() -> None:
 
 @pytest.mark.shared
 def test_shared_fixture_facts() -> None:
-    if not SHARED_FIXTURE.is_file():
-        pytest.skip("../shared/fixtures/cuscar_d95b_synthetic_valid.edi is absent")
-    parsed = parse_interchange(SHARED_FIXTURE.read_bytes())
+    parsed = parse_interchange(shared_path(SHARED_FIXTURE).read_bytes())
     (message,) = parsed.messages
     assert (message.type, message.directory, message.reference, len(message.segments)) == (
         "CUSCAR",

@@ -30,35 +30,9 @@ from gateway.wire.cgw.v1 import common_pb2
 _AT = datetime(2026, 4, 10, 12, 0, tzinfo=UTC)
 
 
-def _ens() -> dict[str, Any]:
-    manifest = samples.cargo_manifest()
-    consignment = manifest["consignments"][0]
-    return {
-        "filingType": "F10",
-        "reference": "LRN-2026-0001",
-        "declarant": {**consignment["consignee"], "role": "DECLARANT"},
-        "carrier": {**consignment["consignee"], "role": "CARRIER"},
-        "vessel": manifest["vessel"],
-        "transportDocumentNumber": "EXMPMASTER01",
-        "portOfLoading": "CNSHA",
-        "portOfFirstEntry": "NLRTM",
-        "estimatedArrival": "2026-04-10T12:00:00Z",
-        "containers": consignment["containers"],
-        "houseConsignments": [
-            {
-                "transportDocumentNumber": "EXMPHOUSE01",
-                "consignor": consignment["consignor"],
-                "consignee": consignment["consignee"],
-                "goodsItems": consignment["goodsItems"],
-                "placeOfDelivery": "DEDUI",
-            }
-        ],
-    }
-
-
 BASES: dict[str, dict[str, Any]] = {
     "manifest.cargo.v1": samples.cargo_manifest(),
-    "prearrival.ens.v1": _ens(),
+    "prearrival.ens.v1": samples.entry_summary(),
     "release.notice.v1": samples.release_notice(at=_AT),
     "sstl.security-data.v1": programsamples.sstl_security_data(),
     "sstl.control-result.v1": programsamples.sstl_control_result(at=_AT),

@@ -11,7 +11,6 @@ import contextlib
 import copy
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +27,7 @@ from gateway.core.errors import (
 )
 from gateway.core.payloads import MESSAGE_TYPES, PortRef, TraderId, validate_payload
 from gateway.wire.cgw.v1 import manifest_pb2, release_pb2
+from tests.shareddata import shared_path
 
 
 def _party(role: str, name: str, country: str, *ids: tuple[str, str]) -> dict[str, Any]:
@@ -525,14 +525,10 @@ def test_type_confusion_is_reported_at_the_field(key: str, value: Any) -> None:
 
 # -- the shared CUSCAR fixture ----------------------------------------------------------------------------
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
-
 
 @pytest.mark.shared
 def test_json_fixture_matches_the_cuscar_fixture() -> None:
-    edi = SHARED / "fixtures" / "cuscar_d95b_synthetic_valid.edi"
-    if not edi.is_file():
-        pytest.skip("../shared/fixtures/cuscar_d95b_synthetic_valid.edi is absent (fresh clone without shared)")
+    edi = shared_path("fixtures/cuscar_d95b_synthetic_valid.edi")
     text = edi.read_text(encoding="utf-8")
     result = validate_payload("manifest.cargo.v1", "application/json", _json(manifest()))
     assert set(re.findall(r"EQD\+CN\+(\w+)", text)) == set(result.containers)

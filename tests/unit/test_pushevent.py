@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,8 +12,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.core.errors import BadRequest, SignatureRejected
 from gateway.core.pushevent import CONTENT_TYPE, build_push_event, parse_cloudevent, read_push_event, sign_detached
+from tests.shareddata import shared_path
 
-SHARED_FIXTURE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "cloudevent_release_notice.json"
+SHARED_FIXTURE = "fixtures/cloudevent_release_notice.json"
 KEY = ec.generate_private_key(ec.SECP256R1())
 X5C = [base64.b64encode(b"leaf certificate DER (transported, not parsed here)").decode()]
 AT = datetime(2026, 4, 10, 14, 5, tzinfo=UTC)
@@ -104,9 +104,7 @@ def test_parse_refuses_what_the_spec_forbids(raw: bytes, field: str | None) -> N
 
 @pytest.mark.shared
 def test_the_shared_release_notice_fixture_parses() -> None:
-    if not SHARED_FIXTURE.is_file():
-        pytest.skip("../shared is absent")
-    parsed = parse_cloudevent(SHARED_FIXTURE.read_bytes())
+    parsed = parse_cloudevent(shared_path(SHARED_FIXTURE).read_bytes())
     assert (parsed.type, parsed.source, parsed.attributes["tlp"]) == (
         "org.example.customs.release.granted.v1",
         "urn:example:customs:nl:rotterdam",

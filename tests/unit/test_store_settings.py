@@ -18,8 +18,7 @@ from gateway.core.errors import Unavailable
 from gateway.infra.backends import open_store
 from gateway.infra.redis_store import RedisPersistence, RedisStore
 from gateway.settings import StoreSettings, load_settings
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from tests.redisenv import REDIS_URL
 
 BASE = """
 [gateway]
@@ -94,6 +93,7 @@ def test_persistence_verdicts() -> None:
     assert "allkeys-lru" in evicting.problem()
 
 
+@pytest.mark.redis
 async def test_a_redis_without_persistence_is_refused_unless_allowed() -> None:
     """The machine's Redis runs without AOF (as CI's does): production settings must refuse it."""
     prefix = f"cgw-test-{uuid.uuid4().hex[:12]}"
