@@ -69,6 +69,40 @@ def _status_json(status: exchange_pb2.MessageStatus) -> dict[str, Any]:
         "ledger_index": status.ledger_index,
         "evidence_sha256": status.evidence_sha256,
         "receipt": status.receipt,
+        "recipients": [_recipient_json(r) for r in status.recipient_states],
+        "forwards": [
+            {
+                "from": f.sender,
+                "message_id": f.message_id,
+                "to": list(f.recipients),
+                "received": f.received,
+                "ledger_index": f.ledger_index,
+            }
+            for f in status.forwards
+        ],
+    }
+
+
+def _recipient_json(state: exchange_pb2.RecipientState) -> dict[str, Any]:
+    """A recipient's state in the REST shape (empty strings and unset messages become None)."""
+    d = state.delivery
+    return {
+        "member": state.member,
+        "cursor": state.cursor,
+        "state": state.state,
+        "settled": state.settled or None,
+        "delivery": {
+            "attempts": d.attempts,
+            "outcome": d.outcome,
+            "last_status": d.last_status,
+            "updated": d.updated,
+            "next_attempt": d.next_attempt or None,
+        }
+        if state.HasField("delivery")
+        else None,
+        "withdrawn_by": {"from": state.withdrawn_by.sender, "message_id": state.withdrawn_by.message_id}
+        if state.HasField("withdrawn_by")
+        else None,
     }
 
 

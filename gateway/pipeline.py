@@ -57,7 +57,7 @@ from gateway.core.policy import (
 )
 from gateway.core.receipt import make_receipt
 from gateway.faults import NO_CRASH, CrashPoint
-from gateway.inbox import Inbox
+from gateway.inbox import Inbox, MessageStatus
 from gateway.metrics import Metrics
 from gateway.ports import Clock, DocumentVerifier, InboxItem, ReceiptFactory, Store, StoredMessage
 from gateway.portstream import PortStreams
@@ -583,7 +583,7 @@ class Pipeline:
     async def ack(self, caller: Caller, cursors: Sequence[int]) -> int:
         return await self._inbox.ack(caller, cursors)
 
-    async def status(self, caller: Caller, sender: str, message_id: str) -> StoredMessage:
+    async def status(self, caller: Caller, sender: str, message_id: str) -> MessageStatus:
         return await self._inbox.status(caller, sender, message_id)
 
     async def authorize_audit(self, caller: Caller) -> Decision:

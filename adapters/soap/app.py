@@ -168,9 +168,9 @@ async def _query(
         for name in ("from", "messageId"):
             if name not in values:
                 raise BadRequest(f"{name} is required", field=name)
-        message = await pipeline.status(caller, values["from"][0], values["messageId"][0])
+        status = await pipeline.status(caller, values["from"][0], values["messageId"][0])
         response = etree.Element(qname("GetStatusResponse"), nsmap={None: names.CGW})
-        response.append(_status_element("status", message, duplicate=None))
+        response.append(_status_element("status", status.message, duplicate=None))
         return response
     if operation == "PullInbox":
         values = _values(element, {"after": False, "limit": False, "wait": False})
