@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway import aeotool, eventloop, policyadmin
+from gateway import aeotool, eventloop, operatortool, policyadmin
 from gateway.core.errors import GatewayError
 from gateway.core.model import Tlp
 from gateway.settings import load_settings
@@ -68,9 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep", type=Path, help="keep the federation and data in this directory")
 
     send = commands.add_parser("send", help="sign a payload file with a member's key and submit it")
-    send.add_argument("--url", required=True, help="gateway base URL, e.g. https://127.0.0.1:8443")
-    send.add_argument("--federation", type=Path, required=True, help="directory written by 'init'")
-    send.add_argument("--as", dest="member", required=True, help="sending member id")
+    operatortool.connection_options(send)  # --url, --federation, --as, --token (shared by every client command)
     send.add_argument("--type", required=True, help="message type, e.g. manifest.cargo.v1")
     send.add_argument("--to", required=True, help="comma-separated recipient member ids")
     send.add_argument("--tlp", default="AMBER", choices=[t.value for t in Tlp])
@@ -78,7 +76,6 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument(
         "--media", help="payload media type (default: application/edifact for .edi files or UNA/UNB, else JSON)"
     )
-    send.add_argument("--token", action="store_true", help="authenticate with an access token instead of mTLS")
     send.add_argument(
         "--transport",
         default="rest",
@@ -89,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
 
     aeotool.add_parser(commands)  # customs-gateway aeo import|check (gateway/aeotool.py)
     policyadmin.add_parser(commands)  # customs-gateway policy validate|test|explain
+    operatortool.add_parser(commands)  # inbox, forward, recall, status, ports, dead-letters (gateway/operatortool.py)
 
     audit = commands.add_parser("audit", help="audit the ledger")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
@@ -144,6 +142,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return aeotool.run(args)
     if args.command == "policy":
         return policyadmin.run(args)
+    if args.command in operatortool.COMMANDS:
+        return await operatortool.run(args)
     if args.command == "audit":
         return await _audit(args)
     if args.command == "checkpoint":

@@ -1,0 +1,230 @@
+"""The operator commands (gateway/operatortool.py) as a user runs them: ``customs-gateway`` processes against a
+real gateway on loopback (mTLS, real signatures), asserting what the gateway did."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from gateway.client import GatewayClient, MemberCredentials
+from gateway.core.payloads import MESSAGE_TYPES
+from gateway.main import Gateway
+from gateway.portsamples import BL, CONTAINERS, release_notice
+from gateway.programsamples import rpm_alarm
+from gateway.samples import cargo_manifest, to_bytes
+from tests.integration.test_push_delivery import PORT, Start, send_notices, start, wait_until  # noqa: F401
+
+CLI = str(Path(sys.executable).parent / "customs-gateway")
+ALARM = "megaport.rpm-alarm.v1"
+COMMAND_SECONDS = 60  # one command, including the interpreter start
+
+
+async def cli(*args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), COMMAND_SECONDS)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def who(gateway: Gateway, fed: Path, member: str) -> list[str]:
+    return ["--url", gateway.url, "--federation", str(fed), "--as", member]
+
+
+async def cli_json(*args: str) -> Any:
+    code, out, err = await cli(*args, "--json")
+    assert code == 0, out + err
+    return json.loads(out)
+
+
+def client(gateway: Gateway, fed: Path, member: str) -> GatewayClient:
+    return GatewayClient(gateway.url, MemberCredentials.from_federation(fed, member))
+
+
+def states(status: dict[str, Any]) -> dict[str, str]:
+    return {r["member"]: r["state"] for r in status["recipients"]}
+
+
+async def test_inbox_pull_ack_and_status_follow_a_message(gateway: Gateway, federation: Path) -> None:
+    manifest = federation.parent / "op-manifest.json"
+    manifest.write_bytes(to_bytes(cargo_manifest()))
+    carrier, gacc = who(gateway, federation, "CARRIER-COSCO"), who(gateway, federation, "CN-GACC")
+    code, out, err = await cli("send", *carrier, "--type", "manifest.cargo.v1", "--to", "CN-GACC", str(manifest))
+    assert code == 0, out + err
+    message_id = json.loads(out)["message_id"]
+
+    status = await cli_json("status", *carrier, "CARRIER-COSCO", message_id)
+    assert states(status) == {"CN-GACC": "pending"} and status["recipients"][0]["settled"] is None
+    page = await cli_json("inbox", "pull", *gacc)
+    [item] = [i for i in page["items"] if i["message_id"] == message_id]
+    assert item["from"] == "CARRIER-COSCO" and item["type"] == "manifest.cargo.v1"
+    code, out, _ = await cli("inbox", "pull", *gacc)  # human output: one line per item
+    assert code == 0 and f"CARRIER-COSCO/{message_id}  manifest.cargo.v1" in out
+
+    code, out, err = await cli("inbox", "ack", *gacc, str(item["cursor"]))
+    assert (code, out.strip()) == (0, "acknowledged 1 of 1"), err
+
+    assert [i for i in (await cli_json("inbox", "pull", *gacc))["items"] if i["message_id"] == message_id] == []
+    status = await cli_json("status", *carrier, "CARRIER-COSCO", message_id)
+    [state] = status["recipients"]
+    assert (state["member"], state["state"], state["cursor"]) == ("CN-GACC", "acknowledged", item["cursor"])
+    assert state["settled"] is not None and state["delivery"] is None
+    # the same status over gRPC GetStatus
+    assert gateway.grpc_target is not None
+    grpc_who = ["--url", gateway.grpc_target, "--federation", str(federation), "--as", "CARRIER-COSCO"]
+    assert await cli_json("status", *grpc_who, "--transport", "grpc", "CARRIER-COSCO", message_id) == status
+    code, out, _ = await cli("status", *carrier, "CARRIER-COSCO", message_id)
+    assert "CN-GACC" in out and "acknowledged" in out
+    # an unknown message is refused with the gateway's code, exit 1
+    code, out, err = await cli("status", *carrier, "CARRIER-COSCO", "no-such-id")
+    assert code == 1 and "NOT_FOUND" in err
+
+
+async def test_inbox_follow_prints_each_arrival_and_stops_on_ctrl_c(gateway: Gateway, federation: Path) -> None:
+    gacc = who(gateway, federation, "CN-GACC")
+    async with client(gateway, federation, "CN-GACC") as reader:  # start from an empty inbox
+        items = (await reader.pull())["items"]
+        if items:
+            await reader.ack([i["cursor"] for i in items])
+    follow = await asyncio.create_subprocess_exec(
+        CLI, "inbox", "follow", *gacc, "--ack", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    assert follow.stdout is not None
+    try:
+        await asyncio.sleep(1.5)  # the command is long-polling now
+        async with client(gateway, federation, "CARRIER-COSCO") as carrier:
+            schema = MESSAGE_TYPES["manifest.cargo.v1"].schema
+            sent = [
+                (await carrier.submit("manifest.cargo.v1", ["CN-GACC"], to_bytes(cargo_manifest()), schema=schema))
+                for _ in range(2)
+            ]
+        lines = [(await asyncio.wait_for(follow.stdout.readline(), 20)).decode() for _ in sent]
+    finally:
+        follow.send_signal(signal.SIGINT)
+        code = await asyncio.wait_for(follow.wait(), 20)
+    assert [s.body["message_id"] in line for s, line in zip(sent, lines, strict=True)] == [True, True]
+    assert code == 130  # Ctrl-C ends it
+    async with client(gateway, federation, "CN-GACC") as reader:
+        assert (await reader.pull())["items"] == []  # --ack acknowledged what it printed
+
+
+async def test_forward_then_recall_show_in_the_status(gateway: Gateway, federation: Path) -> None:
+    async with client(gateway, federation, "PORT-NLRTM") as port:
+        sent = await port.submit(
+            ALARM, ["US-CBP"], to_bytes(rpm_alarm()), schema=MESSAGE_TYPES[ALARM].schema, program="MEGAPORT"
+        )
+    alarm = sent.body["message_id"]
+    port_who, cbp = who(gateway, federation, "PORT-NLRTM"), who(gateway, federation, "US-CBP")
+
+    forwarded = await cli_json("forward", *cbp, "PORT-NLRTM", alarm, "--to", "NL-DOUANE")
+    assert forwarded["receipt_claims"]["status"] == "accepted"
+    forward_id = forwarded["message_id"]
+
+    status = await cli_json("status", *port_who, "PORT-NLRTM", alarm)
+    assert states(status) == {"US-CBP": "pending"}
+    assert [(f["from"], f["message_id"], f["to"]) for f in status["forwards"]] == [
+        ("US-CBP", forward_id, ["NL-DOUANE"])
+    ]
+    assert states(await cli_json("status", *cbp, "US-CBP", forward_id)) == {"NL-DOUANE": "pending"}
+
+    code, out, err = await cli("recall", *port_who, "PORT-NLRTM", alarm, "--reason", "ERROR")
+    assert code == 0 and "recalled" in out, out + err
+
+    status = await cli_json("status", *port_who, "PORT-NLRTM", alarm)
+    [recipient] = status["recipients"]
+    assert recipient["state"] == "withdrawn" and recipient["withdrawn_by"]["from"] == "PORT-NLRTM"
+    recall_id = recipient["withdrawn_by"]["message_id"]
+    assert states(await cli_json("status", *cbp, "US-CBP", forward_id)) == {"NL-DOUANE": "withdrawn"}
+    douane = await cli_json("inbox", "pull", *who(gateway, federation, "NL-DOUANE"))
+    assert [(i["type"], i["message_id"]) for i in douane["items"]] == [("intel.recall.v1", recall_id)]
+
+
+async def test_a_recipient_sees_only_its_own_entry_and_forwards(gateway: Gateway, federation: Path) -> None:
+    async with client(gateway, federation, "PORT-NLRTM") as port:
+        sent = await port.submit(
+            ALARM,
+            ["US-CBP", "NL-DOUANE"],
+            to_bytes(rpm_alarm()),
+            schema=MESSAGE_TYPES[ALARM].schema,
+            program="MEGAPORT",
+        )
+    alarm = sent.body["message_id"]
+    assert set(states(await cli_json("status", *who(gateway, federation, "PORT-NLRTM"), "PORT-NLRTM", alarm))) == {
+        "US-CBP",
+        "NL-DOUANE",
+    }
+    assert states(await cli_json("status", *who(gateway, federation, "US-CBP"), "PORT-NLRTM", alarm)) == {
+        "US-CBP": "pending"
+    }
+
+
+async def test_ports_gate_out_notices_and_snapshot(gateway: Gateway, federation: Path) -> None:
+    released, inspected, _ = CONTAINERS
+    schema = MESSAGE_TYPES["release.notice.v1"].schema
+    async with client(gateway, federation, "CN-GACC") as gacc:
+        for decision, version, container in (("RELEASED", 1, released), ("INSPECT", 2, inspected)):
+            body = to_bytes(release_notice(decision, version, (container,)))
+            await gacc.submit("release.notice.v1", ["PORT-NLRTM"], body, schema=schema)
+        before = (await gacc.pull())["items"]
+        if before:
+            await gacc.ack([i["cursor"] for i in before])
+    port, gacc_who = who(gateway, federation, "PORT-NLRTM"), who(gateway, federation, "CN-GACC")
+    snapshot = await cli_json("ports", "snapshot", *port, "NLRTM")
+    assert {s["containerNumber"]: s["status"] for s in snapshot["standings"]} == {
+        released: "RELEASED",
+        inspected: "INSPECT",
+    }
+
+    for container in (released, inspected):
+        code, out, err = await cli("ports", "gate-out", *port, "NLRTM", container, "--bl", BL)
+        assert code == 0 and "gate-out of" in out, out + err
+
+    notices = await cli_json("ports", "notices", *port, "NLRTM", "--after", str(snapshot["seq"]))
+    assert [(n["containerNumber"], n["status"]) for n in notices["notices"]] == [(released, "GATED_OUT")]
+    alerts = [i for i in (await cli_json("inbox", "pull", *gacc_who))["items"] if i["type"] == "alert.gate-out.v1"]
+    [alert] = alerts
+    assert alert["from"] == "CN-GACC"  # signed by the gateway for the home administration
+    snapshot = await cli_json("ports", "snapshot", *port, "NLRTM")
+    assert {s["containerNumber"]: s["status"] for s in snapshot["standings"]} == {inspected: "INSPECT"}
+
+
+async def test_dead_letters_list_and_redrive_against_a_failing_webhook(start: Start) -> None:  # noqa: F811
+    gateway, receiver, fed = await start()
+    receiver.statuses = [410]  # a permanent refusal: a dead letter at once
+    [message_id] = await send_notices(gateway, fed)
+    gacc = who(gateway, fed, "CN-GACC")
+
+    async def dead() -> bool:
+        return await gateway.store.dead_letter_count() == 1
+
+    await wait_until(dead)
+    listing = await cli_json("dead-letters", "list", *gacc)
+    [letter] = listing["items"]
+    assert (letter["message_id"], letter["recipient"], letter["last_status"]) == (message_id, PORT, "410")
+    code, out, _ = await cli("dead-letters", "list", *gacc)
+    assert message_id in out and "410" in out
+    status = await cli_json("status", *gacc, "CN-GACC", message_id)
+    [state] = status["recipients"]
+    assert (state["state"], state["delivery"]["attempts"], state["delivery"]["last_status"]) == (
+        "dead-lettered",
+        1,
+        "410",
+    )
+    code, out, err = await cli("dead-letters", "list", *who(gateway, fed, "CARRIER-COSCO"))
+    assert code == 1 and "POLICY_DENIED" in err  # the admin API is the home administration's
+
+    assert await cli_json("dead-letters", "redrive", *gacc, str(letter["cursor"])) == {"redriven": 1}
+
+    async def delivered() -> bool:
+        [s] = await gateway.store.recipient_states("CN-GACC", message_id)
+        return s.settled_at is not None
+
+    await wait_until(delivered)
+    [state] = (await cli_json("status", *gacc, "CN-GACC", message_id))["recipients"]
+    assert (state["state"], state["delivery"]["attempts"], state["delivery"]["last_status"]) == ("delivered", 1, "200")
+    assert (await cli_json("dead-letters", "list", *gacc))["items"] == []
