@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway import aeotool, eventloop, operatortool, policyadmin
+from gateway import aeotool, audittool, eventloop, operatortool, policyadmin
 from gateway.core.errors import GatewayError
 from gateway.core.model import Tlp
 from gateway.settings import load_settings
@@ -99,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--checkpoint", type=Path, help="check against this saved signed checkpoint instead of the latest one"
     )
+    audittool.add_parsers(audit_commands)  # audit show|search (gateway/audittool.py)
 
     checkpoint = commands.add_parser("checkpoint", help="the ledger's checkpoint signing key")
     checkpoint_commands = checkpoint.add_subparsers(dest="checkpoint_command", required=True)
@@ -154,6 +155,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
 async def _audit(args: argparse.Namespace) -> int:
     from gateway.auditor import verify_from_store, verify_over_rest
 
+    if args.audit_command != "verify":
+        return await audittool.run(args)
     note: bytes | None = None
     if args.checkpoint:
         from gateway.core.checkpoint import MAX_NOTE_BYTES

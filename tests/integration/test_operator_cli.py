@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import signal
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from gateway.client import GatewayClient, MemberCredentials
+import pytest
+
+from gateway.client import GatewayClient, GatewayClientError, MemberCredentials
 from gateway.core.payloads import MESSAGE_TYPES
+from gateway.infra.devpki import create_federation
 from gateway.main import Gateway
 from gateway.portsamples import BL, CONTAINERS, release_notice
 from gateway.programsamples import rpm_alarm
@@ -228,3 +233,72 @@ async def test_dead_letters_list_and_redrive_against_a_failing_webhook(start: St
     [state] = (await cli_json("status", *gacc, "CN-GACC", message_id))["recipients"]
     assert (state["state"], state["delivery"]["attempts"], state["delivery"]["last_status"]) == ("delivered", 1, "200")
     assert (await cli_json("dead-letters", "list", *gacc))["items"] == []
+
+
+async def test_audit_show_decodes_one_entry_and_verifies_its_inclusion(
+    gateway: Gateway, federation: Path, tmp_path: Path
+) -> None:
+    async with client(gateway, federation, "CARRIER-COSCO") as carrier:
+        schema = MESSAGE_TYPES["manifest.cargo.v1"].schema
+        sent = await carrier.submit("manifest.cargo.v1", ["CN-GACC"], to_bytes(cargo_manifest()), schema=schema)
+    message_id, index = sent.body["message_id"], sent.body["ledger_index"]
+    auditor = who(gateway, federation, "AUDIT-GACC")
+
+    shown = await cli_json("audit", "show", *auditor, f"CARRIER-COSCO/{message_id}")
+
+    assert shown["index"] == index
+    assert (shown["event"]["event"], shown["event"]["message_id"]) == ("accepted", message_id)
+    assert shown["inclusion"]["verified"] is True and shown["inclusion"]["checkpoint_size"] > index
+    code, out, err = await cli("audit", "show", *auditor, str(index))
+    assert code == 0, out + err
+    assert f"entry {index}  leaf {shown['leaf_hash']}" in out and "inclusion proof OK" in out
+    assert f'"message_id": "{message_id}"' in out  # the canonical JSON event, not base64
+    # a federation whose checkpoint key is not the gateway's: the checkpoint does not verify, exit 1
+    other = tmp_path / "other"
+    create_federation(other)
+    forged = tmp_path / "forged"
+    shutil.copytree(federation, forged, ignore=shutil.ignore_patterns("data"))
+    for name in ("checkpoint.key", "checkpoint.pub", "checkpoint.keys"):
+        if (other / "gateway" / name).exists():
+            shutil.copy(other / "gateway" / name, forged / "gateway" / name)
+    code, out, err = await cli("audit", "show", *who(gateway, forged, "AUDIT-GACC"), str(index))
+    assert code == 1 and "FAILED: SIGNATURE_INVALID" in err, out + err
+    # only auditors read the ledger
+    code, _, err = await cli("audit", "show", *who(gateway, federation, "CARRIER-COSCO"), str(index))
+    assert code == 1 and "POLICY_DENIED" in err
+
+
+async def test_audit_search_filters_client_side_and_names_its_bound(gateway: Gateway, federation: Path) -> None:
+    schema = MESSAGE_TYPES["manifest.cargo.v1"].schema
+    async with client(gateway, federation, "CARRIER-COSCO") as carrier, client(gateway, federation, "CN-GACC") as gacc:
+        sent = await carrier.submit("manifest.cargo.v1", ["CN-GACC"], to_bytes(cargo_manifest()), schema=schema)
+        bad = to_bytes(cargo_manifest(container="MSKU9070324"))  # a wrong ISO 6346 check digit
+        with pytest.raises(GatewayClientError):
+            await carrier.submit("manifest.cargo.v1", ["CN-GACC"], bad, schema=schema)
+        items = (await gacc.pull())["items"]
+        await gacc.ack([i["cursor"] for i in items])
+    message_id = sent.body["message_id"]
+    auditor = who(gateway, federation, "AUDIT-GACC")
+
+    found = await cli_json("audit", "search", *auditor, "--message-id", message_id)
+    assert [(m["index"], m["event"]["event"]) for m in found["matches"]] == [(sent.body["ledger_index"], "accepted")]
+    assert found["complete"] is True
+    rejected = await cli_json("audit", "search", *auditor, "--event", "rejected", "--sender", "CARRIER-COSCO")
+    [refusal] = rejected["matches"]
+    assert (refusal["event"]["code"], refusal["event"]["field"]) == (
+        "IDENTIFIER_INVALID",
+        "payload.consignments[0].goods_items[0].container_numbers[0]",
+    )
+    acks = await cli_json("audit", "search", *auditor, "--event", "acknowledged", "--recipient", "CN-GACC")
+    assert acks["matches"] and all(m["event"]["recipient"] == "CN-GACC" for m in acks["matches"])
+    at = datetime.fromisoformat(found["matches"][0]["event"]["at"])
+    window = ["--since", (at - timedelta(seconds=1)).isoformat(), "--until", (at + timedelta(seconds=1)).isoformat()]
+    in_window = await cli_json("audit", "search", *auditor, "--type", "manifest.cargo.v1", *window)
+    assert message_id in {m["event"].get("message_id") for m in in_window["matches"]}
+    assert (await cli_json("audit", "search", *auditor, "--message-id", message_id, "--until", "2000-01-01T00:00:00Z"))[
+        "matches"
+    ] == []
+    bounded = await cli_json("audit", "search", *auditor, "--scan", "2")
+    assert (bounded["scanned"], bounded["complete"], len(bounded["matches"])) == ([0, 2], False, 2)
+    _, out, _ = await cli("audit", "search", *auditor, "--scan", "2")
+    assert "resume with --start 2" in out
