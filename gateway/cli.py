@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway import aeotool, audittool, eventloop, operatortool, policyadmin
+from gateway import aeotool, audittool, configcheck, eventloop, operatortool, policyadmin
 from gateway.core.errors import GatewayError
 from gateway.core.model import Tlp
 from gateway.settings import load_settings
@@ -87,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     aeotool.add_parser(commands)  # customs-gateway aeo import|check (gateway/aeotool.py)
     policyadmin.add_parser(commands)  # customs-gateway policy validate|test|explain
     operatortool.add_parser(commands)  # inbox, forward, recall, status, ports, dead-letters (gateway/operatortool.py)
+    configcheck.add_parser(commands)  # customs-gateway config check (gateway/configcheck.py)
 
     audit = commands.add_parser("audit", help="audit the ledger")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
@@ -143,6 +144,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return aeotool.run(args)
     if args.command == "policy":
         return policyadmin.run(args)
+    if args.command == "config":
+        return configcheck.run(args)
     if args.command in operatortool.COMMANDS:
         return await operatortool.run(args)
     if args.command == "audit":
