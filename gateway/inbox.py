@@ -8,6 +8,7 @@ Rule 3: who may read a status is Cedar's ``read_status`` decision; a denial look
 Rule 4: a status carries where the message stands with each recipient (``Store.recipient_states``) and the
         forwards of it. The sender, the home administration and auditors see every recipient and forward; any
         other reader (a recipient) sees its own entry and its own forwards only.
+Rule 5: every pull and every ack logs one line (``inbox pull``, ``inbox ack``): who, from which cursor, how many.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+
+import structlog
 
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.errors import LimitExceeded, NotFound
@@ -30,6 +33,8 @@ from gateway.state import GatewayState
 # A long-poll re-reads the store at least this often: submissions to other processes on a shared store wake no
 # event in this one. One cheap indexed read per waiting caller per second.
 INBOX_REPOLL_SECONDS = 1.0
+
+log = structlog.get_logger("gateway.inbox")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +88,22 @@ class Inbox:
         limit = max(1, min(limit, limits.max_pull_items))
         wait = max(0.0, min(wait, limits.max_wait_seconds))
         member_id = caller.member.id
-        deadline = time.monotonic() + wait
+        started = time.monotonic()
+        deadline = started + wait
         while True:
             signal = self._event(member_id)
             signal.clear()
             items = await self._store.pull(member_id, after, limit)
             remaining = deadline - time.monotonic()
             if items or remaining <= 0:
+                log.info(
+                    "inbox pull",
+                    member=member_id,
+                    after=after,
+                    items=len(items),
+                    next_after=items[-1].cursor if items else after,
+                    waited_ms=round((time.monotonic() - started) * 1000, 1),
+                )
                 return await self._with_originals(await self._annotated(items))
             # a submission to ANOTHER gateway process (shared Redis store) sets no event here: re-poll the store
             with contextlib.suppress(TimeoutError):
@@ -119,7 +133,9 @@ class Inbox:
             self._clock.now(),
             {"recipient": caller.member.id, "cursors": list(cursors)},
         )
-        return await self._store.ack(caller.member.id, cursors, event)
+        acknowledged = await self._store.ack(caller.member.id, cursors, event)
+        log.info("inbox ack", member=caller.member.id, cursors=len(cursors), acknowledged=acknowledged)
+        return acknowledged
 
     async def status(self, caller: Caller, sender: str, message_id: str) -> MessageStatus:
         """Who may read a message's status is Cedar's ``read_status`` decision (the baseline: sender, recipients,

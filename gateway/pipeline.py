@@ -194,7 +194,8 @@ class Pipeline:
         except GatewayError as exc:
             await self._reject(exc, adapter=inbound.adapter, action=action, fields=context)
             await self._answers.refused(context.get("answer"), exc)
-            self._log_exchange(context | {"detail": exc.detail[:300]}, "rejected", exc.code, started)
+            failed = {"detail": exc.detail[:300]} | ({"field": exc.field} if exc.field else {})
+            self._log_exchange(context | failed, "rejected", exc.code, started)
             self._observe(context, "rejected", exc.code, started)
             raise
         except Exception as exc:  # a bug: audit and report as INTERNAL, never leak the detail
