@@ -11,6 +11,9 @@
     customs-gateway aeo import FILE ...      import a partner's AEO list (CSV/JSON) with a per-row report
     customs-gateway aeo check OPERATOR ...   is this operator a recognised AEO (offline, same rules as the gateway)
     customs-gateway policy validate|test|explain   check the Cedar policies offline (gateway/policyadmin.py)
+    customs-gateway inbox|forward|recall|status|ports|dead-letters ...   the API's operations (gateway/operatortool.py)
+    customs-gateway audit show|search ...    one ledger entry with its verified inclusion proof; filtered entries
+    customs-gateway config check --config FILE   check a deployment offline, one OK/FAIL line per check
 
 Exit codes: 0 success, 1 a check failed or the gateway refused, 2 usage or configuration error.
 """
