@@ -21,6 +21,7 @@ from gateway.main import Gateway
 from gateway.portsamples import BL, CONTAINERS, release_notice
 from gateway.programsamples import rpm_alarm
 from gateway.samples import cargo_manifest, to_bytes
+from tests.integration.test_port_redis import pair  # noqa: F401
 from tests.integration.test_push_delivery import PORT, Start, send_notices, start, wait_until  # noqa: F401
 
 CLI = str(Path(sys.executable).parent / "customs-gateway")
@@ -302,3 +303,37 @@ async def test_audit_search_filters_client_side_and_names_its_bound(gateway: Gat
     assert (bounded["scanned"], bounded["complete"], len(bounded["matches"])) == ([0, 2], False, 2)
     _, out, _ = await cli("audit", "search", *auditor, "--scan", "2")
     assert "resume with --start 2" in out
+
+
+async def test_status_on_a_shared_redis_store_across_two_gateways(
+    pair: tuple[Gateway, Gateway],  # noqa: F811
+    federation: Path,
+    tmp_path: Path,
+) -> None:
+    """Forward, ack and recall through one process; the other reports the same per-recipient states."""
+    first, second = pair
+    async with client(first, federation, "PORT-NLRTM") as port:
+        sent = await port.submit(
+            ALARM, ["US-CBP"], to_bytes(rpm_alarm()), schema=MESSAGE_TYPES[ALARM].schema, program="MEGAPORT"
+        )
+    alarm = sent.body["message_id"]
+    saved = tmp_path / "saved"
+    pulled = await cli_json("inbox", "pull", *who(first, federation, "US-CBP"), "--ack", "--save", str(saved))
+    assert pulled["acknowledged"] == 1 and (saved / f"PORT-NLRTM_{alarm}.payload").exists()
+    forwarded = await cli_json(
+        "forward", *who(first, federation, "US-CBP"), "PORT-NLRTM", alarm, "--to", "NL-DOUANE", "--saved", str(saved)
+    )
+
+    status = await cli_json("status", *who(second, federation, "PORT-NLRTM"), "PORT-NLRTM", alarm)
+    [cbp] = status["recipients"]
+    assert (cbp["member"], cbp["state"]) == ("US-CBP", "acknowledged")
+    assert [f["message_id"] for f in status["forwards"]] == [forwarded["message_id"]]
+
+    await cli_json("recall", *who(second, federation, "PORT-NLRTM"), "PORT-NLRTM", alarm)
+    after = await cli_json("status", *who(first, federation, "PORT-NLRTM"), "PORT-NLRTM", alarm)
+    [cbp_after] = after["recipients"]
+    assert cbp_after["state"] == "withdrawn" and cbp_after["settled"] == cbp["settled"]  # read before the recall
+    forward_status = await cli_json("status", *who(second, federation, "US-CBP"), "US-CBP", forwarded["message_id"])
+    assert [(r["member"], r["state"], r["settled"] is not None) for r in forward_status["recipients"]] == [
+        ("NL-DOUANE", "withdrawn", True)
+    ]
