@@ -55,13 +55,10 @@ def connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", action="store_true", help="authenticate with an access token instead of mTLS")
 
 
-def _client_command(
-    commands: Any, name: str, text: str, *, grpc: bool = False, json_flag: bool = True
-) -> argparse.ArgumentParser:
+def _client_command(commands: Any, name: str, text: str, *, grpc: bool = False) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = commands.add_parser(name, help=text, description=text)
     connection_options(parser)
-    if json_flag:
-        parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
     if grpc:
         parser.add_argument(
             "--transport",
@@ -96,6 +93,7 @@ def add_parser(commands: Any) -> None:
 
     _exchange_parsers(commands)
     _port_parsers(commands)
+    _dead_letter_parsers(commands)
 
 
 def _exchange_parsers(commands: Any) -> None:
@@ -111,7 +109,7 @@ def _exchange_parsers(commands: Any) -> None:
     recall.add_argument("--reason", default="ERROR", choices=RECALL_REASONS)
     recall.add_argument("--remarks", default="")
     recall.add_argument("--to", help="recall recipients (default: the message's recipients, from its status)")
-    recall.add_argument("--tlp", default="AMBER")
+    recall.add_argument("--tlp", default="AMBER", choices=[t.value for t in Tlp])
     recall.add_argument("--program")
 
     status = _client_command(commands, "status", "a message's status, recipients' states and forwards", grpc=True)
@@ -137,6 +135,8 @@ def _port_parsers(commands: Any) -> None:
     gate.add_argument("--at", help="gate-out time, RFC 3339 UTC (default: now)")
     gate.add_argument("--to", help="default: the federation's home administration")
 
+
+def _dead_letter_parsers(commands: Any) -> None:
     dead = commands.add_parser("dead-letters", help="push deliveries that gave up (the admin API)")
     dead_commands = dead.add_subparsers(dest="dead_command", required=True)
     listing = _client_command(dead_commands, "list", "dead letters, oldest first")
