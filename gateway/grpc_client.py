@@ -69,6 +69,12 @@ def _status_json(status: exchange_pb2.MessageStatus) -> dict[str, Any]:
         "ledger_index": status.ledger_index,
         "evidence_sha256": status.evidence_sha256,
         "receipt": status.receipt,
+    }
+
+
+def _full_status_json(status: exchange_pb2.MessageStatus) -> dict[str, Any]:
+    """GetStatus: the REST status body, with each recipient's state and the forwards."""
+    return _status_json(status) | {
         "recipients": [_recipient_json(r) for r in status.recipient_states],
         "forwards": [
             {
@@ -202,7 +208,7 @@ class GrpcGatewayClient:
 
     async def status(self, sender: str, message_id: str) -> dict[str, Any]:
         request = exchange_pb2.GetStatusRequest(sender=sender, message_id=message_id)
-        return _status_json(await self._unary(self._exchange.GetStatus, request))
+        return _full_status_json(await self._unary(self._exchange.GetStatus, request))
 
     async def ack(self, cursors: list[int]) -> int:
         response: exchange_pb2.AckResponse = await self._unary(
