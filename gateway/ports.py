@@ -378,6 +378,7 @@ class Disposition(enum.StrEnum):
     ACKNOWLEDGED = "acknowledged"  # pulled and acknowledged by the recipient
     RETRYING = "retrying"  # push attempted, due again later
     PENDING = "pending"  # waiting in the inbox (never attempted, or redriven)
+    SETTLED = "settled"  # left the inbox, how and when not recorded (a Redis entry stored before issue 20)
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,7 +386,7 @@ class RecipientState:
     """One recipient's inbox entry of a message (``Store.recipient_states``)."""
 
     recipient: str
-    cursor: int
+    cursor: int  # 0: not recorded (a Redis entry stored before issue 20 that is no longer waiting)
     settled_at: datetime | None  # when it left the inbox (acknowledged, delivered or withdrawn); None: waiting
     delivery: DeliveryState | None = None  # its push state; None: never pushed (a pull recipient)
     withdrawn_by: tuple[str, str] | None = None  # (sender, message id) of the recall that withdrew it
@@ -401,6 +402,8 @@ class RecipientState:
             return Disposition.DELIVERED
         if self.settled_at is not None:
             return Disposition.ACKNOWLEDGED
+        if self.cursor == 0:
+            return Disposition.SETTLED
         return Disposition.RETRYING if outcome is DeliveryOutcome.RETRY else Disposition.PENDING
 
 

@@ -90,7 +90,15 @@ _STATUS_EXTRA = {
                     "cursor": {"type": "integer", "minimum": 0},
                     "state": {
                         "type": "string",
-                        "enum": ["pending", "retrying", "delivered", "acknowledged", "dead-lettered", "withdrawn"],
+                        "enum": [
+                            "pending",
+                            "retrying",
+                            "delivered",
+                            "acknowledged",
+                            "dead-lettered",
+                            "withdrawn",
+                            "settled",
+                        ],
                     },
                     "settled": _NULLABLE_TIME | {"description": "left the inbox: acknowledged, delivered or recalled"},
                     "delivery": {

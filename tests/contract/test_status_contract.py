@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from gateway.core.audit import AuditEvent, EventKind
+from gateway.infra import redis_codec as codec
+from gateway.infra.redis_store import RedisStore
 from gateway.ports import DeliveryOutcome, DeliveryResult, Disposition, RelayStore, Store, StoredMessage
 from tests.contract.conftest import T0, Backend, Kit
 
@@ -106,3 +110,21 @@ async def test_recipient_states_survive_reopening(backend: Backend, kit: Kit) ->
         assert (state.cursor, state.settled_at, state.disposition) == (item.cursor, T0, Disposition.ACKNOWLEDGED)
     finally:
         await reopened.close()
+
+
+async def test_a_redis_entry_stored_before_the_state_hash_reads_as_waiting_or_settled(store: Store, kit: Kit) -> None:
+    """An upgrade: messages a Redis store accepted before issue 20 have no ``s:`` hash; their entries are found by
+    their score in each inbox (waiting: pending with its cursor) or else reported settled, never pending."""
+    if not isinstance(store, RedisStore):
+        pytest.skip("the per-message state hash is the Redis layout's")
+    message = await _accept(store, kit, kit.message("CARRIER-COSCO", ("CN-GACC", "PORT-NLRTM")))
+    [read] = await store.pull("CN-GACC", 0, 10)
+    await store.ack("CN-GACC", [read.cursor], AuditEvent(EventKind.ACKNOWLEDGED, T0, {"n": 1}))
+    [waiting] = await store.pull("PORT-NLRTM", 0, 10)
+    await store._client.delete(store._base.encode() + b"s:" + codec.suffix(message.sender, message.message_id))
+
+    states = {s.recipient: s for s in await store.recipient_states(message.sender, message.message_id)}
+
+    assert (states["PORT-NLRTM"].cursor, states["PORT-NLRTM"].disposition) == (waiting.cursor, Disposition.PENDING)
+    assert (states["CN-GACC"].cursor, states["CN-GACC"].disposition) == (0, Disposition.SETTLED)
+    assert states["CN-GACC"].settled_at is None
