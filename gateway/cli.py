@@ -11,6 +11,9 @@
     customs-gateway aeo import FILE ...      import a partner's AEO list (CSV/JSON) with a per-row report
     customs-gateway aeo check OPERATOR ...   is this operator a recognised AEO (offline, same rules as the gateway)
     customs-gateway policy validate|test|explain   check the Cedar policies offline (gateway/policyadmin.py)
+    customs-gateway inbox|forward|recall|status|ports|dead-letters ...   the API's operations (gateway/operatortool.py)
+    customs-gateway audit show|search ...    one ledger entry with its verified inclusion proof; filtered entries
+    customs-gateway config check --config FILE   check a deployment offline, one OK/FAIL line per check
 
 Exit codes: 0 success, 1 a check failed or the gateway refused, 2 usage or configuration error (one line on
 stderr: a bad argument or URL, a missing file, an unknown member, a port in use), or ``serve`` could not start
@@ -28,7 +31,7 @@ from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from gateway import __version__, aeotool, eventloop, policyadmin
+from gateway import __version__, aeotool, audittool, configcheck, eventloop, operatortool, policyadmin
 from gateway.core.errors import GatewayError
 from gateway.core.model import Tlp
 from gateway.settings import load_settings
@@ -102,9 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep", type=Path, help="keep the federation and data in this directory")
 
     send = commands.add_parser("send", help="sign a payload file with a member's key and submit it")
-    send.add_argument("--url", required=True, help="gateway base URL, e.g. https://127.0.0.1:8443")
-    send.add_argument("--federation", type=Path, required=True, help="directory written by 'init'")
-    send.add_argument("--as", dest="member", required=True, help="sending member id")
+    operatortool.connection_options(send)  # --url, --federation, --as, --token (shared by every client command)
     send.add_argument("--type", required=True, help="message type, e.g. manifest.cargo.v1")
     send.add_argument("--to", required=True, help="comma-separated recipient member ids")
     send.add_argument("--tlp", default="AMBER", choices=[t.value for t in Tlp], help="TLP 2.0 sharing label")
@@ -112,7 +113,6 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument(
         "--media", help="payload media type (default: application/edifact for .edi files or UNA/UNB, else JSON)"
     )
-    send.add_argument("--token", action="store_true", help="authenticate with an access token instead of mTLS")
     send.add_argument(
         "--transport",
         default="rest",
@@ -124,6 +124,8 @@ def _parser() -> argparse.ArgumentParser:
 
     aeotool.add_parser(commands)  # customs-gateway aeo import|check (gateway/aeotool.py)
     policyadmin.add_parser(commands)  # customs-gateway policy validate|test|explain
+    operatortool.add_parser(commands)  # inbox, forward, recall, status, ports, dead-letters (gateway/operatortool.py)
+    configcheck.add_parser(commands)  # customs-gateway config check (gateway/configcheck.py)
 
     audit = commands.add_parser("audit", help="audit the ledger")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
@@ -136,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--checkpoint", type=Path, help="check against this saved signed checkpoint instead of the latest one"
     )
+    audittool.add_parsers(audit_commands)  # audit show|search (gateway/audittool.py)
 
     checkpoint = commands.add_parser("checkpoint", help="the ledger's checkpoint signing key")
     checkpoint_commands = checkpoint.add_subparsers(dest="checkpoint_command", required=True)
@@ -198,6 +201,10 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return aeotool.run(args)
     if args.command == "policy":
         return policyadmin.run(args)
+    if args.command == "config":
+        return configcheck.run(args)
+    if args.command in operatortool.COMMANDS:
+        return await operatortool.run(args)
     if args.command == "audit":
         return await _audit(args)
     if args.command == "checkpoint":
@@ -208,6 +215,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
 async def _audit(args: argparse.Namespace) -> int:
     from gateway.auditor import verify_from_store, verify_over_rest
 
+    if args.audit_command != "verify":
+        return await audittool.run(args)
     note: bytes | None = None
     if args.checkpoint:
         from gateway.core.checkpoint import MAX_NOTE_BYTES

@@ -315,6 +315,17 @@ class GatewayClient:
         _, body, _ = await self._call("GET", f"/v1/ports/{locode}/snapshot")
         return dict(body)
 
+    async def dead_letters(self, *, recipient: str = "", after: int = 0, limit: int = 100) -> dict[str, Any]:
+        """GET /v1/admin/dead-letters (Cedar ``admin``): dead letters with cursor > ``after``, oldest first."""
+        params = {"after": after, "limit": limit} | ({"recipient": recipient} if recipient else {})
+        _, body, _ = await self._call("GET", "/v1/admin/dead-letters", params=params)
+        return dict(body)
+
+    async def redrive(self, cursors: list[int]) -> int:
+        """POST /v1/admin/dead-letters/redrive: these dead letters are due again; how many were dead letters."""
+        _, body, _ = await self._call("POST", "/v1/admin/dead-letters/redrive", json={"cursors": cursors})
+        return int(body["redriven"])
+
     async def status(self, sender: str, message_id: str) -> dict[str, Any]:
         _, body, _ = await self._call("GET", f"/v1/messages/{sender}/{message_id}")
         return dict(body)

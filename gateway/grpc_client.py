@@ -74,6 +74,46 @@ def _status_json(status: exchange_pb2.MessageStatus) -> dict[str, Any]:
     }
 
 
+def _full_status_json(status: exchange_pb2.MessageStatus) -> dict[str, Any]:
+    """GetStatus: the REST status body, with each recipient's state and the forwards."""
+    return _status_json(status) | {
+        "recipients": [_recipient_json(r) for r in status.recipient_states],
+        "forwards": [
+            {
+                "from": f.sender,
+                "message_id": f.message_id,
+                "to": list(f.recipients),
+                "received": f.received,
+                "ledger_index": f.ledger_index,
+            }
+            for f in status.forwards
+        ],
+    }
+
+
+def _recipient_json(state: exchange_pb2.RecipientState) -> dict[str, Any]:
+    """A recipient's state in the REST shape (empty strings and unset messages become None)."""
+    d = state.delivery
+    return {
+        "member": state.member,
+        "cursor": state.cursor,
+        "state": state.state,
+        "settled": state.settled or None,
+        "delivery": {
+            "attempts": d.attempts,
+            "outcome": d.outcome,
+            "last_status": d.last_status,
+            "updated": d.updated,
+            "next_attempt": d.next_attempt or None,
+        }
+        if state.HasField("delivery")
+        else None,
+        "withdrawn_by": {"from": state.withdrawn_by.sender, "message_id": state.withdrawn_by.message_id}
+        if state.HasField("withdrawn_by")
+        else None,
+    }
+
+
 def _port_entry(entry: port_pb2.PortStreamEntry) -> dict[str, Any]:
     """The REST record of a stream entry (``gateway.core.release.notice_record``, byte for byte)."""
     notice = PortNotice(
@@ -179,7 +219,7 @@ class GrpcGatewayClient:
 
     async def status(self, sender: str, message_id: str) -> dict[str, Any]:
         request = exchange_pb2.GetStatusRequest(sender=sender, message_id=message_id)
-        return _status_json(await self._unary(self._exchange.GetStatus, request))
+        return _full_status_json(await self._unary(self._exchange.GetStatus, request))
 
     async def ack(self, cursors: list[int]) -> int:
         response: exchange_pb2.AckResponse = await self._unary(

@@ -5,6 +5,10 @@ Rule 1: a pull returns unacknowledged items after the caller's cursor, oldest fi
 Rule 2: a forwarded item carries the original message (its signed evidence goes out beside the forward); an
         enriched item carries the AEO results recorded in its ``accepted`` ledger leaf.
 Rule 3: who may read a status is Cedar's ``read_status`` decision; a denial looks exactly like a missing message.
+Rule 4: a status carries where the message stands with each recipient (``Store.recipient_states``) and the
+        forwards of it. The sender, the home administration and auditors see every recipient and forward; any
+        other reader (a recipient) sees its own entry and its own forwards only.
+Rule 5: every pull and every ack logs one line (``inbox pull``, ``inbox ack``): who, from which cursor, how many.
 """
 
 from __future__ import annotations
@@ -14,19 +18,36 @@ import contextlib
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+
+import structlog
 
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.errors import LimitExceeded, NotFound
-from gateway.core.model import Caller
+from gateway.core.model import Caller, Member, MemberKind
 from gateway.core.policy import status_request
-from gateway.ports import Clock, InboxItem, RelayStore, Store, StoredMessage
+from gateway.ports import Clock, InboxItem, RecipientState, RelayStore, Store, StoredMessage
 from gateway.recognition import ENRICHED_TYPES, Recognition
 from gateway.state import GatewayState
 
 # A long-poll re-reads the store at least this often: submissions to other processes on a shared store wake no
 # event in this one. One cheap indexed read per waiting caller per second.
 INBOX_REPOLL_SECONDS = 1.0
+
+log = structlog.get_logger("gateway.inbox")
+
+
+@dataclass(frozen=True, slots=True)
+class MessageStatus:
+    """A message's status as one reader may see it (Rule 4)."""
+
+    message: StoredMessage
+    recipients: tuple[RecipientState, ...]  # oldest inbox entry first
+    forwards: tuple[StoredMessage, ...] = ()  # accepted forwards of this message (a root original), in order
+
+
+def _sees_everything(member: Member, message: StoredMessage) -> bool:
+    return member.id == message.sender or member.home or member.kind is MemberKind.AUDITOR
 
 
 class Inbox:
@@ -67,13 +88,22 @@ class Inbox:
         limit = max(1, min(limit, limits.max_pull_items))
         wait = max(0.0, min(wait, limits.max_wait_seconds))
         member_id = caller.member.id
-        deadline = time.monotonic() + wait
+        started = time.monotonic()
+        deadline = started + wait
         while True:
             signal = self._event(member_id)
             signal.clear()
             items = await self._store.pull(member_id, after, limit)
             remaining = deadline - time.monotonic()
             if items or remaining <= 0:
+                log.info(
+                    "inbox pull",
+                    member=member_id,
+                    after=after,
+                    items=len(items),
+                    next_after=items[-1].cursor if items else after,
+                    waited_ms=round((time.monotonic() - started) * 1000, 1),
+                )
                 return await self._with_originals(await self._annotated(items))
             # a submission to ANOTHER gateway process (shared Redis store) sets no event here: re-poll the store
             with contextlib.suppress(TimeoutError):
@@ -103,14 +133,27 @@ class Inbox:
             self._clock.now(),
             {"recipient": caller.member.id, "cursors": list(cursors)},
         )
-        return await self._store.ack(caller.member.id, cursors, event)
+        acknowledged = await self._store.ack(caller.member.id, cursors, event)
+        log.info("inbox ack", member=caller.member.id, cursors=len(cursors), acknowledged=acknowledged)
+        return acknowledged
 
-    async def status(self, caller: Caller, sender: str, message_id: str) -> StoredMessage:
+    async def status(self, caller: Caller, sender: str, message_id: str) -> MessageStatus:
         """Who may read a message's status is Cedar's ``read_status`` decision (the baseline: sender, recipients,
-        auditors); a denial is NOT_FOUND, like an unknown message, so a status read never reveals existence."""
+        auditors); a denial is NOT_FOUND, like an unknown message, so a status read never reveals existence.
+        What the reader sees of the recipients and forwards: Rule 4."""
         message = await self._store.find_message(sender, message_id)
         if message is not None:
             request = status_request(caller.member, message.type, message.sender, message.recipients)
             if self._state.require_authorizer().authorize(request).allowed:
-                return message
+                return await self._status_of(caller.member, message)
         raise NotFound(f"no message {sender}/{message_id} visible to {caller.member.id}")
+
+    async def _status_of(self, reader: Member, message: StoredMessage) -> MessageStatus:
+        states = await self._store.recipient_states(message.sender, message.message_id)
+        forwards: list[StoredMessage] = []
+        if isinstance(self._store, RelayStore):
+            forwards = (await self._store.copies(message.sender, message.message_id))[1:]
+        if not _sees_everything(reader, message):
+            states = [s for s in states if s.recipient == reader.id]
+            forwards = [f for f in forwards if f.sender == reader.id]
+        return MessageStatus(message, tuple(states), tuple(forwards))

@@ -62,7 +62,7 @@ from gateway.core.policy import (
 from gateway.core.receipt import make_receipt
 from gateway.deferredaudit import DeferredAudit
 from gateway.faults import NO_CRASH, CrashPoint
-from gateway.inbox import Inbox
+from gateway.inbox import Inbox, MessageStatus
 from gateway.metrics import Metrics
 from gateway.ports import Clock, DocumentVerifier, InboxItem, ReceiptFactory, Store, StoredMessage
 from gateway.portstream import PortStreams
@@ -221,7 +221,8 @@ class Pipeline:
         except GatewayError as exc:
             await self._reject(exc, inbound=inbound, action=action, fields=context)
             await self._answers.refused(context.get("answer"), exc)
-            self._log_exchange(context | {"detail": exc.detail[:300]}, "rejected", exc.code, started)
+            failed = {"detail": exc.detail[:300]} | ({"field": exc.field} if exc.field else {})
+            self._log_exchange(context | failed, "rejected", exc.code, started)
             self._observe(context, "rejected", exc.code, started)
             raise
         except Exception as exc:  # a bug: audit and report as INTERNAL, never leak the detail
@@ -610,7 +611,7 @@ class Pipeline:
     async def ack(self, caller: Caller, cursors: Sequence[int]) -> int:
         return await self._inbox.ack(caller, cursors)
 
-    async def status(self, caller: Caller, sender: str, message_id: str) -> StoredMessage:
+    async def status(self, caller: Caller, sender: str, message_id: str) -> MessageStatus:
         return await self._inbox.status(caller, sender, message_id)
 
     async def authorize_audit(self, caller: Caller, *, adapter: str) -> Decision:

@@ -274,6 +274,7 @@ class PolicyReloader:
                         self._report(f"{exc.code}: the accepted set was not published: {exc.detail}")
             fields = {"trigger": trigger, "by": by} | result.record()
             await self._store.record(AuditEvent(EventKind.POLICY_RELOADED, self._clock.now(), fields))
+            log.info("policy reload", **fields)
             return result
 
     async def reload_by(self, caller: Caller, adapter: str = "rest") -> Reload:

@@ -170,6 +170,12 @@ class Store(Protocol):
         """Dead letters waiting for an operator."""
         ...
 
+    async def recipient_states(self, sender: str, message_id: str) -> list[RecipientState]:
+        """Where the message ``sender/message_id`` stands with each of its recipients: one state per inbox entry
+        (its cursor, when it left the inbox, its push state, the recall that withdrew it), oldest cursor first;
+        empty when the message is unknown. Reads only (the status endpoint; issue 20)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -367,6 +373,44 @@ class DeliveryState:
     @property
     def dead(self) -> bool:
         return self.outcome is DeliveryOutcome.DEAD
+
+
+class Disposition(enum.StrEnum):
+    """Where one inbox entry stands, the first that holds of (a recall's withdrawal first)."""
+
+    WITHDRAWN = "withdrawn"  # a recall withdrew it (the recipient was sent the recall)
+    DEAD = "dead-lettered"  # push gave up; waits for an operator's redrive
+    DELIVERED = "delivered"  # pushed and accepted by the recipient's endpoint
+    ACKNOWLEDGED = "acknowledged"  # pulled and acknowledged by the recipient
+    RETRYING = "retrying"  # push attempted, due again later
+    PENDING = "pending"  # waiting in the inbox (never attempted, or redriven)
+    SETTLED = "settled"  # left the inbox, how and when not recorded (a Redis entry stored before issue 20)
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientState:
+    """One recipient's inbox entry of a message (``Store.recipient_states``)."""
+
+    recipient: str
+    cursor: int  # 0: not recorded (a Redis entry stored before issue 20 that is no longer waiting)
+    settled_at: datetime | None  # when it left the inbox (acknowledged, delivered or withdrawn); None: waiting
+    delivery: DeliveryState | None = None  # its push state; None: never pushed (a pull recipient)
+    withdrawn_by: tuple[str, str] | None = None  # (sender, message id) of the recall that withdrew it
+
+    @property
+    def disposition(self) -> Disposition:
+        if self.withdrawn_by is not None:
+            return Disposition.WITHDRAWN
+        outcome = self.delivery.outcome if self.delivery is not None else None
+        if outcome is DeliveryOutcome.DEAD:
+            return Disposition.DEAD
+        if outcome is DeliveryOutcome.DELIVERED:
+            return Disposition.DELIVERED
+        if self.settled_at is not None:
+            return Disposition.ACKNOWLEDGED
+        if self.cursor == 0:
+            return Disposition.SETTLED
+        return Disposition.RETRYING if outcome is DeliveryOutcome.RETRY else Disposition.PENDING
 
 
 @dataclass(frozen=True, slots=True)

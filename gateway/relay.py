@@ -10,13 +10,18 @@ Rule 3: who may recall is Cedar's decision (``originator-recalls``, ``home-custo
         the recall reaches is Rule 4 of ``gateway.core.forwarding``: the named message and what is downstream of
         it (a forwarder recalling its own forward never reaches the root); the whole tree only when the permit
         came from ``home-customs-recalls``.
+Rule 4: every recall logs one line (``recall``): the recall, what it recalls, how many copies it withdrew.
 """
 
 from __future__ import annotations
 
+import structlog
+
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.errors import Unavailable
 from gateway.ports import ReceiptFactory, RelayStore, Store, StoredMessage
+
+log = structlog.get_logger("gateway.relay")
 
 
 def relay_store(store: Store) -> RelayStore:
@@ -61,4 +66,14 @@ async def recall_everywhere(
                 },
             )
         )
+    log.info(
+        "recall",
+        sender=message.sender,
+        message_id=message.message_id,
+        recalls=f"{original[0]}/{original[1]}",
+        whole_tree=whole_tree,
+        withdrawn=len(withdrawn),
+        holders=list(done.holders),
+        ledger_index=stored.leaf_index,
+    )
     return stored, done.holders

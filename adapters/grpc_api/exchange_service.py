@@ -13,14 +13,16 @@ Rule 4: deadlines: grpc cancels a call at its deadline; a following stream never
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import grpc
 
 from adapters.grpc_api.edge import GrpcServices, credentials
 from gateway.core.errors import BadRequest, LimitExceeded, Overloaded
+from gateway.inbox import MessageStatus
 from gateway.pipeline import Inbound
-from gateway.ports import InboxItem, StoredMessage
+from gateway.ports import InboxItem, RecipientState, StoredMessage
 from gateway.wire.cgw.v1 import exchange_pb2, exchange_pb2_grpc
 
 # Open Inbox streams across all callers: each holds a task and up to one page of messages in memory.
@@ -46,6 +48,49 @@ def message_status(message: StoredMessage) -> exchange_pb2.MessageStatus:
         evidence_sha256=message.digest,
         receipt=message.receipt.decode("ascii"),
     )
+
+
+def _time(at: datetime | None) -> str:
+    return "" if at is None else at.isoformat().replace("+00:00", "Z")
+
+
+def _recipient_state(state: RecipientState) -> exchange_pb2.RecipientState:
+    reply = exchange_pb2.RecipientState(
+        member=state.recipient, cursor=state.cursor, state=state.disposition.value, settled=_time(state.settled_at)
+    )
+    if state.delivery is not None:
+        d = state.delivery
+        reply.delivery.CopyFrom(
+            exchange_pb2.PushState(
+                attempts=d.attempts,
+                outcome=d.outcome.value,
+                last_status=d.last_status,
+                updated=_time(d.updated_at),
+                next_attempt=_time(d.next_attempt_at),
+            )
+        )
+    if state.withdrawn_by is not None:
+        reply.withdrawn_by.CopyFrom(
+            exchange_pb2.MessageRef(sender=state.withdrawn_by[0], message_id=state.withdrawn_by[1])
+        )
+    return reply
+
+
+def status_reply(status: MessageStatus) -> exchange_pb2.MessageStatus:
+    """GetStatus: the message, each recipient's state and the forwards (gateway/inbox.py Rule 4)."""
+    reply = message_status(status.message)
+    reply.recipient_states.extend(_recipient_state(s) for s in status.recipients)
+    reply.forwards.extend(
+        exchange_pb2.ForwardRef(
+            sender=f.sender,
+            message_id=f.message_id,
+            recipients=list(f.recipients),
+            received=_timestamp(f),
+            ledger_index=f.leaf_index,
+        )
+        for f in status.forwards
+    )
+    return reply
 
 
 def inbox_item(item: InboxItem) -> exchange_pb2.InboxItem:
@@ -129,5 +174,5 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServicer):
             value = getattr(request, name)
             if not value or len(value) > MAX_ID_CHARS:
                 raise BadRequest(f"{name} must be 1..{MAX_ID_CHARS} characters", field=name)
-        message = await self._services.pipeline.status(caller, request.sender, request.message_id)
-        return message_status(message)
+        status = await self._services.pipeline.status(caller, request.sender, request.message_id)
+        return status_reply(status)

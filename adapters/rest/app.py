@@ -15,6 +15,7 @@ import base64
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -37,10 +38,11 @@ from gateway.core.errors import (
     UnsupportedMediaType,
 )
 from gateway.core.model import Caller
+from gateway.inbox import MessageStatus
 from gateway.ledger import Ledger
 from gateway.operations import Operations
 from gateway.pipeline import Inbound, Pipeline
-from gateway.ports import InboxItem, StoredMessage
+from gateway.ports import InboxItem, RecipientState, StoredMessage
 from gateway.portstream import PortStreams
 from gateway.recognition import Recognition
 from gateway.settings import Limits
@@ -162,6 +164,49 @@ def _message_json(message: StoredMessage) -> dict[str, Any]:
     }
 
 
+def _time(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat().replace("+00:00", "Z")
+
+
+def _recipient_json(state: RecipientState) -> dict[str, Any]:
+    delivery = state.delivery
+    return {
+        "member": state.recipient,
+        "cursor": state.cursor,
+        "state": state.disposition.value,
+        "settled": _time(state.settled_at),
+        "delivery": None
+        if delivery is None
+        else {
+            "attempts": delivery.attempts,
+            "outcome": delivery.outcome.value,
+            "last_status": delivery.last_status,
+            "updated": _time(delivery.updated_at),
+            "next_attempt": _time(delivery.next_attempt_at),
+        },
+        "withdrawn_by": None
+        if state.withdrawn_by is None
+        else {"from": state.withdrawn_by[0], "message_id": state.withdrawn_by[1]},
+    }
+
+
+def status_json(status: MessageStatus) -> dict[str, Any]:
+    """GET /v1/messages/{from}/{id}: the message, each recipient's state and the forwards (inbox Rule 4)."""
+    return _message_json(status.message) | {
+        "recipients": [_recipient_json(s) for s in status.recipients],
+        "forwards": [
+            {
+                "from": f.sender,
+                "message_id": f.message_id,
+                "to": list(f.recipients),
+                "received": _time(f.received_at),
+                "ledger_index": f.leaf_index,
+            }
+            for f in status.forwards
+        ],
+    }
+
+
 def _forward_of_json(original: StoredMessage) -> dict[str, Any]:
     """A forwarded item carries the original's signed evidence unchanged (it binds the same payload bytes)."""
     return {"forward_of": {"from": original.sender, "message_id": original.message_id, "envelope": original.jws}}
@@ -231,10 +276,10 @@ def admin_reload(what: str, pick: Callable[[RestServices], Reload | None]) -> Ha
 
 async def message_status(request: web.Request) -> web.Response:
     caller = await _caller(request)
-    message = await request.app[SERVICES].pipeline.status(
+    status = await request.app[SERVICES].pipeline.status(
         caller, request.match_info["sender"], request.match_info["message_id"]
     )
-    return _json_response(_message_json(message))
+    return _json_response(status_json(status))
 
 
 async def inbox(request: web.Request) -> web.Response:

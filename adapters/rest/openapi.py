@@ -72,6 +72,72 @@ _RECOGNITION = {
 }
 
 
+_TIME = {"type": "string", "format": "date-time"}
+_NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+# GET /v1/messages/{from}/{id} beyond the Message: each recipient's state and the forwards (gateway/inbox.py
+# Rule 4: the sender, the home administration and auditors see all; a recipient its own entry and forwards).
+_STATUS_EXTRA = {
+    "type": "object",
+    "required": ["recipients", "forwards"],
+    "properties": {
+        "recipients": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["member", "cursor", "state", "settled", "delivery", "withdrawn_by"],
+                "properties": {
+                    "member": {"type": "string"},
+                    "cursor": {"type": "integer", "minimum": 0},
+                    "state": {
+                        "type": "string",
+                        "enum": [
+                            "pending",
+                            "retrying",
+                            "delivered",
+                            "acknowledged",
+                            "dead-lettered",
+                            "withdrawn",
+                            "settled",
+                        ],
+                    },
+                    "settled": _NULLABLE_TIME | {"description": "left the inbox: acknowledged, delivered or recalled"},
+                    "delivery": {
+                        "type": ["object", "null"],
+                        "description": "push state; null for a pull recipient never pushed to",
+                        "properties": {
+                            "attempts": {"type": "integer", "minimum": 0},
+                            "outcome": {"type": "string", "enum": ["delivered", "retry", "dead"]},
+                            "last_status": {"type": "string"},
+                            "updated": _TIME,
+                            "next_attempt": _NULLABLE_TIME,
+                        },
+                    },
+                    "withdrawn_by": {
+                        "type": ["object", "null"],
+                        "description": "the recall that withdrew this entry",
+                        "properties": {"from": {"type": "string"}, "message_id": {"type": "string"}},
+                    },
+                },
+            },
+        },
+        "forwards": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["from", "message_id", "to", "received", "ledger_index"],
+                "properties": {
+                    "from": {"type": "string"},
+                    "message_id": {"type": "string"},
+                    "to": {"type": "array", "items": {"type": "string"}},
+                    "received": _TIME,
+                    "ledger_index": {"type": "integer", "minimum": 0},
+                },
+            },
+        },
+    },
+}
+
+
 def _json(schema_ref: str, description: str) -> dict[str, Any]:
     return {
         "description": description,
@@ -181,8 +247,9 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
             },
             "/v1/messages/{sender}/{message_id}": {
                 "get": _op(
-                    "Status and receipt of a message (sender, recipients, auditors)",
-                    {"200": _json("Message", "the message status")},
+                    "Status and receipt of a message, each recipient's state and its forwards (sender, recipients,"
+                    " auditors; a recipient sees its own entry only)",
+                    {"200": _json("MessageStatus", "the message status")},
                     parameters=[
                         {"name": "sender", "in": "path", "required": True, "schema": {"type": "string"}},
                         {"name": "message_id", "in": "path", "required": True, "schema": {"type": "string"}},
@@ -387,6 +454,7 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                 "Recognition": _RECOGNITION,
                 **port_schemas(),
                 "Message": message,
+                "MessageStatus": {"allOf": [{"$ref": "#/components/schemas/Message"}, _STATUS_EXTRA]},
                 "Problem": problem,
                 "Inbox": {
                     "type": "object",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
 
 import structlog
@@ -27,6 +28,7 @@ from adapters.soap.mapping import qname
 from adapters.soap.submission import body_operation
 from adapters.soap.wssecurity import envelope_parts
 from gateway.core.errors import BadRequest, GatewayError, Internal, LimitExceeded, UnsupportedMediaType
+from gateway.inbox import MessageStatus
 from gateway.pipeline import Inbound, Pipeline, SignedDocument
 from gateway.ports import Clock, InboxItem, StoredMessage
 from gateway.state import GatewayState
@@ -172,9 +174,11 @@ async def _query(
         for name in ("from", "messageId"):
             if name not in values:
                 raise BadRequest(f"{name} is required", field=name)
-        message = await pipeline.status(caller, values["from"][0], values["messageId"][0])
+        status = await pipeline.status(caller, values["from"][0], values["messageId"][0])
         response = etree.Element(qname("GetStatusResponse"), nsmap={None: names.CGW})
-        response.append(_status_element("status", message, duplicate=None))
+        element = _status_element("status", status.message, duplicate=None)
+        _append_states(element, status)
+        response.append(element)
         return response
     if operation == "PullInbox":
         values = _values(element, {"after": False, "limit": False, "wait": False})
@@ -227,6 +231,44 @@ def _status_element(name: str, message: StoredMessage, *, duplicate: bool | None
     for tag, text in values:
         etree.SubElement(element, qname(tag)).text = text
     return element
+
+
+def _stamp(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat().replace("+00:00", "Z")
+
+
+def _append_states(element: etree._Element, status: MessageStatus) -> None:
+    """GetStatus: each recipient's state and the forwards, after the message's own fields (inbox Rule 4)."""
+    for state in status.recipients:
+        delivery, recall = state.delivery, state.withdrawn_by
+        values = [
+            ("member", state.recipient),
+            ("cursor", str(state.cursor)),
+            ("state", state.disposition.value),
+            ("settled", _stamp(state.settled_at)),
+        ]
+        if delivery is not None:
+            values += [
+                ("attempts", str(delivery.attempts)),
+                ("outcome", delivery.outcome.value),
+                ("lastStatus", delivery.last_status),
+                ("updated", _stamp(delivery.updated_at)),
+                ("nextAttempt", _stamp(delivery.next_attempt_at)),
+            ]
+        if recall is not None:
+            values += [("withdrawnByFrom", recall[0]), ("withdrawnByMessageId", recall[1])]
+        _children(etree.SubElement(element, qname("recipientState")), values)
+    for forward in status.forwards:
+        values = [("from", forward.sender), ("messageId", forward.message_id)]
+        values += [("to", r) for r in forward.recipients]
+        values += [("received", _time(forward)), ("ledgerIndex", str(forward.leaf_index))]
+        _children(etree.SubElement(element, qname("forward")), values)
+
+
+def _children(parent: etree._Element, values: list[tuple[str, str | None]]) -> None:
+    for tag, text in values:
+        if text is not None:
+            etree.SubElement(parent, qname(tag)).text = text
 
 
 def inbox_item_element(item: InboxItem, name: str = "item") -> etree._Element:

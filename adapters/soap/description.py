@@ -70,6 +70,29 @@ _SERVICE_TYPES: Final[dict[str, _Seq]] = {
         ("evidenceSha256", "xs:string", 1, "1"),
         ("receipt", "xs:string", 1, "1"),
         ("duplicate", "xs:boolean", 0, "1"),
+        # GetStatus only: each recipient's state and the forwards (REST GET /v1/messages/{from}/{id})
+        ("recipientState", "tns:RecipientState", 0, "unbounded"),
+        ("forward", "tns:ForwardRef", 0, "unbounded"),
+    ),
+    "RecipientState": (
+        ("member", "xs:string", 1, "1"),
+        ("cursor", "xs:long", 1, "1"),
+        ("state", "xs:string", 1, "1"),  # pending, retrying, delivered, acknowledged, dead-lettered, withdrawn
+        ("settled", "xs:dateTime", 0, "1"),
+        ("attempts", "xs:long", 0, "1"),  # push state, absent for a recipient never pushed to
+        ("outcome", "xs:string", 0, "1"),
+        ("lastStatus", "xs:string", 0, "1"),
+        ("updated", "xs:dateTime", 0, "1"),
+        ("nextAttempt", "xs:dateTime", 0, "1"),
+        ("withdrawnByFrom", "xs:string", 0, "1"),  # the recall that withdrew the entry
+        ("withdrawnByMessageId", "xs:string", 0, "1"),
+    ),
+    "ForwardRef": (
+        ("from", "xs:string", 1, "1"),
+        ("messageId", "xs:string", 1, "1"),
+        ("to", "xs:string", 1, "unbounded"),
+        ("received", "xs:dateTime", 1, "1"),
+        ("ledgerIndex", "xs:long", 1, "1"),
     ),
     "InboxItem": (
         ("cursor", "xs:long", 1, "1"),

@@ -29,7 +29,7 @@ async def open_store(settings: Settings, clock: Clock | None = None) -> Store:
     if chosen.backend == "redis":
         password: str | None = None
         if chosen.redis_password_file is not None:
-            password = _read_password(settings)
+            password = read_password(settings)
         return await RedisStore.open(
             chosen.redis_url,
             key_prefix=chosen.key_prefix,
@@ -44,7 +44,7 @@ async def open_port_streams(settings: Settings, store: Store) -> PortStreamStore
     """Rule 3: the port release streams of ``store`` (opened by :func:`open_store` from the same settings)."""
     chosen = settings.store
     if isinstance(store, RedisStore):
-        password = _read_password(settings) if chosen.redis_password_file is not None else None
+        password = read_password(settings) if chosen.redis_password_file is not None else None
         return await RedisPortStreams.open(
             chosen.redis_url, key_prefix=chosen.key_prefix, store=store, password=password
         )
@@ -66,7 +66,7 @@ def describe(store: Store) -> dict[str, str]:
     return {"store": "sqlite"}
 
 
-def _read_password(settings: Settings) -> str:
+def read_password(settings: Settings) -> str:
     """Like every secret file: a regular file that group and others cannot access (chmod 600)."""
     path = settings.store.redis_password_file
     assert path is not None

@@ -16,7 +16,7 @@ from typing import Any
 from gateway.core.audit import rfc3339
 from gateway.core.errors import Internal
 from gateway.infra.redis_scripts import MESSAGE_FIELDS
-from gateway.ports import DeliveryOutcome, DeliveryState, StoredMessage
+from gateway.ports import DeliveryOutcome, DeliveryState, RecipientState, StoredMessage
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -103,3 +103,31 @@ def delivery_state(cursor: int, owner: bytes, fields: dict[bytes, bytes]) -> Del
         updated_at=datetime.fromisoformat(fields[b"updated_at"].decode()),
         next_attempt_at=from_micros(int(next_at)) if next_at else None,
     )
+
+
+def recipient_states(key: bytes, flat: list[Any]) -> list[RecipientState]:
+    """The ``STATES`` script reply for the message ``key`` (a suffix): its recipients' states, oldest cursor first.
+    An entry stored before the ``s:`` hash existed and no longer in its inbox has cursor 0 and no settled time."""
+    if not flat:
+        return []
+    n = int(flat[0])
+    state = dict(zip(flat[1 : 1 + n : 2], flat[2 : 1 + n : 2], strict=True))
+    found: list[RecipientState] = []
+    i = 1 + n
+    while i < len(flat):
+        recipient, cursor, waiting, count = flat[i].decode(), int(flat[i + 1]), flat[i + 2] == b"1", int(flat[i + 3])
+        fields = dict(zip(flat[i + 4 : i + 4 + count : 2], flat[i + 5 : i + 4 + count : 2], strict=True))
+        i += 4 + count
+        settled = state.get(b"s:" + recipient.encode())
+        recall = state.get(b"w:" + recipient.encode())
+        owner = recipient.encode() + b"\n" + key
+        found.append(
+            RecipientState(
+                recipient=recipient,
+                cursor=cursor,
+                settled_at=None if waiting or settled is None else datetime.fromisoformat(settled.decode()),
+                delivery=delivery_state(cursor, owner, fields) if fields else None,
+                withdrawn_by=None if recall is None else unsuffix(recall),
+            )
+        )
+    return sorted(found, key=lambda s: s.cursor)

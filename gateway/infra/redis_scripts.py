@@ -18,6 +18,10 @@ one gateway deployment lives in ONE hash slot and a script may touch any of them
     B p:<suffix>          STRING  a forward's PARENT, the message it forwards (absent for forwards stored before
                                   parents were kept: they count as children of the root)
     B c:<suffix>          LIST    the forwards of a root original, in acceptance order
+    B s:<suffix>          HASH    per-recipient state of one message (the status endpoint): "c:<recipient>" its
+                                  inbox cursor, "s:<recipient>" when the entry left the inbox (ack, delivery,
+                                  recall; RFC 3339), "w:<recipient>" the suffix of the recall that withdrew it
+                                  (absent for messages stored before issue 20: status then reads the inboxes)
     B port:<LOCODE>:...   port release streams and standings (layout in ``redis_ports``); written by "P" below
     B port-applied        SET     "<sender>\x1f<message id>" of every message applied to a port's stream
     B policy              STRING  the policy set digest every process follows (``ports.PolicyBoard``; not scripted)
@@ -41,7 +45,7 @@ MESSAGE_FIELDS = ("type", "recipients", "jws", "payload", "digest", "received_at
 #   "C" original whole, then as "A"                                     (accept a recall of original; whole
 #                                                                        "1": the whole tree, forwarding Rule 4c)
 #   "R" leaf                                                            (record)
-#   "K" recipient leaf n_cursors cursor...                              (ack)
+#   "K" recipient leaf at n_cursors cursor...                           (ack; at: RFC 3339 time)
 #   "D" recipient leaf cursor outcome status updated_at next_at expect  (push attempt; next_at "" unless retry;
 #                                                                        expect: the attempts it follows)
 #   "V" leaf updated_at n_cursors cursor...                             (redrive dead letters)
@@ -107,10 +111,10 @@ for j = 1, n do
   elseif kind == 'R' then
     op.leaf = ARGV[p + 1]; p = p + 2
   elseif kind == 'K' then
-    op.recipient = ARGV[p + 1]; op.leaf = ARGV[p + 2]
-    local nc = tonumber(ARGV[p + 3]); op.cursors = {}
-    for k = 1, nc do op.cursors[k] = ARGV[p + 3 + k] end
-    p = p + 4 + nc
+    op.recipient = ARGV[p + 1]; op.leaf = ARGV[p + 2]; op.at = ARGV[p + 3]
+    local nc = tonumber(ARGV[p + 4]); op.cursors = {}
+    for k = 1, nc do op.cursors[k] = ARGV[p + 4 + k] end
+    p = p + 5 + nc
   elseif kind == 'D' then
     op.recipient = ARGV[p + 1]; op.leaf = ARGV[p + 2]; op.cursors = {ARGV[p + 3]}
     op.outcome = ARGV[p + 4]; op.status = ARGV[p + 5]; op.at = ARGV[p + 6]; op.next_at = ARGV[p + 7]
@@ -219,13 +223,19 @@ local function withdraw(op)
     if taken[copy] then copies[#copies + 1] = copy end
   end
   local holders = {}
+  local at = ''
+  for k = 1, #op.fields, 2 do
+    if op.fields[k] == 'received_at' then at = op.fields[k + 1] end
+  end
   for _, r in ipairs(op.recipients) do holders[r] = true end
   for _, copy in ipairs(copies) do
     for _, r in ipairs(cjson.decode(redis.call('HGET', base .. 'm:' .. copy, 'recipients'))) do
       holders[r] = true
+      redis.call('HSET', base .. 's:' .. copy, 'w:' .. r, op.suffix)
       local cursor = redis.call('ZSCORE', base .. 'i:' .. r, copy)
       if cursor then
         redis.call('ZREM', base .. 'i:' .. r, copy)
+        redis.call('HSET', base .. 's:' .. copy, 's:' .. r, at)
         unqueue(r, cursor)
       end
     end
@@ -244,6 +254,7 @@ local function store_message(op)
     local cursor = redis.call('INCR', base .. 'cursor')
     redis.call('ZADD', base .. 'i:' .. r, cursor, op.suffix)
     redis.call('HSET', base .. 'cursors', cursor, r .. '\n' .. op.suffix)
+    redis.call('HSET', base .. 's:' .. op.suffix, 'c:' .. r, cursor)
     redis.call('ZADD', base .. 'q:' .. r, cursor, cursor)
     redis.call('SADD', base .. 'recipients', r)
   end
@@ -286,6 +297,7 @@ for j = 1, n do
       local score = redis.call('ZSCORE', inbox, suffix)
       if score and tonumber(score) == tonumber(cursor) then
         result = result + redis.call('ZREM', inbox, suffix)
+        redis.call('HSET', base .. 's:' .. suffix, 's:' .. op.recipient, op.at)
         unqueue(op.recipient, cursor)
       end
     end
@@ -305,7 +317,9 @@ for j = 1, n do
                'next_at', outcome == 'retry' and op.next_at or '')
     unqueue(r, cursor)
     if outcome == 'delivered' then
-      redis.call('ZREM', inbox, suffix)
+      if redis.call('ZREM', inbox, suffix) == 1 then
+        redis.call('HSET', base .. 's:' .. suffix, 's:' .. r, op.at)
+      end
     elseif outcome == 'retry' then
       redis.call('ZADD', base .. 't:' .. r, op.next_at, cursor)
     else
@@ -420,6 +434,39 @@ for _, key in ipairs(keys) do
   reply[#reply + 1] = key
   reply[#reply + 1] = #fields
   for _, v in ipairs(fields) do reply[#reply + 1] = v end
+end
+return reply
+"""
+
+# ARGV: B, suffix. Reply: {} when the message is unknown, else {n, field, value, ... (its s: hash), then per
+# recipient (each "c:" field of s:, and each of the message's recipients): recipient, cursor (0: not known),
+# "1" if still in the inbox else "0", n, field, value, ... (its d: hash)}. A message stored before the s: hash
+# existed has none: its waiting entries are found by their score in each recipient's inbox.
+STATES = r"""
+local base = ARGV[1]
+local key = ARGV[2]
+local recipients = redis.call('HGET', base .. 'm:' .. key, 'recipients')
+if not recipients then return {} end
+local state = redis.call('HGETALL', base .. 's:' .. key)
+local reply = {#state}
+local members, seen = {}, {}
+for k = 1, #state, 2 do
+  reply[#reply + 1] = state[k]; reply[#reply + 1] = state[k + 1]
+  if string.sub(state[k], 1, 2) == 'c:' then members[#members + 1] = string.sub(state[k], 3) end
+end
+for _, r in ipairs(cjson.decode(recipients)) do members[#members + 1] = r end
+for _, r in ipairs(members) do
+  if not seen[r] then
+    seen[r] = true
+    local cursor = redis.call('HGET', base .. 's:' .. key, 'c:' .. r)
+    local score = redis.call('ZSCORE', base .. 'i:' .. r, key)
+    local fields = cursor and redis.call('HGETALL', base .. 'd:' .. cursor) or {}
+    reply[#reply + 1] = r
+    reply[#reply + 1] = cursor or score or '0'
+    reply[#reply + 1] = score and '1' or '0'
+    reply[#reply + 1] = #fields
+    for _, v in ipairs(fields) do reply[#reply + 1] = v end
+  end
 end
 return reply
 """

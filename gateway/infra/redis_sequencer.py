@@ -84,7 +84,7 @@ class Op:
     recipient: str = ""
     cursors: list[int] = field(default_factory=list)
     delivery: DeliveryResult | None = None
-    at: str = ""  # RFC 3339 time of a push attempt or redrive
+    at: str = ""  # RFC 3339 time of a push attempt, redrive or ack
     future: asyncio.Future[Any] | None = None
     loop: asyncio.AbstractEventLoop | None = None
 
@@ -276,7 +276,7 @@ def _encode(op: Op, index: int, receipt: bytes) -> list[bytes | str | int]:
     if op.kind == "R":
         return ["R", op.leaf]
     if op.kind == "K":
-        return ["K", op.recipient, op.leaf, len(op.cursors), *op.cursors]
+        return ["K", op.recipient, op.leaf, op.at, len(op.cursors), *op.cursors]
     if op.kind == "D":
         d = op.delivery
         assert d is not None

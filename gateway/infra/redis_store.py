@@ -43,7 +43,7 @@ from redis.retry import Retry
 from gateway.core.audit import AuditEvent, rfc3339
 from gateway.core.errors import BadRequest, LimitExceeded, NotFound, Unavailable
 from gateway.infra import redis_codec as codec
-from gateway.infra.redis_scripts import COPIES, DEAD, DEPTHS, DUE, PULL
+from gateway.infra.redis_scripts import COPIES, DEAD, DEPTHS, DUE, PULL, STATES
 from gateway.infra.redis_sequencer import Op, PortWrite, Sequencer
 from gateway.ports import (
     DeliveryOutcome,
@@ -56,6 +56,7 @@ from gateway.ports import (
     PortLedger,
     Recall,
     ReceiptFactory,
+    RecipientState,
     RelayStore,
     Store,
     StoredMessage,
@@ -134,6 +135,7 @@ class RedisStore:
         self._dead = client.register_script(DEAD)
         self._depths = client.register_script(DEPTHS)
         self._copies = client.register_script(COPIES)
+        self._states = client.register_script(STATES)
         self._closed = False
 
     @classmethod
@@ -252,7 +254,9 @@ class RedisStore:
         for i, cursor in enumerate(wanted):
             if not 0 < cursor <= _INT_MAX:
                 raise NotFound(f"no cursor {cursor} for {recipient}", field=f"cursors[{i}]")
-        result: int = await self._sequencer.submit(Op("K", event.canonical(), recipient=recipient, cursors=wanted))
+        at = rfc3339(codec.aware(event.at, "event.at"))
+        op = Op("K", event.canonical(), recipient=recipient, cursors=wanted, at=at)
+        result: int = await self._sequencer.submit(op)
         return result
 
     async def record_delivery(self, result: DeliveryResult, event: AuditEvent) -> DeliveryState:
@@ -377,6 +381,11 @@ class RedisStore:
 
     async def dead_letter_count(self) -> int:
         return int(await self._call(self._client.zcard(self._base + "x")))
+
+    async def recipient_states(self, sender: str, message_id: str) -> list[RecipientState]:
+        key = codec.suffix(sender, message_id)
+        flat = await self._call(self._states(args=[self._base, key]))
+        return codec.recipient_states(key, flat)
 
     # -- the policy board (ports.PolicyBoard): the digest every process of the deployment follows ----------
 

@@ -64,6 +64,7 @@ from gateway.ports import (
     PortRecord,
     Recall,
     ReceiptFactory,
+    RecipientState,
     RelayStore,
     Store,
     StoredMessage,
@@ -391,6 +392,9 @@ class SqliteStore:
 
     async def dead_letter_count(self) -> int:
         return await self._read(sqlite_delivery.dead_letter_count)
+
+    async def recipient_states(self, sender: str, message_id: str) -> list[RecipientState]:
+        return await self._read(sqlite_delivery.recipient_states_op(sender, message_id))
 
     # -- lifecycle -----------------------------------------------------------------------------------
 

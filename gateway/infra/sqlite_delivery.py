@@ -10,6 +10,8 @@ Rule 2: a recorded outcome is final: an attempt is recorded only when its number
         attempt dispatched from an outdated read, a late outcome of a concurrent process) writes nothing, no
         ledger leaf either, and is refused with ``DuplicateConflict``.
 Rule 3: ``redrive_op`` touches dead letters only, resets their attempts to 0 and makes them due at once.
+Rule 4: ``recipient_states_op`` reads one message's inbox entries with their push state and withdrawal in ONE
+        statement (one snapshot); an entry's ``acked_at`` is when it left the inbox (ack, delivery or recall).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from gateway.core.audit import rfc3339
 from gateway.core.errors import DuplicateConflict, Internal, LimitExceeded, NotFound
 from gateway.infra.sqlite_schema import require_aware, to_micros
-from gateway.ports import DeliveryOutcome, DeliveryResult, DeliveryState
+from gateway.ports import DeliveryOutcome, DeliveryResult, DeliveryState, RecipientState
 
 # Dead letters one listing may return (operators page through larger sets).
 DEAD_LETTER_PAGE_MAX = 1_000
@@ -174,3 +176,34 @@ def inbox_depths(conn: sqlite3.Connection) -> dict[str, int]:
 
 def dead_letter_count(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT COUNT(*) FROM deliveries WHERE outcome = 'dead'").fetchone()[0])
+
+
+# One message's inbox entries (the status endpoint): inbox, push state, the recall that withdrew the entry.
+_RECIPIENTS_SQL = (
+    "SELECT i.cursor, i.recipient, i.acked_at, d.cursor, d.recipient, i.sender, i.message_id, d.attempts, d.outcome,"
+    " d.last_status, d.updated_at, d.next_attempt_at, w.recall_sender, w.recall_id FROM inbox i"
+    " LEFT JOIN deliveries d ON d.cursor = i.cursor LEFT JOIN withdrawals w ON w.cursor = i.cursor"
+    " WHERE i.sender = ? AND i.message_id = ? ORDER BY i.cursor"
+)
+
+
+def recipient_states_op(sender: str, message_id: str) -> Callable[[sqlite3.Connection], list[RecipientState]]:
+    """The read operation for ``Store.recipient_states`` (Rule 4)."""
+
+    def op(conn: sqlite3.Connection) -> list[RecipientState]:
+        states: list[RecipientState] = []
+        for row in conn.execute(_RECIPIENTS_SQL, (sender, message_id)).fetchall():
+            cursor, recipient, acked_at = row[0:3]
+            delivery, (recall_sender, recall_id) = row[3:12], row[12:14]
+            states.append(
+                RecipientState(
+                    recipient=str(recipient),
+                    cursor=int(cursor),
+                    settled_at=None if acked_at is None else datetime.fromisoformat(str(acked_at)),
+                    delivery=None if delivery[0] is None else _state_from_row(delivery),
+                    withdrawn_by=None if recall_sender is None else (str(recall_sender), str(recall_id)),
+                )
+            )
+        return states
+
+    return op

@@ -112,7 +112,7 @@ async def test_zeep_client_submits_and_verifies_the_signed_response(
 
 
 async def test_zeep_status_pull_and_ack(gateway: Gateway, federation: Path) -> None:
-    def call() -> tuple[Any, Any, Any, Any]:
+    def call() -> tuple[Any, Any, Any, Any, Any]:
         douane, _ = _zeep_service(gateway, federation, "NL-DOUANE")
         document = json_format.MessageToDict(json_format.ParseDict(cargo_manifest(), manifest_pb2.CargoManifest()))
         sent = douane.SubmitCargoManifest(header=_header("NL-DOUANE", ["CN-GACC"]), document=document)
@@ -120,12 +120,17 @@ async def test_zeep_status_pull_and_ack(gateway: Gateway, federation: Path) -> N
         gacc, _ = _zeep_service(gateway, federation, "CN-GACC")
         page = gacc.PullInbox(after=0, limit=10, wait=1)
         acked = gacc.AckInbox(cursor=[i.cursor for i in page.item])
-        return sent, status, page, acked
+        after = douane.GetStatus(**{"from": "NL-DOUANE", "messageId": sent.messageId})
+        return sent, status, page, acked, after
 
-    sent, status, page, acked = await asyncio.to_thread(_closed(call))
+    sent, status, page, acked, after = await asyncio.to_thread(_closed(call))
     assert status.messageId == sent.messageId and status.receipt == sent.receipt
+    assert [(r.member, r.state, r.settled) for r in status.recipientState] == [("CN-GACC", "pending", None)]
     assert [i.messageId for i in page.item] == [sent.messageId] and page.item[0].payload
     assert acked == 1
+    [state] = after.recipientState  # GetStatus carries each recipient's state, as REST and gRPC do
+    assert (state.member, state.cursor, state.state) == ("CN-GACC", page.item[0].cursor, "acknowledged")
+    assert state.settled is not None and state.attempts is None and after.forward == []
 
 
 async def test_zeep_client_gets_a_fault_with_the_stable_code(gateway: Gateway, federation: Path) -> None:

@@ -15,7 +15,7 @@ class SubmitRequest(_message.Message):
     def __init__(self, envelope: _Optional[str] = ..., payload: _Optional[bytes] = ...) -> None: ...
 
 class MessageStatus(_message.Message):
-    __slots__ = ("message_id", "sender", "recipients", "type", "received", "ledger_index", "evidence_sha256", "receipt")
+    __slots__ = ("message_id", "sender", "recipients", "type", "received", "ledger_index", "evidence_sha256", "receipt", "recipient_states", "forwards")
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     SENDER_FIELD_NUMBER: _ClassVar[int]
     RECIPIENTS_FIELD_NUMBER: _ClassVar[int]
@@ -24,6 +24,8 @@ class MessageStatus(_message.Message):
     LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
     EVIDENCE_SHA256_FIELD_NUMBER: _ClassVar[int]
     RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_STATES_FIELD_NUMBER: _ClassVar[int]
+    FORWARDS_FIELD_NUMBER: _ClassVar[int]
     message_id: str
     sender: str
     recipients: _containers.RepeatedScalarFieldContainer[str]
@@ -32,7 +34,61 @@ class MessageStatus(_message.Message):
     ledger_index: int
     evidence_sha256: str
     receipt: str
-    def __init__(self, message_id: _Optional[str] = ..., sender: _Optional[str] = ..., recipients: _Optional[_Iterable[str]] = ..., type: _Optional[str] = ..., received: _Optional[str] = ..., ledger_index: _Optional[int] = ..., evidence_sha256: _Optional[str] = ..., receipt: _Optional[str] = ...) -> None: ...
+    recipient_states: _containers.RepeatedCompositeFieldContainer[RecipientState]
+    forwards: _containers.RepeatedCompositeFieldContainer[ForwardRef]
+    def __init__(self, message_id: _Optional[str] = ..., sender: _Optional[str] = ..., recipients: _Optional[_Iterable[str]] = ..., type: _Optional[str] = ..., received: _Optional[str] = ..., ledger_index: _Optional[int] = ..., evidence_sha256: _Optional[str] = ..., receipt: _Optional[str] = ..., recipient_states: _Optional[_Iterable[_Union[RecipientState, _Mapping]]] = ..., forwards: _Optional[_Iterable[_Union[ForwardRef, _Mapping]]] = ...) -> None: ...
+
+class RecipientState(_message.Message):
+    __slots__ = ("member", "cursor", "state", "settled", "delivery", "withdrawn_by")
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    SETTLED_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_FIELD_NUMBER: _ClassVar[int]
+    WITHDRAWN_BY_FIELD_NUMBER: _ClassVar[int]
+    member: str
+    cursor: int
+    state: str
+    settled: str
+    delivery: PushState
+    withdrawn_by: MessageRef
+    def __init__(self, member: _Optional[str] = ..., cursor: _Optional[int] = ..., state: _Optional[str] = ..., settled: _Optional[str] = ..., delivery: _Optional[_Union[PushState, _Mapping]] = ..., withdrawn_by: _Optional[_Union[MessageRef, _Mapping]] = ...) -> None: ...
+
+class PushState(_message.Message):
+    __slots__ = ("attempts", "outcome", "last_status", "updated", "next_attempt")
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    LAST_STATUS_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    attempts: int
+    outcome: str
+    last_status: str
+    updated: str
+    next_attempt: str
+    def __init__(self, attempts: _Optional[int] = ..., outcome: _Optional[str] = ..., last_status: _Optional[str] = ..., updated: _Optional[str] = ..., next_attempt: _Optional[str] = ...) -> None: ...
+
+class MessageRef(_message.Message):
+    __slots__ = ("sender", "message_id")
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    sender: str
+    message_id: str
+    def __init__(self, sender: _Optional[str] = ..., message_id: _Optional[str] = ...) -> None: ...
+
+class ForwardRef(_message.Message):
+    __slots__ = ("sender", "message_id", "recipients", "received", "ledger_index")
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENTS_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    sender: str
+    message_id: str
+    recipients: _containers.RepeatedScalarFieldContainer[str]
+    received: str
+    ledger_index: int
+    def __init__(self, sender: _Optional[str] = ..., message_id: _Optional[str] = ..., recipients: _Optional[_Iterable[str]] = ..., received: _Optional[str] = ..., ledger_index: _Optional[int] = ...) -> None: ...
 
 class SubmitResponse(_message.Message):
     __slots__ = ("message", "duplicate")
