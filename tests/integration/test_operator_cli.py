@@ -288,7 +288,7 @@ async def test_audit_search_filters_client_side_and_names_its_bound(gateway: Gat
     [refusal] = rejected["matches"]
     assert (refusal["event"]["code"], refusal["event"]["field"]) == (
         "IDENTIFIER_INVALID",
-        "payload.consignments[0].goods_items[0].container_numbers[0]",
+        "payload.consignments[0].goodsItems[0].containerNumbers[0]",
     )
     acks = await cli_json("audit", "search", *auditor, "--event", "acknowledged", "--recipient", "CN-GACC")
     assert acks["matches"] and all(m["event"]["recipient"] == "CN-GACC" for m in acks["matches"])

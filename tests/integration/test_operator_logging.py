@@ -42,7 +42,7 @@ async def test_a_rejection_line_carries_the_field_path(gateway: Gateway, clients
         await clients("CARRIER-COSCO").submit(MANIFEST, ["CN-GACC"], bad, schema=MESSAGE_TYPES[MANIFEST].schema)
     [line] = [e for e in lines(logs, "exchange") if e["decision"] == "rejected"]
     assert (line["reason"], line["field"]) == ("IDENTIFIER_INVALID", refused.value.field)
-    assert line["field"] == "payload.consignments[0].goods_items[0].container_numbers[0]"
+    assert line["field"] == "payload.consignments[0].goodsItems[0].containerNumbers[0]"
 
 
 async def test_a_recall_logs_one_line_naming_what_it_withdrew(gateway: Gateway, clients: ClientFactory) -> None:
