@@ -21,6 +21,7 @@ import structlog
 from aiohttp import web
 
 from adapters.httpedge import http_credentials
+from adapters.rest.consoleroutes import add_console_routes
 from adapters.rest.openapi import openapi_document
 from adapters.rest.operations import add_operation_routes
 from adapters.rest.portroutes import add_port_routes
@@ -34,6 +35,7 @@ from gateway.core.errors import (
     UnsupportedMediaType,
 )
 from gateway.core.model import Caller
+from gateway.exchangelog import ExchangeLog
 from gateway.ledger import Ledger
 from gateway.operations import Operations
 from gateway.pipeline import Inbound, Pipeline
@@ -64,6 +66,7 @@ class RestServices:
     # Trust hot reload (anchors, CRL, registry; gateway/trustadmin.py): the ledger record of the reload.
     reload_trust: Callable[[Caller], Awaitable[dict[str, object]]] | None = None
     ports: PortStreams | None = None  # port release streams (gateway/portstream.py); None: /v1/ports/* answer 503
+    exchanges: ExchangeLog | None = None  # the audit console's ledger reads; None: /v1/audit/exchanges etc. answer 503
 
 
 SERVICES = web.AppKey("services", RestServices)
@@ -398,4 +401,7 @@ def build_app(services: RestServices) -> web.Application:
     app.router.add_get("/readyz", readyz)
     add_operation_routes(app, services.operations, caller=_caller)
     add_port_routes(app, services.ports, caller=_caller)
+    add_console_routes(
+        app, services.exchanges, caller=_caller, authorize=services.pipeline.authorize_audit, render=_message_json
+    )
     return app
