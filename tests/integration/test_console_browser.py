@@ -1,0 +1,199 @@
+"""The audit console end to end in headless Chromium (Debian ``chromium`` driven by Playwright): it signs in with
+an auditor's TLS client certificate, finds a message the test sent, shows its story, and shows an inclusion
+proof as verified by the browser's own WebCrypto check, and as failed once the proof is tampered with.
+
+Without Chromium the test is skipped, except where ``CGW_REQUIRE_BROWSER=1`` (``.ci/run`` sets it): there a
+missing browser is a failure. ``CGW_CONSOLE_SCREENSHOTS=DIR`` writes a PNG of each view into DIR (the README's
+screenshots come from ``adapters/rest/console/screenshots``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.main import Gateway
+from gateway.samples import cargo_manifest, to_bytes
+from tests.integration.conftest import ClientFactory
+
+CHROMIUM = os.environ.get("CGW_CHROMIUM", "/usr/bin/chromium")
+REQUIRED = os.environ.get("CGW_REQUIRE_BROWSER") == "1"
+# Headless Chromium as root, offline: no sandbox (root), no GPU, nothing fetched in the background.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 15_000
+
+
+def _browser_missing() -> str | None:
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    try:
+        import playwright.async_api  # noqa: F401, PLC0415 - only this test needs it
+    except ImportError:
+        return "Python Playwright is not installed (pip install -e '.[dev]')"
+    return None
+
+
+@pytest.fixture
+async def page(gateway: Gateway, federation: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
+    missing = _browser_missing()
+    if missing is not None:
+        if REQUIRED:
+            pytest.fail(f"CGW_REQUIRE_BROWSER=1 but {missing}")
+        pytest.skip(missing)
+    from playwright.async_api import async_playwright  # noqa: PLC0415 - optional dependency, checked above
+
+    member = federation / "members" / "AUDIT-GACC"
+    # Playwright presents the client certificate from its driver (Node.js), which must trust the gateway's dev CA.
+    monkeypatch.setenv("NODE_EXTRA_CA_CERTS", str(federation / "ca" / "root-ca.crt"))
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
+            headless=True,
+            args=CHROMIUM_ARGS,  # Playwright gives every launch a fresh throw-away profile
+        )
+        context = await browser.new_context(
+            client_certificates=[
+                {
+                    "origin": gateway.url,
+                    "certPath": str(member / "tls-client.crt"),
+                    "keyPath": str(member / "tls-client.key"),
+                }
+            ],
+            viewport={"width": 1280, "height": 900},
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" and _unexpected(msg.text) else None)
+        yield page
+        await context.close()
+        await browser.close()
+    assert errors == []  # no script error, no CSP violation
+
+
+def _unexpected(console_error: str) -> bool:
+    """Chromium logs each HTTP error answer; the dead-letter view's 403 for an auditor is expected."""
+    return "status of 403 (Forbidden)" not in console_error
+
+
+async def _shot(page: Any, name: str) -> None:
+    directory = os.environ.get("CGW_CONSOLE_SCREENSHOTS")
+    if directory:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(Path(directory) / f"{name}.png"), full_page=True)
+
+
+def _flip_entry_byte(proof_json: str) -> str:
+    proof = json.loads(proof_json)
+    entry = bytearray(base64.b64decode(proof["entry"]))
+    entry[10] ^= 0x01
+    proof["entry"] = base64.b64encode(bytes(entry)).decode()
+    return json.dumps(proof)
+
+
+async def test_console_finds_a_message_shows_its_story_and_checks_proofs(
+    gateway: Gateway, clients: ClientFactory, page: Any
+) -> None:
+    from playwright.async_api import expect  # noqa: PLC0415
+
+    carrier, gacc = clients("CARRIER-COSCO"), clients("CN-GACC")
+    schema = "cgw.v1.CargoManifest"
+    await carrier.submit("manifest.cargo.v1", ["CN-GACC"], to_bytes(cargo_manifest("M-0")), schema=schema)
+    sent = await carrier.submit("manifest.cargo.v1", ["CN-GACC"], to_bytes(cargo_manifest("M-1")), schema=schema)
+    message_id, leaf = sent.body["message_id"], sent.body["ledger_index"]
+    await gacc.ack([item["cursor"] for item in (await gacc.pull())["items"]])
+    with pytest.raises(Exception):  # a rejection for the chart: a carrier may not file with a port
+        await carrier.submit("manifest.cargo.v1", ["PORT-NLRTM"], to_bytes(cargo_manifest("M-2")), schema=schema)
+
+    # signed in by the client certificate (mTLS), no token
+    await page.goto(gateway.url + "/console/")
+    await expect(page.locator("#session")).to_have_text("Signed in (client certificate) · ledger cgw.cn-gacc.example/ledger")
+
+    # find the message by its id
+    await page.get_by_label("Message id").first.fill(message_id)
+    await page.get_by_role("button", name="Search").click()
+    row = page.locator("#search-results tbody tr")
+    await expect(row).to_have_count(1)
+    await expect(row.first).to_contain_text(message_id)
+    await expect(row.first).to_contain_text("accepted")
+    await page.get_by_label("Message id").first.fill("")
+    await page.get_by_label("Sender").first.fill("CARRIER-COSCO")
+    await page.get_by_role("button", name="Search").click()
+    await expect(page.locator("#search-results tbody tr")).to_have_count(3)  # two accepted, one rejected
+    await _shot(page, "exchanges")
+
+    # its story: accepted, then acknowledged by CN-GACC
+    await page.locator("#search-results tbody tr", has_text=message_id).get_by_role("button", name="Story").click()
+    steps = page.locator("#story-results .timeline > li .badge")
+    await expect(steps).to_have_text(["accepted", "acknowledged"])
+    await expect(page.locator("#story-results")).to_contain_text("acknowledged by CN-GACC")
+    await _shot(page, "story")
+
+    # the inclusion proof of the accepted leaf, verified by the browser
+    await page.get_by_role("button", name=f"Prove entry {leaf}").click()
+    verdict = page.locator("#verdict")
+    await expect(verdict).to_have_attribute("data-verdict", "verified")
+    await expect(verdict).to_contain_text("Inclusion VERIFIED in this browser")
+    await expect(page.locator("#checkpoint")).to_contain_text("signature verified in this browser")
+    await _shot(page, "proof-verified")
+
+    # a tampered entry (one bit) fails in the browser, whatever the server says
+    text = page.get_by_label("Proof to verify")
+    await text.fill(_flip_entry_byte(await text.input_value()))
+    await page.get_by_role("button", name="Verify with this proof").click()
+    await expect(verdict).to_have_attribute("data-verdict", "failed")
+    await expect(verdict).to_contain_text("computed root differs")
+    await _shot(page, "proof-failed")
+
+    # a tampered proof from the network (one audit-path byte flipped in transit) fails too
+    async def tamper(route: Any) -> None:
+        response = await route.fetch()
+        body = await response.json()
+        path = bytearray(base64.b64decode(body["proof"][0]))
+        path[0] ^= 0x80
+        body["proof"][0] = base64.b64encode(bytes(path)).decode()
+        await route.fulfill(response=response, json=body)
+
+    await page.route("**/v1/audit/proof/inclusion*", tamper)
+    await page.get_by_role("button", name="Fetch proof and verify").click()
+    await expect(verdict).to_have_attribute("data-verdict", "failed")
+    await page.unroute("**/v1/audit/proof/inclusion*")
+
+    # rejections by code: a chart and its table
+    await page.get_by_role("link", name="Rejections").click()
+    await page.get_by_role("button", name="Count").click()
+    await expect(page.locator("#rejections-results svg[role=img]")).to_have_count(1)
+    await expect(page.locator("#rejections-results table")).to_contain_text("POLICY_DENIED")
+    await _shot(page, "rejections")
+
+    # the other views answer (an auditor reads port streams; dead letters are the home administration's)
+    await page.get_by_role("link", name="Port stream").click()
+    await page.get_by_label("Port (UN/LOCODE)").fill("NLRTM")
+    await page.get_by_role("button", name="Show stream").click()
+    await expect(page.locator("#port-results")).to_contain_text("Port NLRTM: snapshot at seq")
+    await _shot(page, "port")
+    await page.get_by_role("link", name="AEO recognition").click()
+    await page.get_by_label("Operator (EORI / USCC / AEO id)").fill("NL123456789")
+    await page.get_by_role("button", name="Look up").click()
+    await expect(page.locator("#aeo-results")).not_to_be_empty()
+    await _shot(page, "aeo")
+    await page.get_by_role("link", name="Dead letters").click()
+    await page.get_by_role("button", name="List").click()
+    await expect(page.locator("#dead-results")).to_contain_text("POLICY_DENIED")
+    await _shot(page, "dead-letters")
