@@ -44,7 +44,7 @@ function equal(a, b) {
 export async function rootFromInclusion(index, size, leaf, path) {
   let fn = BigInt(index);
   let sn = BigInt(size) - 1n;
-  if (fn < 0n || fn > sn) return null;
+  if (fn < 0n || fn > sn || leaf.length !== 32) return null;
   let r = leaf;
   for (const p of path) {
     if (p.length !== 32 || sn === 0n) return null;
@@ -69,7 +69,7 @@ export async function verifyInclusion(entry, index, size, path, root) {
   const leaf = await leafHash(entry);
   const computed = await rootFromInclusion(index, size, leaf, path);
   if (computed === null) return { ok: false, reason: "the audit path does not fit the index and tree size", leafHash: leaf };
-  if (!equal(computed, root)) return { ok: false, reason: "the computed root differs from the checkpoint's root", leafHash: leaf, computedRoot: computed };
+  if (root.length !== 32 || !equal(computed, root)) return { ok: false, reason: "the computed root differs from the checkpoint's root", leafHash: leaf, computedRoot: computed };
   return { ok: true, reason: "the computed root equals the checkpoint's root", leafHash: leaf, computedRoot: computed };
 }
 
@@ -90,7 +90,11 @@ export function parseCheckpoint(note) {
 // The checkpoint's Ed25519 signature by a verifier key `name+hash+base64(0x01 || key)`: true, false, or null when
 // this browser has no Ed25519 in WebCrypto or no signature line names the key.
 export async function verifyNote(checkpoint, vkey) {
-  const [name, keyHash, keyB64] = vkey.split("+");
+  // the base64 key may itself contain "+": split at the first two only
+  const first = vkey.indexOf("+");
+  const second = vkey.indexOf("+", first + 1);
+  if (first < 0 || second < 0) return false;
+  const [name, keyHash, keyB64] = [vkey.slice(0, first), vkey.slice(first + 1, second), vkey.slice(second + 1)];
   const keyBytes = b64decode(keyB64 || "");
   if (keyBytes[0] !== 0x01 || keyBytes.length !== 33) return false;
   let publicKey;

@@ -17,7 +17,7 @@ export function el(tag, attrs = {}, ...children) {
 }
 
 function show(target, ...nodes) {
-  target.replaceChildren(...nodes);
+  target.replaceChildren(...nodes.filter((node) => node !== null && node !== undefined));
 }
 
 function failure(target, error) {
@@ -69,13 +69,14 @@ export async function searchExchanges(form, target, go) {
       el(
         "span",
         { class: "row-actions" },
-        hit.message_id && hit.sender
+        hit.message_id && hit.sender && hit.event !== "rejected"
           ? el("button", { type: "button", onclick: () => go.story(hit.sender, hit.message_id) }, "Story")
           : null,
         el("button", { type: "button", onclick: () => go.proof(hit.index) }, "Prove"),
       ),
     ]);
-    const scope = `scanned ledger ${found.scanned_from}–${found.scanned_to}${found.complete ? "" : " (more: search older)"}`;
+    const scanned = found.scanned_to > found.scanned_from ? `ledger entries ${found.scanned_from}–${found.scanned_to - 1}` : "no ledger entries";
+    const scope = `searched ${scanned}${found.complete ? "" : " (older entries not searched yet)"}`;
     const more = found.complete
       ? null
       : el("button", { type: "button", onclick: () => searchOlder(form, target, go, found.scanned_from) }, "Search older");
