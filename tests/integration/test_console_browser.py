@@ -19,11 +19,14 @@ from typing import Any
 
 import pytest
 
+from gateway import portsamples
+from gateway.client import GatewayClientError
+from gateway.core.model import Tlp
 from gateway.main import Gateway
 from gateway.samples import cargo_manifest, to_bytes
 from tests.integration.conftest import ClientFactory
 
-CHROMIUM = os.environ.get("CGW_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("CGW_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 REQUIRED = os.environ.get("CGW_REQUIRE_BROWSER") == "1"
 # Headless Chromium as root, offline: no sandbox (root), no GPU, nothing fetched in the background.
 CHROMIUM_ARGS = [
@@ -39,7 +42,7 @@ TIMEOUT_MS = 15_000
 
 
 def _browser_missing() -> str | None:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+    if not Path(CHROMIUM).exists():
         return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
     try:
         import playwright.async_api  # noqa: F401, PLC0415 - only this test needs it
@@ -62,7 +65,7 @@ async def page(gateway: Gateway, federation: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("NODE_EXTRA_CA_CERTS", str(federation / "ca" / "root-ca.crt"))
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
+            executable_path=CHROMIUM,
             headless=True,
             args=CHROMIUM_ARGS,  # Playwright gives every launch a fresh throw-away profile
         )
@@ -80,23 +83,23 @@ async def page(gateway: Gateway, federation: Path, monkeypatch: pytest.MonkeyPat
         page = await context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" and _unexpected(msg.text) else None)
+        page.on("console", lambda msg: _unexpected(msg, errors))
         yield page
         await context.close()
         await browser.close()
     assert errors == []  # no script error, no CSP violation
 
 
-def _unexpected(console_error: str) -> bool:
+def _unexpected(message: Any, errors: list[str]) -> None:
     """Chromium logs each HTTP error answer; the dead-letter view's 403 for an auditor is expected."""
-    return "status of 403 (Forbidden)" not in console_error
+    if message.type == "error" and "status of 403 (Forbidden)" not in message.text:
+        errors.append(message.text)
 
 
 async def _shot(page: Any, name: str) -> None:
     directory = os.environ.get("CGW_CONSOLE_SCREENSHOTS")
-    if directory:
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(Path(directory) / f"{name}.png"), full_page=True)
+    if directory:  # Playwright creates the directory
+        await page.screenshot(path=os.path.join(directory, f"{name}.png"), full_page=True)
 
 
 def _flip_entry_byte(proof_json: str) -> str:
@@ -118,30 +121,43 @@ async def test_console_finds_a_message_shows_its_story_and_checks_proofs(
     sent = await carrier.submit("manifest.cargo.v1", ["CN-GACC"], to_bytes(cargo_manifest("M-1")), schema=schema)
     message_id, leaf = sent.body["message_id"], sent.body["ledger_index"]
     await gacc.ack([item["cursor"] for item in (await gacc.pull())["items"]])
-    with pytest.raises(Exception):  # a rejection for the chart: a carrier may not file with a port
+    # rejections for the chart: a carrier may not file with a port; a bad container check digit; a conflict
+    with pytest.raises(GatewayClientError):
         await carrier.submit("manifest.cargo.v1", ["PORT-NLRTM"], to_bytes(cargo_manifest("M-2")), schema=schema)
+    bad, other = to_bytes(cargo_manifest("M-3", container="MSKU9070324")), to_bytes(cargo_manifest("M-1-altered"))
+    with pytest.raises(GatewayClientError):
+        await carrier.submit("manifest.cargo.v1", ["CN-GACC"], bad, schema=schema)
+    with pytest.raises(GatewayClientError):
+        await carrier.submit("manifest.cargo.v1", ["CN-GACC"], other, schema=schema, message_id=message_id)
+    # a release decision in the port's stream
+    notice = to_bytes(portsamples.release_notice("HOLD", 1, portsamples.CONTAINERS[:2], reason="document check"))
+    to = ["PORT-NLRTM", "CARRIER-COSCO"]
+    await gacc.submit("release.notice.v1", to, notice, schema="cgw.v1.ReleaseNotice", tlp=Tlp.GREEN)
 
     # signed in by the client certificate (mTLS), no token
     await page.goto(gateway.url + "/console/")
-    await expect(page.locator("#session")).to_have_text("Signed in (client certificate) · ledger cgw.cn-gacc.example/ledger")
+    session = "Signed in (client certificate) · ledger cgw.cn-gacc.example/ledger"
+    await expect(page.locator("#session")).to_have_text(session)
 
     # find the message by its id
     await page.get_by_label("Message id").first.fill(message_id)
     await page.get_by_role("button", name="Search").click()
     row = page.locator("#search-results tbody tr")
-    await expect(row).to_have_count(1)
-    await expect(row.first).to_contain_text(message_id)
-    await expect(row.first).to_contain_text("accepted")
+    await expect(row).to_have_count(2)  # newest first: the conflicting resubmission, then the acceptance
+    await expect(row.nth(0)).to_contain_text("DUPLICATE_CONFLICT")
+    await expect(row.nth(1)).to_contain_text(message_id)
+    await expect(row.nth(1)).to_contain_text("accepted")
     await page.get_by_label("Message id").first.fill("")
     await page.get_by_label("Sender").first.fill("CARRIER-COSCO")
     await page.get_by_role("button", name="Search").click()
-    await expect(page.locator("#search-results tbody tr")).to_have_count(3)  # two accepted, one rejected
+    await expect(page.locator("#search-results tbody tr")).to_have_count(5)  # two accepted, three rejected
     await _shot(page, "exchanges")
 
     # its story: accepted, then acknowledged by CN-GACC
-    await page.locator("#search-results tbody tr", has_text=message_id).get_by_role("button", name="Story").click()
+    accepted = page.locator("#search-results tbody tr", has_text=message_id).filter(has_text="accepted")
+    await accepted.get_by_role("button", name="Story").click()
     steps = page.locator("#story-results .timeline > li .badge")
-    await expect(steps).to_have_text(["accepted", "acknowledged"])
+    await expect(steps).to_have_text(["accepted", "acknowledged", "rejected"])
     await expect(page.locator("#story-results")).to_contain_text("acknowledged by CN-GACC")
     await _shot(page, "story")
 
@@ -179,14 +195,16 @@ async def test_console_finds_a_message_shows_its_story_and_checks_proofs(
     await page.get_by_role("link", name="Rejections").click()
     await page.get_by_role("button", name="Count").click()
     await expect(page.locator("#rejections-results svg[role=img]")).to_have_count(1)
-    await expect(page.locator("#rejections-results table")).to_contain_text("POLICY_DENIED")
+    for code in ("POLICY_DENIED", "IDENTIFIER_INVALID", "DUPLICATE_CONFLICT"):
+        await expect(page.locator("#rejections-results table")).to_contain_text(code)
     await _shot(page, "rejections")
 
     # the other views answer (an auditor reads port streams; dead letters are the home administration's)
     await page.get_by_role("link", name="Port stream").click()
     await page.get_by_label("Port (UN/LOCODE)").fill("NLRTM")
     await page.get_by_role("button", name="Show stream").click()
-    await expect(page.locator("#port-results")).to_contain_text("Port NLRTM: snapshot at seq")
+    await expect(page.locator("#port-results")).to_contain_text("Port NLRTM: snapshot at seq 2")
+    await expect(page.locator("#port-results")).to_contain_text(portsamples.CONTAINERS[1])
     await _shot(page, "port")
     await page.get_by_role("link", name="AEO recognition").click()
     await page.get_by_label("Operator (EORI / USCC / AEO id)").fill("NL123456789")

@@ -17,7 +17,7 @@ function colourOf(codes, code) {
 export function rejectionChart(data) {
   const width = 760;
   const height = 260;
-  const pad = { left: 44, right: 12, top: 12, bottom: 40 };
+  const pad = { left: 44, right: 36, top: 12, bottom: 40 };
   const buckets = data.buckets;
   const totals = buckets.map((b) => Object.values(b.counts).reduce((n, c) => n + c, 0));
   const max = Math.max(1, ...totals);

@@ -253,9 +253,11 @@ export async function showRejections(form, target) {
       show(target, el("p", {}, `No rejections between ${data.since} and ${data.until}.`));
       return;
     }
+    fillBuckets(data);
     const legend = el("ul", { class: "legend", "aria-hidden": "true" }, data.codes.map((code) =>
       el("li", {}, el("span", { class: `swatch c${data.codes.indexOf(code) % 8}` }), code)));
-    const rows = data.buckets.map((b) => [b.start, ...data.codes.map((c) => String(b.counts[c] || 0))]);
+    const rows = data.buckets.filter((b) => Object.keys(b.counts).length)
+      .map((b) => [b.start, ...data.codes.map((c) => String(b.counts[c] || 0))]);
     show(
       target,
       el("p", { class: "count" }, `${data.since} – ${data.until}${data.complete ? "" : " (ledger scan bounded)"}`),
@@ -265,6 +267,20 @@ export async function showRejections(form, target) {
   } catch (error) {
     failure(target, error);
   }
+}
+
+// Every bucket of the window, with zero counts where nothing was rejected (at most 400 bars).
+function fillBuckets(data) {
+  const step = data.bucket_seconds * 1000;
+  const first = Math.floor(Date.parse(data.since) / step) * step;
+  const last = Date.parse(data.until);
+  if ((last - first) / step > 400) return;
+  const byStart = new Map(data.buckets.map((b) => [Date.parse(b.start), b]));
+  const all = [];
+  for (let t = first; t < last; t += step) {
+    all.push(byStart.get(t) || { start: new Date(t).toISOString().replace(".000Z", "Z"), counts: {} });
+  }
+  data.buckets = all;
 }
 
 // -- dead letters, AEO, ports -------------------------------------------------------------------------------------
