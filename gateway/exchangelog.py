@@ -41,6 +41,8 @@ MAX_PAYLOAD_READS = 500
 # Owners looked up per store call (the store's bound on cursors per call).
 OWNERS_PAGE = 1_000
 MAX_HITS = 200
+# Leaves are appended in time order, give or take this much (several processes, several clocks).
+CLOCK_SLACK = timedelta(minutes=5)
 # Without ``since``, rejections are counted over the last day.
 DEFAULT_REJECTION_WINDOW = timedelta(days=1)
 
@@ -109,7 +111,7 @@ class ExchangeLog:
         """The whole page (newest first) was written before ``since``: earlier pages are older still."""
         newest = read_leaf(entries[0].data) if entries else None
         at = leaf_time(newest) if newest is not None else None
-        return at is not None and at < since - timedelta(minutes=5)  # leaves are written in time order +- skew
+        return at is not None and at + CLOCK_SLACK < since  # leaves are written in time order, give or take
 
     @staticmethod
     def _page(hits: list[dict[str, Any]], lowest: int, top: int, *, complete: bool) -> dict[str, Any]:

@@ -288,14 +288,19 @@ async def _json_body(request: web.Request, limit: int) -> Any:
         raise BadRequest("body is not valid JSON", field="body") from exc
 
 
-# -- audit (auditor role only) -----------------------------------------------------------------------------
+# -- audit (Cedar audit_read: auditors, the home administration) -------------------------------------------
+
+
+async def _audit_reader(request: web.Request) -> Caller:
+    """The authenticated caller, once Cedar allowed it to read the ledger (``audit_read``)."""
+    caller = await _caller(request)
+    await request.app[SERVICES].pipeline.authorize_audit(caller)
+    return caller
 
 
 async def _auditor(request: web.Request) -> Ledger:
-    caller = await _caller(request)
-    services = request.app[SERVICES]
-    await services.pipeline.authorize_audit(caller)
-    return services.ledger
+    await _audit_reader(request)
+    return request.app[SERVICES].ledger
 
 
 async def audit_checkpoint(request: web.Request) -> web.Response:
@@ -401,7 +406,5 @@ def build_app(services: RestServices) -> web.Application:
     app.router.add_get("/readyz", readyz)
     add_operation_routes(app, services.operations, caller=_caller)
     add_port_routes(app, services.ports, caller=_caller)
-    add_console_routes(
-        app, services.exchanges, caller=_caller, authorize=services.pipeline.authorize_audit, render=_message_json
-    )
+    add_console_routes(app, services.exchanges, reader=_audit_reader, render=_message_json)
     return app

@@ -51,8 +51,7 @@ _DIGITS_MAX = 18
 @dataclass(frozen=True, slots=True)
 class _Routes:
     exchanges: ExchangeLog | None
-    caller: Callable[[web.Request], Awaitable[Caller]]
-    authorize: Callable[[Caller], Awaitable[object]]
+    reader: Callable[[web.Request], Awaitable[Caller]]  # authenticates and authorises (audit_read), or raises
     render: Callable[[StoredMessage], dict[str, Any]]
 
 
@@ -63,11 +62,10 @@ def add_console_routes(
     app: web.Application,
     exchanges: ExchangeLog | None,
     *,
-    caller: Callable[[web.Request], Awaitable[Caller]],
-    authorize: Callable[[Caller], Awaitable[object]],
+    reader: Callable[[web.Request], Awaitable[Caller]],
     render: Callable[[StoredMessage], dict[str, Any]],
 ) -> None:
-    app[ROUTES] = _Routes(exchanges, caller, authorize, render)
+    app[ROUTES] = _Routes(exchanges, reader, render)
     app.router.add_get("/console", console_root)
     app.router.add_get("/console/", console_file)
     app.router.add_get("/console/{name}", console_file)
@@ -94,7 +92,7 @@ async def console_file(request: web.Request) -> web.Response:
 
 async def _reader(request: web.Request) -> ExchangeLog:
     routes = request.app[ROUTES]
-    await routes.authorize(await routes.caller(request))
+    await routes.reader(request)
     if routes.exchanges is None:
         raise Unavailable("the exchange log is not configured")
     return routes.exchanges

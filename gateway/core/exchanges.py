@@ -52,11 +52,11 @@ def parse_time(raw: str, field: str) -> datetime:
     """An RFC 3339 instant with an explicit offset (``Z`` or ``+hh:mm``)."""
     try:
         at = datetime.fromisoformat(raw.replace("z", "Z"))
-    except ValueError as exc:
+        if at.tzinfo is None:
+            raise BadRequest(f"{field} must carry a UTC offset (e.g. Z)", field=field)
+        return at.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:  # OverflowError: year 1 or 9999 shifted out of range by its offset
         raise BadRequest(f"{field} must be an RFC 3339 time", field=field) from exc
-    if at.tzinfo is None:
-        raise BadRequest(f"{field} must carry a UTC offset (e.g. Z)", field=field)
-    return at.astimezone(UTC)
 
 
 def parse_query(params: Mapping[str, str]) -> ExchangeQuery:
