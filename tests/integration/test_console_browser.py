@@ -139,6 +139,19 @@ async def test_console_finds_a_message_shows_its_story_and_checks_proofs(
     session = "Signed in (client certificate) · ledger cgw.cn-gacc.example/ledger"
     await expect(page.locator("#session")).to_have_text(session)
 
+    # accessible: every control has a label; the views are reached with the keyboard alone
+    unlabelled = "[...document.querySelectorAll('input, select, textarea')].filter((e) => !e.labels.length).length"
+    assert await page.evaluate(unlabelled) == 0
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    for _ in range(3):  # skip link, Exchanges, Message story, Checkpoint & proof
+        await page.keyboard.press("Tab")
+    await expect(page.get_by_role("link", name="Checkpoint & proof")).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#view-proof")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Checkpoint & inclusion proof")).to_be_focused()
+    await page.get_by_role("link", name="Exchanges").click()
+
     # find the message by its id
     await page.get_by_label("Message id").first.fill(message_id)
     await page.get_by_role("button", name="Search").click()
