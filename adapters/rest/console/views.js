@@ -10,7 +10,7 @@ export function el(tag, attrs = {}, ...children) {
     if (name === "onclick") node.addEventListener("click", value);
     else if (value !== undefined && value !== null && value !== false) node.setAttribute(name, value === true ? "" : String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child !== undefined && child !== null) node.append(child instanceof Node ? child : String(child));
   }
   return node;
@@ -299,7 +299,9 @@ export async function showDeadLetters(form, target) {
 export async function showRecognition(form, target) {
   try {
     const data = await get("/v1/aeo/recognition", formParams(form));
-    const facts = Object.entries(data).filter(([, v]) => typeof v !== "object" || v === null);
+    const facts = Object.entries(data)
+      .filter(([, v]) => typeof v !== "object" || v === null || Array.isArray(v))
+      .map(([k, v]) => [k, Array.isArray(v) ? v.join(", ") || "none" : v === null ? "—" : v]);
     show(
       target,
       el("dl", { class: "facts" }, facts.map(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))])),
