@@ -378,3 +378,19 @@ class GatewayClient:
     async def consistency(self, first: int, second: int) -> dict[str, Any]:
         _, body, _ = await self._call("GET", "/v1/audit/proof/consistency", params={"from": first, "to": second})
         return dict(body)
+
+    async def exchanges(self, **filters: str | int) -> dict[str, Any]:
+        """GET /v1/audit/exchanges: ledger leaves matching every filter (message_id, sender, recipient, type,
+        container, bl, since, until), newest first; ``before`` and ``limit`` page."""
+        _, body, _ = await self._call("GET", "/v1/audit/exchanges", params={k: str(v) for k, v in filters.items()})
+        return dict(body)
+
+    async def story(self, sender: str, message_id: str) -> dict[str, Any]:
+        """GET /v1/audit/story/{sender}/{message_id}: the ledger leaves about one message, in order."""
+        _, body, _ = await self._call("GET", f"/v1/audit/story/{sender}/{message_id}")
+        return dict(body)
+
+    async def rejections(self, **window: str | int) -> dict[str, Any]:
+        """GET /v1/audit/rejections: rejected leaves counted per code and time bucket (since, until, bucket)."""
+        _, body, _ = await self._call("GET", "/v1/audit/rejections", params={k: str(v) for k, v in window.items()})
+        return dict(body)

@@ -46,6 +46,7 @@ from gateway.core.policy import Authorizer
 from gateway.deadletters import DeadLetters
 from gateway.delivery import DeliveryWorker
 from gateway.eventloop import loop_name
+from gateway.exchangelog import ExchangeLog
 from gateway.faults import CRASH_ENV, CrashPoint
 from gateway.infra.aeo_store import open_recognition
 from gateway.infra.backends import describe, open_port_streams, open_store, policy_board
@@ -261,6 +262,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
                 reload_policies=policies.reload_for,
                 reload_trust=trust.reload_for,
                 ports=ports,
+                exchanges=ExchangeLog(store, clock),
             )
         )
         soap = SoapServices(pipeline=pipeline, state=state, clock=clock, audience=gateway_issuer(settings.member_id))

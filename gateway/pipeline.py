@@ -615,8 +615,8 @@ class Pipeline:
         return await self._inbox.status(caller, sender, message_id)
 
     async def authorize_audit(self, caller: Caller, *, adapter: str) -> Decision:
-        """Ledger reads are the auditor role's, decided by Cedar like everything else; a denial is audited with
-        the adapter that received the read and the policies that decided it."""
+        """Ledger reads (Cedar ``audit_read``: auditors and the home administration in the baseline), decided like
+        everything else; a denial is audited with the adapter that received the read and the policies that decided."""
         decision = self._state.require_authorizer().authorize(audit_request(caller.member))
         if not decision.allowed:
             exc = Forbidden(f"audit_read denied for {caller.member.id}")

@@ -119,6 +119,11 @@ class Store(Protocol):
         not claimed. Replay claims are never released."""
         ...
 
+    async def inbox_owners(self, cursors: Sequence[int]) -> dict[int, tuple[str, str, str]]:
+        """Whose inbox item each known cursor is: cursor -> (recipient, sender, message id); unknown cursors are
+        left out (the audit console ties an ``acknowledged`` leaf, which names cursors, to its message)."""
+        ...
+
     async def ledger_size(self) -> int: ...
 
     async def probe_write(self) -> None:

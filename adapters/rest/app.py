@@ -24,6 +24,7 @@ import structlog
 from aiohttp import web
 
 from adapters.httpedge import edge_middleware, hide_server_software, http_credentials, report_rejection
+from adapters.rest.consoleroutes import add_console_routes
 from adapters.rest.openapi import openapi_document
 from adapters.rest.operations import add_operation_routes
 from adapters.rest.portroutes import add_port_routes
@@ -38,6 +39,7 @@ from gateway.core.errors import (
     UnsupportedMediaType,
 )
 from gateway.core.model import Caller
+from gateway.exchangelog import ExchangeLog
 from gateway.inbox import MessageStatus
 from gateway.ledger import Ledger
 from gateway.operations import Operations
@@ -69,6 +71,7 @@ class RestServices:
     # Trust hot reload (anchors, CRL, registry; gateway/trustadmin.py): the ledger record of the reload.
     reload_trust: Callable[[Caller], Awaitable[dict[str, object]]] | None = None
     ports: PortStreams | None = None  # port release streams (gateway/portstream.py); None: /v1/ports/* answer 503
+    exchanges: ExchangeLog | None = None  # the audit console's ledger reads; None: /v1/audit/exchanges etc. answer 503
 
 
 SERVICES = web.AppKey("services", RestServices)
@@ -345,14 +348,19 @@ async def _json_body(request: web.Request, limit: int) -> Any:
         raise BadRequest("body is not valid JSON", field="body") from exc
 
 
-# -- audit (auditor role only) -----------------------------------------------------------------------------
+# -- audit (Cedar audit_read: auditors, the home administration) -------------------------------------------
+
+
+async def _audit_reader(request: web.Request) -> Caller:
+    """The authenticated caller, once Cedar allowed it to read the ledger (``audit_read``)."""
+    caller = await _caller(request)
+    await request.app[SERVICES].pipeline.authorize_audit(caller, adapter="rest")
+    return caller
 
 
 async def _auditor(request: web.Request) -> Ledger:
-    caller = await _caller(request)
-    services = request.app[SERVICES]
-    await services.pipeline.authorize_audit(caller, adapter="rest")
-    return services.ledger
+    await _audit_reader(request)
+    return request.app[SERVICES].ledger
 
 
 async def audit_checkpoint(request: web.Request) -> web.Response:
@@ -460,4 +468,5 @@ def build_app(services: RestServices) -> web.Application:
     app.router.add_get("/readyz", readyz)
     add_operation_routes(app, services.operations, caller=_caller)
     add_port_routes(app, services.ports, caller=_caller)
+    add_console_routes(app, services.exchanges, reader=_audit_reader, render=_message_json)
     return app

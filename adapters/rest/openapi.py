@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters.rest.consoledoc import console_paths, console_schemas
 from adapters.rest.portdoc import port_paths, port_schemas
 from gateway import __version__
 from gateway.settings import Limits
@@ -380,6 +381,7 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                     parameters=[_query("start", "first index"), _query("end", "end index (exclusive)")],
                 )
             },
+            **console_paths(),
             "/v1/aeo/recognition": {
                 "get": _op(
                     "Is this operator an AEO the administration recognises on the date? (customs, auditors)",
@@ -453,6 +455,7 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
             "schemas": {
                 "Recognition": _RECOGNITION,
                 **port_schemas(),
+                **console_schemas(),
                 "Message": message,
                 "MessageStatus": {"allOf": [{"$ref": "#/components/schemas/Message"}, _STATUS_EXTRA]},
                 "Problem": problem,

@@ -327,6 +327,20 @@ class RedisStore:
         flat = await self._call(self._copies(args=[self._base, codec.suffix(sender, message_id)]))
         return [codec.message(*codec.unsuffix(k), f) for _, k, f in codec.items(flat)]
 
+    async def inbox_owners(self, cursors: Sequence[int]) -> dict[int, tuple[str, str, str]]:
+        wanted = sorted({c for c in cursors if 0 < c <= _INT_MAX})
+        if len(wanted) > ACK_CURSORS_MAX:
+            raise LimitExceeded(f"{len(wanted)} cursors > {ACK_CURSORS_MAX}", field="cursors")
+        if not wanted:
+            return {}
+        owners = await self._call(self._client.hmget(self._base + "cursors", wanted))
+        found: dict[int, tuple[str, str, str]] = {}
+        for cursor, owner in zip(wanted, owners, strict=True):
+            if owner is not None:
+                recipient, _, suffix = owner.partition(b"\n")
+                found[cursor] = (recipient.decode(), *codec.unsuffix(suffix))
+        return found
+
     async def ledger_size(self) -> int:
         return int(await self._call(self._client.llen(self._base + "ledger")))
 

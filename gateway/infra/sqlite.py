@@ -330,6 +330,18 @@ class SqliteStore:
 
         return await self._read(op)
 
+    async def inbox_owners(self, cursors: Sequence[int]) -> dict[int, tuple[str, str, str]]:
+        wanted = sorted({c for c in cursors if 0 < c <= _SQLITE_INT_MAX})
+        if len(wanted) > ACK_CURSORS_MAX:
+            raise LimitExceeded(f"{len(wanted)} cursors > {ACK_CURSORS_MAX}", field="cursors")
+
+        def op(conn: sqlite3.Connection) -> dict[int, tuple[str, str, str]]:
+            marks = ",".join("?" * len(wanted))
+            sql = f"SELECT cursor, recipient, sender, message_id FROM inbox WHERE cursor IN ({marks})"  # noqa: S608 - placeholders only
+            return {row[0]: (row[1], row[2], row[3]) for row in conn.execute(sql, wanted)}
+
+        return await self._read(op) if wanted else {}
+
     async def ledger_size(self) -> int:
         def op(conn: sqlite3.Connection) -> int:
             return int(conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger").fetchone()[0])

@@ -320,3 +320,19 @@ async def test_the_write_probe_leaves_nothing_the_gateway_reads_and_fails_closed
     await store.close()
     with pytest.raises(Unavailable):
         await store.probe_write()
+
+
+async def test_inbox_owners_names_each_known_cursors_recipient_and_message(store: Store, kit: Kit) -> None:
+    first = await accept(store, kit, kit.message(recipients=("NL-DOUANE", "US-CBP")))
+    second = await accept(store, kit, kit.message(recipients=("US-CBP",)))
+    [nl] = await store.pull("NL-DOUANE", 0, 10)
+    us = await store.pull("US-CBP", 0, 10)
+    owners = await store.inbox_owners([nl.cursor, us[0].cursor, us[1].cursor, 10_000, 0, -3])
+    assert owners == {
+        nl.cursor: ("NL-DOUANE", first.sender, first.message_id),
+        us[0].cursor: ("US-CBP", first.sender, first.message_id),
+        us[1].cursor: ("US-CBP", second.sender, second.message_id),
+    }
+    await store.ack("US-CBP", [us[0].cursor], kit.event(1, EventKind.ACKNOWLEDGED))
+    assert (await store.inbox_owners([us[0].cursor]))[us[0].cursor][0] == "US-CBP"  # acked items keep their owner
+    assert await store.inbox_owners([]) == {}
