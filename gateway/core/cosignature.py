@@ -133,7 +133,17 @@ def verify_cosigned(
 
 
 def append_cosignatures(note: bytes, lines: Sequence[str]) -> bytes:
-    """``note`` with the signature ``lines`` appended (each one line ending in a newline), skipping repeats."""
-    present = set(note.decode("utf-8").split("\n"))
-    extra = [line for line in lines if line.rstrip("\n") not in present]
+    """``note`` with the signature ``lines`` appended (each ``— <name> <base64>\\n``); a line by a key (name and
+    key id) that already signed the note, or one of the earlier ``lines``, is skipped."""
+    _, present = split_note(note)
+    signers = {(line.key_name, line.key_id) for line in present}
+    extra: list[str] = []
+    for line in lines:
+        _, added = split_note(b"x\n\n" + line.encode("utf-8"))
+        if len(added) != 1:
+            raise ProofInvalid("one signature line at a time", field="cosignature")
+        signer = (added[0].key_name, added[0].key_id)
+        if signer not in signers:
+            signers.add(signer)
+            extra.append(line)
     return note + "".join(extra).encode("utf-8")
