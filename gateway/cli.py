@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway import aeotool, eventloop, policyadmin
+from gateway import aeotool, eventloop, federationtool, policyadmin
 from gateway.core.errors import GatewayError
 from gateway.core.model import Tlp
 from gateway.settings import load_settings
@@ -89,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
 
     aeotool.add_parser(commands)  # customs-gateway aeo import|check (gateway/aeotool.py)
     policyadmin.add_parser(commands)  # customs-gateway policy validate|test|explain
+    federationtool.add_parser(commands)  # customs-gateway federation init|add-peer|sign|show
 
     audit = commands.add_parser("audit", help="audit the ledger")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
@@ -101,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--checkpoint", type=Path, help="check against this saved signed checkpoint instead of the latest one"
     )
+    federationtool.add_verify_arguments(verify)  # --federation-directory, --require-cosigners, --compare
 
     checkpoint = commands.add_parser("checkpoint", help="the ledger's checkpoint signing key")
     checkpoint_commands = checkpoint.add_subparsers(dest="checkpoint_command", required=True)
@@ -144,6 +146,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return aeotool.run(args)
     if args.command == "policy":
         return policyadmin.run(args)
+    if args.command == "federation":
+        return federationtool.run(args)
     if args.command == "audit":
         return await _audit(args)
     if args.command == "checkpoint":
@@ -164,17 +168,19 @@ async def _audit(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"error: cannot read the checkpoint {args.checkpoint}: {exc.strerror}", file=sys.stderr)
             return 2
+    witnesses = federationtool.witnesses(args)
     if args.config:
-        report = await verify_from_store(load_settings(args.config), note)
+        report = await verify_from_store(load_settings(args.config), note, witnesses)
     else:
         if args.federation is None:
             print("error: --url needs --federation", file=sys.stderr)
             return 2
-        report = await verify_over_rest(args.url, args.federation, args.member, note)
+        report = await verify_over_rest(args.url, args.federation, args.member, note, witnesses)
     print(
         f"ledger OK: {report.size} entries, root {report.root.hex()}, "
         f"checkpoint covers {report.checkpoint_size}; events {dict(report.events_by_kind)}; "
         f"signed by {report.signed_by} ({report.key_rotations} key rotation(s) in the ledger)"
+        + (f"; cosigned by {len(report.cosigners)} peer witness(es): {', '.join(report.cosigners)}" if witnesses else "")
     )
     return 0
 

@@ -42,7 +42,9 @@ from gateway.delivery import DeliveryWorker
 from gateway.eventloop import loop_name
 from gateway.faults import CRASH_ENV, CrashPoint
 from gateway.infra.aeo_store import open_recognition
-from gateway.infra.backends import describe, open_port_streams, open_store, policy_board
+from gateway.federationsettings import FederationSettings
+from gateway.infra.backends import describe, open_port_streams, open_store, open_witness_store, policy_board
+from gateway.infra.federationfiles import accept_directory, load_witness_key
 from gateway.infra.files import (
     load_certificates,
     load_checkpoint_history,
@@ -57,12 +59,13 @@ from gateway.metrics import Metrics
 from gateway.operations import Operations
 from gateway.pipeline import Pipeline, evidence_digest
 from gateway.policyadmin import PolicyReloader
-from gateway.ports import Deliverer, PortStreamStore, Store
+from gateway.ports import Deliverer, PortStreamStore, Store, WitnessStore
 from gateway.portstream import PortStreams
 from gateway.recognition import Recognition
 from gateway.settings import Settings
 from gateway.state import GatewayState, Identity, Trust
 from gateway.trustadmin import TrustPaths, TrustReloader, require_home
+from gateway.witnessing import Cosigner, DirectoryInForce, WitnessService
 
 log = structlog.get_logger("gateway.main")
 
@@ -166,6 +169,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
     push: PushDelivery | None = None
     port_store: PortStreamStore | None = None
     policies: PolicyReloader | None = None
+    witnessing: Witnessing | None = None
     try:
         port_store = await open_port_streams(settings, store)
         ports = PortStreams(
@@ -215,12 +219,23 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             await asyncio.to_thread(publish_checkpoint_file, data_dir, note)
 
         history = load_checkpoint_history(settings.checkpoint_key, settings.origin)
-        ledger = Ledger(store, origin=settings.origin, key=checkpoint_key, history=history, publish=publish)
+        ledger = Ledger(
+            store,
+            origin=settings.origin,
+            key=checkpoint_key,
+            history=history,
+            publish=publish,
+            witnessed=settings.federation is not None,
+        )
         rotation = await ledger.record_key_rotation(clock.now())  # before the new key signs anything
         if rotation is not None:
             log.info("checkpoint key rotation recorded in the ledger", old_key=rotation[0], new_key=rotation[1])
         await ledger.checkpoint()
-        checkpointer = asyncio.create_task(_checkpoint_loop(ledger), name="cgw-checkpointer")
+        if settings.federation is not None:
+            witnessing = await Witnessing.start(settings, settings.federation, store, ledger, clock)
+        checkpointer = asyncio.create_task(
+            _checkpoint_loop(ledger, witnessing.cosigner if witnessing else None), name="cgw-checkpointer"
+        )
         app = build_app(
             RestServices(
                 pipeline=pipeline,
@@ -232,6 +247,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
                 reload_policies=policies.reload_for,
                 reload_trust=trust.reload_for,
                 ports=ports,
+                witness=witnessing.service if witnessing else None,
             )
         )
         soap = SoapServices(pipeline=pipeline, state=state, clock=clock, audience=gateway_issuer(settings.member_id))
@@ -298,6 +314,8 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
                 await asyncio.gather(task, return_exceptions=True)
         if ledger is not None:
             await ledger.checkpoint()
+        if witnessing is not None:
+            await witnessing.stop()  # a last round: the published checkpoint covers the whole ledger
         await store.close()
         if aeo is not None:
             aeo.close()
@@ -369,13 +387,65 @@ class PushDelivery:
         await self.grpc_push.close()
 
 
-async def _checkpoint_loop(ledger: Ledger) -> None:
+async def _checkpoint_loop(ledger: Ledger, cosigner: Cosigner | None) -> None:
+    """A new checkpoint every interval; with witnesses, each one goes to the peers and is published cosigned."""
     while True:
-        await asyncio.sleep(CHECKPOINT_INTERVAL_SECONDS)
         try:
-            await ledger.checkpoint()
+            if cosigner is not None:
+                await cosigner.round()
+            else:
+                await ledger.checkpoint()
         except GatewayError as exc:
             log.error("checkpoint failed", code=exc.code, detail=exc.detail)
+        await asyncio.sleep(CHECKPOINT_INTERVAL_SECONDS)
+
+
+@dataclass(frozen=True, slots=True)
+class Witnessing:
+    """Cross-witnessing (gateway/witnessing.py): this gateway's witness and its submissions to the peers'."""
+
+    service: WitnessService
+    cosigner: Cosigner
+    store: WitnessStore
+
+    @classmethod
+    async def start(
+        cls, settings: Settings, federation: FederationSettings, store: Store, ledger: Ledger, clock: SystemClock
+    ) -> Witnessing:
+        directory = accept_directory(federation.directory, federation.operator_key, settings.data_dir, clock.now())
+        me = directory.gateways.get(federation.gateway_id)
+        if me is None or me.origin != settings.origin or ledger.verifier_key not in me.checkpoint_keys:
+            raise Unavailable(
+                f"the federation directory (version {directory.version}) does not list this gateway as "
+                f"{federation.gateway_id} with origin {settings.origin} and its checkpoint key",
+                field="federation.gateway_id",
+            )
+        key = load_witness_key(federation.witness_key)
+        if me.witness.key != key.public_key():
+            raise Unavailable("the witness key is not the one the directory lists", field="federation.witness_key")
+        in_force = DirectoryInForce(directory, clock)
+        witness_store = open_witness_store(settings, store)
+        service = WitnessService(
+            store=witness_store, ledger_store=store, directory=in_force, name=me.witness.name, key=key, clock=clock
+        )
+        cosigner = Cosigner(
+            ledger=ledger,
+            store=store,
+            clock=clock,
+            directory=in_force,
+            gateway_id=federation.gateway_id,
+            timeout_seconds=federation.submit_timeout_seconds,
+        )
+        log.info("federation directory accepted", version=directory.version, peers=len(directory.gateways) - 1)
+        return cls(service, cosigner, witness_store)
+
+    async def stop(self) -> None:
+        try:
+            await self.cosigner.round()  # each peer request bounded by submit_timeout_seconds
+        except GatewayError as exc:
+            log.error("last checkpoint round failed", code=exc.code, detail=exc.detail)
+        await self.cosigner.close()
+        await self.store.close()
 
 
 def _bound_address(runner: web.AppRunner) -> tuple[str, int]:

@@ -30,10 +30,12 @@ from gateway.core.errors import (
     GatewayError,
     Internal,
     LimitExceeded,
+    NotFound,
     Unavailable,
     UnsupportedMediaType,
 )
 from gateway.core.model import Caller
+from gateway.core.witness import MAX_REQUEST_BYTES
 from gateway.ledger import Ledger
 from gateway.operations import Operations
 from gateway.pipeline import Inbound, Pipeline
@@ -41,12 +43,15 @@ from gateway.ports import InboxItem, StoredMessage
 from gateway.portstream import PortStreams
 from gateway.recognition import Recognition
 from gateway.settings import Limits
+from gateway.witnessing import WitnessService
 
 ENVELOPE_HEADER = "Cgw-Envelope"
 # The token endpoint takes one short form; 16 KiB is generous for an assertion with an x5c chain.
 MAX_TOKEN_FORM_BYTES = 16 * 1024
 # Ack bodies are a list of integers (max_ack_items) and nothing else.
 MAX_ACK_BODY_BYTES = 64 * 1024
+# An add-checkpoint body: the old size, a 63-line proof and one signed note (gateway/core/witness.py).
+MAX_WITNESS_BODY_BYTES = MAX_REQUEST_BYTES
 
 log = structlog.get_logger("gateway.rest")
 
@@ -64,6 +69,7 @@ class RestServices:
     # Trust hot reload (anchors, CRL, registry; gateway/trustadmin.py): the ledger record of the reload.
     reload_trust: Callable[[Caller], Awaitable[dict[str, object]]] | None = None
     ports: PortStreams | None = None  # port release streams (gateway/portstream.py); None: /v1/ports/* answer 503
+    witness: WitnessService | None = None  # the C2SP witness of the peers' ledgers (gateway/witnessing.py)
 
 
 SERVICES = web.AppKey("services", RestServices)
@@ -297,8 +303,20 @@ async def _auditor(request: web.Request) -> Ledger:
 
 async def audit_checkpoint(request: web.Request) -> web.Response:
     ledger = await _auditor(request)
-    head = await ledger.checkpoint()
+    head = await ledger.published()  # with witnesses: the newest cosigned checkpoint (gateway/ledger.py Rule 5)
     return web.Response(body=head.note, content_type="text/plain", charset="utf-8")
+
+
+# -- witness (C2SP tlog-witness; unauthenticated by design: a checkpoint authenticates itself) ---------------
+
+
+async def witness_add_checkpoint(request: web.Request) -> web.Response:
+    witness = request.app[SERVICES].witness
+    if witness is None:
+        raise NotFound("this gateway runs no witness ([federation] is not configured)")
+    body = await request.content.read(MAX_WITNESS_BODY_BYTES + 1)  # a larger body is refused by the parser
+    answer = await witness.add_checkpoint(body)
+    return web.Response(body=answer.body, status=answer.status, content_type=answer.content_type, charset="utf-8")
 
 
 async def audit_key(request: web.Request) -> web.Response:
@@ -392,6 +410,7 @@ def build_app(services: RestServices) -> web.Application:
     app.router.add_get("/v1/audit/proof/inclusion", audit_inclusion)
     app.router.add_get("/v1/audit/proof/consistency", audit_consistency)
     app.router.add_get("/v1/audit/entries", audit_entries)
+    app.router.add_post("/witness/add-checkpoint", witness_add_checkpoint)
     app.router.add_get("/v1/aeo/recognition", aeo_recognition)
     app.router.add_get("/v1/openapi.json", openapi)
     app.router.add_get("/healthz", healthz)

@@ -147,3 +147,19 @@ def append_cosignatures(note: bytes, lines: Sequence[str]) -> bytes:
             signers.add(signer)
             extra.append(line)
     return note + "".join(extra).encode("utf-8")
+
+
+def check_single_view(seen: Sequence[Checkpoint]) -> None:
+    """No two checkpoints of one origin and size with different roots (a *split view*: the log showed one
+    history to some and another to others). Raises ``ProofInvalid`` naming the size and both roots."""
+    roots: dict[tuple[str, int], bytes] = {}
+    for number, checkpoint in enumerate(seen):
+        key = (checkpoint.origin, checkpoint.size)
+        first = roots.setdefault(key, checkpoint.root)
+        if first != checkpoint.root:
+            raise ProofInvalid(
+                f"split view: {checkpoint.origin} signed two roots for size {checkpoint.size}: "
+                f"{base64.b64encode(first).decode()} and {base64.b64encode(checkpoint.root).decode()}",
+                field=f"checkpoints[{number}]",
+                public="split view: the log signed two different trees of the same size",
+            )
