@@ -28,8 +28,8 @@ from gateway.core.cosignature import check_single_view, verify_cosigned
 from gateway.core.errors import ProofInvalid, Unavailable
 from gateway.core.keyhistory import KeyHistory
 from gateway.core.ledgercheck import LedgerReport, verify_ledger
-from gateway.infra.federationfiles import OPERATOR_PUB, load_operator_key, read_directory
 from gateway.infra.backends import open_store
+from gateway.infra.federationfiles import OPERATOR_PUB, load_operator_key, read_directory
 from gateway.infra.files import load_checkpoint_history, write_public
 from gateway.settings import Settings, load_settings
 

@@ -176,11 +176,11 @@ async def _audit(args: argparse.Namespace) -> int:
             print("error: --url needs --federation", file=sys.stderr)
             return 2
         report = await verify_over_rest(args.url, args.federation, args.member, note, witnesses)
+    cosigned = f"; cosigned by {len(report.cosigners)} peer witness(es) {list(report.cosigners)}" if witnesses else ""
     print(
         f"ledger OK: {report.size} entries, root {report.root.hex()}, "
         f"checkpoint covers {report.checkpoint_size}; events {dict(report.events_by_kind)}; "
-        f"signed by {report.signed_by} ({report.key_rotations} key rotation(s) in the ledger)"
-        + (f"; cosigned by {len(report.cosigners)} peer witness(es): {', '.join(report.cosigners)}" if witnesses else "")
+        f"signed by {report.signed_by} ({report.key_rotations} key rotation(s) in the ledger){cosigned}"
     )
     return 0
 

@@ -49,7 +49,11 @@ def parse_federation_settings(raw: Mapping[str, Any] | None, base: Path, member_
     if not isinstance(gateway_id, str) or not MEMBER_ID.fullmatch(gateway_id):
         raise Unavailable("config: [federation] gateway_id must be a member id", field="federation.gateway_id")
     timeout = raw.get("submit_timeout_seconds", DEFAULT_SUBMIT_TIMEOUT_SECONDS)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= MAX_SUBMIT_TIMEOUT_SECONDS:
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not 0 < timeout <= MAX_SUBMIT_TIMEOUT_SECONDS
+    ):
         raise Unavailable(
             f"config: [federation] submit_timeout_seconds must be in (0, {MAX_SUBMIT_TIMEOUT_SECONDS}]",
             field="federation.submit_timeout_seconds",

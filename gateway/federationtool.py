@@ -109,9 +109,7 @@ def _init(directory: Path, name: str, *, force: bool) -> int:
         return 2
     key = ec.generate_private_key(ec.SECP256R1())
     write_secret(directory / OPERATOR_KEY, pem_key(key))
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     write_public(directory / OPERATOR_PUB, public)
     _write_draft(directory, {"federation": name, "version": 0, "gateways": []})
     print(f"federation {name!r} operator key written to {directory}\n  NEVER use this dev key in production.")
@@ -152,8 +150,10 @@ def _add_peer(args: argparse.Namespace) -> int:
     witness = Witness(_witness_name(settings.origin), _witness_key(witness_path).public_key())
     load_private_key(settings.signing_key)  # the gateway's files must be complete before it is listed
     rest_url = args.rest_url or f"https://{settings.host}:{settings.rest_port}"
-    grpc = args.grpc_target if args.grpc_target is not None else (
-        f"{settings.host}:{settings.grpc_port}" if settings.grpc_port else ""
+    grpc = (
+        args.grpc_target
+        if args.grpc_target is not None
+        else (f"{settings.host}:{settings.grpc_port}" if settings.grpc_port else "")
     )
     members = [m.strip() for m in (args.members or settings.member_id).split(",") if m.strip()]
     entry = {
@@ -216,14 +216,18 @@ def _sign(directory: Path, valid_days: int) -> int:
     write_public(directory / SIGNED, (token + "\n").encode("ascii"))
     draft["version"] = version + 1
     _write_draft(directory, draft)
-    print(f"{directory / SIGNED}: version {version + 1}, {len(draft['gateways'])} gateway(s), "
-          f"valid until {payload['not_after']}")
+    print(
+        f"{directory / SIGNED}: version {version + 1}, {len(draft['gateways'])} gateway(s), "
+        f"valid until {payload['not_after']}"
+    )
     return 0
 
 
 def _signed_version(directory: Path) -> int:
     try:
-        return read_directory(directory / SIGNED, load_operator_key(directory / OPERATOR_PUB), datetime.now(UTC)).version
+        return read_directory(
+            directory / SIGNED, load_operator_key(directory / OPERATOR_PUB), datetime.now(UTC)
+        ).version
     except Unavailable:
         return 0  # an expired or unreadable earlier directory: the draft's version continues
 

@@ -41,8 +41,8 @@ from gateway.deadletters import DeadLetters
 from gateway.delivery import DeliveryWorker
 from gateway.eventloop import loop_name
 from gateway.faults import CRASH_ENV, CrashPoint
-from gateway.infra.aeo_store import open_recognition
 from gateway.federationsettings import FederationSettings
+from gateway.infra.aeo_store import open_recognition
 from gateway.infra.backends import describe, open_port_streams, open_store, open_witness_store, policy_board
 from gateway.infra.federationfiles import accept_directory, load_witness_key
 from gateway.infra.files import (

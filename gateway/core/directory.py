@@ -200,9 +200,7 @@ def _gateway(value: object, path: str) -> PeerGateway:
         if parse_verifier_key(vkey)[0] != origin:
             raise _fail("a checkpoint key is named by the gateway's origin", f"{path}.checkpoint_keys[{i}]")
     members = _list(obj["members"], f"{path}.members", max_items=MAX_MEMBERS)
-    member_ids = [
-        _string(m, f"{path}.members[{i}]", max_length=64, pattern=MEMBER_ID) for i, m in enumerate(members)
-    ]
+    member_ids = [_string(m, f"{path}.members[{i}]", max_length=64, pattern=MEMBER_ID) for i, m in enumerate(members)]
     if len(set(member_ids)) != len(member_ids):
         raise _fail("a member is listed twice", f"{path}.members")
     gateway_id = _string(obj["id"], f"{path}.id", max_length=64, pattern=MEMBER_ID)

@@ -60,7 +60,8 @@ class LedgerReport:
     signed_by: str = ""  # the verifier key (C2SP vkey) in force at the checkpoint's size, which signed it
     key_rotations: int = 0  # checkpoint key rotations recorded in the checked entries
     cosigners: tuple[str, ...] = ()  # witness verifier keys whose cosignatures of the checkpoint verified
-    roots_at: Mapping[int, bytes] = field(default_factory=lambda: MappingProxyType({}))  # the tree root at each size asked for (``sizes``)
+    # the tree root at each size asked for (``sizes``) that the ledger reaches
+    roots_at: Mapping[int, bytes] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def unverified_tail(self) -> int:

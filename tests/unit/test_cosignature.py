@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from gateway.core.checkpoint import Checkpoint, sign_checkpoint
+from gateway.core.checkpoint import Checkpoint, sign_checkpoint, verifier_key_string
 from gateway.core.cosignature import (
     Witness,
     append_cosignatures,
@@ -122,7 +122,5 @@ def test_witness_vkeys_are_type_0x04() -> None:
     key = Ed25519PrivateKey.generate()
     vkey = Witness("w.example", key.public_key()).vkey
     assert base64.b64decode(vkey.split("+", 2)[2])[:1] == b"\x04"
-    from gateway.core.checkpoint import verifier_key_string
-
     with pytest.raises(ProofInvalid):
         parse_witness_key(verifier_key_string("w.example", key.public_key()))  # a log key (type 0x01)
