@@ -10,8 +10,9 @@ Rule 3: with a federation directory (``Witnesses``), the checkpoint's cosignatur
         fewer than ``require`` of them fails. The directory is verified with the operator's key (beside it, or
         given), never taken from the audited gateway.
 Rule 4: checkpoints of the same log collected elsewhere (``compare``: e.g. the one a peer showed its own
-        auditors) must each verify, and must agree with the checked ledger: two roots for one size, or a root
-        that is not the ledger's at its size, is a *split view* (``ProofInvalid``, "split view: ...").
+        auditors) must each verify, and must agree with the checked ledger: two roots for one size, a root that
+        is not the ledger's at its size, or a size the ledger does not reach, is a *split view* (``ProofInvalid``,
+        "split view: ..."). Compare checkpoints collected before the ledger is read.
 """
 
 from __future__ import annotations
@@ -72,6 +73,13 @@ def _verify(
     assert report.checkpoint is not None
     check_single_view([report.checkpoint, *others])
     for number, other in enumerate(others):
+        if other.size > report.size:
+            raise ProofInvalid(
+                f"split view: {other.origin} signed size {other.size}, its ledger has {report.size} entries "
+                "(a fork, or a truncated ledger)",
+                field=f"compare[{number}]",
+                public="split view: the log signed a tree that is not its ledger",
+            )
         root = report.roots_at.get(other.size)
         if root is not None and root != other.root:
             raise ProofInvalid(

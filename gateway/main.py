@@ -97,6 +97,7 @@ class Gateway:
     trust: TrustReloader | None = None  # trust hot reload (file watch, SIGHUP, POST /v1/admin/trust/reload)
     aeo: Recognition | None = None  # AEO mutual recognition (gateway/recognition.py)
     ports: PortStreams | None = None  # port release synchronisation (gateway/portstream.py)
+    witnessing: Witnessing | None = None  # cross-witnessing with the federation's peers ([federation])
 
 
 def gateway_issuer(member_id: str) -> str:
@@ -296,6 +297,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             policies=policies,
             trust=trust,
             ports=ports,
+            witnessing=witnessing,
         )
     finally:
         if push is not None:
