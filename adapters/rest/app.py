@@ -21,7 +21,7 @@ import structlog
 from aiohttp import web
 
 from adapters.httpedge import http_credentials
-from adapters.rest.openapi import openapi_document
+from adapters.rest.openapi import MAX_WITNESS_BODY_BYTES, openapi_document
 from adapters.rest.operations import add_operation_routes
 from adapters.rest.portroutes import add_port_routes
 from adapters.status import problem_json, status_of
@@ -35,7 +35,6 @@ from gateway.core.errors import (
     UnsupportedMediaType,
 )
 from gateway.core.model import Caller
-from gateway.core.witness import MAX_REQUEST_BYTES
 from gateway.ledger import Ledger
 from gateway.operations import Operations
 from gateway.pipeline import Inbound, Pipeline
@@ -50,8 +49,6 @@ ENVELOPE_HEADER = "Cgw-Envelope"
 MAX_TOKEN_FORM_BYTES = 16 * 1024
 # Ack bodies are a list of integers (max_ack_items) and nothing else.
 MAX_ACK_BODY_BYTES = 64 * 1024
-# An add-checkpoint body: the old size, a 63-line proof and one signed note (gateway/core/witness.py).
-MAX_WITNESS_BODY_BYTES = MAX_REQUEST_BYTES
 
 log = structlog.get_logger("gateway.rest")
 
