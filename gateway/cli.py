@@ -11,6 +11,7 @@
     customs-gateway aeo import FILE ...      import a partner's AEO list (CSV/JSON) with a per-row report
     customs-gateway aeo check OPERATOR ...   is this operator a recognised AEO (offline, same rules as the gateway)
     customs-gateway policy validate|test|explain   check the Cedar policies offline (gateway/policyadmin.py)
+    customs-gateway federation init|add-peer|sign|show   the signed directory of peer gateways (federationtool.py)
 
 Exit codes: 0 success, 1 a check failed or the gateway refused, 2 usage or configuration error.
 """
