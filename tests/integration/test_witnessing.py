@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import os
 import socket
@@ -25,15 +26,16 @@ from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.checkpoint import Checkpoint, sign_checkpoint
 from gateway.core.cosignature import verify_cosigned
 from gateway.core.directory import Directory
-from gateway.core.errors import ProofInvalid
-from gateway.core.merkle import leaf_hash
+from gateway.core.errors import ProofInvalid, Unavailable
+from gateway.core.merkle import leaf_hash, verify_inclusion
 from gateway.core.witness import SIZE_CONTENT_TYPE, add_checkpoint_body
-from gateway.infra.devpki import create_federation
+from gateway.infra.devpki import create_federation, pem_key
 from gateway.infra.federationfiles import load_operator_key, read_directory
-from gateway.infra.files import load_checkpoint_key
+from gateway.infra.files import load_checkpoint_key, write_secret
 from gateway.infra.sqlite import SqliteStore
 from gateway.ledger import Ledger
 from gateway.main import SystemClock, running_gateway
+from gateway.samples import cargo_manifest, to_bytes
 from gateway.settings import Settings, load_settings
 from gateway.witnessing import CONFLICT_ACTION, REFUSED_ACTION, Cosigner, DirectoryInForce, peer_tls
 
@@ -113,12 +115,25 @@ async def test_two_gateways_cosign_each_other(pair: Pair, tmp_path: Path) -> Non
         assert (a.settings.data_dir / CHECKPOINT_FILE).read_bytes() == head_a.note  # published with it
         assert (await b.witnessing.store.latest(ORIGIN_A)).size == head_a.size  # type: ignore[union-attr]
 
-        await _grow(a.store, 5)  # the next checkpoint goes with a consistency proof from the cosigned size
+        await _grow(a.store, 4)  # the next checkpoint goes with a consistency proof from the cosigned size
+        async with GatewayClient(a.url, MemberCredentials.from_federation(pair.fed_a, "CARRIER-COSCO")) as carrier:
+            manifest = to_bytes(cargo_manifest("M-WITNESSED"))
+            sent = await carrier.submit("manifest.cargo.v1", ["CN-GACC"], manifest, schema="cgw.v1.CargoManifest")
         grown = await a.witnessing.cosigner.round()
         assert grown.size == head_a.size + 5
-        assert _cosigners(grown.note, ORIGIN_A, key_a, directory, "NL-DOUANE") == 1
+        checkpoint, _, found = verify_cosigned(
+            grown.note, ORIGIN_A, [key_a.public_key()], [directory.gateways["NL-DOUANE"].witness], origin=ORIGIN_A
+        )
+        assert len(found) == 1
         async with GatewayClient(a.url, MemberCredentials.from_federation(pair.fed_a, "AUDIT-GACC")) as auditor:
             assert await auditor.checkpoint() == grown.note  # the audit API hands out the cosigned checkpoint
+            index = sent.receipt["ledger_index"]  # the receipt, checked against the cosigned checkpoint
+            proof = await auditor.inclusion(index, checkpoint.size)
+            entry = (await auditor.entries(index, index + 1))[0][1]
+        verify_inclusion(
+            leaf_hash(entry), index, checkpoint.size, [base64.b64decode(p) for p in proof["proof"]], checkpoint.root
+        )
+        assert json.loads(entry)["message_id"] == sent.receipt["message_id"]
 
         report = await verify_from_store(a.settings, None, Witnesses(pair.signed, require=1))
         assert report.cosigners == (directory.gateways["NL-DOUANE"].witness_key,)
@@ -244,3 +259,30 @@ async def _admin(store: object) -> list[dict[str, object]]:
     entries = await store.ledger_entries(0, size)  # type: ignore[attr-defined]
     events = [json.loads(e.data) for e in entries]
     return [e for e in events if e.get("event") == "admin"]
+
+
+async def test_a_gateway_the_directory_does_not_list_does_not_start(pair: Pair, tmp_path: Path) -> None:
+    settings = pair.settings(pair.fed_a, tmp_path / "a")
+    assert settings.federation is not None
+    other = dataclasses.replace(settings, federation=dataclasses.replace(settings.federation, gateway_id="US-CBP"))
+    with pytest.raises(Unavailable, match="does not list this gateway as US-CBP"):
+        async with running_gateway(other):
+            pass
+    stranger = tmp_path / "witness.key"
+    write_secret(stranger, pem_key(Ed25519PrivateKey.generate()))
+    wrong = dataclasses.replace(settings, federation=dataclasses.replace(settings.federation, witness_key=stranger))
+    with pytest.raises(Unavailable, match="witness key is not the one the directory lists"):
+        async with running_gateway(wrong):
+            pass
+
+
+def test_a_running_gateway_stops_trusting_an_expired_directory(pair: Pair) -> None:
+    directory = pair.directory()
+
+    class Late:
+        def now(self) -> datetime:
+            return directory.not_after
+
+    assert DirectoryInForce(directory, SystemClock())() is directory
+    with pytest.raises(Unavailable, match="expired"):
+        DirectoryInForce(directory, Late())()
