@@ -198,7 +198,11 @@ class Cosigner:
     async def round(self) -> SignedHead:
         """Submit the current checkpoint to every peer witness; publish it with the cosignatures collected."""
         head = await self._ledger.checkpoint()
-        peers = self._peers()
+        try:
+            peers = self._peers()
+        except Unavailable as exc:  # an expired directory: publish without cosignatures, loudly
+            log.error("no peer witnesses", code=exc.code, detail=exc.detail)
+            peers = ()
         if self._complete == (head.size, len(peers)):
             return await self._ledger.published()  # nothing new, and every peer has cosigned it
         lines = await asyncio.gather(*(self._submit(peer, head) for peer in peers))

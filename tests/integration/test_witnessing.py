@@ -276,7 +276,7 @@ async def test_a_gateway_the_directory_does_not_list_does_not_start(pair: Pair, 
             pass
 
 
-def test_a_running_gateway_stops_trusting_an_expired_directory(pair: Pair) -> None:
+async def test_a_running_gateway_stops_trusting_an_expired_directory(pair: Pair, tmp_path: Path) -> None:
     directory = pair.directory()
 
     class Late:
@@ -284,5 +284,20 @@ def test_a_running_gateway_stops_trusting_an_expired_directory(pair: Pair) -> No
             return directory.not_after
 
     assert DirectoryInForce(directory, SystemClock())() is directory
+    expired = DirectoryInForce(directory, Late())
     with pytest.raises(Unavailable, match="expired"):
-        DirectoryInForce(directory, Late())()
+        expired()
+    store = await SqliteStore.open(tmp_path / "a.db")
+    try:
+        key = load_checkpoint_key(pair.fed_a / "gateway" / "checkpoint.key")
+        ledger = Ledger(store, origin=ORIGIN_A, key=key, witnessed=True)
+        await _grow(store, 2)
+        cosigner = Cosigner(
+            ledger=ledger, store=store, clock=Late(), directory=expired, gateway_id="CN-GACC", timeout_seconds=1.0
+        )
+        head = await cosigner.round()  # no peer is asked; the checkpoint is still published, uncosigned
+        assert head.size == 2 and head.note == (await ledger.checkpoint()).note
+        assert (await ledger.published()) == head
+        await cosigner.close()
+    finally:
+        await store.close()
