@@ -191,6 +191,9 @@ class Cosigner:
         self._conflicts: set[tuple[str, int]] = set()  # (peer, size) already recorded (Rule 4)
         self._session: aiohttp.ClientSession | None = None
         self._complete: tuple[int, int] | None = None  # (size, peers) of the last round every peer cosigned
+        # per peer: its TLS context, by its anchors (one context keeps the pooled connection alive; a new
+        # directory with other anchors gets a new one)
+        self._tls: dict[str, tuple[tuple[bytes, ...], ssl.SSLContext]] = {}
 
     def _peers(self) -> Sequence[PeerGateway]:
         return self._directory().peers_of(self._gateway_id)
@@ -228,7 +231,7 @@ class Cosigner:
 
     async def _submit_once(self, peer: PeerGateway, head: SignedHead) -> str | None:
         session = await self._session_for()
-        context = peer_tls(peer)
+        context = self._context(peer)
         for _ in range(1 + SIZE_HINTS_PER_ROUND):
             old = self._known.get(peer.id, 0)
             if old > head.size:
@@ -256,6 +259,12 @@ class Cosigner:
             log.warning("peer witness refused the checkpoint", peer=peer.id, status=status, detail=text[:200])
             return None
         return None
+
+    def _context(self, peer: PeerGateway) -> ssl.SSLContext:
+        known = self._tls.get(peer.id)
+        if known is None or known[0] != peer.tls_anchors:
+            known = self._tls[peer.id] = (peer.tls_anchors, peer_tls(peer))
+        return known[1]
 
     def _checked_line(self, peer: PeerGateway, head: SignedHead, text: str) -> str:
         line = text if text.endswith("\n") else text + "\n"
