@@ -29,6 +29,7 @@ from gateway.core.directory import Directory
 from gateway.core.errors import ProofInvalid, Unavailable
 from gateway.core.merkle import leaf_hash, verify_inclusion
 from gateway.core.witness import SIZE_CONTENT_TYPE, add_checkpoint_body
+from gateway.grpc_client import GrpcGatewayClient
 from gateway.infra.devpki import create_federation, pem_key
 from gateway.infra.federationfiles import load_operator_key, read_directory
 from gateway.infra.files import load_checkpoint_key, write_secret
@@ -133,6 +134,10 @@ async def test_two_gateways_cosign_each_other(pair: Pair, tmp_path: Path) -> Non
         verify_inclusion(
             leaf_hash(entry), index, checkpoint.size, [base64.b64decode(p) for p in proof["proof"]], checkpoint.root
         )
+        assert a.grpc_target is not None
+        credentials = MemberCredentials.from_federation(pair.fed_a, "AUDIT-GACC")
+        async with GrpcGatewayClient(a.grpc_target, credentials) as grpc_auditor:
+            assert (await grpc_auditor.checkpoint())[0] == grown.note  # gRPC Audit hands out the same one
         assert json.loads(entry)["message_id"] == sent.receipt["message_id"]
 
         report = await verify_from_store(a.settings, None, Witnesses(pair.signed, require=1))
