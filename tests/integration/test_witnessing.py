@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import sys
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,17 +29,20 @@ from gateway.core.cosignature import verify_cosigned
 from gateway.core.directory import Directory
 from gateway.core.errors import ProofInvalid, Unavailable
 from gateway.core.merkle import leaf_hash, verify_inclusion
-from gateway.core.witness import SIZE_CONTENT_TYPE, add_checkpoint_body
+from gateway.core.witness import SIZE_CONTENT_TYPE, Cosigned, add_checkpoint_body
 from gateway.grpc_client import GrpcGatewayClient
 from gateway.infra.devpki import create_federation, pem_key
 from gateway.infra.federationfiles import load_operator_key, read_directory
 from gateway.infra.files import load_checkpoint_key, write_secret
+from gateway.infra.redis_store import RedisStore
 from gateway.infra.sqlite import SqliteStore
+from gateway.infra.witness_store import RedisWitnessStore
 from gateway.ledger import Ledger
 from gateway.main import SystemClock, running_gateway
 from gateway.samples import cargo_manifest, to_bytes
 from gateway.settings import Settings, load_settings
 from gateway.witnessing import CONFLICT_ACTION, REFUSED_ACTION, Cosigner, DirectoryInForce, peer_tls
+from tests.integration.conftest import REDIS_URL, redis_overrides
 
 ORIGIN_A = "cgw.cn-gacc.example/ledger"
 ORIGIN_B = "cgw.nl-douane.example/ledger"
@@ -305,4 +309,28 @@ async def test_a_running_gateway_stops_trusting_an_expired_directory(pair: Pair,
         assert (await ledger.published()) == head
         await cosigner.close()
     finally:
+        await store.close()
+
+
+async def test_a_witness_on_the_redis_store_keeps_its_state_there(pair: Pair, tmp_path: Path) -> None:
+    prefix = f"cgw-test-{uuid.uuid4().hex[:12]}"
+    settings_b = load_settings(pair.fed_b / "gateway.toml", overrides=redis_overrides(tmp_path / "b", prefix))
+    settings_b = dataclasses.replace(settings_b, rest_port=pair.settings(pair.fed_b, tmp_path / "b").rest_port)
+    try:
+        async with (
+            running_gateway(pair.settings(pair.fed_a, tmp_path / "a")) as a,
+            running_gateway(settings_b) as b,
+        ):
+            assert a.witnessing is not None and b.witnessing is not None
+            await _grow(a.store, 3)
+            head = await a.witnessing.cosigner.round()
+            key_a = load_checkpoint_key(pair.fed_a / "gateway" / "checkpoint.key")
+            assert _cosigners(head.note, ORIGIN_A, key_a, pair.directory(), "NL-DOUANE") == 1
+        shared = RedisWitnessStore.open(REDIS_URL, key_prefix=prefix)  # what another process of B would read
+        assert (await shared.latest(ORIGIN_A)) == Cosigned(head.size, head.root)
+        await shared.delete_all()
+        await shared.close()
+    finally:
+        store = await RedisStore.open(REDIS_URL, key_prefix=prefix, allow_no_persistence=True)
+        await store.delete_all()
         await store.close()
