@@ -14,6 +14,7 @@
     customs-gateway inbox|forward|recall|status|ports|dead-letters ...   the API's operations (gateway/operatortool.py)
     customs-gateway audit show|search ...    one ledger entry with its verified inclusion proof; filtered entries
     customs-gateway config check --config FILE   check a deployment offline, one OK/FAIL line per check
+    customs-gateway federation init|add-peer|sign|show   the signed directory of peer gateways (federationtool.py)
 
 Exit codes: 0 success, 1 a check failed or the gateway refused, 2 usage or configuration error (one line on
 stderr: a bad argument or URL, a missing file, an unknown member, a port in use), or ``serve`` could not start
@@ -31,7 +32,7 @@ from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from gateway import __version__, aeotool, audittool, configcheck, eventloop, operatortool, policyadmin
+from gateway import __version__, aeotool, audittool, configcheck, eventloop, federationtool, operatortool, policyadmin
 from gateway.core.errors import GatewayError
 from gateway.core.model import Tlp
 from gateway.settings import load_settings
@@ -69,7 +70,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per option of the command tree
     parser = _Parser(prog="customs-gateway", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
@@ -126,6 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     policyadmin.add_parser(commands)  # customs-gateway policy validate|test|explain
     operatortool.add_parser(commands)  # inbox, forward, recall, status, ports, dead-letters (gateway/operatortool.py)
     configcheck.add_parser(commands)  # customs-gateway config check (gateway/configcheck.py)
+    federationtool.add_parser(commands)  # customs-gateway federation init|add-peer|sign|show
 
     audit = commands.add_parser("audit", help="audit the ledger")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
@@ -139,6 +141,7 @@ def _parser() -> argparse.ArgumentParser:
         "--checkpoint", type=Path, help="check against this saved signed checkpoint instead of the latest one"
     )
     audittool.add_parsers(audit_commands)  # audit show|search (gateway/audittool.py)
+    federationtool.add_verify_arguments(verify)  # --federation-directory, --require-cosigners, --compare
 
     checkpoint = commands.add_parser("checkpoint", help="the ledger's checkpoint signing key")
     checkpoint_commands = checkpoint.add_subparsers(dest="checkpoint_command", required=True)
@@ -197,12 +200,14 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return await _send(args)
     if args.command == "samples":
         return _samples(args.directory)
-    if args.command == "aeo":
-        return aeotool.run(args)
-    if args.command == "policy":
-        return policyadmin.run(args)
-    if args.command == "config":
-        return configcheck.run(args)
+    offline = {
+        "aeo": aeotool.run,
+        "policy": policyadmin.run,
+        "config": configcheck.run,
+        "federation": federationtool.run,
+    }
+    if args.command in offline:  # subcommand modules that register their own parsers
+        return offline[args.command](args)
     if args.command in operatortool.COMMANDS:
         return await operatortool.run(args)
     if args.command == "audit":
@@ -227,17 +232,19 @@ async def _audit(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"error: cannot read the checkpoint {args.checkpoint}: {exc.strerror}", file=sys.stderr)
             return 2
+    witnesses = federationtool.witnesses(args)
     if args.config:
-        report = await verify_from_store(load_settings(args.config), note)
+        report = await verify_from_store(load_settings(args.config), note, witnesses)
     else:
         if args.federation is None:
             print("error: --url needs --federation", file=sys.stderr)
             return 2
-        report = await verify_over_rest(args.url, args.federation, args.member, note)
+        report = await verify_over_rest(args.url, args.federation, args.member, note, witnesses)
+    cosigned = f"; cosigned by {len(report.cosigners)} peer witness(es) {list(report.cosigners)}" if witnesses else ""
     print(
         f"ledger OK: {report.size} entries, root {report.root.hex()}, "
         f"checkpoint covers {report.checkpoint_size}; events {dict(report.events_by_kind)}; "
-        f"signed by {report.signed_by} ({report.key_rotations} key rotation(s) in the ledger)"
+        f"signed by {report.signed_by} ({report.key_rotations} key rotation(s) in the ledger){cosigned}"
     )
     return 0
 

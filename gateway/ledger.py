@@ -8,6 +8,9 @@ Rule 3: proofs are computed from cached perfect-subtree hashes: O(log n) per pro
 Rule 4: the key signing checkpoints is the last of the published key history (``core.keyhistory``); while
         catching up, the service notes the rotation events it passes, and ``record_key_rotation`` appends one
         when the key in use is not the one the ledger last recorded, before anything is signed with it.
+Rule 5: with witnesses (``witnessed``, ``gateway.witnessing``), what is published (the ``publish`` callback, and
+        :meth:`published` for the audit API) is the newest checkpoint a witnessing round finished with, its
+        cosignature lines appended (:meth:`publish_cosigned`); it never goes back to a smaller tree.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from gateway.core.checkpoint import Checkpoint, sign_checkpoint
 from gateway.core.errors import Invalid, Unavailable
@@ -47,6 +50,7 @@ class Ledger:
         key: Ed25519PrivateKey,
         history: KeyHistory | None = None,
         publish: Callable[[bytes], Awaitable[None]] | None = None,
+        witnessed: bool = False,
     ) -> None:
         self._store = store
         self._publish = publish
@@ -63,6 +67,8 @@ class Ledger:
         self._lock = asyncio.Lock()
         self._head: SignedHead | None = None
         self._published = -1  # the size of the last head published (Rule 2)
+        self._cosigned: SignedHead | None = None  # Rule 5
+        self._witnessed = witnessed
 
     @property
     def origin(self) -> str:
@@ -71,6 +77,10 @@ class Ledger:
     @property
     def verifier_key(self) -> str:
         return self._history.vkeys[-1]
+
+    @property
+    def signing_key(self) -> Ed25519PublicKey:
+        return self._key.public_key()
 
     @property
     def verifier_keys(self) -> tuple[str, ...]:
@@ -109,10 +119,23 @@ class Ledger:
             root = self._tree.root(size)
             note = sign_checkpoint(Checkpoint(self._origin, size, root), self._origin, self._key)
             head = self._head = SignedHead(size=size, root=root, note=note)
-        if self._publish is not None and self._published != head.size:
+        if self._publish is not None and not self._witnessed and self._published != head.size:
             await self._publish(head.note)  # when it fails (a full disk), the next checkpoint publishes again
             self._published = head.size
         return head
+
+    async def publish_cosigned(self, head: SignedHead, note: bytes) -> SignedHead:
+        """Rule 5: ``head`` with ``note`` (its note with cosignature lines) becomes the published checkpoint,
+        unless a larger one already is; returns the published checkpoint."""
+        if self._cosigned is None or head.size >= self._cosigned.size:
+            self._cosigned = SignedHead(size=head.size, root=head.root, note=note)
+            if self._publish is not None:
+                await self._publish(note)
+        return self._cosigned
+
+    async def published(self) -> SignedHead:
+        """The checkpoint to hand out (Rule 5): the last cosigned one, else the current signed one."""
+        return self._cosigned if self._cosigned is not None else await self.checkpoint()
 
     async def inclusion(self, index: int, size: int) -> tuple[bytes, list[bytes]]:
         """(leaf hash, proof) for leaf ``index`` in the tree of ``size``."""

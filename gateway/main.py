@@ -48,9 +48,11 @@ from gateway.delivery import DeliveryWorker
 from gateway.eventloop import loop_name
 from gateway.exchangelog import ExchangeLog
 from gateway.faults import CRASH_ENV, CrashPoint
+from gateway.federationsettings import FederationSettings
 from gateway.infra.aeo_store import open_recognition
-from gateway.infra.backends import describe, open_port_streams, open_store, policy_board
+from gateway.infra.backends import describe, open_port_streams, open_store, open_witness_store, policy_board
 from gateway.infra.datadir import DataDirLock
+from gateway.infra.federationfiles import accept_directory, load_witness_key
 from gateway.infra.files import (
     load_certificates,
     load_checkpoint_history,
@@ -65,13 +67,14 @@ from gateway.metrics import Metrics
 from gateway.operations import Operations, crl_problem
 from gateway.pipeline import Pipeline, evidence_digest
 from gateway.policyadmin import PolicyReloader
-from gateway.ports import Deliverer, PortStreamStore, Store
+from gateway.ports import Deliverer, PortStreamStore, Store, WitnessStore
 from gateway.portstream import PortStreams
 from gateway.recognition import Recognition
 from gateway.rejections import Rejections
 from gateway.settings import Settings
 from gateway.state import GatewayState, Identity, Trust
 from gateway.trustadmin import TrustPaths, TrustReloader, require_home
+from gateway.witnessing import Cosigner, DirectoryInForce, WitnessService
 
 log = structlog.get_logger("gateway.main")
 
@@ -106,6 +109,7 @@ class Gateway:
     trust: TrustReloader | None = None  # trust hot reload (file watch, SIGHUP, POST /v1/admin/trust/reload)
     aeo: Recognition | None = None  # AEO mutual recognition (gateway/recognition.py)
     ports: PortStreams | None = None  # port release synchronisation (gateway/portstream.py)
+    witnessing: Witnessing | None = None  # cross-witnessing with the federation's peers ([federation])
 
 
 def gateway_issuer(member_id: str) -> str:
@@ -188,6 +192,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
     push: PushDelivery | None = None
     port_store: PortStreamStore | None = None
     policies: PolicyReloader | None = None
+    witnessing: Witnessing | None = None
     try:
         port_store = await open_port_streams(settings, store)
         ports = PortStreams(
@@ -245,12 +250,23 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             await asyncio.to_thread(publish_checkpoint_file, data_dir, note)
 
         history = load_checkpoint_history(settings.checkpoint_key, settings.origin)
-        ledger = Ledger(store, origin=settings.origin, key=checkpoint_key, history=history, publish=publish)
+        ledger = Ledger(
+            store,
+            origin=settings.origin,
+            key=checkpoint_key,
+            history=history,
+            publish=publish,
+            witnessed=settings.federation is not None,
+        )
         rotation = await ledger.record_key_rotation(clock.now())  # before the new key signs anything
         if rotation is not None:
             log.info("checkpoint key rotation recorded in the ledger", old_key=rotation[0], new_key=rotation[1])
         await ledger.checkpoint()
-        checkpointer = asyncio.create_task(_checkpoint_loop(ledger, pipeline), name="cgw-checkpointer")
+        if settings.federation is not None:
+            witnessing = await Witnessing.start(settings, settings.federation, store, ledger, clock)
+        checkpointer = asyncio.create_task(
+            _checkpoint_loop(ledger, pipeline, witnessing.cosigner if witnessing else None), name="cgw-checkpointer"
+        )
         app = build_app(
             RestServices(
                 pipeline=pipeline,
@@ -263,6 +279,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
                 reload_trust=trust.reload_for,
                 ports=ports,
                 exchanges=ExchangeLog(store, clock),
+                witness=witnessing.service if witnessing else None,
             )
         )
         soap = SoapServices(pipeline=pipeline, state=state, clock=clock, audience=gateway_issuer(settings.member_id))
@@ -313,6 +330,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             policies=policies,
             trust=trust,
             ports=ports,
+            witnessing=witnessing,
         )
     finally:
         if push is not None:
@@ -330,7 +348,9 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         try:
-            stop_errors = await _close_stores(store, pipeline, ledger, aeo, port_store)
+            stop_errors = await _close_stores(
+                store, pipeline=pipeline, ledger=ledger, witnessing=witnessing, aeo=aeo, port_store=port_store
+            )
         finally:
             lock.release()  # Rule 3: last
     if stop_errors:  # everything is closed; the stop itself failed (e.g. a full disk): say so, once
@@ -432,8 +452,10 @@ class PushDelivery:
 
 async def _close_stores(
     store: Store,
+    *,
     pipeline: Pipeline | None,
     ledger: Ledger | None,
+    witnessing: Witnessing | None,
     aeo: Recognition | None,
     port_store: PortStreamStore | None,
 ) -> list[GatewayError]:
@@ -445,6 +467,8 @@ async def _close_stores(
         await pipeline.deferred_audit.flush()
     if ledger is not None:
         await _stop_step(ledger.checkpoint(), errors)
+    if witnessing is not None:
+        await witnessing.stop()  # a last round: the published checkpoint covers the whole ledger
     await _stop_step(store.close(), errors)
     if aeo is not None:
         aeo.close()
@@ -462,14 +486,66 @@ async def _stop_step(step: Awaitable[object], errors: list[GatewayError]) -> Non
         errors.append(exc)
 
 
-async def _checkpoint_loop(ledger: Ledger, pipeline: Pipeline) -> None:
+async def _checkpoint_loop(ledger: Ledger, pipeline: Pipeline, cosigner: Cosigner | None) -> None:
+    """A new checkpoint every interval; with witnesses, each one goes to the peers and is published cosigned."""
     while True:
-        await asyncio.sleep(CHECKPOINT_INTERVAL_SECONDS)
         await pipeline.deferred_audit.flush()  # rejections a store outage kept (gateway/deferredaudit.py)
         try:
-            await ledger.checkpoint()
+            if cosigner is not None:
+                await cosigner.round()
+            else:
+                await ledger.checkpoint()
         except GatewayError as exc:
             log.error("checkpoint failed", code=exc.code, detail=exc.detail)
+        await asyncio.sleep(CHECKPOINT_INTERVAL_SECONDS)
+
+
+@dataclass(frozen=True, slots=True)
+class Witnessing:
+    """Cross-witnessing (gateway/witnessing.py): this gateway's witness and its submissions to the peers'."""
+
+    service: WitnessService
+    cosigner: Cosigner
+    store: WitnessStore
+
+    @classmethod
+    async def start(
+        cls, settings: Settings, federation: FederationSettings, store: Store, ledger: Ledger, clock: SystemClock
+    ) -> Witnessing:
+        directory = accept_directory(federation.directory, federation.operator_key, settings.data_dir, clock.now())
+        me = directory.gateways.get(federation.gateway_id)
+        if me is None or me.origin != settings.origin or ledger.verifier_key not in me.checkpoint_keys:
+            raise Unavailable(
+                f"the federation directory (version {directory.version}) does not list this gateway as "
+                f"{federation.gateway_id} with origin {settings.origin} and its checkpoint key",
+                field="federation.gateway_id",
+            )
+        key = load_witness_key(federation.witness_key)
+        if me.witness.key != key.public_key():
+            raise Unavailable("the witness key is not the one the directory lists", field="federation.witness_key")
+        in_force = DirectoryInForce(directory, clock)
+        witness_store = open_witness_store(settings, store)
+        service = WitnessService(
+            store=witness_store, ledger_store=store, directory=in_force, name=me.witness.name, key=key, clock=clock
+        )
+        cosigner = Cosigner(
+            ledger=ledger,
+            store=store,
+            clock=clock,
+            directory=in_force,
+            gateway_id=federation.gateway_id,
+            timeout_seconds=federation.submit_timeout_seconds,
+        )
+        log.info("federation directory accepted", version=directory.version, peers=len(directory.gateways) - 1)
+        return cls(service, cosigner, witness_store)
+
+    async def stop(self) -> None:
+        try:
+            await self.cosigner.round()  # each peer request bounded by submit_timeout_seconds
+        except GatewayError as exc:
+            log.error("last checkpoint round failed", code=exc.code, detail=exc.detail)
+        await self.cosigner.close()
+        await self.store.close()
 
 
 def _bound_address(runner: web.AppRunner) -> tuple[str, int]:

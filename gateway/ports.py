@@ -16,6 +16,7 @@ from gateway.core.audit import AuditEvent
 from gateway.core.envelope import SignedClaims
 from gateway.core.model import ChainValidator, Endpoint, Header, Member
 from gateway.core.release import Plan, PortNotice, Standing
+from gateway.core.witness import Cosigned
 
 
 class Clock(Protocol):
@@ -264,6 +265,27 @@ class PolicyBoard(Protocol):
     async def published_policy(self) -> str | None:
         """The digest last published (None: none yet)."""
         ...
+
+
+class WitnessStore(Protocol):
+    """The witness's memory: per log origin, the latest checkpoint it cosigned (C2SP tlog-witness).
+
+    Rule 1: ``compare_and_set`` checks the stored state and writes the new one in ONE atomic step (SQLite: one
+            transaction; Redis: one script), so two concurrent add-checkpoint requests can never roll the
+            witness back to a smaller tree or let it cosign two roots for one size.
+    Rule 2: a written state is durable before the call returns (the cosignature goes out after it).
+    """
+
+    async def latest(self, origin: str) -> Cosigned | None:
+        """The latest cosigned (size, root) for ``origin``; None when the witness never cosigned it."""
+        ...
+
+    async def compare_and_set(self, origin: str, expected: Cosigned | None, new: Cosigned) -> bool:
+        """Store ``new`` only if the stored state still equals ``expected`` (None: nothing stored); True if
+        written, False (nothing written) when another request changed it first."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 PortDecide = Callable[[Sequence[Standing]], Plan]

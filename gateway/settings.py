@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway.core.errors import Unavailable
+from gateway.federationsettings import KEYS as FEDERATION_KEYS
+from gateway.federationsettings import FederationSettings, parse_federation_settings
 from gateway.portsettings import KEYS as PORT_KEYS
 from gateway.portsettings import PortSettings, parse_port_settings
 
@@ -127,6 +129,7 @@ class Settings:
     ports: PortSettings = field(default_factory=PortSettings)  # port release synchronisation (gateway/portsettings.py)
     # How often the trust files are stat()ed for a replacement (gateway/trustadmin.py); 0: only SIGHUP / admin.
     trust_watch_seconds: float = 1.0
+    federation: FederationSettings | None = None  # the federation directory and witness (gateway/federationsettings.py)
 
 
 # A replaced CRL must be picked up well within its own publication interval (a day); an hour is the laxest poll.
@@ -153,6 +156,7 @@ _SECTIONS: dict[str, set[str]] = {
     "store": {f.name for f in fields(StoreSettings)},
     "delivery": {f.name for f in fields(Delivery)},
     "ports": set(PORT_KEYS),
+    "federation": set(FEDERATION_KEYS),
 }
 
 
@@ -240,8 +244,9 @@ def load_settings(path: Path, *, overrides: dict[str, Any] | None = None) -> Set
         )
     if grpc_port is not None and not 0 <= grpc_port <= 65535:
         raise Unavailable("config: [gateway] grpc_port out of range", field="gateway.grpc_port")
+    member_id = _get(table, "gateway", "member_id", str)
     return Settings(
-        member_id=_get(table, "gateway", "member_id", str),
+        member_id=member_id,
         origin=_get(table, "gateway", "origin", str),
         host=_get(table, "gateway", "host", str),
         rest_port=port,
@@ -261,4 +266,5 @@ def load_settings(path: Path, *, overrides: dict[str, Any] | None = None) -> Set
         grpc_port=grpc_port,
         ports=parse_port_settings(table.get("ports", {})),
         trust_watch_seconds=float(watch),
+        federation=parse_federation_settings(table.get("federation"), base, member_id),
     )

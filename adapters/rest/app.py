@@ -25,7 +25,7 @@ from aiohttp import web
 
 from adapters.httpedge import edge_middleware, hide_server_software, http_credentials, report_rejection
 from adapters.rest.consoleroutes import add_console_routes
-from adapters.rest.openapi import openapi_document
+from adapters.rest.openapi import MAX_WITNESS_BODY_BYTES, openapi_document
 from adapters.rest.operations import add_operation_routes
 from adapters.rest.portroutes import add_port_routes
 from adapters.status import problem_json, status_of
@@ -35,6 +35,7 @@ from gateway.core.errors import (
     Internal,
     LimitExceeded,
     MethodNotAllowed,
+    NotFound,
     Unavailable,
     UnsupportedMediaType,
 )
@@ -48,6 +49,7 @@ from gateway.ports import InboxItem, RecipientState, StoredMessage
 from gateway.portstream import PortStreams
 from gateway.recognition import Recognition
 from gateway.settings import Limits
+from gateway.witnessing import WitnessService
 
 ENVELOPE_HEADER = "Cgw-Envelope"
 # The token endpoint takes one short form; 16 KiB is generous for an assertion with an x5c chain.
@@ -72,6 +74,7 @@ class RestServices:
     reload_trust: Callable[[Caller], Awaitable[dict[str, object]]] | None = None
     ports: PortStreams | None = None  # port release streams (gateway/portstream.py); None: /v1/ports/* answer 503
     exchanges: ExchangeLog | None = None  # the audit console's ledger reads; None: /v1/audit/exchanges etc. answer 503
+    witness: WitnessService | None = None  # the C2SP witness of the peers' ledgers (gateway/witnessing.py)
 
 
 SERVICES = web.AppKey("services", RestServices)
@@ -365,8 +368,20 @@ async def _auditor(request: web.Request) -> Ledger:
 
 async def audit_checkpoint(request: web.Request) -> web.Response:
     ledger = await _auditor(request)
-    head = await ledger.checkpoint()
+    head = await ledger.published()  # with witnesses: the newest cosigned checkpoint (gateway/ledger.py Rule 5)
     return web.Response(body=head.note, content_type="text/plain", charset="utf-8")
+
+
+# -- witness (C2SP tlog-witness; unauthenticated by design: a checkpoint authenticates itself) ---------------
+
+
+async def witness_add_checkpoint(request: web.Request) -> web.Response:
+    witness = request.app[SERVICES].witness
+    if witness is None:
+        raise NotFound("this gateway runs no witness ([federation] is not configured)")
+    body = await request.content.read(MAX_WITNESS_BODY_BYTES + 1)  # a larger body is refused by the parser
+    answer = await witness.add_checkpoint(body)
+    return web.Response(body=answer.body, status=answer.status, content_type=answer.content_type, charset="utf-8")
 
 
 async def audit_key(request: web.Request) -> web.Response:
@@ -462,6 +477,7 @@ def build_app(services: RestServices) -> web.Application:
     app.router.add_get("/v1/audit/proof/inclusion", audit_inclusion)
     app.router.add_get("/v1/audit/proof/consistency", audit_consistency)
     app.router.add_get("/v1/audit/entries", audit_entries)
+    app.router.add_post("/witness/add-checkpoint", witness_add_checkpoint)
     app.router.add_get("/v1/aeo/recognition", aeo_recognition)
     app.router.add_get("/v1/openapi.json", openapi)
     app.router.add_get("/healthz", healthz)

@@ -11,6 +11,7 @@ from typing import Any
 from adapters.rest.consoledoc import console_paths, console_schemas
 from adapters.rest.portdoc import port_paths, port_schemas
 from gateway import __version__
+from gateway.core.witness import MAX_REQUEST_BYTES
 from gateway.settings import Limits
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
@@ -144,6 +145,11 @@ def _json(schema_ref: str, description: str) -> dict[str, Any]:
         "description": description,
         "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}},
     }
+
+
+_TEXT = {"text/plain": {"schema": {"type": "string"}}}
+# An add-checkpoint body (gateway/core/witness.py MAX_REQUEST_BYTES).
+MAX_WITNESS_BODY_BYTES = MAX_REQUEST_BYTES
 
 
 def _op(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -337,9 +343,42 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                     },
                 )
             },
+            "/witness/add-checkpoint": {
+                "post": {
+                    "summary": "C2SP tlog-witness: cosign a peer gateway's checkpoint (unauthenticated by design)",
+                    "security": [{}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "text/plain": {
+                                "schema": {
+                                    "type": "string",
+                                    "maxLength": MAX_WITNESS_BODY_BYTES,
+                                    "description": "old <size>, 0-63 base64 consistency proof lines, a blank line, "
+                                    "the signed checkpoint note",
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {"description": "cosignature line(s)", "content": _TEXT},
+                        "400": {"description": "malformed request, or old size > checkpoint size"},
+                        "403": {"description": "no signature by a known key of the log"},
+                        "404": {"description": "unknown log origin (or no witness configured)"},
+                        "409": {
+                            "description": "old size is not the latest cosigned size (body: that size), or a "
+                            "second root for a cosigned size (a fork)",
+                            "content": {"text/x.tlog.size": {"schema": {"type": "string"}}},
+                        },
+                        "422": {"description": "the consistency proof does not verify"},
+                        "503": {"description": "the witness state or the federation directory is unavailable"},
+                    },
+                }
+            },
             "/v1/audit/checkpoint": {
                 "get": _op(
-                    "Latest signed tree head (C2SP tlog-checkpoint signed note)",
+                    "Latest signed tree head (C2SP tlog-checkpoint signed note); with witnesses, the newest "
+                    "one published with the peers' cosignature lines",
                     {
                         "200": {
                             "description": "signed note",

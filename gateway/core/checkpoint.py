@@ -63,7 +63,7 @@ class Checkpoint:
 
 
 @dataclass(frozen=True, slots=True)
-class _SignatureLine:
+class SignatureLine:
     key_name: str
     key_id: bytes
     signature: bytes
@@ -93,21 +93,22 @@ def _public_bytes(public_key: Ed25519PublicKey) -> bytes:
     return public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
-def key_id(key_name: str, public_key: Ed25519PublicKey) -> bytes:
-    """The 4-byte signed-note key id: ``SHA-256(name || 0x0A || 0x01 || 32-byte key)[:4]``."""
-    material = key_name.encode("utf-8") + b"\n" + ED25519_TYPE + _public_bytes(public_key)
+def key_id(key_name: str, public_key: Ed25519PublicKey, key_type: bytes = ED25519_TYPE) -> bytes:
+    """The 4-byte signed-note key id: ``SHA-256(name || 0x0A || type || 32-byte key)[:4]`` (type 0x01 for a
+    log's Ed25519 key, 0x04 for an Ed25519 witness cosignature key: ``core.cosignature``)."""
+    material = key_name.encode("utf-8") + b"\n" + key_type + _public_bytes(public_key)
     return hashlib.sha256(material).digest()[:KEY_ID_SIZE]
 
 
-def verifier_key_string(key_name: str, public_key: Ed25519PublicKey) -> str:
-    """The ``<name>+<hex key id>+<base64(0x01 || key)>`` text auditors put in their configuration."""
+def verifier_key_string(key_name: str, public_key: Ed25519PublicKey, key_type: bytes = ED25519_TYPE) -> str:
+    """The ``<name>+<hex key id>+<base64(type || key)>`` text auditors put in their configuration."""
     _check_name(key_name, "key_name")
-    encoded = _b64(ED25519_TYPE + _public_bytes(public_key))
-    return f"{key_name}+{key_id(key_name, public_key).hex()}+{encoded}"
+    encoded = _b64(key_type + _public_bytes(public_key))
+    return f"{key_name}+{key_id(key_name, public_key, key_type).hex()}+{encoded}"
 
 
-def parse_verifier_key(vkey: str) -> tuple[str, Ed25519PublicKey]:
-    """The inverse of :func:`verifier_key_string`; checks that the embedded key id matches the key."""
+def parse_verifier_key(vkey: str, key_type: bytes = ED25519_TYPE) -> tuple[str, Ed25519PublicKey]:
+    """The inverse of :func:`verifier_key_string`; checks the key type and that the embedded key id matches."""
     if len(vkey) > MAX_NAME_LENGTH + 64:
         raise LimitExceeded("verifier key too long", field="vkey")
     parts = vkey.split("+", 2)  # the base64 key itself may contain "+"
@@ -116,15 +117,16 @@ def parse_verifier_key(vkey: str) -> tuple[str, Ed25519PublicKey]:
     name, hex_id, encoded = parts
     _check_name(name, "vkey.name")
     raw = _unb64(encoded, "vkey.key")
-    if len(raw) != 33 or raw[:1] != ED25519_TYPE:
-        raise ProofInvalid("not an Ed25519 note verifier key", field="vkey.key")
+    if len(raw) != 33 or raw[:1] != key_type:
+        raise ProofInvalid(f"not an Ed25519 note verifier key of type 0x{key_type.hex()}", field="vkey.key")
     public_key = Ed25519PublicKey.from_public_bytes(raw[1:])
-    if not re.fullmatch(r"[0-9a-f]{8}", hex_id) or bytes.fromhex(hex_id) != key_id(name, public_key):
+    if not re.fullmatch(r"[0-9a-f]{8}", hex_id) or bytes.fromhex(hex_id) != key_id(name, public_key, key_type):
         raise ProofInvalid("key id does not match the name and key", field="vkey.id")
     return name, public_key
 
 
-def _body(checkpoint: Checkpoint) -> bytes:
+def checkpoint_body(checkpoint: Checkpoint) -> bytes:
+    """The note body (origin, size, base64 root, each with its newline) that signatures cover."""
     _check_name(checkpoint.origin, "checkpoint.origin")
     if not 0 <= checkpoint.size <= MAX_TREE_SIZE:
         raise ProofInvalid(f"size outside 0..{MAX_TREE_SIZE}", field="checkpoint.size")
@@ -136,12 +138,12 @@ def _body(checkpoint: Checkpoint) -> bytes:
 def sign_checkpoint(cp: Checkpoint, key_name: str, key: Ed25519PrivateKey) -> bytes:
     """The whole signed note (body, blank line, one signature line) for ``cp``, signed by ``key``."""
     _check_name(key_name, "key_name")
-    body = _body(cp)
+    body = checkpoint_body(cp)
     blob = key_id(key_name, key.public_key()) + key.sign(body)
     return body + f"\n{SIGNATURE_PREFIX}{key_name} {_b64(blob)}\n".encode()
 
 
-def _split_note(unverified_note: bytes) -> tuple[bytes, list[_SignatureLine]]:
+def split_note(unverified_note: bytes) -> tuple[bytes, list[SignatureLine]]:
     """Body bytes and parsed signature lines of a signed note (nothing in the body is trusted yet)."""
     if len(unverified_note) > MAX_NOTE_BYTES:
         raise LimitExceeded(f"note larger than {MAX_NOTE_BYTES} bytes", field="note")
@@ -165,7 +167,7 @@ def _split_note(unverified_note: bytes) -> tuple[bytes, list[_SignatureLine]]:
     return body.encode("utf-8"), [_parse_signature_line(line, i) for i, line in enumerate(lines)]
 
 
-def _parse_signature_line(line: str, number: int) -> _SignatureLine:
+def _parse_signature_line(line: str, number: int) -> SignatureLine:
     field = f"note.signatures[{number}]"
     if not line.startswith(SIGNATURE_PREFIX):
         raise ProofInvalid("signature line must start with an em dash and a space", field=field)
@@ -180,10 +182,19 @@ def _parse_signature_line(line: str, number: int) -> _SignatureLine:
     blob = _unb64(encoded, field)
     if len(blob) <= KEY_ID_SIZE:
         raise ProofInvalid("signature shorter than its key id", field=field)
-    return _SignatureLine(name, blob[:KEY_ID_SIZE], blob[KEY_ID_SIZE:])
+    return SignatureLine(name, blob[:KEY_ID_SIZE], blob[KEY_ID_SIZE:])
 
 
-def _parse_body(body: bytes) -> Checkpoint:
+def peek_origin(unverified_note: bytes) -> str:
+    """The origin line of a note, read strictly but NOT verified: only to choose the keys to verify it with
+    (a witness looks the log up by it); trust nothing in the note until a signature verified."""
+    body, _ = split_note(unverified_note)
+    origin = body.decode("utf-8").split("\n", 1)[0]
+    _check_name(origin, "note.origin")
+    return origin
+
+
+def parse_body(body: bytes) -> Checkpoint:
     """Origin, size and root from verified body bytes (Rule 4: exactly three non-empty lines)."""
     lines = body.decode("utf-8")[:-1].split("\n")
     if len(lines) != BODY_LINES:
@@ -216,7 +227,7 @@ def verify_checkpoint_by_any(
     signatures verify over its body; at least one must (a log's key history: which one was in force at the
     checkpoint's size is for the caller to decide, see ``core.keyhistory``)."""
     _check_name(key_name, "key_name")
-    body, signatures = _split_note(note)
+    body, signatures = split_note(note)
     wanted = {key_id(key_name, public_key): public_key for public_key in public_keys}
     verified: set[bytes] = set()
     for number, line in enumerate(signatures):
@@ -241,7 +252,7 @@ def verify_checkpoint_by_any(
             field="note.signatures",
             public="the checkpoint signature could not be verified",
         )
-    checkpoint = _parse_body(body)
+    checkpoint = parse_body(body)
     if origin is not None and checkpoint.origin != origin:
         raise ProofInvalid(f"checkpoint is for {checkpoint.origin!r}, expected {origin!r}", field="note.origin")
     return checkpoint, frozenset(verified)

@@ -23,7 +23,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -59,6 +59,9 @@ class LedgerReport:
     checkpoint: Checkpoint | None = None
     signed_by: str = ""  # the verifier key (C2SP vkey) in force at the checkpoint's size, which signed it
     key_rotations: int = 0  # checkpoint key rotations recorded in the checked entries
+    cosigners: tuple[str, ...] = ()  # witness verifier keys whose cosignatures of the checkpoint verified
+    # the tree root at each size asked for (``sizes``) that the ledger reaches
+    roots_at: Mapping[int, bytes] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def unverified_tail(self) -> int:
@@ -121,18 +124,24 @@ def verify_ledger(
     *,
     origin: str | None = None,
     earlier_keys: Sequence[Ed25519PublicKey] = (),
+    sizes: Iterable[int] = (),
 ) -> LedgerReport:
     """Check ``entries`` (in index order) against the signed checkpoint ``note``; raise on the first problem.
 
     ``public_key`` is the log's current checkpoint key and ``earlier_keys`` the ones it rotated away from,
     oldest first (Rule 6). Raises ``SignatureRejected`` / ``ProofInvalid`` for a bad note or a note signed by
     a key not in force at its size, and ``ProofInvalid`` (``LimitExceeded`` for oversize entries) naming the
-    first bad index for a bad ledger."""
+    first bad index for a bad ledger. ``sizes``: the report's ``roots_at`` gives the root at each of them that the
+    ledger reaches (an auditor compares other checkpoints of the log with them)."""
     history = KeyHistory(key_name, (*earlier_keys, public_key))
     checkpoint, signers = verify_checkpoint_by_any(note, key_name, history.keys, origin=origin)
     in_force = KeyInForce(history)
     frontier = TreeFrontier()
     counts: Counter[str] = Counter()
+    wanted = set(sizes)
+    roots_at: dict[int, bytes] = {}
+    if 0 in wanted:
+        roots_at[0] = frontier.root()
     if checkpoint.size == 0:
         _compare_root(frontier, checkpoint)
         in_force.check_signer(signers, 0)
@@ -151,6 +160,8 @@ def verify_ledger(
         if event == EventKind.ADMIN:
             in_force.apply(index, data)
         frontier.append(leaf_hash(data))
+        if frontier.size in wanted:
+            roots_at[frontier.size] = frontier.root()
         if frontier.size == checkpoint.size:
             _compare_root(frontier, checkpoint)
             in_force.check_signer(signers, checkpoint.size)
@@ -168,6 +179,7 @@ def verify_ledger(
         checkpoint=checkpoint,
         signed_by=signed_by,
         key_rotations=in_force.rotations,
+        roots_at=MappingProxyType(roots_at),
     )
 
 

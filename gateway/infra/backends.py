@@ -17,7 +17,8 @@ from gateway.infra.redis_ports import RedisPortStreams
 from gateway.infra.redis_store import RedisStore
 from gateway.infra.sqlite import SqliteStore
 from gateway.infra.sqlite_ports import LEGACY_FILE, SqlitePortStreams
-from gateway.ports import Clock, PolicyBoard, PortStreamStore, Store
+from gateway.infra.witness_store import RedisWitnessStore, SqliteWitnessStore
+from gateway.ports import Clock, PolicyBoard, PortStreamStore, Store, WitnessStore
 from gateway.settings import Settings
 
 # A password file holds one line; anything much longer is not a password file.
@@ -51,6 +52,15 @@ async def open_port_streams(settings: Settings, store: Store) -> PortStreamStore
     if isinstance(store, SqliteStore):
         return await SqlitePortStreams.open(store, settings.data_dir / LEGACY_FILE)
     raise Unavailable(f"the {type(store).__name__} backend keeps no port streams")
+
+
+def open_witness_store(settings: Settings, store: Store) -> WitnessStore:
+    """The witness's state beside ``store``: ``<data_dir>/witness.db``, or the same Redis and prefix."""
+    chosen = settings.store
+    if isinstance(store, RedisStore):
+        password = read_password(settings) if chosen.redis_password_file is not None else None
+        return RedisWitnessStore.open(chosen.redis_url, key_prefix=chosen.key_prefix, password=password)
+    return SqliteWitnessStore.in_directory(settings.data_dir)
 
 
 def policy_board(store: Store) -> PolicyBoard | None:

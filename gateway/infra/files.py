@@ -78,6 +78,11 @@ def _read(path: Path, limit: int, what: str, *, secret: bool = False) -> bytes:
     return data
 
 
+def read_bounded(path: Path, limit: int, what: str) -> bytes:
+    """A public file's bytes, at most ``limit`` of them (Rules 1, 3); ``Unavailable`` naming ``what`` otherwise."""
+    return _read(Path(path), limit, what)
+
+
 def load_certificates(path: Path) -> list[x509.Certificate]:
     """All certificates of a PEM bundle (or one DER certificate); at least one."""
     data = _read(Path(path), MAX_CERT_FILE_BYTES, "certificate file")
