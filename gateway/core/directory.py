@@ -44,6 +44,7 @@ from gateway.core.cosignature import Witness, parse_witness_key
 from gateway.core.errors import GatewayError, Invalid
 from gateway.core.registry import COUNTRY, MAX_MEMBERS, MAX_NAME_LENGTH, MAX_URL_LENGTH, MEMBER_ID
 from gateway.core.signing import PrivateKey, PublicKey, parse_json_object, sign_compact, verify_compact
+from gateway.core.strictjson import strict_object, strict_string
 
 JWS_TYPE = "cgw-directory+jws"
 MAX_GATEWAYS = 256  # one per administration, with room: ~180 customs administrations exist
@@ -122,25 +123,13 @@ class Directory:
 
 
 def _object(value: object, path: str, allowed: frozenset[str]) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
+    if not isinstance(value, dict):  # the document itself is named "directory"; its keys by their own names
         raise _fail(f"expected an object, got {type(value).__name__}", path or "directory")
-    for key in value:
-        if key not in allowed:
-            raise _fail(f"unknown key {key!r}", f"{path}.{key}" if path else str(key))
-    for key in sorted(allowed):
-        if key not in value:
-            raise _fail("missing required key", f"{path}.{key}" if path else key)
-    return value
+    return strict_object(value, path, allowed, sorted(allowed), public=_PUBLIC)
 
 
 def _string(value: object, path: str, *, max_length: int, pattern: re.Pattern[str] | None = None) -> str:
-    if not isinstance(value, str):
-        raise _fail(f"expected a string, got {type(value).__name__}", path)
-    if len(value) > max_length:
-        raise _fail(f"longer than {max_length} characters", path)
-    if pattern is not None and not pattern.fullmatch(value):
-        raise _fail(f"{value!r} does not match {pattern.pattern}", path)
-    return value
+    return strict_string(value, path, max_length=max_length, pattern=pattern, public=_PUBLIC)
 
 
 def _list(value: object, path: str, *, max_items: int, min_items: int = 0) -> list[Any]:

@@ -32,6 +32,7 @@ import rfc8785
 
 from gateway.core.errors import Invalid
 from gateway.core.model import Endpoint, Member, MemberKind, Registry
+from gateway.core.strictjson import strict_object, strict_string
 
 # -- named limits (the registry is operator-supplied, but it is still parsed as untrusted input) -----------
 
@@ -62,25 +63,11 @@ def _fail(detail: str, field: str) -> Invalid:
 
 
 def _object(value: object, path: str, allowed: frozenset[str], required: Iterable[str]) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise _fail(f"expected an object, got {type(value).__name__}", path)
-    for key in value:
-        if key not in allowed:
-            raise _fail(f"unknown key {key!r}", f"{path}.{key}" if path else str(key))
-    for key in required:
-        if key not in value:
-            raise _fail("missing required key", f"{path}.{key}" if path else key)
-    return value
+    return strict_object(value, path, allowed, required, public=_PUBLIC)
 
 
 def _string(value: object, path: str, *, max_length: int, pattern: re.Pattern[str] | None = None) -> str:
-    if not isinstance(value, str):
-        raise _fail(f"expected a string, got {type(value).__name__}", path)
-    if len(value) > max_length:
-        raise _fail(f"longer than {max_length} characters", path)
-    if pattern is not None and not pattern.fullmatch(value):
-        raise _fail(f"{value!r} does not match {pattern.pattern}", path)
-    return value
+    return strict_string(value, path, max_length=max_length, pattern=pattern, public=_PUBLIC)
 
 
 def _boolean(value: object, path: str) -> bool:
