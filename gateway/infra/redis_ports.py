@@ -31,8 +31,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry as AsyncRetry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from gateway.core.errors import DuplicateConflict, Unavailable
@@ -45,6 +43,7 @@ from gateway.core.release import (
     parse_standing_record,
     standing_record,
 )
+from gateway.infra.redis_client import text_client
 from gateway.infra.redis_sequencer import PortMoved, PortWrite
 from gateway.ports import PortDecide, PortLedger, PortRecord, PortStreamStore
 
@@ -56,7 +55,6 @@ APPLY_ATTEMPTS_MAX = 32
 # Backoff between redone plans grows by this per attempt (jittered): at most ~0.5 s in all.
 RETRY_DELAY_SECONDS = 0.001
 NOTICES_PAGE_MAX = 1_000
-SOCKET_TIMEOUT_SECONDS = 10.0
 POOL_CONNECTIONS_MAX = 16
 _SEP = "\x1f"
 
@@ -74,18 +72,7 @@ class RedisPortStreams:
     ) -> RedisPortStreams:
         """Connect (``store``, on the same Redis and prefix, already checked its persistence); without a store
         the streams can be read and cleaned, not applied to."""
-        try:
-            client = aioredis.Redis.from_url(
-                url,
-                decode_responses=True,
-                password=password,
-                socket_timeout=SOCKET_TIMEOUT_SECONDS,
-                socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
-                max_connections=POOL_CONNECTIONS_MAX,
-                retry=AsyncRetry(NoBackoff(), 0),
-            )
-        except (ValueError, RedisError) as exc:
-            raise Unavailable(f"port streams: bad redis_url: {exc}", field="store.redis_url") from exc
+        client = text_client(url, password=password, what="port streams", max_connections=POOL_CONNECTIONS_MAX)
         return cls(client, key_prefix, store)
 
     def _key(self, port: str, *parts: str) -> str:

@@ -16,17 +16,15 @@ import threading
 from pathlib import Path
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry as AsyncRetry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from gateway.core.errors import Unavailable
 from gateway.core.witness import Cosigned
+from gateway.infra.redis_client import text_client
 from gateway.ports import WitnessStore
 
 FILENAME = "witness.db"
 BUSY_TIMEOUT_MS = 5_000
-SOCKET_TIMEOUT_SECONDS = 10.0
 
 _DDL = "CREATE TABLE IF NOT EXISTS cosigned (origin TEXT PRIMARY KEY, size INTEGER NOT NULL, root BLOB NOT NULL)"
 
@@ -118,17 +116,7 @@ class RedisWitnessStore:
 
     @classmethod
     def open(cls, url: str, *, key_prefix: str, password: str | None = None) -> RedisWitnessStore:
-        try:
-            client = aioredis.Redis.from_url(
-                url,
-                decode_responses=True,
-                password=password,
-                socket_timeout=SOCKET_TIMEOUT_SECONDS,
-                socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
-                retry=AsyncRetry(NoBackoff(), 0),
-            )
-        except (ValueError, RedisError) as exc:
-            raise Unavailable(f"witness store: bad redis_url: {exc}", field="store.redis_url") from exc
+        client = text_client(url, password=password, what="witness store")
         return cls(client, key_prefix)
 
     async def latest(self, origin: str) -> Cosigned | None:
