@@ -27,6 +27,7 @@ from gateway.infra.sqlite import SqliteStore
 from gateway.main import Gateway, SystemClock, load_state, running_gateway
 from gateway.metrics import Metrics
 from gateway.operations import Operations
+from gateway.ports import Store
 from gateway.rejections import Rejections
 from gateway.samples import cargo_manifest, to_bytes
 from gateway.settings import load_settings
@@ -45,6 +46,19 @@ def samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
     }
 
 
+
+def operations_of(store: Store, state: GatewayState, clock: SystemClock, *, keys: bool = True) -> Operations:
+    """The readiness service over ``store``, as the gateway wires it (its own metrics and dead-letter service)."""
+    dead = DeadLetters(store=store, state=state, clock=clock, rejections=Rejections(store=store, clock=clock))
+    return Operations(
+        store=store,
+        state=state,
+        metrics=Metrics(MESSAGE_TYPES),
+        dead_letters=dead,
+        checkpoint_key_loaded=keys,
+        clock=clock,
+    )
+
 async def test_each_missing_component_makes_the_gateway_unready(federation: Path, tmp_path: Path) -> None:
     settings = load_settings(federation / "gateway.toml", overrides={"gateway.data_dir": str(tmp_path)})
     loaded = load_state(settings)
@@ -55,15 +69,7 @@ async def test_each_missing_component_makes_the_gateway_unready(federation: Path
     clock = SystemClock()
 
     def operations(state: GatewayState, *, keys: bool = True) -> Operations:
-        dead = DeadLetters(store=store, state=state, clock=clock, rejections=Rejections(store=store, clock=clock))
-        return Operations(
-            store=store,
-            state=state,
-            metrics=Metrics(MESSAGE_TYPES),
-            dead_letters=dead,
-            checkpoint_key_loaded=keys,
-            clock=clock,
-        )
+        return operations_of(store, state, clock, keys=keys)
 
     try:
         ready = await operations(loaded).readiness()
@@ -94,16 +100,7 @@ async def test_the_write_probe_is_a_real_durable_write_shared_for_its_cache_time
     state = load_state(settings)
     store = await SqliteStore.open(tmp_path / "gateway.db")
     clock = SystemClock()
-    operations = Operations(
-        store=store,
-        state=state,
-        metrics=Metrics(MESSAGE_TYPES),
-        dead_letters=DeadLetters(
-            store=store, state=state, clock=clock, rejections=Rejections(store=store, clock=clock)
-        ),
-        checkpoint_key_loaded=True,
-        clock=clock,
-    )
+    operations = operations_of(store, state, clock)
     try:
         before = store.commits
         for _ in range(5):  # a burst of probes: one write
@@ -207,16 +204,7 @@ async def test_a_redis_at_maxmemory_or_down_makes_readyz_503_and_recovery_needs_
     state = load_state(settings)
     store = await RedisStore.open(small_redis.url, key_prefix="cgw-ready")
     clock = SystemClock()
-    operations = Operations(
-        store=store,
-        state=state,
-        metrics=Metrics(MESSAGE_TYPES),
-        dead_letters=DeadLetters(
-            store=store, state=state, clock=clock, rejections=Rejections(store=store, clock=clock)
-        ),
-        checkpoint_key_loaded=True,
-        clock=clock,
-    )
+    operations = operations_of(store, state, clock)
     filler = redis.asyncio.Redis.from_url(small_redis.url)
     try:
         assert (await operations.readiness()).ready
