@@ -25,9 +25,7 @@ class AeoRecognitionService(recognition_pb2_grpc.AeoRecognitionServicer):
     def __init__(self, services: GrpcServices) -> None:
         self._services = services
 
-    async def Check(
-        self, request: recognition_pb2.RecognitionRequest, context: Context
-    ) -> recognition_pb2.Recognition:
+    async def Check(self, request: recognition_pb2.RecognitionRequest, context: Context) -> recognition_pb2.Recognition:
         caller = await self._services.pipeline.authenticate(credentials(context))
         aeo = self._services.aeo
         if aeo is None:

@@ -46,7 +46,6 @@ def samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
     }
 
 
-
 def operations_of(store: Store, state: GatewayState, clock: SystemClock, *, keys: bool = True) -> Operations:
     """The readiness service over ``store``, as the gateway wires it (its own metrics and dead-letter service)."""
     dead = DeadLetters(store=store, state=state, clock=clock, rejections=Rejections(store=store, clock=clock))
@@ -58,6 +57,7 @@ def operations_of(store: Store, state: GatewayState, clock: SystemClock, *, keys
         checkpoint_key_loaded=keys,
         clock=clock,
     )
+
 
 async def test_each_missing_component_makes_the_gateway_unready(federation: Path, tmp_path: Path) -> None:
     settings = load_settings(federation / "gateway.toml", overrides={"gateway.data_dir": str(tmp_path)})
