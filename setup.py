@@ -1,7 +1,8 @@
 """Build hook: the wheel ships the repository's top-level ``policies/`` as the package data ``gateway/policies``.
 
 ``policies/`` stays at the top of the repository (the security teams review it there); the installed package
-finds its copy through ``gateway.settings.default_policies_dir``. Everything else is declared in pyproject.toml.
+finds its copy through ``gateway.interfaces.config.default_policies_dir``. Everything else is declared in
+pyproject.toml.
 """
 
 from pathlib import Path

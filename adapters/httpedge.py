@@ -27,10 +27,10 @@ import structlog
 from aiohttp import HttpVersion10, web, web_response
 from aiohttp.typedefs import Middleware
 
-from gateway.access import Credentials
 from gateway.core.errors import BadRequest, GatewayError, RequestTimeout
-from gateway.pipeline import Pipeline
-from gateway.settings import Limits
+from gateway.exchange.access import Credentials
+from gateway.exchange.pipeline import Pipeline
+from gateway.interfaces.config import Limits
 
 # What the Server header says on every answer (a product name, no version).
 SERVER_SOFTWARE = "customs-gateway"

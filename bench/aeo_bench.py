@@ -32,13 +32,13 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from gateway.aeosamples import EU_PARTNER_LIST_CSV  # noqa: E402 - after the path set-up
 from gateway.core.aeo import AeoIndex, Authorisation, OperatorId, Status  # noqa: E402
 from gateway.core.aeolist import parse_authorisation, parse_list  # noqa: E402
 from gateway.core.payloads import validate_payload  # noqa: E402
+from gateway.demo.aeosamples import EU_PARTNER_LIST_CSV  # noqa: E402 - after the path set-up
+from gateway.demo.samples import cargo_manifest, to_bytes  # noqa: E402
+from gateway.features.aeo.recognition import Recognition  # noqa: E402
 from gateway.infra.aeo_store import AeoStore, load_mra_table  # noqa: E402
-from gateway.recognition import Recognition  # noqa: E402
-from gateway.samples import cargo_manifest, to_bytes  # noqa: E402
 
 EU_STATES = ("NL", "DE", "FR", "BE", "IT", "ES", "PL", "AT")
 

@@ -27,19 +27,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.client import MemberCredentials, sign_message
+from gateway.app.main import load_state
+from gateway.app.settings import load_settings
+from gateway.client.rest import MemberCredentials, sign_message
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.envelope import VerifiedEnvelope, verify_envelope
 from gateway.core.payloads import MESSAGE_TYPES, validate_payload
 from gateway.core.policy import Authorizer, submit_request
 from gateway.core.receipt import make_receipt
+from gateway.demo.samples import cargo_manifest, to_bytes
+from gateway.exchange.pipeline import evidence_digest
 from gateway.infra.devpki import create_federation
 from gateway.infra.files import load_trust
 from gateway.infra.policyfiles import load_bundle
-from gateway.main import load_state
-from gateway.pipeline import evidence_digest
-from gateway.samples import cargo_manifest, to_bytes
-from gateway.settings import default_policies_dir, load_settings
+from gateway.interfaces.config import default_policies_dir
 
 SENDER = "CARRIER-COSCO"
 RECIPIENT = "CN-GACC"

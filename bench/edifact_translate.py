@@ -17,7 +17,7 @@ from typing import Any
 from adapters.edifact import EdifactTranslator, to_cuscar
 from gateway.core.identifiers import iso6346_check_digit
 from gateway.core.payloads import validate_payload
-from gateway.samples import cargo_manifest
+from gateway.demo.samples import cargo_manifest
 
 
 def manifest(consignments: int) -> dict[str, Any]:

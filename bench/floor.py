@@ -1,6 +1,6 @@
 """The floor: the least a server must do per message, measured in the same run as the gateway.
 
-A bare aiohttp TLS server with the gateway's own TLS settings (``gateway.main.server_tls``: same certificate,
+A bare aiohttp TLS server with the gateway's own TLS settings (``gateway.app.main.server_tls``: same certificate,
 key and client-CA, client certificate requested) whose ``POST /v1/messages`` handler does exactly two things:
 
 1. verifies the envelope with the gateway's function (``gateway.core.envelope.verify_envelope`` against a
@@ -18,7 +18,7 @@ pinned to the gateway's core).
 Rule 1: the floor uses the same functions, key and trust files as the gateway, never a re-implementation.
 Rule 2: a refused envelope gets the same RFC 9457 problem body and status as the gateway would send.
 Rule 3: the request body is bounded by the gateway's own ``max_body_bytes``.
-Rule 4: the process is tuned as ``serve`` tunes the gateway's (``gateway.main.settle_heap``: the startup heap
+Rule 4: the process is tuned as ``serve`` tunes the gateway's (``gateway.app.main.settle_heap``: the startup heap
         frozen, the youngest generation collected less often), so neither gains from a setting the other lacks.
 """
 
@@ -38,16 +38,16 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from adapters.status import problem_json, status_of
-from gateway import eventloop
+from gateway.app import eventloop
+from gateway.app.main import server_tls, settle_heap
+from gateway.app.settings import Settings, load_settings
 from gateway.core.envelope import verify_envelope
 from gateway.core.errors import BadRequest, GatewayError, Unavailable
 from gateway.core.pki import FederationTrust
 from gateway.core.receipt import make_receipt, receipt_signer
 from gateway.core.signing import chain_x5c
+from gateway.exchange.state import Identity
 from gateway.infra.files import load_certificates, load_private_key, load_trust
-from gateway.main import server_tls, settle_heap
-from gateway.settings import Settings, load_settings
-from gateway.state import Identity
 
 ENVELOPE_HEADER = "Cgw-Envelope"
 

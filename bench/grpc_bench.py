@@ -43,7 +43,7 @@ sys.path.insert(0, str(BENCH_DIR))
 import loadgen  # noqa: E402 - bench scripts are siblings, not a package
 import run as rest_bench  # noqa: E402
 
-from gateway.grpc_client import client_error  # noqa: E402
+from gateway.client.grpc_client import client_error  # noqa: E402
 from gateway.infra.devpki import create_federation  # noqa: E402
 from gateway.wire.cgw.v1 import exchange_pb2, exchange_pb2_grpc  # noqa: E402
 

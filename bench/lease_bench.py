@@ -1,4 +1,4 @@
-"""Push leases on a shared Redis store (``gateway.delivery`` Rule 7): what they cost and what they prevent.
+"""Push leases on a shared Redis store (``gateway.delivery.worker`` Rule 7): what they cost and what they prevent.
 
 ``--gateways`` gateway processes' worth of gateways (in this process) share one Redis key prefix; cargo manifests
 are submitted to the first and pushed by webhook to NL-DOUANE over loopback HTTPS. Reports push throughput (first
@@ -24,13 +24,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.client import GatewayClient, MemberCredentials
+from gateway.app.main import running_gateway
+from gateway.app.settings import load_settings
+from gateway.client.rest import GatewayClient, MemberCredentials
+from gateway.demo.samples import cargo_manifest, to_bytes
 from gateway.infra.devpki import create_federation
 from gateway.infra.redis_store import RedisStore
-from gateway.main import running_gateway
-from gateway.samples import cargo_manifest, to_bytes
-from gateway.settings import load_settings
-from gateway.telemetry import configure_logging
+from gateway.ops.telemetry import configure_logging
 from tests.integration.webhook_receiver import WebhookReceiver, push_federation
 
 PUSHED = "NL-DOUANE"

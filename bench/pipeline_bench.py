@@ -29,14 +29,14 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from gateway.access import Credentials
-from gateway.client import MemberCredentials, sign_message
+from gateway.app.main import running_gateway, settle_heap
+from gateway.app.settings import load_settings
+from gateway.client.rest import MemberCredentials, sign_message
+from gateway.demo.samples import cargo_manifest, to_bytes
+from gateway.exchange.access import Credentials
+from gateway.exchange.pipeline import Inbound
 from gateway.infra.devpki import create_federation
-from gateway.main import running_gateway, settle_heap
-from gateway.pipeline import Inbound
-from gateway.samples import cargo_manifest, to_bytes
-from gateway.settings import load_settings
-from gateway.telemetry import configure_logging
+from gateway.ops.telemetry import configure_logging
 
 SENDER = "CARRIER-COSCO"
 RECIPIENT = "CN-GACC"

@@ -21,7 +21,7 @@ from gateway.core.payloads import MESSAGE_TYPES
 from gateway.core.policy import AccessRequest, Authorizer, forward_request, receive_request, submit_request
 from gateway.infra.policyfiles import bundle_programs, load_bundle, load_sample_registry
 from gateway.infra.sqlite import SqliteStore
-from gateway.ports import StoredMessage
+from gateway.interfaces.protocols import StoredMessage
 
 POLICIES = Path(__file__).resolve().parents[1] / "policies"
 DECISIONS = 5_000

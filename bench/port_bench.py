@@ -27,7 +27,7 @@ from gateway.infra.redis_ports import RedisPortStreams
 from gateway.infra.redis_store import RedisStore
 from gateway.infra.sqlite import SqliteStore
 from gateway.infra.sqlite_ports import SqlitePortStreams
-from gateway.ports import PortLedger, PortStreamStore
+from gateway.interfaces.protocols import PortLedger, PortStreamStore
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 REDIS_URL = "redis://127.0.0.1:6379/0"

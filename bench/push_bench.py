@@ -22,12 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.client import GatewayClient, MemberCredentials
+from gateway.app.main import running_gateway
+from gateway.app.settings import load_settings
+from gateway.client.rest import GatewayClient, MemberCredentials
+from gateway.demo.samples import release_notice, to_bytes
 from gateway.infra.devpki import create_federation
-from gateway.main import running_gateway
-from gateway.samples import release_notice, to_bytes
-from gateway.settings import load_settings
-from gateway.telemetry import configure_logging
+from gateway.ops.telemetry import configure_logging
 from tests.integration.webhook_receiver import WebhookReceiver, push_federation
 
 PORT = "PORT-NLRTM"

@@ -58,15 +58,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway import eventloop
-from gateway.client import MemberCredentials, sign_message
+from gateway.app import eventloop
+from gateway.client.rest import MemberCredentials, sign_message
 from gateway.core.identifiers import gb11714_check_char, iso6346_check_digit, uscc_check_char
 from gateway.core.model import Tlp
 from gateway.core.receipt import read_receipt
+from gateway.demo.samples import cargo_manifest, to_bytes
 from gateway.infra.devpki import create_federation
 from gateway.infra.files import load_certificates
 from gateway.infra.sqlite import SqliteStore
-from gateway.samples import cargo_manifest, to_bytes
 
 BENCH_DIR = Path(__file__).resolve().parent
 SENDER = "CARRIER-COSCO"

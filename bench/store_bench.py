@@ -20,7 +20,7 @@ from pathlib import Path
 
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.infra.sqlite import SqliteStore
-from gateway.ports import StoredMessage
+from gateway.interfaces.protocols import StoredMessage
 
 PAYLOAD = b'{"vessel":{"imo":"IMO9321483"},"voyage":"042E","consignments":[]}' * 8
 

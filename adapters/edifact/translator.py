@@ -20,7 +20,7 @@ from adapters.edifact.cusres import build_cusres
 from adapters.edifact.structure import match, table_for
 from adapters.edifact.syntax import Interchange, interchange_header, parse_interchange, refuse
 from gateway.core.errors import GatewayError
-from gateway.translation import Answer, Translation
+from gateway.features.edifact.translation import Answer, Translation
 
 MEDIA_EDIFACT: Final = "application/edifact"
 ANSWER_TYPE: Final = "response.cusres.v1"
@@ -42,7 +42,7 @@ def read_cuscar(data: bytes, *, strict: bool = False) -> tuple[Interchange, dict
 
 
 class EdifactTranslator:
-    """``gateway.translation.PayloadTranslator`` for UN/EDIFACT CUSCAR filings."""
+    """``gateway.features.edifact.translation.PayloadTranslator`` for UN/EDIFACT CUSCAR filings."""
 
     media = MEDIA_EDIFACT
 

@@ -2,5 +2,5 @@
 
 A translator only, like ``adapters.rest``: wire -> ``Inbound`` / pipeline calls, results -> wire, errors through
 ``adapters.status`` (the ``grpc`` column) with a ``google.rpc.ErrorInfo`` detail carrying the stable code.
-gRPC and protobuf objects never leave this package (the reference client has its own in ``gateway.grpc_client``).
+gRPC and protobuf objects never leave this package (the reference client has its own in ``gateway.client.grpc_client``).
 """

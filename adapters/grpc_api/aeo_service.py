@@ -1,7 +1,8 @@
 """``cgw.v1.AeoRecognition``: the AEO mutual-recognition check over gRPC (the twin of GET /v1/aeo/recognition).
 
 Rule 1: a translator only: authentication by the pipeline, the answer and its authorization by
-        ``gateway.recognition.Recognition.lookup`` (customs members and auditors), errors through the server's
+        ``gateway.features.aeo.recognition.Recognition.lookup`` (customs members and auditors), errors through the
+        server's
         interceptor and ``adapters.status``.
 Rule 2: the result's nulls become empty strings (proto3 has no null for a string).
 """

@@ -13,7 +13,7 @@ import grpc
 
 from adapters.grpc_api.edge import GrpcServices, credentials
 from gateway.core.errors import BadRequest, LimitExceeded
-from gateway.ledger import Ledger
+from gateway.ops.ledger import Ledger
 from gateway.wire.cgw.v1 import audit_pb2, audit_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]

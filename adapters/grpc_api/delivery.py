@@ -1,4 +1,4 @@
-"""Push delivery to a member's gRPC endpoint (``cgw.v1.Delivery/Deliver``): ``gateway.ports.Deliverer``.
+"""Push delivery to a member's gRPC endpoint (``cgw.v1.Delivery/Deliver``): ``gateway.interfaces.protocols.Deliverer``.
 
 The member serves ``protos/cgw/v1/delivery.proto``; its registry endpoint is
 ``{"kind": "grpc", "url": "grpcs://host:port"}``.
@@ -25,7 +25,7 @@ import grpc
 
 from gateway.core.model import Endpoint, Member
 from gateway.core.pushevent import CONTENT_TYPE, PushEvent
-from gateway.ports import DeliveryAttempt, InboxItem
+from gateway.interfaces.protocols import DeliveryAttempt, InboxItem
 from gateway.wire.cgw.v1 import delivery_pb2, delivery_pb2_grpc
 
 SCHEME: Final = "grpcs://"

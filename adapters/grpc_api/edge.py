@@ -17,13 +17,13 @@ from typing import Any
 
 import grpc
 
-from gateway.access import Credentials
 from gateway.core.errors import BadRequest
-from gateway.ledger import Ledger
-from gateway.pipeline import Pipeline
-from gateway.portstream import PortStreams
-from gateway.recognition import Recognition
-from gateway.settings import Limits
+from gateway.exchange.access import Credentials
+from gateway.exchange.pipeline import Pipeline
+from gateway.features.aeo.recognition import Recognition
+from gateway.features.release.portstream import PortStreams
+from gateway.interfaces.config import Limits
+from gateway.ops.ledger import Ledger
 
 # grpc core's auth-context property holding the peer's leaf certificate (PEM).
 PEER_CERT_PROPERTY = "x509_pem_cert"

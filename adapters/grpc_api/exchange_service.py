@@ -20,9 +20,9 @@ import grpc
 
 from adapters.grpc_api.edge import GrpcServices, credentials
 from gateway.core.errors import BadRequest, LimitExceeded, Overloaded
-from gateway.inbox import MessageStatus
-from gateway.pipeline import Inbound
-from gateway.ports import InboxItem, RecipientState, StoredMessage
+from gateway.exchange.inbox import MessageStatus
+from gateway.exchange.pipeline import Inbound
+from gateway.interfaces.protocols import InboxItem, RecipientState, StoredMessage
 from gateway.wire.cgw.v1 import exchange_pb2, exchange_pb2_grpc
 
 # Open Inbox streams across all callers: each holds a task and up to one page of messages in memory.
@@ -77,7 +77,7 @@ def _recipient_state(state: RecipientState) -> exchange_pb2.RecipientState:
 
 
 def status_reply(status: MessageStatus) -> exchange_pb2.MessageStatus:
-    """GetStatus: the message, each recipient's state and the forwards (gateway/inbox.py Rule 4)."""
+    """GetStatus: the message, each recipient's state and the forwards (gateway/exchange/inbox.py Rule 4)."""
     reply = message_status(status.message)
     reply.recipient_states.extend(_recipient_state(s) for s in status.recipients)
     reply.forwards.extend(

@@ -2,7 +2,8 @@
 ``GET /v1/ports/{locode}/notices`` and ``/snapshot``).
 
 Rule 1: a translator only: authentication by the pipeline, authorisation (Cedar ``read_port``) and the data by
-        ``gateway.portstream.PortStreams``; errors through the server's interceptor and ``adapters.status``.
+        ``gateway.features.release.portstream.PortStreams``; errors through the server's interceptor and
+        ``adapters.status``.
 Rule 2: ``Notices`` sends the entries after ``after`` in sequence order; with ``follow`` it keeps the stream
         open and sends new entries as the port's stream grows, until the call's deadline or the client cancels.
         Each send waits for HTTP/2 flow control; at most one page (:data:`PAGE_MAX`) is held in memory, and open
@@ -19,7 +20,7 @@ import grpc
 from adapters.grpc_api.edge import GrpcServices, credentials
 from gateway.core.errors import Overloaded, Unavailable
 from gateway.core.release import Standing, stream_entry_message
-from gateway.portstream import PortStreams
+from gateway.features.release.portstream import PortStreams
 from gateway.wire.cgw.v1 import port_pb2, port_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]

@@ -30,9 +30,9 @@ from adapters.grpc_api.edge import GrpcServices, client_cert, credentials, peer_
 from adapters.grpc_api.exchange_service import ExchangeService
 from adapters.grpc_api.failure import abort
 from adapters.grpc_api.port_service import PortStreamService
-from gateway.access import Credentials
 from gateway.core.errors import GatewayError, Internal
-from gateway.pipeline import Pipeline
+from gateway.exchange.access import Credentials
+from gateway.exchange.pipeline import Pipeline
 from gateway.wire.cgw.v1 import (
     audit_pb2,
     audit_pb2_grpc,

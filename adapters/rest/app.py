@@ -6,7 +6,7 @@ Rule 2: every error leaves as RFC 9457 ``application/problem+json`` through ``ad
 Rule 3: limits are named in ``Settings.limits`` and enforced before work is done (body size before reading,
         list lengths before iterating, long-poll waits bounded).
 Rule 4: the problem middleware is the adapter's one error boundary: every refusal is reported to the pipeline
-        (``adapters.httpedge.report_rejection``), which records it (gateway/rejections.py).
+        (``adapters.httpedge.report_rejection``), which records it (gateway/exchange/rejections.py).
 """
 
 from __future__ import annotations
@@ -40,16 +40,16 @@ from gateway.core.errors import (
     UnsupportedMediaType,
 )
 from gateway.core.model import Caller
-from gateway.exchangelog import ExchangeLog
-from gateway.inbox import MessageStatus
-from gateway.ledger import Ledger
-from gateway.operations import Operations
-from gateway.pipeline import Inbound, Pipeline
-from gateway.ports import InboxItem, RecipientState, StoredMessage
-from gateway.portstream import PortStreams
-from gateway.recognition import Recognition
-from gateway.settings import Limits
-from gateway.witnessing import WitnessService
+from gateway.exchange.inbox import MessageStatus
+from gateway.exchange.pipeline import Inbound, Pipeline
+from gateway.features.aeo.recognition import Recognition
+from gateway.features.release.portstream import PortStreams
+from gateway.interfaces.config import Limits
+from gateway.interfaces.protocols import InboxItem, RecipientState, StoredMessage
+from gateway.ops.exchangelog import ExchangeLog
+from gateway.ops.ledger import Ledger
+from gateway.ops.operations import Operations
+from gateway.ops.witnessing import WitnessService
 
 ENVELOPE_HEADER = "Cgw-Envelope"
 # The token endpoint takes one short form; 16 KiB is generous for an assertion with an x5c chain.
@@ -68,13 +68,15 @@ class RestServices:
     ready: Callable[[], bool]
     operations: Operations | None = None  # readiness, /metrics and the dead-letter admin API
     aeo: Recognition | None = None  # AEO mutual recognition; None: /v1/aeo/* answers 503
-    # Policy hot reload for an authenticated caller (gateway/policyadmin.py): the ledger record of the reload.
+    # Policy hot reload for an authenticated caller (gateway/ops/policyadmin.py): the ledger record of the reload.
     reload_policies: Callable[[Caller], Awaitable[dict[str, object]]] | None = None
-    # Trust hot reload (anchors, CRL, registry; gateway/trustadmin.py): the ledger record of the reload.
+    # Trust hot reload (anchors, CRL, registry; gateway/ops/trustadmin.py): the ledger record of the reload.
     reload_trust: Callable[[Caller], Awaitable[dict[str, object]]] | None = None
-    ports: PortStreams | None = None  # port release streams (gateway/portstream.py); None: /v1/ports/* answer 503
+    ports: PortStreams | None = (
+        None  # port release streams (gateway/features/release/portstream.py); None: /v1/ports/* answer 503
+    )
     exchanges: ExchangeLog | None = None  # the audit console's ledger reads; None: /v1/audit/exchanges etc. answer 503
-    witness: WitnessService | None = None  # the C2SP witness of the peers' ledgers (gateway/witnessing.py)
+    witness: WitnessService | None = None  # the C2SP witness of the peers' ledgers (gateway/ops/witnessing.py)
 
 
 SERVICES = web.AppKey("services", RestServices)
@@ -368,7 +370,7 @@ async def _auditor(request: web.Request) -> Ledger:
 
 async def audit_checkpoint(request: web.Request) -> web.Response:
     ledger = await _auditor(request)
-    head = await ledger.published()  # with witnesses: the newest cosigned checkpoint (gateway/ledger.py Rule 5)
+    head = await ledger.published()  # with witnesses: the newest cosigned checkpoint (gateway/ops/ledger.py Rule 5)
     return web.Response(body=head.note, content_type="text/plain", charset="utf-8")
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from adapters.rest.consoleroutes import FILES
 from gateway.core.exchanges import FILTER_FIELDS, MAX_BUCKET_SECONDS, MAX_FILTER_CHARS, MIN_BUCKET_SECONDS
-from gateway.exchangelog import MAX_HITS
+from gateway.ops.exchangelog import MAX_HITS
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 _ERRORS = dict.fromkeys(("400", "401", "403", "404", "413", "422", "429", "503"), _PROBLEM)

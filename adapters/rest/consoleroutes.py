@@ -1,7 +1,7 @@
 """The audit console (issue 20): static files under ``/console`` and its read-only ledger queries.
 
 A translator only, like ``app.py``: it parses the query, authorises the caller as a ledger reader (Cedar
-``audit_read``: auditors and the home administration) and renders what ``gateway.exchangelog`` found.
+``audit_read``: auditors and the home administration) and renders what ``gateway.ops.exchangelog`` found.
 
 Rule 1: the console is plain HTML, CSS and JavaScript modules shipped as package data (``adapters/rest/console``):
         no build step, no CDN, nothing fetched from elsewhere. The files hold no data, so they are served to
@@ -23,8 +23,8 @@ from aiohttp import web
 from gateway.core.errors import BadRequest, LimitExceeded, Unavailable
 from gateway.core.exchanges import parse_bucket, parse_query, parse_time
 from gateway.core.model import Caller
-from gateway.exchangelog import MAX_HITS, ExchangeLog
-from gateway.ports import StoredMessage
+from gateway.interfaces.protocols import StoredMessage
+from gateway.ops.exchangelog import MAX_HITS, ExchangeLog
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "

@@ -12,7 +12,7 @@ from adapters.rest.consoledoc import console_paths, console_schemas
 from adapters.rest.portdoc import port_paths, port_schemas
 from gateway import __version__
 from gateway.core.witness import MAX_REQUEST_BYTES
-from gateway.settings import Limits
+from gateway.interfaces.config import Limits
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 _ERRORS = dict.fromkeys(("400", "401", "403", "404", "413", "415", "422", "429", "503"), _PROBLEM)
@@ -76,7 +76,7 @@ _RECOGNITION = {
 
 _TIME = {"type": "string", "format": "date-time"}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
-# GET /v1/messages/{from}/{id} beyond the Message: each recipient's state and the forwards (gateway/inbox.py
+# GET /v1/messages/{from}/{id} beyond the Message: each recipient's state and the forwards (gateway/exchange/inbox.py
 # Rule 4: the sender, the home administration and auditors see all; a recipient its own entry and forwards).
 _STATUS_EXTRA = {
     "type": "object",

@@ -1,12 +1,12 @@
 """REST routes for operations: ``/metrics`` (Prometheus text) and the dead-letter admin API.
 
-A translator only, like ``app.py``: it parses the query or body, calls ``gateway.operations.Operations`` and
+A translator only, like ``app.py``: it parses the query or body, calls ``gateway.ops.operations.Operations`` and
 renders the result; errors are ``GatewayError`` and leave through ``app.py``'s problem middleware.
 
 Rule 1: ``/metrics`` carries aggregates only (counts by type, decision, code, endpoint kind; depths per member);
         it needs no client certificate so a scraper inside the operator's network can read it.
 Rule 2: the admin routes authenticate the caller like every other route and are then decided by Cedar
-        (``admin`` action) in ``gateway.deadletters``.
+        (``admin`` action) in ``gateway.delivery.deadletters``.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from aiohttp import web
 
 from gateway.core.errors import BadRequest, LimitExceeded, Unavailable, UnsupportedMediaType
 from gateway.core.model import Caller
-from gateway.deadletters import MAX_PAGE
-from gateway.operations import Operations
-from gateway.ports import DeliveryState
+from gateway.delivery.deadletters import MAX_PAGE
+from gateway.interfaces.protocols import DeliveryState
+from gateway.ops.operations import Operations
 
 # A redrive body is a list of at most MAX_PAGE integers.
 MAX_REDRIVE_BODY_BYTES = 32 * 1024

@@ -1,6 +1,7 @@
 """REST routes of the port release streams (issue 8): ``GET /v1/ports/{locode}/notices`` and ``/snapshot``.
 
-A translator only, like ``app.py``: it parses the query, calls ``gateway.portstream.PortStreams`` (which
+A translator only, like ``app.py``: it parses the query, calls ``gateway.features.release.portstream.PortStreams``
+(which
 authorises the reader with Cedar ``read_port``) and renders the records of ``gateway.core.release``.
 
 Rule 1: ``after`` is the last sequence number the port applied (0 for the start); the page holds the entries
@@ -21,7 +22,7 @@ from aiohttp import web
 from gateway.core.errors import BadRequest, Unavailable
 from gateway.core.model import Caller
 from gateway.core.release import notice_record, standing_record
-from gateway.portstream import PortStreams
+from gateway.features.release.portstream import PortStreams
 
 # Entries one page returns at most (each ~300 bytes of JSON).
 PAGE_MAX = 500

@@ -7,7 +7,7 @@ Rule 2: the body is bounded before it is read (the REST body limit, capped by ``
         and parsed only by ``document.parse_document``.
 Rule 3: every error leaves as a SOAP fault of the request's SOAP version through ``replies.fault`` (the one status
         table), after ``endpoint`` (the adapter's one error boundary) reported it to the pipeline, which records
-        it (gateway/rejections.py) with adapter ``soap``; every success is a response signed by the gateway.
+        it (gateway/exchange/rejections.py) with adapter ``soap``; every success is a response signed by the gateway.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from adapters.soap.mapping import qname
 from adapters.soap.submission import body_operation
 from adapters.soap.wssecurity import envelope_parts
 from gateway.core.errors import BadRequest, GatewayError, Internal, LimitExceeded, UnsupportedMediaType
-from gateway.inbox import MessageStatus
-from gateway.pipeline import Inbound, Pipeline, SignedDocument
-from gateway.ports import Clock, InboxItem, StoredMessage
-from gateway.state import GatewayState
+from gateway.exchange.inbox import MessageStatus
+from gateway.exchange.pipeline import Inbound, Pipeline, SignedDocument
+from gateway.exchange.state import GatewayState
+from gateway.interfaces.protocols import Clock, InboxItem, StoredMessage
 
 log = structlog.get_logger("gateway.soap")
 

@@ -1,4 +1,5 @@
-"""Push delivery to a member's SOAP endpoint (zeep), signed with WS-Security: ``gateway.ports.Deliverer``.
+"""Push delivery to a member's SOAP endpoint (zeep), signed with WS-Security:
+``gateway.interfaces.protocols.Deliverer``.
 
 The endpoint implements the delivery contract (``description.wsdl_document(..., delivery=True)``, served by the
 gateway at ``/soap/v1?wsdl=delivery``): one ``Deliver`` operation carrying the inbox item.
@@ -39,8 +40,8 @@ from adapters.soap import description, names
 from adapters.soap.clientsecurity import WsSecurity, zeep_settings
 from gateway.core.errors import GatewayError
 from gateway.core.model import ChainValidator, Endpoint, Member
-from gateway.ports import DeliveryAttempt, InboxItem
-from gateway.state import Identity
+from gateway.exchange.state import Identity
+from gateway.interfaces.protocols import DeliveryAttempt, InboxItem
 
 RETRYABLE_STATUSES: Final = frozenset({408, 425, 429})
 _DELIVERY_NAMESPACE: Final = uuid.UUID("5d0c7a52-2b4e-4c3c-9f6e-6a1f3f2f9c11")  # uuid5 namespace for MessageIDs

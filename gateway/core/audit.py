@@ -26,10 +26,11 @@ class EventKind(enum.StrEnum):
     ACKNOWLEDGED = "acknowledged"
     TOKEN_ISSUED = "token_issued"  # noqa: S105 - an event name, not a secret
     POLICY_RELOADED = "policy_reloaded"
-    TRUST_RELOADED = "trust_reloaded"  # anchors, CRL and registry re-read (gateway/trustadmin.py)
+    TRUST_RELOADED = "trust_reloaded"  # anchors, CRL and registry re-read (gateway/ops/trustadmin.py)
     RECALLED = "recalled"  # one copy (an original or a forward) withdrawn by an intel.recall.v1
     ADMIN = "admin"
-    PORT_UPDATE = "port_update"  # a release notice or gate-out applied to a port's stream (gateway/portstream.py)
+    # a release notice or gate-out applied to a port's stream (gateway/features/release/portstream.py)
+    PORT_UPDATE = "port_update"
     GATE_OUT_ALERT = "gate_out_alert"  # a container left a port without being released
 
 

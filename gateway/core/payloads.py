@@ -79,7 +79,8 @@ _MAX_KEY_ECHO = 40
 
 MEDIA_JSON = "application/json"
 MEDIA_PROTOBUF = "application/protobuf"
-# A UN/EDIFACT interchange: the pipeline translates it to JSON first (gateway.translation); never parsed here.
+# A UN/EDIFACT interchange: the pipeline translates it to JSON first (gateway.features.edifact.translation); never
+# parsed here.
 MEDIA_EDIFACT = "application/edifact"
 _MEDIA_ALIASES: Mapping[str, str] = MappingProxyType({"application/x-protobuf": MEDIA_PROTOBUF})
 _ALL_MEDIA = frozenset({MEDIA_JSON, MEDIA_PROTOBUF})

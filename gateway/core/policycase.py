@@ -4,7 +4,7 @@ Rule 1: test files are written by people and parsed strictly (unknown keys, wron
         ``Unavailable`` with the case's path), so a typo never turns a test into one that cannot fail.
 Rule 2: a case passes only when the decision, the determining policy ids and the presence of engine errors all
         match; ``run_policy_tests`` returns every failure, not just the first.
-Rule 3: the runner is what a policy reload runs before it swaps a new set in (``gateway/policyadmin.py``).
+Rule 3: the runner is what a policy reload runs before it swaps a new set in (``gateway/ops/policyadmin.py``).
 """
 
 from __future__ import annotations

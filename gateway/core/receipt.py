@@ -39,7 +39,8 @@ def make_receipt(
     signer: CompactSigner,
     answer: Mapping[str, str] | None = None,
 ) -> bytes:
-    """``answer``: for a translated filing (EDIFACT), the outcome of the answer it got (gateway/translation.py)."""
+    """``answer``: for a translated filing (EDIFACT), the outcome of the answer it got
+    (gateway/features/edifact/translation.py)."""
     claims: dict[str, str | int | list[str] | dict[str, str]] = {
         "status": "accepted",
         "gateway": gateway,

@@ -2,7 +2,7 @@
 
 A caller the gateway could not authenticate is not accountable: one ledger leaf per refused request would let
 anyone grow the ledger without bound. Their rejections are counted here instead and leave as ONE
-``rejected_summary`` leaf per interval (``gateway/rejections.py`` decides which rejection goes where and when).
+``rejected_summary`` leaf per interval (``gateway/exchange/rejections.py`` decides which rejection goes where and when).
 
 Rule 1: a count is kept per (code, adapter, peer network): the peer's /24 for IPv4 and /64 for IPv6 (an
         IPv4-mapped IPv6 address counts as its IPv4 address); a peer that is not an IP address is ``unknown``.

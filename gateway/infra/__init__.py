@@ -1,1 +1,1 @@
-"""Implementations of the ports in ``gateway.ports`` (SQLite store, files, outbound clients)."""
+"""Implementations of the interfaces in ``gateway.interfaces`` (SQLite store, files, outbound clients)."""

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from gateway.app.settings import Settings
 from gateway.core.aeo import Authorisation, MraTable, administration_of
 from gateway.core.aeolist import (
     MAX_IMPORT_BYTES,
@@ -31,9 +32,8 @@ from gateway.core.aeolist import (
 )
 from gateway.core.errors import GatewayError, LimitExceeded, Unavailable
 from gateway.core.model import Registry
+from gateway.features.aeo.recognition import Recognition, Recorder
 from gateway.infra.sqlite_schema import sqlite_unavailable
-from gateway.recognition import Recognition, Recorder
-from gateway.settings import Settings
 
 FILENAME = "aeo.db"
 MRA_FILENAME = "mra.json"

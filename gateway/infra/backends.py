@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import stat
 
+from gateway.app.settings import Settings
 from gateway.core.errors import Unavailable
 from gateway.infra.redis_ports import RedisPortStreams
 from gateway.infra.redis_store import RedisStore
 from gateway.infra.sqlite import SqliteStore
 from gateway.infra.sqlite_ports import LEGACY_FILE, SqlitePortStreams
 from gateway.infra.witness_store import RedisWitnessStore, SqliteWitnessStore
-from gateway.ports import Clock, PolicyBoard, PortStreamStore, Store, WitnessStore
-from gateway.settings import Settings
+from gateway.interfaces.protocols import Clock, PolicyBoard, PortStreamStore, Store, WitnessStore
 
 # A password file holds one line; anything much longer is not a password file.
 PASSWORD_FILE_MAX_BYTES = 4096

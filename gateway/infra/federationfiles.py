@@ -1,6 +1,6 @@
 """The federation directory on disk: the operator's key pair, the draft, the signed directory, the witness key.
 
-Layout written by ``customs-gateway federation init DIR`` (gateway/federationtool.py)::
+Layout written by ``customs-gateway federation init DIR`` (gateway/app/federationtool.py)::
 
     DIR/operator.key      the federation operator's P-256 signing key (mode 0600; DEV: keep it offline)
     DIR/operator.pub      its public key (PEM): every gateway's [federation] operator_key

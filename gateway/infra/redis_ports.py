@@ -1,4 +1,4 @@
-"""Port release standings and streams on Redis: ``gateway.ports.PortStreamStore`` for several processes.
+"""Port release standings and streams on Redis: ``gateway.interfaces.protocols.PortStreamStore`` for several processes.
 
 Keys, all under the store's hash tag ``{key_prefix}:`` (one slot, like the message store)::
 
@@ -45,7 +45,7 @@ from gateway.core.release import (
 )
 from gateway.infra.redis_client import text_client
 from gateway.infra.redis_sequencer import PortMoved, PortWrite
-from gateway.ports import PortDecide, PortLedger, PortRecord, PortStreamStore
+from gateway.interfaces.protocols import PortDecide, PortLedger, PortRecord, PortStreamStore
 
 if TYPE_CHECKING:
     from gateway.infra.redis_store import RedisStore

@@ -42,7 +42,14 @@ from redis.exceptions import RedisError
 from gateway.core.errors import DuplicateConflict, GatewayError, Internal, NotFound, Overloaded, Unavailable
 from gateway.infra import redis_codec as codec
 from gateway.infra.redis_scripts import SEQUENCE
-from gateway.ports import DeliveryOutcome, DeliveryResult, DeliveryState, Recall, ReceiptFactory, StoredMessage
+from gateway.interfaces.protocols import (
+    DeliveryOutcome,
+    DeliveryResult,
+    DeliveryState,
+    Recall,
+    ReceiptFactory,
+    StoredMessage,
+)
 
 # Operations per SEQUENCE script: a script blocks Redis while it runs; 256 small writes take well under 5 ms.
 BATCH_MAX = 256

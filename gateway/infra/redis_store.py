@@ -1,4 +1,4 @@
-"""The shared store: ``gateway.ports.Store`` on Redis (redis-py), for several gateway processes.
+"""The shared store: ``gateway.interfaces.protocols.Store`` on Redis (redis-py), for several gateway processes.
 
 Every gateway process opens its own ``RedisStore`` on the same Redis and ``key_prefix``; they share one
 ledger, one set of inboxes, one replay cache and one push-delivery state. Key layout and the Lua scripts:
@@ -45,7 +45,7 @@ from gateway.core.errors import BadRequest, LimitExceeded, NotFound, Unavailable
 from gateway.infra import redis_codec as codec
 from gateway.infra.redis_scripts import COPIES, DEAD, DEPTHS, DUE, PULL, STATES
 from gateway.infra.redis_sequencer import Op, PortWrite, Sequencer
-from gateway.ports import (
+from gateway.interfaces.protocols import (
     DeliveryOutcome,
     DeliveryResult,
     DeliveryState,
@@ -121,7 +121,7 @@ class RedisPersistence:
 
 
 class RedisStore:
-    """``gateway.ports.Store`` on Redis. Build it with :meth:`open`; finish with :meth:`close`."""
+    """``gateway.interfaces.protocols.Store`` on Redis. Build it with :meth:`open`; finish with :meth:`close`."""
 
     def __init__(
         self, client: aioredis.Redis, sequencer: Sequencer, key_prefix: str, persistence: RedisPersistence

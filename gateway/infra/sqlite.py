@@ -1,6 +1,6 @@
 """The embedded store: messages, inboxes, replay cache and ledger leaves in one SQLite file.
 
-``SqliteStore`` implements ``gateway.ports.Store`` (read its rules). How it keeps them:
+``SqliteStore`` implements ``gateway.interfaces.protocols.Store`` (read its rules). How it keeps them:
 
 Rule 1: every write (accept, record, ack, claim_once) is a request to the ONE group-commit writer of
         ``sqlite_writer``, which commits many requests per transaction (group commit) and resolves each
@@ -54,7 +54,7 @@ from gateway.core.release import Plan
 from gateway.infra import sqlite_delivery, sqlite_relay
 from gateway.infra.sqlite_schema import connect_reader, require_aware, to_micros
 from gateway.infra.sqlite_writer import BATCH_MAX_DEFAULT, WRITE_QUEUE_MAX, GroupCommitWriter
-from gateway.ports import (
+from gateway.interfaces.protocols import (
     Clock,
     DeliveryResult,
     DeliveryState,
@@ -108,7 +108,8 @@ class _UtcClock:
 
 
 class SqliteStore:
-    """``gateway.ports.Store`` on one SQLite file. Build it with :meth:`open`; finish with :meth:`close`."""
+    """``gateway.interfaces.protocols.Store`` on one SQLite file. Build it with :meth:`open`; finish with
+    :meth:`close`."""
 
     def __init__(self, path: Path, writer: GroupCommitWriter, clock: Clock) -> None:
         self.path = path

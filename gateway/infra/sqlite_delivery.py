@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from gateway.core.audit import rfc3339
 from gateway.core.errors import DuplicateConflict, Internal, LimitExceeded, NotFound
 from gateway.infra.sqlite_schema import require_aware, to_micros
-from gateway.ports import DeliveryOutcome, DeliveryResult, DeliveryState, RecipientState
+from gateway.interfaces.protocols import DeliveryOutcome, DeliveryResult, DeliveryState, RecipientState
 
 # Dead letters one listing may return (operators page through larger sets).
 DEAD_LETTER_PAGE_MAX = 1_000

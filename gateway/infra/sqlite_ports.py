@@ -1,5 +1,5 @@
 """Port release standings and streams on SQLite, in the message store's own database (``gateway.db``, schema
-v5): ``gateway.ports.PortStreamStore``.
+v5): ``gateway.interfaces.protocols.PortStreamStore``.
 
 Rule 1: one ``apply`` is one request of the store's group-commit writer, so ONE transaction: read the
         standings, plan (pure), append the stream entries, upsert the standings, mark the message applied, store
@@ -35,7 +35,7 @@ from gateway.core.release import (
     standing_record,
 )
 from gateway.infra.sqlite_schema import sqlite_unavailable
-from gateway.ports import PortDecide, PortRecord, PortStreamStore
+from gateway.interfaces.protocols import PortDecide, PortRecord, PortStreamStore
 
 if TYPE_CHECKING:
     from gateway.infra.sqlite import SqliteStore

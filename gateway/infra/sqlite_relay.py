@@ -1,4 +1,5 @@
-"""Forwards and recalls in the SQLite store (the :class:`gateway.ports.RelayStore` half of ``SqliteStore``).
+"""Forwards and recalls in the SQLite store (the :class:`gateway.interfaces.protocols.RelayStore` half of
+``SqliteStore``).
 
 Rule 1: every function here runs on the writer or a reader connection handed in by ``SqliteStore``; writes
         run inside the writer's transaction, so a forward or a recall is durable with its message, inbox
@@ -18,7 +19,7 @@ from collections.abc import Callable
 
 from gateway.core.errors import NotFound
 from gateway.core.forwarding import MessageKey, recalled_copies
-from gateway.ports import Recall, StoredMessage
+from gateway.interfaces.protocols import Recall, StoredMessage
 
 _FORWARDS_OF = (
     "SELECT sender, message_id, original_sender, original_id FROM forwards WHERE (sender, message_id) IN (VALUES {})"

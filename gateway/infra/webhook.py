@@ -1,6 +1,6 @@
 """HTTPS webhook delivery: one stored message, POSTed as a signed CloudEvent (``gateway.core.pushevent``).
 
-``WebhookDeliverer`` implements ``gateway.ports.Deliverer`` for endpoints of kind ``webhook``.
+``WebhookDeliverer`` implements ``gateway.interfaces.protocols.Deliverer`` for endpoints of kind ``webhook``.
 
 Rule 1: HTTPS only, the server certificate verified against the system store, the federation anchors and the
         configured extra CAs; redirects are not followed (the registry URL is the contract).
@@ -23,8 +23,8 @@ import aiohttp
 from gateway.core.model import Endpoint, Member
 from gateway.core.pushevent import CONTENT_TYPE, PushEvent, build_push_event
 from gateway.core.signing import chain_x5c
-from gateway.ports import DeliveryAttempt, InboxItem
-from gateway.state import Identity
+from gateway.exchange.state import Identity
+from gateway.interfaces.protocols import DeliveryAttempt, InboxItem
 
 SIGNATURE_HEADER = "Cgw-Signature"
 # A receiver answers with a status; a few KiB of body is plenty for an error text we do not keep anyway.

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from gateway.core.errors import Unavailable
 from gateway.core.witness import Cosigned
 from gateway.infra.redis_client import text_client
-from gateway.ports import WitnessStore
+from gateway.interfaces.protocols import WitnessStore
 
 FILENAME = "witness.db"
 BUSY_TIMEOUT_MS = 5_000

@@ -21,7 +21,7 @@ from adapters.rest.app import RestServices, build_app
 from adapters.rest.openapi import openapi_document
 from adapters.status import STATUS, problem_json
 from gateway.core.errors import ErrorKind, IdentifierInvalid, SignerMismatch, all_error_classes
-from gateway.settings import Limits
+from gateway.interfaces.config import Limits
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,7 +70,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Pa
     schemathesis = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     if schemathesis is None:
         pytest.skip("schemathesis is not installed (pip install -e '.[dev]')")
-    cli = [sys.executable, "-m", "gateway.cli"]
+    cli = [sys.executable, "-m", "gateway.app.cli"]
     subprocess.run([*cli, "init", str(tmp_path)], check=True, capture_output=True, timeout=60)
     port = _free_port()
     config = tmp_path / "gateway.toml"

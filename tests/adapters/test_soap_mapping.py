@@ -19,7 +19,7 @@ from adapters.soap.description import operations, schema_element, wsdl_document
 from adapters.soap.mapping import TIMESTAMP, read_document, write_document
 from gateway.core.errors import GatewayError
 from gateway.core.payloads import MESSAGE_TYPES
-from gateway.samples import cargo_manifest, release_notice
+from gateway.demo.samples import cargo_manifest, release_notice
 from gateway.wire.cgw.v1 import manifest_pb2, release_pb2
 
 

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from gateway.core.audit import AuditEvent, EventKind, rfc3339
 from gateway.infra.redis_store import RedisStore
 from gateway.infra.sqlite import SqliteStore
-from gateway.ports import Store, StoredMessage
+from gateway.interfaces.protocols import Store, StoredMessage
 from tests.redisenv import REDIS_PARAM, REDIS_URL
 
 

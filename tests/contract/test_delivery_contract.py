@@ -8,7 +8,7 @@ import pytest
 
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.errors import DuplicateConflict, NotFound
-from gateway.ports import DeliveryOutcome, DeliveryResult, InboxItem, Store, StoredMessage
+from gateway.interfaces.protocols import DeliveryOutcome, DeliveryResult, InboxItem, Store, StoredMessage
 from tests.contract.conftest import T0, Backend, Kit
 
 

@@ -27,7 +27,7 @@ from gateway.infra.redis_ports import RedisPortStreams
 from gateway.infra.redis_store import RedisStore
 from gateway.infra.sqlite import SqliteStore
 from gateway.infra.sqlite_ports import SqlitePortStreams
-from gateway.ports import NewMessage, PortLedger, PortStreamStore, Store
+from gateway.interfaces.protocols import NewMessage, PortLedger, PortStreamStore, Store
 from tests.contract.conftest import Kit
 from tests.redisenv import REDIS_PARAM, REDIS_URL
 

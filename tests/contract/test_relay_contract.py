@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.core.errors import DuplicateConflict, NotFound
-from gateway.ports import RelayStore, Store, StoredMessage
+from gateway.interfaces.protocols import RelayStore, Store, StoredMessage
 from tests.contract.conftest import Kit
 
 

@@ -9,7 +9,7 @@ import pytest
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.infra import redis_codec as codec
 from gateway.infra.redis_store import RedisStore
-from gateway.ports import DeliveryOutcome, DeliveryResult, Disposition, RelayStore, Store, StoredMessage
+from gateway.interfaces.protocols import DeliveryOutcome, DeliveryResult, Disposition, RelayStore, Store, StoredMessage
 from tests.contract.conftest import T0, Backend, Kit
 
 

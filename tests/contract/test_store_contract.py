@@ -1,4 +1,4 @@
-"""The Store contract (gateway.ports.Store), run against every backend in conftest.BACKENDS."""
+"""The Store contract (gateway.interfaces.protocols.Store), run against every backend in conftest.BACKENDS."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from gateway.core.audit import EventKind
 from gateway.core.errors import BadRequest, DuplicateConflict, LimitExceeded, NotFound, Unavailable
-from gateway.ports import Store, StoredMessage
+from gateway.interfaces.protocols import Store, StoredMessage
 from tests.contract.conftest import T0, Backend, Kit
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from gateway.core.witness import Cosigned
 from gateway.infra.witness_store import RedisWitnessStore, SqliteWitnessStore
-from gateway.ports import WitnessStore
+from gateway.interfaces.protocols import WitnessStore
 from tests.contract.conftest import REDIS_URL
 
 ORIGIN = "cgw.cn-gacc.example/ledger"

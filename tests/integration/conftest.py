@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import structlog
 
-from gateway.client import GatewayClient, MemberCredentials
+from gateway.app.main import Gateway, running_gateway
+from gateway.app.settings import load_settings
+from gateway.client.rest import GatewayClient, MemberCredentials
 from gateway.infra.devpki import create_federation
-from gateway.main import Gateway, running_gateway
-from gateway.settings import load_settings
 from tests.redisenv import REDIS_URL
 
 
@@ -62,7 +62,7 @@ ClientFactory = Callable[..., GatewayClient]
 
 async def summarized(gateway: Gateway) -> dict[tuple[str, str], int]:
     """Write the pending ``rejected_summary`` now and return every summary's counts by (code, adapter): the
-    refusals of unauthenticated callers (gateway/rejections.py)."""
+    refusals of unauthenticated callers (gateway/exchange/rejections.py)."""
     await gateway.pipeline.rejections.flush()
     size = await gateway.store.ledger_size()
     counts: dict[tuple[str, str], int] = {}

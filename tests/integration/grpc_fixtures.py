@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.client import MemberCredentials
-from gateway.grpc_client import GrpcGatewayClient
-from gateway.main import Gateway
+from gateway.app.main import Gateway
+from gateway.client.grpc_client import GrpcGatewayClient
+from gateway.client.rest import MemberCredentials
 
 GrpcClientFactory = Callable[[str], GrpcGatewayClient]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.aeosamples import EU_PARTNER_LIST_CSV
-from gateway.cli import main
+from gateway.app.cli import main
+from gateway.demo.aeosamples import EU_PARTNER_LIST_CSV
 
 
 @pytest.fixture

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from gateway import recognition
-from gateway.aeosamples import (
+from gateway.app.main import Gateway
+from gateway.client.rest import GatewayClientError
+from gateway.demo.aeosamples import (
     EU_PARTNER_LIST_CSV,
     RECOGNISED_AEO,
     RECOGNISED_EORI,
@@ -21,10 +22,9 @@ from gateway.aeosamples import (
     manifest_to,
     status_update,
 )
-from gateway.client import GatewayClientError
+from gateway.demo.samples import to_bytes
+from gateway.features.aeo import recognition
 from gateway.infra.aeo_store import import_list_file
-from gateway.main import Gateway
-from gateway.samples import to_bytes
 from tests.integration.conftest import ClientFactory
 
 MANIFEST = "manifest.cargo.v1"

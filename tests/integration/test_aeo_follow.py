@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from gateway import recognition
-from gateway.aeosamples import EU_PARTNER_LIST_CSV, SUSPENDABLE_AEO, SUSPENDABLE_EORI, status_update
-from gateway.client import GatewayClient, MemberCredentials
+from gateway.app.main import Gateway, running_gateway
+from gateway.app.settings import load_settings
+from gateway.client.rest import GatewayClient, MemberCredentials
+from gateway.demo.aeosamples import EU_PARTNER_LIST_CSV, SUSPENDABLE_AEO, SUSPENDABLE_EORI, status_update
+from gateway.features.aeo import recognition
 from gateway.infra.aeo_store import import_list_file
 from gateway.infra.redis_store import RedisStore
-from gateway.main import Gateway, running_gateway
-from gateway.settings import load_settings
 from tests.redisenv import REDIS_URL
 
 pytestmark = pytest.mark.redis

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway import recognition
-from gateway.aeosamples import EU_PARTNER_LIST_CSV, RECOGNISED_EORI
-from gateway.client import GatewayClientError
+from gateway.app.main import Gateway
+from gateway.client.rest import GatewayClientError
+from gateway.demo.aeosamples import EU_PARTNER_LIST_CSV, RECOGNISED_EORI
+from gateway.features.aeo import recognition
 from gateway.infra.aeo_store import import_list_file
-from gateway.main import Gateway
 from tests.integration.conftest import ClientFactory
 from tests.integration.grpc_fixtures import GrpcClientFactory, grpc_clients
 

@@ -7,11 +7,11 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gateway.aeosamples import EU_PARTNER_LIST_CSV, SUSPENDABLE_AEO, SUSPENDABLE_EORI, status_update
-from gateway.client import GatewayClient, MemberCredentials
+from gateway.app.main import running_gateway
+from gateway.app.settings import load_settings
+from gateway.client.rest import GatewayClient, MemberCredentials
+from gateway.demo.aeosamples import EU_PARTNER_LIST_CSV, SUSPENDABLE_AEO, SUSPENDABLE_EORI, status_update
 from gateway.infra.aeo_store import import_list_file
-from gateway.main import running_gateway
-from gateway.settings import load_settings
 
 
 async def test_a_lost_status_update_is_recovered_at_start_up(federation: Path, tmp_path: Path) -> None:

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from gateway.client import GatewayClientError
+from gateway.app.main import Gateway
+from gateway.client.rest import GatewayClientError
 from gateway.core.payloads import MESSAGE_TYPES
 from gateway.core.policy import Authorizer, parse_bundle
-from gateway.main import Gateway
-from gateway.samples import cargo_manifest, to_bytes
+from gateway.demo.samples import cargo_manifest, to_bytes
 from tests.integration.conftest import ClientFactory
 from tests.integration.test_programs_exchange import ledger
 

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 import rfc8785
 
-from gateway.auditor import verify_from_store, verify_over_rest
-from gateway.client import GatewayClientError
+from gateway.app.auditor import verify_from_store, verify_over_rest
+from gateway.app.main import Gateway
+from gateway.client.rest import GatewayClientError
 from gateway.core.checkpoint import parse_verifier_key
 from gateway.core.errors import ProofInvalid
 from gateway.core.ledgercheck import verify_ledger
 from gateway.core.merkle import leaf_hash, verify_consistency, verify_inclusion
-from gateway.main import Gateway
-from gateway.samples import cargo_manifest, to_bytes
+from gateway.demo.samples import cargo_manifest, to_bytes
 from tests.integration.conftest import ClientFactory
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway.client import GatewayClientError
-from gateway.main import Gateway
-from gateway.samples import cargo_manifest, to_bytes
+from gateway.app.main import Gateway
+from gateway.client.rest import GatewayClientError
+from gateway.demo.samples import cargo_manifest, to_bytes
 from tests.integration.conftest import ClientFactory
 
 SCHEMA = "cgw.v1.CargoManifest"

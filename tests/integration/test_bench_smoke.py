@@ -22,7 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.core.payloads import ValidatedPayload, validate_payload
-from gateway.samples import to_bytes
+from gateway.demo.samples import to_bytes
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 MESSAGES = 200

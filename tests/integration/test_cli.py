@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.samples import cargo_manifest, to_bytes
+from gateway.demo.samples import cargo_manifest, to_bytes
 
-CLI = [sys.executable, "-m", "gateway.cli"]
+CLI = [sys.executable, "-m", "gateway.app.cli"]
 
 
 def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

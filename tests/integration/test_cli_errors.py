@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from gateway import __version__
-from gateway.samples import cargo_manifest, to_bytes
+from gateway.demo.samples import cargo_manifest, to_bytes
 from tests.integration.test_cli import free_port
 
 CGW = str(Path(sys.executable).with_name("customs-gateway"))

@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from gateway import portsamples
-from gateway.client import GatewayClientError
+from gateway.app.main import Gateway
+from gateway.client.rest import GatewayClientError
 from gateway.core.model import Tlp
-from gateway.main import Gateway
-from gateway.samples import cargo_manifest, to_bytes
+from gateway.demo import releasesamples as portsamples
+from gateway.demo.samples import cargo_manifest, to_bytes
 from tests.integration.conftest import ClientFactory
 from tests.shareddata import SHARED
 

@@ -24,14 +24,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.auditor import verify_from_store
-from gateway.client import GatewayClient, GatewayUnreachable, MemberCredentials
+from gateway.app.auditor import verify_from_store
+from gateway.app.settings import load_settings
+from gateway.client.rest import GatewayClient, GatewayUnreachable, MemberCredentials
+from gateway.demo.samples import release_notice, to_bytes
 from gateway.infra.sqlite import SqliteStore
-from gateway.samples import release_notice, to_bytes
-from gateway.settings import load_settings
 from tests.integration.webhook_receiver import WebhookReceiver, push_federation
 
-CLI = [sys.executable, "-m", "gateway.cli"]
+CLI = [sys.executable, "-m", "gateway.app.cli"]
 PORT = "PORT-NLRTM"
 NOTICE = "release.notice.v1"
 SCHEMA = "cgw.v1.ReleaseNotice"

@@ -19,8 +19,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway.client import GatewayClient, GatewayClientError
-from gateway.samples import cargo_manifest, to_bytes
+from gateway.client.rest import GatewayClient, GatewayClientError
+from gateway.demo.samples import cargo_manifest, to_bytes
 from tests.integration.test_crash_safety import CLI, Served
 from tests.integration.test_readiness import samples
 

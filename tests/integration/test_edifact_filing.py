@@ -19,14 +19,14 @@ from typing import Any
 import pytest
 
 from adapters.edifact import parse_interchange, to_cuscar
-from gateway.auditor import verify_over_rest
-from gateway.client import GatewayClient, GatewayClientError
+from gateway.app.auditor import verify_over_rest
+from gateway.app.main import Gateway
+from gateway.client.rest import GatewayClient, GatewayClientError
 from gateway.core.envelope import parse_header
 from gateway.core.identifiers import iso6346_check_digit
 from gateway.core.signing import peek_header, verify_compact
-from gateway.main import Gateway
-from gateway.samples import cargo_manifest
-from gateway.translation import INLINE_TRANSLATION_BYTES
+from gateway.demo.samples import cargo_manifest
+from gateway.features.edifact.translation import INLINE_TRANSLATION_BYTES
 from tests.integration.conftest import ClientFactory
 from tests.integration.grpc_fixtures import GrpcClientFactory, grpc_clients
 
@@ -153,7 +153,7 @@ async def test_cli_send_detects_an_edi_file(gateway: Gateway, federation: Path, 
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "gateway.cli",
+        "gateway.app.cli",
         *args,
         "--type",
         MANIFEST,

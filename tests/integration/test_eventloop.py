@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway import eventloop
+from gateway.app import eventloop
 from gateway.core.errors import Unavailable
-from gateway.samples import cargo_manifest, to_bytes
+from gateway.demo.samples import cargo_manifest, to_bytes
 
-CLI = [sys.executable, "-m", "gateway.cli"]
+CLI = [sys.executable, "-m", "gateway.app.cli"]
 
 
 def _free_port() -> int:

@@ -6,7 +6,7 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
-from gateway.main import Gateway
+from gateway.app.main import Gateway
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 

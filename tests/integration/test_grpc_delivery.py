@@ -21,16 +21,16 @@ import pytest
 from cryptography import x509
 
 from adapters.grpc_api.delivery import GrpcDeliverer, delivery_credentials, grpc_target
+from gateway.app.main import Gateway, running_gateway
+from gateway.app.settings import load_settings
 from gateway.core.model import Endpoint, Member, MemberKind
 from gateway.core.pushevent import CONTENT_TYPE, read_push_event
 from gateway.core.registry import parse_registry, registry_to_json
+from gateway.exchange.state import Identity
 from gateway.infra.devpki import create_federation
 from gateway.infra.files import load_certificates, load_private_key
 from gateway.infra.webhook import WebhookDeliverer, webhook_tls
-from gateway.main import Gateway, running_gateway
-from gateway.ports import InboxItem, StoredMessage
-from gateway.settings import load_settings
-from gateway.state import Identity
+from gateway.interfaces.protocols import InboxItem, StoredMessage
 from gateway.wire.cgw.v1 import delivery_pb2, delivery_pb2_grpc
 from tests.integration.test_push_delivery import PORT, ledger, send_notices, wait_until
 

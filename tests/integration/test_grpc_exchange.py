@@ -17,11 +17,11 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from gateway.client import GatewayClientError, MemberCredentials, sign_message
+from gateway.app.main import Gateway
+from gateway.client.grpc_client import StreamedItem
+from gateway.client.rest import GatewayClientError, MemberCredentials, sign_message
 from gateway.core import merkle
-from gateway.grpc_client import StreamedItem
-from gateway.main import Gateway
-from gateway.samples import cargo_manifest, to_bytes
+from gateway.demo.samples import cargo_manifest, to_bytes
 from gateway.wire.cgw.v1 import exchange_pb2, exchange_pb2_grpc
 from tests.integration.conftest import ClientFactory
 from tests.integration.grpc_fixtures import GrpcClientFactory, grpc_clients
@@ -245,7 +245,7 @@ async def test_cli_send_over_grpc(gateway: Gateway, federation: Path, tmp_path: 
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "gateway.cli",
+            "gateway.app.cli",
             "send",
             "--url",
             gateway.grpc_target or "",

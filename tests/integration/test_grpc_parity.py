@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from gateway.client import GatewayClient, GatewayClientError, MemberCredentials, sign_message
-from gateway.grpc_client import GrpcGatewayClient
-from gateway.main import Gateway, running_gateway
-from gateway.samples import cargo_manifest, to_bytes
-from gateway.settings import load_settings
+from gateway.app.main import Gateway, running_gateway
+from gateway.app.settings import load_settings
+from gateway.client.grpc_client import GrpcGatewayClient
+from gateway.client.rest import GatewayClient, GatewayClientError, MemberCredentials, sign_message
+from gateway.demo.samples import cargo_manifest, to_bytes
 
 MANIFEST = "manifest.cargo.v1"
 SCHEMA = "cgw.v1.CargoManifest"

@@ -18,8 +18,9 @@ import aiohttp
 import pytest
 
 from adapters.rest.openapi import openapi_document
-from gateway.main import Gateway, running_gateway
-from gateway.settings import Limits, load_settings
+from gateway.app.main import Gateway, running_gateway
+from gateway.app.settings import load_settings
+from gateway.interfaces.config import Limits
 
 HEADER_TIMEOUT = 2.0
 BODY_TIMEOUT = 2.0

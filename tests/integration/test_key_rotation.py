@@ -16,21 +16,21 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from gateway.auditor import CHECKPOINT_FILE, verify_from_store, verify_over_rest
-from gateway.client import GatewayClient, MemberCredentials
+from gateway.app.auditor import CHECKPOINT_FILE, verify_from_store, verify_over_rest
+from gateway.app.main import Gateway, running_gateway
+from gateway.app.settings import Settings, load_settings
+from gateway.client.rest import GatewayClient, MemberCredentials
 from gateway.core.checkpoint import Checkpoint, sign_checkpoint, verifier_key_string
 from gateway.core.errors import SignatureRejected, Unavailable
 from gateway.core.keyhistory import ROTATION_ACTION
 from gateway.core.merkle import MerkleTree, leaf_hash
+from gateway.demo.samples import cargo_manifest, to_bytes
 from gateway.infra.devpki import create_federation
 from gateway.infra.files import load_checkpoint_key, rotate_checkpoint_key, write_secret
 from gateway.infra.redis_store import RedisStore
-from gateway.main import Gateway, running_gateway
-from gateway.samples import cargo_manifest, to_bytes
-from gateway.settings import Settings, load_settings
 from tests.redisenv import REDIS_URL
 
-CLI = [sys.executable, "-m", "gateway.cli"]
+CLI = [sys.executable, "-m", "gateway.app.cli"]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -1,4 +1,4 @@
-"""The operator commands (gateway/operatortool.py) as a user runs them: ``customs-gateway`` processes against a
+"""The operator commands (gateway/app/operatortool.py) as a user runs them: ``customs-gateway`` processes against a
 real gateway on loopback (mTLS, real signatures), asserting what the gateway did."""
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from gateway.client import GatewayClient, GatewayClientError, MemberCredentials
+from gateway.app.main import Gateway
+from gateway.client.rest import GatewayClient, GatewayClientError, MemberCredentials
 from gateway.core.payloads import MESSAGE_TYPES
+from gateway.demo.programsamples import rpm_alarm
+from gateway.demo.releasesamples import BL, CONTAINERS, release_notice
+from gateway.demo.samples import cargo_manifest, to_bytes
 from gateway.infra.devpki import create_federation
-from gateway.main import Gateway
-from gateway.portsamples import BL, CONTAINERS, release_notice
-from gateway.programsamples import rpm_alarm
-from gateway.samples import cargo_manifest, to_bytes
 from tests.integration.test_port_redis import pair  # noqa: F401
 from tests.integration.test_push_delivery import PORT, Start, send_notices, start, wait_until  # noqa: F401
 

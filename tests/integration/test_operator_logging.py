@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from gateway.client import GatewayClient, GatewayClientError, MemberCredentials
+from gateway.app.main import Gateway
+from gateway.client.rest import GatewayClient, GatewayClientError, MemberCredentials
 from gateway.core.payloads import MESSAGE_TYPES
-from gateway.main import Gateway
-from gateway.programsamples import intel_recall, rpm_alarm
-from gateway.samples import cargo_manifest, to_bytes
+from gateway.demo.programsamples import intel_recall, rpm_alarm
+from gateway.demo.samples import cargo_manifest, to_bytes
 from tests.integration.conftest import ClientFactory
 from tests.integration.test_push_delivery import Start, send_notices, start, wait_until  # noqa: F401
 

@@ -15,10 +15,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from gateway.settings import default_policies_dir
+from gateway.interfaces.config import default_policies_dir
 from tests.integration.test_cli import free_port
 
-CLI = [sys.executable, "-m", "gateway.cli"]
+CLI = [sys.executable, "-m", "gateway.app.cli"]
 RED_FORWARD = {
     "tlp": "RED",
     "program": "MEGAPORT",

@@ -1,5 +1,5 @@
 """A policy reload on one ``customs-gateway serve`` process reaches every process on the same Redis (issue 17
-item 9; ``gateway.policyadmin`` Rule 5): the reloading process publishes the accepted digest in the store, the
+item 9; ``gateway.ops.policyadmin`` Rule 5): the reloading process publishes the accepted digest in the store, the
 others follow it from their (shared) policy directory within seconds, and every decision names the digest of the
 set that made it. A published digest that the files do not hold is refused and reported, never half-followed.
 """
@@ -19,13 +19,14 @@ from typing import Any
 
 import pytest
 
-from gateway.client import GatewayClient, GatewayClientError, MemberCredentials
+from gateway.app.main import running_gateway
+from gateway.app.settings import load_settings
+from gateway.client.rest import GatewayClient, GatewayClientError, MemberCredentials
 from gateway.core.model import Tlp
+from gateway.demo.samples import cargo_manifest, to_bytes
 from gateway.infra.redis_store import RedisStore
-from gateway.main import running_gateway
-from gateway.policyadmin import PolicySync
-from gateway.samples import cargo_manifest, to_bytes
-from gateway.settings import default_policies_dir, load_settings
+from gateway.interfaces.config import default_policies_dir
+from gateway.ops.policyadmin import PolicySync
 from tests.integration.conftest import redis_overrides
 from tests.integration.test_redis_gateways import (
     MANIFEST,

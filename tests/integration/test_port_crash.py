@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from gateway import portsamples
-from gateway.client import GatewayUnreachable
+from gateway.client.rest import GatewayUnreachable
+from gateway.demo import releasesamples as portsamples
+from gateway.demo.samples import to_bytes
 from gateway.infra.redis_store import RedisStore
 from gateway.infra.sqlite import SqliteStore
-from gateway.ports import Store
-from gateway.samples import to_bytes
+from gateway.interfaces.protocols import Store
 from tests.integration.test_crash_safety import Served, audit_verify
 from tests.redisenv import REDIS_PARAM, REDIS_URL
 

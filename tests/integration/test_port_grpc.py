@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from gateway import portsamples
-from gateway.client import GatewayClient, GatewayClientError
+from gateway.app.main import Gateway
+from gateway.client.grpc_client import GrpcGatewayClient
+from gateway.client.rest import GatewayClient, GatewayClientError
 from gateway.core.model import Tlp
-from gateway.grpc_client import GrpcGatewayClient
-from gateway.main import Gateway
-from gateway.samples import to_bytes
+from gateway.demo import releasesamples as portsamples
+from gateway.demo.samples import to_bytes
 from tests.integration.conftest import ClientFactory
 from tests.integration.grpc_fixtures import GrpcClientFactory, grpc_clients
 

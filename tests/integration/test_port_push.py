@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from gateway import portsamples
-from gateway.client import GatewayClient, MemberCredentials
+from gateway.app.main import Gateway, running_gateway
+from gateway.app.settings import load_settings
+from gateway.client.rest import GatewayClient, MemberCredentials
 from gateway.core.model import Tlp
 from gateway.core.pushevent import read_push_event
 from gateway.core.release import PortView, Status, parse_stream_update
-from gateway.main import Gateway, running_gateway
-from gateway.samples import to_bytes
-from gateway.settings import load_settings
+from gateway.demo import releasesamples as portsamples
+from gateway.demo.samples import to_bytes
 from tests.integration.webhook_receiver import WebhookReceiver, push_federation
 
 A, B, C = portsamples.CONTAINERS

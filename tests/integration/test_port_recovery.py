@@ -9,12 +9,12 @@ import json
 import sqlite3
 from pathlib import Path
 
-from gateway import portsamples
-from gateway.client import GatewayClient, MemberCredentials
+from gateway.app.main import running_gateway
+from gateway.app.settings import load_settings
+from gateway.client.rest import GatewayClient, MemberCredentials
 from gateway.core.model import Tlp
-from gateway.main import running_gateway
-from gateway.samples import to_bytes
-from gateway.settings import load_settings
+from gateway.demo import releasesamples as portsamples
+from gateway.demo.samples import to_bytes
 
 A, B, C = portsamples.CONTAINERS
 

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from gateway import portsamples
-from gateway.client import GatewayClient, MemberCredentials
+from gateway.app.main import Gateway, running_gateway
+from gateway.app.settings import load_settings
+from gateway.client.rest import GatewayClient, MemberCredentials
 from gateway.core.model import Tlp
+from gateway.demo import releasesamples as portsamples
+from gateway.demo.samples import to_bytes
 from gateway.infra.redis_ports import RedisPortStreams
 from gateway.infra.redis_store import RedisStore
-from gateway.main import Gateway, running_gateway
-from gateway.samples import to_bytes
-from gateway.settings import load_settings
 from tests.integration.conftest import REDIS_URL, redis_overrides
 from tests.integration.test_crash_safety import Served
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from gateway import portsamples
-from gateway.client import GatewayClient, GatewayClientError
+from gateway.app.main import Gateway
+from gateway.client.rest import GatewayClient, GatewayClientError
 from gateway.core.model import Tlp
 from gateway.core.release import (
     PortView,
@@ -22,8 +22,8 @@ from gateway.core.release import (
     parse_notice_record,
     parse_standing_record,
 )
-from gateway.main import Gateway
-from gateway.samples import to_bytes
+from gateway.demo import releasesamples as portsamples
+from gateway.demo.samples import to_bytes
 from tests.integration.conftest import ClientFactory
 
 RELEASE, RELEASE_SCHEMA = "release.notice.v1", "cgw.v1.ReleaseNotice"

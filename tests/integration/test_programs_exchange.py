@@ -15,14 +15,15 @@ from typing import Any
 
 import pytest
 
-from gateway import programsamples as samples
-from gateway.client import GatewayClient, GatewayClientError, MemberCredentials
+from gateway.app.main import Gateway, running_gateway
+from gateway.app.settings import load_settings
+from gateway.client.rest import GatewayClient, GatewayClientError, MemberCredentials
 from gateway.core.forwarding import stored_header
 from gateway.core.model import Tlp
 from gateway.core.payloads import MESSAGE_TYPES
-from gateway.main import Gateway, running_gateway
-from gateway.samples import cargo_manifest, to_bytes
-from gateway.settings import default_policies_dir, load_settings
+from gateway.demo import programsamples as samples
+from gateway.demo.samples import cargo_manifest, to_bytes
+from gateway.interfaces.config import default_policies_dir
 from tests.integration.conftest import ClientFactory
 
 

@@ -15,12 +15,12 @@ import aiohttp
 import pytest
 from cryptography import x509
 
-from gateway.client import GatewayClient, GatewayClientError, MemberCredentials
+from gateway.app.main import Gateway, running_gateway
+from gateway.app.settings import load_settings
+from gateway.client.rest import GatewayClient, GatewayClientError, MemberCredentials
 from gateway.core.errors import SignatureRejected
 from gateway.core.pushevent import CONTENT_TYPE, read_push_event
-from gateway.main import Gateway, running_gateway
-from gateway.samples import release_notice, to_bytes
-from gateway.settings import load_settings
+from gateway.demo.samples import release_notice, to_bytes
 from tests.integration.webhook_receiver import WebhookReceiver, push_federation
 
 PORT = "PORT-NLRTM"  # receives release notices; pushed to by webhook in these tests

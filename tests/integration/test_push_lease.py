@@ -1,4 +1,4 @@
-"""Two gateway workers on ONE Redis store push each due item once: the per-item push lease (``gateway.delivery``
+"""Two gateway workers on ONE Redis store push each due item once: the per-item push lease (``gateway.delivery.worker``
 Rule 7). Without it both processes read the same due items and both push them."""
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from gateway.client import GatewayClient, MemberCredentials
-from gateway.delivery import lease_key
+from gateway.app.main import Gateway, running_gateway
+from gateway.app.settings import load_settings
+from gateway.client.rest import GatewayClient, MemberCredentials
+from gateway.delivery.worker import lease_key
+from gateway.demo.samples import cargo_manifest, to_bytes
 from gateway.infra.redis_store import RedisStore
-from gateway.main import Gateway, running_gateway
-from gateway.samples import cargo_manifest, to_bytes
-from gateway.settings import load_settings
 from tests.integration.test_push_delivery import ledger, wait_until
 from tests.integration.webhook_receiver import WebhookReceiver, push_federation
 from tests.redisenv import REDIS_URL

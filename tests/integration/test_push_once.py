@@ -25,11 +25,11 @@ from typing import Any
 
 import pytest
 
-from gateway.client import GatewayClient
+from gateway.app.main import Gateway
+from gateway.client.rest import GatewayClient
+from gateway.demo.samples import release_notice, to_bytes
 from gateway.infra.redis_store import RedisStore
-from gateway.main import Gateway
-from gateway.ports import DueDelivery
-from gateway.samples import release_notice, to_bytes
+from gateway.interfaces.protocols import DueDelivery
 from tests.integration.test_push_delivery import NOTICE, PORT, Start, client, ledger, start, wait_until
 from tests.integration.test_push_lease import REDIS_URL
 from tests.redisenv import REDIS_PARAM

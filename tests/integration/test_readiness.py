@@ -19,19 +19,19 @@ from cryptography import x509
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
+from gateway.app.main import Gateway, SystemClock, load_state, running_gateway
+from gateway.app.settings import load_settings
 from gateway.core.payloads import MESSAGE_TYPES
-from gateway.deadletters import DeadLetters
+from gateway.delivery.deadletters import DeadLetters
+from gateway.demo.samples import cargo_manifest, to_bytes
+from gateway.exchange.metrics import Metrics
+from gateway.exchange.rejections import Rejections
+from gateway.exchange.state import GatewayState
 from gateway.infra.devpki import CRL_VALIDITY, create_federation
 from gateway.infra.redis_store import RedisStore
 from gateway.infra.sqlite import SqliteStore
-from gateway.main import Gateway, SystemClock, load_state, running_gateway
-from gateway.metrics import Metrics
-from gateway.operations import Operations
-from gateway.ports import Store
-from gateway.rejections import Rejections
-from gateway.samples import cargo_manifest, to_bytes
-from gateway.settings import load_settings
-from gateway.state import GatewayState
+from gateway.interfaces.protocols import Store
+from gateway.ops.operations import Operations
 from tests.integration.conftest import ClientFactory
 from tests.integration.test_redis_crash import REDIS_SERVER, DurableRedis
 

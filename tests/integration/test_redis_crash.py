@@ -20,12 +20,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway.auditor import verify_over_rest
-from gateway.client import GatewayClient, GatewayClientError, MemberCredentials
+from gateway.app.auditor import verify_over_rest
+from gateway.app.main import running_gateway
+from gateway.app.settings import load_settings
+from gateway.client.rest import GatewayClient, GatewayClientError, MemberCredentials
 from gateway.core import tokens
-from gateway.main import running_gateway
-from gateway.samples import cargo_manifest, to_bytes
-from gateway.settings import load_settings
+from gateway.demo.samples import cargo_manifest, to_bytes
 
 MANIFEST = "manifest.cargo.v1"
 SCHEMA = "cgw.v1.CargoManifest"

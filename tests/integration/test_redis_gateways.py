@@ -24,15 +24,15 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway.client import GatewayClient, GatewayClientError, MemberCredentials
+from gateway.client.rest import GatewayClient, GatewayClientError, MemberCredentials
 from gateway.core import tokens
+from gateway.demo.samples import cargo_manifest, to_bytes
 from gateway.infra.redis_store import RedisStore
-from gateway.samples import cargo_manifest, to_bytes
 from tests.redisenv import REDIS_URL
 
 pytestmark = pytest.mark.redis
 
-CLI = [sys.executable, "-m", "gateway.cli"]
+CLI = [sys.executable, "-m", "gateway.app.cli"]
 MANIFEST = "manifest.cargo.v1"
 SCHEMA = "cgw.v1.CargoManifest"
 

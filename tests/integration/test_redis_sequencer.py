@@ -12,7 +12,7 @@ import pytest
 
 from gateway.core.errors import DuplicateConflict
 from gateway.infra.redis_store import RedisStore
-from gateway.ports import StoredMessage
+from gateway.interfaces.protocols import StoredMessage
 from tests.contract.conftest import Kit
 from tests.redisenv import REDIS_URL
 

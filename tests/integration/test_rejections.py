@@ -1,4 +1,4 @@
-"""Every refusal is in the ledger, and anonymous traffic cannot grow it without bound (gateway/rejections.py).
+"""Every refusal is in the ledger, and anonymous traffic cannot grow it without bound (gateway/exchange/rejections.py).
 
 Over real sockets on REST, SOAP and gRPC: each refusal of an authenticated caller adds exactly ONE ``rejected``
 leaf naming the code, the adapter that received the request and the caller; refusals of unauthenticated callers
@@ -19,13 +19,13 @@ from google.protobuf import json_format
 
 from adapters.soap import names
 from adapters.soap.composer import compose_submission
-from gateway.auditor import verify_from_store, verify_over_rest
-from gateway.client import GatewayClient, GatewayClientError, MemberCredentials
-from gateway.grpc_client import GrpcGatewayClient
+from gateway.app.auditor import verify_from_store, verify_over_rest
+from gateway.app.main import Gateway, running_gateway
+from gateway.app.settings import Settings, load_settings
+from gateway.client.grpc_client import GrpcGatewayClient
+from gateway.client.rest import GatewayClient, GatewayClientError, MemberCredentials
+from gateway.demo.samples import cargo_manifest, to_bytes
 from gateway.infra.files import load_certificates, load_private_key
-from gateway.main import Gateway, running_gateway
-from gateway.samples import cargo_manifest, to_bytes
-from gateway.settings import Settings, load_settings
 from gateway.wire.cgw.v1 import manifest_pb2
 from tests.integration.conftest import ClientFactory
 from tests.integration.grpc_fixtures import GrpcClientFactory, grpc_clients

@@ -27,7 +27,7 @@ from gateway.infra.renewal import renew_crl, renew_federation
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 YEAR = timedelta(days=365)
-CLI = [sys.executable, "-m", "gateway.cli"]
+CLI = [sys.executable, "-m", "gateway.app.cli"]
 
 
 def _cert(path: Path) -> x509.Certificate:

@@ -21,10 +21,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.client import GatewayClientError, MemberCredentials, sign_message
+from gateway.app.main import Gateway
+from gateway.client.rest import GatewayClientError, MemberCredentials, sign_message
 from gateway.core import tokens
-from gateway.main import Gateway
-from gateway.samples import cargo_manifest, release_notice, to_bytes
+from gateway.demo.samples import cargo_manifest, release_notice, to_bytes
 from tests.integration.conftest import ClientFactory, summarized
 
 MANIFEST = "manifest.cargo.v1"

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from gateway.core.payloads import MESSAGE_TYPES
-from gateway.samplefiles import GATEWAY_WRITTEN, SAMPLES
+from gateway.demo.samplefiles import GATEWAY_WRITTEN, SAMPLES
 from tests.integration.test_cli import served
 
 CGW = str(Path(sys.executable).with_name("customs-gateway"))

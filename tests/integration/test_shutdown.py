@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.client import GatewayClient, GatewayUnreachable, MemberCredentials
+from gateway.app.main import running_gateway
+from gateway.app.settings import load_settings
+from gateway.client.rest import GatewayClient, GatewayUnreachable, MemberCredentials
+from gateway.demo.samples import release_notice, to_bytes
 from gateway.infra.sqlite import SqliteStore
-from gateway.main import running_gateway
-from gateway.samples import release_notice, to_bytes
-from gateway.settings import load_settings
 from tests.integration.webhook_receiver import WebhookReceiver, push_federation
 
 PORT = "PORT-NLRTM"

@@ -23,10 +23,10 @@ from adapters.soap.mapping import qname
 from gateway.core.errors import BadRequest, Overloaded
 from gateway.core.model import Endpoint, Member, MemberKind
 from gateway.core.pki import FederationTrust
+from gateway.exchange.state import Identity
 from gateway.infra.devpki import create_federation
 from gateway.infra.files import load_certificates, load_private_key, load_trust
-from gateway.ports import InboxItem, StoredMessage
-from gateway.state import Identity
+from gateway.interfaces.protocols import InboxItem, StoredMessage
 
 RECIPIENT = Member(id="NL-DOUANE", name="Douane", kind=MemberKind.CUSTOMS, country="NL")
 

@@ -24,12 +24,12 @@ from zeep.transports import Transport
 from adapters.soap import names
 from adapters.soap.clientsecurity import PinnedSigner, WsSecurity, zeep_settings
 from adapters.soap.composer import compose_submission
-from gateway.client import GatewayClientError, MemberCredentials
+from gateway.app.main import Gateway
+from gateway.client.grpc_client import GrpcGatewayClient
+from gateway.client.rest import GatewayClientError, MemberCredentials
 from gateway.core.model import Tlp
-from gateway.grpc_client import GrpcGatewayClient
+from gateway.demo.samples import cargo_manifest, release_notice, to_bytes
 from gateway.infra.files import load_certificates, load_private_key
-from gateway.main import Gateway
-from gateway.samples import cargo_manifest, release_notice, to_bytes
 from gateway.wire.cgw.v1 import manifest_pb2, release_pb2
 from tests.integration.conftest import ClientFactory
 

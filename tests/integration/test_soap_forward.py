@@ -15,13 +15,13 @@ from google.protobuf import json_format
 from adapters.soap import names
 from adapters.soap.composer import compose_submission
 from adapters.soap.submission import SoapDocumentVerifier
-from gateway import programsamples as samples
-from gateway.client import GatewayClientError
+from gateway.app.main import Gateway
+from gateway.client.rest import GatewayClientError
 from gateway.core.errors import Internal
 from gateway.core.model import Tlp
 from gateway.core.payloads import MEDIA_PROTOBUF, MESSAGE_TYPES
-from gateway.main import Gateway
-from gateway.samples import to_bytes
+from gateway.demo import programsamples as samples
+from gateway.demo.samples import to_bytes
 from tests.integration.conftest import ClientFactory
 from tests.integration.test_soap_exchange import _post, _signing
 

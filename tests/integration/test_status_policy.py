@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.client import GatewayClient, GatewayClientError, MemberCredentials
-from gateway.main import Gateway, running_gateway
-from gateway.samples import cargo_manifest, to_bytes
-from gateway.settings import default_policies_dir, load_settings
+from gateway.app.main import Gateway, running_gateway
+from gateway.app.settings import load_settings
+from gateway.client.rest import GatewayClient, GatewayClientError, MemberCredentials
+from gateway.demo.samples import cargo_manifest, to_bytes
+from gateway.interfaces.config import default_policies_dir
 
 MANIFEST = "manifest.cargo.v1"
 # Loaded after the baseline (file-name order); neither member nor type is one the policy test cases read status for.

@@ -25,19 +25,19 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gateway.client import GatewayClient, GatewayClientError, GatewayUnreachable, MemberCredentials
-from gateway.grpc_client import GrpcGatewayClient, StreamedItem
+from gateway.app.main import Gateway, running_gateway
+from gateway.app.settings import load_settings
+from gateway.client.grpc_client import GrpcGatewayClient, StreamedItem
+from gateway.client.rest import GatewayClient, GatewayClientError, GatewayUnreachable, MemberCredentials
 from gateway.infra.devpki import Issuer, build_crl
 from gateway.infra.files import load_certificates, load_private_key
-from gateway.main import Gateway, running_gateway
-from gateway.settings import load_settings
 from tests.integration.conftest import ClientFactory, summarized
 from tests.integration.grpc_fixtures import GrpcClientFactory, grpc_clients
 from tests.integration.test_cli import free_port
 
 __all__ = ["grpc_clients"]  # the fixture, used by name
 
-CLI = [sys.executable, "-m", "gateway.cli"]
+CLI = [sys.executable, "-m", "gateway.app.cli"]
 WITHIN_SECONDS = 10.0  # a revocation must bite within this long (the watcher polls every second)
 
 
@@ -170,7 +170,7 @@ async def test_a_replaced_crl_revokes_certificates_and_tokens_without_restart(
     assert reload["trigger"] == "watch" and reload["accepted"] is True
     assert reload["old_version"] == old_version != reload["new_version"] == gateway.state.require_trust().version
     assert reload["crl"]["number"] == 2 and reload["crl"]["revoked"] == 3
-    counted = await summarized(gateway)  # authentication failures: counted per adapter (gateway/rejections.py)
+    counted = await summarized(gateway)  # authentication failures: counted per adapter (gateway/exchange/rejections.py)
     assert counted["CERT_REVOKED", "rest"] == 3 and counted["CERT_REVOKED", "grpc"] == 2
     assert counted["TOKEN_INVALID", "rest"] == 1
 
@@ -310,7 +310,8 @@ async def test_a_token_of_one_member_over_the_tls_connection_of_another_is_refus
                 await client.fetch_token()
         assert raised.value.code == "TOKEN_INVALID"
 
-    # not authenticated (the token is refused): counted, by the adapter that received each (gateway/rejections.py)
+    # not authenticated (the token is refused): counted, by the adapter that received each
+    # (gateway/exchange/rejections.py)
     assert await summarized(gateway) == {("TOKEN_INVALID", "rest"): 2, ("TOKEN_INVALID", "grpc"): 2}
     counted = [e for e in logs if e["event"] == "rejection counted"]
     assert {(e["adapter"], e["action"]) for e in counted} == {

@@ -20,9 +20,12 @@ import aiohttp
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.auditor import CHECKPOINT_FILE, Witnesses, verify_from_store
-from gateway.cli import main as cli_main
-from gateway.client import GatewayClient, MemberCredentials
+from gateway.app.auditor import CHECKPOINT_FILE, Witnesses, verify_from_store
+from gateway.app.cli import main as cli_main
+from gateway.app.main import SystemClock, running_gateway
+from gateway.app.settings import Settings, load_settings
+from gateway.client.grpc_client import GrpcGatewayClient
+from gateway.client.rest import GatewayClient, MemberCredentials
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.checkpoint import Checkpoint, sign_checkpoint
 from gateway.core.cosignature import verify_cosigned
@@ -30,18 +33,15 @@ from gateway.core.directory import Directory
 from gateway.core.errors import ProofInvalid, Unavailable
 from gateway.core.merkle import leaf_hash, verify_inclusion
 from gateway.core.witness import SIZE_CONTENT_TYPE, Cosigned, add_checkpoint_body
-from gateway.grpc_client import GrpcGatewayClient
+from gateway.demo.samples import cargo_manifest, to_bytes
 from gateway.infra.devpki import create_federation, pem_key
 from gateway.infra.federationfiles import load_operator_key, read_directory
 from gateway.infra.files import load_checkpoint_key, write_secret
 from gateway.infra.redis_store import RedisStore
 from gateway.infra.sqlite import SqliteStore
 from gateway.infra.witness_store import RedisWitnessStore
-from gateway.ledger import Ledger
-from gateway.main import SystemClock, running_gateway
-from gateway.samples import cargo_manifest, to_bytes
-from gateway.settings import Settings, load_settings
-from gateway.witnessing import CONFLICT_ACTION, REFUSED_ACTION, Cosigner, DirectoryInForce, peer_tls
+from gateway.ops.ledger import Ledger
+from gateway.ops.witnessing import CONFLICT_ACTION, REFUSED_ACTION, Cosigner, DirectoryInForce, peer_tls
 from tests.integration.conftest import REDIS_URL, redis_overrides
 
 ORIGIN_A = "cgw.cn-gacc.example/ledger"
@@ -148,7 +148,7 @@ async def test_two_gateways_cosign_each_other(pair: Pair, tmp_path: Path) -> Non
         assert report.cosigners == (directory.gateways["NL-DOUANE"].witness_key,)
         with pytest.raises(ProofInvalid, match=r"cosigned by 1 peer witness.*2 required"):
             await verify_from_store(a.settings, None, Witnesses(pair.signed, require=2))
-        cli = [sys.executable, "-m", "gateway.cli", "audit", "verify", "--config", str(pair.fed_a / "gateway.toml")]
+        cli = [sys.executable, "-m", "gateway.app.cli", "audit", "verify", "--config", str(pair.fed_a / "gateway.toml")]
         env = dict(os.environ, PYTHONPATH=str(Path.cwd()))
         overrides = ["--federation-directory", str(pair.signed)]
         # the CLI reads the store of the config's data_dir: point it at this test's

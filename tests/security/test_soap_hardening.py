@@ -21,9 +21,9 @@ from adapters.soap.submission import SoapDocumentVerifier
 from gateway.core.envelope import SignedClaims
 from gateway.core.errors import GatewayError
 from gateway.core.pki import FederationTrust
+from gateway.demo.samples import cargo_manifest
 from gateway.infra.devpki import create_federation
 from gateway.infra.files import load_certificates, load_private_key, load_trust
-from gateway.samples import cargo_manifest
 from gateway.wire.cgw.v1 import manifest_pb2
 
 AUDIENCE = "urn:cgw:gateway:CN-GACC"

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.aeosamples import EU_PARTNER_LIST_CSV
 from gateway.core.aeo import Status
 from gateway.core.aeolist import parse_list
 from gateway.core.errors import Unavailable
+from gateway.demo.aeosamples import EU_PARTNER_LIST_CSV
 from gateway.infra.aeo_store import AeoStore, import_list_file, load_mra_table
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 
-from gateway.cli import _parser
+from gateway.app.cli import _parser
 from gateway.core.payloads import MESSAGE_TYPES
 
 

@@ -1,4 +1,4 @@
-"""Rejections a store outage kept from the ledger (gateway/deferredaudit.py), on a real SQLite store: kept in
+"""Rejections a store outage kept from the ledger (gateway/exchange/deferredaudit.py), on a real SQLite store: kept in
 order with their own time and a ``deferred`` mark, bounded, and written oldest first once the store writes."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from pathlib import Path
 
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.payloads import MESSAGE_TYPES
-from gateway.deferredaudit import DEFERRED_MAX, DeferredAudit
+from gateway.exchange.deferredaudit import DEFERRED_MAX, DeferredAudit
+from gateway.exchange.metrics import Metrics
 from gateway.infra.sqlite import SqliteStore
-from gateway.metrics import Metrics
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 

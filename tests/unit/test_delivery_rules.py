@@ -10,13 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gateway.app.settings import load_settings
 from gateway.core.errors import Unavailable
 from gateway.core.model import Endpoint, Member, MemberKind
-from gateway.delivery import backoff_delay, decide, push_endpoint, retry_span
-from gateway.faults import CRASH_POINTS, CrashPoint
-from gateway.metrics import Metrics
-from gateway.ports import DeliveryAttempt, DeliveryOutcome
-from gateway.settings import Delivery, load_settings
+from gateway.delivery.worker import backoff_delay, decide, push_endpoint, retry_span
+from gateway.exchange.faults import CRASH_POINTS, CrashPoint
+from gateway.exchange.metrics import Metrics
+from gateway.interfaces.config import Delivery
+from gateway.interfaces.protocols import DeliveryAttempt, DeliveryOutcome
 
 
 @given(attempts=st.integers(1, 10_000), seed=st.integers(0, 2**32))

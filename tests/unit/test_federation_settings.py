@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from gateway.app.federationsettings import parse_federation_settings
 from gateway.core.errors import Unavailable
-from gateway.federationsettings import parse_federation_settings
 
 BASE = {"directory": "f/directory.jws", "operator_key": "f/operator.pub", "witness_key": "g/witness.key"}
 

@@ -21,10 +21,11 @@ from google.protobuf import json_format
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway import aeosamples, portsamples, programsamples, samples
 from gateway.core import jsonwalk
 from gateway.core.errors import GatewayError, Invalid
 from gateway.core.payloads import MAX_JSON_DEPTH, MESSAGE_TYPES, json_depth, validate_payload
+from gateway.demo import aeosamples, programsamples, samples
+from gateway.demo import releasesamples as portsamples
 from gateway.wire.cgw.v1 import common_pb2
 
 _AT = datetime(2026, 4, 10, 12, 0, tzinfo=UTC)

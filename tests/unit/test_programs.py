@@ -13,7 +13,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway import programsamples
 from gateway.core.errors import Invalid, Unavailable
 from gateway.core.model import Member, MemberKind, Registry, Tlp
 from gateway.core.payloads import MESSAGE_TYPES, validate_payload
@@ -26,9 +25,10 @@ from gateway.core.policy import (
 )
 from gateway.core.policycase import run_policy_tests
 from gateway.core.programs import check_registry, parse_programs
+from gateway.demo import programsamples
+from gateway.demo.samples import to_bytes
 from gateway.infra.devpki import MEMBERS as DEV_MEMBERS
 from gateway.infra.policyfiles import load_bundle, load_policy_tests, load_programs, load_sample_registry
-from gateway.samples import to_bytes
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 RAW = json.loads((POLICIES / "programs.json").read_text())

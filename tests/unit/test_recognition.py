@@ -1,4 +1,5 @@
-"""gateway/recognition.py: enrichment of a validated manifest and the bounded record that goes into the ledger
+"""gateway/features/aeo/recognition.py: enrichment of a validated manifest and the bounded record that goes into the
+ledger
 (every accepted event must stay under ledgercheck.MAX_ENTRY_BYTES, however many parties a manifest names)."""
 
 from __future__ import annotations
@@ -8,14 +9,20 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from gateway.aeosamples import EU_PARTNER_LIST_CSV, RECOGNISED_EORI, SUSPENDABLE_AEO, SUSPENDABLE_EORI, status_update
 from gateway.core.aeolist import parse_list, parse_status_message
 from gateway.core.canonical import canonical_json
 from gateway.core.ledgercheck import MAX_ENTRY_BYTES
 from gateway.core.payloads import validate_payload
+from gateway.demo.aeosamples import (
+    EU_PARTNER_LIST_CSV,
+    RECOGNISED_EORI,
+    SUSPENDABLE_AEO,
+    SUSPENDABLE_EORI,
+    status_update,
+)
+from gateway.demo.samples import cargo_manifest, release_notice, to_bytes
+from gateway.features.aeo.recognition import MAX_RECORDED_PARTIES, MAX_REMEMBERED_ENRICHMENTS, Recognition, _ranges
 from gateway.infra.aeo_store import AeoStore, load_mra_table
-from gateway.recognition import MAX_RECORDED_PARTIES, MAX_REMEMBERED_ENRICHMENTS, Recognition, _ranges
-from gateway.samples import cargo_manifest, release_notice, to_bytes
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)

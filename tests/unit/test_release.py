@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway import portsamples
 from gateway.core.errors import IdentifierInvalid, Invalid, Unavailable
 from gateway.core.payloads import validate_payload
 from gateway.core.release import (
@@ -35,8 +34,9 @@ from gateway.core.release import (
     snapshot_of,
     stream_update_payload,
 )
-from gateway.portsettings import parse_port_settings
-from gateway.samples import to_bytes
+from gateway.demo import releasesamples as portsamples
+from gateway.demo.samples import to_bytes
+from gateway.features.release.settings import parse_port_settings
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 BL = portsamples.BL

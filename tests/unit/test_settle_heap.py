@@ -1,11 +1,11 @@
-"""gateway.main.settle_heap: the startup heap leaves the collector's passes; the youngest generation is collected
+"""gateway.app.main.settle_heap: the startup heap leaves the collector's passes; the youngest generation is collected
 less often (restored after the test: the settings are the whole process's)."""
 
 from __future__ import annotations
 
 import gc
 
-from gateway.main import YOUNG_GC_THRESHOLD, settle_heap
+from gateway.app.main import YOUNG_GC_THRESHOLD, settle_heap
 
 
 def test_the_startup_heap_is_frozen_and_young_collections_are_rarer() -> None:

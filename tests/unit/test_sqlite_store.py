@@ -42,7 +42,7 @@ from gateway.infra.sqlite import (
     SqliteStore,
 )
 from gateway.infra.sqlite_writer import CHECKPOINT_FRAMES
-from gateway.ports import StoredMessage
+from gateway.interfaces.protocols import StoredMessage
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
@@ -367,7 +367,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.infra.sqlite import SqliteStore
-from gateway.ports import StoredMessage
+from gateway.interfaces.protocols import StoredMessage
 
 async def worker(store, w):
     n = 0

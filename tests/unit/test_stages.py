@@ -1,4 +1,5 @@
-"""Stages (gateway/stages.py): the calls of one loop iteration run back to back, each caller gets its own answer."""
+"""Stages (gateway/exchange/stages.py): the calls of one loop iteration run back to back, each caller gets its own
+answer."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import pytest
 
 from gateway.core.errors import Invalid
-from gateway.stages import Stage
+from gateway.exchange.stages import Stage
 
 
 def test_calls_of_one_iteration_run_together_in_order_with_their_own_results_and_errors() -> None:

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from gateway.app.settings import StoreSettings, load_settings
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.errors import Unavailable
 from gateway.infra.backends import open_store
 from gateway.infra.redis_store import RedisPersistence, RedisStore
-from gateway.settings import StoreSettings, load_settings
 from tests.redisenv import REDIS_URL
 
 BASE = """
@@ -167,7 +167,7 @@ async def test_the_password_file_must_be_private_and_is_sent(tmp_path: Path, pas
 
 
 def settings_with_watch(tmp_path: Path, value: str | None) -> Path:
-    """``[trust] watch_seconds`` (gateway/trustadmin.py) set to ``value``, or absent."""
+    """``[trust] watch_seconds`` (gateway/ops/trustadmin.py) set to ``value``, or absent."""
     path = tmp_path / "gateway.toml"
     line = f"watch_seconds = {value}\n" if value is not None else ""
     path.write_text(BASE.replace('registry = "r.json"\n', f'registry = "r.json"\n{line}'))

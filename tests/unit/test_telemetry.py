@@ -8,7 +8,7 @@ import json
 
 import structlog
 
-from gateway.telemetry import LineWriter, configure_logging
+from gateway.ops.telemetry import LineWriter, configure_logging
 
 
 class CountingFile(io.StringIO):

@@ -1,0 +1,1 @@
+"""The composition root, the CLI and the config file: the only importer of adapters and infra."""

@@ -1,0 +1,1 @@
+"""Reference clients (REST, gRPC) a member or an auditor can use; they import gateway.core only."""

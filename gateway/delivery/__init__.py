@@ -1,0 +1,1 @@
+"""Push delivery to members' endpoints, retries and dead letters."""

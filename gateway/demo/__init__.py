@@ -1,0 +1,1 @@
+"""Demos and sample payloads; never imported by the product."""

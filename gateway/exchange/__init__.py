@@ -1,0 +1,1 @@
+"""The submit path every adapter feeds: pipeline, stages, inbox, access, refusal recording."""

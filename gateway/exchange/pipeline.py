@@ -1,0 +1,659 @@
+"""The ONE pipeline every adapter feeds: REST, SOAP and gRPC only translate wire formats to ``Inbound``.
+
+Order (DESIGN.md), each step producing the stronger type the next step requires::
+
+    Credentials --authenticate--> Caller
+    Inbound     --verify-------->  VerifiedEnvelope      (chain, CRL, signer == from == caller, digest, window)
+                                                         JWS via envelope.verify_envelope; a SignedDocument (SOAP
+                                                         WS-Security) via the adapter kind's DocumentVerifier, then
+                                                         envelope.verify_signed_claims: the same checks after it
+                --replay-------->  duplicate? -> the original receipt; same id, other bytes -> DUPLICATE_CONFLICT
+                --validate------>  ValidatedPayload      (schema + identifiers with field paths)
+                --authorize----->  Permit                (Cedar, deny by default, policy ids + digest)
+                --persist------->  StoredMessage         (message + inbox rows + ledger leaf + receipt, one
+                                                          durable transaction) -> receipt to the sender
+
+Rule 1: nothing is acknowledged before it is durable (the store returns only after its fsync).
+Rule 2: every rejection is recorded by ``gateway.exchange.rejections`` with its reason code (never the secret material):
+        one ``rejected`` leaf for an authenticated caller, counted into the interval's ``rejected_summary`` leaf
+        otherwise; a submission's rejection is logged once on the canonical exchange line. The adapters' error
+        boundaries report every other refusal through ``Pipeline.rejected``. A rejection the store cannot
+        write (a full disk) is written once it takes writes again (``gateway/exchange/deferredaudit.py``).
+Rule 3: errors are ``GatewayError`` subclasses only; anything else is a bug and becomes ``Internal``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from gateway.core import envelope as envelope_rules
+from gateway.core.audit import AuditEvent, EventKind
+from gateway.core.envelope import VerifiedEnvelope
+from gateway.core.errors import (
+    BadRequest,
+    DuplicateConflict,
+    ErrorKind,
+    Forbidden,
+    GatewayError,
+    Internal,
+    NotFound,
+    Overloaded,
+)
+from gateway.core.forwarding import check_forward, lane_of, recall_reaches_root, stored_header
+from gateway.core.model import Caller, Header, Member
+from gateway.core.payloads import ValidatedPayload
+from gateway.core.policy import (
+    MAX_CACHED_DECISIONS,
+    AccessRequest,
+    Decision,
+    audit_request,
+    forward_request,
+    receive_request,
+    submit_request,
+)
+from gateway.core.receipt import make_receipt
+from gateway.exchange.access import Credentials, IssuedToken, authenticate_caller, issue_token
+from gateway.exchange.deferredaudit import DeferredAudit
+from gateway.exchange.faults import NO_CRASH, CrashPoint
+from gateway.exchange.inbox import Inbox, MessageStatus
+from gateway.exchange.metrics import Metrics
+from gateway.exchange.rejections import Rejections
+from gateway.exchange.stages import Stage
+from gateway.exchange.state import GatewayState
+from gateway.features.aeo.recognition import STATUS_TYPE, Recognition, update_records
+from gateway.features.edifact.translation import Answers, Translators
+from gateway.features.recall.recall import recall_everywhere, recall_record, relay_store
+from gateway.features.release.portstream import PortStreams
+from gateway.interfaces.protocols import Clock, DocumentVerifier, InboxItem, ReceiptFactory, Store, StoredMessage
+
+log = structlog.get_logger("gateway.exchange")
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    adapter: str  # "rest" | "soap" | "grpc"
+    credentials: Credentials
+    unverified_jws: str
+    payload: bytes
+    # Set by adapters whose messages are signed inside the document (SOAP WS-Security) instead of a JWS:
+    # verified by the DocumentVerifier registered for ``adapter``; ``unverified_jws`` and ``payload`` are unused.
+    document: SignedDocument | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignedDocument:
+    """The exact signed document received, and the addresses (WS-Addressing ``To``) it may be addressed to."""
+
+    unverified: bytes
+    audiences: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Permit:
+    """Built only by ``Pipeline._authorize``: the exchange is allowed, and why."""
+
+    envelope: VerifiedEnvelope
+    payload: ValidatedPayload
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    message: StoredMessage
+    duplicate: bool
+
+    @property
+    def receipt(self) -> str:
+        return self.message.receipt.decode("ascii")
+
+
+def evidence_digest(jws: str, payload: bytes) -> str:
+    """Identifies "the same bytes" of a submission (signed header and payload) for duplicate detection."""
+    h = hashlib.sha256(jws.encode("ascii", "replace"))
+    h.update(b".")
+    h.update(payload)
+    return h.hexdigest()
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        state: GatewayState,
+        clock: Clock,
+        metrics: Metrics | None = None,
+        crash: CrashPoint = NO_CRASH,
+        document_verifiers: Mapping[str, DocumentVerifier] | None = None,
+        aeo: Recognition | None = None,
+        translators: Translators | None = None,
+        ports: PortStreams | None = None,
+    ) -> None:
+        self._store = store
+        limits = state.limits
+        # Rule 2: the one recorder of rejections (also used by the admin services: policy reload, dead letters)
+        # Rejections a store outage kept from the ledger, written once it takes writes again (Rule 2)
+        self.deferred_audit = DeferredAudit(store, metrics)
+        self.rejections = Rejections(
+            store=store,
+            clock=clock,
+            interval_seconds=limits.rejected_summary_seconds,
+            max_keys=limits.rejected_summary_keys,
+            deferred=self.deferred_audit,
+        )
+        self._inbox = Inbox(store=store, state=state, clock=clock, aeo=aeo)
+        # Port release synchronisation (gateway/features/release/portstream.py): release notices and gate-outs after the
+        # accept
+        self._ports = ports
+        if ports is not None:
+            ports.notify = self._inbox.wake
+        # Translated payload media (EDIFACT): translate before validation, answer the sender
+        # (gateway/features/edifact/translation.py)
+        self._answers = Answers(translators or {}, store=store, state=state, clock=clock, digest=evidence_digest)
+        self._answers.notify = self._inbox.wake
+        self._aeo = (
+            aeo  # AEO mutual recognition (gateway/features/aeo/recognition.py): enrichment and aeo.status.v1 updates
+        )
+        self._document_verifiers = dict(document_verifiers or {})
+        self._state = state
+        self._clock = clock
+        self._metrics = metrics
+        self._crash = crash
+        self._inflight = 0
+        # Allowed submissions by what decided them, for the policy set and registry they were decided under
+        # (_authorize): a repeat skips building the submit and receive requests. Refusals are never kept.
+        self._allowed: dict[tuple[object, ...], Decision] = {}
+        self._allowed_under: tuple[object, object] | None = None
+        self._verification = Stage(self._verify_jws)
+
+    # -- authentication ---------------------------------------------------------------------------------
+
+    async def authenticate(self, credentials: Credentials) -> Caller:
+        """Authenticate a caller for a non-submit operation; a failure reaches the adapter's error boundary,
+        which reports it to :meth:`rejected` (submit and forward record their own)."""
+        return await self._authenticate(credentials)
+
+    async def _authenticate(self, credentials: Credentials) -> Caller:
+        return authenticate_caller(self._state, self._clock.now(), credentials)
+
+    async def issue_token(self, unverified_assertion: str, client_cert: bytes | None) -> IssuedToken:
+        """RFC 7523 client assertion -> short-lived access token (RFC 8705 bound when a cert is presented);
+        a refusal is reported by the REST error boundary (the assertion's signer is not yet a caller)."""
+        return await issue_token(self._state, self._clock.now(), self._store, unverified_assertion, client_cert)
+
+    async def rejected(self, exc: GatewayError, *, adapter: str, action: str, credentials: Credentials) -> None:
+        """An adapter's error boundary reports a refusal (Rule 2): one leaf when the credentials the transport
+        presented authenticate a caller (an mTLS certificate is known before the body is read, so a refusal
+        before authentication is attributed too), counted for the summary otherwise. A refusal a step already
+        recorded is not recorded again."""
+        if self.rejections.recorded(exc):
+            return
+        caller: str | None = None
+        presented = credentials.client_cert is not None or credentials.bearer_token is not None
+        if presented and exc.kind is not ErrorKind.UNAUTHENTICATED:  # an authentication failure: no caller
+            try:
+                caller = (await self._authenticate(credentials)).member.id
+            except GatewayError:
+                caller = None
+        await self.rejections.record(exc, adapter=adapter, action=action, caller=caller, peer=credentials.peer)
+
+    # -- submit -----------------------------------------------------------------------------------------
+
+    async def submit(self, inbound: Inbound) -> Outcome:
+        context: dict[str, Any] = {"adapter": inbound.adapter}
+        return await self._guarded("submit", inbound, context, self._submit(inbound, context))
+
+    async def _guarded(
+        self, action: str, inbound: Inbound, context: dict[str, Any], work: Coroutine[Any, Any, Outcome]
+    ) -> Outcome:
+        """Run one submission (``submit`` or ``forward``): bounded in flight, every refusal audited and logged
+        once on the canonical exchange line, anything not a ``GatewayError`` reported as INTERNAL (Rule 2, 3)."""
+        if self._inflight >= self._state.limits.max_inflight_submits:
+            work.close()
+            raise Overloaded("too many submissions in flight")
+        self._inflight += 1
+        started = time.perf_counter()
+        try:
+            outcome = await work
+        except GatewayError as exc:
+            await self._reject(exc, inbound=inbound, action=action, fields=context)
+            await self._answers.refused(context.get("answer"), exc)
+            failed = {"detail": exc.detail[:300]} | ({"field": exc.field} if exc.field else {})
+            self._log_exchange(context | failed, "rejected", exc.code, started)
+            self._observe(context, "rejected", exc.code, started)
+            raise
+        except Exception as exc:  # a bug: audit and report as INTERNAL, never leak the detail
+            err = Internal(f"{type(exc).__name__}")
+            log.exception("pipeline bug", **context)
+            await self._reject(err, inbound=inbound, action=action, fields=context)
+            self._observe(context, "rejected", err.code, started)
+            raise err from exc
+        finally:
+            self._inflight -= 1
+            self._answers.forget(context.get("answer"))
+        self._log_exchange(context, "duplicate" if outcome.duplicate else "accepted", "OK", started)
+        self._observe(context, "duplicate" if outcome.duplicate else "accepted", "OK", started)
+        return outcome
+
+    def _observe(self, context: dict[str, Any], decision: str, code: str, started: float) -> None:
+        if self._metrics is not None:
+            seconds = time.perf_counter() - started
+            adapter, message_type = str(context["adapter"]), context.get("type")
+            self._metrics.submitted(
+                adapter=adapter, message_type=message_type, decision=decision, seconds=seconds, code=code
+            )
+
+    async def _submit(self, inbound: Inbound, context: dict[str, Any]) -> Outcome:
+        caller = await self._authenticate(inbound.credentials)
+        context["caller"] = caller.member.id
+        now = self._clock.now()
+        if inbound.document is not None:
+            verified = self._verify_document(inbound.adapter, inbound.document, caller, now)
+        # as a stage: every envelope that arrived in this loop iteration, back to back (gateway/exchange/stages.py)
+        else:
+            verified = await self._verification.run(inbound.unverified_jws, inbound.payload, caller, now)
+        header = verified.header
+        context.update(message_id=header.id, sender=header.sender, type=header.type)
+        digest = evidence_digest(verified.jws, verified.payload)
+        existing = await self._store.find_message(header.sender, header.id)
+        if existing is not None:
+            return self._duplicate(existing, digest)
+        validated = await self._answers.validate(verified, digest, context)
+        enrichment = None
+        if self._aeo is not None:
+            await self._aeo.refresh()
+            enrichment = self._aeo.enrich(validated, now)
+        permit = self._authorize(caller, verified, validated, context, enrichment.lane_names() if enrichment else ())
+        self._check_ports(header, caller, verified.payload)  # DO_NOT_LOAD reaches a carrier; gate-out rules
+        aeo_updates = (
+            self._aeo.status_updates(
+                caller.member, header.to, header.payload.media, verified.payload, f"message:{header.sender}/{header.id}"
+            )
+            if self._aeo is not None and header.type == STATUS_TYPE
+            else ()
+        )
+        message = StoredMessage(
+            sender=header.sender,
+            message_id=header.id,
+            type=header.type,
+            recipients=header.to,
+            jws=verified.jws,
+            payload=verified.payload,
+            digest=digest,
+            received_at=now,
+        )
+        event = self._accepted_event(
+            inbound.adapter,
+            caller,
+            verified,
+            digest=digest,
+            decision=permit.decision,
+            now=now,
+            extra=({"aeo": enrichment.record()} if enrichment else {})
+            | ({"aeo_status": update_records(aeo_updates)} if aeo_updates else {})
+            | (recall_record(validated.recalled) if validated.recalled else {}),
+        )
+        receipt = self._receipt_factory(message, permit.decision.digest, self._answers.claim(context.get("answer")))
+        if (
+            validated.recalled is not None
+        ):  # intel.recall.v1: withdraw what it reaches (gateway/features/recall/recall.py)
+            recalled = validated.recalled
+            whole_tree = recall_reaches_root(permit.decision.policy_ids)
+
+            async def persist() -> StoredMessage:
+                stored, holders = await recall_everywhere(
+                    self._store, message, recalled, event, receipt, whole_tree=whole_tree
+                )
+                for holder in holders:
+                    self._inbox.wake(holder)
+                return stored
+
+        else:
+
+            async def persist() -> StoredMessage:
+                return await self._store.accept(message, event, receipt)
+
+        stored_or_duplicate = await self._persist(persist, header, digest)
+        if isinstance(stored_or_duplicate, Outcome):
+            return stored_or_duplicate
+        stored = stored_or_duplicate
+        self._crash.hit("after-persist")  # crash-safety tests: durable, but no receipt sent yet
+        if self._aeo is not None:
+            await self._aeo.apply(aeo_updates, (header.sender, header.id))  # the next check sees it
+        await self._port_accepted(stored, header.payload.media, caller)  # the port's release stream
+        for recipient in header.to:
+            self._inbox.wake(recipient)
+        await self._answers.accepted(context.get("answer"))
+        return Outcome(message=stored, duplicate=False)
+
+    def _verify_jws(self, unverified_jws: str, payload: bytes, caller: Caller, now: datetime) -> VerifiedEnvelope:
+        trust = self._state.require_trust()
+        limits = self._state.limits
+        return envelope_rules.verify_envelope(
+            unverified_jws,
+            payload,
+            validator=trust.validator,
+            registry=trust.registry,
+            now=now,
+            caller=caller,
+            max_skew=limits.clock_skew,
+            max_lifetime=limits.max_message_lifetime,
+        )
+
+    @staticmethod
+    def _accepted_event(
+        adapter: str,
+        caller: Caller,
+        verified: VerifiedEnvelope,
+        *,
+        digest: str,
+        decision: Decision,
+        now: datetime,
+        extra: Mapping[str, Any],
+    ) -> AuditEvent:
+        """The ``accepted`` ledger leaf: who, what, the evidence digests, the signer and the decision."""
+        header = verified.header
+        fields: dict[str, Any] = {
+            "adapter": adapter,
+            "caller": caller.member.id,
+            "message_id": header.id,
+            "sender": header.sender,
+            "type": header.type,
+            "to": list(header.to),
+            "tlp": header.tlp.value,
+            "program": header.program or "",
+            "evidence_sha256": digest,
+            "payload_sha256": header.payload.sha256,
+            "signer_cert": verified.signer_fingerprint,
+            "decision": "allow",
+            "policy_ids": list(decision.policy_ids),
+            "policy_digest": decision.digest,
+        }
+        fields.update(extra)
+        return AuditEvent(EventKind.ACCEPTED, now, fields)
+
+    def _receipt_factory(
+        self, message: StoredMessage, policy_digest: str, answer: Mapping[str, str] | None
+    ) -> ReceiptFactory:
+        """Signs the receipt inside the store's durable write, once the ledger index is known (receipt.py)."""
+        signer = self._state.receipt_signer
+
+        def receipt(leaf_index: int, received_at: datetime) -> bytes:
+            return make_receipt(
+                message_id=message.message_id,
+                sender=message.sender,
+                recipients=message.recipients,
+                message_type=message.type,
+                evidence_sha256=message.digest,
+                leaf_index=leaf_index,
+                received_at=received_at,
+                gateway=self._state.member_id,
+                policy_digest=policy_digest,
+                signer=signer,
+                answer=answer,
+            )
+
+        return receipt
+
+    async def _persist(
+        self, write: Callable[[], Awaitable[StoredMessage]], header: Header, digest: str
+    ) -> StoredMessage | Outcome:
+        """The durable write; when a concurrent submission of the same (sender, id) won the race, the duplicate
+        rule decides (the original receipt for the same bytes, else DUPLICATE_CONFLICT)."""
+        try:
+            return await write()
+        except DuplicateConflict:
+            raced = await self._store.find_message(header.sender, header.id)
+            if raced is None:
+                raise
+            return self._duplicate(raced, digest)
+
+    def _check_ports(self, header: Header, caller: Caller, payload: bytes) -> None:
+        if self._ports is not None:
+            self._ports.check(header, caller.member, payload, self._state.require_trust().registry)
+
+    async def _port_accepted(self, stored: StoredMessage, media: str, caller: Caller) -> None:
+        if self._ports is not None:
+            await self._ports.accepted(stored, media, caller.member)
+
+    def _verify_document(self, adapter: str, document: SignedDocument, caller: Caller, now: Any) -> VerifiedEnvelope:
+        """The verify step for document-signed submissions: the adapter kind's verifier, then the envelope rules."""
+        verifier = self._document_verifiers.get(adapter)
+        if verifier is None:
+            raise BadRequest(f"the {adapter} adapter has no document verifier")
+        trust = self._state.require_trust()
+        limits = self._state.limits
+        claims = verifier.verify(
+            document.unverified,
+            audiences=document.audiences,
+            validator=trust.validator,
+            now=now,
+            max_skew=limits.clock_skew,
+        )
+        return envelope_rules.verify_signed_claims(
+            claims,
+            registry=trust.registry,
+            now=now,
+            caller=caller,
+            max_skew=limits.clock_skew,
+            max_lifetime=limits.max_message_lifetime,
+        )
+
+    def _stored_header(self, message: StoredMessage) -> Header:
+        """The header of accepted evidence: a document-signed one (SOAP) re-read by its verifier, else the JWS."""
+        for verifier in self._document_verifiers.values():
+            header = verifier.stored_header(message.jws, accepted_at=message.received_at)
+            if header is not None:
+                return header
+        return stored_header(message.jws)
+
+    @staticmethod
+    def _duplicate(existing: StoredMessage, digest: str) -> Outcome:
+        if existing.digest != digest:
+            raise DuplicateConflict(f"digest {digest} differs from accepted {existing.digest}", field="id")
+        return Outcome(message=existing, duplicate=True)
+
+    def _authorize(
+        self,
+        caller: Caller,
+        verified: VerifiedEnvelope,
+        validated: ValidatedPayload,
+        context: dict[str, Any],
+        aeo_lanes: Sequence[str] = (),
+    ) -> Permit:
+        trust = self._state.require_trust()
+        header = verified.header
+        lane = lane_of(validated)
+        original_sender = validated.recalled[0] if validated.recalled else ""
+        under = (self._state.require_authorizer(), trust.registry)
+        if self._allowed_under is None or any(a is not b for a, b in zip(under, self._allowed_under, strict=True)):
+            self._allowed, self._allowed_under = {}, under  # another policy set or registry: decide afresh
+        key = (caller.member.id, header.type, header.program, header.tlp, header.to, lane, original_sender, *aeo_lanes)
+        decision = self._allowed.get(key)
+        if decision is not None:  # the same requests as an earlier submission, both allowed then
+            context["policy"] = list(decision.policy_ids)
+            context["policy_digest"] = decision.digest
+            return Permit(envelope=verified, payload=validated, decision=decision)
+        recipients = [trust.registry.members[r] for r in header.to]
+        request = submit_request(
+            caller.member,
+            header.type,
+            header.program,
+            header.tlp.value,
+            recipients,
+            aeo_lanes=aeo_lanes,
+            lane=lane,
+            original_sender=original_sender,
+        )
+        decision = self._decide(request, context)
+        self._check_receivers(verified, caller.member, recipients, context)
+        if not decision.errors:
+            if len(self._allowed) >= MAX_CACHED_DECISIONS:
+                self._allowed.clear()
+            self._allowed[key] = decision
+        return Permit(envelope=verified, payload=validated, decision=decision)
+
+    def _decide(self, request: AccessRequest, context: dict[str, Any]) -> Decision:
+        """One Cedar decision; its policy ids go to the audit record; a deny is ``Forbidden``."""
+        decision = self._state.require_authorizer().authorize(request)
+        context["policy"] = list(decision.policy_ids)
+        context["policy_digest"] = decision.digest
+        if decision.errors:
+            context["policy_errors"] = list(decision.errors)
+        if not decision.allowed:
+            raise Forbidden(
+                f"{request.action} {request.resource_type} denied by {list(decision.policy_ids) or 'default deny'}"
+                f" (policy set {decision.digest[:12]})"
+            )
+        return decision
+
+    def _check_receivers(
+        self, verified: VerifiedEnvelope, sender: Member, recipients: Sequence[Member], context: dict[str, Any]
+    ) -> None:
+        """The ``receive`` side: every recipient may take delivery of this type from this sender, or none does."""
+        header = verified.header
+        requests = [receive_request(r, header.type, sender, header.program, header.tlp.value) for r in recipients]
+        decisions = self._state.require_authorizer().authorize_many(requests)
+        for recipient, decision in zip(recipients, decisions, strict=True):
+            if not decision.allowed:
+                context["policy"] = list(decision.policy_ids)
+                context["policy_digest"] = decision.digest
+                raise Forbidden(
+                    f"receive {header.type} by {recipient.id} denied by "
+                    f"{list(decision.policy_ids) or 'default deny'} (policy set {decision.digest[:12]})"
+                )
+
+    # -- forward ----------------------------------------------------------------------------------------
+
+    async def forward(self, inbound: Inbound, sender: str, message_id: str) -> Outcome:
+        """Pass the message ``sender/message_id`` that the caller received on to new recipients.
+
+        ``inbound`` carries the forwarder's own signed envelope over the ORIGINAL payload (its ``payload`` is
+        not used: the stored bytes are). Same checks as ``submit`` (verify, replay, validate, the ``forward``
+        and ``receive`` policies); the original's evidence is kept unchanged and delivered beside it."""
+        context: dict[str, Any] = {"adapter": inbound.adapter, "forward_of": f"{sender}/{message_id}"}
+        return await self._guarded("forward", inbound, context, self._forward(inbound, (sender, message_id), context))
+
+    async def _forward(self, inbound: Inbound, named: tuple[str, str], context: dict[str, Any]) -> Outcome:
+        caller = await self._authenticate(inbound.credentials)
+        context["caller"] = caller.member.id
+        relay = relay_store(self._store)
+        received = await relay.find_message(*named)
+        if received is None or caller.member.id not in received.recipients:
+            raise NotFound(f"no message {named[0]}/{named[1]} received by {caller.member.id}")
+        root = await relay.forward_of(*named) or named
+        original = received if root == named else await relay.find_message(*root)
+        if original is None:  # pragma: no cover - the store keeps links only to accepted messages
+            raise Internal("a forward links to a missing original")
+        trust = self._state.require_trust()
+        now = self._clock.now()
+        verified = self._verify_jws(inbound.unverified_jws, original.payload, caller, now)
+        header = verified.header
+        context.update(message_id=header.id, sender=header.sender, type=header.type)
+        check_forward(self._stored_header(original), header)
+        digest = evidence_digest(verified.jws, verified.payload)
+        existing = await self._store.find_message(header.sender, header.id)
+        if existing is not None:
+            return self._duplicate(existing, digest)
+        validated = await self._answers.validate_unanswered(header, original.payload)
+        recipients = [trust.registry.members[r] for r in header.to]
+        request = forward_request(
+            caller.member,
+            header.type,
+            header.program,
+            header.tlp.value,
+            recipients,
+            original_sender=original.sender,
+            lane=lane_of(validated),
+        )
+        decision = self._decide(request, context)
+        self._check_receivers(verified, caller.member, recipients, context)
+        message = StoredMessage(
+            sender=header.sender,
+            message_id=header.id,
+            type=header.type,
+            recipients=header.to,
+            jws=verified.jws,
+            payload=original.payload,
+            digest=digest,
+            received_at=now,
+        )
+        event = self._accepted_event(
+            inbound.adapter,
+            caller,
+            verified,
+            digest=digest,
+            decision=decision,
+            now=now,
+            extra={
+                "action": "forward",
+                "forward_of": {"sender": original.sender, "message_id": original.message_id},
+                "parent": {"sender": named[0], "message_id": named[1]},
+                "original_evidence_sha256": original.digest,
+            },
+        )
+        receipt = self._receipt_factory(message, decision.digest, None)
+        stored_or_duplicate = await self._persist(
+            lambda: relay.accept_forward(message, named, event, receipt), header, digest
+        )
+        if isinstance(stored_or_duplicate, Outcome):
+            return stored_or_duplicate
+        stored = stored_or_duplicate
+        for recipient in header.to:
+            self._inbox.wake(recipient)
+        return Outcome(message=stored, duplicate=False)
+
+    # -- inbox (gateway/exchange/inbox.py) ----------------------------------------------------------------------
+
+    async def pull(self, caller: Caller, *, after: int, limit: int, wait: float) -> list[InboxItem]:
+        return await self._inbox.pull(caller, after=after, limit=limit, wait=wait)
+
+    async def ack(self, caller: Caller, cursors: Sequence[int]) -> int:
+        return await self._inbox.ack(caller, cursors)
+
+    async def status(self, caller: Caller, sender: str, message_id: str) -> MessageStatus:
+        return await self._inbox.status(caller, sender, message_id)
+
+    async def authorize_audit(self, caller: Caller, *, adapter: str) -> Decision:
+        """Ledger reads (Cedar ``audit_read``: auditors and the home administration in the baseline), decided like
+        everything else; a denial is audited with the adapter that received the read and the policies that decided."""
+        decision = self._state.require_authorizer().authorize(audit_request(caller.member))
+        if not decision.allowed:
+            exc = Forbidden(f"audit_read denied for {caller.member.id}")
+            fields = {"policy": list(decision.policy_ids), "policy_digest": decision.digest}
+            await self.rejections.record(
+                exc, adapter=adapter, action="audit_read", caller=caller.member.id, peer=None, fields=fields
+            )
+            raise exc
+        return decision
+
+    # -- audit helpers ----------------------------------------------------------------------------------
+
+    async def _reject(self, exc: GatewayError, *, inbound: Inbound, action: str, fields: dict[str, Any]) -> None:
+        """A submission's refusal: a leaf when the caller was authenticated before the refusal, else counted."""
+        caller = fields.get("caller")
+        await self.rejections.record(
+            exc,
+            adapter=inbound.adapter,
+            action=action,
+            caller=caller if isinstance(caller, str) else None,
+            peer=inbound.credentials.peer,
+            fields=fields,
+        )
+
+    @staticmethod
+    def _log_exchange(context: dict[str, Any], decision: str, code: str, started: float) -> None:
+        log.info(
+            "exchange",
+            decision=decision,
+            reason=code,
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            **{k: v for k, v in context.items() if k not in ("policy", "policy_errors")},
+        )

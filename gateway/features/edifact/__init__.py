@@ -1,0 +1,1 @@
+"""EDIFACT CUSCAR in, CUSRES answers out."""

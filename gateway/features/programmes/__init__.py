@@ -1,0 +1,1 @@
+"""Trade-security programmes (SSTL, CSI, Megaport, MRA): programme types and their lanes."""

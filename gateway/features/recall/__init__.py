@@ -1,0 +1,1 @@
+"""Recall of intelligence: withdraw the copies a recall reaches."""

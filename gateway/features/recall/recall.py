@@ -1,0 +1,80 @@
+"""Recall bookkeeping for the pipeline: withdraw the copies a recall reaches, audit each step.
+
+Rule 1: only a store that implements :class:`gateway.interfaces.protocols.RelayStore` serves forwards and recalls; on
+        any other
+        backend both are refused with ``Unavailable`` (fail closed) rather than half-done.
+Rule 2: the recall is accepted atomically with the withdrawal of every inbox entry of the copies it reaches
+        (the store's ``recall``, ``gateway.core.forwarding`` Rule 4); then every withdrawn copy gets its own
+        ``recalled`` ledger event naming the recall, the copy and the members it was withdrawn from.
+Rule 3: who may recall is Cedar's decision (``originator-recalls``, ``home-customs-recalls``): the recall's
+        payload names the original's sender, and a (sender, id) pair only exists if that sender sent it. What
+        the recall reaches is Rule 4 of ``gateway.core.forwarding``: the named message and what is downstream of
+        it (a forwarder recalling its own forward never reaches the root); the whole tree only when the permit
+        came from ``home-customs-recalls``.
+Rule 4: every recall logs one line (``recall``): the recall, what it recalls, how many copies it withdrew.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from gateway.core.audit import AuditEvent, EventKind
+from gateway.core.errors import Unavailable
+from gateway.interfaces.protocols import ReceiptFactory, RelayStore, Store, StoredMessage
+
+log = structlog.get_logger("gateway.features.recall.recall")
+
+
+def relay_store(store: Store) -> RelayStore:
+    """Rule 1."""
+    if not isinstance(store, RelayStore):
+        raise Unavailable(f"the {type(store).__name__} backend does not keep forwards and recalls")
+    return store
+
+
+def recall_record(recalled: tuple[str, str]) -> dict[str, object]:
+    """The ``recalls`` field of a recall's ``accepted`` ledger event."""
+    return {"recalls": {"sender": recalled[0], "message_id": recalled[1]}}
+
+
+async def recall_everywhere(
+    store: Store,
+    message: StoredMessage,
+    original: tuple[str, str],
+    event: AuditEvent,
+    make_receipt: ReceiptFactory,
+    *,
+    whole_tree: bool,
+) -> tuple[StoredMessage, tuple[str, ...]]:
+    """Rule 2: accept the recall ``message`` of ``original``; returns the stored recall and every holder."""
+    relay = relay_store(store)
+    done = await relay.recall(message, original, event, make_receipt, whole_tree=whole_tree)
+    stored, withdrawn = done.message, set(done.withdrawn)
+    root = await relay.forward_of(*original) or original
+    for copy in await relay.copies(*root):
+        if (copy.sender, copy.message_id) not in withdrawn:
+            continue
+        await relay.record(
+            AuditEvent(
+                EventKind.RECALLED,
+                message.received_at,
+                {
+                    "recall": {"sender": message.sender, "message_id": message.message_id},
+                    "sender": copy.sender,
+                    "message_id": copy.message_id,
+                    "withdrawn_from": sorted(copy.recipients),
+                    "recall_leaf": stored.leaf_index,
+                },
+            )
+        )
+    log.info(
+        "recall",
+        sender=message.sender,
+        message_id=message.message_id,
+        recalls=f"{original[0]}/{original[1]}",
+        whole_tree=whole_tree,
+        withdrawn=len(withdrawn),
+        holders=list(done.holders),
+        ledger_index=stored.leaf_index,
+    )
+    return stored, done.holders

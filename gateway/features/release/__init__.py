@@ -1,0 +1,1 @@
+"""Seaport release sync: release / hold / inspect / do-not-load decisions streamed to ports."""

@@ -1,0 +1,1 @@
+"""What the exchange needs from the outside, as Protocols and typed values (implemented in gateway.infra)."""
