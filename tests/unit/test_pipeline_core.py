@@ -19,13 +19,16 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.access import Credentials
 from gateway.client import MemberCredentials, sign_message
 from gateway.core.errors import DuplicateConflict, Forbidden, GatewayError
+from gateway.core.merkle import leaf_hash, root_from_leaf_hashes, verify_inclusion
 from gateway.core.receipt import read_receipt
 from gateway.infra.devpki import create_federation
 from gateway.infra.memory_store import MemoryStore
+from gateway.ledger import Ledger
 from gateway.main import load_state
 from gateway.pipeline import Inbound, Outcome, Pipeline, evidence_digest
 from gateway.samples import cargo_manifest, release_notice, to_bytes
@@ -234,3 +237,24 @@ async def test_every_recipient_gets_one_inbox_row_and_acks_only_its_own(exchange
     assert await exchange.pending("US-CBP") == [two]
     assert await exchange.pending("CN-GACC") == [one]  # the other recipient's row is untouched
     assert (await exchange.leaves())[-1]["event"] == "acknowledged"
+
+
+async def test_a_receipted_message_is_provably_in_the_ledger(exchange: Exchange) -> None:
+    """The memory store's leaves feed the ledger service's Merkle tree as the real stores' do: the receipt's
+    ledger index has an inclusion proof against the signed checkpoint, and the root is the RFC 6962 root of
+    the stored leaves."""
+    outcomes = [
+        await exchange.submit(CARRIER, exchange.sign(CARRIER, ["CN-GACC"], MANIFEST_BYTES), MANIFEST_BYTES)
+        for _ in range(3)
+    ]
+    ledger = Ledger(exchange.store, origin="cgw.test.example/ledger", key=Ed25519PrivateKey.generate())
+
+    head = await ledger.checkpoint()
+
+    entries = await exchange.store.ledger_entries(0, head.size)
+    assert head.size == 3
+    assert head.root == root_from_leaf_hashes(leaf_hash(e.data) for e in entries)
+    index = exchange.receipt_claims(outcomes[1])["ledger_index"]
+    leaf, proof = await ledger.inclusion(index, head.size)
+    assert leaf == leaf_hash(entries[index].data)
+    verify_inclusion(leaf, index, head.size, proof, head.root)  # raises when the proof does not hold
