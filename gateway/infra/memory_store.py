@@ -1,4 +1,4 @@
-"""An in-memory ``Store`` for tests: the whole ``gateway.ports.RelayStore`` contract in dictionaries.
+"""An in-memory store for tests: the whole ``RelayStore`` contract (``gateway.ports``) in dictionaries.
 
 A testing aid, as httpx ships ``MockTransport``: it lets a test build a real ``Pipeline`` (or any service over a
 store) without a disk or a Redis, and runs the same contract suite as the real backends (``tests/contract``).
@@ -97,7 +97,7 @@ class MemoryData:
 
 
 class MemoryStore:
-    """``gateway.ports.RelayStore`` in memory (see the module rules). ``MemoryStore()`` starts empty."""
+    """``RelayStore`` in memory (see the module rules). ``MemoryStore()`` starts empty."""
 
     def __init__(self, data: MemoryData | None = None, *, clock: Clock | None = None) -> None:
         self.data = data if data is not None else MemoryData()
