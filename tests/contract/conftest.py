@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from gateway.core.audit import AuditEvent, EventKind, rfc3339
+from gateway.infra.memory_store import MemoryData, MemoryStore
 from gateway.infra.redis_store import RedisStore
 from gateway.infra.sqlite import SqliteStore
 from gateway.interfaces.protocols import Store, StoredMessage
@@ -43,6 +44,16 @@ class SqliteBackend:
 
 
 @dataclass
+class MemoryBackend:
+    """The testing aid (gateway/infra/memory_store.py): each open is a new store over the same kept data."""
+
+    data: MemoryData = field(default_factory=MemoryData)
+
+    async def open(self) -> Store:
+        return MemoryStore(self.data)
+
+
+@dataclass
 class RedisBackend:
     prefix: str = field(default_factory=lambda: f"cgw-test-{uuid.uuid4().hex[:12]}")
 
@@ -59,6 +70,7 @@ class RedisBackend:
 
 
 BACKENDS: dict[str, Callable[[Path], Backend]] = {
+    "memory": lambda tmp: MemoryBackend(),
     "sqlite": lambda tmp: SqliteBackend(tmp / "store.db"),
     "redis": lambda tmp: RedisBackend(),
 }
