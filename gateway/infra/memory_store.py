@@ -1,4 +1,4 @@
-"""An in-memory store for tests: the whole ``RelayStore`` contract (``gateway.ports``) in dictionaries.
+"""An in-memory store for tests: the whole ``RelayStore`` contract (``gateway.interfaces.protocols``) in dictionaries.
 
 A testing aid, as httpx ships ``MockTransport``: it lets a test build a real ``Pipeline`` (or any service over a
 store) without a disk or a Redis, and runs the same contract suite as the real backends (``tests/contract``).
@@ -13,7 +13,7 @@ Rule 3: what is kept lives in a :class:`MemoryData`, apart from the store object
         new one over the same data is the memory equivalent of reopening a database file (the contract's
         durability tests). A closed store refuses every call with ``Unavailable``.
 Rule 4: ledger leaves are the events' canonical bytes (``AuditEvent.canonical``), as the real stores keep them,
-        so ``gateway.ledger`` hashes them into the same Merkle tree; recalls choose their copies with
+        so ``gateway.ops.ledger`` hashes them into the same Merkle tree; recalls choose their copies with
         ``gateway.core.forwarding.recalled_copies``, like the real stores.
 Rule 5: untrusted numbers and lists are bounded by the SQLite store's named limits, so a caller sees the same
         refusals (field and code) from every backend.
@@ -34,7 +34,7 @@ from gateway.core.forwarding import MessageKey, recalled_copies
 from gateway.infra.sqlite import ACK_CURSORS_MAX, LEDGER_RANGE_MAX, PULL_LIMIT_MAX, REPLAY_KEY_MAX
 from gateway.infra.sqlite_delivery import DEAD_LETTER_PAGE_MAX, REDRIVE_CURSORS_MAX
 from gateway.infra.sqlite_schema import require_aware
-from gateway.ports import (
+from gateway.interfaces.protocols import (
     Clock,
     DeliveryOutcome,
     DeliveryResult,

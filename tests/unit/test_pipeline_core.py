@@ -21,19 +21,19 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.access import Credentials
-from gateway.client import MemberCredentials, sign_message
+from gateway.app.main import load_state
+from gateway.app.settings import load_settings
+from gateway.client.rest import MemberCredentials, sign_message
 from gateway.core.errors import DuplicateConflict, Forbidden, GatewayError
 from gateway.core.merkle import leaf_hash, root_from_leaf_hashes, verify_inclusion
 from gateway.core.receipt import read_receipt
+from gateway.demo.samples import cargo_manifest, release_notice, to_bytes
+from gateway.exchange.access import Credentials
+from gateway.exchange.pipeline import Inbound, Outcome, Pipeline, evidence_digest
+from gateway.exchange.state import GatewayState
 from gateway.infra.devpki import create_federation
 from gateway.infra.memory_store import MemoryStore
-from gateway.ledger import Ledger
-from gateway.main import load_state
-from gateway.pipeline import Inbound, Outcome, Pipeline, evidence_digest
-from gateway.samples import cargo_manifest, release_notice, to_bytes
-from gateway.settings import load_settings
-from gateway.state import GatewayState
+from gateway.ops.ledger import Ledger
 
 MANIFEST, MANIFEST_SCHEMA = "manifest.cargo.v1", "cgw.v1.CargoManifest"
 RELEASE, RELEASE_SCHEMA = "release.notice.v1", "cgw.v1.ReleaseNotice"
