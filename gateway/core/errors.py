@@ -7,7 +7,8 @@ Every error the gateway can report derives from :class:`GatewayError` and carrie
 * a ``public`` message safe to show to the caller,
 * a ``detail`` for logs and the ledger only (never sent to the caller),
 * an optional ``field`` path (``payload.consignments[0].containers[1].number``) naming what was wrong; in a
-  payload, each field is named as the sender wrote it (``payload.containerNumbers[1]``; payloads Rule 7).
+  payload, each field is named as the sender wrote it (``payload.containerNumbers[1]``): ``gateway.core.payloads``
+  re-spells the path once, where the error leaves validation.
 
 Rule 1: authentication failures never say which check failed: all of them share the public message of
         :class:`Unauthenticated`; the distinguishing detail goes to the ledger or the log only.
@@ -75,7 +76,8 @@ class GatewayError(Exception):
         return f"{self.code}: {self.detail or self.public}" + (f" (at {self.field})" if self.field else "")
 
     def relocate(self, field: str) -> None:
-        """Name the same place by another ``field`` path (a boundary re-spelling paths, payloads Rule 7)."""
+        """Name the same place by another ``field`` path (a boundary re-spelling paths as the sender wrote them,
+        ``gateway.core.payloads.respell``)."""
         self.field = field
         self.args = (self._text(),)
 
