@@ -1,4 +1,5 @@
-"""Push leases on a shared Redis store (``gateway.delivery.worker`` Rule 7): what they cost and what they prevent.
+"""Push leases on a shared Redis store (``gateway.delivery.worker``, its per-item push lease): what they cost and
+what they prevent.
 
 ``--gateways`` gateway processes' worth of gateways (in this process) share one Redis key prefix; cargo manifests
 are submitted to the first and pushed by webhook to NL-DOUANE over loopback HTTPS. Reports push throughput (first

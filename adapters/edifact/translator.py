@@ -30,8 +30,9 @@ ANSWER_SCHEMA: Final = "UN/EDIFACT:CUSRES:D:96B"
 def read_cuscar(data: bytes, *, strict: bool = False) -> tuple[Interchange, dict[str, Any]]:
     """Check the interchange and convert its one CUSCAR to the manifest's proto3 JSON form (a dict).
 
-    ``strict`` reads with the directory's own segment table, without the gateway's PIA extension (structure
-    Rule 4): what a strict D.95B/D.96B reader accepts. Carrier filings are read with the extension."""
+    ``strict`` reads with the directory's own segment table, without the gateway's PIA extension
+    (``adapters.edifact.structure.DIRECTORIES``): what a strict D.95B/D.96B reader accepts. Carrier filings are
+    read with the extension."""
     interchange = parse_interchange(data)
     if len(interchange.messages) != 1:
         unz_position = interchange.messages[-1].segments[-1].position + 1 if interchange.messages else 2

@@ -30,7 +30,9 @@ class AuditService(audit_pb2_grpc.AuditServicer):
 
     async def GetCheckpoint(self, request: audit_pb2.CheckpointRequest, context: Context) -> audit_pb2.Checkpoint:
         ledger = await self._ledger(context)
-        head = await ledger.published()  # with witnesses: the newest cosigned checkpoint (ledger.py Rule 5)
+        # With witnesses: the newest cosigned checkpoint, never a smaller tree
+        # (``gateway.ops.ledger.Ledger.published``).
+        head = await ledger.published()
         return audit_pb2.Checkpoint(note=head.note, origin=ledger.origin, verifier_key=ledger.verifier_key)
 
     async def GetInclusionProof(

@@ -77,7 +77,8 @@ def _recipient_state(state: RecipientState) -> exchange_pb2.RecipientState:
 
 
 def status_reply(status: MessageStatus) -> exchange_pb2.MessageStatus:
-    """GetStatus: the message, each recipient's state and the forwards (gateway/exchange/inbox.py Rule 4)."""
+    """GetStatus: the message, each recipient's state and the forwards (as many as ``gateway.exchange.inbox`` lets
+    the reader see: all for the sender, home administration and auditors)."""
     reply = message_status(status.message)
     reply.recipient_states.extend(_recipient_state(s) for s in status.recipients)
     reply.forwards.extend(

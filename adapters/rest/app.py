@@ -199,7 +199,8 @@ def _recipient_json(state: RecipientState) -> dict[str, Any]:
 
 
 def status_json(status: MessageStatus) -> dict[str, Any]:
-    """GET /v1/messages/{from}/{id}: the message, each recipient's state and the forwards (inbox Rule 4)."""
+    """GET /v1/messages/{from}/{id}: the message, each recipient's state and the forwards (as many as
+    ``gateway.exchange.inbox`` lets the reader see: all for the sender, home administration and auditors)."""
     return _message_json(status.message) | {
         "recipients": [_recipient_json(s) for s in status.recipients],
         "forwards": [
@@ -370,7 +371,8 @@ async def _auditor(request: web.Request) -> Ledger:
 
 async def audit_checkpoint(request: web.Request) -> web.Response:
     ledger = await _auditor(request)
-    head = await ledger.published()  # with witnesses: the newest cosigned checkpoint (gateway/ops/ledger.py Rule 5)
+    # With witnesses: the newest cosigned checkpoint, never a smaller tree (``gateway.ops.ledger.Ledger.published``).
+    head = await ledger.published()
     return web.Response(body=head.note, content_type="text/plain", charset="utf-8")
 
 

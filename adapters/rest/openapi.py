@@ -76,8 +76,8 @@ _RECOGNITION = {
 
 _TIME = {"type": "string", "format": "date-time"}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
-# GET /v1/messages/{from}/{id} beyond the Message: each recipient's state and the forwards (gateway/exchange/inbox.py
-# Rule 4: the sender, the home administration and auditors see all; a recipient its own entry and forwards).
+# GET /v1/messages/{from}/{id} beyond the Message: each recipient's state and the forwards (``gateway.exchange.inbox``:
+# the sender, the home administration and auditors see all; a recipient its own entry and forwards).
 _STATUS_EXTRA = {
     "type": "object",
     "required": ["recipients", "forwards"],

@@ -238,7 +238,8 @@ def _stamp(at: datetime | None) -> str | None:
 
 
 def _append_states(element: etree._Element, status: MessageStatus) -> None:
-    """GetStatus: each recipient's state and the forwards, after the message's own fields (inbox Rule 4)."""
+    """GetStatus: each recipient's state and the forwards, after the message's own fields (as many as
+    ``gateway.exchange.inbox`` lets the reader see: all for the sender, home administration and auditors)."""
     for state in status.recipients:
         delivery, recall = state.delivery, state.withdrawn_by
         values = [

@@ -7,28 +7,48 @@ Every error the gateway can report derives from :class:`GatewayError` and carrie
 * a ``public`` message safe to show to the caller,
 * a ``detail`` for logs and the ledger only (never sent to the caller),
 * an optional ``field`` path (``payload.consignments[0].containers[1].number``) naming what was wrong; in a
-  payload, each field is named as the sender wrote it (``payload.containerNumbers[1]``; payloads Rule 7).
+  payload, each field is named as the sender wrote it (``payload.containerNumbers[1]``): ``gateway.core.payloads``
+  re-spells the path once, where the error leaves validation.
 
 Rule 1: authentication failures never say which check failed: all of them share the public message of
         :class:`Unauthenticated`; the distinguishing detail goes to the ledger or the log only.
 Rule 2: secrets, tokens, keys and payload bodies never appear in ``public`` or ``detail``.
 
-Tree::
+Tree (each class, its stable code and the HTTP status ``adapters/status.py`` gives its kind)::
 
     GatewayError
-    ├── BadRequest (400)            MALFORMED_REQUEST, LIMIT_EXCEEDED(413), UNSUPPORTED_MEDIA_TYPE(415),
-    │                               METHOD_NOT_ALLOWED(405), REQUEST_TIMEOUT(408)
-    ├── Unauthenticated (401)       UNAUTHENTICATED, TOKEN_INVALID, TOKEN_REPLAYED
-    ├── SignatureRejected (401)     SIGNATURE_INVALID, ALG_NOT_ALLOWED, CERT_UNTRUSTED, CERT_REVOKED,
-    │                               SIGNER_MISMATCH, PAYLOAD_DIGEST_MISMATCH
-    ├── Forbidden (403)             POLICY_DENIED
-    ├── NotFound (404)              NOT_FOUND
-    ├── Conflict (409)              DUPLICATE_CONFLICT
-    ├── Invalid (422)               SCHEMA_INVALID, IDENTIFIER_INVALID, UNKNOWN_RECIPIENT, MESSAGE_EXPIRED,
-    │                               MESSAGE_NOT_YET_VALID, HEADER_INVALID, PROOF_INVALID, EDIFACT_INVALID
-    ├── Overloaded (429)            RATE_LIMITED
-    ├── Unavailable (503)           UNAVAILABLE (fail closed: trust list, policies, store or key missing)
-    └── Internal (500)              INTERNAL (a bug; the caller sees no detail)
+    ├── BadRequest                  MALFORMED_REQUEST         400
+    │   ├── LimitExceeded           LIMIT_EXCEEDED            413
+    │   ├── UnsupportedMediaType    UNSUPPORTED_MEDIA_TYPE    415
+    │   ├── MethodNotAllowed        METHOD_NOT_ALLOWED        405
+    │   └── RequestTimeout          REQUEST_TIMEOUT           408
+    ├── Unauthenticated             UNAUTHENTICATED           401
+    │   ├── TokenInvalid            TOKEN_INVALID             401
+    │   └── TokenReplayed           TOKEN_REPLAYED            401
+    ├── SignatureRejected           SIGNATURE_INVALID         401
+    │   ├── AlgorithmNotAllowed     ALG_NOT_ALLOWED           401
+    │   ├── CertificateUntrusted    CERT_UNTRUSTED            401
+    │   ├── CertificateRevoked      CERT_REVOKED              401
+    │   ├── SignerMismatch          SIGNER_MISMATCH           401
+    │   └── PayloadDigestMismatch   PAYLOAD_DIGEST_MISMATCH   401
+    ├── Forbidden                   POLICY_DENIED             403
+    ├── NotFound                    NOT_FOUND                 404
+    ├── DuplicateConflict           DUPLICATE_CONFLICT        409
+    ├── Invalid                     SCHEMA_INVALID            422
+    │   ├── HeaderInvalid           HEADER_INVALID            422
+    │   ├── IdentifierInvalid       IDENTIFIER_INVALID        422
+    │   ├── UnknownRecipient        UNKNOWN_RECIPIENT         422
+    │   ├── MessageExpired          MESSAGE_EXPIRED           422
+    │   ├── MessageNotYetValid      MESSAGE_NOT_YET_VALID     422
+    │   ├── ProofInvalid            PROOF_INVALID             422
+    │   └── EdifactInvalid          EDIFACT_INVALID           422
+    ├── Overloaded                  RATE_LIMITED              429
+    ├── Unavailable                 UNAVAILABLE               503  (fail closed: trust list, policies, store, key)
+    └── Internal                    INTERNAL                  500  (a bug; the caller sees no detail)
+
+Defined elsewhere, each keeping its parent's code: ``StreamGap`` (Invalid, ``gateway.core.release``),
+``PortMoved`` (Unavailable, ``gateway.infra.redis_sequencer``; never reaches a client) and ``IdentifierErrors``
+(IdentifierInvalid, ``adapters.edifact.cuscar``). ``tests/unit/test_errors.py`` holds this tree to the classes.
 """
 
 from __future__ import annotations
@@ -75,7 +95,8 @@ class GatewayError(Exception):
         return f"{self.code}: {self.detail or self.public}" + (f" (at {self.field})" if self.field else "")
 
     def relocate(self, field: str) -> None:
-        """Name the same place by another ``field`` path (a boundary re-spelling paths, payloads Rule 7)."""
+        """Name the same place by another ``field`` path (a boundary re-spelling paths as the sender wrote them,
+        ``gateway.core.payloads.respell``)."""
         self.field = field
         self.args = (self._text(),)
 

@@ -37,7 +37,9 @@ from gateway.core.errors import LimitExceeded, ProofInvalid
 from gateway.core.keyhistory import KeyHistory, KeyInForce
 from gateway.core.merkle import TreeFrontier, leaf_hash
 
-MAX_ENTRY_BYTES = 64 * 1024  # an event holds codes, ids and digests (audit.py Rule 2): far below this
+# An event holds codes, ids and digests, never key material, tokens or payload bodies (``gateway.core.audit``):
+# far below this.
+MAX_ENTRY_BYTES = 64 * 1024
 MAX_REASON_CHARS = 160  # parser messages quoted in error details stay one short line
 MAX_EVENT_KINDS = 64  # the gateway defines a handful of kinds; thousands of names means a garbage ledger
 _EVENT = re.compile(r"[a-z][a-z0-9_.]{0,63}", re.ASCII)  # event names as audit.EventKind spells them

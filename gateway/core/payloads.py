@@ -224,7 +224,9 @@ def _validate(spec: MessageTypeSpec, base_media: str, data: bytes, reference: bo
             try:
                 facts = jsonstructs.walk(values, descriptor, ROOT, walked, _json_rules())
             except GatewayError:
-                pass  # the full walk below reports it, with the reference's precedence (jsonstructs Rule 1)
+                # The full walk below reports it, with the reference's precedence: ``gateway.core.jsonstructs``
+                # only ever takes documents, the full walk owns every error.
+                pass
             else:
                 return walked.freeze(spec, base_media, len(data), facts)
         walked = _Summary()
@@ -576,7 +578,8 @@ class _Summary:
         )
 
 
-# Each rule checks a distinct valid value once (identifiers Rule 6).
+# Each rule checks a distinct valid value once (``gateway.core.identifiers.Remembered`` keeps the normal forms
+# of the valid values it met).
 _IDENTIFIER_RULES: Mapping[int, ids.Checker] = MappingProxyType(
     {
         options_pb2.IDENTIFIER_KIND_CONTAINER_NUMBER: ids.Remembered(ids.check_container_number),

@@ -178,8 +178,8 @@ class _ActionRule:
     optional: Mapping[str, tuple[str, object]] = field(default_factory=dict)
 
 
-# The AEO lanes of the consignments of a manifest / ENS (gateway/core/aeo.py Rule 6: "low-risk", "standard",
-# "elevated"); empty when the message has none. Set by the submit step, omitted elsewhere.
+# The AEO lanes of the consignments of a manifest / ENS (``gateway.core.aeo.consignment_lanes``:
+# "low-risk", "standard", "elevated"); empty when the message has none. Set by the submit step, omitted elsewhere.
 _AEO_CONTEXT: Mapping[str, tuple[str, object]] = {"aeo_lanes": ("set", [])}
 
 

@@ -11,8 +11,7 @@ Rule 3: every attempt is a ledger event: ``delivered``, or ``delivery_failed`` w
 Rule 4: a failed attempt is retried after an exponential backoff with jitter (:func:`backoff_delay`); after
         ``max_attempts`` attempts, or at once for a permanent refusal, the item becomes a dead letter until an
         operator redrives it (``gateway.delivery.deadletters``). Every retryable failure backs off alike: a 5xx, a
-        timeout,
-        a refused or reset connection, and an exception a deliverer failed to translate. The defaults make the
+        timeout, a refused or reset connection, and an exception a deliverer failed to translate. The defaults make the
         retries of one item span at least an hour (:func:`retry_span`), so an endpoint outage shorter than that
         dead-letters nothing.
 Rule 5: at most ``concurrency_per_recipient`` pushes are in flight per recipient, and one item is never in

@@ -10,7 +10,8 @@ Layout written by ``customs-gateway federation init DIR`` (gateway/app/federatio
 Rule 1: fail closed: a directory that does not verify, has expired, or is older than the last one this gateway
         accepted is ``Unavailable`` (the gateway does not start, or keeps the directory it has).
 Rule 2: the last accepted (version, digest) is kept in ``<data_dir>/directory.accepted``, written atomically
-        before the directory is used, so a restart cannot be fed an older directory (``core.directory`` Rule 4).
+        before the directory is used, so a restart cannot be fed an older directory (versions only
+        go up: ``gateway.core.directory.check_succession``).
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ Keys, all under the store's hash tag ``{key_prefix}:`` (one slot, like the messa
 Rule 1: ``apply`` is optimistic: read the stream's length and the standings, plan (pure), build the ledger
         writes, then hand the appended entries, standings, indexes, the applied mark, the ``port_update`` leaf
         and a gate-out's alert to the message store's sequencer as ONE operation of its SEQUENCE script
-        (redis_sequencer Rule 6: written only while the stream still has the length the plan was numbered
-        from, under the ledger's fencing token). Every change appends to the stream, so a concurrent change of
+        (``gateway.infra.redis_sequencer``: written only while the stream still has the length the plan was
+        numbered from, under the ledger's fencing token). Every change appends to the stream, so a concurrent change of
         the same port makes the plan stale (``PortMoved``) and it is redone on fresh data (jittered backoff, at
         most :data:`APPLY_ATTEMPTS_MAX` times, then ``Unavailable``). Sequence numbers stay dense, and no entry
         is ever written without its ledger event (issue 17). Within one process the applies of one port take

@@ -43,7 +43,8 @@ MESSAGE_FIELDS = ("type", "recipients", "jws", "payload", "digest", "received_at
 #   "A" suffix leaf n_recipients recipient... n_fields field value ...   (accept)
 #   "F" original, then as "A"                                           (accept a forward of original)
 #   "C" original whole, then as "A"                                     (accept a recall of original; whole
-#                                                                        "1": the whole tree, forwarding Rule 4c)
+#                                                                        "1": the whole tree, when the home
+#                                                                        administration's recall policy permitted it)
 #   "R" leaf                                                            (record)
 #   "K" recipient leaf at n_cursors cursor...                           (ack; at: RFC 3339 time)
 #   "D" recipient leaf cursor outcome status updated_at next_at expect  (push attempt; next_at "" unless retry;
@@ -200,7 +201,7 @@ local function sender_of(suffix)
   return string.sub(rest, 1, tonumber(length))
 end
 
--- a recall: the copies it reaches (gateway/core/forwarding.py Rule 4, recalled_copies, step for step), each
+-- a recall: the copies it reaches (gateway.core.forwarding.recalled_copies, step for step), each
 -- unacknowledged inbox entry of them withdrawn; returns the holders and the withdrawn copies
 local function withdraw(op)
   local root = redis.call('GET', base .. 'f:' .. op.original) or op.original

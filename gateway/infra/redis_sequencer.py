@@ -85,7 +85,7 @@ class Op:
     make_receipt: ReceiptFactory | None = None
     key: bytes = b""  # the message suffix of an accept, forward or recall
     original: bytes = b""  # the suffix of the message a forward or recall refers to
-    whole: bool = False  # a recall of the whole tree (gateway/core/forwarding.py Rule 4c)
+    whole: bool = False  # a recall of the whole tree (``gateway.core.forwarding.recall_reaches_root``)
     port: PortWrite | None = None  # a port decision's writes
     message_leaf: bytes = b""  # the leaf of a port decision's alert message (``leaf`` is its port_update)
     recipient: str = ""

@@ -210,7 +210,7 @@ class RedisStore:
         whole_tree: bool = False,
     ) -> Recall:
         """``accept`` the recall and, in the same script, withdraw every inbox entry of the copies it reaches
-        (forwarding Rule 4) and give every holder one entry for the recall."""
+        (``gateway.core.forwarding.recalled_copies``) and give every holder one entry for the recall."""
         op = self._accept_op("C", message, event, make_receipt, original)
         op.whole = whole_tree
         result: Recall = await self._sequencer.submit(op)
@@ -232,8 +232,10 @@ class RedisStore:
         )
 
     async def port_apply(self, write: PortWrite, ledger: PortLedger) -> Any:
-        """A port decision with its ledger writes, through the sequencer (its Rule 6): ``write.result`` once
-        written, None when the message was applied before, ``PortMoved`` when the port's stream moved on."""
+        """A port decision with its ledger writes, as one sequencer operation, written only while the port's
+        stream still has the length the plan was numbered from (``gateway.infra.redis_sequencer``):
+        ``write.result`` once written, None when the message was applied before, ``PortMoved`` when the port's
+        stream moved on."""
         op = Op("P", ledger.event.canonical(), port=write)
         if ledger.alert is not None:
             alert = ledger.alert

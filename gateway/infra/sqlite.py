@@ -200,7 +200,8 @@ class SqliteStore:
     # -- port release streams in this database (ports.PortStreamStore; gateway/infra/sqlite_ports.py) -------
 
     async def port_apply(self, apply: Callable[[sqlite3.Connection], Plan | None], record: PortRecord) -> Plan | None:
-        """``apply`` (the port tables) and ``record``'s ledger writes in ONE transaction (sqlite_ports Rule 1)."""
+        """``apply`` (the port tables) and ``record``'s ledger writes in ONE transaction
+        (``gateway.infra.sqlite_ports``: one apply is one request of the group-commit writer)."""
 
         def op(conn: sqlite3.Connection) -> Plan | None:
             plan = apply(conn)

@@ -6,7 +6,8 @@ Rule 1: every function here runs on the writer or a reader connection handed in 
         entries and ledger leaf, or not at all.
 Rule 2: a forward's link names the ROOT original (a forward of a forward links to what that forward forwards),
         so one lookup finds the whole tree, and its PARENT (the message it forwards), so a recall withdraws only
-        what ``gateway.core.forwarding`` Rule 4 lets it (a version-3 row has no parent: a child of the root).
+        what ``gateway.core.forwarding.recalled_copies`` lets it (a version-3 row has no parent: a child of the
+        root).
 Rule 3: a withdrawn inbox entry is recorded in ``withdrawals`` and marked acknowledged at the recall's time,
         so neither pull nor push delivery returns it again; the ledger says why (the recall's leaf).
 """

@@ -58,15 +58,17 @@ CREATE TABLE withdrawals (
 );
 """
 
-# Version 4: a forward's PARENT (the message it forwards; forwarding Rule 4). A forward kept by version 3 has
-# NULL here: it counts as a child of the root original it links to (a recall then withdraws less, never more).
+# Version 4: a forward's PARENT (the message it forwards; what a recall withdraws follows the parents,
+# ``gateway.core.forwarding.recalled_copies``). A forward kept by version 3 has NULL here: it counts as a child
+# of the root original it links to (a recall then withdraws less, never more).
 _DDL_V4 = """
 ALTER TABLE forwards ADD COLUMN parent_sender TEXT;
 ALTER TABLE forwards ADD COLUMN parent_id TEXT;
 """
 
 # Version 5: the port release streams (issue 8), moved from their own ports.db into this database so that a
-# port decision, its ledger event and a gate-out's alert are ONE transaction (issue 17; sqlite_ports Rule 1).
+# port decision, its ledger event and a gate-out's alert are ONE transaction (issue 17; one
+# ``gateway.infra.sqlite_ports`` apply is one request of the group-commit writer).
 _DDL_V5 = """
 CREATE TABLE port_stream (
     port TEXT NOT NULL, seq INTEGER NOT NULL, record TEXT NOT NULL, PRIMARY KEY (port, seq)
@@ -158,7 +160,8 @@ def require_aware(at: datetime, field: str) -> datetime:
 
 def connect_writer(path: Path) -> sqlite3.Connection:
     """The one write connection, with the schema checked or created. The group-commit writer uses it from the
-    event loop (statements) and its thread (BEGIN, COMMIT), never from both at once (sqlite_writer Rule 7)."""
+    event loop (statements) and its thread (BEGIN, COMMIT), never from both at once (``gateway.infra.sqlite_writer``:
+    one side at a time)."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")

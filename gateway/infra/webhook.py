@@ -5,7 +5,8 @@
 Rule 1: HTTPS only, the server certificate verified against the system store, the federation anchors and the
         configured extra CAs; redirects are not followed (the registry URL is the contract).
 Rule 2: byte-identical retries: the body and its detached signature are rebuilt deterministically from the
-        stored message (``pushevent`` Rule 2), so attempt N sends exactly the bytes of attempt 1.
+        stored message (``gateway.core.pushevent`` signs deterministically), so attempt N sends exactly the
+        bytes of attempt 1.
 Rule 3: every attempt has one total timeout; timeouts, connection and TLS errors, 408, 425, 429 and 5xx are
         retryable; 2xx is delivered; any other status is a permanent refusal (dead letter at once).
 Rule 4: aiohttp objects and exceptions never leave this module; the response body is read up to

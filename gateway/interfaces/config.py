@@ -65,9 +65,8 @@ class Delivery:
     # Attempts before a message becomes a dead letter (an operator redrives it through the admin API).
     max_attempts: int = 18
     # Backoff after attempt n: min(max, base * 2**(n-1)), half of it fixed and half random (jitter). With the
-    # defaults the retries of one item span 61 min to 2 h 2 min (gateway.delivery.worker.retry_span): an endpoint that
-    # is
-    # down for less than an hour loses nothing to the dead letters.
+    # defaults the retries of one item span 61 min to 2 h 2 min (gateway.delivery.worker.retry_span): an endpoint
+    # that is down for less than an hour loses nothing to the dead letters.
     backoff_base_seconds: float = 1.0
     backoff_max_seconds: float = 900.0
     # Pushes in flight to one recipient: a slow endpoint cannot take every connection of the gateway.

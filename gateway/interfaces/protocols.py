@@ -1,7 +1,12 @@
-"""The ports: interfaces between the pipeline and the outside world (``typing.Protocol``).
+"""The interfaces between the pipeline and the outside world (``typing.Protocol``), with the values they pass:
+the message store (``Store``, with its relay, port-stream, policy-board and witness parts), the push deliverers
+(``Deliverer``) and the verifiers of document-signed submissions (``DocumentVerifier``).
 
-Implementations live in ``gateway.infra`` (SQLite today; Redis later). ``gateway.app.main`` is the only place that
-chooses them. A contract test suite (``tests/contract``) runs the same assertions against every implementation.
+The stores are implemented in ``gateway.infra`` twice: SQLite, the embedded default (one process), and Redis
+(several processes sharing one state and one ledger); ``gateway.infra.backends`` maps ``[store] backend`` to one
+of them. The deliverers are the webhook (``gateway.infra.webhook``), SOAP and gRPC ones (``adapters``), the
+document verifier is SOAP's WS-Security. ``gateway.app.main`` is the only place that chooses them. A contract test
+suite (``tests/contract``) runs the same assertions against every store implementation.
 """
 
 from __future__ import annotations

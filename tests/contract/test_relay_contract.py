@@ -91,7 +91,8 @@ async def test_a_recall_withdraws_every_copy_and_reaches_every_holder(store: Sto
 
 
 async def test_a_whole_tree_recall_of_a_forward_withdraws_the_whole_family(store: Store, kit: Kit) -> None:
-    """forwarding Rule 4c: the home administration's recall (``home-customs-recalls``) reaches the root."""
+    """A recall permitted by the home administration's recall policy (``gateway.core.forwarding``): the recall
+    (``home-customs-recalls``) reaches the root."""
     relay = _relay(store)
     original = await _accept(relay, kit, kit.message("PORT-NLRTM", ("US-CBP",)))
     forward = kit.message("US-CBP", ("NL-DOUANE",))
@@ -138,8 +139,9 @@ async def _pending(relay: RelayStore, member: str) -> list[tuple[str, str]]:
 
 
 async def test_a_forwarders_recall_withdraws_only_what_is_downstream_of_its_forward(store: Store, kit: Kit) -> None:
-    """forwarding Rule 4a: B recalling its own forward withdraws C's and D's copies, never A's root (B's own copy
-    from A stays, and so does every other holder of the root)."""
+    """The sender of a copy withdraws it and its downstream (``gateway.core.forwarding``): B recalling its own forward
+    withdraws C's and D's copies, never A's root (B's own copy from A stays, and so does every other holder of the
+    root)."""
     relay = _relay(store)
     root, by_b, by_c = await _chain(relay, kit)
     other = kit.message("US-CBP", ("CN-GACC",), payload=root.payload)  # a second forward of B's, not recalled
@@ -168,8 +170,9 @@ async def test_a_mid_chain_recall_leaves_the_upstream_copies(store: Store, kit: 
 async def test_a_recall_naming_what_the_recaller_did_not_send_reaches_only_its_own_forwards(
     store: Store, kit: Kit
 ) -> None:
-    """forwarding Rule 4b, whatever the policy lets through: naming the root does not make a forwarder its
-    originator; only the copies it sent (and what is downstream of them) are withdrawn."""
+    """A forwarder withdraws only its own copies (``gateway.core.forwarding``), whatever the policy lets through: naming
+    the root does not make a forwarder its originator; only the copies it sent (and what is downstream of them) are
+    withdrawn."""
     relay = _relay(store)
     root, by_b, by_c = await _chain(relay, kit)
     recall = kit.message("NL-DOUANE", ("DE-ZOLL",))

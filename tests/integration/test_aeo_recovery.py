@@ -42,5 +42,6 @@ async def test_a_lost_status_update_is_recovered_at_start_up(federation: Path, t
         async with GatewayClient(gateway.url, MemberCredentials.from_federation(federation, "CN-GACC")) as gacc:
             result = await gacc.aeo_recognition(SUSPENDABLE_EORI)
         assert gateway.aeo is not None
-        assert await gateway.aeo.recover(gateway.store, gateway.state.require_trust().registry) == 0  # once only
+        # once only
+        assert await gateway.aeo.recover(gateway.store, gateway.state.require_trust().registry) == 0
     assert result["reasons"] == ["suspended"]

@@ -118,8 +118,8 @@ def _cargo(payload: ValidatedPayload) -> tuple[object, ...]:
 
 
 def test_distinct_cargo_gives_every_manifest_its_own_valid_identifiers() -> None:
-    """Rule 4 of run.py: each manifest its own container, B/L and parties, valid by every check character (the
-    reference validation path agrees); the repeated corpus repeats them."""
+    """``bench/run.py``'s distinct cargo: each manifest its own container, B/L and parties, valid by every check
+    character (the reference validation path agrees); the repeated corpus repeats them."""
     seen = set()
     for i in [*range(300), 999_999, 1_000_000, 123_456_789]:
         data = to_bytes(runner.bench_manifest("distinct", "AB12CD", i))

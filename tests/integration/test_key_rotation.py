@@ -151,7 +151,8 @@ def test_rotate_key_command(tmp_path: Path) -> None:
 @pytest.mark.redis
 async def test_gateways_sharing_one_redis_ledger_record_the_rotation_and_verify(tmp_path: Path) -> None:
     """Two processes of one Redis ledger restart together on the rotated key: both may record the rotation
-    (Rule 3 of core/keyhistory: the repeat changes nothing); every published checkpoint verifies."""
+    (``gateway.core.keyhistory``: a rotation to the key already in force changes nothing); every published checkpoint
+    verifies."""
     federation = tmp_path / "fed"
     create_federation(federation)
     prefix = f"cgw-test-{uuid.uuid4().hex[:12]}"

@@ -1,7 +1,8 @@
-"""A policy reload on one ``customs-gateway serve`` process reaches every process on the same Redis (issue 17
-item 9; ``gateway.ops.policyadmin`` Rule 5): the reloading process publishes the accepted digest in the store, the
-others follow it from their (shared) policy directory within seconds, and every decision names the digest of the
-set that made it. A published digest that the files do not hold is refused and reported, never half-followed.
+"""A policy reload on one ``customs-gateway serve`` process reaches every process on the same Redis (issue 17 item 9;
+``gateway.ops.policyadmin``: several processes, one policy set): the reloading process publishes the accepted
+digest in the store, the others follow it from their (shared) policy directory within seconds, and every decision
+names the digest of
+the set that made it. A published digest that the files do not hold is refused and reported, never half-followed.
 """
 
 from __future__ import annotations

@@ -82,7 +82,8 @@ async def killed_while_sending(
 
 @pytest.mark.parametrize("crash_point", ["after-port-apply", "after-persist"])
 async def test_killed_around_the_port_apply_leaves_no_unledgered_decision(served: Served, crash_point: str) -> None:
-    """``after-persist``: accepted, not applied; start-up recovery (portstream Rule 6) applies it, ledgered."""
+    """``after-persist``: accepted, not applied; start-up recovery (``gateway.features.release.portstream``:
+    re-apply what the ledger names) applies it, ledgered."""
     notice = portsamples.release_notice("HOLD", 1, (A, B))
     await killed_while_sending(served, crash_point, "CN-GACC", NOTICE, notice, NOTICE_SCHEMA)
     await killed_while_sending(served, crash_point, "PORT-NLRTM", GATE_OUT, portsamples.gate_out(A), GATE_OUT_SCHEMA)

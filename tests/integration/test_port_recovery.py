@@ -1,7 +1,7 @@
-"""The port streams of an earlier version (their own ``<data_dir>/ports.db``) are imported into ``gateway.db`` at
-the first start (sqlite_ports Rule 5): the same stream and snapshot, nothing applied or alerted twice, and the
-old file renamed ``ports.db.imported``. (A crash between the durable accept and the apply is re-applied at
-start-up, portstream Rule 6: tests/integration/test_port_crash.py.)"""
+"""The port streams of an earlier version (their own ``<data_dir>/ports.db``) are imported into ``gateway.db`` at the
+first start (once, in one transaction: ``gateway.infra.sqlite_ports``): the same stream and snapshot, nothing applied or
+alerted twice, and the old file renamed ``ports.db.imported``. (A crash between the durable accept and the apply is
+re-applied at start-up by ``gateway.features.release.portstream``'s recovery: tests/integration/test_port_crash.py.)"""
 
 from __future__ import annotations
 

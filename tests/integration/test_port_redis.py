@@ -1,7 +1,7 @@
-"""Port release streams on the shared Redis store (issue 8): two gateway processes (two in-process gateways, one
-Redis, one key prefix) share every port's standings and stream. A port long-polling gateway B is answered when
-customs decides through gateway A (the follower re-reads the shared stream: portstream Rule 7), the sequence
-stays dense across both, and a gate-out through B sees A's release."""
+"""Port release streams on the shared Redis store (issue 8): two gateway processes (two in-process gateways, one Redis,
+one key prefix) share every port's standings and stream. A port long-polling gateway B is answered when customs decides
+through gateway A (the follower re-reads the shared stream every second, ``gateway.features.release.portstream``), the
+sequence stays dense across both, and a gate-out through B sees A's release."""
 
 from __future__ import annotations
 

@@ -189,9 +189,9 @@ async def test_recall_follows_every_forward(gateway: Gateway, clients: ClientFac
 async def test_a_forwarders_recall_never_reaches_the_originators_message(
     gateway: Gateway, clients: ClientFactory
 ) -> None:
-    """Issue 17 item 6 (forwarding Rule 4): A sends to B, B forwards to C, C forwards to D. B's recall of its
-    forward withdraws C's and D's copies but not B's own copy from A (nor A's message anywhere); A's recall
-    withdraws everything."""
+    """Issue 17 item 6 (what a recall withdraws, ``gateway.core.forwarding``): A sends to B, B forwards to C, C forwards
+    to D. B's recall of its forward withdraws C's and D's copies but not B's own copy from A (nor A's message anywhere);
+    A's recall withdraws everything."""
     a, b, c, d = (clients(m) for m in ("CARRIER-COSCO", "NL-DOUANE", "US-CBP", "CN-GACC"))
     manifest = to_bytes(cargo_manifest())
     schema = MESSAGE_TYPES["manifest.cargo.v1"].schema

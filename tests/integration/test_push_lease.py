@@ -1,5 +1,6 @@
-"""Two gateway workers on ONE Redis store push each due item once: the per-item push lease (``gateway.delivery.worker``
-Rule 7). Without it both processes read the same due items and both push them."""
+"""Two gateway workers on ONE Redis store push each due item once: the per-item push lease
+(``gateway.delivery.worker.lease_key``, taken before a push and released once the outcome is recorded). Without it both
+processes read the same due items and both push them."""
 
 from __future__ import annotations
 

@@ -160,7 +160,7 @@ async def test_a_replaced_crl_revokes_certificates_and_tokens_without_restart(
         pytest.raises(GatewayClientError) as raised,  # and no new token comes from the revoked certificate
     ):
         await clients("PORT-NLRTM", mtls=False).fetch_token()
-    assert raised.value.code == "TOKEN_INVALID"  # the token endpoint's one refusal (core/tokens.py Rule 6)
+    assert raised.value.code == "TOKEN_INVALID"  # the token endpoint's one refusal (``gateway.core.tokens``)
     [token_refused] = [e for e in logs if e["event"] == "rejection counted"]  # which check: in the log only
     assert token_refused["detail"].startswith("CERT_REVOKED")
     assert (await clients("US-CBP").pull())["items"] == []  # everyone else carries on

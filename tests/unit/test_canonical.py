@@ -113,7 +113,7 @@ def test_depth_is_bounded_then_falls_back() -> None:
 
 def test_every_code_point_is_written_as_the_reference_writes_it() -> None:
     # The fast path's encoder escapes strings itself: hold it to the reference on every scalar value, in
-    # strings of 4,096 code points (as values and as keys, where the key stays ASCII-only by Rule 1).
+    # strings of 4,096 code points (as values and as keys, where the key stays ASCII-only: the fast path's exact types).
     code_points = [c for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
     chunks = ["".join(map(chr, code_points[i : i + 4096])) for i in range(0, len(code_points), 4096)]
     assert _plain(chunks, 0)

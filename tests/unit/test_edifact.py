@@ -300,7 +300,8 @@ def test_broken_variant_is_refused_with_the_rule(
 
 
 def test_an_unmapped_dtm_is_a_real_date_too() -> None:
-    """DTM 137 (document date) maps to no manifest field; its value is still checked (cuscar Rule 5)."""
+    """DTM 137 (document date) maps to no manifest field; its value is still checked (``adapters.edifact.cuscar``: every
+    DTM)."""
     add_dtm = _recount(_sub(r"(BGM\+[^']*'\s*)", r"\1DTM+137:20260431:102'\n"))
     with pytest.raises(EdifactInvalid) as caught:
         read_cuscar(add_dtm(written()).encode("latin-1"))

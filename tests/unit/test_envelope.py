@@ -197,8 +197,8 @@ def test_signed_header_must_be_canonical(world: World) -> None:
 
 
 def test_headers_the_fast_reader_leaves_get_the_strict_readers_errors(world: World) -> None:
-    # envelope Rule 7: msgspec reads the signed header only when it writes back to the same JCS bytes; whatever
-    # it leaves (or cannot read at all) is read by the strict reader, with its own error.
+    # ``gateway.core.envelope``: msgspec reads the signed header only when it writes back to the same JCS bytes;
+    # whatever it leaves (or cannot read at all) is read by the strict reader, with its own error.
     ident = world.ids["NL-DOUANE"]
     canonical = rfc8785.dumps(envelope.header_to_json(header()))
     deep = b'{"a":' + b"[" * 20_000 + b"]" * 20_000 + b"}"

@@ -1,4 +1,4 @@
-"""gateway.core.forwarding Rule 4: what a recall withdraws in a tree of forwards (issue 17 item 6)."""
+"""``gateway.core.forwarding.recalled_copies``: what a recall withdraws in a tree of forwards (issue 17 item 6)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The msgspec first pass (gateway.core.jsonstructs): it takes the everyday spelling and leaves the rest.
 
-Its contract (module Rules 1 - 3): a document it takes is one the full walk takes, with the same summary; any
+Its contract (the module's rules): a document it takes is one the full walk takes, with the same summary; any
 other document goes to the full walk, so ``validate_payload`` still agrees with the reference path. The
 differential tests of test_jsonwalk serialise with ``json.dumps`` defaults (``\\u`` escapes for every non-ASCII
 character, which this pass never takes); here documents are written as partners write them: UTF-8, unescaped.

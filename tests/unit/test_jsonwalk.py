@@ -238,7 +238,7 @@ def test_the_same_field_under_both_names_merges_like_parse_dict() -> None:
     assert assert_same("manifest.cargo.v1", document)[0] == "ok"
 
 
-# -- field paths as the sender wrote them (payloads Rule 7) ---------------------------------------------------
+# -- field paths as the sender wrote them (gateway.core.payloads) ---------------------------------------------
 
 
 def _snake_keys(value: Any) -> Any:

@@ -520,7 +520,7 @@ def test_type_confusion_is_reported_at_the_field(key: str, value: Any) -> None:
         validate_payload("manifest.cargo.v1", "application/json", _json(doc))
     except Invalid as caught:
         error = caught
-    assert error is None or (error.field or "").startswith(f"payload.{key}")  # the key as sent (Rule 7)
+    assert error is None or (error.field or "").startswith(f"payload.{key}")  # the key as sent
 
 
 # -- the shared CUSCAR fixture ----------------------------------------------------------------------------

@@ -176,7 +176,8 @@ def test_a_new_crl_revokes_a_previously_good_certificate(fed: Fed) -> None:
 
 
 def test_recheck_judges_an_earlier_certificate_by_its_reference_against_the_snapshot(fed: Fed) -> None:
-    """Rule 7: what an access token's use asks of the trust of the moment (gateway/exchange/access.py Rule 5)."""
+    """What an access token's use asks of the trust of the moment (``ChainValidator.recheck``, used by
+    ``gateway.exchange.access`` at every use of a token)."""
     (good,) = load_certificates(fed.root_dir / "members/US-CBP/signing.crt")
     ref = fed.trust().validate_signing([_der(good)], NOW).ref
     assert ref.serial == good.serial_number and ref.issuer == certificate_fingerprint(fed.root)

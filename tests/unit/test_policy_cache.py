@@ -1,4 +1,5 @@
-"""Authorizer Rule 6: remembered decisions are exactly the engine's, bounded, and never outlive the authorizer."""
+"""The Authorizer's memory of decisions (``gateway.core.policy``): remembered decisions are exactly the engine's,
+bounded, and never outlive the authorizer."""
 
 from __future__ import annotations
 

@@ -377,7 +377,7 @@ def test_ed25519_public_key_type_alias() -> None:
     assert signing.alg_for_key(ed25519.Ed25519PrivateKey.generate().public_key()) == "EdDSA"
 
 
-# -- Rule 6: remembered protected headers ------------------------------------------------------------------
+# -- remembered protected headers (gateway.core.signing) ---------------------------------------------------
 
 
 def test_a_remembered_header_is_still_checked_per_token_and_cannot_be_changed_through_a_copy(

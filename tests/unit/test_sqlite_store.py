@@ -113,7 +113,8 @@ async def test_a_batch_commits_many_requests_in_one_transaction(store: SqliteSto
 class SlowCommit:
     """Traces the writer's own connection: the next COMMIT, in the writer thread, sleeps first (releasing the
     GIL) so the test can queue requests while it is in flight; optionally another connection then takes the
-    write lock just before the writer would begin the queued requests' transaction (sqlite_writer Rule 9)."""
+    write lock just before the writer would begin the queued requests' transaction (the writer's COMMIT-and-BEGIN
+    hand-off, ``gateway.infra.sqlite_writer``)."""
 
     def __init__(self, store: SqliteStore, *, lock_before_begin: bool = False) -> None:
         self.armed = True
@@ -163,7 +164,7 @@ async def test_a_busy_lock_after_a_commit_neither_delays_its_callers_nor_loses_t
 
 
 async def test_the_wal_checkpoint_runs_after_its_batch_is_answered(store: SqliteStore) -> None:
-    """sqlite_writer Rule 10: the COMMIT that makes a checkpoint due is answered first; the checkpoint (made slow
+    """The COMMIT that makes a checkpoint due is answered first; the checkpoint (made slow
     here, in the writer thread) is a hand-off of its own, and the requests queued meanwhile begin after it."""
     writer = store._writer
     writer._checkpoint_aim = (1, 1)  # due after the next commit
@@ -187,7 +188,7 @@ async def test_the_wal_checkpoint_runs_after_its_batch_is_answered(store: Sqlite
 
 
 async def test_the_writer_keeps_the_wal_near_its_checkpoint_size(tmp_path: Path) -> None:
-    """Rule 10: with SQLite's own checkpoint moved to BACKSTOP_FRAMES, the writer's checkpoints keep the WAL at
+    """With SQLite's own checkpoint moved to BACKSTOP_FRAMES, the writer's checkpoints keep the WAL at
     about CHECKPOINT_FRAMES, whatever the batch sizes."""
     store = await SqliteStore.open(tmp_path / "gw.db")
     try:
@@ -229,7 +230,7 @@ async def test_a_checkpoint_after_every_commit_keeps_submission_order(store: Sql
 
 
 async def test_a_failed_checkpoint_fails_no_request(store: SqliteStore) -> None:
-    """Rule 10: the requests of a batch are durable before its checkpoint; when the checkpoint fails (here: SQLite
+    """The requests of a batch are durable before its checkpoint; when the checkpoint fails (here: SQLite
     interrupts it), they keep their answers and the writer goes on."""
     writer = store._writer
     writer._checkpoint_aim = (1, 1)
@@ -447,9 +448,9 @@ async def test_a_newer_schema_version_is_refused(tmp_path: Path) -> None:
 
 
 async def test_a_version_3_file_is_migrated_and_its_forwards_withdraw_less_never_more(tmp_path: Path) -> None:
-    """Schema 4 keeps a forward's parent (forwarding Rule 4). A version-3 file (forwards linked to the root
-    only) is migrated in place; its forwards count as children of the root, so a forwarder's recall withdraws
-    its own forward and never reaches the root."""
+    """Schema 4 keeps a forward's parent (``gateway.core.forwarding.recalled_copies`` follows the parents). A version-3
+    file (forwards linked to the root only) is migrated in place; its forwards count as children of the root, so a
+    forwarder's recall withdraws its own forward and never reaches the root."""
     path = tmp_path / "gw.db"
     store = await SqliteStore.open(path)
     root = await store.accept(message(recipients=("NL-DOUANE",)), accepted(message()), receipt)
@@ -568,7 +569,7 @@ async def test_an_unopenable_path_fails_closed(tmp_path: Path) -> None:
         await SqliteStore.open(tmp_path / "missing-dir" / "gw.db")
 
 
-# -- the replay lookup on the event loop (Rule 4b) ---------------------------------------------------------
+# -- the replay lookup on the event loop (gateway.infra.sqlite) --------------------------------------------
 
 
 async def test_the_replay_lookup_goes_to_the_reader_threads_when_sqlite_would_wait(store: SqliteStore) -> None:
@@ -597,7 +598,7 @@ async def test_the_replay_lookup_goes_to_the_reader_threads_when_sqlite_would_wa
 
 
 async def test_the_lookups_of_one_loop_iteration_share_one_read_transaction(store: SqliteStore) -> None:
-    """Rule 4c: lookups asked for together run in one read transaction on the loop connection, each with its
+    """Lookups asked for together run in one read transaction on the loop connection, each with its
     own answer; a caller cancelled before the batch ran is skipped."""
     stored = [message() for _ in range(3)]
     for m in stored:
@@ -622,7 +623,7 @@ async def test_the_lookups_of_one_loop_iteration_share_one_read_transaction(stor
 
 
 def test_lookups_left_queued_by_a_stopped_loop_do_not_hold_up_the_next_loop(tmp_path: Path) -> None:
-    """Rule 4c: a batch is scheduled on the loop of the first lookup queued; when that loop stopped before the
+    """A batch of lookups is scheduled on the loop of the first lookup queued; when that loop stopped before the
     batch ran, a lookup on the next loop starts a batch of its own instead of waiting behind the dead one."""
     stored = message()
     first = asyncio.new_event_loop()
@@ -648,7 +649,7 @@ def test_lookups_left_queued_by_a_stopped_loop_do_not_hold_up_the_next_loop(tmp_
 
 
 async def test_a_batch_the_loop_connection_cannot_read_goes_to_the_threads(store: SqliteStore) -> None:
-    """Rule 4c with 4b: when SQLite refuses the batch (here every statement is interrupted, its ROLLBACK too),
+    """When SQLite refuses a batch of lookups (here every statement is interrupted, its ROLLBACK too),
     each lookup is answered by a reader thread, and the loop connection holds no transaction afterwards."""
     stored = [message() for _ in range(2)]
     for m in stored:
@@ -677,7 +678,7 @@ async def test_the_replay_lookup_sees_every_committed_accept_at_once(store: Sqli
         assert found is not None and found.digest == m.digest
 
 
-# -- the WAL stays bounded under writes that never pause (sqlite_writer Rule 8) --------------------------------
+# -- the WAL stays bounded under writes that never pause (the writer's own checkpoints) ------------------------
 
 
 async def test_the_wal_stays_bounded_under_sustained_writes_and_is_truncated_at_close(tmp_path: Path) -> None:

@@ -225,7 +225,8 @@ def issue(w: World, member: str = "NL-DOUANE", **kwargs: Any) -> str:
 
 
 def signed_by(w: World, member: str) -> CertificateRef:
-    """The certificate a member's client assertion is signed with (Rule 8); a made-up one for others."""
+    """The certificate a member's client assertion is signed with (the token names it, ``tokens.CERT_CLAIM``); a made-up
+    one for others."""
     ident = w.ids.get(member)
     if ident is None:
         return CertificateRef("0" * 64, 1, fingerprint(w.ca.cert))
@@ -342,7 +343,7 @@ def _forged_access(w: World, **changes: Any) -> str:
         ({"cnf": "x"}, "cnf"),
         ({"exp": int(NOW.timestamp()) + 3601, "iat": int(NOW.timestamp())}, "lifetime"),
         ({"roles": ["admin"]}, "roles"),
-        ({tokens.CERT_CLAIM: _DROP}, tokens.CERT_CLAIM),  # Rule 8: every token names its signing certificate
+        ({tokens.CERT_CLAIM: _DROP}, tokens.CERT_CLAIM),  # every token names its signing certificate
         ({tokens.CERT_CLAIM: {"sha256": "a" * 64, "serial": "1f"}}, tokens.CERT_CLAIM),
         ({tokens.CERT_CLAIM: {"sha256": "A" * 64, "serial": "1f", "issuer": "b" * 64}}, "sha256"),
         ({tokens.CERT_CLAIM: {"sha256": "a" * 64, "serial": 31, "issuer": "b" * 64}}, "serial"),

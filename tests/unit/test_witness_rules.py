@@ -1,4 +1,4 @@
-"""The add-checkpoint verdict table (core/witness.py Rule 2), row by row, over real trees and signatures."""
+"""The add-checkpoint verdict table (``gateway.core.witness``), row by row, over real trees and signatures."""
 
 from __future__ import annotations
 
