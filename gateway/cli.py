@@ -315,24 +315,22 @@ def _init_peers(directory: Path, args: argparse.Namespace) -> int:
     return 0
 
 
-def _port(text: str) -> int:
+def _whole(text: str, low: int, high: int, what: str) -> int:
     try:
-        port = int(text)
+        value = int(text)
     except ValueError:
-        port = -1
-    if not 1 <= port <= 65532:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port in 1..65532 (four ports from it are used)")
-    return port
+        value = low - 1
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what} in {low}..{high}")
+    return value
+
+
+def _port(text: str) -> int:
+    return _whole(text, 1, 65532, "a base port (it and the next three are used)")
 
 
 def _days(text: str) -> int:
-    try:
-        days = int(text)
-    except ValueError:
-        days = -1
-    if not 0 <= days <= 3650:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days in 0..3650")
-    return days
+    return _whole(text, 0, 3650, "a whole number of days")
 
 
 def _renew(directory: Path, *, within_days: int, rotate_keys: bool) -> int:

@@ -11,6 +11,9 @@ Rule 2: a check that needs an earlier result that failed (e.g. the policies need
 Rule 3: certificates: each of the gateway's certificate files must match its private key, be valid now, chain
         to a federation anchor (each certificate directly issued by the next, the last by an anchor) and not be
         listed in the CRL. The CRL must be current now; its days to ``nextUpdate`` are printed.
+Rule 4: with a ``[federation]`` section: the signed directory must verify with the operator key, be current and
+        list this gateway (``gateway_id``) with its origin and witness key; the TLS client certificate, when
+        configured, follows Rule 3 against this gateway's own anchors.
 """
 
 from __future__ import annotations

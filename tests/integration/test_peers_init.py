@@ -198,4 +198,8 @@ def test_init_peers_refuses_an_existing_operator_directory(tmp_path: Path, capsy
     with pytest.raises(SystemExit) as exit_info:
         cli_main(["init", "--peers", "3", str(tmp_path / "other")])
     assert exit_info.value.code == 2
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["init", "--peers", "2", "--base-port", "65533", str(tmp_path / "other")])
+    assert exit_info.value.code == 2
+    assert "'65533' is not a base port" in capsys.readouterr().err
     assert not (tmp_path / "other").exists()
