@@ -1,6 +1,7 @@
 """The ``customs-gateway`` command.
 
     customs-gateway init DIR                 create a dev federation (CA, members, gateway keys, registry, config)
+    customs-gateway init --peers 2 DIR       two administrations (CN-GACC, NL-DOUANE) and their signed directory
     customs-gateway init --renew DIR         renew what expires within --within-days (same keys), re-sign the CRL
     customs-gateway crl renew DIR            re-sign the dev CRL (keeps its revocations; --revoke CERTFILE adds one)
     customs-gateway serve --config FILE      run the gateway
@@ -92,6 +93,18 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
         "--within-days", type=_days, default=30, help="with --renew: renew what expires within this many days"
     )
     init.add_argument("--rotate-keys", action="store_true", help="with --renew: give renewed certificates new keys")
+    init.add_argument(
+        "--peers",
+        type=int,
+        choices=[2],
+        help="two administrations: DIR/cn (CN-GACC), DIR/nl (NL-DOUANE), DIR/ops (the signed directory)",
+    )
+    init.add_argument(
+        "--base-port",
+        type=_port,
+        default=8443,
+        help="with --peers: CN-GACC's REST port; its gRPC port is +1, NL-DOUANE's REST +2 and gRPC +3",
+    )
 
     crl = commands.add_parser("crl", help="the development CA's revocation list")
     crl_commands = crl.add_subparsers(dest="crl_command", required=True)
@@ -276,6 +289,8 @@ def _init(args: argparse.Namespace) -> int:
     if args.rotate_keys:
         print("error: --rotate-keys needs --renew", file=sys.stderr)
         return 2
+    if args.peers is not None:
+        return _init_peers(directory, args)
     if directory.exists() and any(directory.iterdir()) and not args.force:
         print(f"error: {directory} is not empty (use --force)", file=sys.stderr)
         return 2
@@ -284,14 +299,43 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _days(text: str) -> int:
+def _init_peers(directory: Path, args: argparse.Namespace) -> int:
+    from gateway.federationtool import init_peers
+
+    if args.force:
+        print("error: --peers writes a new setup only: choose an empty DIR (no --force)", file=sys.stderr)
+        return 2
+    if directory.exists() and any(directory.iterdir()):
+        print(
+            f"error: {directory} is not empty: --peers writes a new setup only (renew each administration with "
+            f"'init --renew {directory}/cn' and '{directory}/nl')",
+            file=sys.stderr,
+        )
+        return 2
+    configs = init_peers(directory, base_port=args.base_port)
+    print(f"two administrations written to {directory}")
+    for config in configs:
+        print(f"  config: {config}")
+    print(f"  federation directory: {directory / 'ops' / 'directory.jws'}\n  NEVER use these keys in production.")
+    return 0
+
+
+def _whole(text: str, low: int, high: int, what: str) -> int:
     try:
-        days = int(text)
+        value = int(text)
     except ValueError:
-        days = -1
-    if not 0 <= days <= 3650:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days in 0..3650")
-    return days
+        value = low - 1
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what} in {low}..{high}")
+    return value
+
+
+def _port(text: str) -> int:
+    return _whole(text, 1, 65532, "a base port (it and the next three are used)")
+
+
+def _days(text: str) -> int:
+    return _whole(text, 0, 3650, "a whole number of days")
 
 
 def _renew(directory: Path, *, within_days: int, rotate_keys: bool) -> int:

@@ -11,6 +11,9 @@ Rule 2: a check that needs an earlier result that failed (e.g. the policies need
 Rule 3: certificates: each of the gateway's certificate files must match its private key, be valid now, chain
         to a federation anchor (each certificate directly issued by the next, the last by an anchor) and not be
         listed in the CRL. The CRL must be current now; its days to ``nextUpdate`` are printed.
+Rule 4: with a ``[federation]`` section: the signed directory must verify with the operator key, be current and
+        list this gateway (``gateway_id``) with its origin and witness key; the TLS client certificate, when
+        configured, follows Rule 3 against this gateway's own anchors.
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ from gateway.core.errors import GatewayError
 from gateway.core.payloads import MESSAGE_TYPES
 from gateway.core.pki import FederationTrust
 from gateway.core.policy import Authorizer
+from gateway.federationsettings import FederationSettings
 from gateway.infra.backends import read_password
+from gateway.infra.federationfiles import load_operator_key, load_witness_key, read_directory
 from gateway.infra.files import (
     load_certificates,
     load_checkpoint_history,
@@ -108,6 +113,7 @@ def check_deployment(settings: Settings, now: datetime) -> list[Check]:
         ("signing certificate", lambda c: _certificate(c, c.settings.signing_cert, "signing key")),
         ("policies", _policies),
         ("policies agree with the registry", _policies_registry),
+        *(_federation_steps(settings.federation) if settings.federation else ()),
     )
     checks: list[Check] = []
     for name, step in steps:
@@ -117,6 +123,32 @@ def check_deployment(settings: Settings, now: datetime) -> list[Check]:
             checks.append(Check(name, ok=False, detail=_reason(exc)))
             context.results.pop(name, None)
     return checks
+
+
+def _federation_steps(federation: FederationSettings) -> Sequence[tuple[str, Callable[[_Context], str]]]:
+    """With a ``[federation]`` section: the signed directory and, when configured, the TLS client certificate
+    towards the peers (the same certificate rules as the gateway's own, Rule 3)."""
+    steps: list[tuple[str, Callable[[_Context], str]]] = [
+        ("federation directory", lambda c: _federation_directory(c, federation))
+    ]
+    if federation.client_cert is not None and federation.client_key is not None:
+        cert, key = federation.client_cert, federation.client_key
+        steps.append(("federation client key", lambda c: _key(c, "federation client key", key)))
+        steps.append(("federation client certificate", lambda c: _certificate(c, cert, "federation client key")))
+    return steps
+
+
+def _federation_directory(context: _Context, federation: FederationSettings) -> str:
+    directory = read_directory(federation.directory, load_operator_key(federation.operator_key), context.now)
+    me = directory.gateways.get(federation.gateway_id)
+    if me is None or me.origin != context.settings.origin:
+        raise ValueError(
+            f"version {directory.version} does not list {federation.gateway_id} with origin {context.settings.origin}"
+        )
+    if _public_of(me.witness.key) != _public(load_witness_key(federation.witness_key)):
+        raise ValueError(f"{federation.witness_key} is not the witness key the directory lists")
+    peers = sorted(set(directory.gateways) - {federation.gateway_id})
+    return f"version {directory.version} verifies, lists {federation.gateway_id}; peers: {', '.join(peers) or 'none'}"
 
 
 def _reason(exc: BaseException) -> str:

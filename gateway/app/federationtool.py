@@ -6,6 +6,9 @@
     customs-gateway federation sign DIR [--valid-days 30]       sign the draft: DIR/directory.jws, next version
     customs-gateway federation show FILE [--operator-key PUB]   verify a signed directory and print it
 
+``customs-gateway init --peers 2 DIR`` (:func:`init_peers`) runs the same steps for the two-administration dev
+setup: DIR/cn and DIR/nl (one administration each, ``gateway.infra.devpki``), DIR/ops (the operator).
+
 ``add-peer`` reads everything from the gateway's own files: its origin and checkpoint key history, its TLS and
 signing trust anchors, its REST and gRPC addresses; it creates the gateway's witness key beside its checkpoint
 key (``witness.key``, mode 0600) when there is none, and adds a ``[federation]`` section to its config when it
@@ -34,7 +37,7 @@ from gateway.core.checkpoint import MAX_NOTE_BYTES
 from gateway.core.cosignature import Witness
 from gateway.core.directory import directory_to_json, sign_directory
 from gateway.core.errors import Unavailable
-from gateway.infra.devpki import pem_key
+from gateway.infra.devpki import RELAY_CLIENT, create_federation, peer_administrations, pem_key
 from gateway.infra.federationfiles import (
     DRAFT,
     OPERATOR_KEY,
@@ -137,9 +140,22 @@ def _der_list(path: Path) -> list[str]:
 
 
 def _add_peer(args: argparse.Namespace) -> int:
-    directory: Path = args.directory
+    members = [m.strip() for m in args.members.split(",") if m.strip()] if args.members else None
+    add_peer(args.directory, args.config, members=members, rest_url=args.rest_url, grpc_target=args.grpc_target)
+    return 0
+
+
+def add_peer(
+    directory: Path,
+    config: Path,
+    *,
+    members: list[str] | None = None,
+    rest_url: str | None = None,
+    grpc_target: str | None = None,
+) -> None:
+    """Add (or replace) the gateway of ``config`` in the draft of ``directory`` (``federation add-peer``)."""
     draft = _read_draft(directory)
-    settings = load_settings(args.config)
+    settings = load_settings(config)
     registry = load_registry(settings.trust_registry)
     home = registry.get(settings.member_id)
     if home is None:
@@ -149,13 +165,12 @@ def _add_peer(args: argparse.Namespace) -> int:
     )
     witness = Witness(_witness_name(settings.origin), _witness_key(witness_path).public_key())
     load_private_key(settings.signing_key)  # the gateway's files must be complete before it is listed
-    rest_url = args.rest_url or f"https://{settings.host}:{settings.rest_port}"
+    rest_url = rest_url or f"https://{settings.host}:{settings.rest_port}"
     grpc = (
-        args.grpc_target
-        if args.grpc_target is not None
+        grpc_target
+        if grpc_target is not None
         else (f"{settings.host}:{settings.grpc_port}" if settings.grpc_port else "")
     )
-    members = [m.strip() for m in (args.members or settings.member_id).split(",") if m.strip()]
     entry = {
         "id": settings.member_id,
         "administration": home.name,
@@ -167,30 +182,65 @@ def _add_peer(args: argparse.Namespace) -> int:
         "origin": settings.origin,
         "checkpoint_keys": list(load_checkpoint_history(settings.checkpoint_key, settings.origin).vkeys),
         "witness_key": witness.vkey,
-        "members": sorted(members),
+        "members": sorted(members or [settings.member_id]),
     }
     draft["gateways"] = [g for g in draft["gateways"] if g.get("id") != entry["id"]] + [entry]
     draft["gateways"].sort(key=lambda g: str(g.get("id")))
     _write_draft(directory, draft)
     if settings.federation is None:
-        _add_config_section(args.config, directory, witness_path)
+        add_config_section(config, directory, witness_path)
     print(f"{entry['id']} added to {directory / DRAFT} (witness {witness.vkey}); sign it to publish")
-    return 0
 
 
 def _relative(path: Path, base: Path) -> str:
     return os.path.relpath(path.resolve(), base.resolve())
 
 
-def _add_config_section(config: Path, directory: Path, witness_key: Path) -> None:
+def add_config_section(
+    config: Path,
+    directory: Path,
+    witness_key: Path,
+    *,
+    gateway_id: str | None = None,
+    client: tuple[Path, Path] | None = None,
+) -> None:
+    """Append a ``[federation]`` section to ``config``: the signed directory and operator key of ``directory``,
+    the witness key, and optionally the gateway id and its TLS client certificate and key (paths relative to
+    the config, as ``gateway.federationsettings`` reads them)."""
     base = config.resolve().parent
     section = (
-        "\n[federation]                     # written by 'customs-gateway federation add-peer'\n"
+        "\n[federation]                     # written by 'federation add-peer' / 'init --peers'\n"
         f'directory = "{_relative(directory / SIGNED, base)}"\n'
         f'operator_key = "{_relative(directory / OPERATOR_PUB, base)}"\n'
         f'witness_key = "{_relative(witness_key, base)}"\n'
     )
+    if gateway_id is not None:
+        section += f'gateway_id = "{gateway_id}"\n'
+    if client is not None:
+        section += f'client_cert = "{_relative(client[0], base)}"\nclient_key = "{_relative(client[1], base)}"\n'
     write_public(config, config.read_bytes() + section.encode())
+
+
+def init_peers(out_dir: Path, *, base_port: int = 8443) -> list[Path]:
+    """The two-administration dev setup under ``out_dir``: ``cn/`` and ``nl/`` (each its own CA, gateway keys,
+    TLS client certificate, members and registry, ``devpki.peer_administrations``), ``ops/`` (the operator key)
+    and ONE signed directory listing both gateways, which both configs name. Returns the two config paths.
+
+    Why: the same steps an operator runs by hand (``federation init``, ``add-peer``, ``sign``), so the dev setup
+    cannot drift from what the commands produce."""
+    ops = out_dir / "ops"
+    if _init(ops, "cgw-dev-peers", force=False) != 0:
+        raise Unavailable(f"{ops / OPERATOR_KEY} exists")
+    configs: list[Path] = []
+    for admin in peer_administrations(base_port):
+        config = create_federation(out_dir / admin.gateway_id.split("-")[0].lower(), administration=admin)
+        gateway_dir = config.parent / "gateway"
+        client = (config.parent / f"{RELAY_CLIENT}.crt", config.parent / f"{RELAY_CLIENT}.key")
+        add_config_section(config, ops, gateway_dir / WITNESS_KEY, gateway_id=admin.gateway_id, client=client)
+        add_peer(ops, config, members=sorted(admin.local))
+        configs.append(config)
+    _sign(ops, DEFAULT_VALID_DAYS)
+    return configs
 
 
 def _sign(directory: Path, valid_days: int) -> int:

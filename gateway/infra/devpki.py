@@ -11,6 +11,12 @@ Layout written by :func:`create_federation` (paths in ``gateway.toml`` are relat
     OUT/gateway/tls-server.crt/.key, signing.crt/.key, checkpoint.key, checkpoint.pub, checkpoint.keys
     OUT/members/<ID>/signing.crt/.key, tls-client.crt/.key
     OUT/members/NL-DOUANE/revoked-signing.crt/.key   (its serial is listed in the CRL)
+    OUT/gateway/relay-client.crt/.key                 (only for a peer administration, see below)
+
+One administration per call: :data:`SINGLE` (the default) serves every dev member itself; the two of
+:func:`peer_administrations` (CN-GACC and NL-DOUANE, each with its own CA) serve their own members and list the
+other's in the registry without certificates, so Cedar still knows their kind, country and programmes. The
+federation directory that ties peers together is written by ``gateway.federationtool.init_peers``.
 
 Rule 1: every certificate is ECDSA P-256 / SHA-256; leaves carry BasicConstraints CA:FALSE (critical),
         KeyUsage (critical), an EKU, a SAN, SKI and AKI; the root is CA:TRUE pathlen:0 (critical) with
@@ -20,11 +26,15 @@ Rule 2: member identity is the SAN URI ``urn:cgw:member:<ID>``; the gateway's ow
 Rule 3: private keys are PKCS#8 PEM, created with mode 0600 (never briefly world-readable).
 Rule 4: time is an argument (``now``); validity: root 10 years, leaves 1 year, CRL nextUpdate 7 days. Every
         ``notBefore`` / ``thisUpdate`` is back-dated by :data:`BACKDATE` to tolerate small clock skew.
+Rule 5: a peer administration's gateway TLS client certificate (its identity towards the other gateways) has
+        subject CN = the gateway id, SAN ``urn:cgw:gateway:<ID>`` (never a member) and EKU clientAuth, and is
+        issued by that administration's own CA only.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Address
@@ -72,14 +82,63 @@ MEMBERS: tuple[DevMember, ...] = (
     DevMember("AUDIT-GACC", "GACC Security Audit Office", MemberKind.AUDITOR, "CN"),
 )
 
-GATEWAY_TOML = f"""\
+
+@dataclass(frozen=True, slots=True)
+class Administration:
+    """What one gateway of the dev setup is: its home member, origin, ports and the members it serves itself
+    (they get certificates; every other member of :data:`MEMBERS` is listed in its registry without any)."""
+
+    gateway_id: str
+    origin: str
+    rest_port: int
+    grpc_port: int
+    local: frozenset[str]
+    ca_name: str = "customs-gateway DEV root CA"
+    relay_client: bool = False  # Rule 5: write gateway/relay-client.crt/.key
+
+    @property
+    def country(self) -> str:
+        return next(m.country for m in MEMBERS if m.id == self.gateway_id)
+
+
+SINGLE = Administration(HOME_ID, ORIGIN, 8443, 8444, frozenset(m.id for m in MEMBERS))
+PEER_LOCAL_MEMBERS = {
+    "CN-GACC": frozenset({"CN-GACC", "CARRIER-COSCO", "AUDIT-GACC"}),
+    "NL-DOUANE": frozenset({"NL-DOUANE", "PORT-NLRTM"}),
+}
+RELAY_CLIENT = "gateway/relay-client"  # .crt / .key beside the gateway's other keys (Rule 5)
+
+
+def peer_administrations(base_port: int = 8443) -> tuple[Administration, ...]:
+    """CN-GACC and NL-DOUANE as two administrations; ports ``base_port`` .. ``base_port + 3`` (REST, gRPC each)."""
+    return tuple(
+        Administration(
+            gateway_id,
+            f"cgw.{gateway_id.lower()}.example/ledger",
+            base_port + 2 * i,
+            base_port + 2 * i + 1,
+            local,
+            ca_name=f"customs-gateway DEV root CA {gateway_id}",
+            relay_client=True,
+        )
+        for i, (gateway_id, local) in enumerate(PEER_LOCAL_MEMBERS.items())
+    )
+
+
+def gateway_toml(admin: Administration) -> str:
+    return GATEWAY_TOML.format(
+        member_id=admin.gateway_id, origin=admin.origin, rest_port=admin.rest_port, grpc_port=admin.grpc_port
+    )
+
+
+GATEWAY_TOML = """\
 # DEV federation written by gateway.infra.devpki: never use these keys in production.
 [gateway]
-member_id = "{HOME_ID}"            # the home administration this gateway serves
-origin = "{ORIGIN}"   # signed-note checkpoint origin line
+member_id = "{member_id}"            # the home administration this gateway serves
+origin = "{origin}"   # signed-note checkpoint origin line
 host = "127.0.0.1"
-rest_port = 8443
-grpc_port = 8444                 # gRPC listener (mTLS required); 0 = a free port
+rest_port = {rest_port}
+grpc_port = {grpc_port}                 # gRPC listener (mTLS required); 0 = a free port
 data_dir = "data"
 [tls]
 cert = "gateway/tls-server.crt"
@@ -121,9 +180,9 @@ def _name(common_name: str, country: str | None = None) -> x509.Name:
     return x509.Name(attrs)
 
 
-def _root(now: datetime) -> tuple[Issuer, x509.Certificate]:
+def _root(now: datetime, common_name: str) -> tuple[Issuer, x509.Certificate]:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = _name("customs-gateway DEV root CA")
+    name = _name(common_name)
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     cert = (
         x509.CertificateBuilder()
@@ -237,20 +296,21 @@ def _write_pair(directory: Path, stem: str, key: ec.EllipticCurvePrivateKey, cer
     write_public(directory / f"{stem}.crt", _pem_cert(cert))
 
 
-def create_federation(out_dir: Path, *, now: datetime | None = None) -> Path:
-    """Write the whole dev federation under ``out_dir`` (created if missing); return the gateway.toml path.
+def create_federation(out_dir: Path, *, now: datetime | None = None, administration: Administration = SINGLE) -> Path:
+    """Write one administration's dev files under ``out_dir`` (created if missing); return the gateway.toml path.
 
     Existing files of the layout are overwritten (keys keep mode 0600)."""
     now = datetime.now(UTC) if now is None else now.astimezone(UTC)
     out_dir = Path(out_dir)
-    issuer, root_cert = _root(now)
+    admin = administration
+    issuer, root_cert = _root(now, admin.ca_name)
     write_secret(out_dir / "ca" / "root-ca.key", pem_key(issuer.key))
     write_public(out_dir / "ca" / "root-ca.crt", _pem_cert(root_cert))
 
     gateway_dir = out_dir / "gateway"
     tls_key, tls_cert = issue_leaf(
         issuer,
-        _name("customs-gateway localhost", "CN"),
+        _name("customs-gateway localhost", admin.country),
         [x509.DNSName("localhost"), x509.IPAddress(IPv4Address("127.0.0.1"))],
         ExtendedKeyUsageOID.SERVER_AUTH,
         now,
@@ -258,19 +318,31 @@ def create_federation(out_dir: Path, *, now: datetime | None = None) -> Path:
     _write_pair(gateway_dir, "tls-server", tls_key, tls_cert)
     sign_key, sign_cert = issue_leaf(
         issuer,
-        _name(f"customs-gateway {HOME_ID} signing", "CN"),
-        [x509.UniformResourceIdentifier(GATEWAY_URI_PREFIX + HOME_ID)],
+        _name(f"customs-gateway {admin.gateway_id} signing", admin.country),
+        [x509.UniformResourceIdentifier(GATEWAY_URI_PREFIX + admin.gateway_id)],
         DOCUMENT_SIGNING,
         now,
     )
     _write_pair(gateway_dir, "signing", sign_key, sign_cert)
+    if admin.relay_client:  # Rule 5
+        client_key, client_cert = issue_leaf(
+            issuer,
+            _name(admin.gateway_id, admin.country),
+            [x509.UniformResourceIdentifier(GATEWAY_URI_PREFIX + admin.gateway_id)],
+            ExtendedKeyUsageOID.CLIENT_AUTH,
+            now,
+        )
+        _write_pair(out_dir, RELAY_CLIENT, client_key, client_cert)
     checkpoint_key = ed25519.Ed25519PrivateKey.generate()
     write_secret(gateway_dir / "checkpoint.key", pem_key(checkpoint_key))
-    write_checkpoint_history(gateway_dir / "checkpoint.key", KeyHistory(ORIGIN, (checkpoint_key.public_key(),)))
+    write_checkpoint_history(gateway_dir / "checkpoint.key", KeyHistory(admin.origin, (checkpoint_key.public_key(),)))
 
     members: list[Member] = []
     revoked: list[x509.Certificate] = []
     for dev in MEMBERS:
+        if dev.id not in admin.local:  # a foreign member: known by kind, country and programmes, no certificate
+            members.append(_member(dev, (), home=False))
+            continue
         member_dir = out_dir / "members" / dev.id
         san: list[x509.GeneralName] = [x509.UniformResourceIdentifier(MEMBER_URI_PREFIX + dev.id)]
         subject = _name(dev.id, dev.country)
@@ -284,23 +356,25 @@ def create_federation(out_dir: Path, *, now: datetime | None = None) -> Path:
             _write_pair(member_dir, "revoked-signing", key, cert)
             certs.append(cert)
             revoked.append(cert)
-        members.append(
-            Member(
-                id=dev.id,
-                name=dev.name,
-                kind=dev.kind,
-                country=dev.country,
-                programs=frozenset(dev.programs),
-                cert_fingerprints=frozenset(fingerprint(c.public_bytes(serialization.Encoding.DER)) for c in certs),
-                endpoints=(Endpoint(kind="pull", url=""),),
-                home=dev.id == HOME_ID,
-            )
-        )
+        members.append(_member(dev, certs, home=dev.id == admin.gateway_id))
 
     crl = build_crl(issuer, revoked, now)
     write_public(out_dir / "ca" / "root-ca.crl", crl.public_bytes(serialization.Encoding.PEM))
     registry = registry_to_json(build_registry(members))
     write_public(out_dir / "registry.json", (json.dumps(registry, indent=2) + "\n").encode())
     config = out_dir / "gateway.toml"
-    write_public(config, GATEWAY_TOML.encode())
+    write_public(config, gateway_toml(admin).encode())
     return config
+
+
+def _member(dev: DevMember, certs: Sequence[x509.Certificate], *, home: bool) -> Member:
+    return Member(
+        id=dev.id,
+        name=dev.name,
+        kind=dev.kind,
+        country=dev.country,
+        programs=frozenset(dev.programs),
+        cert_fingerprints=frozenset(fingerprint(c.public_bytes(serialization.Encoding.DER)) for c in certs),
+        endpoints=(Endpoint(kind="pull", url=""),),
+        home=home,
+    )
