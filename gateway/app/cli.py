@@ -300,7 +300,7 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _init_peers(directory: Path, args: argparse.Namespace) -> int:
-    from gateway.federationtool import init_peers
+    from gateway.app.federationtool import init_peers
 
     if args.force:
         print("error: --peers writes a new setup only: choose an empty DIR (no --force)", file=sys.stderr)

@@ -30,12 +30,12 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from gateway.app.federationsettings import FederationSettings
 from gateway.app.settings import Settings, load_settings
 from gateway.core.errors import GatewayError
 from gateway.core.payloads import MESSAGE_TYPES
 from gateway.core.pki import FederationTrust
 from gateway.core.policy import Authorizer
-from gateway.federationsettings import FederationSettings
 from gateway.infra.backends import read_password
 from gateway.infra.federationfiles import load_operator_key, load_witness_key, read_directory
 from gateway.infra.files import (

@@ -206,7 +206,7 @@ def add_config_section(
 ) -> None:
     """Append a ``[federation]`` section to ``config``: the signed directory and operator key of ``directory``,
     the witness key, and optionally the gateway id and its TLS client certificate and key (paths relative to
-    the config, as ``gateway.federationsettings`` reads them)."""
+    the config, as ``gateway.app.federationsettings`` reads them)."""
     base = config.resolve().parent
     section = (
         "\n[federation]                     # written by 'federation add-peer' / 'init --peers'\n"

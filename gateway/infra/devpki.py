@@ -16,7 +16,7 @@ Layout written by :func:`create_federation` (paths in ``gateway.toml`` are relat
 One administration per call: :data:`SINGLE` (the default) serves every dev member itself; the two of
 :func:`peer_administrations` (CN-GACC and NL-DOUANE, each with its own CA) serve their own members and list the
 other's in the registry without certificates, so Cedar still knows their kind, country and programmes. The
-federation directory that ties peers together is written by ``gateway.federationtool.init_peers``.
+federation directory that ties peers together is written by ``gateway.app.federationtool.init_peers``.
 
 Rule 1: every certificate is ECDSA P-256 / SHA-256; leaves carry BasicConstraints CA:FALSE (critical),
         KeyUsage (critical), an EKU, a SAN, SKI and AKI; the root is CA:TRUE pathlen:0 (critical) with

@@ -21,14 +21,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from gateway.cli import main as cli_main
+from gateway.app.cli import main as cli_main
+from gateway.app.main import running_gateway
+from gateway.app.settings import Settings, load_settings
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.cosignature import verify_cosigned
 from gateway.core.directory import Directory
 from gateway.infra.federationfiles import load_operator_key, read_directory
 from gateway.infra.files import load_certificates, load_checkpoint_key, load_registry
-from gateway.main import running_gateway
-from gateway.settings import Settings, load_settings
 
 ADMINS = {"CN-GACC": "cn", "NL-DOUANE": "nl"}
 SERVED = {"CN-GACC": ["AUDIT-GACC", "CARRIER-COSCO", "CN-GACC"], "NL-DOUANE": ["NL-DOUANE", "PORT-NLRTM"]}
