@@ -16,7 +16,14 @@ from typing import Any
 from gateway.core.audit import rfc3339
 from gateway.core.errors import Internal
 from gateway.infra.redis_scripts import MESSAGE_FIELDS
-from gateway.interfaces.protocols import DeliveryOutcome, DeliveryState, RecipientState, Relays, StoredMessage, relay_peer
+from gateway.interfaces.protocols import (
+    DeliveryOutcome,
+    DeliveryState,
+    RecipientState,
+    Relays,
+    StoredMessage,
+    relay_peer,
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from gateway.core.audit import AuditEvent
+from gateway.core.directory import PeerGateway
 from gateway.core.envelope import SignedClaims
 from gateway.core.errors import Internal
 from gateway.core.model import ChainValidator, Endpoint, Header, Member
@@ -89,7 +90,7 @@ def relay_queue(peer: str) -> str:
     """The inbox name under which a message waits to be relayed to the peer gateway ``peer`` (issue 19).
 
     Why: a relay row IS an inbox entry of this name, so the push machinery (due work, attempts, leases, dead
-    letters, redrive; ``gateway.delivery``) carries relays too, with one retry policy. A member id can never
+    letters, redrive; ``gateway.delivery.worker``) carries relays too, with one retry policy. A member id can never
     contain ``:`` (``gateway.core.registry.MEMBER_ID``), so no member can pull or own this inbox."""
     return RELAY_QUEUE_PREFIX + peer
 
@@ -531,6 +532,19 @@ class Deliverer(Protocol):
     kind: str  # the Endpoint.kind it serves: "webhook" | "grpc" | "soap"
 
     async def deliver(self, recipient: Member, endpoint: Endpoint, item: InboxItem) -> DeliveryAttempt: ...
+
+
+class Relayer(Protocol):
+    """Relays one stored message to one peer gateway (issue 19; ``gateway.infra.relay_client``).
+
+    Rule 1: byte-identical retries, as ``Deliverer`` Rule 1: the sender's evidence and payload, unchanged.
+    Rule 2: every await has a timeout; a timeout is a retryable attempt, never an exception.
+    Rule 3: ``delivered`` only with the peer's verified receipt in ``DeliveryAttempt.receipt``.
+    """
+
+    kind: str  # "relay"
+
+    async def relay(self, peer: PeerGateway, item: InboxItem) -> DeliveryAttempt: ...
 
 
 class DocumentVerifier(Protocol):

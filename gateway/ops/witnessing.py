@@ -11,7 +11,8 @@ Rule 2: a request is unauthenticated by design (the checkpoint carries the log's
         (``core.witness.MAX_REQUEST_BYTES``). Refusals are logged; a fork (a second root for a cosigned size) and
         a failed consistency proof are evidence of a misbehaving log and are also recorded as ``admin`` ledger
         events (``witness_refused``), with the origin, size and both roots.
-Rule 3: the submitting side sends each new checkpoint to every peer witness of the directory, concurrently, each
+Rule 3: the submitting side sends each new checkpoint to every peer witness of the directory (over TLS to the peer's
+        anchors, presenting the gateway client certificate when ``[federation]`` gives one), concurrently, each
         request bounded by ``submit_timeout_seconds``; it starts from the size the witness last reported (0 at
         first) and follows a 409 ``text/x.tlog.size`` hint once per round. It checks each returned line with the
         peer's witness key from the directory before publishing it: a peer cannot add a line that does not verify.
@@ -50,6 +51,7 @@ from gateway.core.witness import (
     judge,
     parse_add_checkpoint,
 )
+from gateway.infra.relay_client import ClientIdentity, relay_tls
 from gateway.interfaces.protocols import Clock, Store, WitnessStore
 from gateway.ops.ledger import Ledger, SignedHead
 
@@ -161,11 +163,10 @@ class WitnessService:
         return 0 if latest is None else latest.size
 
 
-def peer_tls(peer: PeerGateway) -> ssl.SSLContext:
-    """Rule 3: the peer's server certificate must chain to the TLS anchors the directory lists for it."""
-    context = ssl.create_default_context(cadata=b"".join(peer.tls_anchors))
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
+def peer_tls(peer: PeerGateway, client: ClientIdentity | None = None) -> ssl.SSLContext:
+    """Rule 3: the peer's server certificate must chain to the TLS anchors the directory lists for it; with a
+    ``client`` identity (``[federation] client_cert/client_key``) this gateway presents its client certificate."""
+    return relay_tls(peer, client)
 
 
 class Cosigner:
@@ -180,8 +181,10 @@ class Cosigner:
         directory: Callable[[], Directory],
         gateway_id: str,
         timeout_seconds: float,
+        client: ClientIdentity | None = None,
     ) -> None:
         self._ledger = ledger
+        self._client = client  # Rule 3: the gateway's TLS client certificate, presented to every peer witness
         self._store = store
         self._clock = clock
         self._directory = directory
@@ -263,7 +266,7 @@ class Cosigner:
     def _context(self, peer: PeerGateway) -> ssl.SSLContext:
         known = self._tls.get(peer.id)
         if known is None or known[0] != peer.tls_anchors:
-            known = self._tls[peer.id] = (peer.tls_anchors, peer_tls(peer))
+            known = self._tls[peer.id] = (peer.tls_anchors, peer_tls(peer, self._client))
         return known[1]
 
     def _checked_line(self, peer: PeerGateway, head: SignedHead, text: str) -> str:
