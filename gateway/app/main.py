@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import gc
 import os
 import signal
@@ -68,7 +69,7 @@ from gateway.infra.files import (
     load_trust,
 )
 from gateway.infra.policyfiles import bundle_programs, load_bundle
-from gateway.infra.relay_client import ClientIdentity, RelayClient
+from gateway.infra.relay_client import ClientIdentity, RelayClient, relay_tls
 from gateway.infra.webhook import WebhookDeliverer, webhook_tls
 from gateway.interfaces.protocols import Deliverer, PortStreamStore, Store, WitnessStore
 from gateway.ops.exchangelog import ExchangeLog
@@ -586,7 +587,8 @@ class Witnessing:
             directory=in_force,
             gateway_id=federation.gateway_id,
             timeout_seconds=federation.submit_timeout_seconds,
-            client=accepted.client,  # the gateway's TLS client identity towards its peers, when configured
+            # the gateway's TLS client identity towards its peers, when configured
+            tls=functools.partial(relay_tls, identity=accepted.client),
         )
         log.info("federation directory accepted", version=directory.version, peers=len(directory.gateways) - 1)
         return cls(service, cosigner, witness_store)

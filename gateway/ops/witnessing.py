@@ -51,7 +51,6 @@ from gateway.core.witness import (
     judge,
     parse_add_checkpoint,
 )
-from gateway.infra.relay_client import ClientIdentity, relay_tls
 from gateway.interfaces.protocols import Clock, Store, WitnessStore
 from gateway.ops.ledger import Ledger, SignedHead
 
@@ -163,10 +162,11 @@ class WitnessService:
         return 0 if latest is None else latest.size
 
 
-def peer_tls(peer: PeerGateway, client: ClientIdentity | None = None) -> ssl.SSLContext:
-    """Rule 3: the peer's server certificate must chain to the TLS anchors the directory lists for it; with a
-    ``client`` identity (``[federation] client_cert/client_key``) this gateway presents its client certificate."""
-    return relay_tls(peer, client)
+def peer_tls(peer: PeerGateway) -> ssl.SSLContext:
+    """Rule 3: the peer's server certificate must chain to the TLS anchors the directory lists for it."""
+    context = ssl.create_default_context(cadata=b"".join(peer.tls_anchors))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
 
 
 class Cosigner:
@@ -181,10 +181,12 @@ class Cosigner:
         directory: Callable[[], Directory],
         gateway_id: str,
         timeout_seconds: float,
-        client: ClientIdentity | None = None,
+        tls: Callable[[PeerGateway], ssl.SSLContext] = peer_tls,
     ) -> None:
         self._ledger = ledger
-        self._client = client  # Rule 3: the gateway's TLS client certificate, presented to every peer witness
+        # Rule 3: the TLS context towards a peer; the gateway passes one that also presents its client certificate
+        # (``gateway.infra.relay_client.relay_tls``) when ``[federation]`` gives one
+        self._tls_for = tls
         self._store = store
         self._clock = clock
         self._directory = directory
@@ -266,7 +268,7 @@ class Cosigner:
     def _context(self, peer: PeerGateway) -> ssl.SSLContext:
         known = self._tls.get(peer.id)
         if known is None or known[0] != peer.tls_anchors:
-            known = self._tls[peer.id] = (peer.tls_anchors, peer_tls(peer, self._client))
+            known = self._tls[peer.id] = (peer.tls_anchors, self._tls_for(peer))
         return known[1]
 
     def _checked_line(self, peer: PeerGateway, head: SignedHead, text: str) -> str:

@@ -30,21 +30,21 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from gateway.client import MemberCredentials, sign_message
+from gateway.app.main import SystemClock, load_state
+from gateway.app.settings import Delivery, load_settings
+from gateway.client.rest import MemberCredentials, sign_message
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.directory import PeerGateway
 from gateway.core.receipt import make_receipt, receipt_signer
 from gateway.core.signing import chain_x5c
-from gateway.deadletters import DeadLetters
-from gateway.delivery import DeliveryWorker
+from gateway.delivery.deadletters import DeadLetters
+from gateway.delivery.worker import DeliveryWorker
+from gateway.exchange.pipeline import evidence_digest
+from gateway.exchange.rejections import Rejections
+from gateway.exchange.state import GatewayState
 from gateway.infra.relay_client import ENVELOPE_HEADER, ClientIdentity, RelayClient
 from gateway.infra.sqlite import SqliteStore
-from gateway.main import SystemClock, load_state
-from gateway.pipeline import evidence_digest
-from gateway.ports import Disposition, StoredMessage, relay_queue
-from gateway.rejections import Rejections
-from gateway.settings import Delivery, load_settings
-from gateway.state import GatewayState
+from gateway.interfaces.protocols import Disposition, StoredMessage, relay_queue
 from tests.unit._testpki import DOCUMENT_SIGNING, Identity, TestCA
 
 NOW = datetime.now(UTC)
