@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import gc
 import os
 import signal
 import socket
 import ssl
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +43,7 @@ from gateway.app.auditor import publish_checkpoint_file
 from gateway.app.eventloop import loop_name
 from gateway.app.federationsettings import FederationSettings
 from gateway.app.settings import Settings
+from gateway.core.directory import PeerGateway
 from gateway.core.errors import GatewayError, Unavailable
 from gateway.core.payloads import MESSAGE_TYPES
 from gateway.core.pki import FederationTrust
@@ -67,6 +69,7 @@ from gateway.infra.files import (
     load_trust,
 )
 from gateway.infra.policyfiles import bundle_programs, load_bundle
+from gateway.infra.relay_client import ClientIdentity, RelayClient, relay_tls
 from gateway.infra.webhook import WebhookDeliverer, webhook_tls
 from gateway.interfaces.protocols import Deliverer, PortStreamStore, Store, WitnessStore
 from gateway.ops.exchangelog import ExchangeLog
@@ -211,6 +214,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
         if settings.store.backend == "redis":  # other processes accept aeo.status.v1 too: follow the shared ledger
             aeo.follow(store, lambda: state.require_trust().registry)
         metrics = Metrics(MESSAGE_TYPES)
+        federation = None if settings.federation is None else Federation.load(settings, settings.federation, clock)
         pipeline = Pipeline(
             store=store,
             state=state,
@@ -221,8 +225,11 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             crash=CrashPoint.parse(settings.crash_point),
             translators={MEDIA_EDIFACT: EdifactTranslator()},
             ports=ports,
+            routes=None if federation is None else federation.routes,
         )
-        push = PushDelivery.build(settings, state, store, clock, metrics, rejections=pipeline.rejections)
+        push = PushDelivery.build(
+            settings, state, store, clock, metrics, rejections=pipeline.rejections, federation=federation
+        )
         reloading = asyncio.Lock()  # policy and trust reloads never interleave (gateway/ops/trustadmin.py Rule 5)
         policies = PolicyReloader(
             state=state,
@@ -262,8 +269,10 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
         if rotation is not None:
             log.info("checkpoint key rotation recorded in the ledger", old_key=rotation[0], new_key=rotation[1])
         await ledger.checkpoint()
-        if settings.federation is not None:
-            witnessing = await Witnessing.start(settings, settings.federation, store, ledger, clock)
+        if settings.federation is not None and federation is not None:
+            witnessing = await Witnessing.start(
+                settings, settings.federation, federation, store=store, ledger=ledger, clock=clock
+            )
         checkpointer = asyncio.create_task(
             _checkpoint_loop(ledger, pipeline, witnessing.cosigner if witnessing else None), name="cgw-checkpointer"
         )
@@ -393,6 +402,7 @@ class PushDelivery:
     worker: DeliveryWorker
     operations: Operations
     grpc_push: GrpcDeliverer
+    relay: RelayClient | None = None  # gateway-to-gateway relay ([federation]; issue 19)
 
     @classmethod
     def build(
@@ -404,6 +414,7 @@ class PushDelivery:
         metrics: Metrics,
         *,
         rejections: Rejections,
+        federation: Federation | None = None,
     ) -> PushDelivery:
         webhook = WebhookDeliverer(
             identity=state.identity,
@@ -423,6 +434,11 @@ class PushDelivery:
             timeout_seconds=settings.delivery.timeout_seconds,
         )
         deliverers: list[Deliverer] = [webhook, soap, grpc_push]
+        relay = None
+        if federation is not None:  # relay entries go to the peer gateways (gateway/delivery/worker.py Rule 6a)
+            relay = RelayClient(
+                identity=federation.client, timeout_seconds=settings.delivery.timeout_seconds, clock=clock.now
+            )
         worker = DeliveryWorker(
             store=store,
             state=state,
@@ -432,6 +448,8 @@ class PushDelivery:
             metrics=metrics,
             crash=CrashPoint.parse(settings.crash_point),
             leases=settings.store.backend == "redis",  # several processes may push from one store
+            relayer=relay,
+            peers=None if federation is None else federation.peers,
         )
         operations = Operations(
             store=store,
@@ -442,12 +460,14 @@ class PushDelivery:
             clock=clock,
             tls_certificate=load_certificates(settings.tls_cert)[0],  # the one server_tls serves
         )
-        return cls(webhook, worker, operations, grpc_push)
+        return cls(webhook, worker, operations, grpc_push, relay)
 
     async def stop(self, grace: float) -> None:
         await self.worker.stop(grace)
         await self.webhook.close()
         await self.grpc_push.close()
+        if self.relay is not None:
+            await self.relay.close()
 
 
 async def _close_stores(
@@ -501,6 +521,31 @@ async def _checkpoint_loop(ledger: Ledger, pipeline: Pipeline, cosigner: Cosigne
 
 
 @dataclass(frozen=True, slots=True)
+class Federation:
+    """The accepted federation directory in force, and what this gateway does with it beside witnessing: route
+    remote recipients to their peer gateway and relay to it with its gateway client certificate (issue 19)."""
+
+    gateway_id: str
+    in_force: DirectoryInForce
+    client: ClientIdentity | None
+
+    @classmethod
+    def load(cls, settings: Settings, federation: FederationSettings, clock: SystemClock) -> Federation:
+        directory = accept_directory(federation.directory, federation.operator_key, settings.data_dir, clock.now())
+        client = None
+        if federation.client_cert is not None and federation.client_key is not None:
+            client = ClientIdentity(federation.client_cert, federation.client_key)
+        return cls(federation.gateway_id, DirectoryInForce(directory, clock), client)
+
+    def routes(self, recipients: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """The remote recipients by peer gateway (``Directory.routes``); ``Unavailable`` once the directory expired."""
+        return self.in_force().routes(self.gateway_id, recipients)
+
+    def peers(self) -> Sequence[PeerGateway]:
+        return self.in_force().peers_of(self.gateway_id)
+
+
+@dataclass(frozen=True, slots=True)
 class Witnessing:
     """Cross-witnessing (gateway/ops/witnessing.py): this gateway's witness and its submissions to the peers'."""
 
@@ -510,9 +555,17 @@ class Witnessing:
 
     @classmethod
     async def start(
-        cls, settings: Settings, federation: FederationSettings, store: Store, ledger: Ledger, clock: SystemClock
+        cls,
+        settings: Settings,
+        federation: FederationSettings,
+        accepted: Federation,
+        *,
+        store: Store,
+        ledger: Ledger,
+        clock: SystemClock,
     ) -> Witnessing:
-        directory = accept_directory(federation.directory, federation.operator_key, settings.data_dir, clock.now())
+        in_force = accepted.in_force
+        directory = in_force()
         me = directory.gateways.get(federation.gateway_id)
         if me is None or me.origin != settings.origin or ledger.verifier_key not in me.checkpoint_keys:
             raise Unavailable(
@@ -523,7 +576,6 @@ class Witnessing:
         key = load_witness_key(federation.witness_key)
         if me.witness.key != key.public_key():
             raise Unavailable("the witness key is not the one the directory lists", field="federation.witness_key")
-        in_force = DirectoryInForce(directory, clock)
         witness_store = open_witness_store(settings, store)
         service = WitnessService(
             store=witness_store, ledger_store=store, directory=in_force, name=me.witness.name, key=key, clock=clock
@@ -535,6 +587,8 @@ class Witnessing:
             directory=in_force,
             gateway_id=federation.gateway_id,
             timeout_seconds=federation.submit_timeout_seconds,
+            # the gateway's TLS client identity towards its peers, when configured
+            tls=functools.partial(relay_tls, identity=accepted.client),
         )
         log.info("federation directory accepted", version=directory.version, peers=len(directory.gateways) - 1)
         return cls(service, cosigner, witness_store)

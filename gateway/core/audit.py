@@ -23,6 +23,7 @@ class EventKind(enum.StrEnum):
     REJECTED_SUMMARY = "rejected_summary"  # the counted refusals of unauthenticated callers in one interval
     DELIVERED = "delivered"
     DELIVERY_FAILED = "delivery_failed"  # a push attempt that will be retried or was dead-lettered
+    RELAY_DELIVERED = "relay_delivered"  # a peer gateway accepted a relayed message; names its receipt (issue 19)
     ACKNOWLEDGED = "acknowledged"
     TOKEN_ISSUED = "token_issued"  # noqa: S105 - an event name, not a secret
     POLICY_RELOADED = "policy_reloaded"

@@ -29,7 +29,7 @@ import base64
 import binascii
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -120,6 +120,20 @@ class Directory:
     def peers_of(self, gateway_id: str) -> tuple[PeerGateway, ...]:
         """Every gateway but ``gateway_id``, by id."""
         return tuple(g for i, g in sorted(self.gateways.items()) if i != gateway_id)
+
+    def routes(self, gateway_id: str, recipients: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """The REMOTE recipients among ``recipients``, by the peer gateway that serves them (issue 19): listed in
+        a peer's ``members`` and not in those of ``gateway_id`` (this gateway). A member listed by two peers goes
+        to the first by id (one relay, never two). Recipients served here, or by no gateway, are left out."""
+        mine = self.gateways[gateway_id].members if gateway_id in self.gateways else frozenset()
+        routes: dict[str, list[str]] = {}
+        for recipient in dict.fromkeys(recipients):
+            if recipient in mine:
+                continue
+            peer = next((g.id for g in self.peers_of(gateway_id) if recipient in g.members), None)
+            if peer is not None:
+                routes.setdefault(peer, []).append(recipient)
+        return {peer: tuple(members) for peer, members in routes.items()}
 
 
 def _object(value: object, path: str, allowed: frozenset[str]) -> Mapping[str, Any]:

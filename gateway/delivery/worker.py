@@ -24,6 +24,12 @@ Rule 5a: a recorded outcome is final on every store: ``Store.record_delivery`` r
         leaf or an attempt past ``max_attempts``.
 Rule 6: ``stop`` stops dispatching and waits up to a grace period for pushes in flight; the rest are
         cancelled with their outcome unrecorded, so they are pushed again after the restart (Rule 2).
+Rule 6a: relay entries (issue 19; ``ports.relay_queue``) are push work like any other: the worker relays each peer
+        gateway's entries through the ``Relayer`` (``gateway.infra.relay_client``) under Rules 1-7, one peer being
+        one recipient. A delivered relay records the peer's verified receipt with its outcome and a
+        ``relay_delivered`` ledger event naming the peer and the receipt's SHA-256; a failed one is a
+        ``delivery_failed`` event with the peer and, for a refusal, the peer's error code. The peers are those of
+        the directory in force; while it is expired, no relay starts (the entries stay due).
 Rule 7: one process pushes an item at a time, even with several processes on one store: before a push the
         worker takes a lease ``Store.claim_once(lease_key(recipient, cursor, attempts))`` that expires after
         the longest an attempt may take (:func:`lease_seconds`), re-reads the due work to drop an item another
@@ -37,15 +43,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import hashlib
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
 
 from gateway.core.audit import AuditEvent, EventKind
-from gateway.core.errors import DuplicateConflict, GatewayError
+from gateway.core.directory import PeerGateway
+from gateway.core.errors import DuplicateConflict, GatewayError, Unavailable
 from gateway.core.model import Endpoint, Member
 from gateway.exchange.faults import NO_CRASH, CrashPoint
 from gateway.exchange.metrics import Metrics
@@ -58,7 +68,10 @@ from gateway.interfaces.protocols import (
     DeliveryOutcome,
     DeliveryResult,
     DueDelivery,
+    InboxItem,
+    Relayer,
     Store,
+    relay_queue,
 )
 
 log = structlog.get_logger("gateway.delivery.worker")
@@ -107,6 +120,16 @@ def decide(attempt: DeliveryAttempt, attempts: int, max_attempts: int) -> Delive
     return DeliveryOutcome.RETRY
 
 
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """Where one recipient's due work goes: a member's push endpoint, or a peer gateway (Rule 6a)."""
+
+    recipient: str  # the inbox: a member id, or ``relay_queue(peer)``
+    kind: str  # the endpoint kind ("webhook", "grpc", "soap") or "relay"
+    send: Callable[[InboxItem], Awaitable[DeliveryAttempt]]
+    peer: str | None = None
+
+
 def push_endpoint(member: Member, kinds: Sequence[str]) -> Endpoint | None:
     """The member's first endpoint this gateway can push to (None: pull only)."""
     for endpoint in member.endpoints:
@@ -128,6 +151,8 @@ class DeliveryWorker:
         crash: CrashPoint = NO_CRASH,
         rng: random.Random | None = None,
         leases: bool = False,
+        relayer: Relayer | None = None,
+        peers: Callable[[], Sequence[PeerGateway]] | None = None,
     ) -> None:
         self._store = store
         self._state = state
@@ -138,6 +163,8 @@ class DeliveryWorker:
         self._crash = crash
         self._rng = rng or random.SystemRandom()
         self._leases = leases  # Rule 7: several processes share the store
+        self._relayer = relayer  # Rule 6a: relay entries go to the peer gateways
+        self._peers = peers
         self._inflight: dict[str, set[int]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -181,28 +208,47 @@ class DeliveryWorker:
 
     # -- dispatch -------------------------------------------------------------------------------------
 
-    async def dispatch(self) -> int:
-        """Start pushes for every push member's due items (within the concurrency bound); return how many."""
-        started = 0
+    def _targets(self) -> list[_Target]:
+        """Every push member with its endpoint, then every peer gateway of the directory in force (Rule 6a)."""
         registry = self._state.require_trust().registry
         kinds = list(self._deliverers)
+        targets: list[_Target] = []
         for member in registry.members.values():
             endpoint = push_endpoint(member, kinds)
             if endpoint is None or member.suspended:
                 continue
-            inflight = self._inflight.setdefault(member.id, set())
+            deliver = functools.partial(self._deliverers[endpoint.kind].deliver, member, endpoint)
+            targets.append(_Target(member.id, endpoint.kind, deliver))
+        relayer = self._relayer
+        if relayer is not None and self._peers is not None:
+            try:
+                peers = self._peers()
+            except Unavailable as exc:  # an expired directory: relay nothing until a valid one is in force
+                log.error("no relays: the federation directory is not in force", code=exc.code, detail=exc.detail)
+                peers = ()
+            for peer in peers:
+                send = functools.partial(relayer.relay, peer)
+                targets.append(_Target(relay_queue(peer.id), relayer.kind, send, peer.id))
+        return targets
+
+    async def dispatch(self) -> int:
+        """Start pushes for every push member's and peer's due items (within the concurrency bound); return how
+        many."""
+        started = 0
+        for target in self._targets():
+            inflight = self._inflight.setdefault(target.recipient, set())
             free = self._config.concurrency_per_recipient - len(inflight)
             if free <= 0:
                 continue
             now = self._clock.now()
             limit = min(free + len(inflight), DUE_FETCH_MAX)
             busy = set(inflight)  # Rule 5: in flight when the read begins (finishing during it, perhaps)
-            due = await self._store.due_deliveries(member.id, now, limit)
+            due = await self._store.due_deliveries(target.recipient, now, limit)
             free = self._config.concurrency_per_recipient - len(inflight)
             fresh = [d for d in due if d.item.cursor not in busy and d.item.cursor not in inflight][: max(free, 0)]
-            for work in await self._leased(member.id, fresh, limit):
+            for work in await self._leased(target.recipient, fresh, limit):
                 inflight.add(work.item.cursor)
-                task = asyncio.create_task(self._push(member, endpoint, work), name=f"cgw-push-{work.item.cursor}")
+                task = asyncio.create_task(self._push(target, work), name=f"cgw-push-{work.item.cursor}")
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
                 started += 1
@@ -227,15 +273,16 @@ class DeliveryWorker:
         await asyncio.gather(*(self._release(key) for key in stale))
         return [w for w, _ in held if (w.item.cursor, w.attempts) in still]
 
-    async def _push(self, member: Member, endpoint: Endpoint, work: DueDelivery) -> None:
+    async def _push(self, target: _Target, work: DueDelivery) -> None:
+        recipient = target.recipient
         try:
-            await self._attempt(member, endpoint, work)
+            await self._attempt(target, work)
         except Exception:  # a bug must not kill the worker; the item stays due and is retried
-            log.exception("delivery attempt failed unexpectedly", recipient=member.id, cursor=work.item.cursor)
+            log.exception("delivery attempt failed unexpectedly", recipient=recipient, cursor=work.item.cursor)
         finally:
-            self._inflight.get(member.id, set()).discard(work.item.cursor)
+            self._inflight.get(recipient, set()).discard(work.item.cursor)
             if self._leases:
-                await self._release(lease_key(member.id, work.item.cursor, work.attempts))
+                await self._release(lease_key(recipient, work.item.cursor, work.attempts))
             self._wake.set()  # a slot is free: more due work for this recipient may start
 
     async def _release(self, key: str) -> None:
@@ -245,20 +292,20 @@ class DeliveryWorker:
         except GatewayError as exc:  # the lease then simply expires
             log.warning("push lease not released", code=exc.code, key=key)
 
-    async def _attempt(self, member: Member, endpoint: Endpoint, work: DueDelivery) -> None:
-        deliverer = self._deliverers[endpoint.kind]
+    async def _attempt(self, target: _Target, work: DueDelivery) -> None:
         item = work.item
+        recipient, kind = target.recipient, target.kind
         self._crash.hit("before-delivery")
         started = time.perf_counter()
         timeout = self._config.timeout_seconds * OUTER_TIMEOUT_FACTOR
         try:
-            attempt = await asyncio.wait_for(deliverer.deliver(member, endpoint, item), timeout=timeout)
+            attempt = await asyncio.wait_for(target.send(item), timeout=timeout)
         except TimeoutError:
             attempt = DeliveryAttempt(delivered=False, retryable=True, status="timeout")
         except GatewayError as exc:
             attempt = DeliveryAttempt(delivered=False, retryable=True, status=exc.code, detail=exc.detail[:200])
         except Exception as exc:  # Rule 4: a deliverer's untranslated failure backs off like any other
-            log.exception("deliverer raised", recipient=member.id, cursor=item.cursor, endpoint=endpoint.kind)
+            log.exception("deliverer raised", recipient=recipient, cursor=item.cursor, endpoint=kind)
             attempt = DeliveryAttempt(delivered=False, retryable=True, status="error", detail=type(exc).__name__)
         seconds = time.perf_counter() - started
         if attempt.delivered:
@@ -273,36 +320,44 @@ class DeliveryWorker:
             )
             next_at = now + timedelta(seconds=delay)
         message = item.message
-        fields = {
-            "recipient": member.id,
+        fields: dict[str, object] = {
+            "recipient": recipient,
             "cursor": item.cursor,
             "sender": message.sender,
             "message_id": message.message_id,
-            "endpoint": endpoint.kind,
+            "endpoint": kind,
             "status": attempt.status[:64],
             "attempt": attempts,
             "outcome": outcome.value,
         }
-        kind = EventKind.DELIVERED if outcome is DeliveryOutcome.DELIVERED else EventKind.DELIVERY_FAILED
-        result = DeliveryResult(member.id, item.cursor, attempts, outcome, attempt.status, now, next_at)
+        event_kind = EventKind.DELIVERED if outcome is DeliveryOutcome.DELIVERED else EventKind.DELIVERY_FAILED
+        receipt = attempt.receipt if outcome is DeliveryOutcome.DELIVERED else b""
+        if target.peer is not None:  # Rule 6a
+            fields["peer"] = target.peer
+            if attempt.code:
+                fields["code"] = attempt.code[:64]
+            if outcome is DeliveryOutcome.DELIVERED:
+                event_kind = EventKind.RELAY_DELIVERED
+                fields["receipt_sha256"] = hashlib.sha256(receipt).hexdigest()
+        result = DeliveryResult(recipient, item.cursor, attempts, outcome, attempt.status, now, next_at, receipt)
         try:
-            await self._store.record_delivery(result, AuditEvent(kind, now, fields))
+            await self._store.record_delivery(result, AuditEvent(event_kind, now, fields))
         except DuplicateConflict as exc:  # Rule 5a: the item's outcome was recorded by another attempt
             log.warning(
-                "stale delivery outcome not recorded", recipient=member.id, cursor=item.cursor, detail=exc.detail
+                "stale delivery outcome not recorded", recipient=recipient, cursor=item.cursor, detail=exc.detail
             )
             return
         except GatewayError as exc:  # Rule 2: unrecorded, so still due: it will be pushed again
-            log.error("delivery outcome not recorded", code=exc.code, recipient=member.id, cursor=item.cursor)
+            log.error("delivery outcome not recorded", code=exc.code, recipient=recipient, cursor=item.cursor)
             return
         if self._metrics is not None:
-            self._metrics.delivery(kind=endpoint.kind, outcome=outcome.value, seconds=seconds)
+            self._metrics.delivery(kind=kind, outcome=outcome.value, seconds=seconds)
         log.info(
             "delivery",
-            recipient=member.id,
+            recipient=recipient,
             sender=message.sender,
             message_id=message.message_id,
-            endpoint=endpoint.kind,
+            endpoint=kind,
             status=attempt.status,
             detail=attempt.detail[:200],
             attempt=attempts,

@@ -71,7 +71,15 @@ from gateway.features.aeo.recognition import STATUS_TYPE, Recognition, update_re
 from gateway.features.edifact.translation import Answers, Translators
 from gateway.features.recall.recall import recall_everywhere, recall_record, relay_store
 from gateway.features.release.portstream import PortStreams
-from gateway.interfaces.protocols import Clock, DocumentVerifier, InboxItem, ReceiptFactory, Store, StoredMessage
+from gateway.interfaces.protocols import (
+    Clock,
+    DocumentVerifier,
+    InboxItem,
+    ReceiptFactory,
+    Relays,
+    Store,
+    StoredMessage,
+)
 
 log = structlog.get_logger("gateway.exchange")
 
@@ -135,8 +143,12 @@ class Pipeline:
         aeo: Recognition | None = None,
         translators: Translators | None = None,
         ports: PortStreams | None = None,
+        routes: Callable[[Sequence[str]], Relays] | None = None,
     ) -> None:
         self._store = store
+        # Gateway-to-gateway relay (issue 19): the remote recipients by peer gateway (Directory.routes); the store
+        # gives them one relay entry per peer instead of inbox entries (ports.Store Rule 4)
+        self._routes = routes
         limits = state.limits
         # Rule 2: the one recorder of rejections (also used by the admin services: policy reload, dead letters)
         # Rejections a store outage kept from the ledger, written once it takes writes again (Rule 2)
@@ -289,6 +301,7 @@ class Pipeline:
             digest=digest,
             received_at=now,
         )
+        relays = self._routes(header.to) if self._routes is not None and validated.recalled is None else {}
         event = self._accepted_event(
             inbound.adapter,
             caller,
@@ -298,7 +311,8 @@ class Pipeline:
             now=now,
             extra=({"aeo": enrichment.record()} if enrichment else {})
             | ({"aeo_status": update_records(aeo_updates)} if aeo_updates else {})
-            | (recall_record(validated.recalled) if validated.recalled else {}),
+            | (recall_record(validated.recalled) if validated.recalled else {})
+            | ({"relay": {peer: list(members) for peer, members in sorted(relays.items())}} if relays else {}),
         )
         receipt = self._receipt_factory(message, permit.decision.digest, self._answers.claim(context.get("answer")))
         if (
@@ -318,7 +332,7 @@ class Pipeline:
         else:
 
             async def persist() -> StoredMessage:
-                return await self._store.accept(message, event, receipt)
+                return await self._store.accept(message, event, receipt, relays=relays or None)
 
         stored_or_duplicate = await self._persist(persist, header, digest)
         if isinstance(stored_or_duplicate, Outcome):

@@ -45,9 +45,13 @@ from gateway.interfaces.protocols import (
     Recall,
     ReceiptFactory,
     RecipientState,
+    Relays,
     RelayStore,
     Store,
     StoredMessage,
+    check_relays,
+    inbox_targets,
+    relay_peer,
 )
 
 # Expired replay claims dropped per claim: keeps the purge cheap, as the SQLite store's batch does.
@@ -71,6 +75,7 @@ class _Entry:
     key: MessageKey
     acked_at: datetime | None = None
     withdrawn_by: MessageKey | None = None
+    relayed: tuple[str, ...] = ()  # a relay entry (ports.Store Rule 4): the remote recipients it carries
 
 
 @dataclass(slots=True)
@@ -110,9 +115,12 @@ class MemoryStore:
         await self._turn()
         return self.data.messages.get((sender, message_id))
 
-    async def accept(self, message: StoredMessage, event: AuditEvent, make_receipt: ReceiptFactory) -> StoredMessage:
+    async def accept(
+        self, message: StoredMessage, event: AuditEvent, make_receipt: ReceiptFactory, *, relays: Relays | None = None
+    ) -> StoredMessage:
         await self._turn()
-        stored, commit = self._prepare(message, event, make_receipt, message.recipients)
+        relays = check_relays(message, relays)
+        stored, commit = self._prepare(message, event, make_receipt, message.recipients, relays)
         commit()
         return stored
 
@@ -324,6 +332,7 @@ class MemoryStore:
             last_status=result.status[:STATUS_CHARS_MAX],
             updated_at=updated_at,
             next_attempt_at=next_at,
+            receipt=result.receipt if result.outcome is DeliveryOutcome.DELIVERED else b"",
         )
         leaf = event.canonical()
         if result.outcome is DeliveryOutcome.DELIVERED:
@@ -377,15 +386,19 @@ class MemoryStore:
         states: list[RecipientState] = []
         for cursor in self.data.by_message.get((sender, message_id), ()):
             entry = self.data.inbox[cursor]
-            states.append(
-                RecipientState(
-                    recipient=entry.recipient,
-                    cursor=cursor,
-                    settled_at=entry.acked_at,
-                    delivery=self.data.deliveries.get(cursor),
-                    withdrawn_by=entry.withdrawn_by,
+            peer = relay_peer(entry.recipient)
+            # a relay entry stands for each remote recipient it carries (ports.Store Rule 4)
+            for name in (entry.recipient,) if peer is None else entry.relayed:
+                states.append(
+                    RecipientState(
+                        recipient=name,
+                        cursor=cursor,
+                        settled_at=entry.acked_at,
+                        delivery=self.data.deliveries.get(cursor),
+                        withdrawn_by=entry.withdrawn_by,
+                        peer=peer,
+                    )
                 )
-            )
         return states
 
     # -- lifecycle -----------------------------------------------------------------------------------------
@@ -404,7 +417,12 @@ class MemoryStore:
             raise Unavailable("memory store: closed")
 
     def _prepare(
-        self, message: StoredMessage, event: AuditEvent, make_receipt: ReceiptFactory, inbox: Sequence[str]
+        self,
+        message: StoredMessage,
+        event: AuditEvent,
+        make_receipt: ReceiptFactory,
+        inbox: Sequence[str],
+        relays: Relays | None = None,
     ) -> tuple[StoredMessage, Callable[[], None]]:
         """Rule 2: check ``message`` and sign its receipt (which may raise) without changing anything; return
         the stored message and the step that keeps it, its leaf and one inbox entry per distinct ``inbox``
@@ -425,9 +443,11 @@ class MemoryStore:
             data.ledger.append(leaf)
             data.messages[key] = stored
             cursors = data.by_message.setdefault(key, [])
-            for recipient in dict.fromkeys(inbox):
+            for recipient in dict.fromkeys(inbox_targets(inbox, relays) if relays else inbox):
                 data.last_cursor += 1
-                data.inbox[data.last_cursor] = _Entry(recipient, key)
+                peer = relay_peer(recipient)
+                relayed = () if peer is None or relays is None else relays[peer]
+                data.inbox[data.last_cursor] = _Entry(recipient, key, relayed=relayed)
                 data.by_recipient.setdefault(recipient, []).append(data.last_cursor)
                 cursors.append(data.last_cursor)
 

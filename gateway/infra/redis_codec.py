@@ -16,7 +16,14 @@ from typing import Any
 from gateway.core.audit import rfc3339
 from gateway.core.errors import Internal
 from gateway.infra.redis_scripts import MESSAGE_FIELDS
-from gateway.interfaces.protocols import DeliveryOutcome, DeliveryState, RecipientState, StoredMessage
+from gateway.interfaces.protocols import (
+    DeliveryOutcome,
+    DeliveryState,
+    RecipientState,
+    Relays,
+    StoredMessage,
+    relay_peer,
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -102,7 +109,13 @@ def delivery_state(cursor: int, owner: bytes, fields: dict[bytes, bytes]) -> Del
         last_status=fields[b"status"].decode(),
         updated_at=datetime.fromisoformat(fields[b"updated_at"].decode()),
         next_attempt_at=from_micros(int(next_at)) if next_at else None,
+        receipt=bytes(fields.get(b"receipt", b"")),
     )
+
+
+def relays_field(relays: Relays) -> str:
+    """The message hash field "relays": JSON {peer: [remote recipients]} (redis_scripts key layout)."""
+    return json.dumps({peer: list(members) for peer, members in sorted(relays.items())}, separators=(",", ":"))
 
 
 def recipient_states(key: bytes, flat: list[Any]) -> list[RecipientState]:
@@ -112,6 +125,7 @@ def recipient_states(key: bytes, flat: list[Any]) -> list[RecipientState]:
         return []
     n = int(flat[0])
     state = dict(zip(flat[1 : 1 + n : 2], flat[2 : 1 + n : 2], strict=True))
+    relays: dict[str, list[object]] = json.loads(state[b"relays"]) if b"relays" in state else {}
     found: list[RecipientState] = []
     i = 1 + n
     while i < len(flat):
@@ -121,13 +135,18 @@ def recipient_states(key: bytes, flat: list[Any]) -> list[RecipientState]:
         settled = state.get(b"s:" + recipient.encode())
         recall = state.get(b"w:" + recipient.encode())
         owner = recipient.encode() + b"\n" + key
-        found.append(
-            RecipientState(
-                recipient=recipient,
-                cursor=cursor,
-                settled_at=None if waiting or settled is None else datetime.fromisoformat(settled.decode()),
-                delivery=delivery_state(cursor, owner, fields) if fields else None,
-                withdrawn_by=None if recall is None else unsuffix(recall),
+        peer = relay_peer(recipient)
+        # a relay entry stands for each remote recipient it carries (ports.Store Rule 4)
+        names = [recipient] if peer is None else [str(r) for r in relays.get(peer, ())]
+        for name in names:
+            found.append(
+                RecipientState(
+                    recipient=name,
+                    cursor=cursor,
+                    settled_at=None if waiting or settled is None else datetime.fromisoformat(settled.decode()),
+                    delivery=delivery_state(cursor, owner, fields) if fields else None,
+                    withdrawn_by=None if recall is None else unsuffix(recall),
+                    peer=peer,
+                )
             )
-        )
     return sorted(found, key=lambda s: s.cursor)

@@ -10,7 +10,8 @@ one gateway deployment lives in ONE hash slot and a script may touch any of them
     B i:<recipient>       ZSET    unacknowledged inbox: member = message suffix, score = cursor
     B r:<replay key>      STRING  replay claim, expiring at its ``expires`` (SET NX PXAT)
     B recipients          SET     every recipient that ever had an inbox item (inbox depths)
-    B d:<cursor>          HASH    push state of one inbox item: attempts, outcome, status, updated_at, next_at
+    B d:<cursor>          HASH    push state of one inbox item: attempts, outcome, status, updated_at, next_at,
+                                  receipt (a delivered relay entry: the peer gateway's receipt)
     B q:<recipient>       ZSET    push work due at once (new or redriven), score = cursor
     B t:<recipient>       ZSET    push retries, score = next attempt time (microseconds since the epoch)
     B x:<recipient>, B x  ZSET    dead letters of a recipient / of everyone, score = cursor
@@ -22,6 +23,9 @@ one gateway deployment lives in ONE hash slot and a script may touch any of them
                                   inbox cursor, "s:<recipient>" when the entry left the inbox (ack, delivery,
                                   recall; RFC 3339), "w:<recipient>" the suffix of the recall that withdrew it
                                   (absent for messages stored before issue 20: status then reads the inboxes)
+                          A relay entry (issue 19) is an inbox item of the recipient ``relay:<peer id>``
+                          (``ports.relay_queue``); the message hash then has a field "relays", JSON
+                          {peer: [remote recipients]}, and its remote recipients have no inbox entry.
     B port:<LOCODE>:...   port release streams and standings (layout in ``redis_ports``); written by "P" below
     B port-applied        SET     "<sender>\x1f<message id>" of every message applied to a port's stream
     B policy              STRING  the policy set digest every process follows (``ports.PolicyBoard``; not scripted)
@@ -47,8 +51,9 @@ MESSAGE_FIELDS = ("type", "recipients", "jws", "payload", "digest", "received_at
 #                                                                        administration's recall policy permitted it)
 #   "R" leaf                                                            (record)
 #   "K" recipient leaf at n_cursors cursor...                           (ack; at: RFC 3339 time)
-#   "D" recipient leaf cursor outcome status updated_at next_at expect  (push attempt; next_at "" unless retry;
-#                                                                        expect: the attempts it follows)
+#   "D" recipient leaf cursor outcome status updated_at next_at expect receipt  (push attempt; next_at "" unless
+#                                                                        retry; expect: the attempts it follows;
+#                                                                        receipt: a delivered relay's, else "")
 #   "V" leaf updated_at n_cursors cursor...                             (redrive dead letters)
 #   "P" port mark head n_changes (entry field standing bl container)... leaf alert   (a port decision: the
 #       stream entries, standings and applied mark of a plan numbered from head + 1, and its port_update leaf;
@@ -119,8 +124,8 @@ for j = 1, n do
   elseif kind == 'D' then
     op.recipient = ARGV[p + 1]; op.leaf = ARGV[p + 2]; op.cursors = {ARGV[p + 3]}
     op.outcome = ARGV[p + 4]; op.status = ARGV[p + 5]; op.at = ARGV[p + 6]; op.next_at = ARGV[p + 7]
-    op.expect = tonumber(ARGV[p + 8])
-    p = p + 9
+    op.expect = tonumber(ARGV[p + 8]); op.receipt = ARGV[p + 9]
+    p = p + 10
   elseif kind == 'V' then
     op.leaf = ARGV[p + 1]; op.at = ARGV[p + 2]
     local nc = tonumber(ARGV[p + 3]); op.cursors = {}
@@ -318,6 +323,7 @@ for j = 1, n do
                'next_at', outcome == 'retry' and op.next_at or '')
     unqueue(r, cursor)
     if outcome == 'delivered' then
+      if op.receipt ~= '' then redis.call('HSET', state, 'receipt', op.receipt) end
       if redis.call('ZREM', inbox, suffix) == 1 then
         redis.call('HSET', base .. 's:' .. suffix, 's:' .. r, op.at)
       end
@@ -442,15 +448,23 @@ return reply
 # ARGV: B, suffix. Reply: {} when the message is unknown, else {n, field, value, ... (its s: hash), then per
 # recipient (each "c:" field of s:, and each of the message's recipients): recipient, cursor (0: not known),
 # "1" if still in the inbox else "0", n, field, value, ... (its d: hash)}. A message stored before the s: hash
-# existed has none: its waiting entries are found by their score in each recipient's inbox.
+# existed has none: its waiting entries are found by their score in each recipient's inbox. A message with relay
+# entries adds the pair "relays", its message field, to the s: pairs and leaves its remote recipients out.
 STATES = r"""
 local base = ARGV[1]
 local key = ARGV[2]
 local recipients = redis.call('HGET', base .. 'm:' .. key, 'recipients')
 if not recipients then return {} end
 local state = redis.call('HGETALL', base .. 's:' .. key)
-local reply = {#state}
 local members, seen = {}, {}
+local relays = redis.call('HGET', base .. 'm:' .. key, 'relays')
+if relays then  -- remote recipients are reported with their relay entry (by the caller)
+  for _, remote in pairs(cjson.decode(relays)) do
+    for _, r in ipairs(remote) do seen[r] = true end
+  end
+  state[#state + 1] = 'relays'; state[#state + 1] = relays
+end
+local reply = {#state}
 for k = 1, #state, 2 do
   reply[#reply + 1] = state[k]; reply[#reply + 1] = state[k + 1]
   if string.sub(state[k], 1, 2) == 'c:' then members[#members + 1] = string.sub(state[k], 3) end

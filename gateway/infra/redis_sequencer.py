@@ -48,7 +48,9 @@ from gateway.interfaces.protocols import (
     DeliveryState,
     Recall,
     ReceiptFactory,
+    Relays,
     StoredMessage,
+    inbox_targets,
 )
 
 # Operations per SEQUENCE script: a script blocks Redis while it runs; 256 small writes take well under 5 ms.
@@ -91,6 +93,7 @@ class Op:
     recipient: str = ""
     cursors: list[int] = field(default_factory=list)
     delivery: DeliveryResult | None = None
+    relays: Relays | None = None  # an accept's remote recipients by peer gateway (ports.Store Rule 4)
     at: str = ""  # RFC 3339 time of a push attempt, redrive or ack
     future: asyncio.Future[Any] | None = None
     loop: asyncio.AbstractEventLoop | None = None
@@ -289,18 +292,32 @@ def _encode(op: Op, index: int, receipt: bytes) -> list[bytes | str | int]:
         assert d is not None
         next_at = codec.micros(d.next_attempt_at, "next_attempt_at") if d.next_attempt_at is not None else ""
         status = d.status[:STATUS_MAX]
-        return ["D", op.recipient, op.leaf, op.cursors[0], d.outcome.value, status, op.at, next_at, d.attempt - 1]
+        receipt = d.receipt if d.outcome is DeliveryOutcome.DELIVERED else b""
+        return [
+            "D",
+            op.recipient,
+            op.leaf,
+            op.cursors[0],
+            d.outcome.value,
+            status,
+            op.at,
+            next_at,
+            d.attempt - 1,
+            receipt,
+        ]
     return ["V", op.leaf, op.at, len(op.cursors), *op.cursors]
 
 
 def _message_args(op: Op, leaf: bytes, index: int, receipt: bytes) -> list[bytes | str | int]:
     """A message's SEQUENCE arguments: suffix leaf n_recipients recipient... n_fields field value ..."""
     assert op.message is not None
-    recipients = list(dict.fromkeys(op.message.recipients))
+    recipients = list(dict.fromkeys(inbox_targets(op.message.recipients, op.relays or {})))
     args: list[bytes | str | int] = [op.key, leaf, len(recipients), *recipients]
     if index < 0:
         return [*args, 0]
     values = codec.message_fields(op.message, receipt, index)
+    if op.relays:
+        values.append(("relays", codec.relays_field(op.relays)))
     args.append(len(values))
     for name, value in values:
         args += [name, value]
@@ -336,6 +353,7 @@ def _result(op: Op, index: int, receipts: dict[int, bytes], value: Any) -> Any:
             last_status=d.status[:STATUS_MAX],
             updated_at=datetime.fromisoformat(op.at),
             next_attempt_at=d.next_attempt_at if kept is DeliveryOutcome.RETRY else None,
+            receipt=d.receipt if kept is DeliveryOutcome.DELIVERED else b"",
         )
     return int(value)  # ack: newly acknowledged; redrive: redriven
 

@@ -57,9 +57,11 @@ from gateway.interfaces.protocols import (
     Recall,
     ReceiptFactory,
     RecipientState,
+    Relays,
     RelayStore,
     Store,
     StoredMessage,
+    check_relays,
 )
 
 # Items one pull (or due_deliveries) may return, cursors in one ack, entries in one ledger read.
@@ -183,10 +185,13 @@ class RedisStore:
 
     # -- writes that append a ledger leaf: through the sequencer ------------------------------------
 
-    async def accept(self, message: StoredMessage, event: AuditEvent, make_receipt: ReceiptFactory) -> StoredMessage:
+    async def accept(
+        self, message: StoredMessage, event: AuditEvent, make_receipt: ReceiptFactory, *, relays: Relays | None = None
+    ) -> StoredMessage:
         codec.aware(message.received_at, "received_at")
         key = codec.suffix(message.sender, message.message_id)
-        op = Op("A", event.canonical(), message=message, make_receipt=make_receipt, key=key)
+        relays = check_relays(message, relays)
+        op = Op("A", event.canonical(), message=message, make_receipt=make_receipt, key=key, relays=relays)
         result: StoredMessage = await self._sequencer.submit(op)
         return result
 

@@ -65,9 +65,14 @@ from gateway.interfaces.protocols import (
     Recall,
     ReceiptFactory,
     RecipientState,
+    Relays,
     RelayStore,
     Store,
     StoredMessage,
+    check_relays,
+    inbox_targets,
+    relay_peer,
+    relay_queue,
 )
 
 T = TypeVar("T")
@@ -154,8 +159,10 @@ class SqliteStore:
 
     # -- writes --------------------------------------------------------------------------------------
 
-    async def accept(self, message: StoredMessage, event: AuditEvent, make_receipt: ReceiptFactory) -> StoredMessage:
-        insert = _inserter(message, event, make_receipt)
+    async def accept(
+        self, message: StoredMessage, event: AuditEvent, make_receipt: ReceiptFactory, *, relays: Relays | None = None
+    ) -> StoredMessage:
+        insert = _inserter(message, event, make_receipt, check_relays(message, relays))
         return await self._writer.submit(lambda conn: insert(conn, message.recipients))
 
     # -- forwards and recalls (ports.RelayStore; gateway/infra/sqlite_relay.py) ----------------------------
@@ -496,16 +503,21 @@ _PULL_SQL = (
 
 
 def _inserter(
-    message: StoredMessage, event: AuditEvent, make_receipt: ReceiptFactory
+    message: StoredMessage, event: AuditEvent, make_receipt: ReceiptFactory, relays: Relays | None = None
 ) -> Callable[[sqlite3.Connection, tuple[str, ...]], StoredMessage]:
     """The write op that stores ``message`` with ``event``'s ledger leaf, its receipt and one inbox row per
-    recipient in ``inbox`` (``message.recipients`` for a plain accept; every holder for a recall)."""
+    recipient in ``inbox`` (``message.recipients`` for a plain accept; every holder for a recall), except that
+    the recipients in ``relays`` get one relay row per peer instead (ports.Store Rule 4)."""
     received_at = rfc3339(require_aware(message.received_at, "received_at"))
     leaf = event.canonical()
     recipients_json = _RECIPIENTS.encode(list(message.recipients)).decode()  # compact: read back with json.loads
+    relayed = {
+        relay_queue(peer): _RECIPIENTS.encode(list(members)).decode() for peer, members in (relays or {}).items()
+    }
 
     def op(conn: sqlite3.Connection, inbox: tuple[str, ...]) -> StoredMessage:
-        inbox_rows = [(r, message.sender, message.message_id) for r in dict.fromkeys(inbox)]
+        targets = inbox_targets(inbox, relays) if relays else inbox
+        inbox_rows = [(r, message.sender, message.message_id) for r in dict.fromkeys(targets)]
         if _stored(conn, message.sender, message.message_id):  # before the receipt: a duplicate leaves no trace
             raise DuplicateConflict(f"{message.sender}/{message.message_id} already accepted", field="id")
         index = _append_leaf(conn, leaf)
@@ -528,7 +540,12 @@ def _inserter(
                 index,
             ),
         )
-        if len(inbox_rows) == 1:
+        if relayed:
+            for row in inbox_rows:
+                cursor = conn.execute(_INBOX_SQL, row).lastrowid
+                if row[0] in relayed:
+                    conn.execute(_RELAY_SQL, (cursor, relay_peer(row[0]), relayed[row[0]]))
+        elif len(inbox_rows) == 1:
             conn.execute(_INBOX_SQL, inbox_rows[0])
         else:
             conn.executemany(_INBOX_SQL, inbox_rows)
@@ -539,6 +556,7 @@ def _inserter(
 
 _RECIPIENTS = msgspec.json.Encoder()
 _INBOX_SQL = "INSERT INTO inbox (recipient, sender, message_id) VALUES (?, ?, ?)"
+_RELAY_SQL = "INSERT INTO relays (cursor, peer, recipients) VALUES (?, ?, ?)"
 
 
 def _stored(conn: sqlite3.Connection, sender: str, message_id: str) -> bool:

@@ -11,11 +11,14 @@ Rule 2: a recorded outcome is final: an attempt is recorded only when its number
         ledger leaf either, and is refused with ``DuplicateConflict``.
 Rule 3: ``redrive_op`` touches dead letters only, resets their attempts to 0 and makes them due at once.
 Rule 4: ``recipient_states_op`` reads one message's inbox entries with their push state and withdrawal in ONE
-        statement (one snapshot); an entry's ``acked_at`` is when it left the inbox (ack, delivery or recall).
+        statement (one snapshot); an entry's ``acked_at`` is when it left the inbox (ack, delivery or recall). A
+        relay entry (``relays`` row) is reported once for each remote recipient it carries, with its peer.
+Rule 5: a delivered relay keeps the peer gateway's receipt in its ``deliveries`` row (written with the outcome).
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -38,7 +41,7 @@ AppendLeaf = Callable[[sqlite3.Connection, bytes], int]
 # The deliveries columns in the order _state_from_row reads them.
 _STATE_SQL = (
     "SELECT d.cursor, d.recipient, i.sender, i.message_id, d.attempts, d.outcome, d.last_status, d.updated_at,"
-    " d.next_attempt_at FROM deliveries d JOIN inbox i ON i.cursor = d.cursor"
+    " d.next_attempt_at, d.receipt FROM deliveries d JOIN inbox i ON i.cursor = d.cursor"
 )
 
 _DEAD_OF_RECIPIENT = " WHERE d.recipient = ? AND d.outcome = 'dead' AND d.cursor > ? ORDER BY d.cursor LIMIT ?"
@@ -66,7 +69,7 @@ def from_micros(value: int) -> datetime:
 
 
 def _state_from_row(row: Sequence[object]) -> DeliveryState:
-    cursor, recipient, sender, message_id, attempts, outcome, last_status, updated_at, next_at = row
+    cursor, recipient, sender, message_id, attempts, outcome, last_status, updated_at, next_at, receipt = row
     return DeliveryState(
         cursor=int(str(cursor)),
         recipient=str(recipient),
@@ -77,6 +80,7 @@ def _state_from_row(row: Sequence[object]) -> DeliveryState:
         last_status=str(last_status),
         updated_at=datetime.fromisoformat(str(updated_at)),
         next_attempt_at=None if next_at is None else from_micros(int(str(next_at))),
+        receipt=receipt if isinstance(receipt, bytes) else b"",
     )
 
 
@@ -107,10 +111,10 @@ def record_op(
         if result.outcome is DeliveryOutcome.DELIVERED:
             conn.execute("UPDATE inbox SET acked_at = ? WHERE cursor = ?", (updated_at, result.cursor))
         conn.execute(
-            "INSERT INTO deliveries (cursor, recipient, attempts, outcome, last_status, updated_at, next_attempt_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (cursor) DO UPDATE SET attempts = excluded.attempts,"
+            "INSERT INTO deliveries (cursor, recipient, attempts, outcome, last_status, updated_at, next_attempt_at,"
+            " receipt) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (cursor) DO UPDATE SET attempts = excluded.attempts,"
             " outcome = excluded.outcome, last_status = excluded.last_status, updated_at = excluded.updated_at,"
-            " next_attempt_at = excluded.next_attempt_at",
+            " next_attempt_at = excluded.next_attempt_at, receipt = excluded.receipt",
             (
                 result.cursor,
                 result.recipient,
@@ -119,6 +123,7 @@ def record_op(
                 result.status[:200],
                 updated_at,
                 next_at,
+                result.receipt if result.outcome is DeliveryOutcome.DELIVERED and result.receipt else None,
             ),
         )
         append_leaf(conn, leaf)
@@ -181,9 +186,9 @@ def dead_letter_count(conn: sqlite3.Connection) -> int:
 # One message's inbox entries (the status endpoint): inbox, push state, the recall that withdrew the entry.
 _RECIPIENTS_SQL = (
     "SELECT i.cursor, i.recipient, i.acked_at, d.cursor, d.recipient, i.sender, i.message_id, d.attempts, d.outcome,"
-    " d.last_status, d.updated_at, d.next_attempt_at, w.recall_sender, w.recall_id FROM inbox i"
-    " LEFT JOIN deliveries d ON d.cursor = i.cursor LEFT JOIN withdrawals w ON w.cursor = i.cursor"
-    " WHERE i.sender = ? AND i.message_id = ? ORDER BY i.cursor"
+    " d.last_status, d.updated_at, d.next_attempt_at, d.receipt, w.recall_sender, w.recall_id, r.peer, r.recipients"
+    " FROM inbox i LEFT JOIN deliveries d ON d.cursor = i.cursor LEFT JOIN withdrawals w ON w.cursor = i.cursor"
+    " LEFT JOIN relays r ON r.cursor = i.cursor WHERE i.sender = ? AND i.message_id = ? ORDER BY i.cursor"
 )
 
 
@@ -194,16 +199,20 @@ def recipient_states_op(sender: str, message_id: str) -> Callable[[sqlite3.Conne
         states: list[RecipientState] = []
         for row in conn.execute(_RECIPIENTS_SQL, (sender, message_id)).fetchall():
             cursor, recipient, acked_at = row[0:3]
-            delivery, (recall_sender, recall_id) = row[3:12], row[12:14]
-            states.append(
-                RecipientState(
-                    recipient=str(recipient),
-                    cursor=int(cursor),
-                    settled_at=None if acked_at is None else datetime.fromisoformat(str(acked_at)),
-                    delivery=None if delivery[0] is None else _state_from_row(delivery),
-                    withdrawn_by=None if recall_sender is None else (str(recall_sender), str(recall_id)),
+            delivery, (recall_sender, recall_id), (peer, remote) = row[3:13], row[13:15], row[15:17]
+            # a relay entry stands for each remote recipient it carries (ports.Store Rule 4)
+            names = [str(recipient)] if peer is None else [str(r) for r in json.loads(str(remote))]
+            for name in names:
+                states.append(
+                    RecipientState(
+                        recipient=name,
+                        cursor=int(cursor),
+                        settled_at=None if acked_at is None else datetime.fromisoformat(str(acked_at)),
+                        delivery=None if delivery[0] is None else _state_from_row(delivery),
+                        withdrawn_by=None if recall_sender is None else (str(recall_sender), str(recall_id)),
+                        peer=None if peer is None else str(peer),
+                    )
                 )
-            )
         return states
 
     return op

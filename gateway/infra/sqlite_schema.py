@@ -18,7 +18,7 @@ from pathlib import Path
 
 from gateway.core.errors import Internal, Unavailable
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # A writer waits this long for a lock held by another process (e.g. a backup tool) before failing closed.
 BUSY_TIMEOUT_MS = 5_000
@@ -84,8 +84,19 @@ CREATE TABLE port_applied (
 ) WITHOUT ROWID;
 """
 
+# Version 6: gateway-to-gateway relay (issue 19). A relay entry is an inbox row of ``ports.relay_queue(peer)``;
+# ``relays`` says which of the message's recipients it carries, and a delivered relay keeps the peer's receipt.
+_DDL_V6 = """
+CREATE TABLE relays (
+    cursor     INTEGER PRIMARY KEY REFERENCES inbox (cursor),
+    peer       TEXT NOT NULL,
+    recipients TEXT NOT NULL
+);
+ALTER TABLE deliveries ADD COLUMN receipt BLOB;
+"""
+
 # What each version adds, in order: a file of version v is migrated by running every later step.
-_STEPS = {2: _DDL_V2, 3: _DDL_V3, 4: _DDL_V4, 5: _DDL_V5}
+_STEPS = {2: _DDL_V2, 3: _DDL_V3, 4: _DDL_V4, 5: _DDL_V5, 6: _DDL_V6}
 
 _DDL = """
 CREATE TABLE schema_version (

@@ -18,7 +18,9 @@ from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from gateway.core.audit import AuditEvent
+from gateway.core.directory import PeerGateway
 from gateway.core.envelope import SignedClaims
+from gateway.core.errors import Internal
 from gateway.core.model import ChainValidator, Endpoint, Header, Member
 from gateway.core.release import Plan, PortNotice, Standing
 from gateway.core.witness import Cosigned
@@ -81,6 +83,54 @@ class LedgerEntry:
     data: bytes  # canonical audit event bytes (the leaf before hashing)
 
 
+RELAY_QUEUE_PREFIX = "relay:"
+
+
+def relay_queue(peer: str) -> str:
+    """The inbox name under which a message waits to be relayed to the peer gateway ``peer`` (issue 19).
+
+    Why: a relay row IS an inbox entry of this name, so the push machinery (due work, attempts, leases, dead
+    letters, redrive; ``gateway.delivery.worker``) carries relays too, with one retry policy. A member id can never
+    contain ``:`` (``gateway.core.registry.MEMBER_ID``), so no member can pull or own this inbox."""
+    return RELAY_QUEUE_PREFIX + peer
+
+
+def relay_peer(recipient: str) -> str | None:
+    """The peer gateway id of a relay inbox name (``relay_queue``); None for a member's inbox."""
+    return recipient[len(RELAY_QUEUE_PREFIX) :] if recipient.startswith(RELAY_QUEUE_PREFIX) else None
+
+
+Relays = Mapping[str, tuple[str, ...]]
+"""Remote recipients of one message by peer gateway id: peer -> the recipients it serves (issue 19)."""
+
+
+def inbox_targets(recipients: Sequence[str], relays: Relays) -> tuple[str, ...]:
+    """Where ``accept`` puts a message: one inbox entry per local recipient (in order), then one relay entry
+    (``relay_queue``) per peer gateway that serves some of them, by peer id."""
+    remote = {r for members in relays.values() for r in members}
+    local = tuple(r for r in dict.fromkeys(recipients) if r not in remote)
+    return local + tuple(relay_queue(peer) for peer in sorted(relays) if relays[peer])
+
+
+def check_relays(message: StoredMessage, relays: Relays | None) -> Relays | None:
+    """``relays`` as ``Store.accept`` takes it (Rule 4), checked: every remote recipient is one of the message's,
+    served by one peer; empty lists are dropped. ``Internal`` otherwise (a routing bug, never the sender's)."""
+    if not relays:
+        return None
+    seen: set[str] = set()
+    checked: dict[str, tuple[str, ...]] = {}
+    for peer, members in relays.items():
+        if not peer or relay_peer(peer) is not None:
+            raise Internal(f"malformed peer gateway id {peer!r}", field="relays")
+        for member in members:
+            if member not in message.recipients or member in seen:
+                raise Internal(f"relay of {member!r} to {peer} is not one recipient's route", field="relays")
+            seen.add(member)
+        if members:
+            checked[peer] = tuple(dict.fromkeys(members))
+    return checked or None
+
+
 ReceiptFactory = Callable[[int, datetime], bytes]
 """Builds the signed receipt for an accepted message given its ledger leaf index and received time.
 
@@ -95,12 +145,18 @@ class Store(Protocol):
     Rule 2: ledger indexes are dense and strictly increasing from 0; nothing is ever updated or deleted there.
     Rule 3: ``(sender, message_id)`` is unique; a second ``accept`` of the same pair raises
             ``DuplicateConflict`` (the pipeline then compares digests).
+    Rule 4: a recipient served by a peer gateway (``relays``) gets no inbox entry of its own: the message gets
+            ONE relay entry per peer (``relay_queue``), written in the same atomic step, pushed by the delivery
+            worker like any push entry; ``recipient_states`` reports each remote recipient with its peer's entry.
     """
 
     async def find_message(self, sender: str, message_id: str) -> StoredMessage | None: ...
 
-    async def accept(self, message: StoredMessage, event: AuditEvent, make_receipt: ReceiptFactory) -> StoredMessage:
-        """Persist atomically; return the message with ``receipt`` and ``leaf_index`` filled in."""
+    async def accept(
+        self, message: StoredMessage, event: AuditEvent, make_receipt: ReceiptFactory, *, relays: Relays | None = None
+    ) -> StoredMessage:
+        """Persist atomically; return the message with ``receipt`` and ``leaf_index`` filled in. ``relays``: the
+        remote recipients by peer gateway (Rule 4); each must be one of ``message.recipients``."""
         ...
 
     async def record(self, event: AuditEvent) -> int:
@@ -387,6 +443,7 @@ class DeliveryResult:
     status: str  # the transport status of the attempt ("200", "503", "timeout", ...)
     at: datetime
     next_attempt_at: datetime | None = None  # required for RETRY, ignored otherwise
+    receipt: bytes = b""  # a relay's DELIVERED: the peer gateway's signed receipt (compact JWS), kept with it
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,6 +459,12 @@ class DeliveryState:
     last_status: str
     updated_at: datetime
     next_attempt_at: datetime | None  # None unless outcome is RETRY
+    receipt: bytes = b""  # a delivered relay entry: the peer gateway's signed receipt; else empty
+
+    @property
+    def peer(self) -> str | None:
+        """The peer gateway of a relay entry (``relay_queue``); None for a member's push entry."""
+        return relay_peer(self.recipient)
 
     @property
     def dead(self) -> bool:
@@ -429,6 +492,7 @@ class RecipientState:
     settled_at: datetime | None  # when it left the inbox (acknowledged, delivered or withdrawn); None: waiting
     delivery: DeliveryState | None = None  # its push state; None: never pushed (a pull recipient)
     withdrawn_by: tuple[str, str] | None = None  # (sender, message id) of the recall that withdrew it
+    peer: str | None = None  # a remote recipient: the peer gateway it is relayed to (its relay entry's state)
 
     @property
     def disposition(self) -> Disposition:
@@ -454,6 +518,8 @@ class DeliveryAttempt:
     retryable: bool  # False: a permanent refusal (e.g. 4xx other than 408/429) -> dead letter at once
     status: str  # transport status for the ledger: "200", "503", "timeout", "connect-error", a SOAP fault code ...
     detail: str = ""  # operator detail (never payload bodies or secrets)
+    receipt: bytes = b""  # a relay: the peer gateway's verified receipt (compact JWS), stored with the outcome
+    code: str = ""  # a relay refused by the peer: the stable error code of its answer (e.g. FORBIDDEN)
 
 
 class Deliverer(Protocol):
@@ -466,6 +532,19 @@ class Deliverer(Protocol):
     kind: str  # the Endpoint.kind it serves: "webhook" | "grpc" | "soap"
 
     async def deliver(self, recipient: Member, endpoint: Endpoint, item: InboxItem) -> DeliveryAttempt: ...
+
+
+class Relayer(Protocol):
+    """Relays one stored message to one peer gateway (issue 19; ``gateway.infra.relay_client``).
+
+    Rule 1: byte-identical retries, as ``Deliverer`` Rule 1: the sender's evidence and payload, unchanged.
+    Rule 2: every await has a timeout; a timeout is a retryable attempt, never an exception.
+    Rule 3: ``delivered`` only with the peer's verified receipt in ``DeliveryAttempt.receipt``.
+    """
+
+    kind: str  # "relay"
+
+    async def relay(self, peer: PeerGateway, item: InboxItem) -> DeliveryAttempt: ...
 
 
 class DocumentVerifier(Protocol):

@@ -11,7 +11,8 @@ Rule 2: a request is unauthenticated by design (the checkpoint carries the log's
         (``core.witness.MAX_REQUEST_BYTES``). Refusals are logged; a fork (a second root for a cosigned size) and
         a failed consistency proof are evidence of a misbehaving log and are also recorded as ``admin`` ledger
         events (``witness_refused``), with the origin, size and both roots.
-Rule 3: the submitting side sends each new checkpoint to every peer witness of the directory, concurrently, each
+Rule 3: the submitting side sends each new checkpoint to every peer witness of the directory (over TLS to the peer's
+        anchors, presenting the gateway client certificate when ``[federation]`` gives one), concurrently, each
         request bounded by ``submit_timeout_seconds``; it starts from the size the witness last reported (0 at
         first) and follows a 409 ``text/x.tlog.size`` hint once per round. It checks each returned line with the
         peer's witness key from the directory before publishing it: a peer cannot add a line that does not verify.
@@ -180,8 +181,12 @@ class Cosigner:
         directory: Callable[[], Directory],
         gateway_id: str,
         timeout_seconds: float,
+        tls: Callable[[PeerGateway], ssl.SSLContext] = peer_tls,
     ) -> None:
         self._ledger = ledger
+        # Rule 3: the TLS context towards a peer; the gateway passes one that also presents its client certificate
+        # (``gateway.infra.relay_client.relay_tls``) when ``[federation]`` gives one
+        self._tls_for = tls
         self._store = store
         self._clock = clock
         self._directory = directory
@@ -263,7 +268,7 @@ class Cosigner:
     def _context(self, peer: PeerGateway) -> ssl.SSLContext:
         known = self._tls.get(peer.id)
         if known is None or known[0] != peer.tls_anchors:
-            known = self._tls[peer.id] = (peer.tls_anchors, peer_tls(peer))
+            known = self._tls[peer.id] = (peer.tls_anchors, self._tls_for(peer))
         return known[1]
 
     def _checked_line(self, peer: PeerGateway, head: SignedHead, text: str) -> str:

@@ -42,7 +42,7 @@ from gateway.infra.sqlite import (
     SqliteStore,
 )
 from gateway.infra.sqlite_writer import CHECKPOINT_FRAMES
-from gateway.interfaces.protocols import StoredMessage
+from gateway.interfaces.protocols import DeliveryOutcome, DeliveryResult, StoredMessage
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
@@ -459,8 +459,10 @@ async def test_a_version_3_file_is_migrated_and_its_forwards_withdraw_less_never
     by_c = dataclasses.replace(message(recipients=("CN-GACC",)), sender="US-CBP")
     await store.accept_forward(by_c, (by_b.sender, by_b.message_id), accepted(by_c), receipt)
     await store.close()
-    conn = sqlite3.connect(path)  # back to the version-3 layout: no parent columns, no port tables (v5)
+    conn = sqlite3.connect(path)  # back to the version-3 layout: no parent columns, no port tables (v5), no relays (v6)
     with conn:
+        conn.execute("DROP TABLE relays")
+        conn.execute("ALTER TABLE deliveries DROP COLUMN receipt")
         conn.execute("ALTER TABLE forwards DROP COLUMN parent_sender")
         conn.execute("ALTER TABLE forwards DROP COLUMN parent_id")
         for table in ("port_stream", "port_standings", "port_meta", "port_applied"):
@@ -478,6 +480,35 @@ async def test_a_version_3_file_is_migrated_and_its_forwards_withdraw_less_never
         assert done.withdrawn == ((by_b.sender, by_b.message_id),)
         assert [i.message.message_id for i in await store.pull("NL-DOUANE", 0, 10)] == [root.message_id]
         assert [i.message.message_id for i in await store.pull("CN-GACC", 0, 10)] == [by_c.message_id]
+    finally:
+        await store.close()
+
+
+async def test_a_version_5_file_is_migrated_and_its_delivery_states_read_back(tmp_path: Path) -> None:
+    """Schema 6 adds relay entries (issue 19): a version-5 file's push states read back with no receipt, and
+    relays are stored once it is migrated."""
+    path = tmp_path / "gw.db"
+    store = await SqliteStore.open(path)
+    old = await store.accept(message(recipients=("PORT-NLRTM",)), accepted(message()), receipt)
+    [due] = await store.due_deliveries("PORT-NLRTM", T0, 10)
+    dead = DeliveryResult("PORT-NLRTM", due.item.cursor, 1, DeliveryOutcome.DEAD, "410", T0)
+    await store.record_delivery(dead, AuditEvent(EventKind.DELIVERY_FAILED, T0, {}))
+    await store.close()
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("DROP TABLE relays")
+        conn.execute("ALTER TABLE deliveries DROP COLUMN receipt")
+        conn.execute("UPDATE schema_version SET version = 5")
+    conn.close()
+    store = await SqliteStore.open(path)
+    try:
+        [letter] = await store.dead_letters(None, 0, 10)
+        assert (letter.cursor, letter.last_status, letter.receipt, letter.peer) == (due.item.cursor, "410", b"", None)
+        [state] = await store.recipient_states(old.sender, old.message_id)
+        assert (state.recipient, state.peer) == ("PORT-NLRTM", None)
+        relayed = message(recipients=("NL-DOUANE",))
+        await store.accept(relayed, accepted(relayed), receipt, relays={"NL-DOUANE": ("NL-DOUANE",)})
+        assert [s.peer for s in await store.recipient_states(relayed.sender, relayed.message_id)] == ["NL-DOUANE"]
     finally:
         await store.close()
 
