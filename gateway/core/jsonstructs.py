@@ -36,7 +36,7 @@ from typing import Annotated, Any, Literal, Union, cast
 
 import msgspec
 
-from gateway.core import jsonwalk
+from gateway.core import jsonwalk, limits
 from gateway.core.errors import Invalid
 
 __all__ = ["decode", "struct_for"]
@@ -77,7 +77,7 @@ def _integer(spec: jsonwalk.FieldSpec) -> Callable[[int | str], int]:
     def read(value: int | str) -> int:
         if isinstance(value, int):
             return value  # msgspec checked the range
-        if jsonwalk.DECIMAL.fullmatch(value) and low <= (number := int(value)) <= high:
+        if limits.DECIMAL.fullmatch(value) and low <= (number := int(value)) <= high:
             return number  # a decimal string, as proto3 JSON writes 64-bit integers
         raise Invalid("not a decimal integer in range", field=spec.name)  # the full walk says why (Rule 1)
 

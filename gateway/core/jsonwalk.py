@@ -39,27 +39,18 @@ from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message_factory import GetMessageClass
 
+from gateway.core import limits
 from gateway.core.errors import Internal, Invalid, LimitExceeded
 from gateway.wire.cgw.v1 import options_pb2
 
 _Desc = Any  # see payloads: the protobuf stubs cannot type descriptors usefully
 _RULES_EXTENSION: Any = options_pb2.rules
 
-# Same defaults and echo bound as gateway.core.payloads (the reference path).
-DEFAULT_MAX_ITEMS = 1000
-DEFAULT_MAX_TEXT_CHARS = 512
-_MAX_KEY_ECHO = 40
 
 K_STRING, K_BYTES, K_BOOL, K_ENUM, K_INT, K_DOUBLE, K_MESSAGE, K_WKT = range(8)
 
-_INT_RANGES: Mapping[int, tuple[int, int]] = {
-    FieldDescriptor.CPPTYPE_INT32: (-(2**31), 2**31 - 1),
-    FieldDescriptor.CPPTYPE_UINT32: (0, 2**32 - 1),
-    FieldDescriptor.CPPTYPE_INT64: (-(2**63), 2**63 - 1),
-    FieldDescriptor.CPPTYPE_UINT64: (0, 2**64 - 1),
-}
 # Enum numbers are stored as int32: a larger number is refused by the protobuf runtime.
-_ENUM_RANGE = _INT_RANGES[FieldDescriptor.CPPTYPE_INT32]
+_ENUM_RANGE = limits.INTEGER_RANGES[FieldDescriptor.CPPTYPE_INT32]
 _NUMBER_TYPES: frozenset[type] = frozenset({int, float, str})
 _ACCEPTED: Mapping[int, frozenset[type]] = {
     K_STRING: frozenset({str}),
@@ -75,7 +66,6 @@ _STRING_WKT: Mapping[str, Callable[[], Any]] = {
     "google.protobuf.Duration": duration_pb2.Duration,
     "google.protobuf.FieldMask": field_mask_pb2.FieldMask,
 }
-DECIMAL = re.compile(r"-?[0-9]{1,20}")  # an integer as a JSON string (pass 1 and jsonstructs)
 _UNPAIRED_SURROGATE = re.compile("[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]")
 # The common Timestamp spelling, checked without strptime (~30 µs); anything else goes to FromJsonString.
 _PLAIN_UTC = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]{1,9})?Z")
@@ -149,10 +139,10 @@ def _field_spec(fd: _Desc, kind: int) -> FieldSpec:
         kind=kind,
         repeated=fd.is_repeated,
         accepted=_ACCEPTED.get(kind, frozenset()),
-        int_range=_INT_RANGES.get(fd.cpp_type) if kind == K_INT else None,
+        int_range=limits.INTEGER_RANGES.get(fd.cpp_type) if kind == K_INT else None,
         required=bool(rules and rules.required),
-        max_items=(rules.max_items if rules else 0) or DEFAULT_MAX_ITEMS,
-        max_length=(rules.max_length if rules else 0) or DEFAULT_MAX_TEXT_CHARS,
+        max_items=(rules.max_items if rules else 0) or limits.DEFAULT_MAX_ITEMS,
+        max_length=(rules.max_length if rules else 0) or limits.DEFAULT_MAX_TEXT_CHARS,
         identifier=rules.identifier if rules else 0,
         enum_numbers=frozenset(enum.values_by_number) if enum else frozenset(),
         enum_by_name={v.name: v.number for v in enum.values} if enum else {},
@@ -262,13 +252,13 @@ def _object(value: Any, table: MessageTable, trail: _Trail, run: _Pass, into: di
         if not isinstance(value, dict):
             raise Invalid(f"expected a JSON object, got {_kind_of(value)}", field=payload_path(run.root, trail))
         duplicate = str(getattr(value, "duplicate", ""))
-        raise Invalid(f"duplicate JSON key {duplicate[:_MAX_KEY_ECHO]!r}", field=payload_path(run.root, trail))
+        raise Invalid(f"duplicate JSON key {duplicate[: limits.MAX_KEY_ECHO]!r}", field=payload_path(run.root, trail))
     out: dict[str, Any] = {} if into is None else into
     by_key = table.by_key
     for key, item in value.items():
         spec = by_key.get(key)
         if spec is None:
-            echo = key[:_MAX_KEY_ECHO]
+            echo = key[: limits.MAX_KEY_ECHO]
             raise Invalid(f"unknown field {echo!r}", field=f"{payload_path(run.root, trail)}.{echo}")
         if item is None:
             out.pop(spec.name, None)  # proto3 JSON: null clears the field
@@ -386,7 +376,7 @@ def _integer(value: object) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and DECIMAL.fullmatch(value):
+    if isinstance(value, str) and limits.DECIMAL.fullmatch(value):
         return int(value)
     return None
 

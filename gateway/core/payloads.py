@@ -4,8 +4,8 @@
 :class:`ValidatedPayload` (what policy and routing need) or raises a typed error whose ``field`` is the path
 inside the payload, e.g. ``payload.consignments[0].containers[1].number``.
 
-Rule 1: bound before parsing: the byte size (:data:`MAX_PAYLOAD_BYTES`) and, for JSON, the nesting depth
-        (:data:`MAX_JSON_DEPTH`) are checked on the raw bytes; exceeding them raises ``LimitExceeded``.
+Rule 1: bound before parsing: the byte size (:data:`limits.MAX_PAYLOAD_BYTES`) and, for JSON, the nesting depth
+        (:data:`limits.MAX_JSON_DEPTH`) are checked on the raw bytes; exceeding them raises ``LimitExceeded``.
 Rule 2: JSON must be UTF-8 and one object; duplicate keys and the non-JSON constants NaN/Infinity are refused.
 Rule 3: the proto3 JSON mapping is the schema: each key must name a field (proto or JSON name) and carry the
         JSON type of that field, checked with the path before ``json_format.ParseDict`` (with
@@ -46,7 +46,7 @@ from google.protobuf.message import DecodeError, Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
 from gateway.core import identifiers as ids
-from gateway.core import jsonstructs, jsonwalk
+from gateway.core import jsonstructs, jsonwalk, limits
 from gateway.core.errors import GatewayError, Internal, Invalid, LimitExceeded, UnsupportedMediaType
 from gateway.core.locodes import FUNCTION_PORT
 from gateway.core.registry import MEMBER_ID
@@ -63,19 +63,6 @@ from gateway.wire.cgw.v1 import (
     release_pb2,
     sstl_pb2,
 )
-
-# The largest payload accepted. A CUSCAR for one vessel call with thousands of bills of lading converts to a
-# few MiB of JSON; parsing costs roughly ten times the input in memory (JSON objects, then protobuf), so this
-# keeps one message under ~100 MiB at worst. Adapters' body limits must be at least this plus the envelope.
-MAX_PAYLOAD_BYTES = 8 * 1024 * 1024
-# The deepest cgw.v1 payload nests 7 JSON levels (manifest > consignments > party > identifiers); 16 leaves
-# room for new types and keeps the parser far from Python's recursion limit.
-MAX_JSON_DEPTH = 16
-# List and text bounds for fields whose annotation does not give one.
-DEFAULT_MAX_ITEMS = 1000
-DEFAULT_MAX_TEXT_CHARS = 512
-# Longest JSON key echoed in an error detail (keys are attacker-chosen).
-_MAX_KEY_ECHO = 40
 
 MEDIA_JSON = "application/json"
 MEDIA_PROTOBUF = "application/protobuf"
@@ -206,8 +193,8 @@ def validate_payload(
         raise UnsupportedMediaType(f"{spec.type} accepts {', '.join(sorted(spec.media))}", field="payload.media")
     if base_media not in _ALL_MEDIA:
         raise UnsupportedMediaType(f"{base_media} must be translated to JSON before validation", field="payload.media")
-    if len(data) > MAX_PAYLOAD_BYTES:
-        raise LimitExceeded(f"payload larger than {MAX_PAYLOAD_BYTES} bytes", field=ROOT)
+    if len(data) > limits.MAX_PAYLOAD_BYTES:
+        raise LimitExceeded(f"payload larger than {limits.MAX_PAYLOAD_BYTES} bytes", field=ROOT)
     try:
         return _validate(spec, base_media, data, reference)
     except GatewayError as exc:
@@ -259,7 +246,7 @@ _OPENING = frozenset(b"[{")
 
 
 def json_depth(data: bytes) -> int:
-    """Deepest nesting of ``[`` / ``{`` outside strings; stops counting past :data:`MAX_JSON_DEPTH`."""
+    """Deepest nesting of ``[`` / ``{`` outside strings; stops counting past :data:`limits.MAX_JSON_DEPTH`."""
     if b"\\" not in data and data.count(b'"') % 2 == 0:
         outside = b"".join(data.split(b'"')[::2])  # no escapes and paired quotes: strings are "...", as the regex
     else:
@@ -270,7 +257,7 @@ def json_depth(data: bytes) -> int:
             depth += 1
             if depth > deepest:
                 deepest = depth
-                if deepest > MAX_JSON_DEPTH:
+                if deepest > limits.MAX_JSON_DEPTH:
                     break
         else:
             depth -= 1
@@ -322,8 +309,8 @@ def _parse_json(data: bytes, message: Message) -> None:
 
 
 def _decode_json(data: bytes) -> Any:
-    if json_depth(data) > MAX_JSON_DEPTH:
-        raise LimitExceeded(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", field=ROOT)
+    if json_depth(data) > limits.MAX_JSON_DEPTH:
+        raise LimitExceeded(f"JSON nested deeper than {limits.MAX_JSON_DEPTH} levels", field=ROOT)
     try:
         text = data.decode("utf-8")
         document = json.loads(text, object_pairs_hook=_object_pairs, parse_constant=_refuse_constant)
@@ -364,15 +351,6 @@ _ACCEPTED_KINDS: Mapping[int, frozenset[str]] = MappingProxyType(
         FieldDescriptor.CPPTYPE_FLOAT: _NUMBER,
     }
 )
-_INTEGER_RANGES: Mapping[int, tuple[int, int]] = MappingProxyType(
-    {
-        FieldDescriptor.CPPTYPE_INT32: (-(2**31), 2**31 - 1),
-        FieldDescriptor.CPPTYPE_UINT32: (0, 2**32 - 1),
-        FieldDescriptor.CPPTYPE_INT64: (-(2**63), 2**63 - 1),
-        FieldDescriptor.CPPTYPE_UINT64: (0, 2**64 - 1),
-    }
-)
-_DECIMAL = re.compile(r"-?[0-9]{1,20}")
 # Well-known types whose JSON form is a string rather than an object.
 _STRING_WKT = frozenset({"google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"})
 
@@ -381,19 +359,19 @@ def _check_shape(value: object, descriptor: _Desc, path: str) -> None:
     if not isinstance(value, dict):
         raise Invalid(f"expected a JSON object, got {_json_kind(value)}", field=path)
     if isinstance(value, _DuplicateKeys):
-        raise Invalid(f"duplicate JSON key {value.duplicate[:_MAX_KEY_ECHO]!r}", field=path)
+        raise Invalid(f"duplicate JSON key {value.duplicate[: limits.MAX_KEY_ECHO]!r}", field=path)
     fields = _fields_by_key(descriptor)
     for key, item in value.items():
         fd = fields.get(key)
         if fd is None:
-            raise Invalid(f"unknown field {key[:_MAX_KEY_ECHO]!r}", field=f"{path}.{key[:_MAX_KEY_ECHO]}")
+            raise Invalid(f"unknown field {key[: limits.MAX_KEY_ECHO]!r}", field=f"{path}.{key[: limits.MAX_KEY_ECHO]}")
         child = f"{path}.{fd.name}"
         if item is None:
             continue  # proto3 JSON: null means the default value
         if fd.is_repeated:
             if not isinstance(item, list):
                 raise Invalid(f"expected a JSON array, got {_json_kind(item)}", field=child)
-            limit = _rules(fd).max_items or DEFAULT_MAX_ITEMS
+            limit = _rules(fd).max_items or limits.DEFAULT_MAX_ITEMS
             if len(item) > limit:
                 raise LimitExceeded(f"at most {limit} items, got {len(item)}", field=child)
             for index, element in enumerate(item):
@@ -416,7 +394,7 @@ def _check_value(fd: _Desc, value: object, path: str) -> None:
     kind = _json_kind(value)
     if kind not in accepted:
         raise Invalid(f"expected a JSON {' or '.join(sorted(accepted))}, got {kind}", field=path)
-    bounds = _INTEGER_RANGES.get(fd.cpp_type)
+    bounds = limits.INTEGER_RANGES.get(fd.cpp_type)
     number = _integer(value)
     if bounds is not None and number is not None and not bounds[0] <= number <= bounds[1]:
         raise Invalid(f"integer out of range {bounds[0]}..{bounds[1]}", field=path)
@@ -430,7 +408,7 @@ def _integer(value: object) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and _DECIMAL.fullmatch(value):
+    if isinstance(value, str) and limits.DECIMAL.fullmatch(value):
         return int(value)
     return None
 
@@ -483,7 +461,7 @@ def spelled_path(path: str, descriptor: _Desc, document: Any) -> str:
 
 def respell(error: GatewayError, descriptor: _Desc, media: str, data: bytes) -> None:
     """Re-spell ``error``'s payload field path as the sender wrote it (Rule 7); only an error pays for it: a
-    JSON payload is decoded again (it is at most :data:`MAX_PAYLOAD_BYTES` and was decoded before)."""
+    JSON payload is decoded again (it is at most :data:`limits.MAX_PAYLOAD_BYTES` and was decoded before)."""
     field = error.field
     if field is None or not field.startswith(ROOT + "."):
         return
@@ -627,7 +605,7 @@ def _check_scalar(fd: _Desc, rules: options_pb2.FieldRules, value: Any, path: st
     if fd.cpp_type == FieldDescriptor.CPPTYPE_STRING:
         if rules.identifier:
             _check_identifier(rules.identifier, value, path, fd.name, s)
-        elif len(value) > (limit := rules.max_length or DEFAULT_MAX_TEXT_CHARS):
+        elif len(value) > (limit := rules.max_length or limits.DEFAULT_MAX_TEXT_CHARS):
             raise Invalid(f"at most {limit} characters, got {len(value)}", field=path)
     elif fd.cpp_type == FieldDescriptor.CPPTYPE_ENUM:
         if fd.enum_type.values_by_number.get(value) is None:
@@ -665,7 +643,7 @@ def _walk(message: Message, path: str, summary: _Summary, *, check_unknown: bool
 def _walk_list(
     fd: _Desc, rules: options_pb2.FieldRules, items: Any, path: str, summary: _Summary, *, check_unknown: bool
 ) -> None:
-    limit = rules.max_items or DEFAULT_MAX_ITEMS
+    limit = rules.max_items or limits.DEFAULT_MAX_ITEMS
     if len(items) > limit:
         raise LimitExceeded(f"at most {limit} items, got {len(items)}", field=path)
     if rules.required and not items:

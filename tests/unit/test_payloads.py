@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.core import payloads
+from gateway.core import limits, payloads
 from gateway.core.errors import (
     GatewayError,
     IdentifierInvalid,
@@ -480,7 +480,7 @@ def test_brackets_inside_strings_do_not_count_as_depth() -> None:
 
 def test_size_is_bounded_before_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     data = _json(manifest())
-    monkeypatch.setattr(payloads, "MAX_PAYLOAD_BYTES", len(data) - 1)
+    monkeypatch.setattr(limits, "MAX_PAYLOAD_BYTES", len(data) - 1)
     _fails(data, LimitExceeded, "payload")
 
 
