@@ -217,16 +217,16 @@ def _validate(spec: MessageTypeSpec, base_media: str, data: bytes, reference: bo
             else:
                 return walked.freeze(spec, base_media, len(data), facts)
         walked = _Summary()
-        facts = jsonwalk.walk_json(_decode_json(data), descriptor, ROOT, walked, _json_rules())
+        facts = jsonwalk.walk_json(decode_json(data), descriptor, ROOT, walked, _json_rules())
         return walked.freeze(spec, base_media, len(data), facts)
     message = spec.message()
     if base_media == MEDIA_JSON:
-        _parse_json(data, message)
+        parse_json(data, message)
     else:
-        _parse_binary(data, message)
+        parse_binary(data, message)
     summary = _Summary()
-    _walk(message, ROOT, summary, check_unknown=base_media == MEDIA_PROTOBUF)
-    return summary.freeze(spec, base_media, len(data), _root_facts(message))
+    walk_message(message, ROOT, summary, _json_rules(), check_unknown=base_media == MEDIA_PROTOBUF)
+    return summary.freeze(spec, base_media, len(data), root_facts(message))
 
 
 def _base_media(media: str) -> str:
@@ -264,7 +264,7 @@ def json_depth(data: bytes) -> int:
     return deepest
 
 
-class _DuplicateKeys(dict[str, Any]):
+class DuplicateKeys(dict[str, Any]):
     """A JSON object that repeated a key; the shape check reports it with its path."""
 
     __slots__ = ("duplicate",)
@@ -281,7 +281,7 @@ def _object_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = {}
     for key, value in pairs:
         if key in obj:
-            return _DuplicateKeys(obj, key)
+            return DuplicateKeys(obj, key)
         obj[key] = value
     return obj
 
@@ -295,20 +295,20 @@ def _json_rules() -> jsonwalk.Rules:
     # _party checks every identifier of a party as _party_identifier does, with the same paths.
     repeated_by = MappingProxyType({"cgw.v1.PartyIdentifier": "cgw.v1.Party"})
     struct_hooks = MappingProxyType({"cgw.v1.Party": _party_struct})  # every trader party of every filing
-    return jsonwalk.Rules(_check_identifier, _MESSAGE_HOOKS, _explain_parse_error, repeated_by, struct_hooks)
+    return jsonwalk.Rules(_check_identifier, _MESSAGE_HOOKS, explain_parse_error, repeated_by, struct_hooks)
 
 
-def _parse_json(data: bytes, message: Message) -> None:
-    document = _decode_json(data)
+def parse_json(data: bytes, message: Message) -> None:
+    document = decode_json(data)
     _check_shape(document, message.DESCRIPTOR, ROOT)
     try:
         json_format.ParseDict(document, message, ignore_unknown_fields=False)
     except (json_format.ParseError, ValueError, TypeError) as exc:
-        path, reason = _explain_parse_error(str(exc), message.DESCRIPTOR)
+        path, reason = explain_parse_error(str(exc), message.DESCRIPTOR)
         raise Invalid(reason, field=path) from None
 
 
-def _decode_json(data: bytes) -> Any:
+def decode_json(data: bytes) -> Any:
     if json_depth(data) > limits.MAX_JSON_DEPTH:
         raise LimitExceeded(f"JSON nested deeper than {limits.MAX_JSON_DEPTH} levels", field=ROOT)
     try:
@@ -322,7 +322,7 @@ def _decode_json(data: bytes) -> Any:
 
 
 @cache
-def _fields_by_key(descriptor: _Desc) -> Mapping[str, _Desc]:
+def fields_by_key(descriptor: _Desc) -> Mapping[str, _Desc]:
     keys: dict[str, _Desc] = {}
     for fd in descriptor.fields:
         keys[fd.name] = fd
@@ -331,7 +331,7 @@ def _fields_by_key(descriptor: _Desc) -> Mapping[str, _Desc]:
 
 
 def _json_kind(value: object) -> str:
-    return {dict: "object", _DuplicateKeys: "object", list: "array", str: "string", bool: "boolean"}.get(
+    return {dict: "object", DuplicateKeys: "object", list: "array", str: "string", bool: "boolean"}.get(
         type(value), "number"
     )
 
@@ -358,9 +358,9 @@ _STRING_WKT = frozenset({"google.protobuf.Timestamp", "google.protobuf.Duration"
 def _check_shape(value: object, descriptor: _Desc, path: str) -> None:
     if not isinstance(value, dict):
         raise Invalid(f"expected a JSON object, got {_json_kind(value)}", field=path)
-    if isinstance(value, _DuplicateKeys):
+    if isinstance(value, DuplicateKeys):
         raise Invalid(f"duplicate JSON key {value.duplicate[: limits.MAX_KEY_ECHO]!r}", field=path)
-    fields = _fields_by_key(descriptor)
+    fields = fields_by_key(descriptor)
     for key, item in value.items():
         fd = fields.get(key)
         if fd is None:
@@ -417,7 +417,7 @@ _PARSE_ERROR_AT = re.compile(r' at "?[A-Za-z0-9_]+((?:\.[A-Za-z0-9_]+(?:\[\d+\])
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 
-def _explain_parse_error(message: str, descriptor: _Desc) -> tuple[str, str]:
+def explain_parse_error(message: str, descriptor: _Desc) -> tuple[str, str]:
     """Best-effort path and reason from a json_format error (the shape check already caught most)."""
     first_line = message.splitlines()[0] if message else "invalid value"
     reason = first_line.rsplit(" field: ", 1)[-1]
@@ -445,7 +445,7 @@ def spelled_path(path: str, descriptor: _Desc, document: Any) -> str:
     at = len(ROOT)
     node: Any = document
     while descriptor is not None and (found := _SEGMENT.match(path, at)) is not None:
-        fd = _fields_by_key(descriptor).get(found.group(1))
+        fd = fields_by_key(descriptor).get(found.group(1))
         if fd is None:
             break
         key = fd.name if isinstance(node, dict) and fd.name in node else fd.json_name
@@ -498,7 +498,7 @@ def spelled_as_sent(
     return decorate
 
 
-def _parse_binary(data: bytes, message: Message) -> None:
+def parse_binary(data: bytes, message: Message) -> None:
     try:
         message.ParseFromString(data)
     except DecodeError as exc:
@@ -601,10 +601,12 @@ def _check_identifier(kind: int, value: str, path: str, role: str, summary: _Sum
     summary.add(kind, rule(value, path))
 
 
-def _check_scalar(fd: _Desc, rules: options_pb2.FieldRules, value: Any, path: str, s: _Summary) -> None:
+def _check_scalar(  # noqa: PLR0917 - the reference walker's one scalar step
+    fd: _Desc, rules: options_pb2.FieldRules, value: Any, path: str, s: Any, checks: jsonwalk.Rules
+) -> None:
     if fd.cpp_type == FieldDescriptor.CPPTYPE_STRING:
         if rules.identifier:
-            _check_identifier(rules.identifier, value, path, fd.name, s)
+            checks.check_identifier(rules.identifier, value, path, fd.name, s)
         elif len(value) > (limit := rules.max_length or limits.DEFAULT_MAX_TEXT_CHARS):
             raise Invalid(f"at most {limit} characters, got {len(value)}", field=path)
     elif fd.cpp_type == FieldDescriptor.CPPTYPE_ENUM:
@@ -615,7 +617,8 @@ def _check_scalar(fd: _Desc, rules: options_pb2.FieldRules, value: Any, path: st
         raise Invalid("must be a finite, non-negative number", field=path)
 
 
-def _walk(message: Message, path: str, summary: _Summary, *, check_unknown: bool) -> None:
+def walk_message(message: Message, path: str, summary: Any, checks: jsonwalk.Rules, *, check_unknown: bool) -> None:
+    """Apply the field rules of ``message`` and its children, then ``checks``' identifier rules and hooks."""
     descriptor: _Desc = message.DESCRIPTOR
     if check_unknown and len(UnknownFieldSet(message)):
         raise Invalid("unknown field in binary payload", field=path)
@@ -623,10 +626,10 @@ def _walk(message: Message, path: str, summary: _Summary, *, check_unknown: bool
         rules = _rules(fd)
         child = f"{path}.{fd.name}"
         if fd.is_repeated:
-            _walk_list(fd, rules, getattr(message, fd.name), child, summary, check_unknown=check_unknown)
+            _walk_list(fd, rules, getattr(message, fd.name), child, summary, checks, check_unknown=check_unknown)
         elif fd.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
             if message.HasField(fd.name):
-                _walk_child(getattr(message, fd.name), child, summary, check_unknown)
+                _walk_child(getattr(message, fd.name), child, summary, checks, check_unknown)
             elif rules.required:
                 raise Invalid("required", field=child)
         else:
@@ -634,14 +637,21 @@ def _walk(message: Message, path: str, summary: _Summary, *, check_unknown: bool
             if rules.required and not value:
                 raise Invalid("required", field=child)
             if value or fd.cpp_type == FieldDescriptor.CPPTYPE_ENUM:
-                _check_scalar(fd, rules, value, child, summary)
-    hook = _MESSAGE_HOOKS.get(descriptor.full_name)
+                _check_scalar(fd, rules, value, child, summary, checks)
+    hook = checks.hooks.get(descriptor.full_name)
     if hook is not None:
         hook(message, path, summary)
 
 
-def _walk_list(
-    fd: _Desc, rules: options_pb2.FieldRules, items: Any, path: str, summary: _Summary, *, check_unknown: bool
+def _walk_list(  # noqa: PLR0917 - the walker's state, passed down as it is
+    fd: _Desc,
+    rules: options_pb2.FieldRules,
+    items: Any,
+    path: str,
+    summary: Any,
+    checks: jsonwalk.Rules,
+    *,
+    check_unknown: bool,
 ) -> None:
     limit = rules.max_items or limits.DEFAULT_MAX_ITEMS
     if len(items) > limit:
@@ -650,18 +660,18 @@ def _walk_list(
         raise Invalid("at least one item is required", field=path)
     for index, item in enumerate(items):
         if fd.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
-            _walk_child(item, f"{path}[{index}]", summary, check_unknown)
+            _walk_child(item, f"{path}[{index}]", summary, checks, check_unknown)
         else:
-            _check_scalar(fd, rules, item, f"{path}[{index}]", summary)
+            _check_scalar(fd, rules, item, f"{path}[{index}]", summary, checks)
 
 
-def _walk_child(message: Message, path: str, summary: _Summary, check_unknown: bool) -> None:
+def _walk_child(message: Message, path: str, summary: Any, checks: jsonwalk.Rules, check_unknown: bool) -> None:
     if message.DESCRIPTOR.full_name.startswith("google.protobuf."):
         return  # well-known types (Timestamp) are validated by the protobuf runtime
-    _walk(message, path, summary, check_unknown=check_unknown)
+    walk_message(message, path, summary, checks, check_unknown=check_unknown)
 
 
-def _root_facts(message: Message) -> tuple[tuple[str, str], ...]:
+def root_facts(message: Message) -> tuple[tuple[str, str], ...]:
     facts: list[tuple[str, str]] = []
     descriptor: _Desc = message.DESCRIPTOR
     for fd in descriptor.fields:

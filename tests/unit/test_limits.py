@@ -142,14 +142,14 @@ UNANNOTATED = _unannotated_message()
 def _walked(data: bytes) -> None:
     """The one-pass walk, as validate_payload runs it for JSON."""
     rules = payloads._json_rules()
-    jsonwalk.walk_json(payloads._decode_json(data), UNANNOTATED.DESCRIPTOR, payloads.ROOT, payloads._Summary(), rules)
+    jsonwalk.walk_json(payloads.decode_json(data), UNANNOTATED.DESCRIPTOR, payloads.ROOT, payloads._Summary(), rules)
 
 
 def _referenced(data: bytes) -> None:
     """The reference path, as validate_payload(reference=True) runs it for JSON."""
     message = UNANNOTATED()
-    payloads._parse_json(data, message)
-    payloads._walk(message, payloads.ROOT, payloads._Summary(), check_unknown=False)
+    payloads.parse_json(data, message)
+    payloads.walk_message(message, payloads.ROOT, payloads._Summary(), payloads._json_rules(), check_unknown=False)
 
 
 @pytest.mark.parametrize("path", [_walked, _referenced], ids=["jsonwalk", "reference"])
