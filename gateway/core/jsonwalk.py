@@ -1,9 +1,9 @@
 """One-pass validation of a decoded proto3-JSON payload, without building the protobuf message.
 
 :func:`walk_json` is what :func:`gateway.core.payloads.validate_payload` runs for ``application/json``. It
-enforces exactly what the reference path (shape check, ``json_format.ParseDict``, rule walk on the message;
-kept in ``payloads`` for ``application/protobuf`` and as the test oracle) enforces, with the same error codes
-and field paths, at a fraction of the cost.
+enforces exactly what the reference path (shape check, ``json_format.ParseDict``, rule walk on the message:
+:mod:`gateway.core.messagewalk`, for ``application/protobuf`` and as the test oracle) enforces, with the same
+error codes and field paths, at a fraction of the cost.
 
 Rule 1: per-message tables are built once per descriptor (:func:`table_for`, cached): each field by its JSON
         and proto name, its kind, the Python types its JSON value may have, its integer range and its

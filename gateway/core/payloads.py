@@ -4,15 +4,16 @@
 :class:`ValidatedPayload` (what policy and routing need) or raises a typed error whose ``field`` is the path
 inside the payload, e.g. ``payload.consignments[0].containers[1].number``.
 
-Rule 1: bound before parsing: the byte size (:data:`limits.MAX_PAYLOAD_BYTES`) and, for JSON, the nesting depth
-        (:data:`limits.MAX_JSON_DEPTH`) are checked on the raw bytes; exceeding them raises ``LimitExceeded``.
+Rule 1: bound before parsing: the byte size (:data:`limits.MAX_PAYLOAD_BYTES`) is checked here, the nesting depth
+        of JSON by :mod:`gateway.core.jsondecode`, both on the raw bytes; exceeding them raises ``LimitExceeded``.
 Rule 2: JSON must be UTF-8 and one object; duplicate keys and the non-JSON constants NaN/Infinity are refused.
 Rule 3: the proto3 JSON mapping is the schema: each key must name a field (proto or JSON name) and carry the
-        JSON type of that field, checked with the path before ``json_format.ParseDict`` (with
-        ``ignore_unknown_fields=False``) builds the message; lists are bounded before they are parsed.
-        Binary protobuf (``application/protobuf``) is parsed as is and refused if it carries unknown fields.
+        JSON type of that field; lists are bounded before they are parsed. JSON takes the one-pass walk of
+        :mod:`gateway.core.jsonwalk`; ``application/protobuf`` (and JSON with ``reference=True``) the reference
+        path of :mod:`gateway.core.messagewalk`, which builds the message and refuses unknown binary fields.
 Rule 4: the field rules annotated in the .proto files (``cgw.v1.rules``: required, max_length, max_items,
-        identifier kind) are applied by one walker; :mod:`gateway.core.identifiers` checks identifiers.
+        identifier kind) are applied by the walker of either path, with the identifier checks and message hooks
+        of this module (:func:`_json_rules`); :mod:`gateway.core.identifiers` checks identifiers.
 Rule 5: protobuf objects never leave this module: the result is a frozen summary of plain values.
 Rule 6: adding a message type is one row in :data:`MESSAGE_TYPES` plus the annotations in its .proto file;
         rules that annotations cannot express (cross-field rules, scheme-dependent identifiers) go in
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -40,15 +40,21 @@ from types import MappingProxyType
 from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
 import msgspec
-from google.protobuf import json_format
-from google.protobuf.descriptor import FieldDescriptor
-from google.protobuf.message import DecodeError, Message
-from google.protobuf.unknown_fields import UnknownFieldSet
+from google.protobuf.message import Message
 
 from gateway.core import identifiers as ids
 from gateway.core import jsonstructs, jsonwalk, limits
 from gateway.core.errors import GatewayError, Internal, Invalid, LimitExceeded, UnsupportedMediaType
+from gateway.core.jsondecode import ROOT, decode_json
 from gateway.core.locodes import FUNCTION_PORT
+from gateway.core.messagewalk import (
+    explain_parse_error,
+    fields_by_key,
+    parse_binary,
+    parse_json,
+    root_facts,
+    walk_message,
+)
 from gateway.core.registry import MEMBER_ID
 from gateway.wire.cgw.v1 import (
     aeo_pb2,
@@ -71,13 +77,10 @@ MEDIA_PROTOBUF = "application/protobuf"
 MEDIA_EDIFACT = "application/edifact"
 _MEDIA_ALIASES: Mapping[str, str] = MappingProxyType({"application/x-protobuf": MEDIA_PROTOBUF})
 _ALL_MEDIA = frozenset({MEDIA_JSON, MEDIA_PROTOBUF})
-ROOT = "payload"
 
 # Descriptors are typed loosely: the protobuf stubs split them into python and upb classes that mypy cannot
 # unify, and extensions in protoc's .pyi are typed as plain FieldDescriptor.
 _Desc = Any
-_RULES_EXTENSION: Any = options_pb2.rules
-_FLOAT_TYPES = (FieldDescriptor.CPPTYPE_DOUBLE, FieldDescriptor.CPPTYPE_FLOAT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,55 +243,6 @@ def _base_media(media: str) -> str:
 
 # -- JSON: bounds, duplicates, shape ----------------------------------------------------------------------
 
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
-_OPENING = frozenset(b"[{")
-
-
-def json_depth(data: bytes) -> int:
-    """Deepest nesting of ``[`` / ``{`` outside strings; stops counting past :data:`limits.MAX_JSON_DEPTH`."""
-    if b"\\" not in data and data.count(b'"') % 2 == 0:
-        outside = b"".join(data.split(b'"')[::2])  # no escapes and paired quotes: strings are "...", as the regex
-    else:
-        outside = _JSON_STRING.sub(b"", data)
-    depth = deepest = 0
-    for byte in outside.translate(None, _NOT_BRACKETS):
-        if byte in _OPENING:
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest > limits.MAX_JSON_DEPTH:
-                    break
-        else:
-            depth -= 1
-    return deepest
-
-
-class DuplicateKeys(dict[str, Any]):
-    """A JSON object that repeated a key; the shape check reports it with its path."""
-
-    __slots__ = ("duplicate",)
-
-    def __init__(self, pairs: dict[str, Any], duplicate: str) -> None:
-        super().__init__(pairs)
-        self.duplicate = duplicate
-
-
-def _object_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = dict(pairs)
-    if len(obj) == len(pairs):
-        return obj  # no key repeated (the common case, without a Python loop)
-    obj = {}
-    for key, value in pairs:
-        if key in obj:
-            return DuplicateKeys(obj, key)
-        obj[key] = value
-    return obj
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
 
 @cache
 def _json_rules() -> jsonwalk.Rules:
@@ -296,137 +250,6 @@ def _json_rules() -> jsonwalk.Rules:
     repeated_by = MappingProxyType({"cgw.v1.PartyIdentifier": "cgw.v1.Party"})
     struct_hooks = MappingProxyType({"cgw.v1.Party": _party_struct})  # every trader party of every filing
     return jsonwalk.Rules(_check_identifier, _MESSAGE_HOOKS, explain_parse_error, repeated_by, struct_hooks)
-
-
-def parse_json(data: bytes, message: Message) -> None:
-    document = decode_json(data)
-    _check_shape(document, message.DESCRIPTOR, ROOT)
-    try:
-        json_format.ParseDict(document, message, ignore_unknown_fields=False)
-    except (json_format.ParseError, ValueError, TypeError) as exc:
-        path, reason = explain_parse_error(str(exc), message.DESCRIPTOR)
-        raise Invalid(reason, field=path) from None
-
-
-def decode_json(data: bytes) -> Any:
-    if json_depth(data) > limits.MAX_JSON_DEPTH:
-        raise LimitExceeded(f"JSON nested deeper than {limits.MAX_JSON_DEPTH} levels", field=ROOT)
-    try:
-        text = data.decode("utf-8")
-        document = json.loads(text, object_pairs_hook=_object_pairs, parse_constant=_refuse_constant)
-    except UnicodeDecodeError as exc:
-        raise Invalid(f"payload is not UTF-8 (byte {exc.start})", field=ROOT) from None
-    except ValueError as exc:  # json.JSONDecodeError, refused constants, over-long integers
-        raise Invalid(f"payload is not valid JSON: {str(exc)[:120]}", field=ROOT) from None
-    return document
-
-
-@cache
-def fields_by_key(descriptor: _Desc) -> Mapping[str, _Desc]:
-    keys: dict[str, _Desc] = {}
-    for fd in descriptor.fields:
-        keys[fd.name] = fd
-        keys[fd.json_name] = fd
-    return MappingProxyType(keys)
-
-
-def _json_kind(value: object) -> str:
-    return {dict: "object", DuplicateKeys: "object", list: "array", str: "string", bool: "boolean"}.get(
-        type(value), "number"
-    )
-
-
-# The JSON value kinds the proto3 JSON mapping accepts for each field type (numbers may be quoted).
-_NUMBER = frozenset({"number", "string"})
-_ACCEPTED_KINDS: Mapping[int, frozenset[str]] = MappingProxyType(
-    {
-        FieldDescriptor.CPPTYPE_STRING: frozenset({"string"}),
-        FieldDescriptor.CPPTYPE_BOOL: frozenset({"boolean"}),
-        FieldDescriptor.CPPTYPE_ENUM: frozenset({"string", "number"}),
-        FieldDescriptor.CPPTYPE_INT32: _NUMBER,
-        FieldDescriptor.CPPTYPE_INT64: _NUMBER,
-        FieldDescriptor.CPPTYPE_UINT32: _NUMBER,
-        FieldDescriptor.CPPTYPE_UINT64: _NUMBER,
-        FieldDescriptor.CPPTYPE_DOUBLE: _NUMBER,
-        FieldDescriptor.CPPTYPE_FLOAT: _NUMBER,
-    }
-)
-# Well-known types whose JSON form is a string rather than an object.
-_STRING_WKT = frozenset({"google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"})
-
-
-def _check_shape(value: object, descriptor: _Desc, path: str) -> None:
-    if not isinstance(value, dict):
-        raise Invalid(f"expected a JSON object, got {_json_kind(value)}", field=path)
-    if isinstance(value, DuplicateKeys):
-        raise Invalid(f"duplicate JSON key {value.duplicate[: limits.MAX_KEY_ECHO]!r}", field=path)
-    fields = fields_by_key(descriptor)
-    for key, item in value.items():
-        fd = fields.get(key)
-        if fd is None:
-            raise Invalid(f"unknown field {key[: limits.MAX_KEY_ECHO]!r}", field=f"{path}.{key[: limits.MAX_KEY_ECHO]}")
-        child = f"{path}.{fd.name}"
-        if item is None:
-            continue  # proto3 JSON: null means the default value
-        if fd.is_repeated:
-            if not isinstance(item, list):
-                raise Invalid(f"expected a JSON array, got {_json_kind(item)}", field=child)
-            limit = _rules(fd).max_items or limits.DEFAULT_MAX_ITEMS
-            if len(item) > limit:
-                raise LimitExceeded(f"at most {limit} items, got {len(item)}", field=child)
-            for index, element in enumerate(item):
-                if element is None:
-                    raise Invalid("null is not allowed in a list", field=f"{child}[{index}]")
-                _check_value(fd, element, f"{child}[{index}]")
-        else:
-            _check_value(fd, item, child)
-
-
-def _check_value(fd: _Desc, value: object, path: str) -> None:
-    if fd.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
-        if fd.message_type.full_name in _STRING_WKT:
-            if not isinstance(value, str):
-                raise Invalid(f"expected a JSON string, got {_json_kind(value)}", field=path)
-            return
-        _check_shape(value, fd.message_type, path)
-        return
-    accepted = _ACCEPTED_KINDS.get(fd.cpp_type, frozenset({"string"}))
-    kind = _json_kind(value)
-    if kind not in accepted:
-        raise Invalid(f"expected a JSON {' or '.join(sorted(accepted))}, got {kind}", field=path)
-    bounds = limits.INTEGER_RANGES.get(fd.cpp_type)
-    number = _integer(value)
-    if bounds is not None and number is not None and not bounds[0] <= number <= bounds[1]:
-        raise Invalid(f"integer out of range {bounds[0]}..{bounds[1]}", field=path)
-
-
-def _integer(value: object) -> int | None:
-    """The integer a JSON number or decimal string denotes (None when it is not one; the parser decides)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and limits.DECIMAL.fullmatch(value):
-        return int(value)
-    return None
-
-
-_PARSE_ERROR_AT = re.compile(r' at "?[A-Za-z0-9_]+((?:\.[A-Za-z0-9_]+(?:\[\d+\])?)*)"?\.*$')
-_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
-
-
-def explain_parse_error(message: str, descriptor: _Desc) -> tuple[str, str]:
-    """Best-effort path and reason from a json_format error (the shape check already caught most)."""
-    first_line = message.splitlines()[0] if message else "invalid value"
-    reason = first_line.rsplit(" field: ", 1)[-1]
-    path = ROOT
-    found = _PARSE_ERROR_AT.search(reason)
-    if found:
-        path = ROOT + _CAMEL.sub(lambda m: "_" + m.group(1).lower(), found.group(1))
-        reason = reason[: found.start()]
-    return path, reason.rstrip(". ")[:160] or "invalid value"
 
 
 # -- field paths as the sender wrote them (Rule 7) ----------------------------------------------------------
@@ -498,23 +321,7 @@ def spelled_as_sent(
     return decorate
 
 
-def parse_binary(data: bytes, message: Message) -> None:
-    try:
-        message.ParseFromString(data)
-    except DecodeError as exc:
-        raise Invalid(f"payload is not a valid protobuf message: {str(exc)[:120]}", field=ROOT) from None
-
-
 # -- the rule walker --------------------------------------------------------------------------------------
-
-
-@cache
-def _rules(fd: _Desc) -> options_pb2.FieldRules:
-    options = fd.GetOptions()
-    if options.HasExtension(_RULES_EXTENSION):
-        rules: options_pb2.FieldRules = options.Extensions[_RULES_EXTENSION]
-        return rules
-    return options_pb2.FieldRules()
 
 
 class _Summary:
@@ -599,90 +406,6 @@ def _check_identifier(kind: int, value: str, path: str, role: str, summary: _Sum
     if rule is None:
         raise Internal(f"no identifier rule for kind {kind}", field=path)
     summary.add(kind, rule(value, path))
-
-
-def _check_scalar(  # noqa: PLR0917 - the reference walker's one scalar step
-    fd: _Desc, rules: options_pb2.FieldRules, value: Any, path: str, s: Any, checks: jsonwalk.Rules
-) -> None:
-    if fd.cpp_type == FieldDescriptor.CPPTYPE_STRING:
-        if rules.identifier:
-            checks.check_identifier(rules.identifier, value, path, fd.name, s)
-        elif len(value) > (limit := rules.max_length or limits.DEFAULT_MAX_TEXT_CHARS):
-            raise Invalid(f"at most {limit} characters, got {len(value)}", field=path)
-    elif fd.cpp_type == FieldDescriptor.CPPTYPE_ENUM:
-        if fd.enum_type.values_by_number.get(value) is None:
-            raise Invalid(f"unknown {fd.enum_type.name} value {value}", field=path)
-    elif fd.cpp_type in _FLOAT_TYPES and (not math.isfinite(value) or value < 0):
-        # cgw.v1 uses floating point only for measures (masses, volumes): finite and not negative.
-        raise Invalid("must be a finite, non-negative number", field=path)
-
-
-def walk_message(message: Message, path: str, summary: Any, checks: jsonwalk.Rules, *, check_unknown: bool) -> None:
-    """Apply the field rules of ``message`` and its children, then ``checks``' identifier rules and hooks."""
-    descriptor: _Desc = message.DESCRIPTOR
-    if check_unknown and len(UnknownFieldSet(message)):
-        raise Invalid("unknown field in binary payload", field=path)
-    for fd in descriptor.fields:
-        rules = _rules(fd)
-        child = f"{path}.{fd.name}"
-        if fd.is_repeated:
-            _walk_list(fd, rules, getattr(message, fd.name), child, summary, checks, check_unknown=check_unknown)
-        elif fd.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
-            if message.HasField(fd.name):
-                _walk_child(getattr(message, fd.name), child, summary, checks, check_unknown)
-            elif rules.required:
-                raise Invalid("required", field=child)
-        else:
-            value = getattr(message, fd.name)
-            if rules.required and not value:
-                raise Invalid("required", field=child)
-            if value or fd.cpp_type == FieldDescriptor.CPPTYPE_ENUM:
-                _check_scalar(fd, rules, value, child, summary, checks)
-    hook = checks.hooks.get(descriptor.full_name)
-    if hook is not None:
-        hook(message, path, summary)
-
-
-def _walk_list(  # noqa: PLR0917 - the walker's state, passed down as it is
-    fd: _Desc,
-    rules: options_pb2.FieldRules,
-    items: Any,
-    path: str,
-    summary: Any,
-    checks: jsonwalk.Rules,
-    *,
-    check_unknown: bool,
-) -> None:
-    limit = rules.max_items or limits.DEFAULT_MAX_ITEMS
-    if len(items) > limit:
-        raise LimitExceeded(f"at most {limit} items, got {len(items)}", field=path)
-    if rules.required and not items:
-        raise Invalid("at least one item is required", field=path)
-    for index, item in enumerate(items):
-        if fd.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
-            _walk_child(item, f"{path}[{index}]", summary, checks, check_unknown)
-        else:
-            _check_scalar(fd, rules, item, f"{path}[{index}]", summary, checks)
-
-
-def _walk_child(message: Message, path: str, summary: Any, checks: jsonwalk.Rules, check_unknown: bool) -> None:
-    if message.DESCRIPTOR.full_name.startswith("google.protobuf."):
-        return  # well-known types (Timestamp) are validated by the protobuf runtime
-    walk_message(message, path, summary, checks, check_unknown=check_unknown)
-
-
-def root_facts(message: Message) -> tuple[tuple[str, str], ...]:
-    facts: list[tuple[str, str]] = []
-    descriptor: _Desc = message.DESCRIPTOR
-    for fd in descriptor.fields:
-        if fd.is_repeated:
-            continue
-        value = getattr(message, fd.name)
-        if fd.cpp_type == FieldDescriptor.CPPTYPE_ENUM:
-            facts.append((fd.name, fd.enum_type.values_by_number[value].name))
-        elif fd.cpp_type in (FieldDescriptor.CPPTYPE_UINT64, FieldDescriptor.CPPTYPE_UINT32) and value:
-            facts.append((fd.name, str(value)))
-    return tuple(facts)
 
 
 # -- per-message hooks and cross-field rules --------------------------------------------------------------

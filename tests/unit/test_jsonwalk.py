@@ -23,8 +23,11 @@ from hypothesis import strategies as st
 
 from gateway.core import jsonwalk
 from gateway.core.errors import GatewayError, Invalid
+from gateway.core.jsondecode import json_depth
 from gateway.core.limits import MAX_JSON_DEPTH
-from gateway.core.payloads import MESSAGE_TYPES, json_depth, validate_payload
+from gateway.core.jsondecode import json_depth
+from gateway.core.limits import MAX_JSON_DEPTH
+from gateway.core.payloads import MESSAGE_TYPES, validate_payload
 from gateway.demo import aeosamples, programsamples, samples
 from gateway.demo import releasesamples as portsamples
 from gateway.wire.cgw.v1 import common_pb2

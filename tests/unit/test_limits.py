@@ -16,7 +16,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message_factory import GetMessageClass
 
-from gateway.core import jsonwalk, limits, payloads
+from gateway.core import jsondecode, jsonwalk, limits, messagewalk, payloads
 from gateway.core.errors import GatewayError, Invalid, LimitExceeded
 from gateway.core.payloads import MESSAGE_TYPES, validate_payload
 
@@ -87,7 +87,7 @@ def test_nesting_depth_bound(reference: bool) -> None:
     def nested(depth: int) -> bytes:
         return b'{"port": "NLRTM", "entries": [{"reason": ' + b"[" * (depth - 3) + b"]" * (depth - 3) + b"}]}"
 
-    assert payloads.json_depth(nested(limits.MAX_JSON_DEPTH)) == limits.MAX_JSON_DEPTH
+    assert jsondecode.json_depth(nested(limits.MAX_JSON_DEPTH)) == limits.MAX_JSON_DEPTH
     at_bound = _refusal(nested(limits.MAX_JSON_DEPTH), reference=reference)
     assert at_bound.code == "SCHEMA_INVALID"  # deep enough to be read, and then refused as the wrong type
     error = _refusal(nested(limits.MAX_JSON_DEPTH + 1), reference=reference)
@@ -142,14 +142,16 @@ UNANNOTATED = _unannotated_message()
 def _walked(data: bytes) -> None:
     """The one-pass walk, as validate_payload runs it for JSON."""
     rules = payloads._json_rules()
-    jsonwalk.walk_json(payloads.decode_json(data), UNANNOTATED.DESCRIPTOR, payloads.ROOT, payloads._Summary(), rules)
+    jsonwalk.walk_json(
+        jsondecode.decode_json(data), UNANNOTATED.DESCRIPTOR, jsondecode.ROOT, payloads._Summary(), rules
+    )
 
 
 def _referenced(data: bytes) -> None:
     """The reference path, as validate_payload(reference=True) runs it for JSON."""
     message = UNANNOTATED()
-    payloads.parse_json(data, message)
-    payloads.walk_message(message, payloads.ROOT, payloads._Summary(), payloads._json_rules(), check_unknown=False)
+    messagewalk.parse_json(data, message)
+    messagewalk.walk_message(message, jsondecode.ROOT, payloads._Summary(), payloads._json_rules(), check_unknown=False)
 
 
 @pytest.mark.parametrize("path", [_walked, _referenced], ids=["jsonwalk", "reference"])

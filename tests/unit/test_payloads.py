@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.core import limits, payloads
+from gateway.core import jsondecode, limits
 from gateway.core.errors import (
     GatewayError,
     IdentifierInvalid,
@@ -475,7 +475,7 @@ def test_brackets_inside_strings_do_not_count_as_depth() -> None:
     doc = manifest()
     doc["consignments"][0]["goodsItems"][0]["description"] = '[[[[[[[[[[[[[[[[[[[[{{{{{{{{{{{ \\" ]'
     validate_payload("manifest.cargo.v1", "application/json", _json(doc))
-    assert payloads.json_depth(b'{"a": "[[[[\\"[[[["}') == 1
+    assert jsondecode.json_depth(b'{"a": "[[[[\\"[[[["}') == 1
 
 
 def test_size_is_bounded_before_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
