@@ -85,3 +85,17 @@ def decode_json(data: bytes) -> Any:
     except ValueError as exc:  # json.JSONDecodeError, refused constants, over-long integers
         raise Invalid(f"payload is not valid JSON: {str(exc)[:120]}", field=ROOT) from None
     return document
+
+
+def json_integer(value: object) -> int | None:
+    """The integer a decoded JSON number or decimal string denotes; None when it is not one (a boolean is not),
+    and the caller's parser decides. Both validators read integers through it, so they agree on the range check."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and limits.DECIMAL.fullmatch(value):
+        return int(value)
+    return None

@@ -41,6 +41,7 @@ from google.protobuf.message_factory import GetMessageClass
 
 from gateway.core import limits
 from gateway.core.errors import Internal, Invalid, LimitExceeded
+from gateway.core.jsondecode import json_integer
 from gateway.wire.cgw.v1 import options_pb2
 
 _Desc = Any  # see payloads: the protobuf stubs cannot type descriptors usefully
@@ -314,7 +315,7 @@ def _scalar(  # noqa: PLR0912, PLR0917 - the hot path: common cases first, the l
         )
     if kind == K_INT:
         bounds = spec.int_range
-        number = _integer(value)
+        number = json_integer(value)
         if bounds is not None and number is not None and not bounds[0] <= number <= bounds[1]:
             raise Invalid(f"integer out of range {bounds[0]}..{bounds[1]}", field=_here(run, trail, spec, index))
         if number is not None and type(value) is not str:
@@ -368,17 +369,6 @@ def plain_utc(spec: FieldSpec, value: str) -> bool:
     except ValueError:
         return False  # FromJsonString gives the reference's message
     return True
-
-
-def _integer(value: object) -> int | None:
-    """The shape check's reading: the integer a JSON number or decimal string denotes, else None."""
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and limits.DECIMAL.fullmatch(value):
-        return int(value)
-    return None
 
 
 def _convert_integer(spec: FieldSpec, value: Any, run: _Pass, at: str, key: str) -> int:

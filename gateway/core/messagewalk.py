@@ -33,7 +33,7 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 
 from gateway.core import jsonwalk, limits
 from gateway.core.errors import Invalid, LimitExceeded
-from gateway.core.jsondecode import ROOT, DuplicateKeys, decode_json
+from gateway.core.jsondecode import ROOT, DuplicateKeys, decode_json, json_integer
 from gateway.wire.cgw.v1 import options_pb2
 
 # Descriptors are typed loosely: the protobuf stubs split them into python and upb classes that mypy cannot
@@ -127,22 +127,9 @@ def _check_value(fd: _Desc, value: object, path: str) -> None:
     if kind not in accepted:
         raise Invalid(f"expected a JSON {' or '.join(sorted(accepted))}, got {kind}", field=path)
     bounds = limits.INTEGER_RANGES.get(fd.cpp_type)
-    number = _integer(value)
+    number = json_integer(value)
     if bounds is not None and number is not None and not bounds[0] <= number <= bounds[1]:
         raise Invalid(f"integer out of range {bounds[0]}..{bounds[1]}", field=path)
-
-
-def _integer(value: object) -> int | None:
-    """The integer a JSON number or decimal string denotes (None when it is not one; the parser decides)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and limits.DECIMAL.fullmatch(value):
-        return int(value)
-    return None
 
 
 _PARSE_ERROR_AT = re.compile(r' at "?[A-Za-z0-9_]+((?:\.[A-Za-z0-9_]+(?:\[\d+\])?)*)"?\.*$')
