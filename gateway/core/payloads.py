@@ -43,7 +43,7 @@ import msgspec
 from google.protobuf.message import Message
 
 from gateway.core import identifiers as ids
-from gateway.core import jsonstructs, jsonwalk, limits
+from gateway.core import jsonstructs, jsontables, jsonwalk, limits
 from gateway.core.errors import GatewayError, Internal, Invalid, LimitExceeded, UnsupportedMediaType
 from gateway.core.jsondecode import ROOT, decode_json
 from gateway.core.locodes import FUNCTION_PORT
@@ -206,7 +206,7 @@ def validate_payload(
 
 
 def _validate(spec: MessageTypeSpec, base_media: str, data: bytes, reference: bool) -> ValidatedPayload:
-    if base_media == MEDIA_JSON and not reference and jsonwalk.table_for(spec.message.DESCRIPTOR).fast:
+    if base_media == MEDIA_JSON and not reference and jsontables.table_for(spec.message.DESCRIPTOR).fast:
         descriptor = spec.message.DESCRIPTOR
         values = jsonstructs.decode(data, descriptor)  # the everyday spelling, decoded and converted in C
         if values is not None:

@@ -16,7 +16,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message_factory import GetMessageClass
 
-from gateway.core import jsondecode, jsonwalk, limits, messagewalk, payloads
+from gateway.core import jsondecode, jsontables, jsonwalk, limits, messagewalk, payloads
 from gateway.core.errors import GatewayError, Invalid, LimitExceeded
 from gateway.core.payloads import MESSAGE_TYPES, validate_payload
 
@@ -45,8 +45,8 @@ def _seen(error: GatewayError) -> tuple[str, str | None, str]:
 
 
 def test_the_reason_field_is_bounded_by_the_default_only() -> None:
-    table = jsonwalk.table_for(MESSAGE_TYPES[STREAM].message.DESCRIPTOR)
-    entries = jsonwalk.message_table(table.by_name["entries"].message)
+    table = jsontables.table_for(MESSAGE_TYPES[STREAM].message.DESCRIPTOR)
+    entries = jsontables.message_table(table.by_name["entries"].message)
     assert entries.by_name["reason"].max_length == limits.DEFAULT_MAX_TEXT_CHARS
 
 
