@@ -41,7 +41,7 @@ from gateway.core.errors import Invalid
 
 __all__ = ["decode", "struct_for"]
 
-_Desc = Any  # a protobuf message descriptor (see jsonwalk)
+_Desc = Any  # a protobuf message descriptor (see jsontables)
 _TIMESTAMP = "google.protobuf.Timestamp"
 _ENCODER = msgspec.json.Encoder()
 _INT64 = (-(2**63), 2**63 - 1)
