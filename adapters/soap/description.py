@@ -19,7 +19,8 @@ from lxml import etree
 from adapters.soap import names
 from adapters.soap.mapping import TIMESTAMP
 from gateway.core import envelope as envelope_rules
-from gateway.core.payloads import DEFAULT_MAX_ITEMS, MESSAGE_TYPES
+from gateway.core.limits import DEFAULT_MAX_ITEMS
+from gateway.core.payloads import MESSAGE_TYPES
 from gateway.wire.cgw.v1 import options_pb2
 
 XS: Final = "http://www.w3.org/2001/XMLSchema"

@@ -137,35 +137,89 @@ def _unique_ids(root: etree._Element) -> dict[str, etree._Element]:
 # -- verification ---------------------------------------------------------------------------------------------
 
 
-def _check_signed_info(signature: etree._Element) -> list[str]:
+# SignedInfo (Rule 2): each check below refuses one way a SignedInfo or one of its references can be wrong;
+# _check_signed_info runs them in a fixed order, so the first fault found is always the same one.
+
+
+def _signed_info_parts(signature: etree._Element) -> tuple[etree._Element, etree._Element, list[etree._Element]]:
+    """(CanonicalizationMethod, SignatureMethod, references) of the one SignedInfo, in that order."""
     signed_info = _only(signature, _q(DS, "SignedInfo"), "SignedInfo")
     parts = _children(signed_info)
     if len(parts) < 3 or parts[0].tag != _q(DS, "CanonicalizationMethod") or parts[1].tag != _q(DS, "SignatureMethod"):
         raise _refuse("SignedInfo must be CanonicalizationMethod, SignatureMethod, Reference+")
-    if parts[0].get("Algorithm") != EXC_C14N or _children(parts[0]):
+    return parts[0], parts[1], parts[2:]
+
+
+def _check_canonicalization(method: etree._Element) -> None:
+    if method.get("Algorithm") != EXC_C14N or _children(method):
         raise _refuse("canonicalization must be exclusive C14N without comments")
-    if parts[1].get("Algorithm") not in _SIGNATURE_METHODS or _children(parts[1]):
+
+
+def _check_signature_method(method: etree._Element) -> None:
+    if method.get("Algorithm") not in _SIGNATURE_METHODS or _children(method):
         raise _refuse("signature method must be ECDSA-SHA256 or RSA-SHA256")
-    references = parts[2:]
+
+
+def _check_reference_count(references: Sequence[etree._Element]) -> None:
     if len(references) > MAX_REFERENCES:
         raise LimitExceeded(f"more than {MAX_REFERENCES} signature references", field="Security")
-    uris: list[str] = []
-    for ref in references:
-        uri = ref.get("URI") or ""
-        if ref.tag != _q(DS, "Reference") or not uri.startswith("#") or len(uri) < 2 or set(ref.keys()) - {"URI", "Id"}:
-            raise _refuse("each reference must be a same-document #id")
-        inner = _children(ref)
-        if [c.tag for c in inner] != [_q(DS, "Transforms"), _q(DS, "DigestMethod"), _q(DS, "DigestValue")]:
-            raise _refuse("a reference is Transforms, DigestMethod, DigestValue")
-        transforms = _children(inner[0])
-        if len(transforms) != 1 or transforms[0].get("Algorithm") != EXC_C14N:
-            raise _refuse("a reference has exactly one exclusive C14N transform")
-        if inner[1].get("Algorithm") != xmlsec.Transform.SHA256.href:
-            raise _refuse("digest method must be SHA-256")
-        uris.append(uri[1:])
-    if len(set(uris)) != len(uris):
+
+
+def _reference_id(reference: etree._Element) -> str:
+    """The id a ``ds:Reference`` points at: a same-document ``#id``, the Reference carrying only URI and Id."""
+    uri = reference.get("URI") or ""
+    if (
+        reference.tag != _q(DS, "Reference")
+        or not uri.startswith("#")
+        or len(uri) < 2
+        or set(reference.keys()) - {"URI", "Id"}
+    ):
+        raise _refuse("each reference must be a same-document #id")
+    return uri[1:]
+
+
+def _reference_parts(reference: etree._Element) -> tuple[etree._Element, etree._Element]:
+    """(Transforms, DigestMethod) of a reference that is exactly Transforms, DigestMethod, DigestValue."""
+    inner = _children(reference)
+    if [c.tag for c in inner] != [_q(DS, "Transforms"), _q(DS, "DigestMethod"), _q(DS, "DigestValue")]:
+        raise _refuse("a reference is Transforms, DigestMethod, DigestValue")
+    return inner[0], inner[1]
+
+
+def _check_transforms(transforms: etree._Element) -> None:
+    steps = _children(transforms)
+    if len(steps) != 1 or steps[0].get("Algorithm") != EXC_C14N:
+        raise _refuse("a reference has exactly one exclusive C14N transform")
+
+
+def _check_digest_method(method: etree._Element) -> None:
+    if method.get("Algorithm") != xmlsec.Transform.SHA256.href:
+        raise _refuse("digest method must be SHA-256")
+
+
+def _check_reference(reference: etree._Element) -> str:
+    """Every check of one reference; the id it points at."""
+    target = _reference_id(reference)
+    transforms, digest_method = _reference_parts(reference)
+    _check_transforms(transforms)
+    _check_digest_method(digest_method)
+    return target
+
+
+def _check_distinct(ids: Sequence[str]) -> None:
+    if len(set(ids)) != len(ids):
         raise _refuse("an element is referenced twice")
-    return uris
+
+
+def _check_signed_info(signature: etree._Element) -> list[str]:
+    """The ids the SignedInfo references, after every check above (Rule 2); the digests are xmlsec's to check."""
+    canonicalization, signature_method, references = _signed_info_parts(signature)
+    _check_canonicalization(canonicalization)
+    _check_signature_method(signature_method)
+    _check_reference_count(references)
+    ids = [_check_reference(reference) for reference in references]
+    _check_distinct(ids)
+    return ids
 
 
 def _token(security: etree._Element, signature: etree._Element) -> bytes:

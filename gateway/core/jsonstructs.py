@@ -4,7 +4,7 @@ tables.
 The full walk of :mod:`gateway.core.jsonwalk` decodes, then checks shape and converts every key in Python (pass 1),
 then applies the field rules to every field (pass 2). For the documents partners actually send, this module lets
 msgspec do pass 1 and most of pass 2 while it decodes, into Struct types derived from the same
-:class:`jsonwalk.MessageTable` of each message type; a short walk does the rest.
+:class:`jsontables.MessageTable` of each message type; a short walk does the rest.
 
 Rule 1: it only ever *takes* documents. :func:`decode` returns the Structs or ``None``, and :func:`walk` fills the
         summary or raises; on either, the caller runs the full walk, which owns every error (code, path,
@@ -36,12 +36,12 @@ from typing import Annotated, Any, Literal, Union, cast
 
 import msgspec
 
-from gateway.core import jsonwalk
+from gateway.core import jsontables, jsonwalk, limits
 from gateway.core.errors import Invalid
 
 __all__ = ["decode", "struct_for"]
 
-_Desc = Any  # a protobuf message descriptor (see jsonwalk)
+_Desc = Any  # a protobuf message descriptor (see jsontables)
 _TIMESTAMP = "google.protobuf.Timestamp"
 _ENCODER = msgspec.json.Encoder()
 _INT64 = (-(2**63), 2**63 - 1)
@@ -62,7 +62,7 @@ class Fields(msgspec.Struct, forbid_unknown_fields=True):
 _RESERVED = frozenset(dir(Fields))
 
 
-def _timestamp(spec: jsonwalk.FieldSpec) -> Callable[[str], str]:
+def _timestamp(spec: jsontables.FieldSpec) -> Callable[[str], str]:
     def read(value: str) -> str:
         if not jsonwalk.plain_utc(spec, value):
             raise Invalid("not a plain UTC timestamp", field=spec.name)  # the full walk says why (Rule 1)
@@ -71,69 +71,69 @@ def _timestamp(spec: jsonwalk.FieldSpec) -> Callable[[str], str]:
     return read
 
 
-def _integer(spec: jsonwalk.FieldSpec) -> Callable[[int | str], int]:
+def _integer(spec: jsontables.FieldSpec) -> Callable[[int | str], int]:
     low, high = spec.int_range or _INT64
 
     def read(value: int | str) -> int:
         if isinstance(value, int):
             return value  # msgspec checked the range
-        if jsonwalk.DECIMAL.fullmatch(value) and low <= (number := int(value)) <= high:
+        if limits.DECIMAL.fullmatch(value) and low <= (number := int(value)) <= high:
             return number  # a decimal string, as proto3 JSON writes 64-bit integers
         raise Invalid("not a decimal integer in range", field=spec.name)  # the full walk says why (Rule 1)
 
     return read
 
 
-def _reader(spec: jsonwalk.FieldSpec) -> Callable[[Any], Any] | None:
+def _reader(spec: jsontables.FieldSpec) -> Callable[[Any], Any] | None:
     """How a field's value is read: enum names as numbers, Timestamps checked, decimal strings as integers (the
     last two raise on what only the full walk may judge); None: as decoded."""
     one: Callable[[Any], Any]
-    if spec.kind == jsonwalk.K_INT:
+    if spec.kind == jsontables.K_INT:
         one = _integer(spec)
-    elif spec.kind == jsonwalk.K_ENUM:
+    elif spec.kind == jsontables.K_ENUM:
         one = dict(spec.enum_by_name).__getitem__
-    elif spec.kind == jsonwalk.K_WKT:
+    elif spec.kind == jsontables.K_WKT:
         one = _timestamp(spec)
     else:
         return None
     return (lambda values: [one(value) for value in values]) if spec.repeated else one
 
 
-def _scalar_type(spec: jsonwalk.FieldSpec, building: set[str]) -> Any:
+def _scalar_type(spec: jsontables.FieldSpec, building: set[str]) -> Any:
     """The msgspec type of one value of the field, with the pass-2 rules msgspec can hold (Rule 4)."""
     kind = spec.kind
-    if kind == jsonwalk.K_STRING:
+    if kind == jsontables.K_STRING:
         if spec.identifier:
             return str  # the identifier rule runs in the walk
         return Annotated[str, msgspec.Meta(max_length=spec.max_length)]
-    if kind == jsonwalk.K_BOOL:
+    if kind == jsontables.K_BOOL:
         return bool
-    if kind == jsonwalk.K_DOUBLE:
+    if kind == jsontables.K_DOUBLE:
         return Annotated[float, msgspec.Meta(ge=0.0)]  # measures: finite (JSON has no infinity) and not negative
-    if kind == jsonwalk.K_INT and spec.int_range is not None:
+    if kind == jsontables.K_INT and spec.int_range is not None:
         low, high = spec.int_range  # msgspec bounds fit an int64: uint64 values above it take the full walk
         bounded = Annotated[int, msgspec.Meta(ge=max(low, _INT64[0]), le=min(high, _INT64[1]))]
         return Union[bounded, str]  # noqa: UP007 - a runtime type; strings are checked by the walk
-    if kind == jsonwalk.K_ENUM and spec.enum_by_name:
+    if kind == jsontables.K_ENUM and spec.enum_by_name:
         names = [name for name, number in spec.enum_by_name.items() if number or not spec.required]
         return Literal[tuple(names)] if names else None
-    if kind == jsonwalk.K_WKT and spec.message == _TIMESTAMP:
+    if kind == jsontables.K_WKT and spec.message == _TIMESTAMP:
         return str  # checked by the walk
-    if kind == jsonwalk.K_MESSAGE:
-        return _derive(jsonwalk.message_table(spec.message), building)
+    if kind == jsontables.K_MESSAGE:
+        return _derive(jsontables.message_table(spec.message), building)
     return None  # bytes, other well-known types: the full walk only
 
 
-def _field_type(spec: jsonwalk.FieldSpec, one: Any) -> tuple[Any, Any]:
+def _field_type(spec: jsontables.FieldSpec, one: Any) -> tuple[Any, Any]:
     """The field's type and default: required fields have none and are not empty; lists are bounded."""
-    required = spec.required and (spec.repeated or spec.kind in (jsonwalk.K_STRING, jsonwalk.K_ENUM))
-    if spec.kind == jsonwalk.K_ENUM and not spec.repeated and 0 not in spec.enum_numbers:
+    required = spec.required and (spec.repeated or spec.kind in (jsontables.K_STRING, jsontables.K_ENUM))
+    if spec.kind == jsontables.K_ENUM and not spec.repeated and 0 not in spec.enum_numbers:
         required = True  # absent reads as 0, which pass 2 refuses for an enum without it
     if spec.repeated:
         one = Annotated[list[one], msgspec.Meta(min_length=1 if required else 0, max_length=spec.max_items)]
-    elif required and spec.kind == jsonwalk.K_STRING:
+    elif required and spec.kind == jsontables.K_STRING:
         one = Annotated[one, msgspec.Meta(min_length=1)]
-    if required or (spec.required and spec.kind in (jsonwalk.K_MESSAGE, jsonwalk.K_WKT)):
+    if required or (spec.required and spec.kind in (jsontables.K_MESSAGE, jsontables.K_WKT)):
         return one, msgspec.NODEFAULT
     return Union[one, msgspec.UnsetType], msgspec.UNSET  # noqa: UP007 - a runtime type
 
@@ -141,7 +141,7 @@ def _field_type(spec: jsonwalk.FieldSpec, one: Any) -> tuple[Any, Any]:
 _DERIVED: dict[str, type[Fields] | None] = {}  # by message full name: a type used by several fields is derived once
 
 
-def _derive(table: jsonwalk.MessageTable, building: set[str]) -> type[Fields] | None:
+def _derive(table: jsontables.MessageTable, building: set[str]) -> type[Fields] | None:
     if table.full_name in _DERIVED:
         return _DERIVED[table.full_name]
     if table.full_name in building or not table.fast:
@@ -150,7 +150,7 @@ def _derive(table: jsonwalk.MessageTable, building: set[str]) -> type[Fields] | 
     return derived
 
 
-def _derive_new(table: jsonwalk.MessageTable, building: set[str]) -> type[Fields] | None:
+def _derive_new(table: jsontables.MessageTable, building: set[str]) -> type[Fields] | None:
     building.add(table.full_name)
     fields: list[tuple[str, Any, Any]] = []
     reads: list[tuple[str, Callable[[Any], Any]]] = []
@@ -179,7 +179,7 @@ def _derive_new(table: jsonwalk.MessageTable, building: set[str]) -> type[Fields
 @cache
 def struct_for(descriptor: _Desc) -> type[Fields] | None:
     """The Struct type of ``descriptor`` (None when the message type is left to the full walk, Rule 2)."""
-    return _derive(jsonwalk.table_for(descriptor), set())
+    return _derive(jsontables.table_for(descriptor), set())
 
 
 @cache
@@ -207,11 +207,11 @@ def decode(data: bytes, descriptor: _Desc) -> Fields | None:
 _Step = Callable[[Any, str, Any, jsonwalk.Rules], None]  # (struct, path, summary, rules)
 
 
-def _refuse(spec: jsonwalk.FieldSpec) -> None:
+def _refuse(spec: jsontables.FieldSpec) -> None:
     raise Invalid("left to the full walk", field=spec.name)  # the full walk says why (Rule 1)
 
 
-def _each(spec: jsonwalk.FieldSpec, read: Callable[[Any], Any]) -> _Step:
+def _each(spec: jsontables.FieldSpec, read: Callable[[Any], Any]) -> _Step:
     """A step reading every value of the field with ``read``, which raises on what the full walk must judge."""
     name = spec.name
     if spec.repeated:
@@ -232,7 +232,7 @@ def _each(spec: jsonwalk.FieldSpec, read: Callable[[Any], Any]) -> _Step:
     return step
 
 
-def _identifier(spec: jsonwalk.FieldSpec) -> _Step:
+def _identifier(spec: jsontables.FieldSpec) -> _Step:
     """Pass 2's identifier rule: every list item, a single value when not empty (jsonwalk._rule_scalar)."""
     name, kind = spec.name, spec.identifier
     if spec.repeated:
@@ -253,7 +253,7 @@ def _identifier(spec: jsonwalk.FieldSpec) -> _Step:
     return step
 
 
-_Plan = tuple[tuple["_Step", ...], jsonwalk.MessageTable, bool]  # steps, table, whether its hook runs
+_Plan = tuple[tuple["_Step", ...], jsontables.MessageTable, bool]  # steps, table, whether its hook runs
 _Hooks = tuple[frozenset[str], frozenset[tuple[str, str]]]  # hooked messages; (message, parent) repeated by it
 
 
@@ -270,7 +270,7 @@ def _visit(plan: _Plan, obj: Any, path: str, summary: Any, rules: jsonwalk.Rules
             rules.hooks[table.full_name](jsonwalk.MessageView(table, obj), path, summary)
 
 
-def _child(spec: jsonwalk.FieldSpec, table: jsonwalk.MessageTable, parent: str, hooks: _Hooks) -> _Step | None:
+def _child(spec: jsontables.FieldSpec, table: jsontables.MessageTable, parent: str, hooks: _Hooks) -> _Step | None:
     """Walk a message field's Structs, when anything below it has a step or a hook. A hook the parent's hook
     repeats (``Rules.repeated_by``) is left out: it could only refuse what the parent's refuses (Rule 1)."""
     steps = _steps(table, hooks)
@@ -296,7 +296,7 @@ def _child(spec: jsonwalk.FieldSpec, table: jsonwalk.MessageTable, parent: str, 
     return step
 
 
-def _required(spec: jsonwalk.FieldSpec, read: Callable[[Any], Any]) -> _Step:
+def _required(spec: jsontables.FieldSpec, read: Callable[[Any], Any]) -> _Step:
     """A required integer, double or boolean: present and not its default (pass 2's ``required``)."""
     name = spec.name
 
@@ -308,17 +308,17 @@ def _required(spec: jsonwalk.FieldSpec, read: Callable[[Any], Any]) -> _Step:
     return step
 
 
-def _step(spec: jsonwalk.FieldSpec, parent: str, hooks: _Hooks) -> _Step | None:
+def _step(spec: jsontables.FieldSpec, parent: str, hooks: _Hooks) -> _Step | None:
     kind = spec.kind
-    if kind == jsonwalk.K_MESSAGE:
-        return _child(spec, jsonwalk.message_table(spec.message), parent, hooks)
-    if kind == jsonwalk.K_STRING and spec.identifier:
+    if kind == jsontables.K_MESSAGE:
+        return _child(spec, jsontables.message_table(spec.message), parent, hooks)
+    if kind == jsontables.K_STRING and spec.identifier:
         return _identifier(spec)
-    if spec.required and not spec.repeated and kind in (jsonwalk.K_INT, jsonwalk.K_DOUBLE, jsonwalk.K_BOOL):
-        return _required(spec, _integer(spec) if kind == jsonwalk.K_INT else _same)
-    if kind == jsonwalk.K_INT:
+    if spec.required and not spec.repeated and kind in (jsontables.K_INT, jsontables.K_DOUBLE, jsontables.K_BOOL):
+        return _required(spec, _integer(spec) if kind == jsontables.K_INT else _same)
+    if kind == jsontables.K_INT:
         return _each(spec, _integer(spec))  # a decimal string: in range, or refused
-    if kind == jsonwalk.K_WKT:
+    if kind == jsontables.K_WKT:
         return _each(spec, _timestamp(spec))
     return None
 
@@ -331,7 +331,7 @@ _STEPS: dict[tuple[str, _Hooks], tuple[_Step, ...]] = {}
 _BY_RULES: dict[tuple[str, int], tuple[jsonwalk.Rules, tuple[_Step, ...]]] = {}
 
 
-def _steps(table: jsonwalk.MessageTable, hooks: _Hooks) -> tuple[_Step, ...]:
+def _steps(table: jsontables.MessageTable, hooks: _Hooks) -> tuple[_Step, ...]:
     """The checks pass 2 still owes a Struct of ``table`` (in descriptor order, so the summary fills in the
     full walk's order); built once per message type."""
     key = (table.full_name, hooks)
@@ -342,7 +342,7 @@ def _steps(table: jsonwalk.MessageTable, hooks: _Hooks) -> tuple[_Step, ...]:
     return found
 
 
-def _steps_for(table: jsonwalk.MessageTable, rules: jsonwalk.Rules) -> tuple[_Step, ...]:
+def _steps_for(table: jsontables.MessageTable, rules: jsonwalk.Rules) -> tuple[_Step, ...]:
     """:func:`_steps` for the hooks of ``rules``, looked up by identity (the rules object is kept alive here)."""
     found = _BY_RULES.get((table.full_name, id(rules)))
     if found is None or found[0] is not rules:
@@ -351,14 +351,14 @@ def _steps_for(table: jsonwalk.MessageTable, rules: jsonwalk.Rules) -> tuple[_St
     return found[1]
 
 
-def _facts(table: jsonwalk.MessageTable, values: Fields) -> tuple[tuple[str, str], ...]:
+def _facts(table: jsontables.MessageTable, values: Fields) -> tuple[tuple[str, str], ...]:
     """The root's facts as the full walk gives them (jsonwalk.walk_json), read off the Struct: enums are names
     here already, integers may be decimal strings."""
     facts: list[tuple[str, str]] = []
     for spec in table.fields:
         if spec.fact:
             value = getattr(values, spec.name)
-            if spec.kind == jsonwalk.K_ENUM:
+            if spec.kind == jsontables.K_ENUM:
                 facts.append((spec.name, spec.enum_names[0] if value is msgspec.UNSET else value))
             elif value is not msgspec.UNSET and (number := _integer(spec)(value)):
                 facts.append((spec.name, str(number)))
@@ -371,6 +371,6 @@ def walk(
     """Pass 2 on :func:`decode`'s Structs: fill ``summary`` as the full walk would; return the root's facts.
 
     Raises a ``GatewayError`` when the document is to go to the full walk after all (Rule 1)."""
-    table = jsonwalk.table_for(descriptor)
+    table = jsontables.table_for(descriptor)
     _visit((_steps_for(table, rules), table, table.full_name in rules.hooks), values, root, summary, rules)
     return _facts(table, values)

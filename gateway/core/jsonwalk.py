@@ -1,15 +1,12 @@
 """One-pass validation of a decoded proto3-JSON payload, without building the protobuf message.
 
 :func:`walk_json` is what :func:`gateway.core.payloads.validate_payload` runs for ``application/json``. It
-enforces exactly what the reference path (shape check, ``json_format.ParseDict``, rule walk on the message;
-kept in ``payloads`` for ``application/protobuf`` and as the test oracle) enforces, with the same error codes
-and field paths, at a fraction of the cost.
+enforces exactly what the reference path (shape check, ``json_format.ParseDict``, rule walk on the message:
+:mod:`gateway.core.messagewalk`, for ``application/protobuf`` and as the test oracle) enforces, with the same
+error codes and field paths, at a fraction of the cost.
 
-Rule 1: per-message tables are built once per descriptor (:func:`table_for`, cached): each field by its JSON
-        and proto name, its kind, the Python types its JSON value may have, its integer range and its
-        ``(cgw.v1.rules)`` annotation. A message type using a feature this engine does not implement (oneof,
-        map, float32, extensions, well-known types other than Timestamp / Duration / FieldMask) gets
-        ``fast = False`` and the caller uses the reference path for it.
+Rule 1: it reads the per-message tables of :mod:`gateway.core.jsontables` (built once per descriptor), never the
+        descriptors; a table marked ``fast = False`` is refused (the caller uses the reference path for it).
 Rule 2: the error precedence is the reference's: pass 1 walks the JSON in document order; a *shape* error
         (unknown key, wrong JSON type, integer out of range, too many items, null in a list, duplicate key)
         is raised at once, a *conversion* error (what ParseDict refuses: enum names, integer and float strings,
@@ -30,183 +27,40 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
 from types import MappingProxyType
 from typing import Any
 
 import msgspec
-from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
 from google.protobuf.descriptor import FieldDescriptor
-from google.protobuf.message_factory import GetMessageClass
 
+from gateway.core import limits
 from gateway.core.errors import Internal, Invalid, LimitExceeded
-from gateway.wire.cgw.v1 import options_pb2
+from gateway.core.jsondecode import json_integer
+from gateway.core.jsontables import (
+    K_BOOL,
+    K_BYTES,
+    K_DOUBLE,
+    K_ENUM,
+    K_INT,
+    K_MESSAGE,
+    K_STRING,
+    K_WKT,
+    STRING_WKT,
+    TABLES,
+    FieldSpec,
+    MessageTable,
+    table_for,
+)
 
-_Desc = Any  # see payloads: the protobuf stubs cannot type descriptors usefully
-_RULES_EXTENSION: Any = options_pb2.rules
+_Desc = Any  # see jsontables: the protobuf stubs cannot type descriptors usefully
 
-# Same defaults and echo bound as gateway.core.payloads (the reference path).
-DEFAULT_MAX_ITEMS = 1000
-DEFAULT_MAX_TEXT_CHARS = 512
-_MAX_KEY_ECHO = 40
-
-K_STRING, K_BYTES, K_BOOL, K_ENUM, K_INT, K_DOUBLE, K_MESSAGE, K_WKT = range(8)
-
-_INT_RANGES: Mapping[int, tuple[int, int]] = {
-    FieldDescriptor.CPPTYPE_INT32: (-(2**31), 2**31 - 1),
-    FieldDescriptor.CPPTYPE_UINT32: (0, 2**32 - 1),
-    FieldDescriptor.CPPTYPE_INT64: (-(2**63), 2**63 - 1),
-    FieldDescriptor.CPPTYPE_UINT64: (0, 2**64 - 1),
-}
 # Enum numbers are stored as int32: a larger number is refused by the protobuf runtime.
-_ENUM_RANGE = _INT_RANGES[FieldDescriptor.CPPTYPE_INT32]
-_NUMBER_TYPES: frozenset[type] = frozenset({int, float, str})
-_ACCEPTED: Mapping[int, frozenset[type]] = {
-    K_STRING: frozenset({str}),
-    K_BYTES: frozenset({str}),
-    K_BOOL: frozenset({bool}),
-    K_ENUM: _NUMBER_TYPES,
-    K_INT: _NUMBER_TYPES,
-    K_DOUBLE: _NUMBER_TYPES,
-}
-# Well-known types whose JSON form is a string, parsed by their own FromJsonString as ParseDict does.
-_STRING_WKT: Mapping[str, Callable[[], Any]] = {
-    "google.protobuf.Timestamp": timestamp_pb2.Timestamp,
-    "google.protobuf.Duration": duration_pb2.Duration,
-    "google.protobuf.FieldMask": field_mask_pb2.FieldMask,
-}
-DECIMAL = re.compile(r"-?[0-9]{1,20}")  # an integer as a JSON string (pass 1 and jsonstructs)
+_ENUM_RANGE = limits.INTEGER_RANGES[FieldDescriptor.CPPTYPE_INT32]
 _UNPAIRED_SURROGATE = re.compile("[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]")
 # The common Timestamp spelling, checked without strptime (~30 µs); anything else goes to FromJsonString.
 _PLAIN_UTC = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]{1,9})?Z")
 # Absent: pass 1 leaves the key out of its dict; a Struct of gateway.core.jsonstructs holds msgspec's UNSET.
 _MISSING: Any = msgspec.UNSET
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class FieldSpec:
-    name: str
-    key: str  # the JSON name (the name ParseDict paths use when the document used it)
-    kind: int
-    repeated: bool
-    accepted: frozenset[type]
-    int_range: tuple[int, int] | None
-    required: bool
-    max_items: int
-    max_length: int
-    identifier: int
-    enum_numbers: frozenset[int]
-    enum_by_name: Mapping[str, int]
-    enum_names: Mapping[int, str]
-    enum_closed: bool
-    enum_full_name: str
-    enum_type: Any  # the enum descriptor: ParseDict looks numbers up in it (upb reads the key as int32)
-    message: str  # full name of the message type (K_MESSAGE, K_WKT), else ""
-    fact: bool  # a top-level fact when it is the root's field (singular enum, uint32/uint64)
-    absent_ok: bool  # pass 2 has nothing to check when the field is absent (not required, default allowed)
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class MessageTable:
-    full_name: str
-    name: str  # the short name: ParseDict's path root
-    fields: tuple[FieldSpec, ...]  # descriptor order
-    by_key: Mapping[str, FieldSpec]  # JSON name and proto name
-    by_name: Mapping[str, FieldSpec]
-    fast: bool  # False: a feature outside this engine somewhere in the message tree
-    message_class: Any
-
-
-def _field_kind(fd: _Desc) -> int | None:
-    cpp = fd.cpp_type
-    if cpp == FieldDescriptor.CPPTYPE_STRING:
-        return K_BYTES if fd.type == FieldDescriptor.TYPE_BYTES else K_STRING
-    if cpp == FieldDescriptor.CPPTYPE_MESSAGE:
-        full = fd.message_type.full_name
-        if full in _STRING_WKT:
-            return K_WKT
-        if full.startswith("google.protobuf.") or fd.message_type.GetOptions().map_entry:
-            return None
-        return K_MESSAGE
-    return {
-        FieldDescriptor.CPPTYPE_BOOL: K_BOOL,
-        FieldDescriptor.CPPTYPE_ENUM: K_ENUM,
-        FieldDescriptor.CPPTYPE_DOUBLE: K_DOUBLE,
-        FieldDescriptor.CPPTYPE_INT32: K_INT,
-        FieldDescriptor.CPPTYPE_INT64: K_INT,
-        FieldDescriptor.CPPTYPE_UINT32: K_INT,
-        FieldDescriptor.CPPTYPE_UINT64: K_INT,
-    }.get(cpp)  # CPPTYPE_FLOAT (float32 rounding) is not implemented
-
-
-def _field_spec(fd: _Desc, kind: int) -> FieldSpec:
-    options = fd.GetOptions()
-    rules = options.Extensions[_RULES_EXTENSION] if options.HasExtension(_RULES_EXTENSION) else None
-    enum = fd.enum_type if kind == K_ENUM else None
-    return FieldSpec(
-        name=fd.name,
-        key=fd.json_name,
-        kind=kind,
-        repeated=fd.is_repeated,
-        accepted=_ACCEPTED.get(kind, frozenset()),
-        int_range=_INT_RANGES.get(fd.cpp_type) if kind == K_INT else None,
-        required=bool(rules and rules.required),
-        max_items=(rules.max_items if rules else 0) or DEFAULT_MAX_ITEMS,
-        max_length=(rules.max_length if rules else 0) or DEFAULT_MAX_TEXT_CHARS,
-        identifier=rules.identifier if rules else 0,
-        enum_numbers=frozenset(enum.values_by_number) if enum else frozenset(),
-        enum_by_name={v.name: v.number for v in enum.values} if enum else {},
-        enum_names={n: v.name for n, v in enum.values_by_number.items()} if enum else {},
-        enum_closed=bool(enum and enum.is_closed),
-        enum_full_name=enum.full_name if enum else "",
-        enum_type=enum,
-        message=fd.message_type.full_name if kind in (K_MESSAGE, K_WKT) else "",
-        fact=not fd.is_repeated
-        and (kind == K_ENUM or fd.cpp_type in (FieldDescriptor.CPPTYPE_UINT32, FieldDescriptor.CPPTYPE_UINT64)),
-        absent_ok=not (rules and rules.required)
-        and (fd.is_repeated or kind != K_ENUM or 0 in (enum.values_by_number if enum else ())),
-    )
-
-
-_DESCRIPTORS: dict[str, _Desc] = {}
-
-
-@cache
-def table_for(descriptor: _Desc) -> MessageTable:
-    """The table of ``descriptor`` and (registered for lookup by name) of every message type it contains."""
-    return _build(descriptor, set())
-
-
-def _build(descriptor: _Desc, building: set[str]) -> MessageTable:
-    full = descriptor.full_name
-    _DESCRIPTORS[full] = descriptor
-    building.add(full)
-    fast = not descriptor.oneofs and not descriptor.extension_ranges
-    specs: list[FieldSpec] = []
-    for fd in descriptor.fields:
-        kind = _field_kind(fd)
-        if kind is None:
-            fast = False
-            continue
-        specs.append(_field_spec(fd, kind))
-        if kind == K_MESSAGE and fd.message_type.full_name not in building:
-            fast = _build_child(fd.message_type, building) and fast
-    by_key: dict[str, FieldSpec] = {}
-    for spec in specs:
-        by_key[spec.name] = spec
-        by_key[spec.key] = spec
-    table = MessageTable(
-        full, descriptor.name, tuple(specs), by_key, {s.name: s for s in specs}, fast, GetMessageClass(descriptor)
-    )
-    _TABLES[full] = table
-    return table
-
-
-def _build_child(descriptor: _Desc, building: set[str]) -> bool:
-    return (_TABLES.get(descriptor.full_name) or _build(descriptor, building)).fast
-
-
-_TABLES: dict[str, MessageTable] = {}
 
 
 # -- pass 1: shape and conversion, in document order ------------------------------------------------------
@@ -262,13 +116,13 @@ def _object(value: Any, table: MessageTable, trail: _Trail, run: _Pass, into: di
         if not isinstance(value, dict):
             raise Invalid(f"expected a JSON object, got {_kind_of(value)}", field=payload_path(run.root, trail))
         duplicate = str(getattr(value, "duplicate", ""))
-        raise Invalid(f"duplicate JSON key {duplicate[:_MAX_KEY_ECHO]!r}", field=payload_path(run.root, trail))
+        raise Invalid(f"duplicate JSON key {duplicate[: limits.MAX_KEY_ECHO]!r}", field=payload_path(run.root, trail))
     out: dict[str, Any] = {} if into is None else into
     by_key = table.by_key
     for key, item in value.items():
         spec = by_key.get(key)
         if spec is None:
-            echo = key[:_MAX_KEY_ECHO]
+            echo = key[: limits.MAX_KEY_ECHO]
             raise Invalid(f"unknown field {echo!r}", field=f"{payload_path(run.root, trail)}.{echo}")
         if item is None:
             out.pop(spec.name, None)  # proto3 JSON: null clears the field
@@ -276,7 +130,7 @@ def _object(value: Any, table: MessageTable, trail: _Trail, run: _Pass, into: di
         if spec.repeated:
             out[spec.name] = _list(spec, item, run, trail, key)
         elif spec.kind == K_MESSAGE:
-            out[spec.name] = _object(item, _TABLES[spec.message], (trail, key, spec.name, -1), run, out.get(spec.name))
+            out[spec.name] = _object(item, TABLES[spec.message], (trail, key, spec.name, -1), run, out.get(spec.name))
         else:
             out[spec.name] = _scalar(spec, item, run, trail, key, -1)
     return out
@@ -292,7 +146,7 @@ def _list(spec: FieldSpec, item: Any, run: _Pass, trail: _Trail, key: str) -> li
         if element is None:
             raise Invalid("null is not allowed in a list", field=f"{_here(run, trail, spec)}[{index}]")
         if spec.kind == K_MESSAGE:
-            converted.append(_object(element, _TABLES[spec.message], (trail, key, spec.name, index), run, None))
+            converted.append(_object(element, TABLES[spec.message], (trail, key, spec.name, index), run, None))
         else:
             converted.append(_scalar(spec, element, run, trail, key, index))
     return converted
@@ -324,7 +178,7 @@ def _scalar(  # noqa: PLR0912, PLR0917 - the hot path: common cases first, the l
         )
     if kind == K_INT:
         bounds = spec.int_range
-        number = _integer(value)
+        number = json_integer(value)
         if bounds is not None and number is not None and not bounds[0] <= number <= bounds[1]:
             raise Invalid(f"integer out of range {bounds[0]}..{bounds[1]}", field=_here(run, trail, spec, index))
         if number is not None and type(value) is not str:
@@ -346,7 +200,7 @@ def _scalar(  # noqa: PLR0912, PLR0917 - the hot path: common cases first, the l
 
 def _convert_wkt(spec: FieldSpec, value: str, run: _Pass, at: str, key: str) -> None:
     try:
-        _STRING_WKT[spec.message]().FromJsonString(value)
+        STRING_WKT[spec.message]().FromJsonString(value)
     except ValueError as exc:
         run.conversion_error(key, f"{exc} at {at}")
 
@@ -378,17 +232,6 @@ def plain_utc(spec: FieldSpec, value: str) -> bool:
     except ValueError:
         return False  # FromJsonString gives the reference's message
     return True
-
-
-def _integer(value: object) -> int | None:
-    """The shape check's reading: the integer a JSON number or decimal string denotes, else None."""
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and DECIMAL.fullmatch(value):
-        return int(value)
-    return None
 
 
 def _convert_integer(spec: FieldSpec, value: Any, run: _Pass, at: str, key: str) -> int:
@@ -510,7 +353,7 @@ def _rules_walk(table: MessageTable, values: dict[str, Any], path: str, summary:
                 if spec.required:
                     raise Invalid("required", field=f"{path}.{spec.name}")
             elif kind == K_MESSAGE:
-                _rules_walk(_TABLES[spec.message], value, f"{path}.{spec.name}", summary, rules)
+                _rules_walk(TABLES[spec.message], value, f"{path}.{spec.name}", summary, rules)
         else:
             if value is _MISSING:
                 value = _DEFAULTS[kind]
@@ -529,7 +372,7 @@ def _rules_list(spec: FieldSpec, items: Any, path: str, summary: Any, rules: Rul
     if spec.required and not items:
         raise Invalid("at least one item is required", field=f"{path}.{spec.name}")
     if spec.kind == K_MESSAGE:
-        child_table = _TABLES[spec.message]
+        child_table = TABLES[spec.message]
         for index, item in enumerate(items):
             _rules_walk(child_table, item, f"{path}.{spec.name}[{index}]", summary, rules)
     elif spec.kind != K_WKT:
@@ -586,7 +429,7 @@ class MessageView:
     def _read(self, spec: FieldSpec) -> Any:
         value = self._values.get(spec.name, _MISSING)
         if spec.kind == K_MESSAGE:
-            child = _TABLES[spec.message]
+            child = TABLES[spec.message]
             if spec.repeated:
                 return [MessageView(child, item) for item in (() if value is _MISSING else value)]
             return MessageView(child, {} if value is _MISSING else value)
@@ -611,11 +454,6 @@ _VIEW_NAMES = frozenset(dir(MessageView))  # a field named like one of these is 
 
 
 # -- entry point ------------------------------------------------------------------------------------------
-
-
-def message_table(full_name: str) -> MessageTable:
-    """The table of a message type already built by :func:`table_for` (as a field's ``message`` names it)."""
-    return _TABLES[full_name]
 
 
 def walk_json(document: Any, descriptor: _Desc, root: str, summary: Any, rules: Rules) -> tuple[tuple[str, str], ...]:

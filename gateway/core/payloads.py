@@ -4,15 +4,16 @@
 :class:`ValidatedPayload` (what policy and routing need) or raises a typed error whose ``field`` is the path
 inside the payload, e.g. ``payload.consignments[0].containers[1].number``.
 
-Rule 1: bound before parsing: the byte size (:data:`MAX_PAYLOAD_BYTES`) and, for JSON, the nesting depth
-        (:data:`MAX_JSON_DEPTH`) are checked on the raw bytes; exceeding them raises ``LimitExceeded``.
+Rule 1: bound before parsing: the byte size (:data:`limits.MAX_PAYLOAD_BYTES`) is checked here, the nesting depth
+        of JSON by :mod:`gateway.core.jsondecode`, both on the raw bytes; exceeding them raises ``LimitExceeded``.
 Rule 2: JSON must be UTF-8 and one object; duplicate keys and the non-JSON constants NaN/Infinity are refused.
 Rule 3: the proto3 JSON mapping is the schema: each key must name a field (proto or JSON name) and carry the
-        JSON type of that field, checked with the path before ``json_format.ParseDict`` (with
-        ``ignore_unknown_fields=False``) builds the message; lists are bounded before they are parsed.
-        Binary protobuf (``application/protobuf``) is parsed as is and refused if it carries unknown fields.
+        JSON type of that field; lists are bounded before they are parsed. JSON takes the one-pass walk of
+        :mod:`gateway.core.jsonwalk`; ``application/protobuf`` (and JSON with ``reference=True``) the reference
+        path of :mod:`gateway.core.messagewalk`, which builds the message and refuses unknown binary fields.
 Rule 4: the field rules annotated in the .proto files (``cgw.v1.rules``: required, max_length, max_items,
-        identifier kind) are applied by one walker; :mod:`gateway.core.identifiers` checks identifiers.
+        identifier kind) are applied by the walker of either path, with the identifier checks and message hooks
+        of this module (:func:`_json_rules`); :mod:`gateway.core.identifiers` checks identifiers.
 Rule 5: protobuf objects never leave this module: the result is a frozen summary of plain values.
 Rule 6: adding a message type is one row in :data:`MESSAGE_TYPES` plus the annotations in its .proto file;
         rules that annotations cannot express (cross-field rules, scheme-dependent identifiers) go in
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -40,15 +40,21 @@ from types import MappingProxyType
 from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
 import msgspec
-from google.protobuf import json_format
-from google.protobuf.descriptor import FieldDescriptor
-from google.protobuf.message import DecodeError, Message
-from google.protobuf.unknown_fields import UnknownFieldSet
+from google.protobuf.message import Message
 
 from gateway.core import identifiers as ids
-from gateway.core import jsonstructs, jsonwalk
+from gateway.core import jsonstructs, jsontables, jsonwalk, limits
 from gateway.core.errors import GatewayError, Internal, Invalid, LimitExceeded, UnsupportedMediaType
+from gateway.core.jsondecode import ROOT, decode_json
 from gateway.core.locodes import FUNCTION_PORT
+from gateway.core.messagewalk import (
+    explain_parse_error,
+    fields_by_key,
+    parse_binary,
+    parse_json,
+    root_facts,
+    walk_message,
+)
 from gateway.core.registry import MEMBER_ID
 from gateway.wire.cgw.v1 import (
     aeo_pb2,
@@ -64,19 +70,6 @@ from gateway.wire.cgw.v1 import (
     sstl_pb2,
 )
 
-# The largest payload accepted. A CUSCAR for one vessel call with thousands of bills of lading converts to a
-# few MiB of JSON; parsing costs roughly ten times the input in memory (JSON objects, then protobuf), so this
-# keeps one message under ~100 MiB at worst. Adapters' body limits must be at least this plus the envelope.
-MAX_PAYLOAD_BYTES = 8 * 1024 * 1024
-# The deepest cgw.v1 payload nests 7 JSON levels (manifest > consignments > party > identifiers); 16 leaves
-# room for new types and keeps the parser far from Python's recursion limit.
-MAX_JSON_DEPTH = 16
-# List and text bounds for fields whose annotation does not give one.
-DEFAULT_MAX_ITEMS = 1000
-DEFAULT_MAX_TEXT_CHARS = 512
-# Longest JSON key echoed in an error detail (keys are attacker-chosen).
-_MAX_KEY_ECHO = 40
-
 MEDIA_JSON = "application/json"
 MEDIA_PROTOBUF = "application/protobuf"
 # A UN/EDIFACT interchange: the pipeline translates it to JSON first (gateway.features.edifact.translation); never
@@ -84,13 +77,10 @@ MEDIA_PROTOBUF = "application/protobuf"
 MEDIA_EDIFACT = "application/edifact"
 _MEDIA_ALIASES: Mapping[str, str] = MappingProxyType({"application/x-protobuf": MEDIA_PROTOBUF})
 _ALL_MEDIA = frozenset({MEDIA_JSON, MEDIA_PROTOBUF})
-ROOT = "payload"
 
 # Descriptors are typed loosely: the protobuf stubs split them into python and upb classes that mypy cannot
 # unify, and extensions in protoc's .pyi are typed as plain FieldDescriptor.
 _Desc = Any
-_RULES_EXTENSION: Any = options_pb2.rules
-_FLOAT_TYPES = (FieldDescriptor.CPPTYPE_DOUBLE, FieldDescriptor.CPPTYPE_FLOAT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,8 +196,8 @@ def validate_payload(
         raise UnsupportedMediaType(f"{spec.type} accepts {', '.join(sorted(spec.media))}", field="payload.media")
     if base_media not in _ALL_MEDIA:
         raise UnsupportedMediaType(f"{base_media} must be translated to JSON before validation", field="payload.media")
-    if len(data) > MAX_PAYLOAD_BYTES:
-        raise LimitExceeded(f"payload larger than {MAX_PAYLOAD_BYTES} bytes", field=ROOT)
+    if len(data) > limits.MAX_PAYLOAD_BYTES:
+        raise LimitExceeded(f"payload larger than {limits.MAX_PAYLOAD_BYTES} bytes", field=ROOT)
     try:
         return _validate(spec, base_media, data, reference)
     except GatewayError as exc:
@@ -216,7 +206,7 @@ def validate_payload(
 
 
 def _validate(spec: MessageTypeSpec, base_media: str, data: bytes, reference: bool) -> ValidatedPayload:
-    if base_media == MEDIA_JSON and not reference and jsonwalk.table_for(spec.message.DESCRIPTOR).fast:
+    if base_media == MEDIA_JSON and not reference and jsontables.table_for(spec.message.DESCRIPTOR).fast:
         descriptor = spec.message.DESCRIPTOR
         values = jsonstructs.decode(data, descriptor)  # the everyday spelling, decoded and converted in C
         if values is not None:
@@ -230,16 +220,16 @@ def _validate(spec: MessageTypeSpec, base_media: str, data: bytes, reference: bo
             else:
                 return walked.freeze(spec, base_media, len(data), facts)
         walked = _Summary()
-        facts = jsonwalk.walk_json(_decode_json(data), descriptor, ROOT, walked, _json_rules())
+        facts = jsonwalk.walk_json(decode_json(data), descriptor, ROOT, walked, _json_rules())
         return walked.freeze(spec, base_media, len(data), facts)
     message = spec.message()
     if base_media == MEDIA_JSON:
-        _parse_json(data, message)
+        parse_json(data, message)
     else:
-        _parse_binary(data, message)
+        parse_binary(data, message)
     summary = _Summary()
-    _walk(message, ROOT, summary, check_unknown=base_media == MEDIA_PROTOBUF)
-    return summary.freeze(spec, base_media, len(data), _root_facts(message))
+    walk_message(message, ROOT, summary, _json_rules(), check_unknown=base_media == MEDIA_PROTOBUF)
+    return summary.freeze(spec, base_media, len(data), root_facts(message))
 
 
 def _base_media(media: str) -> str:
@@ -253,202 +243,13 @@ def _base_media(media: str) -> str:
 
 # -- JSON: bounds, duplicates, shape ----------------------------------------------------------------------
 
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
-_OPENING = frozenset(b"[{")
-
-
-def json_depth(data: bytes) -> int:
-    """Deepest nesting of ``[`` / ``{`` outside strings; stops counting past :data:`MAX_JSON_DEPTH`."""
-    if b"\\" not in data and data.count(b'"') % 2 == 0:
-        outside = b"".join(data.split(b'"')[::2])  # no escapes and paired quotes: strings are "...", as the regex
-    else:
-        outside = _JSON_STRING.sub(b"", data)
-    depth = deepest = 0
-    for byte in outside.translate(None, _NOT_BRACKETS):
-        if byte in _OPENING:
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest > MAX_JSON_DEPTH:
-                    break
-        else:
-            depth -= 1
-    return deepest
-
-
-class _DuplicateKeys(dict[str, Any]):
-    """A JSON object that repeated a key; the shape check reports it with its path."""
-
-    __slots__ = ("duplicate",)
-
-    def __init__(self, pairs: dict[str, Any], duplicate: str) -> None:
-        super().__init__(pairs)
-        self.duplicate = duplicate
-
-
-def _object_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = dict(pairs)
-    if len(obj) == len(pairs):
-        return obj  # no key repeated (the common case, without a Python loop)
-    obj = {}
-    for key, value in pairs:
-        if key in obj:
-            return _DuplicateKeys(obj, key)
-        obj[key] = value
-    return obj
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
 
 @cache
 def _json_rules() -> jsonwalk.Rules:
     # _party checks every identifier of a party as _party_identifier does, with the same paths.
     repeated_by = MappingProxyType({"cgw.v1.PartyIdentifier": "cgw.v1.Party"})
     struct_hooks = MappingProxyType({"cgw.v1.Party": _party_struct})  # every trader party of every filing
-    return jsonwalk.Rules(_check_identifier, _MESSAGE_HOOKS, _explain_parse_error, repeated_by, struct_hooks)
-
-
-def _parse_json(data: bytes, message: Message) -> None:
-    document = _decode_json(data)
-    _check_shape(document, message.DESCRIPTOR, ROOT)
-    try:
-        json_format.ParseDict(document, message, ignore_unknown_fields=False)
-    except (json_format.ParseError, ValueError, TypeError) as exc:
-        path, reason = _explain_parse_error(str(exc), message.DESCRIPTOR)
-        raise Invalid(reason, field=path) from None
-
-
-def _decode_json(data: bytes) -> Any:
-    if json_depth(data) > MAX_JSON_DEPTH:
-        raise LimitExceeded(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", field=ROOT)
-    try:
-        text = data.decode("utf-8")
-        document = json.loads(text, object_pairs_hook=_object_pairs, parse_constant=_refuse_constant)
-    except UnicodeDecodeError as exc:
-        raise Invalid(f"payload is not UTF-8 (byte {exc.start})", field=ROOT) from None
-    except ValueError as exc:  # json.JSONDecodeError, refused constants, over-long integers
-        raise Invalid(f"payload is not valid JSON: {str(exc)[:120]}", field=ROOT) from None
-    return document
-
-
-@cache
-def _fields_by_key(descriptor: _Desc) -> Mapping[str, _Desc]:
-    keys: dict[str, _Desc] = {}
-    for fd in descriptor.fields:
-        keys[fd.name] = fd
-        keys[fd.json_name] = fd
-    return MappingProxyType(keys)
-
-
-def _json_kind(value: object) -> str:
-    return {dict: "object", _DuplicateKeys: "object", list: "array", str: "string", bool: "boolean"}.get(
-        type(value), "number"
-    )
-
-
-# The JSON value kinds the proto3 JSON mapping accepts for each field type (numbers may be quoted).
-_NUMBER = frozenset({"number", "string"})
-_ACCEPTED_KINDS: Mapping[int, frozenset[str]] = MappingProxyType(
-    {
-        FieldDescriptor.CPPTYPE_STRING: frozenset({"string"}),
-        FieldDescriptor.CPPTYPE_BOOL: frozenset({"boolean"}),
-        FieldDescriptor.CPPTYPE_ENUM: frozenset({"string", "number"}),
-        FieldDescriptor.CPPTYPE_INT32: _NUMBER,
-        FieldDescriptor.CPPTYPE_INT64: _NUMBER,
-        FieldDescriptor.CPPTYPE_UINT32: _NUMBER,
-        FieldDescriptor.CPPTYPE_UINT64: _NUMBER,
-        FieldDescriptor.CPPTYPE_DOUBLE: _NUMBER,
-        FieldDescriptor.CPPTYPE_FLOAT: _NUMBER,
-    }
-)
-_INTEGER_RANGES: Mapping[int, tuple[int, int]] = MappingProxyType(
-    {
-        FieldDescriptor.CPPTYPE_INT32: (-(2**31), 2**31 - 1),
-        FieldDescriptor.CPPTYPE_UINT32: (0, 2**32 - 1),
-        FieldDescriptor.CPPTYPE_INT64: (-(2**63), 2**63 - 1),
-        FieldDescriptor.CPPTYPE_UINT64: (0, 2**64 - 1),
-    }
-)
-_DECIMAL = re.compile(r"-?[0-9]{1,20}")
-# Well-known types whose JSON form is a string rather than an object.
-_STRING_WKT = frozenset({"google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"})
-
-
-def _check_shape(value: object, descriptor: _Desc, path: str) -> None:
-    if not isinstance(value, dict):
-        raise Invalid(f"expected a JSON object, got {_json_kind(value)}", field=path)
-    if isinstance(value, _DuplicateKeys):
-        raise Invalid(f"duplicate JSON key {value.duplicate[:_MAX_KEY_ECHO]!r}", field=path)
-    fields = _fields_by_key(descriptor)
-    for key, item in value.items():
-        fd = fields.get(key)
-        if fd is None:
-            raise Invalid(f"unknown field {key[:_MAX_KEY_ECHO]!r}", field=f"{path}.{key[:_MAX_KEY_ECHO]}")
-        child = f"{path}.{fd.name}"
-        if item is None:
-            continue  # proto3 JSON: null means the default value
-        if fd.is_repeated:
-            if not isinstance(item, list):
-                raise Invalid(f"expected a JSON array, got {_json_kind(item)}", field=child)
-            limit = _rules(fd).max_items or DEFAULT_MAX_ITEMS
-            if len(item) > limit:
-                raise LimitExceeded(f"at most {limit} items, got {len(item)}", field=child)
-            for index, element in enumerate(item):
-                if element is None:
-                    raise Invalid("null is not allowed in a list", field=f"{child}[{index}]")
-                _check_value(fd, element, f"{child}[{index}]")
-        else:
-            _check_value(fd, item, child)
-
-
-def _check_value(fd: _Desc, value: object, path: str) -> None:
-    if fd.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
-        if fd.message_type.full_name in _STRING_WKT:
-            if not isinstance(value, str):
-                raise Invalid(f"expected a JSON string, got {_json_kind(value)}", field=path)
-            return
-        _check_shape(value, fd.message_type, path)
-        return
-    accepted = _ACCEPTED_KINDS.get(fd.cpp_type, frozenset({"string"}))
-    kind = _json_kind(value)
-    if kind not in accepted:
-        raise Invalid(f"expected a JSON {' or '.join(sorted(accepted))}, got {kind}", field=path)
-    bounds = _INTEGER_RANGES.get(fd.cpp_type)
-    number = _integer(value)
-    if bounds is not None and number is not None and not bounds[0] <= number <= bounds[1]:
-        raise Invalid(f"integer out of range {bounds[0]}..{bounds[1]}", field=path)
-
-
-def _integer(value: object) -> int | None:
-    """The integer a JSON number or decimal string denotes (None when it is not one; the parser decides)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and _DECIMAL.fullmatch(value):
-        return int(value)
-    return None
-
-
-_PARSE_ERROR_AT = re.compile(r' at "?[A-Za-z0-9_]+((?:\.[A-Za-z0-9_]+(?:\[\d+\])?)*)"?\.*$')
-_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
-
-
-def _explain_parse_error(message: str, descriptor: _Desc) -> tuple[str, str]:
-    """Best-effort path and reason from a json_format error (the shape check already caught most)."""
-    first_line = message.splitlines()[0] if message else "invalid value"
-    reason = first_line.rsplit(" field: ", 1)[-1]
-    path = ROOT
-    found = _PARSE_ERROR_AT.search(reason)
-    if found:
-        path = ROOT + _CAMEL.sub(lambda m: "_" + m.group(1).lower(), found.group(1))
-        reason = reason[: found.start()]
-    return path, reason.rstrip(". ")[:160] or "invalid value"
+    return jsonwalk.Rules(_check_identifier, _MESSAGE_HOOKS, explain_parse_error, repeated_by, struct_hooks)
 
 
 # -- field paths as the sender wrote them (Rule 7) ----------------------------------------------------------
@@ -467,7 +268,7 @@ def spelled_path(path: str, descriptor: _Desc, document: Any) -> str:
     at = len(ROOT)
     node: Any = document
     while descriptor is not None and (found := _SEGMENT.match(path, at)) is not None:
-        fd = _fields_by_key(descriptor).get(found.group(1))
+        fd = fields_by_key(descriptor).get(found.group(1))
         if fd is None:
             break
         key = fd.name if isinstance(node, dict) and fd.name in node else fd.json_name
@@ -483,7 +284,7 @@ def spelled_path(path: str, descriptor: _Desc, document: Any) -> str:
 
 def respell(error: GatewayError, descriptor: _Desc, media: str, data: bytes) -> None:
     """Re-spell ``error``'s payload field path as the sender wrote it (Rule 7); only an error pays for it: a
-    JSON payload is decoded again (it is at most :data:`MAX_PAYLOAD_BYTES` and was decoded before)."""
+    JSON payload is decoded again (it is at most :data:`limits.MAX_PAYLOAD_BYTES` and was decoded before)."""
     field = error.field
     if field is None or not field.startswith(ROOT + "."):
         return
@@ -520,23 +321,7 @@ def spelled_as_sent(
     return decorate
 
 
-def _parse_binary(data: bytes, message: Message) -> None:
-    try:
-        message.ParseFromString(data)
-    except DecodeError as exc:
-        raise Invalid(f"payload is not a valid protobuf message: {str(exc)[:120]}", field=ROOT) from None
-
-
 # -- the rule walker --------------------------------------------------------------------------------------
-
-
-@cache
-def _rules(fd: _Desc) -> options_pb2.FieldRules:
-    options = fd.GetOptions()
-    if options.HasExtension(_RULES_EXTENSION):
-        rules: options_pb2.FieldRules = options.Extensions[_RULES_EXTENSION]
-        return rules
-    return options_pb2.FieldRules()
 
 
 class _Summary:
@@ -621,80 +406,6 @@ def _check_identifier(kind: int, value: str, path: str, role: str, summary: _Sum
     if rule is None:
         raise Internal(f"no identifier rule for kind {kind}", field=path)
     summary.add(kind, rule(value, path))
-
-
-def _check_scalar(fd: _Desc, rules: options_pb2.FieldRules, value: Any, path: str, s: _Summary) -> None:
-    if fd.cpp_type == FieldDescriptor.CPPTYPE_STRING:
-        if rules.identifier:
-            _check_identifier(rules.identifier, value, path, fd.name, s)
-        elif len(value) > (limit := rules.max_length or DEFAULT_MAX_TEXT_CHARS):
-            raise Invalid(f"at most {limit} characters, got {len(value)}", field=path)
-    elif fd.cpp_type == FieldDescriptor.CPPTYPE_ENUM:
-        if fd.enum_type.values_by_number.get(value) is None:
-            raise Invalid(f"unknown {fd.enum_type.name} value {value}", field=path)
-    elif fd.cpp_type in _FLOAT_TYPES and (not math.isfinite(value) or value < 0):
-        # cgw.v1 uses floating point only for measures (masses, volumes): finite and not negative.
-        raise Invalid("must be a finite, non-negative number", field=path)
-
-
-def _walk(message: Message, path: str, summary: _Summary, *, check_unknown: bool) -> None:
-    descriptor: _Desc = message.DESCRIPTOR
-    if check_unknown and len(UnknownFieldSet(message)):
-        raise Invalid("unknown field in binary payload", field=path)
-    for fd in descriptor.fields:
-        rules = _rules(fd)
-        child = f"{path}.{fd.name}"
-        if fd.is_repeated:
-            _walk_list(fd, rules, getattr(message, fd.name), child, summary, check_unknown=check_unknown)
-        elif fd.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
-            if message.HasField(fd.name):
-                _walk_child(getattr(message, fd.name), child, summary, check_unknown)
-            elif rules.required:
-                raise Invalid("required", field=child)
-        else:
-            value = getattr(message, fd.name)
-            if rules.required and not value:
-                raise Invalid("required", field=child)
-            if value or fd.cpp_type == FieldDescriptor.CPPTYPE_ENUM:
-                _check_scalar(fd, rules, value, child, summary)
-    hook = _MESSAGE_HOOKS.get(descriptor.full_name)
-    if hook is not None:
-        hook(message, path, summary)
-
-
-def _walk_list(
-    fd: _Desc, rules: options_pb2.FieldRules, items: Any, path: str, summary: _Summary, *, check_unknown: bool
-) -> None:
-    limit = rules.max_items or DEFAULT_MAX_ITEMS
-    if len(items) > limit:
-        raise LimitExceeded(f"at most {limit} items, got {len(items)}", field=path)
-    if rules.required and not items:
-        raise Invalid("at least one item is required", field=path)
-    for index, item in enumerate(items):
-        if fd.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
-            _walk_child(item, f"{path}[{index}]", summary, check_unknown)
-        else:
-            _check_scalar(fd, rules, item, f"{path}[{index}]", summary)
-
-
-def _walk_child(message: Message, path: str, summary: _Summary, check_unknown: bool) -> None:
-    if message.DESCRIPTOR.full_name.startswith("google.protobuf."):
-        return  # well-known types (Timestamp) are validated by the protobuf runtime
-    _walk(message, path, summary, check_unknown=check_unknown)
-
-
-def _root_facts(message: Message) -> tuple[tuple[str, str], ...]:
-    facts: list[tuple[str, str]] = []
-    descriptor: _Desc = message.DESCRIPTOR
-    for fd in descriptor.fields:
-        if fd.is_repeated:
-            continue
-        value = getattr(message, fd.name)
-        if fd.cpp_type == FieldDescriptor.CPPTYPE_ENUM:
-            facts.append((fd.name, fd.enum_type.values_by_number[value].name))
-        elif fd.cpp_type in (FieldDescriptor.CPPTYPE_UINT64, FieldDescriptor.CPPTYPE_UINT32) and value:
-            facts.append((fd.name, str(value)))
-    return tuple(facts)
 
 
 # -- per-message hooks and cross-field rules --------------------------------------------------------------

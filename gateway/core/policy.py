@@ -11,8 +11,8 @@ Rule 3: parse once, decide many times. The bundle is validated against its schem
         bundle and registry version); ``authorize`` only marshals the request.
 Rule 4: anything wrong with the bundle or the registry while building an authorizer is ``Unavailable``: the
         gateway refuses new messages rather than guess.
-Rule 5: the request context is checked against a per-action table before Cedar sees it; the schema states
-        the same shapes and the policy tests check both agree.
+Rule 5: the request context is checked against a per-action table before Cedar sees it
+        (:mod:`gateway.core.policycontext`); the schema states the same shapes and the policy tests check both agree.
 Rule 6: an :class:`Authorizer` remembers the decisions the engine gave it (at most
         :data:`MAX_CACHED_DECISIONS`, keyed by the exact request: principal, action, resource and every context
         value with its type, so a remembered request is not even marshalled again): its policies and entities never
@@ -40,9 +40,17 @@ import rfc8785
 from gateway.core import programs as program_rules
 from gateway.core.errors import Invalid, LimitExceeded, Unavailable
 from gateway.core.model import Member, Registry
+from gateway.core.policycontext import (
+    ACTIONS,
+    MAX_NAME_CHARS,
+    MAX_RECIPIENTS,
+    cedar_context,
+    request_key,
+    short_name,
+    uid,
+)
 from gateway.core.programs import Programs
 
-NAMESPACE = "Cgw"
 LEDGER_ID = "audit"  # the one ledger entity audit_read applies to
 GATEWAY_ID = "gateway"  # the one gateway entity admin applies to
 
@@ -50,10 +58,6 @@ GATEWAY_ID = "gateway"  # the one gateway entity admin applies to
 # Policies are hand-written text; a bundle beyond this is a mistake or an attack on the loader.
 MAX_POLICY_TEXT_CHARS = 1_000_000
 MAX_SCHEMA_CHARS = 1_000_000
-# A message addressed to more members than a federation plausibly has is abuse, not business.
-MAX_RECIPIENTS = 256
-# Member ids, message types, programme names and TLP labels are short identifiers.
-MAX_NAME_CHARS = 128
 # Errors are copied into the ledger: keep each decision's record bounded.
 MAX_RECORDED_ERRORS = 16
 MAX_ERROR_CHARS = 500
@@ -154,117 +158,6 @@ class Decision:
             "policy_digest": self.digest,
             "errors": list(self.errors),
         }
-
-
-# Context shapes per action. "str", "int", "set" (of str), "member" (a member id that Cedar sees as an entity
-# reference) or "members" (a set of those). Mirrors policies/schema.cedarschema; the policy tests check the two agree.
-_EXCHANGE = {
-    "tlp": "str",
-    "program": "str",
-    "recipient_kinds": "set",
-    "recipients": "set",
-    "recipient_count": "int",
-    "shared_programs": "set",
-    "lane": "str",
-    "original_sender": "str",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class _ActionRule:
-    resource_entity: str
-    context: Mapping[str, str]
-    # Keys a request may omit: key -> (kind, the value used when omitted). The schema declares them as usual.
-    optional: Mapping[str, tuple[str, object]] = field(default_factory=dict)
-
-
-# The AEO lanes of the consignments of a manifest / ENS (``gateway.core.aeo.consignment_lanes``:
-# "low-risk", "standard", "elevated"); empty when the message has none. Set by the submit step, omitted elsewhere.
-_AEO_CONTEXT: Mapping[str, tuple[str, object]] = {"aeo_lanes": ("set", [])}
-
-
-ACTIONS: Mapping[str, _ActionRule] = {
-    "submit": _ActionRule("MessageType", _EXCHANGE, _AEO_CONTEXT),
-    "forward": _ActionRule("MessageType", _EXCHANGE, _AEO_CONTEXT),
-    "receive": _ActionRule("MessageType", {"sender": "str", "sender_kind": "str", "program": "str", "tlp": "str"}),
-    "read_status": _ActionRule("MessageType", {"sender": "member", "recipients": "members"}),
-    "audit_read": _ActionRule("Ledger", {}),
-    "admin": _ActionRule("Gateway", {}),
-    "read_port": _ActionRule("Gateway", {"port": "str", "subscriptions": "set"}),
-}
-
-
-def _uid(entity_type: str, entity_id: str) -> dict[str, str]:
-    return {"type": f"{NAMESPACE}::{entity_type}", "id": entity_id}
-
-
-def _short_name(value: object) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= MAX_NAME_CHARS
-
-
-def _name_list(value: object) -> list[str]:
-    """A bounded list of short names, sorted (a Cedar set has no order)."""
-    if not isinstance(value, list | tuple | frozenset | set) or len(value) > MAX_RECIPIENTS:
-        raise ValueError(f"expected a list of at most {MAX_RECIPIENTS} strings")
-    items = list(value)
-    if not all(_short_name(item) for item in items):
-        raise ValueError(f"expected non-empty strings of at most {MAX_NAME_CHARS} characters")
-    return sorted(items)
-
-
-def _context_value(kind: str, value: object) -> object:
-    """The Cedar JSON for one context value; raises ValueError naming what is wrong."""
-    if kind == "str":
-        if not isinstance(value, str) or len(value) > MAX_NAME_CHARS:
-            raise ValueError(f"expected a string of at most {MAX_NAME_CHARS} characters")
-        return value
-    if kind == "int":
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_RECIPIENTS:
-            raise ValueError(f"expected an integer in 0..{MAX_RECIPIENTS}")
-        return value
-    if kind == "set":
-        return _name_list(value)
-    if kind == "member":
-        if not _short_name(value):
-            raise ValueError("expected a member id")
-        return {"__entity": _uid("Member", str(value))}
-    if kind == "members":
-        return [{"__entity": _uid("Member", member_id)} for member_id in _name_list(value)]
-    raise ValueError(f"unknown context kind {kind}")  # pragma: no cover - the table above is fixed
-
-
-def _cedar_context(rule: _ActionRule, context: Mapping[str, object]) -> dict[str, object]:
-    kinds = {**rule.context, **{key: kind for key, (kind, _) in rule.optional.items()}}
-    context = {**{key: default for key, (_, default) in rule.optional.items()}, **context}
-    missing = sorted(set(kinds) - set(context))
-    extra = sorted(set(context) - set(kinds))
-    if missing or extra:
-        raise ValueError(f"context keys: missing {missing}, unexpected {extra}")
-    out: dict[str, object] = {}
-    for key, kind in kinds.items():
-        try:
-            out[key] = _context_value(kind, context[key])
-        except ValueError as exc:
-            raise ValueError(f"context.{key}: {exc}") from None
-    return out
-
-
-def _request_key(request: AccessRequest) -> Hashable | None:
-    """Rule 6's key: the request with every context value and its type (``True`` is not ``1``); None when a
-    value is not one of the context shapes (str, int, bool, list of str), which the engine then refuses."""
-    items: list[tuple[str, str, object]] = []
-    for name, value in request.context.items():
-        kind = type(value)
-        if isinstance(value, list) and kind is list:
-            if not all(type(item) is str for item in value):
-                return None
-            items.append((name, "list", tuple(value)))
-        elif kind is str or kind is int or kind is bool:
-            items.append((name, kind.__name__, value))
-        else:
-            return None
-    items.sort()
-    return (request.principal, request.action, request.resource_type, tuple(items))
 
 
 # -- request builders (what the pipeline calls) ----------------------------------------------------------
@@ -405,15 +298,15 @@ def entity_records(
     records: list[dict[str, Any]] = []
     programs_seen: set[str] = set()
     for key, member in sorted(registry.members.items()):
-        if key != member.id or not _short_name(member.id):
+        if key != member.id or not short_name(member.id):
             raise Unavailable(f"registry entry {key!r} has an invalid member id", field=f"members.{key}")
         member_programs = sorted(member.programs)
-        if not all(_short_name(p) for p in member_programs):
+        if not all(short_name(p) for p in member_programs):
             raise Unavailable("invalid programme name", field=f"members.{key}.programs")
         programs_seen.update(member_programs)
         records.append(
             {
-                "uid": _uid("Member", member.id),
+                "uid": uid("Member", member.id),
                 "attrs": {
                     "member_id": member.id,
                     "kind": str(member.kind),
@@ -422,7 +315,7 @@ def entity_records(
                     "suspended": member.suspended,
                     "home": member.home,
                 },
-                "parents": [_uid("Program", p) for p in member_programs],
+                "parents": [uid("Program", p) for p in member_programs],
             }
         )
     programs_seen.update(programs.programs)
@@ -430,7 +323,7 @@ def entity_records(
         defined = programs.get(program_id)
         records.append(
             {
-                "uid": _uid("Program", program_id),
+                "uid": uid("Program", program_id),
                 "attrs": {
                     "lanes": sorted(lane.key for lane in defined.lanes) if defined else [],
                     "default_tlp": str(defined.default_tlp) if defined else "",
@@ -446,13 +339,13 @@ def entity_records(
         owner = programs.program_of(message_type)
         records.append(
             {
-                "uid": _uid("MessageType", message_type),
+                "uid": uid("MessageType", message_type),
                 "attrs": {"family": message_family(message_type), "program": owner or ""},
-                "parents": [_uid("Program", owner)] if owner else [],
+                "parents": [uid("Program", owner)] if owner else [],
             }
         )
-    records.append({"uid": _uid("Ledger", LEDGER_ID), "attrs": {}, "parents": []})
-    records.append({"uid": _uid("Gateway", GATEWAY_ID), "attrs": {}, "parents": []})
+    records.append({"uid": uid("Ledger", LEDGER_ID), "attrs": {}, "parents": []})
+    records.append({"uid": uid("Gateway", GATEWAY_ID), "attrs": {}, "parents": []})
     return records
 
 
@@ -612,10 +505,10 @@ class Authorizer:
         if not known(request.resource_type):
             raise ValueError(f"unknown {rule.resource_entity} {request.resource_type[:MAX_NAME_CHARS]!r}")
         return {
-            "principal": _uid("Member", request.principal),
-            "action": _uid("Action", request.action),
-            "resource": _uid(rule.resource_entity, request.resource_type),
-            "context": _cedar_context(rule, request.context),
+            "principal": uid("Member", request.principal),
+            "action": uid("Action", request.action),
+            "resource": uid(rule.resource_entity, request.resource_type),
+            "context": cedar_context(rule, request.context),
         }
 
     def authorize(self, request: AccessRequest) -> Decision:
@@ -628,7 +521,7 @@ class Authorizer:
         batch: list[dict[str, object]] = []
         keys: list[Hashable | None] = []
         for request in requests:
-            key = _request_key(request)
+            key = request_key(request)
             known = self._decided.get(key) if key is not None else None
             if known is not None:
                 decisions.append(known)

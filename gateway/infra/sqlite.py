@@ -30,7 +30,6 @@ Rule 6: a cursor that does not exist and a cursor of another recipient get the s
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -39,19 +38,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import msgspec
-
 from gateway.core.audit import AuditEvent, rfc3339
 from gateway.core.errors import (
     BadRequest,
-    DuplicateConflict,
-    Internal,
     LimitExceeded,
     NotFound,
     Unavailable,
 )
 from gateway.core.release import Plan
-from gateway.infra import sqlite_delivery, sqlite_relay
+from gateway.infra import sqlite_delivery, sqlite_messages, sqlite_relay
 from gateway.infra.sqlite_schema import connect_reader, require_aware, to_micros
 from gateway.infra.sqlite_writer import BATCH_MAX_DEFAULT, WRITE_QUEUE_MAX, GroupCommitWriter
 from gateway.interfaces.protocols import (
@@ -70,9 +65,6 @@ from gateway.interfaces.protocols import (
     Store,
     StoredMessage,
     check_relays,
-    inbox_targets,
-    relay_peer,
-    relay_queue,
 )
 
 T = TypeVar("T")
@@ -162,7 +154,7 @@ class SqliteStore:
     async def accept(
         self, message: StoredMessage, event: AuditEvent, make_receipt: ReceiptFactory, *, relays: Relays | None = None
     ) -> StoredMessage:
-        insert = _inserter(message, event, make_receipt, check_relays(message, relays))
+        insert = sqlite_messages.inserter(message, event, make_receipt, check_relays(message, relays))
         return await self._writer.submit(lambda conn: insert(conn, message.recipients))
 
     # -- forwards and recalls (ports.RelayStore; gateway/infra/sqlite_relay.py) ----------------------------
@@ -170,7 +162,7 @@ class SqliteStore:
     async def accept_forward(
         self, message: StoredMessage, original: tuple[str, str], event: AuditEvent, make_receipt: ReceiptFactory
     ) -> StoredMessage:
-        insert = _inserter(message, event, make_receipt)
+        insert = sqlite_messages.inserter(message, event, make_receipt)
         return await self._writer.submit(lambda conn: sqlite_relay.accept_forward(conn, message, original, insert))
 
     async def forward_of(self, sender: str, message_id: str) -> tuple[str, str] | None:
@@ -185,7 +177,9 @@ class SqliteStore:
     async def copies(self, sender: str, message_id: str) -> list[StoredMessage]:
         def op(conn: sqlite3.Connection) -> list[StoredMessage]:
             keys = sqlite_relay.copy_keys(conn, (sender, message_id))
-            return [_message_from_row(conn.execute(_FIND_SQL, key).fetchone()) for key in keys]
+            return [
+                sqlite_messages.message_from_row(conn.execute(sqlite_messages.FIND_SQL, key).fetchone()) for key in keys
+            ]
 
         return await self._read(op)
 
@@ -198,7 +192,7 @@ class SqliteStore:
         *,
         whole_tree: bool = False,
     ) -> Recall:
-        insert = _inserter(message, event, make_receipt)
+        insert = sqlite_messages.inserter(message, event, make_receipt)
         withdrawn_at = rfc3339(require_aware(event.at, "event.at"))
         return await self._writer.submit(
             lambda conn: sqlite_relay.recall(conn, message, original, withdrawn_at, insert, whole_tree=whole_tree)
@@ -216,9 +210,9 @@ class SqliteStore:
                 return None
             writes = record(plan)
             alert = writes.alert
-            if alert is not None and not _stored(conn, alert.message.sender, alert.message.message_id):
-                _inserter(alert.message, alert.event, alert.make_receipt)(conn, alert.message.recipients)
-            _append_leaf(conn, writes.event.canonical())
+            if alert is not None and not sqlite_messages.stored(conn, alert.message.sender, alert.message.message_id):
+                sqlite_messages.inserter(alert.message, alert.event, alert.make_receipt)(conn, alert.message.recipients)
+            sqlite_messages.append_leaf(conn, writes.event.canonical())
             return plan
 
         return await self._writer.submit(op)
@@ -231,7 +225,7 @@ class SqliteStore:
 
     async def record(self, event: AuditEvent) -> int:
         leaf = event.canonical()
-        return await self._writer.submit(lambda conn: _append_leaf(conn, leaf))
+        return await self._writer.submit(lambda conn: sqlite_messages.append_leaf(conn, leaf))
 
     async def ack(self, recipient: str, cursors: Sequence[int], event: AuditEvent) -> int:
         if len(cursors) > ACK_CURSORS_MAX:
@@ -252,7 +246,7 @@ class SqliteStore:
                 newly += conn.execute(
                     "UPDATE inbox SET acked_at = ? WHERE cursor = ? AND acked_at IS NULL", (acked_at, cursor)
                 ).rowcount
-            _append_leaf(conn, leaf)
+            sqlite_messages.append_leaf(conn, leaf)
             return newly
 
         return await self._writer.submit(op)
@@ -297,8 +291,8 @@ class SqliteStore:
             loop.call_soon(self._find_batch)
         found = await future
         if isinstance(found, _Busy):  # SQLite would have made the loop wait: a reader thread asks (Rule 4b)
-            rows = await self._read(lambda conn: _find_rows(conn, [(sender, message_id)]))
-            return None if rows[0] is None else _message_from_row(rows[0])
+            rows = await self._read(lambda conn: sqlite_messages.find_rows(conn, [(sender, message_id)]))
+            return None if rows[0] is None else sqlite_messages.message_from_row(rows[0])
         return found
 
     def _find_batch(self) -> None:
@@ -310,7 +304,7 @@ class SqliteStore:
             return
         keys = [(sender, message_id) for sender, message_id, _ in batch]
         try:
-            rows = self._loop_read(lambda conn: _find_rows(conn, keys))
+            rows = self._loop_read(lambda conn: sqlite_messages.find_rows(conn, keys))
         except Unavailable as exc:
             for _, _, future in batch:
                 future.set_exception(exc)
@@ -321,7 +315,7 @@ class SqliteStore:
         answers: list[Any] = [_BUSY] * len(batch) if isinstance(rows, _Busy) else rows
         for (_, _, future), row in zip(batch, answers, strict=True):
             try:
-                future.set_result(row if row is None or row is _BUSY else _message_from_row(row))
+                future.set_result(row if row is None or row is _BUSY else sqlite_messages.message_from_row(row))
             except Exception as exc:  # a row that does not read back: its caller gets the error, the rest their rows
                 future.set_exception(exc)
 
@@ -334,8 +328,8 @@ class SqliteStore:
             raise BadRequest("after must be a cursor (>= 0)", field="after")
 
         def op(conn: sqlite3.Connection) -> list[InboxItem]:
-            rows = conn.execute(_PULL_SQL, (recipient, after, limit)).fetchall()
-            return [InboxItem(row[0], recipient, _message_from_row(row[1:])) for row in rows]
+            rows = conn.execute(sqlite_messages.PULL_SQL, (recipient, after, limit)).fetchall()
+            return [InboxItem(row[0], recipient, sqlite_messages.message_from_row(row[1:])) for row in rows]
 
         return await self._read(op)
 
@@ -395,18 +389,25 @@ class SqliteStore:
 
         def op(conn: sqlite3.Connection) -> list[DueDelivery]:
             rows = conn.execute(sqlite_delivery.DUE_SQL, (recipient, at, limit)).fetchall()
-            return [DueDelivery(InboxItem(row[1], recipient, _message_from_row(row[2:])), int(row[0])) for row in rows]
+            return [
+                DueDelivery(InboxItem(row[1], recipient, sqlite_messages.message_from_row(row[2:])), int(row[0]))
+                for row in rows
+            ]
 
         return await self._read(op)
 
     async def record_delivery(self, result: DeliveryResult, event: AuditEvent) -> DeliveryState:
-        return await self._writer.submit(sqlite_delivery.record_op(result, event.canonical(), _append_leaf))
+        return await self._writer.submit(
+            sqlite_delivery.record_op(result, event.canonical(), sqlite_messages.append_leaf)
+        )
 
     async def dead_letters(self, recipient: str | None, after: int, limit: int) -> list[DeliveryState]:
         return await self._read(sqlite_delivery.dead_letters_op(recipient, after, limit))
 
     async def redrive(self, cursors: Sequence[int], event: AuditEvent) -> int:
-        return await self._writer.submit(sqlite_delivery.redrive_op(cursors, event.canonical(), _append_leaf, event.at))
+        return await self._writer.submit(
+            sqlite_delivery.redrive_op(cursors, event.canonical(), sqlite_messages.append_leaf, event.at)
+        )
 
     async def inbox_depths(self) -> dict[str, int]:
         return await self._read(sqlite_delivery.inbox_depths)
@@ -470,129 +471,6 @@ class SqliteStore:
             return op(conn)
         except sqlite3.Error as exc:
             raise Unavailable(f"sqlite store read: {type(exc).__name__}: {exc}") from exc
-
-
-# The message columns in the order _message_from_row reads them (pull puts the cursor first).
-_FIND_SQL = (
-    "SELECT m.sender, m.message_id, m.type, m.recipients, m.jws, m.payload, m.digest, m.received_at,"
-    " m.receipt, m.leaf_index FROM messages m WHERE m.sender = ? AND m.message_id = ?"
-)
-
-
-def _find_rows(conn: sqlite3.Connection, keys: Sequence[tuple[str, str]]) -> list[Any]:
-    """The message row (or None) of each (sender, message_id), all from one snapshot (Rule 4c)."""
-    if len(keys) == 1:
-        return [conn.execute(_FIND_SQL, keys[0]).fetchone()]
-    conn.execute("BEGIN")
-    try:
-        rows = [conn.execute(_FIND_SQL, key).fetchone() for key in keys]
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")  # read-only: this only ends the snapshot
-    return rows
-
-
-_PULL_SQL = (
-    "SELECT i.cursor, m.sender, m.message_id, m.type, m.recipients, m.jws, m.payload, m.digest,"
-    " m.received_at, m.receipt, m.leaf_index FROM inbox i"
-    " JOIN messages m ON m.sender = i.sender AND m.message_id = i.message_id"
-    " WHERE i.recipient = ? AND i.cursor > ? AND i.acked_at IS NULL ORDER BY i.cursor LIMIT ?"
-)
-
-
-def _inserter(
-    message: StoredMessage, event: AuditEvent, make_receipt: ReceiptFactory, relays: Relays | None = None
-) -> Callable[[sqlite3.Connection, tuple[str, ...]], StoredMessage]:
-    """The write op that stores ``message`` with ``event``'s ledger leaf, its receipt and one inbox row per
-    recipient in ``inbox`` (``message.recipients`` for a plain accept; every holder for a recall), except that
-    the recipients in ``relays`` get one relay row per peer instead (ports.Store Rule 4)."""
-    received_at = rfc3339(require_aware(message.received_at, "received_at"))
-    leaf = event.canonical()
-    recipients_json = _RECIPIENTS.encode(list(message.recipients)).decode()  # compact: read back with json.loads
-    relayed = {
-        relay_queue(peer): _RECIPIENTS.encode(list(members)).decode() for peer, members in (relays or {}).items()
-    }
-
-    def op(conn: sqlite3.Connection, inbox: tuple[str, ...]) -> StoredMessage:
-        targets = inbox_targets(inbox, relays) if relays else inbox
-        inbox_rows = [(r, message.sender, message.message_id) for r in dict.fromkeys(targets)]
-        if _stored(conn, message.sender, message.message_id):  # before the receipt: a duplicate leaves no trace
-            raise DuplicateConflict(f"{message.sender}/{message.message_id} already accepted", field="id")
-        index = _append_leaf(conn, leaf)
-        receipt = make_receipt(index, message.received_at)
-        if not isinstance(receipt, bytes):
-            raise Internal("the receipt factory returned no bytes")
-        conn.execute(
-            "INSERT INTO messages (sender, message_id, type, recipients, jws, payload, digest,"
-            " received_at, receipt, leaf_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                message.sender,
-                message.message_id,
-                message.type,
-                recipients_json,
-                message.jws,
-                message.payload,
-                message.digest,
-                received_at,
-                receipt,
-                index,
-            ),
-        )
-        if relayed:
-            for row in inbox_rows:
-                cursor = conn.execute(_INBOX_SQL, row).lastrowid
-                if row[0] in relayed:
-                    conn.execute(_RELAY_SQL, (cursor, relay_peer(row[0]), relayed[row[0]]))
-        elif len(inbox_rows) == 1:
-            conn.execute(_INBOX_SQL, inbox_rows[0])
-        else:
-            conn.executemany(_INBOX_SQL, inbox_rows)
-        return message.with_receipt(receipt, index)
-
-    return op
-
-
-_RECIPIENTS = msgspec.json.Encoder()
-_INBOX_SQL = "INSERT INTO inbox (recipient, sender, message_id) VALUES (?, ?, ?)"
-_RELAY_SQL = "INSERT INTO relays (cursor, peer, recipients) VALUES (?, ?, ?)"
-
-
-def _stored(conn: sqlite3.Connection, sender: str, message_id: str) -> bool:
-    return (
-        conn.execute("SELECT 1 FROM messages WHERE sender = ? AND message_id = ?", (sender, message_id)).fetchone()
-        is not None
-    )
-
-
-def _append_leaf(conn: sqlite3.Connection, leaf: bytes) -> int:
-    """Append one ledger leaf at the next dense index (only ever inside the group-commit writer's transaction)."""
-    index = conn.execute(_APPEND_LEAF_SQL, (leaf,)).lastrowid  # idx is the rowid (INTEGER PRIMARY KEY)
-    if index is None:
-        raise Internal("the ledger append returned no index")
-    return index
-
-
-# One statement: the next index and the row. A scalar subquery in VALUES: ``INSERT ... SELECT ... FROM ledger``
-# (the same table) makes SQLite stage the row in a temporary table first and cost twice as much (~24 us).
-_APPEND_LEAF_SQL = "INSERT INTO ledger (idx, data) VALUES ((SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger), ?)"
-
-
-def _message_from_row(row: Sequence[Any]) -> StoredMessage:
-    sender, message_id, type_, recipients, jws, payload, digest, received_at, receipt, leaf_index = row
-    return StoredMessage(
-        sender=str(sender),
-        message_id=str(message_id),
-        type=str(type_),
-        recipients=tuple(str(r) for r in json.loads(str(recipients))),
-        jws=str(jws),
-        payload=bytes(payload),
-        digest=str(digest),
-        received_at=datetime.fromisoformat(str(received_at)),
-        receipt=bytes(receipt),
-        leaf_index=int(leaf_index),
-    )
 
 
 if TYPE_CHECKING:

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from gateway.core import jsonstructs
 from gateway.core.errors import GatewayError, IdentifierInvalid, Invalid
-from gateway.core.payloads import MESSAGE_TYPES, ROOT, _json_rules, _Summary, validate_payload
+from gateway.core.jsondecode import ROOT
+from gateway.core.payloads import MESSAGE_TYPES, _json_rules, _Summary, validate_payload
 from tests.unit.test_jsonwalk import BASES, EXAMPLES, SAMPLED, _document, _mutated
 
 

@@ -21,9 +21,11 @@ from google.protobuf import json_format
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.core import jsonwalk
+from gateway.core import jsontables, jsonwalk
 from gateway.core.errors import GatewayError, Invalid
-from gateway.core.payloads import MAX_JSON_DEPTH, MESSAGE_TYPES, json_depth, validate_payload
+from gateway.core.jsondecode import json_depth
+from gateway.core.limits import MAX_JSON_DEPTH
+from gateway.core.payloads import MESSAGE_TYPES, validate_payload
 from gateway.demo import aeosamples, programsamples, samples
 from gateway.demo import releasesamples as portsamples
 from gateway.wire.cgw.v1 import common_pb2
@@ -183,7 +185,7 @@ def test_the_sampled_types_take_the_one_pass_walk() -> None:
     # A new type without a sample here is still compared on random documents; add its sample to BASES.
     assert len(SAMPLED) >= 11
     for message_type in SAMPLED:
-        assert jsonwalk.table_for(MESSAGE_TYPES[message_type].message.DESCRIPTOR).fast, message_type
+        assert jsontables.table_for(MESSAGE_TYPES[message_type].message.DESCRIPTOR).fast, message_type
 
 
 @pytest.mark.parametrize("message_type", SAMPLED)
@@ -376,7 +378,7 @@ def test_json_depth_on_the_samples() -> None:
 
 
 def test_a_message_view_reads_fields_as_properties_and_the_rest_from_the_generated_class() -> None:
-    table = jsonwalk.table_for(common_pb2.Party.DESCRIPTOR)
+    table = jsontables.table_for(common_pb2.Party.DESCRIPTOR)
     view = jsonwalk.MessageView(table, {"role": 2, "identifiers": [{"scheme": 1, "value": "NL123"}]})
     assert all(isinstance(type(view).__dict__.get(spec.name), property) for spec in table.fields)
     assert type(jsonwalk.MessageView(table, {})) is type(view)  # one view class per message type

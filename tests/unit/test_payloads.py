@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.core import payloads
+from gateway.core import jsondecode, limits
 from gateway.core.errors import (
     GatewayError,
     IdentifierInvalid,
@@ -475,12 +475,12 @@ def test_brackets_inside_strings_do_not_count_as_depth() -> None:
     doc = manifest()
     doc["consignments"][0]["goodsItems"][0]["description"] = '[[[[[[[[[[[[[[[[[[[[{{{{{{{{{{{ \\" ]'
     validate_payload("manifest.cargo.v1", "application/json", _json(doc))
-    assert payloads.json_depth(b'{"a": "[[[[\\"[[[["}') == 1
+    assert jsondecode.json_depth(b'{"a": "[[[[\\"[[[["}') == 1
 
 
 def test_size_is_bounded_before_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     data = _json(manifest())
-    monkeypatch.setattr(payloads, "MAX_PAYLOAD_BYTES", len(data) - 1)
+    monkeypatch.setattr(limits, "MAX_PAYLOAD_BYTES", len(data) - 1)
     _fails(data, LimitExceeded, "payload")
 
 

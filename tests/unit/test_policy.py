@@ -15,7 +15,6 @@ from gateway.core.errors import LimitExceeded, Unavailable
 from gateway.core.model import Member, MemberKind, Registry, Tlp
 from gateway.core.payloads import MESSAGE_TYPES as PAYLOAD_TYPES
 from gateway.core.policy import (
-    MAX_RECIPIENTS,
     AccessRequest,
     Authorizer,
     audit_request,
@@ -28,6 +27,7 @@ from gateway.core.policy import (
     submit_request,
 )
 from gateway.core.policycase import PolicyTestCase, parse_policy_tests, run_policy_tests
+from gateway.core.policycontext import MAX_RECIPIENTS
 from gateway.infra.policyfiles import load_bundle, load_policy_tests, load_programs
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.core import policy
+from gateway.core import policy, policycontext
 from gateway.core.model import Member, MemberKind, Registry, Tlp
 from gateway.core.policy import Authorizer, audit_request, submit_request
 from gateway.infra.policyfiles import load_bundle
@@ -91,7 +91,7 @@ def test_a_new_registry_starts_with_no_memory(authorizer: Authorizer) -> None:
 
 def test_the_memory_key_tells_context_types_and_values_apart() -> None:
     def key(context: dict[str, object]) -> object:
-        return policy._request_key(policy.AccessRequest("CN-GACC", "submit", "manifest.cargo.v1", context))
+        return policycontext.request_key(policy.AccessRequest("CN-GACC", "submit", "manifest.cargo.v1", context))
 
     assert key({"flag": True}) != key({"flag": 1})
     assert key({"to": ["A", "B"]}) != key({"to": ["B", "A"]}) != key({"to": "A,B"})
