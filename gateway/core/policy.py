@@ -22,7 +22,9 @@ Rule 6: an :class:`Authorizer` remembers the decisions the engine gave it (at mo
 
 Entity model (see ``policies/schema.cedarschema``): ``Cgw::Member`` (one per registry member, ``in`` the
 ``Cgw::Program`` entities of its programmes), ``Cgw::MessageType`` (one per known type),
-``Cgw::Ledger::"audit"`` and ``Cgw::Gateway::"gateway"``.
+``Cgw::Ledger::"audit"`` and ``Cgw::Gateway::"gateway"``. A ``Cgw::PeerGateway`` (the principal of ``relay``) comes
+from the federation directory, not the registry: the request that names one carries its :class:`PeerPrincipal`
+and the authorizer adds that one entity to its graph for the decision (remembered per peer, Rule 6).
 """
 
 from __future__ import annotations
@@ -140,6 +142,16 @@ class AccessRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class PeerPrincipal:
+    """A peer gateway as the Cedar principal ``Cgw::PeerGateway`` (its federation directory entry's facts)."""
+
+    id: str
+    administration: str
+    country: str
+    members: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     allowed: bool
     policy_ids: tuple[str, ...]  # @id of each determining policy (Cedar's own id when it has none)
@@ -176,6 +188,7 @@ class _ActionRule:
     context: Mapping[str, str]
     # Keys a request may omit: key -> (kind, the value used when omitted). The schema declares them as usual.
     optional: Mapping[str, tuple[str, object]] = field(default_factory=dict)
+    principal_entity: str = "Member"  # or "PeerGateway" (relay)
 
 
 # The AEO lanes of the consignments of a manifest / ENS (``gateway.core.aeo.consignment_lanes``:
@@ -191,7 +204,22 @@ ACTIONS: Mapping[str, _ActionRule] = {
     "audit_read": _ActionRule("Ledger", {}),
     "admin": _ActionRule("Gateway", {}),
     "read_port": _ActionRule("Gateway", {"port": "str", "subscriptions": "set"}),
+    "relay": _ActionRule(
+        "MessageType",
+        {
+            "sender": "str",
+            "sender_kind": "str",
+            "sender_country": "str",
+            "program": "str",
+            "tlp": "str",
+            "recipients": "set",
+            "recipient_kinds": "set",
+            "recipient_count": "int",
+        },
+        principal_entity="PeerGateway",
+    ),
 }
+MAX_CACHED_PEERS = 256  # entity graphs with one peer added: one per peer gateway (directory MAX_GATEWAYS)
 
 
 def _uid(entity_type: str, entity_id: str) -> dict[str, str]:
@@ -344,6 +372,51 @@ def forward_request(
     """The ``forward`` request: ``forwarder`` passes a message it received (type, programme and TLP of the
     original) on to new ``recipients``."""
     return _exchange_request("forward", forwarder, message_type, program, tlp, recipients, lane, original_sender)
+
+
+def relay_request(
+    peer: PeerPrincipal,
+    sender: Member,
+    message_type: str,
+    program: str | None,
+    tlp: str,
+    recipients: Sequence[Member],
+) -> AccessRequest:
+    """The ``relay`` request: may the peer gateway ``peer`` relay this message of ``sender`` (a member of the
+    peer, as this gateway's registry describes it) to ``recipients`` (members this gateway serves)?"""
+    if len(recipients) > MAX_RECIPIENTS:
+        raise LimitExceeded(f"{len(recipients)} recipients, at most {MAX_RECIPIENTS}", field="to")
+    return AccessRequest(
+        principal=peer.id,
+        action="relay",
+        resource_type=message_type,
+        context={
+            "sender": sender.id,
+            "sender_kind": str(sender.kind),
+            "sender_country": sender.country,
+            "program": program or "",
+            "tlp": str(tlp),
+            "recipients": sorted({m.id for m in recipients}),
+            "recipient_kinds": sorted({str(m.kind) for m in recipients}),
+            "recipient_count": len(recipients),
+        },
+    )
+
+
+def peer_record(peer: PeerPrincipal) -> dict[str, Any]:
+    """The Cedar JSON entity of a peer gateway."""
+    if not _short_name(peer.id) or len(peer.members) > MAX_RECIPIENTS * 16:
+        raise ValueError("invalid peer gateway")
+    return {
+        "uid": _uid("PeerGateway", peer.id),
+        "attrs": {
+            "gateway_id": peer.id,
+            "administration": peer.administration,
+            "country": peer.country,
+            "members": sorted(peer.members),
+        },
+        "parents": [],
+    }
 
 
 def admin_request(caller: Member) -> AccessRequest:
@@ -567,6 +640,7 @@ class Authorizer:
         self._validate_requests = validate_requests
         self._request_schema = compiled.schema if validate_requests else None
         self._decided: dict[Hashable, Decision] = {}  # Rule 6: request key -> the engine's decision
+        self._with_peer: dict[PeerPrincipal, cedarpy.Entities] = {}  # the entity graph plus one peer gateway
 
     @property
     def digest(self) -> str:
@@ -597,12 +671,15 @@ class Authorizer:
     def _deny(self, *errors: str) -> Decision:
         return Decision(allowed=False, policy_ids=(), digest=self._digest, errors=_clip(errors))
 
-    def _cedar_request(self, request: AccessRequest) -> dict[str, object]:
+    def _cedar_request(self, request: AccessRequest, peer: PeerPrincipal | None) -> dict[str, object]:
         """Marshal a request; raises ValueError when it names something unknown or has a bad context."""
         rule = ACTIONS.get(request.action)
         if rule is None:
             raise ValueError(f"unknown action {request.action[:MAX_NAME_CHARS]!r}")
-        if self._registry.get(request.principal) is None:
+        if rule.principal_entity == "PeerGateway":
+            if peer is None or peer.id != request.principal:
+                raise ValueError(f"unknown peer gateway {request.principal[:MAX_NAME_CHARS]!r}")
+        elif self._registry.get(request.principal) is None:
             raise ValueError(f"unknown principal {request.principal[:MAX_NAME_CHARS]!r}")
         known: Callable[[str], bool] = {
             "MessageType": self._message_types.__contains__,
@@ -612,29 +689,51 @@ class Authorizer:
         if not known(request.resource_type):
             raise ValueError(f"unknown {rule.resource_entity} {request.resource_type[:MAX_NAME_CHARS]!r}")
         return {
-            "principal": _uid("Member", request.principal),
+            "principal": _uid(rule.principal_entity, request.principal),
             "action": _uid("Action", request.action),
             "resource": _uid(rule.resource_entity, request.resource_type),
             "context": _cedar_context(rule, request.context),
         }
 
-    def authorize(self, request: AccessRequest) -> Decision:
-        """Allow only on a clean Cedar ``Allow``; everything else is a recorded deny (Rule 1)."""
-        return self.authorize_many((request,))[0]
+    def authorize(self, request: AccessRequest, *, peer: PeerPrincipal | None = None) -> Decision:
+        """Allow only on a clean Cedar ``Allow``; everything else is a recorded deny (Rule 1). ``peer`` is the
+        ``Cgw::PeerGateway`` a ``relay`` request names as its principal."""
+        return self.authorize_many((request,), peer=peer)[0]
 
-    def authorize_many(self, requests: Sequence[AccessRequest]) -> list[Decision]:
+    def _entities_with(self, peer: PeerPrincipal | None) -> cedarpy.Entities:
+        """The registry's entity graph, plus ``peer`` (built once per peer; raises ValueError when it does not fit)."""
+        if peer is None:
+            return self._entities
+        entities = self._with_peer.get(peer)
+        if entities is None:
+            delta = json.dumps([peer_record(peer)])
+            entities = self._entities.with_added_json_str(delta, self._compiled.schema)
+            if len(self._with_peer) >= MAX_CACHED_PEERS:
+                del self._with_peer[next(iter(self._with_peer))]
+            self._with_peer[peer] = entities
+        return entities
+
+    def authorize_many(
+        self, requests: Sequence[AccessRequest], *, peer: PeerPrincipal | None = None
+    ) -> list[Decision]:
         """Decide several requests in one engine call (e.g. ``receive`` for every recipient), in order."""
+        try:
+            entities = self._entities_with(peer)
+        except ValueError as exc:
+            return [self._deny(f"peer gateway entity: {exc}") for _ in requests]
         decisions: list[Decision | None] = []
         batch: list[dict[str, object]] = []
         keys: list[Hashable | None] = []
         for request in requests:
             key = _request_key(request)
+            if key is not None and peer is not None:
+                key = (key, peer)  # the decision depends on the peer's facts too
             known = self._decided.get(key) if key is not None else None
             if known is not None:
                 decisions.append(known)
                 continue
             try:
-                marshalled = self._cedar_request(request)
+                marshalled = self._cedar_request(request, peer)
             except ValueError as exc:
                 decisions.append(self._deny(str(exc)))
                 continue
@@ -644,7 +743,7 @@ class Authorizer:
         if not batch:
             return [d for d in decisions if d is not None]
         try:
-            results = cedarpy.is_authorized_batch(batch, self._compiled.policies, self._entities, self._request_schema)
+            results = cedarpy.is_authorized_batch(batch, self._compiled.policies, entities, self._request_schema)
         except Exception as exc:  # a failure inside the engine must deny and be recorded, never escape
             failed = self._deny(f"policy engine failed: {type(exc).__name__}: {exc}")
             return [d or failed for d in decisions]
