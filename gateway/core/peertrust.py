@@ -68,16 +68,16 @@ def _utc(at: datetime) -> datetime:
     return at.astimezone(UTC)
 
 
-def _load(unverified_chain: Sequence[bytes], error: type[PeerUntrusted] | type[CertificateUntrusted]) -> list[x509.Certificate]:
+def _load(chain: Sequence[bytes], error: type[PeerUntrusted | CertificateUntrusted]) -> list[x509.Certificate]:
     """Rule 6: bounded, then parsed."""
-    if not unverified_chain:
+    if not chain:
         raise error("empty certificate chain")
-    if len(unverified_chain) > MAX_CHAIN_LENGTH:
+    if len(chain) > MAX_CHAIN_LENGTH:
         raise error(f"chain longer than {MAX_CHAIN_LENGTH} certificates")
-    if any(len(der) > MAX_CERT_DER_BYTES for der in unverified_chain):
+    if any(len(der) > MAX_CERT_DER_BYTES for der in chain):
         raise error(f"a certificate larger than {MAX_CERT_DER_BYTES} bytes")
     try:
-        return [x509.load_der_x509_certificate(der) for der in unverified_chain]
+        return [x509.load_der_x509_certificate(der) for der in chain]
     except ValueError as exc:
         raise error(f"malformed certificate: {exc}") from None
 
@@ -106,7 +106,7 @@ class PeerSigners:
             ) from None
         leaf, anchor = verified[0], verified[-1]
         anchor_fp = fingerprint(anchor.public_bytes(serialization.Encoding.DER))
-        if len(verified) < 2 or anchor_fp not in self._anchor_fingerprints:  # pragma: no cover - the store holds only them
+        if len(verified) < 2 or anchor_fp not in self._anchor_fingerprints:  # pragma: no cover - store: only these
             raise CertificateUntrusted(f"the chain does not end at a signing anchor of {self.peer.id}")
         return CertifiedKey(
             member_id=member_id_of(leaf),
@@ -150,9 +150,7 @@ class PeerTrust:
         for peer in self.peers:
             for der in peer.tls_anchors:
                 seen.setdefault(der, None)
-        return b"".join(
-            x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM) for der in seen
-        )
+        return b"".join(x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM) for der in seen)
 
     def identify(self, client_cert: bytes | None, at: datetime) -> RelayingPeer:
         """Rules 1, 2 and 6: the peer gateway whose certificate this is."""

@@ -380,6 +380,7 @@ def relay_request(
     message_type: str,
     program: str | None,
     tlp: str,
+    *,
     recipients: Sequence[Member],
 ) -> AccessRequest:
     """The ``relay`` request: may the peer gateway ``peer`` relay this message of ``sender`` (a member of the
@@ -713,9 +714,7 @@ class Authorizer:
             self._with_peer[peer] = entities
         return entities
 
-    def authorize_many(
-        self, requests: Sequence[AccessRequest], *, peer: PeerPrincipal | None = None
-    ) -> list[Decision]:
+    def authorize_many(self, requests: Sequence[AccessRequest], *, peer: PeerPrincipal | None = None) -> list[Decision]:
         """Decide several requests in one engine call (e.g. ``receive`` for every recipient), in order."""
         try:
             entities = self._entities_with(peer)

@@ -364,7 +364,8 @@ def test_submit_decisions_match_the_written_rules(
 
 def write_bundle(directory: Path, schema_name: str, schema: str) -> None:
     (directory / schema_name).write_text(schema)
-    (directory / "b.cedar").write_text('@id("b")\nforbid (principal, action, resource) when { principal.suspended };')
+    forbid = "forbid (principal is Cgw::Member, action, resource) when { principal.suspended };"
+    (directory / "b.cedar").write_text('@id("b")\n' + forbid)
     (directory / "a.cedar").write_text('@id("a")\npermit (principal, action, resource == Cgw::Ledger::"audit");')
 
 
