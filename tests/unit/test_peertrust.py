@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from gateway.app.settings import default_policies_dir
 from gateway.core.checkpoint import verifier_key_string
 from gateway.core.cosignature import Witness
 from gateway.core.directory import parse_directory
@@ -25,12 +26,13 @@ from gateway.core.pki import DOCUMENT_SIGNING
 from gateway.core.policy import Authorizer, PeerPrincipal, relay_request
 from gateway.infra.devpki import Issuer, _root, issue_leaf
 from gateway.infra.policyfiles import bundle_programs, load_bundle, load_sample_registry
-from gateway.settings import default_policies_dir
 
 NOW = datetime.now(UTC)
-CA_HOME, ROOT_HOME = _root(NOW)
-CA_CN, ROOT_CN = _root(NOW)
-CA_SHARED, ROOT_SHARED = _root(NOW)  # two administrations on one CA: their certificates cannot be told apart
+CA_HOME, ROOT_HOME = _root(NOW, "home CA")
+CA_CN, ROOT_CN = _root(NOW, "CN CA")
+CA_SHARED, ROOT_SHARED = _root(
+    NOW, "shared CA"
+)  # two administrations on one CA: their certificates cannot be told apart
 
 
 def _der(cert: x509.Certificate) -> bytes:
