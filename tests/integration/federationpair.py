@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import structlog
+
 from gateway.app.cli import main as cli_main
 from gateway.app.settings import Settings, load_settings
 from gateway.core.directory import Directory
@@ -59,5 +61,8 @@ def build_pair(base: Path, members: Mapping[str, str] | None = None) -> Pair:
         listed = ["--members", members[gateway_id]] if members and gateway_id in members else []
         assert cli_main(["federation", "add-peer", str(ops), "--config", str(fed / "gateway.toml"), *listed]) == 0
     assert cli_main(["federation", "sign", str(ops)]) == 0
+    # Why: the CLI configures structlog to cache each logger on first use; a gateway logger first used under that
+    # configuration would stay bound to it, and later tests' capture_logs would not see its lines.
+    structlog.reset_defaults()
     assert "[federation]" in (fed_a / "gateway.toml").read_text()
     return Pair(ops, fed_a, fed_b)
