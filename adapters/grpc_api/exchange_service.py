@@ -1,6 +1,7 @@
-"""``cgw.v1.Exchange``: Submit, Inbox (server stream), Ack, GetStatus over the one pipeline.
+"""``cgw.v1.Exchange``: Submit, Inbox (server stream), Ack, GetStatus, Relay over the one pipeline.
 
-Rule 1: Submit builds the same ``Inbound`` as REST (the JWS compact string and the payload bytes, unchanged).
+Rule 1: Submit builds the same ``Inbound`` as REST (the JWS compact string and the payload bytes, unchanged);
+        Relay (a peer gateway, issue 19) the same with adapter ``relay-grpc``, for ``Pipeline.relay``.
 Rule 2: the Inbox stream sends unacknowledged items with a cursor greater than ``after``, oldest first. Items stay
         in the inbox until acknowledged, so a client that reconnects with ``after`` = its last acknowledged cursor
         gets everything not yet acknowledged again (nothing lost) and nothing it acknowledged (nothing repeated).
@@ -112,7 +113,7 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServicer):
         self._services = services
         self._open_streams = 0
 
-    async def Submit(self, request: exchange_pb2.SubmitRequest, context: Context) -> exchange_pb2.SubmitResponse:
+    def _inbound(self, adapter: str, request: exchange_pb2.SubmitRequest, context: Context) -> Inbound:
         limits = self._services.limits
         if not request.envelope:
             raise BadRequest("envelope (JWS compact) is required", field="envelope")
@@ -120,13 +121,19 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServicer):
             raise LimitExceeded(f"envelope larger than {limits.max_header_bytes} bytes", field="envelope")
         if len(request.payload) > limits.max_body_bytes:
             raise LimitExceeded(f"payload larger than {limits.max_body_bytes} bytes", field="payload")
-        inbound = Inbound(
-            adapter="grpc",
+        return Inbound(
+            adapter=adapter,
             credentials=credentials(context),
             unverified_jws=request.envelope,
             payload=request.payload,
         )
-        outcome = await self._services.pipeline.submit(inbound)
+
+    async def Submit(self, request: exchange_pb2.SubmitRequest, context: Context) -> exchange_pb2.SubmitResponse:
+        outcome = await self._services.pipeline.submit(self._inbound("grpc", request, context))
+        return exchange_pb2.SubmitResponse(message=message_status(outcome.message), duplicate=outcome.duplicate)
+
+    async def Relay(self, request: exchange_pb2.SubmitRequest, context: Context) -> exchange_pb2.SubmitResponse:
+        outcome = await self._services.pipeline.relay(self._inbound("relay-grpc", request, context))
         return exchange_pb2.SubmitResponse(message=message_status(outcome.message), duplicate=outcome.duplicate)
 
     async def Inbox(

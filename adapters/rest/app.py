@@ -7,6 +7,9 @@ Rule 3: limits are named in ``Settings.limits`` and enforced before work is done
         list lengths before iterating, long-poll waits bounded).
 Rule 4: the problem middleware is the adapter's one error boundary: every refusal is reported to the pipeline
         (``adapters.httpedge.report_rejection``), which records it (gateway/exchange/rejections.py).
+Rule 5: ``POST /v1/relay/messages`` (a peer gateway relaying its member's message, issue 19) has the shape of
+        ``POST /v1/messages``: the sender's envelope unchanged in ``Cgw-Envelope``, the payload as the body, the
+        same answer (this gateway's receipt); only the pipeline entry differs (``Pipeline.relay``).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from gateway.core.errors import (
 )
 from gateway.core.model import Caller
 from gateway.exchange.inbox import MessageStatus
-from gateway.exchange.pipeline import Inbound, Pipeline
+from gateway.exchange.pipeline import Inbound, Outcome, Pipeline
 from gateway.features.aeo.recognition import Recognition
 from gateway.features.release.portstream import PortStreams
 from gateway.interfaces.config import Limits
@@ -240,7 +243,7 @@ def _inbox_json(item: InboxItem) -> dict[str, Any]:
 # -- handlers ----------------------------------------------------------------------------------------------
 
 
-async def submit(request: web.Request) -> web.Response:
+async def _inbound(request: web.Request, adapter: str) -> Inbound:
     services = request.app[SERVICES]
     unverified_jws = request.headers.get(ENVELOPE_HEADER)
     if not unverified_jws:
@@ -249,10 +252,21 @@ async def submit(request: web.Request) -> web.Response:
         raise LimitExceeded(f"body larger than {services.limits.max_body_bytes} bytes", field="body")
     payload = await request.read()
     credentials = http_credentials(request)
-    inbound = Inbound(adapter="rest", credentials=credentials, unverified_jws=unverified_jws, payload=payload)
-    outcome = await services.pipeline.submit(inbound)
+    return Inbound(adapter=adapter, credentials=credentials, unverified_jws=unverified_jws, payload=payload)
+
+
+def _accepted(outcome: Outcome) -> web.Response:
     body = _message_json(outcome.message) | {"duplicate": outcome.duplicate}
     return _json_response(body, status=200 if outcome.duplicate else 201)
+
+
+async def submit(request: web.Request) -> web.Response:
+    return _accepted(await request.app[SERVICES].pipeline.submit(await _inbound(request, "rest")))
+
+
+async def relay(request: web.Request) -> web.Response:
+    """Rule 5: a peer gateway's relay."""
+    return _accepted(await request.app[SERVICES].pipeline.relay(await _inbound(request, "relay-rest")))
 
 
 async def forward(request: web.Request) -> web.Response:
@@ -469,6 +483,7 @@ def build_app(services: RestServices) -> web.Application:
     )
     app[SERVICES] = services
     app.router.add_post("/v1/messages", submit)
+    app.router.add_post("/v1/relay/messages", relay)
     app.router.add_get("/v1/messages/{sender}/{message_id}", message_status)
     app.router.add_post("/v1/messages/{sender}/{message_id}/forward", forward)
     app.router.add_post("/v1/admin/policies/reload", admin_reload("policy", lambda s: s.reload_policies))

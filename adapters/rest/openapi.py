@@ -252,6 +252,35 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                     },
                 )
             },
+            "/v1/relay/messages": {
+                "post": _op(
+                    "Gateway to gateway: a peer gateway of the federation directory (mTLS with its gateway client"
+                    " certificate) relays a message of one of its members, the sender's envelope unchanged",
+                    {
+                        "200": _json("Message", "duplicate: this gateway's original receipt"),
+                        "201": _json("Message", "accepted; the receipt is this gateway's"),
+                        "409": _PROBLEM,  # DUPLICATE_CONFLICT: the same (sender, id) with other bytes
+                    },
+                    parameters=[
+                        {
+                            "name": "Cgw-Envelope",
+                            "in": "header",
+                            "required": True,
+                            "description": "the original sender's JWS compact, byte for byte as the peer received it",
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    requestBody={
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"type": "object"}},
+                            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                            "application/edifact": {"schema": {"type": "string", "format": "binary"}},
+                        },
+                    },
+                    security=[{"mtls": []}],
+                )
+            },
             "/v1/messages/{sender}/{message_id}": {
                 "get": _op(
                     "Status and receipt of a message, each recipient's state and its forwards (sender, recipients,"

@@ -20,7 +20,7 @@ import os
 import signal
 import socket
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +46,7 @@ from gateway.app.settings import Settings
 from gateway.core.directory import PeerGateway
 from gateway.core.errors import GatewayError, Unavailable
 from gateway.core.payloads import MESSAGE_TYPES
+from gateway.core.peertrust import PeerTrust
 from gateway.core.pki import FederationTrust
 from gateway.core.policy import Authorizer
 from gateway.delivery.deadletters import DeadLetters
@@ -146,23 +147,30 @@ def load_state(settings: Settings, trust_files: FederationTrust | None = None) -
     )
 
 
-def server_tls(settings: Settings) -> ssl.SSLContext:
-    """TLS 1.2+ (AEAD suites only); a client certificate is requested (mTLS callers) but optional (token callers)."""
+def server_tls(settings: Settings, peer_anchors: bytes = b"") -> ssl.SSLContext:
+    """TLS 1.2+ (AEAD suites only); a client certificate is requested (mTLS callers) but optional (token callers).
+
+    ``peer_anchors`` (PEM): the TLS anchors of the federation's peer gateways (relays, gateway/core/peertrust.py):
+    a certificate they issued completes the handshake, and only ``Pipeline.relay`` accepts it (a member endpoint
+    validates the certificate against the federation anchor and the registry and refuses it)."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.set_ciphers(TLS12_CIPHERS)
     context.load_cert_chain(settings.tls_cert, settings.tls_key)
     context.load_verify_locations(cafile=str(settings.trust_anchors))
+    if peer_anchors:
+        context.load_verify_locations(cadata=peer_anchors.decode("ascii"))
     context.verify_mode = ssl.CERT_OPTIONAL
     return context
 
 
-def grpc_tls(settings: Settings) -> TlsMaterial:
-    """The same server certificate and federation anchors as REST; the gRPC listener requires a client cert."""
+def grpc_tls(settings: Settings, peer_anchors: bytes = b"") -> TlsMaterial:
+    """The same server certificate and anchors (federation, peer gateways) as REST; gRPC requires a client cert."""
+    anchors = settings.trust_anchors.read_bytes()
     return TlsMaterial(
         key_pem=settings.tls_key.read_bytes(),
         chain_pem=settings.tls_cert.read_bytes(),
-        anchors_pem=settings.trust_anchors.read_bytes(),
+        anchors_pem=anchors if not peer_anchors else anchors.rstrip(b"\n") + b"\n" + peer_anchors,
     )
 
 
@@ -215,6 +223,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             aeo.follow(store, lambda: state.require_trust().registry)
         metrics = Metrics(MESSAGE_TYPES)
         federation = None if settings.federation is None else Federation.load(settings, settings.federation, clock)
+        relays = None if federation is None else federation.relays()  # B's side: the peers that may relay to us
         pipeline = Pipeline(
             store=store,
             state=state,
@@ -226,6 +235,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             translators={MEDIA_EDIFACT: EdifactTranslator()},
             ports=ports,
             routes=None if federation is None else federation.routes,
+            peers=relays,
         )
         push = PushDelivery.build(
             settings, state, store, clock, metrics, rejections=pipeline.rejections, federation=federation
@@ -273,6 +283,8 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             witnessing = await Witnessing.start(
                 settings, settings.federation, federation, store=store, ledger=ledger, clock=clock
             )
+        # the listeners trust the peer gateways' TLS anchors too (relays; gateway/core/peertrust.py)
+        peer_anchors = b"" if relays is None else relays().tls_anchors_pem()
         checkpointer = asyncio.create_task(
             _checkpoint_loop(ledger, pipeline, witnessing.cosigner if witnessing else None), name="cgw-checkpointer"
         )
@@ -297,7 +309,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS, **runner_options(settings.limits)
         )
         await runner.setup()
-        site = web.TCPSite(runner, settings.host, settings.rest_port, ssl_context=server_tls(settings))
+        site = web.TCPSite(runner, settings.host, settings.rest_port, ssl_context=server_tls(settings, peer_anchors))
         await site.start()
         host, port = _bound_address(runner)
         url = f"https://{host}:{port}"
@@ -311,7 +323,8 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
                 aeo=aeo,
                 ports=ports,
             )
-            grpc_listener = await start_grpc(grpc_services, settings.host, settings.grpc_port, grpc_tls(settings))
+            grpc_material = grpc_tls(settings, peer_anchors)
+            grpc_listener = await start_grpc(grpc_services, settings.host, settings.grpc_port, grpc_material)
             grpc_target = f"{host}:{grpc_listener.port}"
         push.worker.start()  # after the listeners: receipts go out before pushes (crash-safety order)
         if settings.trust_watch_seconds > 0:
@@ -543,6 +556,17 @@ class Federation:
 
     def peers(self) -> Sequence[PeerGateway]:
         return self.in_force().peers_of(self.gateway_id)
+
+    def relays(self) -> Callable[[], PeerTrust]:
+        """The peer gateways relays come from (B's side): one ``PeerTrust`` for the accepted directory, while it
+        is in force."""
+        trust = PeerTrust(self.in_force(), self.gateway_id)
+
+        def peers() -> PeerTrust:
+            self.in_force()  # Unavailable once the directory expired: no relay is accepted on stale trust
+            return trust
+
+        return peers
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,8 @@ Rule 3: verify before you parse what was signed: peek (limits only) -> chain val
         only then the signed header is parsed. It must be byte-for-byte its own JCS form.
 Rule 4: after the signature, in this order: certified member == ``from`` (== the authenticated caller) ->
         payload digest and size -> freshness (``created`` <= now + skew, ``expires`` > now, lifetime bounded)
-        -> every recipient is a member -> the signer is registered for this certificate and not suspended.
+        -> every recipient is a member -> the signer is registered for this certificate (unless a peer
+        gateway's signing trust vouched for it: a relay, ``core/peertrust.py``) and not suspended.
 Rule 5: :class:`VerifiedEnvelope` is built only by :func:`verify_envelope` (a module-private seal enforces it
         at run time; the type tells later pipeline steps the checks happened).
 Rule 6: times are RFC 3339 UTC with ``Z`` and at most microsecond precision; the core takes ``now`` as an
@@ -337,8 +338,13 @@ def verify_envelope(
     caller: Caller | None,
     max_skew: timedelta = timedelta(minutes=5),
     max_lifetime: timedelta = timedelta(days=7),
+    registered: bool = True,
 ) -> VerifiedEnvelope:
     """Verify a signed envelope and the payload it binds, in the order of Rules 3 and 4.
+
+    ``registered=False`` only for a relayed envelope (Rule 4's last check then skips the fingerprint): its
+    ``validator`` is the relaying peer's signing trust (``core/peertrust.py``), which vouches for the certificate,
+    and this gateway's registry lists foreign members without fingerprints.
 
     Raises (codes): ALG_NOT_ALLOWED / SIGNATURE_INVALID / LIMIT_EXCEEDED (token), CERT_UNTRUSTED /
     CERT_REVOKED (from ``validator``; also an unregistered certificate), HEADER_INVALID, SIGNER_MISMATCH,
@@ -355,7 +361,15 @@ def verify_envelope(
     header = _canonical_header(signed)
     limits = (max_skew, max_lifetime)
     return _checked(
-        header, unverified_jws, payload, certified=certified, registry=registry, now=now, caller=caller, limits=limits
+        header,
+        unverified_jws,
+        payload,
+        certified=certified,
+        registry=registry,
+        now=now,
+        caller=caller,
+        limits=limits,
+        registered=registered,
     )
 
 
@@ -409,6 +423,7 @@ def _checked(
     now: datetime,
     caller: Caller | None,
     limits: tuple[timedelta, timedelta],  # (max_skew, max_lifetime)
+    registered: bool = True,
 ) -> VerifiedEnvelope:
     """Rule 4, after a verified signature (JWS or a document-level scheme)."""
     signer = _check_sender(header, certified.member_id, caller, registry)
@@ -417,7 +432,7 @@ def _checked(
     for i, recipient in enumerate(header.to):
         if registry.get(recipient) is None:
             raise UnknownRecipient(f"{recipient} is not a member", field=f"to[{i}]")
-    if certified.fingerprint not in signer.cert_fingerprints:
+    if registered and certified.fingerprint not in signer.cert_fingerprints:
         raise CertificateUntrusted(f"certificate is not registered for {signer.id}")
     if signer.suspended:
         raise Forbidden(f"{signer.id} is suspended")

@@ -24,7 +24,8 @@ Tree (each class, its stable code and the HTTP status ``adapters/status.py`` giv
     │   └── RequestTimeout          REQUEST_TIMEOUT           408
     ├── Unauthenticated             UNAUTHENTICATED           401
     │   ├── TokenInvalid            TOKEN_INVALID             401
-    │   └── TokenReplayed           TOKEN_REPLAYED            401
+    │   ├── TokenReplayed           TOKEN_REPLAYED            401
+    │   └── PeerUntrusted           PEER_UNTRUSTED            401
     ├── SignatureRejected           SIGNATURE_INVALID         401
     │   ├── AlgorithmNotAllowed     ALG_NOT_ALLOWED           401
     │   ├── CertificateUntrusted    CERT_UNTRUSTED            401
@@ -32,6 +33,8 @@ Tree (each class, its stable code and the HTTP status ``adapters/status.py`` giv
     │   ├── SignerMismatch          SIGNER_MISMATCH           401
     │   └── PayloadDigestMismatch   PAYLOAD_DIGEST_MISMATCH   401
     ├── Forbidden                   POLICY_DENIED             403
+    │   ├── PeerMismatch            PEER_MISMATCH             403
+    │   └── RelayRefused            RELAY_REFUSED             403
     ├── NotFound                    NOT_FOUND                 404
     ├── DuplicateConflict           DUPLICATE_CONFLICT        409
     ├── Invalid                     SCHEMA_INVALID            422
@@ -167,6 +170,13 @@ class TokenReplayed(Unauthenticated):
     code = "TOKEN_REPLAYED"
 
 
+class PeerUntrusted(Unauthenticated):
+    """A relay whose TLS client certificate does not chain to the TLS anchors of exactly one peer gateway of
+    the federation directory in force (gateway/core/peertrust.py)."""
+
+    code = "PEER_UNTRUSTED"
+
+
 class SignatureRejected(GatewayError):
     code = "SIGNATURE_INVALID"
     kind = ErrorKind.UNAUTHENTICATED
@@ -205,6 +215,23 @@ class Forbidden(GatewayError):
     code = "POLICY_DENIED"
     kind = ErrorKind.FORBIDDEN
     default_public = "the access policy does not permit this exchange"
+
+
+class PeerMismatch(Forbidden):
+    """A certificate of a peer administration's CA that is not that peer's gateway certificate (its CN is not
+    the gateway id, or it names a member)."""
+
+    code = "PEER_MISMATCH"
+    default_public = "the client certificate is not the relaying gateway's certificate"
+
+
+class RelayRefused(Forbidden):
+    """A relay the directory does not route through this peer to this gateway: the sender is not a member of
+    the relaying peer, or a recipient is not a member this gateway serves."""
+
+    code = "RELAY_REFUSED"
+    default_public = "this relay is not routed through the relaying gateway to this gateway"
+    expose_detail = True
 
 
 class NotFound(GatewayError):

@@ -100,7 +100,7 @@ def _require_digital_signature(_policy: Policy, _cert: x509.Certificate, usage: 
         raise ValueError("key usage digitalSignature missing")
 
 
-def _policy_builder(store: Store, purpose: Purpose) -> PolicyBuilder:
+def policy_builder(store: Store, purpose: Purpose) -> PolicyBuilder:
     ee_policy = (
         ExtensionPolicy.webpki_defaults_ee()
         .require_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, _require_eku(_EKU_FOR[purpose]))
@@ -120,7 +120,7 @@ def _utc(at: datetime) -> datetime:
     return at.astimezone(UTC)
 
 
-def _member_id(leaf: x509.Certificate) -> str:
+def member_id_of(leaf: x509.Certificate) -> str:
     try:
         san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
@@ -157,7 +157,7 @@ class FederationTrust:
         self._crl_until = next_update
         self._registry = registry
         store = Store(list(self._anchors))
-        self._builders = {purpose: _policy_builder(store, purpose) for purpose in _EKU_FOR}
+        self._builders = {purpose: policy_builder(store, purpose) for purpose in _EKU_FOR}
         self._cache: dict[tuple[str, Purpose], _Cached] = {}
         self.validations = 0  # full (uncached) validations attempted: observable cost, used by tests/metrics
         digest = hashlib.sha256(b"cgw-federation-trust-v1\n")
@@ -293,7 +293,7 @@ class FederationTrust:
             if cert.serial_number in self._revoked:
                 raise CertificateRevoked(f"serial {cert.serial_number:x} is listed in the CRL")
         leaf = verified[0]
-        member_id = _member_id(leaf)
+        member_id = member_id_of(leaf)
         member = self._registry.get(member_id)
         if member is None:
             raise CertificateUntrusted(f"{member_id} is not a member of the federation")

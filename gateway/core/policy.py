@@ -22,7 +22,9 @@ Rule 6: an :class:`Authorizer` remembers the decisions the engine gave it (at mo
 
 Entity model (see ``policies/schema.cedarschema``): ``Cgw::Member`` (one per registry member, ``in`` the
 ``Cgw::Program`` entities of its programmes), ``Cgw::MessageType`` (one per known type),
-``Cgw::Ledger::"audit"`` and ``Cgw::Gateway::"gateway"``.
+``Cgw::Ledger::"audit"`` and ``Cgw::Gateway::"gateway"``. A ``Cgw::PeerGateway`` (the principal of ``relay``) comes
+from the federation directory, not the registry: the request that names one carries its :class:`PeerPrincipal`
+and the authorizer adds that one entity to its graph for the decision (remembered per peer, Rule 6).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ MAX_ERROR_CHARS = 500
 # Distinct decisions one authorizer remembers (Rule 6): member x type x programme x TLP x recipient set in a
 # real federation is a few hundred combinations; the bound keeps memory flat (~1 KiB each) under odd traffic.
 MAX_CACHED_DECISIONS = 4096
+MAX_CACHED_PEERS = 256  # entity graphs with one peer added: one per peer gateway (directory MAX_GATEWAYS)
 
 _MESSAGE_TYPE = re.compile(r"[a-z][a-z0-9-]*(\.[a-z0-9-]+)*\.v[0-9]+")
 _BUNDLE_DOMAIN = b"cgw-policy-bundle/v1\x00"
@@ -141,6 +144,16 @@ class AccessRequest:
     action: str
     resource_type: str
     context: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PeerPrincipal:
+    """A peer gateway as the Cedar principal ``Cgw::PeerGateway`` (its federation directory entry's facts)."""
+
+    id: str
+    administration: str
+    country: str
+    members: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +250,52 @@ def forward_request(
     """The ``forward`` request: ``forwarder`` passes a message it received (type, programme and TLP of the
     original) on to new ``recipients``."""
     return _exchange_request("forward", forwarder, message_type, program, tlp, recipients, lane, original_sender)
+
+
+def relay_request(
+    peer: PeerPrincipal,
+    sender: Member,
+    message_type: str,
+    program: str | None,
+    tlp: str,
+    *,
+    recipients: Sequence[Member],
+) -> AccessRequest:
+    """The ``relay`` request: may the peer gateway ``peer`` relay this message of ``sender`` (a member of the
+    peer, as this gateway's registry describes it) to ``recipients`` (members this gateway serves)?"""
+    if len(recipients) > MAX_RECIPIENTS:
+        raise LimitExceeded(f"{len(recipients)} recipients, at most {MAX_RECIPIENTS}", field="to")
+    return AccessRequest(
+        principal=peer.id,
+        action="relay",
+        resource_type=message_type,
+        context={
+            "sender": sender.id,
+            "sender_kind": str(sender.kind),
+            "sender_country": sender.country,
+            "program": program or "",
+            "tlp": str(tlp),
+            "recipients": sorted({m.id for m in recipients}),
+            "recipient_kinds": sorted({str(m.kind) for m in recipients}),
+            "recipient_count": len(recipients),
+        },
+    )
+
+
+def peer_record(peer: PeerPrincipal) -> dict[str, Any]:
+    """The Cedar JSON entity of a peer gateway."""
+    if not short_name(peer.id) or len(peer.members) > MAX_RECIPIENTS * 16:
+        raise ValueError("invalid peer gateway")
+    return {
+        "uid": uid("PeerGateway", peer.id),
+        "attrs": {
+            "gateway_id": peer.id,
+            "administration": peer.administration,
+            "country": peer.country,
+            "members": sorted(peer.members),
+        },
+        "parents": [],
+    }
 
 
 def admin_request(caller: Member) -> AccessRequest:
@@ -460,6 +519,7 @@ class Authorizer:
         self._validate_requests = validate_requests
         self._request_schema = compiled.schema if validate_requests else None
         self._decided: dict[Hashable, Decision] = {}  # Rule 6: request key -> the engine's decision
+        self._with_peer: dict[PeerPrincipal, cedarpy.Entities] = {}  # the entity graph plus one peer gateway
 
     @property
     def digest(self) -> str:
@@ -490,12 +550,15 @@ class Authorizer:
     def _deny(self, *errors: str) -> Decision:
         return Decision(allowed=False, policy_ids=(), digest=self._digest, errors=_clip(errors))
 
-    def _cedar_request(self, request: AccessRequest) -> dict[str, object]:
+    def _cedar_request(self, request: AccessRequest, peer: PeerPrincipal | None) -> dict[str, object]:
         """Marshal a request; raises ValueError when it names something unknown or has a bad context."""
         rule = ACTIONS.get(request.action)
         if rule is None:
             raise ValueError(f"unknown action {request.action[:MAX_NAME_CHARS]!r}")
-        if self._registry.get(request.principal) is None:
+        if rule.principal_entity == "PeerGateway":
+            if peer is None or peer.id != request.principal:
+                raise ValueError(f"unknown peer gateway {request.principal[:MAX_NAME_CHARS]!r}")
+        elif self._registry.get(request.principal) is None:
             raise ValueError(f"unknown principal {request.principal[:MAX_NAME_CHARS]!r}")
         known: Callable[[str], bool] = {
             "MessageType": self._message_types.__contains__,
@@ -505,29 +568,49 @@ class Authorizer:
         if not known(request.resource_type):
             raise ValueError(f"unknown {rule.resource_entity} {request.resource_type[:MAX_NAME_CHARS]!r}")
         return {
-            "principal": uid("Member", request.principal),
+            "principal": uid(rule.principal_entity, request.principal),
             "action": uid("Action", request.action),
             "resource": uid(rule.resource_entity, request.resource_type),
             "context": cedar_context(rule, request.context),
         }
 
-    def authorize(self, request: AccessRequest) -> Decision:
-        """Allow only on a clean Cedar ``Allow``; everything else is a recorded deny (Rule 1)."""
-        return self.authorize_many((request,))[0]
+    def authorize(self, request: AccessRequest, *, peer: PeerPrincipal | None = None) -> Decision:
+        """Allow only on a clean Cedar ``Allow``; everything else is a recorded deny (Rule 1). ``peer`` is the
+        ``Cgw::PeerGateway`` a ``relay`` request names as its principal."""
+        return self.authorize_many((request,), peer=peer)[0]
 
-    def authorize_many(self, requests: Sequence[AccessRequest]) -> list[Decision]:
+    def _entities_with(self, peer: PeerPrincipal | None) -> cedarpy.Entities:
+        """The registry's entity graph, plus ``peer`` (built once per peer; raises ValueError when it does not fit)."""
+        if peer is None:
+            return self._entities
+        entities = self._with_peer.get(peer)
+        if entities is None:
+            delta = json.dumps([peer_record(peer)])
+            entities = self._entities.with_added_json_str(delta, self._compiled.schema)
+            if len(self._with_peer) >= MAX_CACHED_PEERS:
+                del self._with_peer[next(iter(self._with_peer))]
+            self._with_peer[peer] = entities
+        return entities
+
+    def authorize_many(self, requests: Sequence[AccessRequest], *, peer: PeerPrincipal | None = None) -> list[Decision]:
         """Decide several requests in one engine call (e.g. ``receive`` for every recipient), in order."""
+        try:
+            entities = self._entities_with(peer)
+        except ValueError as exc:
+            return [self._deny(f"peer gateway entity: {exc}") for _ in requests]
         decisions: list[Decision | None] = []
         batch: list[dict[str, object]] = []
         keys: list[Hashable | None] = []
         for request in requests:
             key = request_key(request)
+            if key is not None and peer is not None:
+                key = (key, peer)  # the decision depends on the peer's facts too
             known = self._decided.get(key) if key is not None else None
             if known is not None:
                 decisions.append(known)
                 continue
             try:
-                marshalled = self._cedar_request(request)
+                marshalled = self._cedar_request(request, peer)
             except ValueError as exc:
                 decisions.append(self._deny(str(exc)))
                 continue
@@ -537,7 +620,7 @@ class Authorizer:
         if not batch:
             return [d for d in decisions if d is not None]
         try:
-            results = cedarpy.is_authorized_batch(batch, self._compiled.policies, self._entities, self._request_schema)
+            results = cedarpy.is_authorized_batch(batch, self._compiled.policies, entities, self._request_schema)
         except Exception as exc:  # a failure inside the engine must deny and be recorded, never escape
             failed = self._deny(f"policy engine failed: {type(exc).__name__}: {exc}")
             return [d or failed for d in decisions]

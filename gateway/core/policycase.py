@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gateway.core.errors import Unavailable
-from gateway.core.policy import AccessRequest, Authorizer, Decision
+from gateway.core.policy import AccessRequest, Authorizer, Decision, PeerPrincipal
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +23,7 @@ class PolicyTestCase:
     expect_allowed: bool
     determining: tuple[str, ...]
     expect_errors: bool = False  # True when the deny is meant to come from an error (e.g. unknown member)
+    peer: PeerPrincipal | None = None  # the Cgw::PeerGateway a relay case names as its principal
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,25 @@ class PolicyTestFailure:
 
 # A test file is written by people; beyond this it is not a test file.
 MAX_POLICY_TESTS = 10_000
-_CASE_KEYS = frozenset({"name", "principal", "action", "resource", "context", "expect", "determining", "errors"})
+_CASE_KEYS = frozenset(
+    {"name", "principal", "action", "resource", "context", "expect", "determining", "errors", "peer"}
+)
+_PEER_KEYS = frozenset({"administration", "country", "members"})
+
+
+def _peer(raw: object, principal: str, where: str) -> PeerPrincipal | None:
+    """A relay case's peer gateway: ``{"administration", "country", "members": [...]}``, id = the principal."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) != _PEER_KEYS:
+        raise Unavailable(f"peer must be an object with exactly {sorted(_PEER_KEYS)}", field=where)
+    members = raw["members"]
+    if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+        raise Unavailable("peer members must be a list of member ids", field=f"{where}.members")
+    for key in ("administration", "country"):
+        if not isinstance(raw[key], str):
+            raise Unavailable(f"peer {key} must be a string", field=f"{where}.{key}")
+    return PeerPrincipal(principal, raw["administration"], raw["country"], frozenset(members))
 
 
 def _case(raw: object, where: str) -> PolicyTestCase:
@@ -63,12 +82,14 @@ def _case(raw: object, where: str) -> PolicyTestCase:
         expect_allowed=raw["expect"] == "allow",
         determining=tuple(sorted(determining)),
         expect_errors=expect_errors,
+        peer=_peer(raw.get("peer"), raw["principal"], f"{where}.peer"),
     )
 
 
 def parse_policy_tests(data: object, source: str = "tests") -> list[PolicyTestCase]:
     """Policy test cases from decoded JSON: a list of {name, principal, action, resource, context,
-    expect: "allow"|"deny", determining: [@id...], errors?: bool}.
+    expect: "allow"|"deny", determining: [@id...], errors?: bool, peer?: {administration, country, members}}
+    (``peer``: the principal is that ``Cgw::PeerGateway``, for ``relay``).
 
     Raises ``Unavailable`` with a field path."""
     if not isinstance(data, list):
@@ -88,7 +109,7 @@ def run_policy_tests(authorizer: Authorizer, cases: Iterable[PolicyTestCase]) ->
     expect (a deny caused by an error is not the deny a policy test asks for)."""
     failures: list[PolicyTestFailure] = []
     for case in cases:
-        decision = authorizer.authorize(case.request)
+        decision = authorizer.authorize(case.request, peer=case.peer)
         reason = ""
         if decision.allowed != case.expect_allowed:
             reason = f"expected {'allow' if case.expect_allowed else 'deny'}"

@@ -47,6 +47,7 @@ class ActionRule:
     context: Mapping[str, str]
     # Keys a request may omit: key -> (kind, the value used when omitted). The schema declares them as usual.
     optional: Mapping[str, tuple[str, object]] = field(default_factory=dict)
+    principal_entity: str = "Member"  # or "PeerGateway" (relay)
 
 
 # The AEO lanes of the consignments of a manifest / ENS (``gateway.core.aeo.consignment_lanes``:
@@ -62,6 +63,20 @@ ACTIONS: Mapping[str, ActionRule] = {
     "audit_read": ActionRule("Ledger", {}),
     "admin": ActionRule("Gateway", {}),
     "read_port": ActionRule("Gateway", {"port": "str", "subscriptions": "set"}),
+    "relay": ActionRule(
+        "MessageType",
+        {
+            "sender": "str",
+            "sender_kind": "str",
+            "sender_country": "str",
+            "program": "str",
+            "tlp": "str",
+            "recipients": "set",
+            "recipient_kinds": "set",
+            "recipient_count": "int",
+        },
+        principal_entity="PeerGateway",
+    ),
 }
 
 

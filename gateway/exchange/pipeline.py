@@ -13,6 +13,12 @@ Order (DESIGN.md), each step producing the stronger type the next step requires:
                 --persist------->  StoredMessage         (message + inbox rows + ledger leaf + receipt, one
                                                           durable transaction) -> receipt to the sender
 
+A relayed submission (``relay``, issue 19) takes the same steps with another authentication and trust source
+(``gateway/core/peertrust.py``): the peer gateway's TLS certificate instead of a member's, the sender's chain to
+that peer's signing anchors instead of this federation's, then routing (sender a member of that peer, every
+recipient served here); authorize adds Cedar ``relay`` by the ``Cgw::PeerGateway``; the ledger leaf names it
+(``relayed_by``) and the receipt is this gateway's, as for any submission.
+
 Rule 1: nothing is acknowledged before it is durable (the store returns only after its fsync).
 Rule 2: every rejection is recorded by ``gateway.exchange.rejections`` with its reason code (never the secret material):
         one ``rejected`` leaf for an authenticated caller, counted into the interval's ``rejected_summary`` leaf
@@ -49,13 +55,16 @@ from gateway.core.errors import (
 from gateway.core.forwarding import check_forward, lane_of, recall_reaches_root, stored_header
 from gateway.core.model import Caller, Header, Member
 from gateway.core.payloads import ValidatedPayload
+from gateway.core.peertrust import PeerTrust, RelayingPeer
 from gateway.core.policy import (
     MAX_CACHED_DECISIONS,
     AccessRequest,
     Decision,
+    PeerPrincipal,
     audit_request,
     forward_request,
     receive_request,
+    relay_request,
     submit_request,
 )
 from gateway.core.receipt import make_receipt
@@ -103,6 +112,11 @@ class SignedDocument:
     audiences: tuple[str, ...]
 
 
+def _relayed_record(relay: RelayingPeer) -> dict[str, Any]:
+    """The ``accepted`` leaf of a relay names the peer gateway as the caller, and its certificate."""
+    return {"caller": relay.gateway.id, "relayed_by": relay.gateway.id, "relay_cert": relay.cert_fingerprint}
+
+
 @dataclass(frozen=True, slots=True)
 class Permit:
     """Built only by ``Pipeline._authorize``: the exchange is allowed, and why."""
@@ -144,8 +158,12 @@ class Pipeline:
         translators: Translators | None = None,
         ports: PortStreams | None = None,
         routes: Callable[[Sequence[str]], Relays] | None = None,
+        peers: Callable[[], PeerTrust] | None = None,
     ) -> None:
         self._store = store
+        # Relays from peer gateways (issue 19): the peers of the directory in force (core/peertrust.py; it raises
+        # Unavailable once the directory expired). None: a relay is NOT_FOUND.
+        self._peers = peers
         # Gateway-to-gateway relay (issue 19): the remote recipients by peer gateway (Directory.routes); the store
         # gives them one relay entry per peer instead of inbox entries (ports.Store Rule 4)
         self._routes = routes
@@ -262,15 +280,23 @@ class Pipeline:
                 adapter=adapter, message_type=message_type, decision=decision, seconds=seconds, code=code
             )
 
-    async def _submit(self, inbound: Inbound, context: dict[str, Any]) -> Outcome:
-        caller = await self._authenticate(inbound.credentials)
-        context["caller"] = caller.member.id
-        now = self._clock.now()
-        if inbound.document is not None:
-            verified = self._verify_document(inbound.adapter, inbound.document, caller, now)
-        # as a stage: every envelope that arrived in this loop iteration, back to back (gateway/exchange/stages.py)
+    async def relay(self, inbound: Inbound) -> Outcome:
+        """A submission relayed by a peer gateway: ``submit`` with the peer's authentication and trust source."""
+        context: dict[str, Any] = {"adapter": inbound.adapter}
+        return await self._guarded("relay", inbound, context, self._submit(inbound, context, relayed=True))
+
+    async def _submit(self, inbound: Inbound, context: dict[str, Any], *, relayed: bool = False) -> Outcome:
+        relay: RelayingPeer | None = None
+        if relayed:
+            relay, caller, verified, now = self._verify_relayed(inbound, context)
         else:
-            verified = await self._verification.run(inbound.unverified_jws, inbound.payload, caller, now)
+            caller = await self._authenticate(inbound.credentials)
+            context["caller"] = caller.member.id
+            now = self._clock.now()
+            if inbound.document is not None:
+                verified = self._verify_document(inbound.adapter, inbound.document, caller, now)
+            else:  # as a stage: every envelope of this loop iteration, back to back (gateway/exchange/stages.py)
+                verified = await self._verification.run(inbound.unverified_jws, inbound.payload, caller, now)
         header = verified.header
         context.update(message_id=header.id, sender=header.sender, type=header.type)
         digest = evidence_digest(verified.jws, verified.payload)
@@ -282,7 +308,8 @@ class Pipeline:
         if self._aeo is not None:
             await self._aeo.refresh()
             enrichment = self._aeo.enrich(validated, now)
-        permit = self._authorize(caller, verified, validated, context, enrichment.lane_names() if enrichment else ())
+        lanes = enrichment.lane_names() if enrichment else ()
+        permit = self._authorize(caller, verified, validated, context, lanes, relay=relay)
         self._check_ports(header, caller, verified.payload)  # DO_NOT_LOAD reaches a carrier; gate-out rules
         aeo_updates = (
             self._aeo.status_updates(
@@ -312,7 +339,8 @@ class Pipeline:
             extra=({"aeo": enrichment.record()} if enrichment else {})
             | ({"aeo_status": update_records(aeo_updates)} if aeo_updates else {})
             | (recall_record(validated.recalled) if validated.recalled else {})
-            | ({"relay": {peer: list(members) for peer, members in sorted(relays.items())}} if relays else {}),
+            | ({"relay": {peer: list(members) for peer, members in sorted(relays.items())}} if relays else {})
+            | (_relayed_record(relay) if relay else {}),
         )
         receipt = self._receipt_factory(message, permit.decision.digest, self._answers.claim(context.get("answer")))
         if (
@@ -346,6 +374,35 @@ class Pipeline:
             self._inbox.wake(recipient)
         await self._answers.accepted(context.get("answer"))
         return Outcome(message=stored, duplicate=False)
+
+    def _verify_relayed(
+        self, inbound: Inbound, context: dict[str, Any]
+    ) -> tuple[RelayingPeer, Caller, VerifiedEnvelope, datetime]:
+        """Authenticate the relaying peer gateway, verify the sender's envelope against that peer's signing anchors,
+        check the routing (core/peertrust.py Rules 1-4). The caller the later steps see is the sender as this
+        gateway's registry describes it (its ``submit`` is decided like a local sender's)."""
+        if self._peers is None:
+            raise NotFound("this gateway relays for no peer ([federation] is not configured)")
+        peers = self._peers()
+        now = self._clock.now()
+        relay = peers.identify(inbound.credentials.client_cert, now)
+        context["caller"] = context["relayed_by"] = relay.gateway.id
+        trust = self._state.require_trust()
+        limits = self._state.limits
+        verified = envelope_rules.verify_envelope(
+            inbound.unverified_jws,
+            inbound.payload,
+            validator=peers.signers(relay),
+            registry=trust.registry,
+            now=now,
+            caller=None,  # the peer gateway is not the sender; the route check below binds the two
+            max_skew=limits.clock_skew,
+            max_lifetime=limits.max_message_lifetime,
+            registered=False,
+        )
+        peers.check_route(relay, verified.header, trust.registry)
+        caller = Caller(member=verified.signer, method="relay", cert_fingerprint=relay.cert_fingerprint)
+        return relay, caller, verified, now
 
     def _verify_jws(self, unverified_jws: str, payload: bytes, caller: Caller, now: datetime) -> VerifiedEnvelope:
         trust = self._state.require_trust()
@@ -481,6 +538,8 @@ class Pipeline:
         validated: ValidatedPayload,
         context: dict[str, Any],
         aeo_lanes: Sequence[str] = (),
+        *,
+        relay: RelayingPeer | None = None,
     ) -> Permit:
         trust = self._state.require_trust()
         header = verified.header
@@ -489,13 +548,18 @@ class Pipeline:
         under = (self._state.require_authorizer(), trust.registry)
         if self._allowed_under is None or any(a is not b for a, b in zip(under, self._allowed_under, strict=True)):
             self._allowed, self._allowed_under = {}, under  # another policy set or registry: decide afresh
-        key = (caller.member.id, header.type, header.program, header.tlp, header.to, lane, original_sender, *aeo_lanes)
+        relayed_by = relay.gateway if relay else None  # the directory's entry: its members are part of the decision
+        key: tuple[object, ...] = (caller.member.id, header.type, header.program, header.tlp, header.to, lane)
+        key += (original_sender, relayed_by, *aeo_lanes)
         decision = self._allowed.get(key)
         if decision is not None:  # the same requests as an earlier submission, both allowed then
             context["policy"] = list(decision.policy_ids)
             context["policy_digest"] = decision.digest
             return Permit(envelope=verified, payload=validated, decision=decision)
         recipients = [trust.registry.members[r] for r in header.to]
+        relayed: Decision | None = None
+        if relay is not None:  # the peer may relay this sender's message to these recipients (Cgw::PeerGateway)
+            relayed = self._decide_relay(relay, caller.member, verified.header, recipients, context)
         request = submit_request(
             caller.member,
             header.type,
@@ -508,6 +572,9 @@ class Pipeline:
         )
         decision = self._decide(request, context)
         self._check_receivers(verified, caller.member, recipients, context)
+        if relayed is not None:  # both decided: the ledger names the policies of both
+            decision = Decision(True, relayed.policy_ids + decision.policy_ids, decision.digest, decision.errors)
+            context["policy"] = list(decision.policy_ids)
         if not decision.errors:
             if len(self._allowed) >= MAX_CACHED_DECISIONS:
                 self._allowed.clear()
@@ -525,6 +592,25 @@ class Pipeline:
             raise Forbidden(
                 f"{request.action} {request.resource_type} denied by {list(decision.policy_ids) or 'default deny'}"
                 f" (policy set {decision.digest[:12]})"
+            )
+        return decision
+
+    def _decide_relay(
+        self, relay: RelayingPeer, sender: Member, header: Header, recipients: Sequence[Member], context: dict[str, Any]
+    ) -> Decision:
+        """Cedar ``relay`` by the peer gateway (its directory entry as the ``Cgw::PeerGateway`` entity)."""
+        gateway = relay.gateway
+        peer = PeerPrincipal(gateway.id, gateway.administration, gateway.country, gateway.members)
+        request = relay_request(peer, sender, header.type, header.program, header.tlp.value, recipients=recipients)
+        decision = self._state.require_authorizer().authorize(request, peer=peer)
+        context["policy"] = list(decision.policy_ids)
+        context["policy_digest"] = decision.digest
+        if decision.errors:
+            context["policy_errors"] = list(decision.errors)
+        if not decision.allowed:
+            raise Forbidden(
+                f"relay {header.type} by {gateway.id} for {sender.id} denied by "
+                f"{list(decision.policy_ids) or 'default deny'} (policy set {decision.digest[:12]})"
             )
         return decision
 

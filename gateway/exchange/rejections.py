@@ -40,7 +40,7 @@ log = structlog.get_logger("gateway.audit")
 
 ALWAYS_COUNTED: Final = frozenset({ErrorKind.OVERLOADED})  # Rule 3
 # What a step may add to a ``rejected`` leaf besides the error (ids, decision; never payload content).
-LEAF_FIELDS: Final = ("message_id", "sender", "type", "policy", "policy_digest", "policy_errors")
+LEAF_FIELDS: Final = ("message_id", "sender", "type", "policy", "policy_digest", "policy_errors", "relayed_by")
 MAX_DETAIL_CHARS: Final = 500
 DEFAULT_INTERVAL_SECONDS: Final = 60.0
 

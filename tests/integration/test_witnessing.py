@@ -9,10 +9,8 @@ import base64
 import dataclasses
 import json
 import os
-import socket
 import sys
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,9 +19,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.app.auditor import CHECKPOINT_FILE, Witnesses, verify_from_store
-from gateway.app.cli import main as cli_main
 from gateway.app.main import SystemClock, running_gateway
-from gateway.app.settings import Settings, load_settings
+from gateway.app.settings import load_settings
 from gateway.client.grpc_client import GrpcGatewayClient
 from gateway.client.rest import GatewayClient, MemberCredentials
 from gateway.core.audit import AuditEvent, EventKind
@@ -34,8 +31,7 @@ from gateway.core.errors import ProofInvalid, Unavailable
 from gateway.core.merkle import leaf_hash, verify_inclusion
 from gateway.core.witness import SIZE_CONTENT_TYPE, Cosigned, add_checkpoint_body
 from gateway.demo.samples import cargo_manifest, to_bytes
-from gateway.infra.devpki import create_federation, pem_key
-from gateway.infra.federationfiles import load_operator_key, read_directory
+from gateway.infra.devpki import pem_key
 from gateway.infra.files import load_checkpoint_key, write_secret
 from gateway.infra.redis_store import RedisStore
 from gateway.infra.sqlite import SqliteStore
@@ -43,52 +39,13 @@ from gateway.infra.witness_store import RedisWitnessStore
 from gateway.ops.ledger import Ledger
 from gateway.ops.witnessing import CONFLICT_ACTION, REFUSED_ACTION, Cosigner, DirectoryInForce, peer_tls
 from tests.integration.conftest import REDIS_URL, redis_overrides
-
-ORIGIN_A = "cgw.cn-gacc.example/ledger"
-ORIGIN_B = "cgw.nl-douane.example/ledger"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass(frozen=True)
-class Pair:
-    ops: Path  # the federation operator's directory (operator key, draft, directory.jws)
-    fed_a: Path
-    fed_b: Path
-
-    @property
-    def signed(self) -> Path:
-        return self.ops / "directory.jws"
-
-    def directory(self) -> Directory:
-        return read_directory(self.signed, load_operator_key(self.ops / "operator.pub"), datetime.now(UTC))
-
-    def settings(self, fed: Path, data: Path) -> Settings:
-        return load_settings(fed / "gateway.toml", overrides={"gateway.grpc_port": 0, "gateway.data_dir": str(data)})
+from tests.integration.federationpair import ORIGIN_A, ORIGIN_B, Pair, build_pair
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Pair:
-    """Two dev federations (two CAs), NL-DOUANE's gateway with its own origin, on fixed free ports (the directory
-    names each gateway's URL), and the directory: federation init, add-peer x2, sign (the CLI, in-process)."""
-    base = tmp_path_factory.mktemp("witnessing")
-    fed_a, fed_b, ops = base / "cn", base / "nl", base / "ops"
-    for fed, member, origin in ((fed_a, "CN-GACC", ORIGIN_A), (fed_b, "NL-DOUANE", ORIGIN_B)):
-        create_federation(fed)
-        toml = (fed / "gateway.toml").read_text()
-        toml = toml.replace('member_id = "CN-GACC"', f'member_id = "{member}"')
-        toml = toml.replace(f'origin = "{ORIGIN_A}"', f'origin = "{origin}"')
-        (fed / "gateway.toml").write_text(toml.replace("rest_port = 8443", f"rest_port = {_free_port()}"))
-    assert cli_main(["federation", "init", str(ops)]) == 0
-    for fed in (fed_a, fed_b):
-        assert cli_main(["federation", "add-peer", str(ops), "--config", str(fed / "gateway.toml")]) == 0
-    assert cli_main(["federation", "sign", str(ops)]) == 0
-    assert "[federation]" in (fed_a / "gateway.toml").read_text()
-    return Pair(ops, fed_a, fed_b)
+    """Two dev federations, each gateway listed with its home member only (tests/integration/federationpair.py)."""
+    return build_pair(tmp_path_factory.mktemp("witnessing"))
 
 
 async def _grow(store: object, n: int) -> None:

@@ -91,8 +91,8 @@ def test_entities_fit_the_schema() -> None:
     schema = cedarpy.Schema.from_str(str(load_bundle(POLICIES).schema))
     records = entity_records(REGISTRY, MESSAGE_TYPES)
     entities = cedarpy.Entities.from_json_str(json.dumps(records), schema)
-    # 7 members, 3 programmes, every message type, the ledger, the gateway, and the schema's 7 actions
-    assert len(entities) == 7 + 3 + len(set(MESSAGE_TYPES)) + 2 + 7
+    # 7 members, 3 programmes, every message type, the ledger, the gateway, and the schema's 8 actions (relay)
+    assert len(entities) == 7 + 3 + len(set(MESSAGE_TYPES)) + 2 + 8
 
 
 def test_every_policy_is_annotated_and_covered_by_a_case(bundle_text: str) -> None:
@@ -364,7 +364,8 @@ def test_submit_decisions_match_the_written_rules(
 
 def write_bundle(directory: Path, schema_name: str, schema: str) -> None:
     (directory / schema_name).write_text(schema)
-    (directory / "b.cedar").write_text('@id("b")\nforbid (principal, action, resource) when { principal.suspended };')
+    forbid = "forbid (principal is Cgw::Member, action, resource) when { principal.suspended };"
+    (directory / "b.cedar").write_text('@id("b")\n' + forbid)
     (directory / "a.cedar").write_text('@id("a")\npermit (principal, action, resource == Cgw::Ledger::"audit");')
 
 

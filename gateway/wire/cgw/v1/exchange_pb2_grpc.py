@@ -54,6 +54,11 @@ class ExchangeStub:
                 request_serializer=cgw_dot_v1_dot_exchange__pb2.GetStatusRequest.SerializeToString,
                 response_deserializer=cgw_dot_v1_dot_exchange__pb2.MessageStatus.FromString,
                 _registered_method=True)
+        self.Relay = channel.unary_unary(
+                '/cgw.v1.Exchange/Relay',
+                request_serializer=cgw_dot_v1_dot_exchange__pb2.SubmitRequest.SerializeToString,
+                response_deserializer=cgw_dot_v1_dot_exchange__pb2.SubmitResponse.FromString,
+                _registered_method=True)
 
 
 class ExchangeServicer:
@@ -88,6 +93,15 @@ class ExchangeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Relay(self, request, context):
+        """Gateway to gateway (issue 19): a peer gateway of the federation directory, authenticated by its TLS client
+        certificate, hands over a message of one of its members, the sender's envelope unchanged; the reply is this
+        gateway's receipt, as for Submit (a replay returns the original).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExchangeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -110,6 +124,11 @@ def add_ExchangeServicer_to_server(servicer, server):
                     servicer.GetStatus,
                     request_deserializer=cgw_dot_v1_dot_exchange__pb2.GetStatusRequest.FromString,
                     response_serializer=cgw_dot_v1_dot_exchange__pb2.MessageStatus.SerializeToString,
+            ),
+            'Relay': grpc.unary_unary_rpc_method_handler(
+                    servicer.Relay,
+                    request_deserializer=cgw_dot_v1_dot_exchange__pb2.SubmitRequest.FromString,
+                    response_serializer=cgw_dot_v1_dot_exchange__pb2.SubmitResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -220,6 +239,33 @@ class Exchange:
             '/cgw.v1.Exchange/GetStatus',
             cgw_dot_v1_dot_exchange__pb2.GetStatusRequest.SerializeToString,
             cgw_dot_v1_dot_exchange__pb2.MessageStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Relay(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cgw.v1.Exchange/Relay',
+            cgw_dot_v1_dot_exchange__pb2.SubmitRequest.SerializeToString,
+            cgw_dot_v1_dot_exchange__pb2.SubmitResponse.FromString,
             options,
             channel_credentials,
             insecure,
