@@ -33,7 +33,8 @@ from gateway.client.rest import MemberCredentials, sign_message
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.envelope import VerifiedEnvelope, verify_envelope
 from gateway.core.payloads import MESSAGE_TYPES, validate_payload
-from gateway.core.policy import Authorizer, submit_request
+from gateway.core.policy import Authorizer
+from gateway.core.policyrequests import submit_request
 from gateway.core.receipt import make_receipt
 from gateway.demo.samples import cargo_manifest, to_bytes
 from gateway.exchange.pipeline import evidence_digest

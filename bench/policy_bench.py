@@ -18,7 +18,8 @@ from pathlib import Path
 
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.payloads import MESSAGE_TYPES
-from gateway.core.policy import AccessRequest, Authorizer, forward_request, receive_request, submit_request
+from gateway.core.policy import Authorizer
+from gateway.core.policyrequests import AccessRequest, forward_request, receive_request, submit_request
 from gateway.infra.policyfiles import bundle_programs, load_bundle, load_sample_registry
 from gateway.infra.sqlite import SqliteStore
 from gateway.interfaces.protocols import StoredMessage

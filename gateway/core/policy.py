@@ -20,7 +20,8 @@ Rule 6: an :class:`Authorizer` remembers the decisions the engine gave it (at mo
         programme / TLP / recipient combinations. Engine failures are never remembered. A reload builds a new
         authorizer and so starts with no memory.
 
-Entity model (see ``policies/schema.cedarschema``): ``Cgw::Member`` (one per registry member, ``in`` the
+Entity model (built by ``gateway.core.policyentities``; see ``policies/schema.cedarschema``): ``Cgw::Member`` (one per
+registry member, ``in`` the
 ``Cgw::Program`` entities of its programmes), ``Cgw::MessageType`` (one per known type),
 ``Cgw::Ledger::"audit"`` and ``Cgw::Gateway::"gateway"``. A ``Cgw::PeerGateway`` (the principal of ``relay``) comes
 from the federation directory, not the registry: the request that names one carries its :class:`PeerPrincipal`
@@ -31,30 +32,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import cedarpy
 import rfc8785
 
 from gateway.core import programs as program_rules
-from gateway.core.errors import Invalid, LimitExceeded, Unavailable
-from gateway.core.model import Member, Registry
+from gateway.core.errors import Unavailable
+from gateway.core.model import Registry
 from gateway.core.policycontext import (
     ACTIONS,
     MAX_NAME_CHARS,
-    MAX_RECIPIENTS,
     cedar_context,
     request_key,
-    short_name,
     uid,
 )
+from gateway.core.policyentities import build_entities, peer_record
+from gateway.core.policyrequests import GATEWAY_ID, LEDGER_ID, AccessRequest, PeerPrincipal
 from gateway.core.programs import Programs
-
-LEDGER_ID = "audit"  # the one ledger entity audit_read applies to
-GATEWAY_ID = "gateway"  # the one gateway entity admin applies to
 
 # -- limits ----------------------------------------------------------------------------------------------
 # Policies are hand-written text; a bundle beyond this is a mistake or an attack on the loader.
@@ -68,7 +65,6 @@ MAX_ERROR_CHARS = 500
 MAX_CACHED_DECISIONS = 4096
 MAX_CACHED_PEERS = 256  # entity graphs with one peer added: one per peer gateway (directory MAX_GATEWAYS)
 
-_MESSAGE_TYPE = re.compile(r"[a-z][a-z0-9-]*(\.[a-z0-9-]+)*\.v[0-9]+")
 _BUNDLE_DOMAIN = b"cgw-policy-bundle/v1\x00"
 
 
@@ -134,29 +130,6 @@ def parse_bundle(text: str, schema: str | dict[str, Any], data: Sequence[tuple[s
 
 
 @dataclass(frozen=True, slots=True)
-class AccessRequest:
-    """Who wants to do what to which resource. ``resource_type`` is the resource's id within the entity type
-    the action applies to (a message type for submit/receive/forward/read_status, ``"audit"`` for
-    audit_read, ``"gateway"`` for admin). Context values are str, int, bool or lists of str; a context
-    entity reference (read_status ``sender``) is given as the member id."""
-
-    principal: str
-    action: str
-    resource_type: str
-    context: Mapping[str, object] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class PeerPrincipal:
-    """A peer gateway as the Cedar principal ``Cgw::PeerGateway`` (its federation directory entry's facts)."""
-
-    id: str
-    administration: str
-    country: str
-    members: frozenset[str]
-
-
-@dataclass(frozen=True, slots=True)
 class Decision:
     allowed: bool
     policy_ids: tuple[str, ...]  # @id of each determining policy (Cedar's own id when it has none)
@@ -171,262 +144,6 @@ class Decision:
             "policy_digest": self.digest,
             "errors": list(self.errors),
         }
-
-
-# -- request builders (what the pipeline calls) ----------------------------------------------------------
-
-
-def shared_programs(recipients: Sequence[Member]) -> list[str]:
-    """The programmes every recipient belongs to (none when there are no recipients)."""
-    if not recipients:
-        return []
-    common = frozenset(recipients[0].programs)
-    for member in recipients[1:]:
-        common &= member.programs
-    return sorted(common)
-
-
-def _exchange_request(  # noqa: PLR0917 - one private builder behind submit_request and forward_request
-    action: str,
-    caller: Member,
-    message_type: str,
-    program: str | None,
-    tlp: str,
-    recipients: Sequence[Member],
-    lane: str,
-    original_sender: str,
-) -> AccessRequest:
-    if len(recipients) > MAX_RECIPIENTS:
-        raise LimitExceeded(f"{len(recipients)} recipients, at most {MAX_RECIPIENTS}", field="to")
-    return AccessRequest(
-        principal=caller.id,
-        action=action,
-        resource_type=message_type,
-        context={
-            "tlp": str(tlp),
-            "program": program or "",
-            "recipient_kinds": sorted({str(m.kind) for m in recipients}),
-            "recipients": sorted({m.id for m in recipients}),
-            "recipient_count": len(recipients),
-            "shared_programs": shared_programs(recipients),
-            "lane": lane,
-            "original_sender": original_sender,
-        },
-    )
-
-
-def submit_request(
-    caller: Member,
-    message_type: str,
-    program: str | None,
-    tlp: str,
-    recipients: Sequence[Member],
-    *,
-    lane: str = "",
-    original_sender: str = "",
-    aeo_lanes: Sequence[str] = (),
-) -> AccessRequest:
-    """The ``submit`` request for a message from ``caller`` to ``recipients`` (registry members).
-
-    ``lane`` is ``"ORIGIN-DESTINATION"`` when the payload travels on a lane; ``original_sender`` is the sender
-    of the message an ``intel.recall.v1`` withdraws; ``aeo_lanes`` the distinct AEO lanes of its consignments."""
-    request = _exchange_request("submit", caller, message_type, program, tlp, recipients, lane, original_sender)
-    if not aeo_lanes:
-        return request  # the table fills in the empty set
-    context = {**request.context, "aeo_lanes": sorted(set(aeo_lanes))}
-    return AccessRequest(request.principal, request.action, request.resource_type, context)
-
-
-def forward_request(
-    forwarder: Member,
-    message_type: str,
-    program: str | None,
-    tlp: str,
-    recipients: Sequence[Member],
-    *,
-    original_sender: str,
-    lane: str = "",
-) -> AccessRequest:
-    """The ``forward`` request: ``forwarder`` passes a message it received (type, programme and TLP of the
-    original) on to new ``recipients``."""
-    return _exchange_request("forward", forwarder, message_type, program, tlp, recipients, lane, original_sender)
-
-
-def relay_request(
-    peer: PeerPrincipal,
-    sender: Member,
-    message_type: str,
-    program: str | None,
-    tlp: str,
-    *,
-    recipients: Sequence[Member],
-) -> AccessRequest:
-    """The ``relay`` request: may the peer gateway ``peer`` relay this message of ``sender`` (a member of the
-    peer, as this gateway's registry describes it) to ``recipients`` (members this gateway serves)?"""
-    if len(recipients) > MAX_RECIPIENTS:
-        raise LimitExceeded(f"{len(recipients)} recipients, at most {MAX_RECIPIENTS}", field="to")
-    return AccessRequest(
-        principal=peer.id,
-        action="relay",
-        resource_type=message_type,
-        context={
-            "sender": sender.id,
-            "sender_kind": str(sender.kind),
-            "sender_country": sender.country,
-            "program": program or "",
-            "tlp": str(tlp),
-            "recipients": sorted({m.id for m in recipients}),
-            "recipient_kinds": sorted({str(m.kind) for m in recipients}),
-            "recipient_count": len(recipients),
-        },
-    )
-
-
-def peer_record(peer: PeerPrincipal) -> dict[str, Any]:
-    """The Cedar JSON entity of a peer gateway."""
-    if not short_name(peer.id) or len(peer.members) > MAX_RECIPIENTS * 16:
-        raise ValueError("invalid peer gateway")
-    return {
-        "uid": uid("PeerGateway", peer.id),
-        "attrs": {
-            "gateway_id": peer.id,
-            "administration": peer.administration,
-            "country": peer.country,
-            "members": sorted(peer.members),
-        },
-        "parents": [],
-    }
-
-
-def admin_request(caller: Member) -> AccessRequest:
-    """The ``admin`` request on the gateway (policy reload)."""
-    return AccessRequest(caller.id, "admin", GATEWAY_ID, {})
-
-
-def receive_request(
-    recipient: Member, message_type: str, sender: Member, program: str | None, tlp: str
-) -> AccessRequest:
-    """The ``receive`` request: may ``recipient`` take delivery of this message from ``sender``?"""
-    return AccessRequest(
-        principal=recipient.id,
-        action="receive",
-        resource_type=message_type,
-        context={
-            "sender": sender.id,
-            "sender_kind": str(sender.kind),
-            "program": program or "",
-            "tlp": str(tlp),
-        },
-    )
-
-
-def status_request(
-    caller: Member, message_type: str, sender_id: str, recipient_ids: Sequence[str] = ()
-) -> AccessRequest:
-    """The ``read_status`` request for a message of ``message_type`` from ``sender_id`` to ``recipient_ids``."""
-    if len(recipient_ids) > MAX_RECIPIENTS:
-        raise LimitExceeded(f"{len(recipient_ids)} recipients, at most {MAX_RECIPIENTS}", field="to")
-    return AccessRequest(
-        caller.id, "read_status", message_type, {"sender": sender_id, "recipients": sorted(set(recipient_ids))}
-    )
-
-
-def port_read_request(caller: Member, port: str, subscriptions: Iterable[str]) -> AccessRequest:
-    """The ``read_port`` request: may ``caller`` (subscribed to the UN/LOCODEs ``subscriptions``) read the
-    release stream of ``port``?"""
-    return AccessRequest(caller.id, "read_port", GATEWAY_ID, {"port": port, "subscriptions": sorted(subscriptions)})
-
-
-def audit_request(caller: Member) -> AccessRequest:
-    """The ``audit_read`` request for the ledger."""
-    return AccessRequest(caller.id, "audit_read", LEDGER_ID, {})
-
-
-# -- entities --------------------------------------------------------------------------------------------
-
-
-def message_family(message_type: str) -> str:
-    """``manifest.cargo.v1`` -> ``manifest``."""
-    return message_type.split(".", 1)[0]
-
-
-def entity_records(
-    registry: Registry, message_types: Iterable[str], programs: Programs = program_rules.EMPTY
-) -> list[dict[str, Any]]:
-    """The Cedar JSON entity list for a registry, the known message types and the programme table (pure data)."""
-    records: list[dict[str, Any]] = []
-    programs_seen: set[str] = set()
-    for key, member in sorted(registry.members.items()):
-        if key != member.id or not short_name(member.id):
-            raise Unavailable(f"registry entry {key!r} has an invalid member id", field=f"members.{key}")
-        member_programs = sorted(member.programs)
-        if not all(short_name(p) for p in member_programs):
-            raise Unavailable("invalid programme name", field=f"members.{key}.programs")
-        programs_seen.update(member_programs)
-        records.append(
-            {
-                "uid": uid("Member", member.id),
-                "attrs": {
-                    "member_id": member.id,
-                    "kind": str(member.kind),
-                    "country": member.country,
-                    "programs": member_programs,
-                    "suspended": member.suspended,
-                    "home": member.home,
-                },
-                "parents": [uid("Program", p) for p in member_programs],
-            }
-        )
-    programs_seen.update(programs.programs)
-    for program_id in sorted(programs_seen):
-        defined = programs.get(program_id)
-        records.append(
-            {
-                "uid": uid("Program", program_id),
-                "attrs": {
-                    "lanes": sorted(lane.key for lane in defined.lanes) if defined else [],
-                    "default_tlp": str(defined.default_tlp) if defined else "",
-                },
-                "parents": [],
-            }
-        )
-    for index, message_type in enumerate(sorted(set(message_types))):
-        if len(message_type) > MAX_NAME_CHARS or not _MESSAGE_TYPE.fullmatch(message_type):
-            raise Unavailable(
-                f"invalid message type {message_type[:MAX_NAME_CHARS]!r}", field=f"message_types[{index}]"
-            )
-        owner = programs.program_of(message_type)
-        records.append(
-            {
-                "uid": uid("MessageType", message_type),
-                "attrs": {"family": message_family(message_type), "program": owner or ""},
-                "parents": [uid("Program", owner)] if owner else [],
-            }
-        )
-    records.append({"uid": uid("Ledger", LEDGER_ID), "attrs": {}, "parents": []})
-    records.append({"uid": uid("Gateway", GATEWAY_ID), "attrs": {}, "parents": []})
-    return records
-
-
-def build_entities(
-    registry: Registry,
-    message_types: Iterable[str],
-    schema: cedarpy.Schema | None = None,
-    programs: Programs = program_rules.EMPTY,
-) -> cedarpy.Entities:
-    """Parse the entity graph once (per registry version) into a reusable cedarpy handle.
-
-    With ``schema`` the entities are checked against it. Raises ``Unavailable`` when they do not fit or when
-    the programme table disagrees with the registry."""
-    try:
-        program_rules.check_registry(programs, registry)
-    except Invalid as exc:
-        raise Unavailable(f"programme table: {exc.detail}", field=exc.field) from None
-    records = entity_records(registry, message_types, programs)
-    try:
-        return cedarpy.Entities.from_json_str(json.dumps(records), schema)
-    except ValueError as exc:
-        raise Unavailable(f"registry {registry.version} does not fit the policy schema: {exc}") from None
 
 
 # -- the authorizer --------------------------------------------------------------------------------------

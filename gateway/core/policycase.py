@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gateway.core.errors import Unavailable
-from gateway.core.policy import AccessRequest, Authorizer, Decision, PeerPrincipal
+from gateway.core.policy import Authorizer, Decision
+from gateway.core.policyrequests import AccessRequest, PeerPrincipal
 
 
 @dataclass(frozen=True, slots=True)

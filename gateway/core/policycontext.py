@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gateway.core.policy import AccessRequest
+    from gateway.core.policyrequests import AccessRequest
 
 NAMESPACE = "Cgw"
 # A message addressed to more members than a federation plausibly has is abuse, not business.

@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.errors import Forbidden, LimitExceeded
 from gateway.core.model import Caller
-from gateway.core.policy import GATEWAY_ID, AccessRequest, Decision
+from gateway.core.policy import Decision
+from gateway.core.policyrequests import GATEWAY_ID, AccessRequest
 from gateway.exchange.rejections import Rejections
 from gateway.exchange.state import GatewayState
 from gateway.interfaces.protocols import Clock, DeliveryState, Store

@@ -25,7 +25,7 @@ import structlog
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.errors import LimitExceeded, NotFound
 from gateway.core.model import Caller, Member, MemberKind
-from gateway.core.policy import status_request
+from gateway.core.policyrequests import status_request
 from gateway.exchange.state import GatewayState
 from gateway.features.aeo.recognition import ENRICHED_TYPES, Recognition
 from gateway.interfaces.protocols import Clock, InboxItem, RecipientState, RelayStore, Store, StoredMessage

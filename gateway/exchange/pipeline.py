@@ -56,10 +56,9 @@ from gateway.core.forwarding import check_forward, lane_of, recall_reaches_root,
 from gateway.core.model import Caller, Header, Member
 from gateway.core.payloads import ValidatedPayload
 from gateway.core.peertrust import PeerTrust, RelayingPeer
-from gateway.core.policy import (
-    MAX_CACHED_DECISIONS,
+from gateway.core.policy import MAX_CACHED_DECISIONS, Decision
+from gateway.core.policyrequests import (
     AccessRequest,
-    Decision,
     PeerPrincipal,
     audit_request,
     forward_request,

@@ -40,8 +40,9 @@ from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.errors import Forbidden, GatewayError, Unavailable
 from gateway.core.model import Caller, Registry
 from gateway.core.payloads import MESSAGE_TYPES
-from gateway.core.policy import AccessRequest, Authorizer, admin_request, compile_bundle
+from gateway.core.policy import Authorizer, compile_bundle
 from gateway.core.policycase import run_policy_tests
+from gateway.core.policyrequests import AccessRequest, admin_request
 from gateway.exchange.rejections import Rejections
 from gateway.exchange.state import GatewayState
 from gateway.infra.policyfiles import (

@@ -23,7 +23,8 @@ from gateway.core.model import Header, Member, MemberKind, PayloadRef, Registry,
 from gateway.core.payloads import MESSAGE_TYPES
 from gateway.core.peertrust import PeerTrust
 from gateway.core.pki import DOCUMENT_SIGNING
-from gateway.core.policy import Authorizer, PeerPrincipal, relay_request
+from gateway.core.policy import Authorizer
+from gateway.core.policyrequests import PeerPrincipal, relay_request
 from gateway.infra.devpki import Issuer, _root, issue_leaf
 from gateway.infra.policyfiles import bundle_programs, load_bundle, load_sample_registry
 

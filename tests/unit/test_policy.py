@@ -14,20 +14,11 @@ from hypothesis import strategies as st
 from gateway.core.errors import LimitExceeded, Unavailable
 from gateway.core.model import Member, MemberKind, Registry, Tlp
 from gateway.core.payloads import MESSAGE_TYPES as PAYLOAD_TYPES
-from gateway.core.policy import (
-    AccessRequest,
-    Authorizer,
-    audit_request,
-    bundle_digest,
-    compile_bundle,
-    entity_records,
-    parse_bundle,
-    receive_request,
-    status_request,
-    submit_request,
-)
+from gateway.core.policy import Authorizer, bundle_digest, compile_bundle, parse_bundle
 from gateway.core.policycase import PolicyTestCase, parse_policy_tests, run_policy_tests
 from gateway.core.policycontext import MAX_RECIPIENTS
+from gateway.core.policyentities import entity_records
+from gateway.core.policyrequests import AccessRequest, audit_request, receive_request, status_request, submit_request
 from gateway.infra.policyfiles import load_bundle, load_policy_tests, load_programs
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from gateway.core import policy, policycontext
 from gateway.core.model import Member, MemberKind, Registry, Tlp
-from gateway.core.policy import Authorizer, audit_request, submit_request
+from gateway.core.policy import Authorizer
+from gateway.core.policyrequests import audit_request, submit_request
 from gateway.infra.policyfiles import load_bundle
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"

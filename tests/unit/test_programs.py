@@ -16,14 +16,9 @@ from hypothesis import strategies as st
 from gateway.core.errors import Invalid, Unavailable
 from gateway.core.model import Member, MemberKind, Registry, Tlp
 from gateway.core.payloads import MESSAGE_TYPES, validate_payload
-from gateway.core.policy import (
-    Authorizer,
-    compile_bundle,
-    forward_request,
-    shared_programs,
-    submit_request,
-)
+from gateway.core.policy import Authorizer, compile_bundle
 from gateway.core.policycase import run_policy_tests
+from gateway.core.policyrequests import forward_request, shared_programs, submit_request
 from gateway.core.programs import check_registry, parse_programs
 from gateway.demo import programsamples
 from gateway.demo.samples import to_bytes

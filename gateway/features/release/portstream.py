@@ -49,7 +49,7 @@ from gateway.core.envelope import payload_ref, sign_envelope
 from gateway.core.errors import DuplicateConflict, Forbidden, GatewayError, HeaderInvalid
 from gateway.core.model import Header, Member, MemberKind, Registry, Tlp
 from gateway.core.payloads import MEDIA_JSON, MEDIA_PROTOBUF
-from gateway.core.policy import port_read_request
+from gateway.core.policyrequests import port_read_request
 from gateway.core.receipt import make_receipt
 from gateway.core.release import (
     GATE_OUT_TYPE,
