@@ -23,8 +23,9 @@ Rule 6: an :class:`Authorizer` remembers the decisions the engine gave it (at mo
 Entity model (built by ``gateway.core.policyentities``; see ``policies/schema.cedarschema``): ``Cgw::Member``
 (one per registry member, ``in`` the ``Cgw::Program`` entities of its programmes), ``Cgw::MessageType`` (one per
 known type), ``Cgw::Ledger::"audit"`` and ``Cgw::Gateway::"gateway"``. A ``Cgw::PeerGateway`` (the principal of
-``relay``) comes from the federation directory, not the registry: the request that names one carries its :class:`PeerPrincipal`
-and the authorizer adds that one entity to its graph for the decision (remembered per peer, Rule 6).
+``relay``) comes from the federation directory, not the registry: the request that names one carries its
+:class:`PeerPrincipal` and the authorizer adds that one entity to its graph for the decision (remembered per peer,
+Rule 6).
 """
 
 from __future__ import annotations
