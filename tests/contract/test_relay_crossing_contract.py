@@ -168,3 +168,23 @@ async def test_a_recall_not_addressed_behind_the_peer_gives_its_members_nothing_
     assert await relay.pull("NL-DOUANE", 0, 10) == []  # a remote member never gets a local inbox entry
     assert await _due(relay, NL) == []  # nothing relayed: neither the withdrawn original nor the recall
     assert await relay.inbox_depths() == {"US-CBP": 1}
+
+
+async def test_a_failed_relay_keeps_the_peers_error_code_until_the_next_attempt(store: Store, kit: Kit) -> None:
+    relay = _relay(store)
+    original = await _relayed_original(relay, kit)
+    [due] = await relay.due_deliveries(NL, T0, 10)
+    cursor = due.item.cursor
+    refused = DeliveryResult(NL, cursor, 1, DeliveryOutcome.DEAD, "403", T0, code="FORBIDDEN")
+
+    state = await relay.record_delivery(refused, AuditEvent(EventKind.DELIVERY_FAILED, T0, {"cursor": cursor}))
+
+    assert (state.peer, state.last_status, state.code) == ("NL-DOUANE", "403", "FORBIDDEN")
+    [letter] = await relay.dead_letters(NL, 0, 10)
+    assert (letter.peer, letter.code) == ("NL-DOUANE", "FORBIDDEN")
+    [_, remote] = await relay.recipient_states(original.sender, original.message_id)
+    assert remote.delivery is not None and remote.delivery.code == "FORBIDDEN"
+    assert await relay.redrive([cursor], AuditEvent(EventKind.ADMIN, T0, {"action": "redrive"})) == 1
+    delivered = DeliveryResult(NL, cursor, 1, DeliveryOutcome.DELIVERED, "201", T0, receipt=b"b.receipt.jws")
+    state = await relay.record_delivery(delivered, AuditEvent(EventKind.RELAY_DELIVERED, T0, {"cursor": cursor}))
+    assert (state.code, state.receipt) == ("", b"b.receipt.jws")
