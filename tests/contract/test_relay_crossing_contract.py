@@ -45,9 +45,7 @@ async def _accept(relay: RelayStore, kit: Kit, message: StoredMessage) -> Stored
 async def _relayed_original(relay: RelayStore, kit: Kit) -> StoredMessage:
     """CARRIER-COSCO to US-CBP (served here) and NL-DOUANE (served by the peer NL-DOUANE)."""
     original = kit.message("CARRIER-COSCO", ("US-CBP", "NL-DOUANE"))
-    return await relay.accept(
-        original, kit.accepted(original), kit.make_receipt, relays={"NL-DOUANE": ("NL-DOUANE",)}
-    )
+    return await relay.accept(original, kit.accepted(original), kit.make_receipt, relays={"NL-DOUANE": ("NL-DOUANE",)})
 
 
 async def _due(relay: RelayStore, queue: str) -> list[tuple[str, str]]:
