@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lxml import etree
 
+from adapters.soap import names
 from gateway.app.main import Gateway, running_gateway
 from gateway.app.settings import Settings, load_settings
 from gateway.client.rest import GatewayClient, MemberCredentials, ReceiptVerifier
@@ -160,8 +162,25 @@ async def test_a_recall_crosses_the_border_and_withdraws_the_copy_nl_holds(both:
     at_cn = _remote(await carrier.status(CARRIER, manifest_id))
     assert (at_cn["state"], at_cn["withdrawn_by"]) == ("withdrawn", {"from": CARRIER, "message_id": recall_id})
     assert at_cn["delivery"]["receipt"] == relayed["delivery"]["receipt"]
+    soap = await _soap_states(carrier, manifest_id)  # SOAP GetStatus carries the same relay fields
+    assert soap == [(OFFICER, "withdrawn", "NL-DOUANE", relayed["delivery"]["receipt"])]
     delivered = [e for e in await ledger(both.cn) if e["event"] == "relay_delivered"]
     assert [(e["message_id"], e["peer"]) for e in delivered] == [(manifest_id, "NL-DOUANE"), (recall_id, "NL-DOUANE")]
+
+
+async def _soap_states(client: GatewayClient, message_id: str) -> list[tuple[str | None, ...]]:
+    """SOAP 1.1 GetStatus by ``client`` (mTLS) for CARRIER's message: (member, state, peer, peerReceipt) each."""
+    body = (
+        f'<s:Envelope xmlns:s="{names.SOAP11}"><s:Header/><s:Body><GetStatus xmlns="{names.CGW}">'
+        f"<from>{CARRIER}</from><messageId>{message_id}</messageId></GetStatus></s:Body></s:Envelope>"
+    ).encode()
+    _, answer, _ = await client._call("POST", names.SOAP_PATH, data=body, headers={"Content-Type": names.MEDIA_SOAP11})
+    root = etree.fromstring(answer, etree.XMLParser(resolve_entities=False, no_network=True))
+    ns = {"c": names.CGW}
+    return [
+        tuple(state.findtext(f"c:{tag}", namespaces=ns) for tag in ("member", "state", "peer", "peerReceipt"))
+        for state in root.iterfind(".//c:recipientState", ns)
+    ]
 
 
 async def test_a_forward_to_nls_officer_is_relayed_as_the_forward(both: Both) -> None:
