@@ -57,7 +57,11 @@ def _time(at: datetime | None) -> str:
 
 def _recipient_state(state: RecipientState) -> exchange_pb2.RecipientState:
     reply = exchange_pb2.RecipientState(
-        member=state.recipient, cursor=state.cursor, state=state.disposition.value, settled=_time(state.settled_at)
+        member=state.recipient,
+        cursor=state.cursor,
+        state=state.disposition.value,
+        settled=_time(state.settled_at),
+        peer=state.peer or "",
     )
     if state.delivery is not None:
         d = state.delivery
@@ -68,6 +72,8 @@ def _recipient_state(state: RecipientState) -> exchange_pb2.RecipientState:
                 last_status=d.last_status,
                 updated=_time(d.updated_at),
                 next_attempt=_time(d.next_attempt_at),
+                last_code=d.code,
+                receipt=d.receipt.decode("ascii"),
             )
         )
     if state.withdrawn_by is not None:

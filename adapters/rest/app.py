@@ -180,9 +180,12 @@ def _time(at: datetime | None) -> str | None:
 
 
 def _recipient_json(state: RecipientState) -> dict[str, Any]:
+    """One recipient's entry; a remote one (issue 19) names the peer gateway its relay entry goes to, and the relay's
+    delivery carries the peer's last error code and, once delivered, the peer's signed receipt (compact JWS)."""
     delivery = state.delivery
     return {
         "member": state.recipient,
+        "peer": state.peer,
         "cursor": state.cursor,
         "state": state.disposition.value,
         "settled": _time(state.settled_at),
@@ -194,7 +197,12 @@ def _recipient_json(state: RecipientState) -> dict[str, Any]:
             "last_status": delivery.last_status,
             "updated": _time(delivery.updated_at),
             "next_attempt": _time(delivery.next_attempt_at),
-        },
+        }
+        | (
+            {"last_code": delivery.code or None, "receipt": delivery.receipt.decode("ascii") or None}
+            if state.peer is not None
+            else {}
+        ),
         "withdrawn_by": None
         if state.withdrawn_by is None
         else {"from": state.withdrawn_by[0], "message_id": state.withdrawn_by[1]},

@@ -86,9 +86,14 @@ _STATUS_EXTRA = {
             "type": "array",
             "items": {
                 "type": "object",
-                "required": ["member", "cursor", "state", "settled", "delivery", "withdrawn_by"],
+                "required": ["member", "peer", "cursor", "state", "settled", "delivery", "withdrawn_by"],
                 "properties": {
                     "member": {"type": "string"},
+                    "peer": {
+                        "type": ["string", "null"],
+                        "description": "a recipient served by a peer gateway: that gateway's id (the message is"
+                        " relayed to it; the entry is its relay entry); null for a member served here",
+                    },
                     "cursor": {"type": "integer", "minimum": 0},
                     "state": {
                         "type": "string",
@@ -112,6 +117,16 @@ _STATUS_EXTRA = {
                             "last_status": {"type": "string"},
                             "updated": _TIME,
                             "next_attempt": _NULLABLE_TIME,
+                            "last_code": {
+                                "type": ["string", "null"],
+                                "description": "a relay (peer set): the stable error code of the peer's last refusal"
+                                " or failure, e.g. FORBIDDEN; null when it gave none",
+                            },
+                            "receipt": {
+                                "type": ["string", "null"],
+                                "description": "a relay (peer set): the peer gateway's signed receipt (compact JWS,"
+                                " verified against the peer's signing anchors) once delivered; null before",
+                            },
                         },
                     },
                     "withdrawn_by": {
@@ -564,6 +579,14 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                                     "attempts": {"type": "integer", "minimum": 0},
                                     "last_status": {"type": "string"},
                                     "updated": {"type": "string", "format": "date-time"},
+                                    "peer": {
+                                        "type": ["string", "null"],
+                                        "description": "a relay entry (recipient relay:<peer>): the peer gateway",
+                                    },
+                                    "last_code": {
+                                        "type": ["string", "null"],
+                                        "description": "a relay entry: the peer's stable error code, if it gave one",
+                                    },
                                 },
                             },
                         },

@@ -77,6 +77,9 @@ def _state_json(state: DeliveryState) -> dict[str, Any]:
         "attempts": state.attempts,
         "last_status": state.last_status,
         "updated": state.updated_at.isoformat().replace("+00:00", "Z"),
+        # a relay entry (recipient ``relay:<peer>``, issue 19): the peer gateway and its last error code
+        "peer": state.peer,
+        "last_code": state.code or None,
     }
 
 

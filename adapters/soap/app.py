@@ -258,6 +258,10 @@ def _append_states(element: etree._Element, status: MessageStatus) -> None:
             ]
         if recall is not None:
             values += [("withdrawnByFrom", recall[0]), ("withdrawnByMessageId", recall[1])]
+        if state.peer is not None:  # a relay entry (issue 19)
+            values.append(("peer", state.peer))
+            if delivery is not None:
+                values += [("lastCode", delivery.code or None), ("peerReceipt", delivery.receipt.decode() or None)]
         _children(etree.SubElement(element, qname("recipientState")), values)
     for forward in status.forwards:
         values = [("from", forward.sender), ("messageId", forward.message_id)]

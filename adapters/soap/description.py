@@ -87,6 +87,10 @@ _SERVICE_TYPES: Final[dict[str, _Seq]] = {
         ("nextAttempt", "xs:dateTime", 0, "1"),
         ("withdrawnByFrom", "xs:string", 0, "1"),  # the recall that withdrew the entry
         ("withdrawnByMessageId", "xs:string", 0, "1"),
+        # a recipient served by a peer gateway (issue 19): the peer, its last error code, its signed receipt (JWS)
+        ("peer", "xs:string", 0, "1"),
+        ("lastCode", "xs:string", 0, "1"),
+        ("peerReceipt", "xs:string", 0, "1"),
     ),
     "ForwardRef": (
         ("from", "xs:string", 1, "1"),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -378,15 +379,29 @@ def _receipt(args: argparse.Namespace, done: Submitted, what: str) -> int:
 # -- status ----------------------------------------------------------------------------------------------------
 
 
+def _sha256(text: str) -> str:
+    """The SHA-256 of a receipt as the ledger's ``relay_delivered`` event names it (``receipt_sha256``)."""
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
 def _state_line(state: dict[str, Any]) -> str:
     line = f"  {state['member']:<16} {state['state']:<14} cursor {state['cursor']}"
+    peer = state.get("peer")
+    if peer:
+        line += f", relayed to {peer}"
     if state.get("settled"):
         line += f", settled {state['settled']}"
     delivery = state.get("delivery")
     if delivery:
-        line += f", {delivery['attempts']} push attempt(s), last {delivery['last_status']} at {delivery['updated']}"
+        what = "relay" if peer else "push"
+        line += f", {delivery['attempts']} {what} attempt(s), last {delivery['last_status']}"
+        if delivery.get("last_code"):
+            line += f" {delivery['last_code']}"
+        line += f" at {delivery['updated']}"
         if delivery.get("next_attempt"):
             line += f", next {delivery['next_attempt']}"
+        if delivery.get("receipt"):
+            line += f", {peer}'s receipt sha256 {_sha256(delivery['receipt'])[:16]}"
     recall = state.get("withdrawn_by")
     if recall:
         line += f", withdrawn by {recall['from']}/{recall['message_id']}"
@@ -465,7 +480,8 @@ async def _dead_letters(args: argparse.Namespace) -> int:
         body = await client.dead_letters(recipient=args.recipient, after=args.after, limit=args.limit)
     lines = [
         f"{d['cursor']:>8}  {d['recipient']:<16} {d['from']}/{d['message_id']}  {d['attempts']} attempt(s),"
-        f" last {d['last_status']} at {d['updated']}"
+        f" last {d['last_status']}{' ' + d['last_code'] if d.get('last_code') else ''} at {d['updated']}"
+        + (f"  (relay to peer gateway {d['peer']})" if d.get("peer") else "")
         for d in body["items"]
     ] or ["no dead letters"]
     _emit(args, body, lines)

@@ -94,8 +94,10 @@ def _full_status_json(status: exchange_pb2.MessageStatus) -> dict[str, Any]:
 def _recipient_json(state: exchange_pb2.RecipientState) -> dict[str, Any]:
     """A recipient's state in the REST shape (empty strings and unset messages become None)."""
     d = state.delivery
+    relay = {"last_code": d.last_code or None, "receipt": d.receipt or None} if state.peer else {}
     return {
         "member": state.member,
+        "peer": state.peer or None,
         "cursor": state.cursor,
         "state": state.state,
         "settled": state.settled or None,
@@ -106,6 +108,7 @@ def _recipient_json(state: exchange_pb2.RecipientState) -> dict[str, Any]:
             "updated": d.updated,
             "next_attempt": d.next_attempt or None,
         }
+        | relay
         if state.HasField("delivery")
         else None,
         "withdrawn_by": {"from": state.withdrawn_by.sender, "message_id": state.withdrawn_by.message_id}

@@ -28,7 +28,8 @@ Rule 6a: relay entries (issue 19; ``ports.relay_queue``) are push work like any 
         gateway's entries through the ``Relayer`` (``gateway.infra.relay_client``) under Rules 1-7, one peer being
         one recipient. A delivered relay records the peer's verified receipt with its outcome and a
         ``relay_delivered`` ledger event naming the peer and the receipt's SHA-256; a failed one is a
-        ``delivery_failed`` event with the peer and, for a refusal, the peer's error code. The peers are those of
+        ``delivery_failed`` event with the peer and, for a refusal, the peer's error code (kept with the entry's
+        state too, for status and dead-letter listings). The peers are those of
         the directory in force; while it is expired, no relay starts (the entries stay due).
 Rule 7: one process pushes an item at a time, even with several processes on one store: before a push the
         worker takes a lease ``Store.claim_once(lease_key(recipient, cursor, attempts))`` that expires after
@@ -339,7 +340,8 @@ class DeliveryWorker:
             if outcome is DeliveryOutcome.DELIVERED:
                 event_kind = EventKind.RELAY_DELIVERED
                 fields["receipt_sha256"] = hashlib.sha256(receipt).hexdigest()
-        result = DeliveryResult(recipient, item.cursor, attempts, outcome, attempt.status, now, next_at, receipt)
+        code = attempt.code[:64] if target.peer is not None and outcome is not DeliveryOutcome.DELIVERED else ""
+        result = DeliveryResult(recipient, item.cursor, attempts, outcome, attempt.status, now, next_at, receipt, code)
         try:
             await self._store.record_delivery(result, AuditEvent(event_kind, now, fields))
         except DuplicateConflict as exc:  # Rule 5a: the item's outcome was recorded by another attempt

@@ -327,7 +327,7 @@ class Pipeline:
             digest=digest,
             received_at=now,
         )
-        relays = self._routes(header.to) if self._routes is not None and validated.recalled is None else {}
+        relays = self._routes(header.to) if self._routes is not None else {}
         event = self._accepted_event(
             inbound.adapter,
             caller,
@@ -350,7 +350,7 @@ class Pipeline:
 
             async def persist() -> StoredMessage:
                 stored, holders = await recall_everywhere(
-                    self._store, message, recalled, event, receipt, whole_tree=whole_tree
+                    self._store, message, recalled, event, receipt, whole_tree=whole_tree, relays=relays
                 )
                 for holder in holders:
                     self._inbox.wake(holder)
@@ -663,6 +663,7 @@ class Pipeline:
             return self._duplicate(existing, digest)
         validated = await self._answers.validate_unanswered(header, original.payload)
         recipients = [trust.registry.members[r] for r in header.to]
+        relays = self._routes(header.to) if self._routes is not None else {}  # relayed as the forward (issue 19)
         request = forward_request(
             caller.member,
             header.type,
@@ -696,11 +697,12 @@ class Pipeline:
                 "forward_of": {"sender": original.sender, "message_id": original.message_id},
                 "parent": {"sender": named[0], "message_id": named[1]},
                 "original_evidence_sha256": original.digest,
-            },
+            }
+            | ({"relay": {peer: list(members) for peer, members in sorted(relays.items())}} if relays else {}),
         )
         receipt = self._receipt_factory(message, decision.digest, None)
         stored_or_duplicate = await self._persist(
-            lambda: relay.accept_forward(message, named, event, receipt), header, digest
+            lambda: relay.accept_forward(message, named, event, receipt, relays=relays or None), header, digest
         )
         if isinstance(stored_or_duplicate, Outcome):
             return stored_or_duplicate

@@ -131,11 +131,18 @@ class MemoryStore:
     # -- forwards and recalls (ports.RelayStore) -----------------------------------------------------------
 
     async def accept_forward(
-        self, message: StoredMessage, original: tuple[str, str], event: AuditEvent, make_receipt: ReceiptFactory
+        self,
+        message: StoredMessage,
+        original: tuple[str, str],
+        event: AuditEvent,
+        make_receipt: ReceiptFactory,
+        *,
+        relays: Relays | None = None,
     ) -> StoredMessage:
         await self._turn()
+        relays = check_relays(message, relays)
         root = self._root_of(original)
-        stored, commit = self._prepare(message, event, make_receipt, message.recipients)
+        stored, commit = self._prepare(message, event, make_receipt, message.recipients, relays)
         commit()
         key = (message.sender, message.message_id)
         self.data.forwards[key] = _Forward(root, original)
@@ -168,18 +175,21 @@ class MemoryStore:
         make_receipt: ReceiptFactory,
         *,
         whole_tree: bool = False,
+        relays: Relays | None = None,
     ) -> Recall:
         await self._turn()
+        relays = check_relays(message, relays)
         withdrawn_at = require_aware(event.at, "event.at")
         root = self._root_of(original)
         tree = [(key, self.data.forwards[key].parent) for key in self.data.trees.get(root, ())]
         withdrawn = recalled_copies(root, tree, original, message.sender, whole_tree=whole_tree)
         holders = set(message.recipients)
-        for key in withdrawn:
-            holders.update(self.data.messages[key].recipients)
+        for key in withdrawn:  # the remote recipients a copy was relayed to hold nothing here (RelayStore Rule 3)
+            remote = {m for c in self.data.by_message.get(key, ()) for m in self.data.inbox[c].relayed}
+            holders.update(r for r in self.data.messages[key].recipients if r not in remote)
         holders.discard(message.sender)
         ordered = tuple(sorted(holders))
-        stored, commit = self._prepare(message, event, make_receipt, ordered)
+        stored, commit = self._prepare(message, event, make_receipt, ordered, relays)
         commit()
         recall_key = (message.sender, message.message_id)
         for key in withdrawn:
@@ -189,7 +199,8 @@ class MemoryStore:
                     entry.withdrawn_by = recall_key
                 if entry.acked_at is None:
                     entry.acked_at = withdrawn_at
-        return Recall(stored, ordered, tuple(withdrawn))
+        relayed = {m for members in (relays or {}).values() for m in members}
+        return Recall(stored, tuple(h for h in ordered if h not in relayed), tuple(withdrawn))
 
     # -- inbox -------------------------------------------------------------------------------------------
 
@@ -333,6 +344,7 @@ class MemoryStore:
             updated_at=updated_at,
             next_attempt_at=next_at,
             receipt=result.receipt if result.outcome is DeliveryOutcome.DELIVERED else b"",
+            code=result.code[:64],
         )
         leaf = event.canonical()
         if result.outcome is DeliveryOutcome.DELIVERED:
@@ -372,6 +384,7 @@ class MemoryStore:
                     last_status=state.last_status,
                     updated_at=at,
                     next_attempt_at=None,
+                    code=state.code,
                 )
                 changed += 1
         self._append(leaf)

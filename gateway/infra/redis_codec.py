@@ -110,6 +110,7 @@ def delivery_state(cursor: int, owner: bytes, fields: dict[bytes, bytes]) -> Del
         updated_at=datetime.fromisoformat(fields[b"updated_at"].decode()),
         next_attempt_at=from_micros(int(next_at)) if next_at else None,
         receipt=bytes(fields.get(b"receipt", b"")),
+        code=fields.get(b"code", b"").decode(),
     )
 
 

@@ -11,7 +11,8 @@ one gateway deployment lives in ONE hash slot and a script may touch any of them
     B r:<replay key>      STRING  replay claim, expiring at its ``expires`` (SET NX PXAT)
     B recipients          SET     every recipient that ever had an inbox item (inbox depths)
     B d:<cursor>          HASH    push state of one inbox item: attempts, outcome, status, updated_at, next_at,
-                                  receipt (a delivered relay entry: the peer gateway's receipt)
+                                  receipt (a delivered relay entry: the peer gateway's receipt), code (a failed
+                                  relay attempt: the peer's stable error code, else "")
     B q:<recipient>       ZSET    push work due at once (new or redriven), score = cursor
     B t:<recipient>       ZSET    push retries, score = next attempt time (microseconds since the epoch)
     B x:<recipient>, B x  ZSET    dead letters of a recipient / of everyone, score = cursor
@@ -25,7 +26,9 @@ one gateway deployment lives in ONE hash slot and a script may touch any of them
                                   (absent for messages stored before issue 20: status then reads the inboxes)
                           A relay entry (issue 19) is an inbox item of the recipient ``relay:<peer id>``
                           (``ports.relay_queue``); the message hash then has a field "relays", JSON
-                          {peer: [remote recipients]}, and its remote recipients have no inbox entry.
+                          {peer: [remote recipients]}, and its remote recipients have no inbox entry. A recall
+                          withdraws a copy's relay entries like inbox entries; the remote recipients they carry
+                          are no local holders (``ports.RelayStore`` Rule 3).
     B port:<LOCODE>:...   port release streams and standings (layout in ``redis_ports``); written by "P" below
     B port-applied        SET     "<sender>\x1f<message id>" of every message applied to a port's stream
     B policy              STRING  the policy set digest every process follows (``ports.PolicyBoard``; not scripted)
@@ -51,9 +54,11 @@ MESSAGE_FIELDS = ("type", "recipients", "jws", "payload", "digest", "received_at
 #                                                                        administration's recall policy permitted it)
 #   "R" leaf                                                            (record)
 #   "K" recipient leaf at n_cursors cursor...                           (ack; at: RFC 3339 time)
-#   "D" recipient leaf cursor outcome status updated_at next_at expect receipt  (push attempt; next_at "" unless
-#                                                                        retry; expect: the attempts it follows;
-#                                                                        receipt: a delivered relay's, else "")
+#   "D" recipient leaf cursor outcome status updated_at next_at expect receipt code  (push attempt; next_at ""
+#                                                                        unless retry; expect: the attempts it
+#                                                                        follows; receipt: a delivered relay's,
+#                                                                        else ""; code: a failed relay's peer
+#                                                                        error code, else "")
 #   "V" leaf updated_at n_cursors cursor...                             (redrive dead letters)
 #   "P" port mark head n_changes (entry field standing bl container)... leaf alert   (a port decision: the
 #       stream entries, standings and applied mark of a plan numbered from head + 1, and its port_update leaf;
@@ -124,8 +129,8 @@ for j = 1, n do
   elseif kind == 'D' then
     op.recipient = ARGV[p + 1]; op.leaf = ARGV[p + 2]; op.cursors = {ARGV[p + 3]}
     op.outcome = ARGV[p + 4]; op.status = ARGV[p + 5]; op.at = ARGV[p + 6]; op.next_at = ARGV[p + 7]
-    op.expect = tonumber(ARGV[p + 8]); op.receipt = ARGV[p + 9]
-    p = p + 10
+    op.expect = tonumber(ARGV[p + 8]); op.receipt = ARGV[p + 9]; op.code = ARGV[p + 10]
+    p = p + 11
   elseif kind == 'V' then
     op.leaf = ARGV[p + 1]; op.at = ARGV[p + 2]
     local nc = tonumber(ARGV[p + 3]); op.cursors = {}
@@ -230,27 +235,53 @@ local function withdraw(op)
   end
   local holders = {}
   local at = ''
+  local relays = '{}'  -- the recall's own remote recipients by peer: they get the peer's relay entry instead
   for k = 1, #op.fields, 2 do
     if op.fields[k] == 'received_at' then at = op.fields[k + 1] end
+    if op.fields[k] == 'relays' then relays = op.fields[k + 1] end
   end
+  local remote, peers = {}, {}
+  for peer, members in pairs(cjson.decode(relays)) do
+    peers[#peers + 1] = peer
+    for _, r in ipairs(members) do remote[r] = true end
+  end
+  table.sort(peers)
   for _, r in ipairs(op.recipients) do holders[r] = true end
+  local function take(copy, r)  -- withdraw the inbox entry of r (a member or a relay queue) of copy
+    redis.call('HSET', base .. 's:' .. copy, 'w:' .. r, op.suffix)
+    local cursor = redis.call('ZSCORE', base .. 'i:' .. r, copy)
+    if cursor then
+      redis.call('ZREM', base .. 'i:' .. r, copy)
+      redis.call('HSET', base .. 's:' .. copy, 's:' .. r, at)
+      unqueue(r, cursor)
+    end
+  end
   for _, copy in ipairs(copies) do
+    local relayed = {}
+    local copy_relays = redis.call('HGET', base .. 'm:' .. copy, 'relays')
+    if copy_relays then  -- its relay entries are withdrawn; their remote recipients hold nothing here
+      for peer, members in pairs(cjson.decode(copy_relays)) do
+        for _, r in ipairs(members) do relayed[r] = true end
+        take(copy, 'relay:' .. peer)
+      end
+    end
     for _, r in ipairs(cjson.decode(redis.call('HGET', base .. 'm:' .. copy, 'recipients'))) do
-      holders[r] = true
-      redis.call('HSET', base .. 's:' .. copy, 'w:' .. r, op.suffix)
-      local cursor = redis.call('ZSCORE', base .. 'i:' .. r, copy)
-      if cursor then
-        redis.call('ZREM', base .. 'i:' .. r, copy)
-        redis.call('HSET', base .. 's:' .. copy, 's:' .. r, at)
-        unqueue(r, cursor)
+      if not relayed[r] then
+        holders[r] = true
+        take(copy, r)
       end
     end
   end
   holders[recaller] = nil  -- the recall's sender gets no entry
   local sorted = {}
-  for r in pairs(holders) do sorted[#sorted + 1] = r end
+  for r in pairs(holders) do
+    if not remote[r] then sorted[#sorted + 1] = r end
+  end
   table.sort(sorted)
-  return sorted, copies
+  local targets = {}
+  for _, r in ipairs(sorted) do targets[#targets + 1] = r end
+  for _, peer in ipairs(peers) do targets[#targets + 1] = 'relay:' .. peer end
+  return sorted, copies, targets
 end
 
 -- a message, its inbox entries and their push work (the message's own leaf is appended by the caller)
@@ -271,9 +302,9 @@ for j = 1, n do
   local op = ops[j]
   local result = 0
   if op.kind == 'C' then
-    local copies
-    op.recipients, copies = withdraw(op)
-    result = {op.recipients, copies}
+    local holders, copies
+    holders, copies, op.recipients = withdraw(op)
+    result = {holders, copies}
   elseif op.kind == 'F' then
     local root = redis.call('GET', base .. 'f:' .. op.original) or op.original
     redis.call('SET', base .. 'f:' .. op.suffix, root)
@@ -320,7 +351,7 @@ for j = 1, n do
     local state = base .. 'd:' .. cursor
     local attempts = redis.call('HINCRBY', state, 'attempts', 1)
     redis.call('HSET', state, 'recipient', r, 'outcome', outcome, 'status', op.status, 'updated_at', op.at,
-               'next_at', outcome == 'retry' and op.next_at or '')
+               'next_at', outcome == 'retry' and op.next_at or '', 'code', op.code)
     unqueue(r, cursor)
     if outcome == 'delivered' then
       if op.receipt ~= '' then redis.call('HSET', state, 'receipt', op.receipt) end

@@ -59,6 +59,7 @@ BATCH_MAX = 256
 WRITE_QUEUE_MAX = 4096
 # Transport statuses are short ("503", "timeout"); longer ones are cut, as in the SQLite store.
 STATUS_MAX = 200
+CODE_MAX = 64  # a relay's peer error code (``DeliveryResult.code``)
 
 
 class PortMoved(Unavailable):
@@ -93,7 +94,7 @@ class Op:
     recipient: str = ""
     cursors: list[int] = field(default_factory=list)
     delivery: DeliveryResult | None = None
-    relays: Relays | None = None  # an accept's remote recipients by peer gateway (ports.Store Rule 4)
+    relays: Relays | None = None  # an accept's, forward's or recall's remote recipients by peer (ports.Store Rule 4)
     at: str = ""  # RFC 3339 time of a push attempt, redrive or ack
     future: asyncio.Future[Any] | None = None
     loop: asyncio.AbstractEventLoop | None = None
@@ -304,6 +305,7 @@ def _encode(op: Op, index: int, receipt: bytes) -> list[bytes | str | int]:
             next_at,
             d.attempt - 1,
             receipt,
+            d.code[:CODE_MAX],
         ]
     return ["V", op.leaf, op.at, len(op.cursors), *op.cursors]
 
@@ -311,7 +313,9 @@ def _encode(op: Op, index: int, receipt: bytes) -> list[bytes | str | int]:
 def _message_args(op: Op, leaf: bytes, index: int, receipt: bytes) -> list[bytes | str | int]:
     """A message's SEQUENCE arguments: suffix leaf n_recipients recipient... n_fields field value ..."""
     assert op.message is not None
-    recipients = list(dict.fromkeys(inbox_targets(op.message.recipients, op.relays or {})))
+    # a recall's inbox entries are its holders, which the script finds (it sends the recall's own recipients)
+    targets = op.message.recipients if op.kind == "C" else inbox_targets(op.message.recipients, op.relays or {})
+    recipients = list(dict.fromkeys(targets))
     args: list[bytes | str | int] = [op.key, leaf, len(recipients), *recipients]
     if index < 0:
         return [*args, 0]
@@ -354,6 +358,7 @@ def _result(op: Op, index: int, receipts: dict[int, bytes], value: Any) -> Any:
             updated_at=datetime.fromisoformat(op.at),
             next_attempt_at=d.next_attempt_at if kept is DeliveryOutcome.RETRY else None,
             receipt=d.receipt if kept is DeliveryOutcome.DELIVERED else b"",
+            code=d.code[:CODE_MAX],
         )
     return int(value)  # ack: newly acknowledged; redrive: redriven
 

@@ -196,13 +196,19 @@ class RedisStore:
         return result
 
     async def accept_forward(
-        self, message: StoredMessage, original: tuple[str, str], event: AuditEvent, make_receipt: ReceiptFactory
+        self,
+        message: StoredMessage,
+        original: tuple[str, str],
+        event: AuditEvent,
+        make_receipt: ReceiptFactory,
+        *,
+        relays: Relays | None = None,
     ) -> StoredMessage:
         """``accept`` and link ``message`` to ``original`` (its parent) and to the ROOT original of ``original``
         (``NotFound`` when unknown)."""
-        result: StoredMessage = await self._sequencer.submit(
-            self._accept_op("F", message, event, make_receipt, original)
-        )
+        op = self._accept_op("F", message, event, make_receipt, original)
+        op.relays = check_relays(message, relays)
+        result: StoredMessage = await self._sequencer.submit(op)
         return result
 
     async def recall(
@@ -213,11 +219,14 @@ class RedisStore:
         make_receipt: ReceiptFactory,
         *,
         whole_tree: bool = False,
+        relays: Relays | None = None,
     ) -> Recall:
         """``accept`` the recall and, in the same script, withdraw every inbox entry of the copies it reaches
-        (``gateway.core.forwarding.recalled_copies``) and give every holder one entry for the recall."""
+        (``gateway.core.forwarding.recalled_copies``) and give every holder one entry for the recall (its remote
+        recipients: their peer's relay entry; ``ports.RelayStore`` Rule 3)."""
         op = self._accept_op("C", message, event, make_receipt, original)
         op.whole = whole_tree
+        op.relays = check_relays(message, relays)
         result: Recall = await self._sequencer.submit(op)
         return result
 

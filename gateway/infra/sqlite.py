@@ -160,9 +160,15 @@ class SqliteStore:
     # -- forwards and recalls (ports.RelayStore; gateway/infra/sqlite_relay.py) ----------------------------
 
     async def accept_forward(
-        self, message: StoredMessage, original: tuple[str, str], event: AuditEvent, make_receipt: ReceiptFactory
+        self,
+        message: StoredMessage,
+        original: tuple[str, str],
+        event: AuditEvent,
+        make_receipt: ReceiptFactory,
+        *,
+        relays: Relays | None = None,
     ) -> StoredMessage:
-        insert = sqlite_messages.inserter(message, event, make_receipt)
+        insert = sqlite_messages.inserter(message, event, make_receipt, check_relays(message, relays))
         return await self._writer.submit(lambda conn: sqlite_relay.accept_forward(conn, message, original, insert))
 
     async def forward_of(self, sender: str, message_id: str) -> tuple[str, str] | None:
@@ -191,11 +197,16 @@ class SqliteStore:
         make_receipt: ReceiptFactory,
         *,
         whole_tree: bool = False,
+        relays: Relays | None = None,
     ) -> Recall:
-        insert = sqlite_messages.inserter(message, event, make_receipt)
+        relays = check_relays(message, relays)
+        insert = sqlite_messages.inserter(message, event, make_receipt, relays)
         withdrawn_at = rfc3339(require_aware(event.at, "event.at"))
+        relayed = frozenset(m for members in (relays or {}).values() for m in members)
         return await self._writer.submit(
-            lambda conn: sqlite_relay.recall(conn, message, original, withdrawn_at, insert, whole_tree=whole_tree)
+            lambda conn: sqlite_relay.recall(
+                conn, message, original, withdrawn_at, insert, whole_tree=whole_tree, relayed=relayed
+            )
         )
 
     # -- port release streams in this database (ports.PortStreamStore; gateway/infra/sqlite_ports.py) -------

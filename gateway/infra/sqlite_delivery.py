@@ -13,7 +13,8 @@ Rule 3: ``redrive_op`` touches dead letters only, resets their attempts to 0 and
 Rule 4: ``recipient_states_op`` reads one message's inbox entries with their push state and withdrawal in ONE
         statement (one snapshot); an entry's ``acked_at`` is when it left the inbox (ack, delivery or recall). A
         relay entry (``relays`` row) is reported once for each remote recipient it carries, with its peer.
-Rule 5: a delivered relay keeps the peer gateway's receipt in its ``deliveries`` row (written with the outcome).
+Rule 5: a delivered relay keeps the peer gateway's receipt in its ``deliveries`` row (written with the outcome); a
+        failed one keeps the peer's stable error code (``last_code``) until the next attempt.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ AppendLeaf = Callable[[sqlite3.Connection, bytes], int]
 # The deliveries columns in the order _state_from_row reads them.
 _STATE_SQL = (
     "SELECT d.cursor, d.recipient, i.sender, i.message_id, d.attempts, d.outcome, d.last_status, d.updated_at,"
-    " d.next_attempt_at, d.receipt FROM deliveries d JOIN inbox i ON i.cursor = d.cursor"
+    " d.next_attempt_at, d.receipt, d.last_code FROM deliveries d JOIN inbox i ON i.cursor = d.cursor"
 )
 
 _DEAD_OF_RECIPIENT = " WHERE d.recipient = ? AND d.outcome = 'dead' AND d.cursor > ? ORDER BY d.cursor LIMIT ?"
@@ -69,7 +70,7 @@ def from_micros(value: int) -> datetime:
 
 
 def _state_from_row(row: Sequence[object]) -> DeliveryState:
-    cursor, recipient, sender, message_id, attempts, outcome, last_status, updated_at, next_at, receipt = row
+    cursor, recipient, sender, message_id, attempts, outcome, last_status, updated_at, next_at, receipt, code = row
     return DeliveryState(
         cursor=int(str(cursor)),
         recipient=str(recipient),
@@ -81,6 +82,7 @@ def _state_from_row(row: Sequence[object]) -> DeliveryState:
         updated_at=datetime.fromisoformat(str(updated_at)),
         next_attempt_at=None if next_at is None else from_micros(int(str(next_at))),
         receipt=receipt if isinstance(receipt, bytes) else b"",
+        code="" if code is None else str(code),
     )
 
 
@@ -112,9 +114,10 @@ def record_op(
             conn.execute("UPDATE inbox SET acked_at = ? WHERE cursor = ?", (updated_at, result.cursor))
         conn.execute(
             "INSERT INTO deliveries (cursor, recipient, attempts, outcome, last_status, updated_at, next_attempt_at,"
-            " receipt) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (cursor) DO UPDATE SET attempts = excluded.attempts,"
-            " outcome = excluded.outcome, last_status = excluded.last_status, updated_at = excluded.updated_at,"
-            " next_attempt_at = excluded.next_attempt_at, receipt = excluded.receipt",
+            " receipt, last_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (cursor) DO UPDATE SET"
+            " attempts = excluded.attempts, outcome = excluded.outcome, last_status = excluded.last_status,"
+            " updated_at = excluded.updated_at, next_attempt_at = excluded.next_attempt_at,"
+            " receipt = excluded.receipt, last_code = excluded.last_code",
             (
                 result.cursor,
                 result.recipient,
@@ -124,6 +127,7 @@ def record_op(
                 updated_at,
                 next_at,
                 result.receipt if result.outcome is DeliveryOutcome.DELIVERED and result.receipt else None,
+                result.code[:64] or None,
             ),
         )
         append_leaf(conn, leaf)
@@ -186,7 +190,8 @@ def dead_letter_count(conn: sqlite3.Connection) -> int:
 # One message's inbox entries (the status endpoint): inbox, push state, the recall that withdrew the entry.
 _RECIPIENTS_SQL = (
     "SELECT i.cursor, i.recipient, i.acked_at, d.cursor, d.recipient, i.sender, i.message_id, d.attempts, d.outcome,"
-    " d.last_status, d.updated_at, d.next_attempt_at, d.receipt, w.recall_sender, w.recall_id, r.peer, r.recipients"
+    " d.last_status, d.updated_at, d.next_attempt_at, d.receipt, d.last_code, w.recall_sender, w.recall_id, r.peer,"
+    " r.recipients"
     " FROM inbox i LEFT JOIN deliveries d ON d.cursor = i.cursor LEFT JOIN withdrawals w ON w.cursor = i.cursor"
     " LEFT JOIN relays r ON r.cursor = i.cursor WHERE i.sender = ? AND i.message_id = ? ORDER BY i.cursor"
 )
@@ -199,7 +204,7 @@ def recipient_states_op(sender: str, message_id: str) -> Callable[[sqlite3.Conne
         states: list[RecipientState] = []
         for row in conn.execute(_RECIPIENTS_SQL, (sender, message_id)).fetchall():
             cursor, recipient, acked_at = row[0:3]
-            delivery, (recall_sender, recall_id), (peer, remote) = row[3:13], row[13:15], row[15:17]
+            delivery, (recall_sender, recall_id), (peer, remote) = row[3:14], row[14:16], row[16:18]
             # a relay entry stands for each remote recipient it carries (ports.Store Rule 4)
             names = [str(recipient)] if peer is None else [str(r) for r in json.loads(str(remote))]
             for name in names:

@@ -9,7 +9,9 @@ Rule 2: a forward's link names the ROOT original (a forward of a forward links t
         what ``gateway.core.forwarding.recalled_copies`` lets it (a version-3 row has no parent: a child of the
         root).
 Rule 3: a withdrawn inbox entry is recorded in ``withdrawals`` and marked acknowledged at the recall's time,
-        so neither pull nor push delivery returns it again; the ledger says why (the recall's leaf).
+        so neither pull nor push delivery returns it again; the ledger says why (the recall's leaf). A relay entry
+        (``relays`` row) is an inbox entry too: withdrawn alike, and the remote recipients it carries are no
+        local holders of the copy (``ports.RelayStore`` Rule 3).
 """
 
 from __future__ import annotations
@@ -104,19 +106,27 @@ def recall(
     insert: Insert,
     *,
     whole_tree: bool,
+    relayed: frozenset[str] = frozenset(),
 ) -> Recall:
+    """Rule 3; ``relayed``: the recall's own remote recipients (``insert`` gives them relay entries)."""
     root = root_of(conn, original)
     withdrawn = recalled_copies(root, tree(conn, root), original, message.sender, whole_tree=whole_tree)
     holders: set[str] = set(message.recipients)
     cursors: list[int] = []
     for key in withdrawn:
         recipients = conn.execute("SELECT recipients FROM messages WHERE sender = ? AND message_id = ?", key).fetchone()
-        holders.update(str(r) for r in json.loads(str(recipients[0])))
-        rows = conn.execute("SELECT cursor FROM inbox WHERE sender = ? AND message_id = ?", key).fetchall()
+        rows = conn.execute(
+            "SELECT i.cursor, r.recipients FROM inbox i LEFT JOIN relays r ON r.cursor = i.cursor"
+            " WHERE i.sender = ? AND i.message_id = ?",
+            key,
+        ).fetchall()
+        remote = {str(m) for row in rows if row[1] is not None for m in json.loads(str(row[1]))}
+        holders.update(str(r) for r in json.loads(str(recipients[0])) if str(r) not in remote)
         cursors.extend(int(r[0]) for r in rows)
     holders.discard(message.sender)
     ordered = tuple(sorted(holders))
-    stored = insert(conn, ordered)
+    stored = insert(conn, ordered)  # the recall's remote recipients (its relays) get their peer's relay entry
+    local = tuple(h for h in ordered if h not in relayed)
     conn.executemany(
         "INSERT OR IGNORE INTO withdrawals (cursor, recall_sender, recall_id) VALUES (?, ?, ?)",
         [(cursor, message.sender, message.message_id) for cursor in cursors],
@@ -125,4 +135,4 @@ def recall(
         "UPDATE inbox SET acked_at = ? WHERE cursor = ? AND acked_at IS NULL",
         [(withdrawn_at, cursor) for cursor in cursors],
     )
-    return Recall(stored, ordered, tuple(withdrawn))
+    return Recall(stored, local, tuple(withdrawn))

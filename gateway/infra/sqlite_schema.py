@@ -18,7 +18,7 @@ from pathlib import Path
 
 from gateway.core.errors import Internal, Unavailable
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # A writer waits this long for a lock held by another process (e.g. a backup tool) before failing closed.
 BUSY_TIMEOUT_MS = 5_000
@@ -95,8 +95,14 @@ CREATE TABLE relays (
 ALTER TABLE deliveries ADD COLUMN receipt BLOB;
 """
 
+# Version 7: the stable error code of a relay entry's last failed attempt (the peer's answer; status and
+# dead-letter listings show it). NULL for push entries and for relays the peer answered without one.
+_DDL_V7 = """
+ALTER TABLE deliveries ADD COLUMN last_code TEXT;
+"""
+
 # What each version adds, in order: a file of version v is migrated by running every later step.
-_STEPS = {2: _DDL_V2, 3: _DDL_V3, 4: _DDL_V4, 5: _DDL_V5, 6: _DDL_V6}
+_STEPS = {2: _DDL_V2, 3: _DDL_V3, 4: _DDL_V4, 5: _DDL_V5, 6: _DDL_V6, 7: _DDL_V7}
 
 _DDL = """
 CREATE TABLE schema_version (

@@ -252,7 +252,8 @@ class Recall:
     """What ``RelayStore.recall`` did: the stored recall, who got it, and the copies it withdrew."""
 
     message: StoredMessage
-    holders: tuple[str, ...]  # sorted; every member that holds a withdrawn copy, plus the recall's recipients
+    holders: tuple[str, ...]  # sorted; every local member that holds a withdrawn copy, plus the recall's local
+    # recipients (remote ones are reached through the recall's relay entries: RelayStore Rule 3)
     withdrawn: tuple[tuple[str, str], ...]  # (sender, message_id) of each withdrawn copy, in acceptance order
 
 
@@ -268,14 +269,26 @@ class RelayStore(Store, Protocol):
             it when the recaller sent it; else only the recaller's own forwards below it, and what is
             downstream of those; the whole tree with ``whole_tree``) is withdrawn (never pulled or pushed
             again) and every holder of a withdrawn copy gets one inbox entry for the recall.
+    Rule 3: forwards and recalls cross gateways like plain messages (issue 19; ``Store`` Rule 4): ``relays``
+            names the remote recipients of the forward or recall by peer gateway; they get no inbox entry of
+            their own but one relay entry per peer, in the same atomic step. A withdrawn copy's relay entry is
+            withdrawn like any inbox entry (a message not yet relayed never leaves). The remote recipients a
+            withdrawn copy was relayed to are no local holders: they get no inbox entry for the recall (the
+            recall reaches them only as a relayed recall addressed to them, through ``relays``).
     """
 
     async def accept_forward(
-        self, message: StoredMessage, original: tuple[str, str], event: AuditEvent, make_receipt: ReceiptFactory
+        self,
+        message: StoredMessage,
+        original: tuple[str, str],
+        event: AuditEvent,
+        make_receipt: ReceiptFactory,
+        *,
+        relays: Relays | None = None,
     ) -> StoredMessage:
-        """``accept`` (same atomicity, duplicates, receipt), and record that ``message`` forwards the message
-        ``original`` = (sender, message_id) (its parent, itself a root or a forward), which must have been
-        accepted (else ``NotFound``)."""
+        """``accept`` (same atomicity, duplicates, receipt, ``relays``), and record that ``message`` forwards the
+        message ``original`` = (sender, message_id) (its parent, itself a root or a forward), which must have
+        been accepted (else ``NotFound``)."""
         ...
 
     async def forward_of(self, sender: str, message_id: str) -> tuple[str, str] | None:
@@ -301,13 +314,15 @@ class RelayStore(Store, Protocol):
         make_receipt: ReceiptFactory,
         *,
         whole_tree: bool = False,
+        relays: Relays | None = None,
     ) -> Recall:
         """``accept`` the recall ``message`` of ``original`` and, atomically with it (Rule 2), withdraw every
         inbox entry of the copies it reaches and give each holder one inbox entry for ``message``.
 
         The holders are the recipients of every withdrawn copy, plus ``message.recipients``; the recall's
-        sender gets no entry. ``NotFound`` when ``original`` was never accepted; ``DuplicateConflict`` like
-        ``accept``."""
+        sender gets no entry, nor does a remote recipient (Rule 3): those in ``relays`` get the peer's relay
+        entry instead, the others none. ``NotFound`` when ``original`` was never accepted; ``DuplicateConflict``
+        like ``accept``."""
         ...
 
 
@@ -444,6 +459,7 @@ class DeliveryResult:
     at: datetime
     next_attempt_at: datetime | None = None  # required for RETRY, ignored otherwise
     receipt: bytes = b""  # a relay's DELIVERED: the peer gateway's signed receipt (compact JWS), kept with it
+    code: str = ""  # a relay the peer refused or failed: the stable error code of its answer (e.g. FORBIDDEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,6 +476,7 @@ class DeliveryState:
     updated_at: datetime
     next_attempt_at: datetime | None  # None unless outcome is RETRY
     receipt: bytes = b""  # a delivered relay entry: the peer gateway's signed receipt; else empty
+    code: str = ""  # a relay entry's last attempt: the peer's stable error code ("" when it gave none)
 
     @property
     def peer(self) -> str | None:

@@ -351,6 +351,7 @@ async def test_a_refusal_is_a_dead_letter_at_once_and_a_redrive_relays_it_again(
         await _until(lambda: _is(setup.store, message, Disposition.DEAD))
         [letter] = await setup.store.dead_letters(None, 0, 10)
         assert (letter.recipient, letter.peer, letter.attempts, letter.last_status) == (QUEUE, B_ID, 1, "403")
+        assert letter.code == "FORBIDDEN"  # kept with the state: status and the dead-letter listing show it
         [failed] = await _leaves(setup.store, "delivery_failed")
         assert (failed["outcome"], failed["code"], failed["peer"]) == ("dead", "FORBIDDEN", B_ID)
         # the operator's redrive (REST admin endpoint and CLI `dead-letters` call this service)

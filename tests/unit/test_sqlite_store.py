@@ -42,7 +42,7 @@ from gateway.infra.sqlite import (
     SqliteStore,
 )
 from gateway.infra.sqlite_writer import CHECKPOINT_FRAMES
-from gateway.interfaces.protocols import DeliveryOutcome, DeliveryResult, StoredMessage
+from gateway.interfaces.protocols import DeliveryOutcome, DeliveryResult, StoredMessage, relay_queue
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
@@ -459,9 +459,10 @@ async def test_a_version_3_file_is_migrated_and_its_forwards_withdraw_less_never
     by_c = dataclasses.replace(message(recipients=("CN-GACC",)), sender="US-CBP")
     await store.accept_forward(by_c, (by_b.sender, by_b.message_id), accepted(by_c), receipt)
     await store.close()
-    conn = sqlite3.connect(path)  # back to the version-3 layout: no parent columns, no port tables (v5), no relays (v6)
-    with conn:
+    conn = sqlite3.connect(path)  # back to the version-3 layout: no parent columns, no port tables (v5), no relays
+    with conn:  # (v6), no relay error codes (v7)
         conn.execute("DROP TABLE relays")
+        conn.execute("ALTER TABLE deliveries DROP COLUMN last_code")
         conn.execute("ALTER TABLE deliveries DROP COLUMN receipt")
         conn.execute("ALTER TABLE forwards DROP COLUMN parent_sender")
         conn.execute("ALTER TABLE forwards DROP COLUMN parent_id")
@@ -497,6 +498,7 @@ async def test_a_version_5_file_is_migrated_and_its_delivery_states_read_back(tm
     conn = sqlite3.connect(path)
     with conn:
         conn.execute("DROP TABLE relays")
+        conn.execute("ALTER TABLE deliveries DROP COLUMN last_code")
         conn.execute("ALTER TABLE deliveries DROP COLUMN receipt")
         conn.execute("UPDATE schema_version SET version = 5")
     conn.close()
@@ -509,6 +511,43 @@ async def test_a_version_5_file_is_migrated_and_its_delivery_states_read_back(tm
         relayed = message(recipients=("NL-DOUANE",))
         await store.accept(relayed, accepted(relayed), receipt, relays={"NL-DOUANE": ("NL-DOUANE",)})
         assert [s.peer for s in await store.recipient_states(relayed.sender, relayed.message_id)] == ["NL-DOUANE"]
+    finally:
+        await store.close()
+
+
+async def test_a_version_6_file_is_migrated_and_keeps_a_relays_error_code(tmp_path: Path) -> None:
+    """Schema 7 keeps a failed relay attempt's peer error code (issue 19): a version-6 file's states read back
+    with none, and a failed relay recorded after the migration keeps its code, in dead letters and status."""
+    path = tmp_path / "gw.db"
+    store = await SqliteStore.open(path)
+    old = await store.accept(message(recipients=("PORT-NLRTM",)), accepted(message()), receipt)
+    [due] = await store.due_deliveries("PORT-NLRTM", T0, 10)
+    dead = DeliveryResult("PORT-NLRTM", due.item.cursor, 1, DeliveryOutcome.DEAD, "410", T0)
+    await store.record_delivery(dead, AuditEvent(EventKind.DELIVERY_FAILED, T0, {}))
+    await store.close()
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("ALTER TABLE deliveries DROP COLUMN last_code")
+        conn.execute("UPDATE schema_version SET version = 6")
+    conn.close()
+    store = await SqliteStore.open(path)
+    try:
+        [letter] = await store.dead_letters(None, 0, 10)
+        assert (letter.cursor, letter.code) == (due.item.cursor, "")
+        relayed = message(recipients=("NL-DOUANE",))
+        await store.accept(relayed, accepted(relayed), receipt, relays={"NL-DOUANE": ("NL-DOUANE",)})
+        [relay] = await store.due_deliveries(relay_queue("NL-DOUANE"), T0, 10)
+        refused = DeliveryResult(
+            relay_queue("NL-DOUANE"), relay.item.cursor, 1, DeliveryOutcome.DEAD, "403", T0, code="FORBIDDEN"
+        )
+        await store.record_delivery(refused, AuditEvent(EventKind.DELIVERY_FAILED, T0, {}))
+        assert [(d.peer, d.code) for d in await store.dead_letters(None, 0, 10)] == [
+            (None, ""),
+            ("NL-DOUANE", "FORBIDDEN"),
+        ]
+        [state] = await store.recipient_states(relayed.sender, relayed.message_id)
+        assert state.delivery is not None and (state.peer, state.delivery.code) == ("NL-DOUANE", "FORBIDDEN")
+        assert [s.delivery.code for s in await store.recipient_states(old.sender, old.message_id) if s.delivery] == [""]
     finally:
         await store.close()
 

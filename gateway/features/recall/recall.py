@@ -12,6 +12,11 @@ Rule 3: who may recall is Cedar's decision (``originator-recalls``, ``home-custo
         it (a forwarder recalling its own forward never reaches the root); the whole tree only when the permit
         came from ``home-customs-recalls``.
 Rule 4: every recall logs one line (``recall``): the recall, what it recalls, how many copies it withdrew.
+Rule 5: a recall crosses gateways like any message (issue 19): its recipients served by a peer gateway get that
+        peer's relay entry in the same atomic step (``RelayStore`` Rule 3), and the peer's own recall path withdraws
+        the copies it holds (``originator-recalls`` there). A copy relayed to a peer counts no remote member as a
+        holder here; a recall reaches the peer's members only when it is addressed to them. The peer ledgers its
+        own ``recalled`` events for the copies it withdraws.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import structlog
 
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.errors import Unavailable
-from gateway.interfaces.protocols import ReceiptFactory, RelayStore, Store, StoredMessage
+from gateway.interfaces.protocols import ReceiptFactory, Relays, RelayStore, Store, StoredMessage
 
 log = structlog.get_logger("gateway.features.recall.recall")
 
@@ -45,10 +50,12 @@ async def recall_everywhere(
     make_receipt: ReceiptFactory,
     *,
     whole_tree: bool,
+    relays: Relays | None = None,
 ) -> tuple[StoredMessage, tuple[str, ...]]:
-    """Rule 2: accept the recall ``message`` of ``original``; returns the stored recall and every holder."""
+    """Rule 2: accept the recall ``message`` of ``original``; returns the stored recall and every local holder.
+    Rule 5: ``relays``, the recall's remote recipients by peer gateway."""
     relay = relay_store(store)
-    done = await relay.recall(message, original, event, make_receipt, whole_tree=whole_tree)
+    done = await relay.recall(message, original, event, make_receipt, whole_tree=whole_tree, relays=relays or None)
     stored, withdrawn = done.message, set(done.withdrawn)
     root = await relay.forward_of(*original) or original
     for copy in await relay.copies(*root):

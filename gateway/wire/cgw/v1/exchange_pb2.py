@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x63gw/v1/exchange.proto\x12\x06\x63gw.v1\"2\n\rSubmitRequest\x12\x10\n\x08\x65nvelope\x18\x01 \x01(\t\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\"\xff\x01\n\rMessageStatus\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x12\n\nrecipients\x18\x03 \x03(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x10\n\x08received\x18\x05 \x01(\t\x12\x14\n\x0cledger_index\x18\x06 \x01(\x03\x12\x17\n\x0f\x65vidence_sha256\x18\x07 \x01(\t\x12\x0f\n\x07receipt\x18\x08 \x01(\t\x12\x30\n\x10recipient_states\x18\t \x03(\x0b\x32\x16.cgw.v1.RecipientState\x12$\n\x08\x66orwards\x18\n \x03(\x0b\x32\x12.cgw.v1.ForwardRef\"\x9f\x01\n\x0eRecipientState\x12\x0e\n\x06member\x18\x01 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\x03\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0f\n\x07settled\x18\x04 \x01(\t\x12#\n\x08\x64\x65livery\x18\x05 \x01(\x0b\x32\x11.cgw.v1.PushState\x12(\n\x0cwithdrawn_by\x18\x06 \x01(\x0b\x32\x12.cgw.v1.MessageRef\"j\n\tPushState\x12\x10\n\x08\x61ttempts\x18\x01 \x01(\x03\x12\x0f\n\x07outcome\x18\x02 \x01(\t\x12\x13\n\x0blast_status\x18\x03 \x01(\t\x12\x0f\n\x07updated\x18\x04 \x01(\t\x12\x14\n\x0cnext_attempt\x18\x05 \x01(\t\"0\n\nMessageRef\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\"l\n\nForwardRef\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x12\n\nrecipients\x18\x03 \x03(\t\x12\x10\n\x08received\x18\x04 \x01(\t\x12\x14\n\x0cledger_index\x18\x05 \x01(\x03\"K\n\x0eSubmitResponse\x12&\n\x07message\x18\x01 \x01(\x0b\x32\x15.cgw.v1.MessageStatus\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"-\n\x0cInboxRequest\x12\r\n\x05\x61\x66ter\x18\x01 \x01(\x03\x12\x0e\n\x06\x66ollow\x18\x02 \x01(\x08\"\x82\x01\n\tInboxItem\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\x03\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x12\n\nmessage_id\x18\x03 \x01(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x10\n\x08received\x18\x05 \x01(\t\x12\x10\n\x08\x65nvelope\x18\x06 \x01(\t\x12\x0f\n\x07payload\x18\x07 \x01(\x0c\"\x1d\n\nAckRequest\x12\x0f\n\x07\x63ursors\x18\x01 \x03(\x03\"#\n\x0b\x41\x63kResponse\x12\x14\n\x0c\x61\x63knowledged\x18\x01 \x01(\x03\"6\n\x10GetStatusRequest\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t2\x9d\x02\n\x08\x45xchange\x12\x37\n\x06Submit\x12\x15.cgw.v1.SubmitRequest\x1a\x16.cgw.v1.SubmitResponse\x12\x32\n\x05Inbox\x12\x14.cgw.v1.InboxRequest\x1a\x11.cgw.v1.InboxItem0\x01\x12.\n\x03\x41\x63k\x12\x12.cgw.v1.AckRequest\x1a\x13.cgw.v1.AckResponse\x12<\n\tGetStatus\x12\x18.cgw.v1.GetStatusRequest\x1a\x15.cgw.v1.MessageStatus\x12\x36\n\x05Relay\x12\x15.cgw.v1.SubmitRequest\x1a\x16.cgw.v1.SubmitResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x63gw/v1/exchange.proto\x12\x06\x63gw.v1\"2\n\rSubmitRequest\x12\x10\n\x08\x65nvelope\x18\x01 \x01(\t\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\"\xff\x01\n\rMessageStatus\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x12\n\nrecipients\x18\x03 \x03(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x10\n\x08received\x18\x05 \x01(\t\x12\x14\n\x0cledger_index\x18\x06 \x01(\x03\x12\x17\n\x0f\x65vidence_sha256\x18\x07 \x01(\t\x12\x0f\n\x07receipt\x18\x08 \x01(\t\x12\x30\n\x10recipient_states\x18\t \x03(\x0b\x32\x16.cgw.v1.RecipientState\x12$\n\x08\x66orwards\x18\n \x03(\x0b\x32\x12.cgw.v1.ForwardRef\"\xad\x01\n\x0eRecipientState\x12\x0e\n\x06member\x18\x01 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\x03\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0f\n\x07settled\x18\x04 \x01(\t\x12#\n\x08\x64\x65livery\x18\x05 \x01(\x0b\x32\x11.cgw.v1.PushState\x12(\n\x0cwithdrawn_by\x18\x06 \x01(\x0b\x32\x12.cgw.v1.MessageRef\x12\x0c\n\x04peer\x18\x07 \x01(\t\"\x8e\x01\n\tPushState\x12\x10\n\x08\x61ttempts\x18\x01 \x01(\x03\x12\x0f\n\x07outcome\x18\x02 \x01(\t\x12\x13\n\x0blast_status\x18\x03 \x01(\t\x12\x0f\n\x07updated\x18\x04 \x01(\t\x12\x14\n\x0cnext_attempt\x18\x05 \x01(\t\x12\x11\n\tlast_code\x18\x06 \x01(\t\x12\x0f\n\x07receipt\x18\x07 \x01(\t\"0\n\nMessageRef\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\"l\n\nForwardRef\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x12\n\nrecipients\x18\x03 \x03(\t\x12\x10\n\x08received\x18\x04 \x01(\t\x12\x14\n\x0cledger_index\x18\x05 \x01(\x03\"K\n\x0eSubmitResponse\x12&\n\x07message\x18\x01 \x01(\x0b\x32\x15.cgw.v1.MessageStatus\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"-\n\x0cInboxRequest\x12\r\n\x05\x61\x66ter\x18\x01 \x01(\x03\x12\x0e\n\x06\x66ollow\x18\x02 \x01(\x08\"\x82\x01\n\tInboxItem\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\x03\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x12\n\nmessage_id\x18\x03 \x01(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x10\n\x08received\x18\x05 \x01(\t\x12\x10\n\x08\x65nvelope\x18\x06 \x01(\t\x12\x0f\n\x07payload\x18\x07 \x01(\x0c\"\x1d\n\nAckRequest\x12\x0f\n\x07\x63ursors\x18\x01 \x03(\x03\"#\n\x0b\x41\x63kResponse\x12\x14\n\x0c\x61\x63knowledged\x18\x01 \x01(\x03\"6\n\x10GetStatusRequest\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t2\x9d\x02\n\x08\x45xchange\x12\x37\n\x06Submit\x12\x15.cgw.v1.SubmitRequest\x1a\x16.cgw.v1.SubmitResponse\x12\x32\n\x05Inbox\x12\x14.cgw.v1.InboxRequest\x1a\x11.cgw.v1.InboxItem0\x01\x12.\n\x03\x41\x63k\x12\x12.cgw.v1.AckRequest\x1a\x13.cgw.v1.AckResponse\x12<\n\tGetStatus\x12\x18.cgw.v1.GetStatusRequest\x1a\x15.cgw.v1.MessageStatus\x12\x36\n\x05Relay\x12\x15.cgw.v1.SubmitRequest\x1a\x16.cgw.v1.SubmitResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,25 +36,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MESSAGESTATUS']._serialized_start=86
   _globals['_MESSAGESTATUS']._serialized_end=341
   _globals['_RECIPIENTSTATE']._serialized_start=344
-  _globals['_RECIPIENTSTATE']._serialized_end=503
-  _globals['_PUSHSTATE']._serialized_start=505
-  _globals['_PUSHSTATE']._serialized_end=611
-  _globals['_MESSAGEREF']._serialized_start=613
-  _globals['_MESSAGEREF']._serialized_end=661
-  _globals['_FORWARDREF']._serialized_start=663
-  _globals['_FORWARDREF']._serialized_end=771
-  _globals['_SUBMITRESPONSE']._serialized_start=773
-  _globals['_SUBMITRESPONSE']._serialized_end=848
-  _globals['_INBOXREQUEST']._serialized_start=850
-  _globals['_INBOXREQUEST']._serialized_end=895
-  _globals['_INBOXITEM']._serialized_start=898
-  _globals['_INBOXITEM']._serialized_end=1028
-  _globals['_ACKREQUEST']._serialized_start=1030
-  _globals['_ACKREQUEST']._serialized_end=1059
-  _globals['_ACKRESPONSE']._serialized_start=1061
-  _globals['_ACKRESPONSE']._serialized_end=1096
-  _globals['_GETSTATUSREQUEST']._serialized_start=1098
-  _globals['_GETSTATUSREQUEST']._serialized_end=1152
-  _globals['_EXCHANGE']._serialized_start=1155
-  _globals['_EXCHANGE']._serialized_end=1440
+  _globals['_RECIPIENTSTATE']._serialized_end=517
+  _globals['_PUSHSTATE']._serialized_start=520
+  _globals['_PUSHSTATE']._serialized_end=662
+  _globals['_MESSAGEREF']._serialized_start=664
+  _globals['_MESSAGEREF']._serialized_end=712
+  _globals['_FORWARDREF']._serialized_start=714
+  _globals['_FORWARDREF']._serialized_end=822
+  _globals['_SUBMITRESPONSE']._serialized_start=824
+  _globals['_SUBMITRESPONSE']._serialized_end=899
+  _globals['_INBOXREQUEST']._serialized_start=901
+  _globals['_INBOXREQUEST']._serialized_end=946
+  _globals['_INBOXITEM']._serialized_start=949
+  _globals['_INBOXITEM']._serialized_end=1079
+  _globals['_ACKREQUEST']._serialized_start=1081
+  _globals['_ACKREQUEST']._serialized_end=1110
+  _globals['_ACKRESPONSE']._serialized_start=1112
+  _globals['_ACKRESPONSE']._serialized_end=1147
+  _globals['_GETSTATUSREQUEST']._serialized_start=1149
+  _globals['_GETSTATUSREQUEST']._serialized_end=1203
+  _globals['_EXCHANGE']._serialized_start=1206
+  _globals['_EXCHANGE']._serialized_end=1491
 # @@protoc_insertion_point(module_scope)

@@ -39,34 +39,40 @@ class MessageStatus(_message.Message):
     def __init__(self, message_id: _Optional[str] = ..., sender: _Optional[str] = ..., recipients: _Optional[_Iterable[str]] = ..., type: _Optional[str] = ..., received: _Optional[str] = ..., ledger_index: _Optional[int] = ..., evidence_sha256: _Optional[str] = ..., receipt: _Optional[str] = ..., recipient_states: _Optional[_Iterable[_Union[RecipientState, _Mapping]]] = ..., forwards: _Optional[_Iterable[_Union[ForwardRef, _Mapping]]] = ...) -> None: ...
 
 class RecipientState(_message.Message):
-    __slots__ = ("member", "cursor", "state", "settled", "delivery", "withdrawn_by")
+    __slots__ = ("member", "cursor", "state", "settled", "delivery", "withdrawn_by", "peer")
     MEMBER_FIELD_NUMBER: _ClassVar[int]
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     SETTLED_FIELD_NUMBER: _ClassVar[int]
     DELIVERY_FIELD_NUMBER: _ClassVar[int]
     WITHDRAWN_BY_FIELD_NUMBER: _ClassVar[int]
+    PEER_FIELD_NUMBER: _ClassVar[int]
     member: str
     cursor: int
     state: str
     settled: str
     delivery: PushState
     withdrawn_by: MessageRef
-    def __init__(self, member: _Optional[str] = ..., cursor: _Optional[int] = ..., state: _Optional[str] = ..., settled: _Optional[str] = ..., delivery: _Optional[_Union[PushState, _Mapping]] = ..., withdrawn_by: _Optional[_Union[MessageRef, _Mapping]] = ...) -> None: ...
+    peer: str
+    def __init__(self, member: _Optional[str] = ..., cursor: _Optional[int] = ..., state: _Optional[str] = ..., settled: _Optional[str] = ..., delivery: _Optional[_Union[PushState, _Mapping]] = ..., withdrawn_by: _Optional[_Union[MessageRef, _Mapping]] = ..., peer: _Optional[str] = ...) -> None: ...
 
 class PushState(_message.Message):
-    __slots__ = ("attempts", "outcome", "last_status", "updated", "next_attempt")
+    __slots__ = ("attempts", "outcome", "last_status", "updated", "next_attempt", "last_code", "receipt")
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     LAST_STATUS_FIELD_NUMBER: _ClassVar[int]
     UPDATED_FIELD_NUMBER: _ClassVar[int]
     NEXT_ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    LAST_CODE_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
     attempts: int
     outcome: str
     last_status: str
     updated: str
     next_attempt: str
-    def __init__(self, attempts: _Optional[int] = ..., outcome: _Optional[str] = ..., last_status: _Optional[str] = ..., updated: _Optional[str] = ..., next_attempt: _Optional[str] = ...) -> None: ...
+    last_code: str
+    receipt: str
+    def __init__(self, attempts: _Optional[int] = ..., outcome: _Optional[str] = ..., last_status: _Optional[str] = ..., updated: _Optional[str] = ..., next_attempt: _Optional[str] = ..., last_code: _Optional[str] = ..., receipt: _Optional[str] = ...) -> None: ...
 
 class MessageRef(_message.Message):
     __slots__ = ("sender", "message_id")
