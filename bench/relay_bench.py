@@ -60,6 +60,7 @@ CARRIER = "CARRIER-COSCO"
 POLL_SECONDS = 0.02
 START_TIMEOUT = 30.0
 SAMPLE_RECEIPTS = 20
+LEDGER_PAGE = 1000  # the store's largest range read
 DELIVERED = """
 SELECT count(*) FROM relays JOIN deliveries USING (cursor)
 WHERE relays.peer = ? AND deliveries.outcome = 'delivered' AND length(deliveries.receipt) > 0
@@ -120,7 +121,11 @@ def relayed(database: Path) -> tuple[int, int]:
 async def _ledger(database: Path) -> list[dict[str, Any]]:
     store = await SqliteStore.open(database)
     try:
-        return [json.loads(e.data) for e in await store.ledger_entries(0, await store.ledger_size())]
+        size = await store.ledger_size()
+        entries = []
+        for start in range(0, size, LEDGER_PAGE):
+            entries += await store.ledger_entries(start, min(size, start + LEDGER_PAGE))
+        return [json.loads(e.data) for e in entries]
     finally:
         await store.close()
 
