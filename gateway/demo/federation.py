@@ -276,13 +276,11 @@ def _verify_nl_receipt(scene: Scene, receipt: str, message_id: str, digest: str)
 
 
 def peer_receipt(status: dict[str, Any], peer: str) -> str | None:
-    """B's receipt as a status answer shows it for the recipients relayed to ``peer`` (None: not shown)."""
+    """B's receipt as a status answer shows it (``GET /v1/messages/{from}/{id}``: a remote recipient names its
+    ``peer``, and its relay's ``delivery.receipt`` is the peer's compact JWS once delivered); None: not shown."""
     for recipient in status.get("recipients", []):
-        if recipient.get("peer") != peer:
-            continue
-        delivery = recipient.get("delivery") or {}
-        receipt = recipient.get("receipt") or delivery.get("receipt") or recipient.get("peer_receipt")
-        if isinstance(receipt, str) and receipt:
+        receipt = (recipient.get("delivery") or {}).get("receipt")
+        if recipient.get("peer") == peer and isinstance(receipt, str) and receipt:
             return receipt
     return None
 
