@@ -322,18 +322,31 @@ async def _recall(steps: Steps, scene: Scene) -> None:
 
         async def crossed() -> tuple[bool, str]:
             await _until(lambda: _events(cn, "relay_delivered", recall_id), "the recall relayed")
-            withdrawn = await _until(lambda: _withdrawn(nl, original), "NL-DOUANE's copy withdrawn")
+            withdrawn = await _until(lambda: _withdrawn(nl, original, recall_id), "NL-DOUANE's copy withdrawn")
             async with scene.client(NL, NL) as officer:
                 page = await officer.pull(wait=0)
-            still = [i for i in page["items"] if i["message_id"] == original]
-            return not still, f"NL-DOUANE ledger: recalled {withdrawn}; the officer's inbox no longer holds it"
+            gone = not [i for i in page["items"] if i["message_id"] == original]
+            status = await carrier.status(CARRIER, recall_id)
+            receipt = peer_receipt(status, NL)
+            if receipt is not None:  # NL-DOUANE's receipt for the recall, as the carrier sees it at CN-GACC
+                _verify_nl_receipt(scene, receipt, recall_id, str(status["evidence_sha256"]))
+            seen = "NL's receipt for the recall verified at the carrier" if receipt else "no receipt in status"
+            return gone and receipt is not None, (
+                f"NL-DOUANE ledger: recalled, withdrawn from {withdrawn}; the officer's inbox no longer holds it; "
+                + seen
+            )
 
         await steps.attempt("recall crosses the border", crossed)
 
 
-async def _withdrawn(gateway: Gateway, message_id: str) -> list[str]:
-    events = [e for e in await _ledger(gateway) if e.get("event") == "recalled"]
-    return [str(e.get("message_id")) for e in events if message_id in json.dumps(e)]
+async def _withdrawn(gateway: Gateway, message_id: str, recall_id: str) -> list[str]:
+    """Whom ``gateway``'s ``recalled`` ledger event for ``message_id`` by the recall ``recall_id`` withdrew it from."""
+    for event in await _ledger(gateway):
+        recall = event.get("recall") or {}
+        named = event.get("message_id") == message_id and recall.get("message_id") == recall_id
+        if event.get("event") == "recalled" and named:
+            return list(event.get("withdrawn_from", []))
+    return []
 
 
 async def _cosigned(steps: Steps, scene: Scene) -> None:
