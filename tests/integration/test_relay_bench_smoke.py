@@ -8,8 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "relay_bench.py"
 MESSAGES = 40
+
+pytestmark = pytest.mark.integration  # like the other bench smoke test: two real gateway processes
 
 
 def test_the_relay_bench_relays_every_message_once_and_reports_rates() -> None:
