@@ -18,19 +18,19 @@ from gateway.demo.federation import Steps, peer_receipt
 from gateway.infra.sqlite import SqliteStore
 
 CLI = [sys.executable, "-m", "gateway.app.cli"]
-# Steps that must PASS in every build; the two after them may be SKIP while their features are in flight.
-REQUIRED = [
+STEPS = [
     "CN-GACC's receipt to the carrier",
     "relayed to NL-DOUANE",
     "manifest in NL-DOUANE's inbox at NL",
     "CN-GACC keeps NL's receipt",
+    "NL's receipt at the carrier",
+    "recall crosses the border",
     "CN-GACC checkpoint cosigned by NL-DOUANE",
     "NL-DOUANE checkpoint cosigned by CN-GACC",
     "audit verify CN-GACC --require-cosigners 1",
     "audit verify NL-DOUANE --require-cosigners 1",
 ]
-MAY_SKIP = ["NL's receipt at the carrier", "recall crosses the border"]
-LINE = re.compile(r"^  \[(PASS|FAIL|SKIP)\] (.+?): ", re.MULTILINE)
+LINE = re.compile(r"^  \[(PASS|FAIL)\] (.+?): ", re.MULTILINE)
 
 
 def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -46,11 +46,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.Com
 def test_the_demo_passes_every_step(demo: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
     _, result = demo
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    verdicts = {name: verdict for verdict, name in LINE.findall(result.stdout)}
-    assert sorted(verdicts) == sorted(REQUIRED + MAY_SKIP), verdicts
-    assert {name: verdicts[name] for name in REQUIRED} == dict.fromkeys(REQUIRED, "PASS")
-    assert all(verdicts[name] in ("PASS", "SKIP") for name in MAY_SKIP)
-    assert re.search(r"summary: \d+ passed, 0 failed, \d+ skipped.* -> PASS", result.stdout)
+    verdicts = [(name, verdict) for verdict, name in LINE.findall(result.stdout)]
+    assert verdicts == [(name, "PASS") for name in STEPS], verdicts
+    assert f"summary: {len(STEPS)} passed, 0 failed -> PASS" in result.stdout
 
 
 async def _ledger(database: Path) -> list[dict[str, Any]]:
@@ -68,7 +66,7 @@ def test_each_relayed_manifest_is_once_in_each_ledger(demo: tuple[Path, subproce
     relayed = {e["message_id"]: e for e in cn if e["event"] == "relay_delivered"}
     crossing = [e for e in cn if e["event"] == "accepted" and "NL-DOUANE" in e.get("relay", {})]
     assert {e["message_id"] for e in crossing} == set(relayed)  # every relay entry delivered, nothing else
-    assert sum(e["type"] == "manifest.cargo.v1" for e in crossing) == 2  # (and the recall, once it is relayed)
+    assert sorted(e["type"] for e in crossing) == ["intel.recall.v1", "manifest.cargo.v1", "manifest.cargo.v1"]
     assert all(e["peer"] == "NL-DOUANE" and len(e["receipt_sha256"]) == 64 for e in relayed.values())
     at_nl = [e for e in nl if e["event"] == "accepted" and e["message_id"] in relayed]
     assert sorted(e["message_id"] for e in at_nl) == sorted(relayed)  # each exactly once at NL
@@ -91,10 +89,9 @@ def test_audit_verify_requires_the_peers_cosignature(
     assert "PROOF_INVALID" in two.stderr and "2 required" in two.stderr
 
 
-def test_a_failed_step_fails_the_demo_and_a_skip_does_not(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_failed_step_fails_the_demo(capsys: pytest.CaptureFixture[str]) -> None:
     steps = Steps()
     steps.record("one", True, "fine")
-    steps.skip("two", "not in this build")
     assert steps.ok
 
     async def broken() -> tuple[bool, str]:
