@@ -6,6 +6,7 @@
     customs-gateway crl renew DIR            re-sign the dev CRL (keeps its revocations; --revoke CERTFILE adds one)
     customs-gateway serve --config FILE      run the gateway
     customs-gateway demo [--keep DIR]        run the end-to-end scenario on loopback; exit 0 only if all behaved
+    customs-gateway demo --federation        the same across two gateways (CN-GACC, NL-DOUANE) on loopback
     customs-gateway send ...                 sign a payload file with a member's key and submit it
     customs-gateway audit verify ...         re-check a whole ledger offline (from the store file or over REST)
     customs-gateway checkpoint rotate-key --config FILE   new checkpoint key; the old one stays in checkpoint.keys
@@ -120,6 +121,12 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
 
     demo = commands.add_parser("demo", help="run the end-to-end demo scenario on loopback")
     demo.add_argument("--keep", type=Path, help="keep the federation and data in this directory")
+    demo.add_argument(
+        "--federation",
+        action="store_true",
+        help="two administrations (init --peers 2), two gateways: a manifest relayed across the border, "
+        "receipts both ways, cross-cosigned ledgers",
+    )
 
     send = commands.add_parser("send", help="sign a payload file with a member's key and submit it")
     operatortool.connection_options(send)  # --url, --federation, --as, --token (shared by every client command)
@@ -211,6 +218,10 @@ async def _dispatch(args: argparse.Namespace) -> int:
         await serve(load_settings(args.config))
         return 0
     if args.command == "demo":
+        if args.federation:
+            from gateway.demo.federation import run_federation_demo
+
+            return await run_federation_demo(keep=args.keep)
         from gateway.demo.run import run_demo
 
         return await run_demo(keep=args.keep)

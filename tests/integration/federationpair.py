@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Mapping
-from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ import structlog
 from gateway.app.cli import main as cli_main
 from gateway.app.settings import Settings, load_settings
 from gateway.core.directory import Directory
+from gateway.demo.federation import free_base_port
 from gateway.infra.devpki import create_federation
 from gateway.infra.federationfiles import load_operator_key, read_directory
 
@@ -71,28 +71,11 @@ def build_pair(base: Path, members: Mapping[str, str] | None = None) -> Pair:
     return Pair(ops, fed_a, fed_b)
 
 
-def four_free_ports() -> int:
-    """A base port with it and the next three free on loopback now (``init --peers`` names them in the directory,
-    so the gateways cannot take port 0)."""
-    for _ in range(50):
-        base = free_port()
-        if base > 65532:
-            continue
-        with ExitStack() as stack:
-            try:
-                for port in range(base, base + 4):
-                    stack.enter_context(socket.socket()).bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return base
-    raise RuntimeError("no four consecutive free ports on loopback")
-
-
 def build_peers(base: Path) -> Pair:
     """``customs-gateway init --peers 2``: CN-GACC (cn/) and NL-DOUANE (nl/), each its own CA, members, gateway TLS
     client certificate and ``[federation]`` section, in ONE signed directory (ops/): two gateways that relay to
     each other as they are (``Pair.settings`` keeps their directory ports)."""
     out = base / "peers"
-    assert cli_main(["init", "--peers", "2", "--base-port", str(four_free_ports()), str(out)]) == 0
+    assert cli_main(["init", "--peers", "2", "--base-port", str(free_base_port()), str(out)]) == 0
     structlog.reset_defaults()  # as in build_pair
     return Pair(out / "ops", out / "cn", out / "nl")

@@ -6,10 +6,8 @@ certificate chains to its own CA only (OpenSSL's verdict), and a second ``init -
 from __future__ import annotations
 
 import os
-import socket
 import stat
 import subprocess
-from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from gateway.app.settings import Settings, load_settings
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.cosignature import verify_cosigned
 from gateway.core.directory import Directory
+from gateway.demo.federation import free_base_port
 from gateway.infra.federationfiles import load_operator_key, read_directory
 from gateway.infra.files import load_certificates, load_checkpoint_key, load_registry
 
@@ -34,29 +33,10 @@ ADMINS = {"CN-GACC": "cn", "NL-DOUANE": "nl"}
 SERVED = {"CN-GACC": ["AUDIT-GACC", "CARRIER-COSCO", "CN-GACC"], "NL-DOUANE": ["NL-DOUANE", "PORT-NLRTM"]}
 
 
-def _four_free_ports() -> int:
-    """A base port with it and the next three free on loopback now (the directory names them, so no port 0)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base > 65532:
-            continue
-        with ExitStack() as stack:
-            try:
-                for port in range(base, base + 4):
-                    sock = stack.enter_context(socket.socket())
-                    sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return base
-    raise RuntimeError("no four consecutive free ports on loopback")
-
-
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     out = tmp_path_factory.mktemp("peers") / "dev"
-    base = _four_free_ports()
+    base = free_base_port()
     assert cli_main(["init", "--peers", "2", "--base-port", str(base), str(out)]) == 0
     return out, base
 
