@@ -52,11 +52,19 @@ from gateway.core.policy import Authorizer
 from gateway.delivery.deadletters import DeadLetters
 from gateway.delivery.worker import DeliveryWorker
 from gateway.exchange.faults import CRASH_ENV, CrashPoint
+from gateway.exchange.handlers import Handlers
+from gateway.exchange.inbox import Wakeups
 from gateway.exchange.metrics import Metrics
-from gateway.exchange.pipeline import Pipeline, evidence_digest
+from gateway.exchange.outbox import GatewayOutbox
+from gateway.exchange.pipeline import Pipeline
+from gateway.exchange.recovery import Recovery
 from gateway.exchange.rejections import Rejections
 from gateway.exchange.state import GatewayState, Identity, Trust
+from gateway.features.aeo.handler import AeoHandler
 from gateway.features.aeo.recognition import Recognition
+from gateway.features.edifact.handler import EdifactHandler
+from gateway.features.recall.handler import RecallHandler
+from gateway.features.release.handler import ReleaseHandler
 from gateway.features.release.portstream import PortStreams
 from gateway.infra.aeo_store import open_recognition
 from gateway.infra.backends import describe, open_port_streams, open_store, open_witness_store, policy_board
@@ -114,6 +122,7 @@ class Gateway:
     aeo: Recognition | None = None  # AEO mutual recognition (gateway/features/aeo/recognition.py)
     ports: PortStreams | None = None  # port release synchronisation (gateway/features/release/portstream.py)
     witnessing: Witnessing | None = None  # cross-witnessing with the federation's peers ([federation])
+    recovery: Recovery | None = None  # the one loop replaying the features' effects from the ledger
 
 
 def gateway_issuer(member_id: str) -> str:
@@ -205,22 +214,30 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
     policies: PolicyReloader | None = None
     witnessing: Witnessing | None = None
     try:
+        wakeups = Wakeups()  # the inbox long-polls, woken by the pipeline and by the gateway's own messages
+        outbox = GatewayOutbox(store=store, state=state, clock=clock, wake=wakeups.wake)
         port_store = await open_port_streams(settings, store)
         ports = PortStreams(
             port_store,
-            store=store,
+            outbox=outbox,
             state=state,
             clock=clock,
-            digest=evidence_digest,
             subscriptions=settings.ports.subscriptions,
             push_streams=settings.ports.push_streams,
             crash=CrashPoint.parse(settings.crash_point),
         )
-        await ports.recover(state.require_trust().registry)  # notices and gate-outs a crash kept from the streams
         aeo = open_recognition(settings, state.require_trust().registry, store.record)
-        await aeo.recover(store, state.require_trust().registry)  # status updates a crash kept from the store
+        # The domain features, one registration each (gateway/exchange/handlers.py); hooks run in this order
+        handlers = Handlers()
+        handlers.register(aeo_handler := AeoHandler(aeo))
+        handlers.register(ReleaseHandler(ports, state))
+        handlers.register(RecallHandler(store))
+        translators = {MEDIA_EDIFACT: EdifactTranslator()}
+        handlers.register(EdifactHandler(translators, outbox=outbox, store=store, state=state, clock=clock))
+        recovery = Recovery(store=store, handlers=handlers, registry=lambda: state.require_trust().registry)
+        await recovery.run()  # the effects a crash kept from happening (AEO status updates, port streams)
         if settings.store.backend == "redis":  # other processes accept aeo.status.v1 too: follow the shared ledger
-            aeo.follow(store, lambda: state.require_trust().registry)
+            aeo_handler.follow(recovery)
         metrics = Metrics(MESSAGE_TYPES)
         federation = None if settings.federation is None else Federation.load(settings, settings.federation, clock)
         relays = None if federation is None else federation.relays()  # B's side: the peers that may relay to us
@@ -229,11 +246,10 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             state=state,
             clock=clock,
             document_verifiers={"soap": SoapDocumentVerifier()},
-            aeo=aeo,
             metrics=metrics,
             crash=CrashPoint.parse(settings.crash_point),
-            translators={MEDIA_EDIFACT: EdifactTranslator()},
-            ports=ports,
+            handlers=handlers,
+            wakeups=wakeups,
             routes=None if federation is None else federation.routes,
             peers=relays,
         )
@@ -353,6 +369,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             trust=trust,
             ports=ports,
             witnessing=witnessing,
+            recovery=recovery,
         )
     finally:
         if push is not None:

@@ -37,11 +37,12 @@ def make_receipt(
     gateway: str,
     policy_digest: str,
     signer: CompactSigner,
-    answer: Mapping[str, str] | None = None,
+    claims: Mapping[str, Mapping[str, str]] | None = None,
 ) -> bytes:
-    """``answer``: for a translated filing (EDIFACT), the outcome of the answer it got
-    (gateway/features/edifact/translation.py)."""
-    claims: dict[str, str | int | list[str] | dict[str, str]] = {
+    """``claims``: extra claims a feature adds, each an object under its own name, never one of the claims
+    above (``gateway.exchange.handlers``: ``Handler.receipt_claims``; e.g. ``answer``, the outcome of the
+    answer a translated EDIFACT filing got)."""
+    body: dict[str, str | int | list[str] | dict[str, str]] = {
         "status": "accepted",
         "gateway": gateway,
         "message_id": message_id,
@@ -53,9 +54,11 @@ def make_receipt(
         "ledger_index": leaf_index,
         "policy_digest": policy_digest,
     }
-    if answer is not None:
-        claims["answer"] = dict(answer)
-    return signer.sign(canonical_json(claims)).encode("ascii")
+    for name, value in (claims or {}).items():
+        if name in body:
+            raise ValueError(f"the receipt claim {name!r} is not a feature's to set")
+        body[name] = dict(value)
+    return signer.sign(canonical_json(body)).encode("ascii")
 
 
 def receipt_signer(key: PrivateKey, x5c: Sequence[str]) -> CompactSigner:

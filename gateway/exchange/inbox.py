@@ -3,7 +3,8 @@
 Rule 1: a pull returns unacknowledged items after the caller's cursor, oldest first, at most ``max_pull_items``;
         when there are none it waits (bounded by ``max_wait_seconds``) for a wake-up or a re-poll.
 Rule 2: a forwarded item carries the original message (its signed evidence goes out beside the forward); an
-        enriched item carries the AEO results recorded in its ``accepted`` ledger leaf.
+        item carries the fields of its ``accepted`` ledger leaf that the handlers of its type deliver
+        (``gateway.exchange.handlers``: ``Handler.delivered_fields``; the AEO results of a manifest).
 Rule 3: who may read a status is Cedar's ``read_status`` decision; a denial looks exactly like a missing message.
 Rule 4: a status carries where the message stands with each recipient (``Store.recipient_states``) and the
         forwards of it. The sender, the home administration and auditors see every recipient and forward; any
@@ -17,7 +18,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import structlog
@@ -27,7 +28,6 @@ from gateway.core.errors import LimitExceeded, NotFound
 from gateway.core.model import Caller, Member, MemberKind
 from gateway.core.policyrequests import status_request
 from gateway.exchange.state import GatewayState
-from gateway.features.aeo.recognition import ENRICHED_TYPES, Recognition
 from gateway.interfaces.protocols import Clock, InboxItem, RecipientState, RelayStore, Store, StoredMessage
 
 # A long-poll re-reads the store at least this often: submissions to other processes on a shared store wake no
@@ -50,13 +50,38 @@ def _sees_everything(member: Member, message: StoredMessage) -> bool:
     return member.id == message.sender or member.home or member.kind is MemberKind.AUDITOR
 
 
+class Wakeups:
+    """Per member, the event its long-polls in this process wait on; set when a new item for it is durable."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {}
+
+    def event(self, member_id: str) -> asyncio.Event:
+        event = self._events.get(member_id)
+        if event is None:
+            event = self._events[member_id] = asyncio.Event()
+        return event
+
+    def wake(self, member_id: str) -> None:
+        """A new item for ``member_id`` is durable: wake its long-polls in this process."""
+        self.event(member_id).set()
+
+
 class Inbox:
-    def __init__(self, *, store: Store, state: GatewayState, clock: Clock, aeo: Recognition | None) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        state: GatewayState,
+        clock: Clock,
+        wakeups: Wakeups,
+        delivered: Callable[[str], tuple[str, ...]] = lambda message_type: (),
+    ) -> None:
         self._store = store
         self._state = state
         self._clock = clock
-        self._aeo = aeo
-        self._events: dict[str, asyncio.Event] = {}
+        self._wakeups = wakeups
+        self._delivered = delivered  # Rule 2: the ledger fields delivered with an item of a type
 
     async def _with_originals(self, items: list[InboxItem]) -> list[InboxItem]:
         """A forwarded item carries the original message (its signed evidence goes out beside the forward)."""
@@ -72,15 +97,9 @@ class Inbox:
             out.append(item if original is None else replace(item, forward_of=original))
         return out
 
-    def _event(self, member_id: str) -> asyncio.Event:
-        event = self._events.get(member_id)
-        if event is None:
-            event = self._events[member_id] = asyncio.Event()
-        return event
-
     def wake(self, member_id: str) -> None:
         """A new item for ``member_id`` is durable: wake its long-polls in this process."""
-        self._event(member_id).set()
+        self._wakeups.wake(member_id)
 
     async def pull(self, caller: Caller, *, after: int, limit: int, wait: float) -> list[InboxItem]:
         """Unacknowledged items after ``after``; when none, wait up to ``wait`` seconds for new ones."""
@@ -91,7 +110,7 @@ class Inbox:
         started = time.monotonic()
         deadline = started + wait
         while True:
-            signal = self._event(member_id)
+            signal = self._wakeups.event(member_id)
             signal.clear()
             items = await self._store.pull(member_id, after, limit)
             remaining = deadline - time.monotonic()
@@ -110,17 +129,16 @@ class Inbox:
                 await asyncio.wait_for(signal.wait(), timeout=min(remaining, INBOX_REPOLL_SECONDS))
 
     async def _annotated(self, items: list[InboxItem]) -> list[InboxItem]:
-        """Attach the AEO results recorded in each message's ``accepted`` ledger leaf (they travel with it)."""
-        if self._aeo is None:
-            return items
+        """Attach the delivered fields of each message's ``accepted`` ledger leaf (Rule 2: they travel with it)."""
         out: list[InboxItem] = []
         for item in items:
-            index = item.message.leaf_index
-            if item.message.type in ENRICHED_TYPES and index >= 0:
+            index, fields = item.message.leaf_index, self._delivered(item.message.type)
+            if fields and index >= 0:
                 entries = await self._store.ledger_entries(index, index + 1)
-                aeo = json.loads(entries[0].data).get("aeo") if entries else None
-                if aeo:
-                    out.append(replace(item, annotations={"aeo": aeo}))
+                leaf = json.loads(entries[0].data) if entries else {}
+                found = {name: leaf[name] for name in fields if leaf.get(name)}
+                if found:
+                    out.append(replace(item, annotations=found))
                     continue
             out.append(item)
         return out

@@ -1,17 +1,28 @@
 """The ONE pipeline every adapter feeds: REST, SOAP and gRPC only translate wire formats to ``Inbound``.
 
-Order (DESIGN.md), each step producing the stronger type the next step requires::
+The numbered steps of a submission (DESIGN.md), the same for every message type, each producing the stronger
+type the next step requires; the domain features add their own work at the steps marked (h), through the
+handlers registered for the message's type and media (``gateway.exchange.handlers``: the hooks in brackets)::
 
-    Credentials --authenticate--> Caller
-    Inbound     --verify-------->  VerifiedEnvelope      (chain, CRL, signer == from == caller, digest, window)
-                                                         JWS via envelope.verify_envelope; a SignedDocument (SOAP
-                                                         WS-Security) via the adapter kind's DocumentVerifier, then
-                                                         envelope.verify_signed_claims: the same checks after it
-                --replay-------->  duplicate? -> the original receipt; same id, other bytes -> DUPLICATE_CONFLICT
-                --validate------>  ValidatedPayload      (schema + identifiers with field paths)
-                --authorize----->  Permit                (Cedar, deny by default, policy ids + digest)
-                --persist------->  StoredMessage         (message + inbox rows + ledger leaf + receipt, one
-                                                          durable transaction) -> receipt to the sender
+    1. authenticate   Credentials -> Caller
+    2. verify         Inbound -> VerifiedEnvelope   (chain, CRL, signer == from == caller, digest, window)
+                      JWS via envelope.verify_envelope; a SignedDocument (SOAP WS-Security) via the adapter
+                      kind's DocumentVerifier, then envelope.verify_signed_claims: the same checks after it
+    3. replay         duplicate? -> the original receipt; same id, other bytes -> DUPLICATE_CONFLICT
+    4. begin      (h) each applicable handler makes its state for this submission      [begin]
+    5. validate   (h) -> ValidatedPayload (schema + identifiers with field paths); a foreign payload
+                      is translated first by the handler owning its media             [translate]
+    6. authorize  (h) -> Permit (Cedar ``submit`` and ``receive``, deny by default, policy ids + digest),
+                      the handlers adding to the request's context                     [policy_context]
+    7. check      (h) the handlers' pure checks of what Cedar allowed                   [check]
+    8. persist    (h) -> StoredMessage (message + inbox rows + ledger leaf + receipt, one durable
+                      transaction); the ledger event and the receipt carry the handlers'
+                      fields and claims; a handler may own the write                   [ledger_fields,
+                                                                                         receipt_claims,
+                                                                                         persistence]
+    9. effects    (h) after the commit, each handler's idempotent effect (replayed after a crash by
+                      gateway.exchange.recovery); the recipients' long-polls wake     [after_commit]
+       -> receipt to the sender. A refusal at any step after 4 reaches every handler   [refused]
 
 A relayed submission (``relay``, issue 19) takes the same steps with another authentication and trust source
 (``gateway/core/peertrust.py``): the peer gateway's TLS certificate instead of a member's, the sender's chain to
@@ -30,10 +41,9 @@ Rule 3: errors are ``GatewayError`` subclasses only; anything else is a bug and 
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -52,9 +62,9 @@ from gateway.core.errors import (
     NotFound,
     Overloaded,
 )
-from gateway.core.forwarding import check_forward, lane_of, recall_reaches_root, stored_header
+from gateway.core.forwarding import check_forward, lane_of, stored_header
 from gateway.core.model import Caller, Header, Member
-from gateway.core.payloads import ValidatedPayload
+from gateway.core.payloads import ValidatedPayload, validate_payload
 from gateway.core.peertrust import PeerTrust, RelayingPeer
 from gateway.core.policy import MAX_CACHED_DECISIONS, Decision
 from gateway.core.policyrequests import (
@@ -69,16 +79,24 @@ from gateway.core.policyrequests import (
 from gateway.core.receipt import make_receipt
 from gateway.exchange.access import Credentials, IssuedToken, authenticate_caller, issue_token
 from gateway.exchange.deferredaudit import DeferredAudit
+from gateway.exchange.evidence import evidence_digest
 from gateway.exchange.faults import NO_CRASH, CrashPoint
-from gateway.exchange.inbox import Inbox, MessageStatus
+from gateway.exchange.handlers import (
+    EMPTY_HOOKS,
+    Accepted,
+    Handler,
+    Handlers,
+    Hooks,
+    Persistence,
+    PolicyValue,
+    Submission,
+    Write,
+)
+from gateway.exchange.inbox import Inbox, MessageStatus, Wakeups
 from gateway.exchange.metrics import Metrics
 from gateway.exchange.rejections import Rejections
 from gateway.exchange.stages import Stage
 from gateway.exchange.state import GatewayState
-from gateway.features.aeo.recognition import STATUS_TYPE, Recognition, update_records
-from gateway.features.edifact.translation import Answers, Translators
-from gateway.features.recall.recall import recall_everywhere, recall_record, relay_store
-from gateway.features.release.portstream import PortStreams
 from gateway.interfaces.protocols import (
     Clock,
     DocumentVerifier,
@@ -87,7 +105,10 @@ from gateway.interfaces.protocols import (
     Relays,
     Store,
     StoredMessage,
+    relay_store,
 )
+
+__all__ = ["Inbound", "Outcome", "Permit", "Pipeline", "SignedDocument", "evidence_digest"]
 
 log = structlog.get_logger("gateway.exchange")
 
@@ -135,12 +156,26 @@ class Outcome:
         return self.message.receipt.decode("ascii")
 
 
-def evidence_digest(jws: str, payload: bytes) -> str:
-    """Identifies "the same bytes" of a submission (signed header and payload) for duplicate detection."""
-    h = hashlib.sha256(jws.encode("ascii", "replace"))
-    h.update(b".")
-    h.update(payload)
-    return h.hexdigest()
+@dataclass(slots=True)
+class _Handling:
+    """The handlers of one submission and their states (step 4), for the steps after it and for a refusal."""
+
+    hooks: Hooks = EMPTY_HOOKS
+    submission: Submission | None = None
+    states: dict[Handler[Any], Any] = field(default_factory=dict)
+
+    def begin(self, submission: Submission, hooks: Hooks) -> None:
+        self.hooks, self.submission = hooks, submission
+        self.states = {h: h.begin(submission) for h in hooks.handlers}
+
+    async def refused(self, error: GatewayError) -> None:
+        if self.submission is not None:
+            for handler in self.hooks.refused:
+                await handler.refused(self.submission, self.states[handler], error)
+
+
+def _validate_as_sent(header: Header, payload: bytes) -> ValidatedPayload:
+    return validate_payload(header.type, header.payload.media, payload, schema=header.payload.schema)
 
 
 class Pipeline:
@@ -153,9 +188,8 @@ class Pipeline:
         metrics: Metrics | None = None,
         crash: CrashPoint = NO_CRASH,
         document_verifiers: Mapping[str, DocumentVerifier] | None = None,
-        aeo: Recognition | None = None,
-        translators: Translators | None = None,
-        ports: PortStreams | None = None,
+        handlers: Handlers | None = None,
+        wakeups: Wakeups | None = None,
         routes: Callable[[Sequence[str]], Relays] | None = None,
         peers: Callable[[], PeerTrust] | None = None,
     ) -> None:
@@ -164,7 +198,7 @@ class Pipeline:
         # Unavailable once the directory expired). None: a relay is NOT_FOUND.
         self._peers = peers
         # Gateway-to-gateway relay (issue 19): the remote recipients by peer gateway (Directory.routes); the store
-        # gives them one relay entry per peer instead of inbox entries (ports.Store Rule 4)
+        # gives them one relay entry per peer instead of inbox entries (gateway.interfaces.protocols: Store Rule 4)
         self._routes = routes
         limits = state.limits
         # Rule 2: the one recorder of rejections (also used by the admin services: policy reload, dead letters)
@@ -177,18 +211,14 @@ class Pipeline:
             max_keys=limits.rejected_summary_keys,
             deferred=self.deferred_audit,
         )
-        self._inbox = Inbox(store=store, state=state, clock=clock, aeo=aeo)
-        # Port release synchronisation (gateway/features/release/portstream.py): release notices and gate-outs after the
-        # accept
-        self._ports = ports
-        if ports is not None:
-            ports.notify = self._inbox.wake
-        # Translated payload media (EDIFACT): translate before validation, answer the sender
-        # (gateway/features/edifact/translation.py)
-        self._answers = Answers(translators or {}, store=store, state=state, clock=clock, digest=evidence_digest)
-        self._answers.notify = self._inbox.wake
-        self._aeo = (
-            aeo  # AEO mutual recognition (gateway/features/aeo/recognition.py): enrichment and aeo.status.v1 updates
+        # The features' hooks (gateway/exchange/handlers.py), registered by the composition root
+        self.handlers = Handlers() if handlers is None else handlers
+        self._inbox = Inbox(
+            store=store,
+            state=state,
+            clock=clock,
+            wakeups=Wakeups() if wakeups is None else wakeups,
+            delivered=self.handlers.delivered_fields,
         )
         self._document_verifiers = dict(document_verifiers or {})
         self._state = state
@@ -201,6 +231,8 @@ class Pipeline:
         self._allowed: dict[tuple[object, ...], Decision] = {}
         self._allowed_under: tuple[object, object] | None = None
         self._verification = Stage(self._verify_jws)
+        # Untranslated payloads (JSON, protobuf) are validated as a stage (gateway/exchange/stages.py)
+        self._validation = Stage(_validate_as_sent)
 
     # -- authentication ---------------------------------------------------------------------------------
 
@@ -237,10 +269,16 @@ class Pipeline:
 
     async def submit(self, inbound: Inbound) -> Outcome:
         context: dict[str, Any] = {"adapter": inbound.adapter}
-        return await self._guarded("submit", inbound, context, self._submit(inbound, context))
+        handling = _Handling()
+        return await self._guarded("submit", inbound, context, self._submit(inbound, context, handling), handling)
 
     async def _guarded(
-        self, action: str, inbound: Inbound, context: dict[str, Any], work: Coroutine[Any, Any, Outcome]
+        self,
+        action: str,
+        inbound: Inbound,
+        context: dict[str, Any],
+        work: Coroutine[Any, Any, Outcome],
+        handling: _Handling | None = None,
     ) -> Outcome:
         """Run one submission (``submit`` or ``forward``): bounded in flight, every refusal audited and logged
         once on the canonical exchange line, anything not a ``GatewayError`` reported as INTERNAL (Rule 2, 3)."""
@@ -253,7 +291,8 @@ class Pipeline:
             outcome = await work
         except GatewayError as exc:
             await self._reject(exc, inbound=inbound, action=action, fields=context)
-            await self._answers.refused(context.get("answer"), exc)
+            if handling is not None:
+                await handling.refused(exc)
             failed = {"detail": exc.detail[:300]} | ({"field": exc.field} if exc.field else {})
             self._log_exchange(context | failed, "rejected", exc.code, started)
             self._observe(context, "rejected", exc.code, started)
@@ -266,7 +305,6 @@ class Pipeline:
             raise err from exc
         finally:
             self._inflight -= 1
-            self._answers.forget(context.get("answer"))
         self._log_exchange(context, "duplicate" if outcome.duplicate else "accepted", "OK", started)
         self._observe(context, "duplicate" if outcome.duplicate else "accepted", "OK", started)
         return outcome
@@ -282,42 +320,42 @@ class Pipeline:
     async def relay(self, inbound: Inbound) -> Outcome:
         """A submission relayed by a peer gateway: ``submit`` with the peer's authentication and trust source."""
         context: dict[str, Any] = {"adapter": inbound.adapter}
-        return await self._guarded("relay", inbound, context, self._submit(inbound, context, relayed=True))
+        handling = _Handling()
+        work = self._submit(inbound, context, handling, relayed=True)
+        return await self._guarded("relay", inbound, context, work, handling)
 
-    async def _submit(self, inbound: Inbound, context: dict[str, Any], *, relayed: bool = False) -> Outcome:
+    async def _submit(
+        self, inbound: Inbound, context: dict[str, Any], handling: _Handling, *, relayed: bool = False
+    ) -> Outcome:
         relay: RelayingPeer | None = None
-        if relayed:
+        if relayed:  # 1 and 2 for a relay
             relay, caller, verified, now = self._verify_relayed(inbound, context)
         else:
-            caller = await self._authenticate(inbound.credentials)
+            caller = await self._authenticate(inbound.credentials)  # 1
             context["caller"] = caller.member.id
             now = self._clock.now()
-            if inbound.document is not None:
+            if inbound.document is not None:  # 2
                 verified = self._verify_document(inbound.adapter, inbound.document, caller, now)
             else:  # as a stage: every envelope of this loop iteration, back to back (gateway/exchange/stages.py)
                 verified = await self._verification.run(inbound.unverified_jws, inbound.payload, caller, now)
         header = verified.header
         context.update(message_id=header.id, sender=header.sender, type=header.type)
         digest = evidence_digest(verified.jws, verified.payload)
-        existing = await self._store.find_message(header.sender, header.id)
+        existing = await self._store.find_message(header.sender, header.id)  # 3
         if existing is not None:
             return self._duplicate(existing, digest)
-        validated = await self._answers.validate(verified, digest, context)
-        enrichment = None
-        if self._aeo is not None:
-            await self._aeo.refresh()
-            enrichment = self._aeo.enrich(validated, now)
-        lanes = enrichment.lane_names() if enrichment else ()
-        permit = self._authorize(caller, verified, validated, context, lanes, relay=relay)
-        self._check_ports(header, caller, verified.payload)  # DO_NOT_LOAD reaches a carrier; gate-out rules
-        aeo_updates = (
-            self._aeo.status_updates(
-                caller.member, header.to, header.payload.media, verified.payload, f"message:{header.sender}/{header.id}"
-            )
-            if self._aeo is not None and header.type == STATUS_TYPE
-            else ()
-        )
-        message = StoredMessage(
+        hooks = self.handlers.hooks(header.type, header.payload.media)  # 4
+        work = Submission(inbound.adapter, caller, verified, digest, now)
+        handling.begin(work, hooks)
+        states = handling.states
+        validated = await self._validate(work, hooks, states)  # 5
+        extra: dict[str, PolicyValue] = {}  # 6
+        for handler in hooks.policy_context:
+            extra.update(await handler.policy_context(work, states[handler], validated))
+        permit = self._authorize(caller, verified, validated, context, extra, relay=relay)
+        for handler in hooks.check:  # 7
+            handler.check(work, states[handler], validated)
+        message = StoredMessage(  # 8
             sender=header.sender,
             message_id=header.id,
             type=header.type,
@@ -327,51 +365,18 @@ class Pipeline:
             digest=digest,
             received_at=now,
         )
-        relays = self._routes(header.to) if self._routes is not None else {}
-        event = self._accepted_event(
-            inbound.adapter,
-            caller,
-            verified,
-            digest=digest,
-            decision=permit.decision,
-            now=now,
-            extra=({"aeo": enrichment.record()} if enrichment else {})
-            | ({"aeo_status": update_records(aeo_updates)} if aeo_updates else {})
-            | (recall_record(validated.recalled) if validated.recalled else {})
-            | ({"relay": {peer: list(members) for peer, members in sorted(relays.items())}} if relays else {})
-            | (_relayed_record(relay) if relay else {}),
-        )
-        receipt = self._receipt_factory(message, permit.decision.digest, self._answers.claim(context.get("answer")))
-        if (
-            validated.recalled is not None
-        ):  # intel.recall.v1: withdraw what it reaches (gateway/features/recall/recall.py)
-            recalled = validated.recalled
-            whole_tree = recall_reaches_root(permit.decision.policy_ids)
-
-            async def persist() -> StoredMessage:
-                stored, holders = await recall_everywhere(
-                    self._store, message, recalled, event, receipt, whole_tree=whole_tree, relays=relays
-                )
-                for holder in holders:
-                    self._inbox.wake(holder)
-                return stored
-
-        else:
-
-            async def persist() -> StoredMessage:
-                return await self._store.accept(message, event, receipt, relays=relays or None)
-
-        stored_or_duplicate = await self._persist(persist, header, digest)
+        write = self._write(work, hooks, states, validated=validated, permit=permit, message=message, relay=relay)
+        stored_or_duplicate = await self._persist(write, header, digest)
         if isinstance(stored_or_duplicate, Outcome):
             return stored_or_duplicate
         stored = stored_or_duplicate
         self._crash.hit("after-persist")  # crash-safety tests: durable, but no receipt sent yet
-        if self._aeo is not None:
-            await self._aeo.apply(aeo_updates, (header.sender, header.id))  # the next check sees it
-        await self._port_accepted(stored, header.payload.media, caller)  # the port's release stream
+        if hooks.after_commit:  # 9
+            accepted = Accepted(stored, header.payload.media, caller.member)
+            for handler in hooks.after_commit:
+                await handler.after_commit(accepted, states[handler])
         for recipient in header.to:
             self._inbox.wake(recipient)
-        await self._answers.accepted(context.get("answer"))
         return Outcome(message=stored, duplicate=False)
 
     def _verify_relayed(
@@ -402,6 +407,71 @@ class Pipeline:
         peers.check_route(relay, verified.header, trust.registry)
         caller = Caller(member=verified.signer, method="relay", cert_fingerprint=relay.cert_fingerprint)
         return relay, caller, verified, now
+
+    def _write(
+        self,
+        work: Submission,
+        hooks: Hooks,
+        states: Mapping[Handler[Any], Any],
+        *,
+        validated: ValidatedPayload,
+        permit: Permit,
+        message: StoredMessage,
+        relay: RelayingPeer | None,
+    ) -> Callable[[], Awaitable[StoredMessage]]:
+        """Step 8: the ledger event and receipt with the handlers' fields and claims, and the durable write
+        (the handler's own strategy, else ``Store.accept`` with the relay entries of remote recipients)."""
+        header = work.envelope.header
+        strategy: Persistence | None = None
+        for handler in hooks.persistence:
+            if (strategy := handler.persistence(work, states[handler], validated)) is not None:
+                break
+        relays = self._routes(header.to) if self._routes is not None else {}
+        fields: dict[str, Any] = {}
+        for handler in hooks.ledger_fields:
+            fields.update(handler.ledger_fields(work, states[handler], validated))
+        if relays:
+            fields["relay"] = {peer: list(members) for peer, members in sorted(relays.items())}
+        if relay is not None:
+            fields.update(_relayed_record(relay))
+        decision = permit.decision
+        event = self._accepted_event(
+            work.adapter,
+            work.caller,
+            work.envelope,
+            digest=work.digest,
+            decision=decision,
+            now=work.received_at,
+            extra=fields,
+        )
+        claims: dict[str, Mapping[str, str]] = {}
+        for handler in hooks.receipt_claims:
+            claims.update(handler.receipt_claims(work, states[handler]))
+        receipt = self._receipt_factory(message, decision.digest, claims)
+        if strategy is None:
+
+            async def accept() -> StoredMessage:
+                return await self._store.accept(message, event, receipt, relays=relays or None)
+
+            return accept
+
+        write, own = Write(message, event, receipt, decision, relays or None), strategy
+
+        async def persist() -> StoredMessage:
+            done = await own(write)
+            for member_id in done.woken:
+                self._inbox.wake(member_id)
+            return done.message
+
+        return persist
+
+    async def _validate(self, work: Submission, hooks: Hooks, states: Mapping[Handler[Any], Any]) -> ValidatedPayload:
+        """Step 5: the first handler that translates the payload's media, else the schema as sent (a stage)."""
+        for handler in hooks.translate:
+            validated = await handler.translate(work, states[handler])
+            if validated is not None:
+                return validated
+        return await self._validation.run(work.envelope.header, work.envelope.payload)
 
     def _verify_jws(self, unverified_jws: str, payload: bytes, caller: Caller, now: datetime) -> VerifiedEnvelope:
         trust = self._state.require_trust()
@@ -450,7 +520,7 @@ class Pipeline:
         return AuditEvent(EventKind.ACCEPTED, now, fields)
 
     def _receipt_factory(
-        self, message: StoredMessage, policy_digest: str, answer: Mapping[str, str] | None
+        self, message: StoredMessage, policy_digest: str, claims: Mapping[str, Mapping[str, str]] | None
     ) -> ReceiptFactory:
         """Signs the receipt inside the store's durable write, once the ledger index is known (receipt.py)."""
         signer = self._state.receipt_signer
@@ -467,7 +537,7 @@ class Pipeline:
                 gateway=self._state.member_id,
                 policy_digest=policy_digest,
                 signer=signer,
-                answer=answer,
+                claims=claims,
             )
 
         return receipt
@@ -484,14 +554,6 @@ class Pipeline:
             if raced is None:
                 raise
             return self._duplicate(raced, digest)
-
-    def _check_ports(self, header: Header, caller: Caller, payload: bytes) -> None:
-        if self._ports is not None:
-            self._ports.check(header, caller.member, payload, self._state.require_trust().registry)
-
-    async def _port_accepted(self, stored: StoredMessage, media: str, caller: Caller) -> None:
-        if self._ports is not None:
-            await self._ports.accepted(stored, media, caller.member)
 
     def _verify_document(self, adapter: str, document: SignedDocument, caller: Caller, now: Any) -> VerifiedEnvelope:
         """The verify step for document-signed submissions: the adapter kind's verifier, then the envelope rules."""
@@ -536,20 +598,20 @@ class Pipeline:
         verified: VerifiedEnvelope,
         validated: ValidatedPayload,
         context: dict[str, Any],
-        aeo_lanes: Sequence[str] = (),
+        extra: Mapping[str, PolicyValue],
         *,
         relay: RelayingPeer | None = None,
     ) -> Permit:
+        """Step 6; ``extra``: what the handlers add to the ``submit`` request's Cedar context."""
         trust = self._state.require_trust()
         header = verified.header
         lane = lane_of(validated)
-        original_sender = validated.recalled[0] if validated.recalled else ""
         under = (self._state.require_authorizer(), trust.registry)
         if self._allowed_under is None or any(a is not b for a, b in zip(under, self._allowed_under, strict=True)):
             self._allowed, self._allowed_under = {}, under  # another policy set or registry: decide afresh
         relayed_by = relay.gateway if relay else None  # the directory's entry: its members are part of the decision
         key: tuple[object, ...] = (caller.member.id, header.type, header.program, header.tlp, header.to, lane)
-        key += (original_sender, relayed_by, *aeo_lanes)
+        key += (relayed_by, *extra.items())
         decision = self._allowed.get(key)
         if decision is not None:  # the same requests as an earlier submission, both allowed then
             context["policy"] = list(decision.policy_ids)
@@ -559,16 +621,12 @@ class Pipeline:
         relayed: Decision | None = None
         if relay is not None:  # the peer may relay this sender's message to these recipients (Cgw::PeerGateway)
             relayed = self._decide_relay(relay, caller.member, verified.header, recipients, context)
-        request = submit_request(
-            caller.member,
-            header.type,
-            header.program,
-            header.tlp.value,
-            recipients,
-            aeo_lanes=aeo_lanes,
-            lane=lane,
-            original_sender=original_sender,
-        )
+        request = submit_request(caller.member, header.type, header.program, header.tlp.value, recipients, lane=lane)
+        if extra:
+            added = {name: list(value) if isinstance(value, tuple) else value for name, value in extra.items()}
+            request = AccessRequest(
+                request.principal, request.action, request.resource_type, {**request.context, **added}
+            )
         decision = self._decide(request, context)
         self._check_receivers(verified, caller.member, recipients, context)
         if relayed is not None:  # both decided: the ledger names the policies of both
@@ -661,7 +719,7 @@ class Pipeline:
         existing = await self._store.find_message(header.sender, header.id)
         if existing is not None:
             return self._duplicate(existing, digest)
-        validated = await self._answers.validate_unanswered(header, original.payload)
+        validated = await self._validate_forward(inbound.adapter, caller, verified, digest, now)
         recipients = [trust.registry.members[r] for r in header.to]
         relays = self._routes(header.to) if self._routes is not None else {}  # relayed as the forward (issue 19)
         request = forward_request(
@@ -710,6 +768,16 @@ class Pipeline:
         for recipient in header.to:
             self._inbox.wake(recipient)
         return Outcome(message=stored, duplicate=False)
+
+    async def _validate_forward(
+        self, adapter: str, caller: Caller, verified: VerifiedEnvelope, digest: str, now: datetime
+    ) -> ValidatedPayload:
+        """Step 5 for a forward of stored evidence: translated like a submission, and nothing else of the
+        handlers runs (a forward gets no answer, no enrichment, no effect)."""
+        hooks = self.handlers.hooks(verified.header.type, verified.header.payload.media)
+        work = Submission(adapter, caller, verified, digest, now)
+        states = {h: h.begin(work) for h in hooks.translate}
+        return await self._validate(work, hooks, states)
 
     # -- inbox (gateway/exchange/inbox.py) ----------------------------------------------------------------------
 

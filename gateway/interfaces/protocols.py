@@ -20,7 +20,7 @@ from typing import Protocol, runtime_checkable
 from gateway.core.audit import AuditEvent
 from gateway.core.directory import PeerGateway
 from gateway.core.envelope import SignedClaims
-from gateway.core.errors import Internal
+from gateway.core.errors import Internal, Unavailable
 from gateway.core.model import ChainValidator, Endpoint, Header, Member
 from gateway.core.release import Plan, PortNotice, Standing
 from gateway.core.witness import Cosigned
@@ -324,6 +324,14 @@ class RelayStore(Store, Protocol):
         entry instead, the others none. ``NotFound`` when ``original`` was never accepted; ``DuplicateConflict``
         like ``accept``."""
         ...
+
+
+def relay_store(store: Store) -> RelayStore:
+    """Forwards and recalls need a :class:`RelayStore`; on any other backend both are refused with
+    ``Unavailable`` (fail closed) rather than half-done."""
+    if not isinstance(store, RelayStore):
+        raise Unavailable(f"the {type(store).__name__} backend does not keep forwards and recalls")
+    return store
 
 
 class PolicyBoard(Protocol):

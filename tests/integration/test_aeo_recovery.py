@@ -41,7 +41,7 @@ async def test_a_lost_status_update_is_recovered_at_start_up(federation: Path, t
     async with running_gateway(settings) as gateway:
         async with GatewayClient(gateway.url, MemberCredentials.from_federation(federation, "CN-GACC")) as gacc:
             result = await gacc.aeo_recognition(SUSPENDABLE_EORI)
-        assert gateway.aeo is not None
+        assert gateway.recovery is not None
         # once only
-        assert await gateway.aeo.recover(gateway.store, gateway.state.require_trust().registry) == 0
+        assert (await gateway.recovery.run())["aeo"] == 0
     assert result["reasons"] == ["suspended"]

@@ -12,8 +12,9 @@ Rule 4: a reload noticed from the store is itself recorded in the ledger (``admi
 Rule 5: what is recorded with an accepted message is bounded (:data:`MAX_RECORDED_PARTIES`,
         :data:`MAX_LANE_TEXT`): the counts always, lane lists and party detail up to the bounds.
 Rule 6: an accepted ``aeo.status.v1`` is never lost between the durable accept and ``apply``: the store marks
-        each applied message, and ``recover`` re-applies, at start-up, every one the ledger names that is not.
-Rule 7: with several gateway processes on one shared message store (``follow``), each refresh does the same
+        each applied message, and the recovery loop (``gateway.exchange.recovery``, through
+        ``gateway.features.aeo.handler``) re-applies, at start-up, every one the ledger names that is not.
+Rule 7: with several gateway processes on one shared message store (``follow``), each refresh runs that loop
         for the ledger's new entries, so an update accepted by another process applies here within a second.
 Rule 8: an enrichment is a function of the index, the day and the parties (role, identifiers, position): the
         same filing parties on the same day get the same :class:`Enrichment` object, and its ``record`` is
@@ -24,7 +25,6 @@ Rule 8: an enrichment is a function of the index, the day and the parties (role,
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,10 +49,9 @@ from gateway.core.aeo import (
 )
 from gateway.core.aeolist import infer_operator, parse_admin, parse_status_message
 from gateway.core.audit import AuditEvent, EventKind
-from gateway.core.errors import BadRequest, Forbidden, GatewayError
-from gateway.core.model import Member, MemberKind, Registry
-from gateway.core.payloads import MEDIA_JSON, MEDIA_PROTOBUF, PartyRef, ValidatedPayload
-from gateway.interfaces.protocols import Store
+from gateway.core.errors import BadRequest, Forbidden
+from gateway.core.model import Member, MemberKind
+from gateway.core.payloads import PartyRef, ValidatedPayload
 
 log = structlog.get_logger("gateway.aeo")
 
@@ -65,8 +64,6 @@ LOOKUP_KINDS = frozenset({MemberKind.CUSTOMS, MemberKind.AUDITOR})
 # at most this many characters; the counts are always complete and ``truncated`` says when detail was cut.
 MAX_RECORDED_PARTIES = 64
 MAX_LANE_TEXT = 4096
-# Ledger entries read per page while recovering (one page is at most this many canonical events in memory).
-RECOVERY_PAGE = 1000
 # How often the store is asked whether another process (a CLI import) changed it: a cheap PRAGMA, but not per
 # check; an import becomes visible within this many seconds.
 REFRESH_SECONDS = 1.0
@@ -74,6 +71,8 @@ REFRESH_SECONDS = 1.0
 MAX_REMEMBERED_ENRICHMENTS = 4096
 
 Recorder = Callable[[AuditEvent], Awaitable[int]]
+# Applies the status updates other gateway processes accepted (Rule 7); returns how many messages it applied.
+Follower = Callable[[], Awaitable[int]]
 
 
 class AeoStore(Protocol):
@@ -188,7 +187,7 @@ class Recognition:
         self._version = store.data_version()
         self._checked_at = time.monotonic()
         self._lock = asyncio.Lock()
-        self._follow: tuple[Store, Callable[[], Registry]] | None = None
+        self._follow: Follower | None = None
         self._catching_up = False
         self._enriched: dict[tuple[date, tuple[PartyRef, ...]], Enrichment] = {}  # Rule 8, for _enriched_by
         self._enriched_by: AeoIndex | None = None
@@ -212,8 +211,7 @@ class Recognition:
         if self._follow is not None and not self._catching_up:
             self._catching_up = True
             try:
-                messages, registry = self._follow
-                followed = await self._catch_up(messages, registry())
+                followed = await self._follow()
             finally:
                 self._catching_up = False
             if followed:
@@ -308,51 +306,21 @@ class Recognition:
             self._index = self._index.updated(updates)
         log.info("aeo status applied", updates=len(updates))
 
-    def follow(self, messages: Store, registry: Callable[[], Registry]) -> None:
-        """Several gateway processes share ``messages`` (the Redis store): at each refresh, apply the
+    def follow(self, follower: Follower) -> None:
+        """Several gateway processes share one message store (the Redis store): at each refresh, apply the
         ``aeo.status.v1`` updates the other processes accepted (Rule 7)."""
-        self._follow = (messages, registry)
+        self._follow = follower
 
-    async def recover(self, messages: Store, registry: Registry) -> int:
-        """Apply the accepted ``aeo.status.v1`` messages whose updates did not reach the store (a crash between
-        the durable accept and ``apply``): the ledger since the last scan names them, the message store holds
-        their payloads. Run once at start-up, before the listeners open (Rule 6). Returns how many."""
-        recovered = await self._catch_up(messages, registry)
-        if recovered:
-            log.warning("aeo status messages recovered from the ledger", messages=recovered)
-        return recovered
+    # -- the ledger mark of the recovery loop (Rule 6) ------------------------------------------------------
 
-    async def _catch_up(self, messages: Store, registry: Registry) -> int:
-        """Apply every accepted ``aeo.status.v1`` in the ledger since the last scan that is not marked applied."""
-        start, size = self._store.ledger_scanned(), await messages.ledger_size()
-        if size < start:  # another ledger than the one scanned (a new store): look at all of it
-            start = 0
-        if size == start:
-            return 0
-        recovered = 0
-        for first in range(start, size, RECOVERY_PAGE):
-            for entry in await messages.ledger_entries(first, min(size, first + RECOVERY_PAGE)):
-                event = json.loads(entry.data)
-                if event.get("event") != "accepted" or not event.get("aeo_status"):
-                    continue
-                sender, message_id = str(event.get("sender")), str(event.get("message_id"))
-                if self._store.is_applied(sender, message_id):
-                    continue
-                stored, member = await messages.find_message(sender, message_id), registry.get(sender)
-                if stored is None or member is None:
-                    log.error("aeo status message named by the ledger is missing", sender=sender, id=message_id)
-                    continue
-                media = MEDIA_JSON if stored.payload.lstrip()[:1] == b"{" else MEDIA_PROTOBUF
-                source = f"message:{sender}/{message_id}"
-                try:
-                    updates = self.status_updates(member, stored.recipients, media, stored.payload, source)
-                except GatewayError as exc:  # e.g. the sender is no longer a customs member
-                    log.error("aeo status message not recovered", sender=sender, id=message_id, code=exc.code)
-                    continue
-                await self.apply(updates, (sender, message_id))
-                recovered += 1
+    def is_applied(self, sender: str, message_id: str) -> bool:
+        return self._store.is_applied(sender, message_id)
+
+    def ledger_scanned(self) -> int:
+        return self._store.ledger_scanned()
+
+    def set_ledger_scanned(self, size: int) -> None:
         self._store.set_ledger_scanned(size)
-        return recovered
 
 
 def update_records(updates: Sequence[Authorisation]) -> list[dict[str, Any]]:

@@ -1,8 +1,8 @@
 """Recall bookkeeping for the pipeline: withdraw the copies a recall reaches, audit each step.
 
-Rule 1: only a store that implements :class:`gateway.interfaces.protocols.RelayStore` serves forwards and recalls; on
-        any other
-        backend both are refused with ``Unavailable`` (fail closed) rather than half-done.
+Rule 1: only a store that implements :class:`gateway.interfaces.protocols.RelayStore` serves forwards and recalls;
+        on any other backend both are refused with ``Unavailable`` (fail closed) rather than half-done
+        (``gateway.interfaces.protocols.relay_store``).
 Rule 2: the recall is accepted atomically with the withdrawal of every inbox entry of the copies it reaches
         (the store's ``recall``, ``gateway.core.forwarding`` Rule 4); then every withdrawn copy gets its own
         ``recalled`` ledger event naming the recall, the copy and the members it was withdrawn from.
@@ -24,17 +24,9 @@ from __future__ import annotations
 import structlog
 
 from gateway.core.audit import AuditEvent, EventKind
-from gateway.core.errors import Unavailable
-from gateway.interfaces.protocols import ReceiptFactory, Relays, RelayStore, Store, StoredMessage
+from gateway.interfaces.protocols import ReceiptFactory, Relays, Store, StoredMessage, relay_store
 
 log = structlog.get_logger("gateway.features.recall.recall")
-
-
-def relay_store(store: Store) -> RelayStore:
-    """Rule 1."""
-    if not isinstance(store, RelayStore):
-        raise Unavailable(f"the {type(store).__name__} backend does not keep forwards and recalls")
-    return store
 
 
 def recall_record(recalled: tuple[str, str]) -> dict[str, object]:

@@ -19,15 +19,16 @@ Rule 4: a DO_NOT_LOAD notice must be addressed to at least one carrier (the load
 Rule 5: a port's stream and snapshot are read by its subscribed port members and by the home administration
         (Cedar ``read_port``); subscriptions are ``[ports] subscriptions`` in the configuration, else the member id
         convention ``PORT-<LOCODE>``.
-Rule 6: an accepted notice or gate-out is never lost between the durable accept and ``apply``: ``recover``
-        re-applies, at start-up, every one the ledger names (since the last start's scan, or all of it for a
-        new port store) that the port store has not applied.
+Rule 6: an accepted notice or gate-out is never lost between the durable accept and ``apply``: the recovery
+        loop (``gateway.exchange.recovery``, through ``gateway.features.release.handler``) re-applies, at
+        start-up, every one the ledger names (since the last start's scan, or all of it for a new port store)
+        that the port store has not applied.
 Rule 7: a follower (gRPC ``PortStream/Notices`` with ``follow``) waits for its port's stream to grow: woken by
         this process's applies, and re-reading every :data:`FOLLOW_REPOLL_SECONDS` for other processes'.
 Rule 8: with ``[ports] push_streams``, subscribers with a push endpoint also get every appended batch of
-        entries as a ``port.stream.v1`` message signed by the gateway (deterministic id per port and first seq),
-        delivered by the ordinary push delivery (CloudEvents webhook, gRPC, SOAP) with its retries and dead
-        letters.
+        entries as a ``port.stream.v1`` message signed by the gateway (deterministic id per port and first seq;
+        ``gateway.exchange.outbox``), delivered by the ordinary push delivery (CloudEvents webhook, gRPC, SOAP)
+        with its retries and dead letters.
 """
 
 from __future__ import annotations
@@ -38,19 +39,16 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import structlog
 
 from gateway.core import identifiers as ids
 from gateway.core.audit import AuditEvent, EventKind, rfc3339
-from gateway.core.envelope import payload_ref, sign_envelope
-from gateway.core.errors import DuplicateConflict, Forbidden, GatewayError, HeaderInvalid
-from gateway.core.model import Header, Member, MemberKind, Registry, Tlp
-from gateway.core.payloads import MEDIA_JSON, MEDIA_PROTOBUF
+from gateway.core.errors import Forbidden, GatewayError, HeaderInvalid
+from gateway.core.model import Header, Member, MemberKind, Registry
 from gateway.core.policyrequests import port_read_request
-from gateway.core.receipt import make_receipt
 from gateway.core.release import (
     GATE_OUT_TYPE,
     NOTICE_TYPE,
@@ -66,8 +64,9 @@ from gateway.core.release import (
     stream_update_payload,
 )
 from gateway.exchange.faults import NO_CRASH, CrashPoint
+from gateway.exchange.outbox import GatewayOutbox
 from gateway.exchange.state import GatewayState
-from gateway.interfaces.protocols import Clock, NewMessage, PortLedger, PortStreamStore, Store, StoredMessage
+from gateway.interfaces.protocols import Clock, NewMessage, PortLedger, PortStreamStore, StoredMessage
 
 log = structlog.get_logger("gateway.features.release.portstream")
 
@@ -84,10 +83,6 @@ PUSH_KINDS = frozenset({"webhook", "grpc", "soap"})
 PORT_MEMBER = re.compile(r"PORT-([A-Z]{2}[A-Z2-9]{3})")
 # A follower re-reads its port's stream at least this often (another process may have appended to it).
 FOLLOW_REPOLL_SECONDS = 1.0
-# Ledger entries one recovery pass reads per request.
-RECOVERY_PAGE = 500
-
-Digest = Callable[[str, bytes], str]
 
 
 class PortStreams:
@@ -95,23 +90,20 @@ class PortStreams:
         self,
         streams: PortStreamStore,
         *,
-        store: Store,
+        outbox: GatewayOutbox,
         state: GatewayState,
         clock: Clock,
-        digest: Digest,
         subscriptions: Mapping[str, Sequence[str]] | None = None,
         push_streams: bool = False,
         crash: CrashPoint = NO_CRASH,
     ) -> None:
         self.streams = streams
-        self._store = store
+        self._outbox = outbox
         self._state = state
         self._clock = clock
-        self._digest = digest
         self._subscriptions = {k: frozenset(v) for k, v in (subscriptions or {}).items()}
         self._push_streams = push_streams
         self._crash = crash
-        self.notify: Callable[[str], None] = lambda member_id: None  # inbox wake-up (set by the pipeline)
         self._changed: dict[str, asyncio.Event] = {}  # per port: set when its stream grew (followers wake up)
 
     # -- subscriptions and readers ----------------------------------------------------------------------
@@ -225,7 +217,7 @@ class PortStreams:
             return None  # applied before (a recovery pass or another process)
         self._crash.hit("after-port-apply")
         if plan.alert:
-            self.notify(self._state.member_id)
+            self._outbox.wake(self._state.member_id)  # the alert is in the home inbox
             outcome = plan.outcomes[0]
             log.warning("gate-out alert", port=plan.port, container=outcome.container, status=str(outcome.before))
         if plan.changes:
@@ -255,13 +247,13 @@ class PortStreams:
             "status": str(outcome.before),
             "gate_out": f"{gate_out.sender}/{gate_out.message_id}",
         }
-        return self._gateway_envelope(
-            alert_id,
+        return self._outbox.compose(
             ALERT_TYPE,
+            (home,),
+            payload,
+            gate_out.message_id,
+            message_id=alert_id,
             schema=ALERT_SCHEMA,
-            to=(home,),
-            payload=payload,
-            correlation=gate_out.message_id,
             kind=EventKind.GATE_OUT_ALERT,
             fields=fields,
             now=now,
@@ -281,107 +273,16 @@ class PortStreams:
         update_id = str(uuid.uuid5(STREAM_NAMESPACE, f"{plan.port}\x00{first}"))
         fields = {"port": plan.port, "seqs": [c.seq for c in plan.changes]}
         payload = stream_update_payload(plan.port, plan.changes)
-        await self._gateway_message(
-            self._gateway_envelope(
-                update_id,
-                STREAM_TYPE,
-                schema=STREAM_SCHEMA,
-                to=to,
-                payload=payload,
-                correlation=plan.changes[0].message_id,
-                kind=EventKind.ACCEPTED,
-                fields=fields,
-                now=self._clock.now(),
-            )
+        await self._outbox.emit(
+            STREAM_TYPE,
+            to,
+            payload,
+            plan.changes[0].message_id,
+            message_id=update_id,
+            schema=STREAM_SCHEMA,
+            fields=fields,
         )
 
-    async def _gateway_message(self, made: NewMessage) -> bool:
-        """A :meth:`_gateway_envelope` message, stored and ledgered like any message (deterministic id: stored
-        once). False when it was stored before."""
-        try:
-            await self._store.accept(made.message, made.event, made.make_receipt)
-        except DuplicateConflict:
-            return False  # stored before (recovery)
-        for member_id in made.message.recipients:
-            self.notify(member_id)
-        return True
-
-    def _gateway_envelope(
-        self,
-        message_id: str,
-        message_type: str,
-        *,
-        schema: str,
-        to: tuple[str, ...],
-        payload: bytes,
-        correlation: str,
-        kind: EventKind,
-        fields: Mapping[str, object],
-        now: datetime,
-    ) -> NewMessage:
-        """A message from the home administration signed with the gateway's key, its ledger event and its
-        receipt factory (not stored yet)."""
-        home, identity = self._state.member_id, self._state.identity
-        header = Header(
-            id=message_id,
-            type=message_type,
-            sender=home,
-            to=to,
-            tlp=Tlp.AMBER,
-            created=now,
-            expires=now + self._state.limits.max_message_lifetime,
-            payload=payload_ref("application/json", schema, payload),
-            correlation=correlation,
-        )
-        jws = sign_envelope(header, identity.private_key, identity.chain)
-        message = StoredMessage(home, message_id, message_type, to, jws, payload, self._digest(jws, payload), now)
-        record = {"adapter": "gateway", "message_id": message_id, "sender": home, "type": message_type, "to": list(to)}
-        event = AuditEvent(kind, now, record | dict(fields) | {"evidence_sha256": message.digest})
-
-        def receipt(leaf_index: int, received_at: datetime) -> bytes:
-            return make_receipt(
-                message_id=message_id,
-                sender=home,
-                recipients=to,
-                message_type=message_type,
-                evidence_sha256=message.digest,
-                leaf_index=leaf_index,
-                received_at=received_at,
-                gateway=home,
-                policy_digest="",
-                signer=self._state.receipt_signer,
-            )
-
-        return NewMessage(message, event, receipt)
-
-    # -- recovery -----------------------------------------------------------------------------------------
-
-    async def recover(self, registry: Registry) -> int:
-        """Rule 6: apply every accepted notice / gate-out in the ledger that the port store has not. Returns how
-        many were applied now."""
-        applied = 0
-        scanned, size = await self.streams.ledger_scanned(), await self._store.ledger_size()
-        if size < scanned:  # another ledger than the one scanned (a new store): look at all of it
-            scanned = 0
-        for start in range(scanned, size, RECOVERY_PAGE):
-            for entry in await self._store.ledger_entries(start, min(size, start + RECOVERY_PAGE)):
-                event = json.loads(entry.data)
-                if event.get("event") != "accepted" or event.get("type") not in (NOTICE_TYPE, GATE_OUT_TYPE):
-                    continue
-                key = (str(event.get("sender")), str(event.get("message_id")))
-                if await self.streams.applied(key):
-                    continue
-                stored = await self._store.find_message(*key)
-                sender = registry.get(key[0])
-                if stored is None or sender is None:
-                    continue
-                media = MEDIA_JSON if stored.payload.lstrip()[:1] == b"{" else MEDIA_PROTOBUF
-                try:
-                    if await self._apply(stored, media, sender) is not None:
-                        applied += 1
-                except GatewayError as exc:
-                    log.error("port stream message not recovered", sender=key[0], id=key[1], code=exc.code)
-        await self.streams.set_ledger_scanned(size)
-        if applied:
-            log.warning("port stream messages recovered from the ledger", messages=applied)
-        return applied
+    async def applied(self, key: tuple[str, str]) -> bool:
+        """Whether the port store applied the message ``key`` (sender, id) before (Rule 6)."""
+        return await self.streams.applied(key)
