@@ -232,6 +232,6 @@ class PeerTrust:
                     field=f"to[{i}]",
                 )
         if not here:
-            where = sorted({self._elsewhere[r] for r in header.to})
-            raise RelayRefused(f"no recipient is served by this gateway (all by {', '.join(where)})", field="to")
+            gateways = sorted({self._elsewhere[r] for r in header.to})
+            raise RelayRefused(f"no recipient is served by this gateway (all by {', '.join(gateways)})", field="to")
         return tuple(here)

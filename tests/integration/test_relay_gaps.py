@@ -22,9 +22,11 @@ from gateway.core.payloads import MESSAGE_TYPES
 from gateway.demo.programsamples import intel_recall
 from gateway.demo.samples import cargo_manifest, to_bytes
 from tests.integration.federationpair import Pair, build_peers
+from tests.integration.federationpair import free_port as free_port_for_test
 
 MANIFEST = "manifest.cargo.v1"
 RECALL = "intel.recall.v1"
+MANIFEST_SCHEMA = MESSAGE_TYPES[MANIFEST].schema
 CARRIER, CN_HOME, OFFICER = "CARRIER-COSCO", "CN-GACC", "NL-DOUANE"
 AT_CN = (CARRIER, CN_HOME, "AUDIT-GACC")
 
@@ -154,3 +156,134 @@ async def test_a_manifest_to_members_of_both_gateways_is_delivered_once_on_each_
     at_nl = await officer.status(CARRIER, manifest_id)
     assert [(s["member"], s["state"]) for s in at_nl["recipients"]] == [(OFFICER, "withdrawn")]
     assert state_of(await carrier.status(CARRIER, manifest_id), CN_HOME)["state"] == "withdrawn"
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+# -- 2. a recall never overtakes its original --------------------------------------------------------------
+
+
+class HoldingProxy:
+    """A TCP relay on NL's address in the directory, in front of NL's real listener (TLS passes through it
+    untouched). While ``armed``, each NEW connection's bytes wait here: NL is unresponsive to the attempts that
+    opened them, as a stalled peer would be. ``release`` lets them go LAST FIRST, so that a later attempt that
+    was sent beside an earlier one would overtake it."""
+
+    def __init__(self, listen_port: int, target_port: int) -> None:
+        self.listen_port, self.target_port = listen_port, target_port
+        self.armed = False
+        self.held: list[asyncio.Event] = []  # one per held connection, in the order they were opened
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> HoldingProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.listen_port)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._server.wait_closed()
+
+    async def release(self) -> None:
+        self.armed = False
+        for gate in reversed(self.held):
+            gate.set()
+            await asyncio.sleep(0.3)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        gate: asyncio.Event | None = None
+        if self.armed:
+            gate = asyncio.Event()
+            self.held.append(gate)
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, hold: asyncio.Event | None) -> None:
+            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+                while data := await src.read(65536):
+                    if hold is not None:
+                        await hold.wait()
+                    dst.write(data)
+                    await dst.drain()
+            with contextlib.suppress(ConnectionError, OSError):
+                dst.close()
+
+        tasks = [
+            asyncio.create_task(pipe(reader, upstream_writer, gate)),
+            asyncio.create_task(pipe(upstream_reader, writer, None)),
+        ]
+        self._tasks.update(tasks)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.difference_update(tasks)
+
+
+async def test_a_recall_waits_for_its_original_in_flight_to_the_same_peer(pair: Pair, tmp_path: Path) -> None:
+    """NL stalls (its new connections are held) while CN relays the manifest and the carrier recalls it: both are
+    queued at CN for NL, the manifest's attempt in flight. The recall is not relayed beside it (4 relays may run
+    per peer): it waits, then follows the manifest, and NL withdraws the copy it took. Sent beside it, the recall
+    would be let through first (the proxy releases the last connection first): NOT_FOUND, and NL would keep the
+    manifest."""
+    directory_port = int(pair.directory().gateways[OFFICER].rest_url.rsplit(":", 1)[1])
+    real_port = free_port_for_test()
+    nl_settings = settings(pair.fed_b, tmp_path / "nl", **{"gateway.rest_port": real_port})
+    cn_settings = settings(pair.fed_a, tmp_path / "cn", **{"delivery.timeout_seconds": 30.0})
+    async with (
+        running_gateway(nl_settings) as nl,
+        HoldingProxy(directory_port, real_port) as proxy,
+        running_gateway(cn_settings) as cn,
+    ):
+        both = Both(pair, cn, nl)
+        try:
+            carrier, officer, gacc = both.client(CARRIER), both.client(OFFICER), both.client(CN_HOME)
+            proxy.armed = True
+            done = await carrier.submit(MANIFEST, [OFFICER], to_bytes(cargo_manifest()), schema=MANIFEST_SCHEMA)
+            manifest_id = str(done.body["message_id"])
+            assert cn.delivery is not None
+            await eventually(lambda: _true(cn.delivery is not None and cn.delivery.in_flight == 1))  # stalled
+
+            recall = to_bytes(intel_recall(CARRIER, manifest_id))
+            recalled = await carrier.submit(RECALL, [OFFICER], recall, schema=MESSAGE_TYPES[RECALL].schema)
+            assert recalled.status == 201
+            recall_id = str(recalled.body["message_id"])
+            await asyncio.sleep(1.5)  # fifteen dispatch polls: the recall's relay would have been tried by now
+            assert cn.delivery.in_flight == 1  # the manifest's relay only: the recall's waits
+            waiting = state_of(await carrier.status(CARRIER, recall_id), OFFICER)
+            assert (waiting["state"], waiting["delivery"]) == ("pending", None), waiting  # never attempted
+
+            await proxy.release()  # NL answers the manifest's relay; the recall follows
+            relayed_recall = await delivered_to_nl(carrier, CARRIER, recall_id)
+            assert relayed_recall["delivery"]["attempts"] == 1 and relayed_recall["delivery"]["last_code"] is None
+            nl_ledger = await ledger(nl)
+            accepted = [e["message_id"] for e in nl_ledger if e["event"] == "accepted"]
+            assert accepted == [manifest_id, recall_id]
+            [withdrawn] = [e for e in nl_ledger if e["event"] == "recalled"]
+            assert (withdrawn["message_id"], withdrawn["withdrawn_from"]) == (manifest_id, [OFFICER])
+            at_nl = await officer.status(CARRIER, manifest_id)
+            assert [(s["member"], s["state"]) for s in at_nl["recipients"]] == [(OFFICER, "withdrawn")]
+            assert (await gacc.dead_letters())["items"] == []
+        finally:
+            await both.close()
+
+
+async def test_a_recall_the_peer_cannot_place_is_retried_not_dead_lettered(both: Both) -> None:
+    """A recall of a manifest NL never got (the carrier sent it to CN's own officer only), addressed to NL's officer:
+    NL answers NOT_FOUND, and CN backs off and tries again instead of giving the recall up at once."""
+    carrier = both.client(CARRIER)
+    done = await carrier.submit(MANIFEST, [CN_HOME], to_bytes(cargo_manifest()), schema=MANIFEST_SCHEMA)
+    manifest_id = str(done.body["message_id"])
+    recall = to_bytes(intel_recall(CARRIER, manifest_id))
+    recalled = await carrier.submit(RECALL, [OFFICER], recall, schema=MESSAGE_TYPES[RECALL].schema)
+    recall_id = str(recalled.body["message_id"])
+
+    async def refused_once() -> dict[str, Any] | None:
+        state = state_of(await carrier.status(CARRIER, recall_id), OFFICER)
+        return state if state["delivery"] and state["delivery"]["attempts"] >= 1 else None
+
+    state = await eventually(refused_once)
+    assert (state["state"], state["delivery"]["last_code"]) == ("retrying", "NOT_FOUND")
+    assert (await both.client(CN_HOME).dead_letters())["items"] == []
