@@ -18,7 +18,9 @@ import pytest
 from gateway.app.main import Gateway, running_gateway
 from gateway.app.settings import Settings, load_settings
 from gateway.client.rest import GatewayClient, MemberCredentials, ReceiptVerifier
+from gateway.core.model import Tlp
 from gateway.core.payloads import MESSAGE_TYPES
+from gateway.demo import releasesamples as portsamples
 from gateway.demo.programsamples import intel_recall
 from gateway.demo.samples import cargo_manifest, to_bytes
 from tests.integration.federationpair import Pair, build_peers
@@ -27,6 +29,9 @@ from tests.integration.federationpair import free_port as free_port_for_test
 MANIFEST = "manifest.cargo.v1"
 RECALL = "intel.recall.v1"
 MANIFEST_SCHEMA = MESSAGE_TYPES[MANIFEST].schema
+RELEASE, GATE_OUT, ALERT = "release.notice.v1", "port.gate-out.v1", "alert.gate-out.v1"
+PORT = "PORT-NLRTM"
+BOX, OTHER_BOX, _ = portsamples.CONTAINERS
 CARRIER, CN_HOME, OFFICER = "CARRIER-COSCO", "CN-GACC", "NL-DOUANE"
 AT_CN = (CARRIER, CN_HOME, "AUDIT-GACC")
 
@@ -100,9 +105,11 @@ def state_of(status: dict[str, Any], member: str) -> dict[str, Any]:
     return state
 
 
-async def delivered_to_nl(client: GatewayClient, sender: str, message_id: str) -> dict[str, Any]:
+async def delivered_to_nl(
+    client: GatewayClient, sender: str, message_id: str, *, member: str = OFFICER
+) -> dict[str, Any]:
     async def delivered() -> dict[str, Any] | None:
-        state = state_of(await client.status(sender, message_id), OFFICER)
+        state = state_of(await client.status(sender, message_id), member)
         return state if state["state"] == "delivered" else None
 
     found: dict[str, Any] = await eventually(delivered)
@@ -287,3 +294,65 @@ async def test_a_recall_the_peer_cannot_place_is_retried_not_dead_lettered(both:
     state = await eventually(refused_once)
     assert (state["state"], state["delivery"]["last_code"]) == ("retrying", "NOT_FOUND")
     assert (await both.client(CN_HOME).dead_letters())["items"] == []
+
+
+# -- 3. a release decision taken at CN for the port NL serves ------------------------------------------------
+
+
+async def test_a_hold_from_cn_reaches_rotterdams_stream_at_nl_and_the_gate_out_rules_apply_there(both: Both) -> None:
+    """CN-GACC holds a box bound for Rotterdam (a port NL-DOUANE's gateway serves): the notice is relayed, NL applies
+    it to PORT-NLRTM's stream (Cedar ``peer-administrations-stop-boxes-at-ports-served-here``), the port reads it
+    there, and its gate-out of the held box raises NL's alert to NL's own customs. CN may not release the box at
+    NL (NL refuses, CN dead-letters the relay with NL's code); NL's own release does, and the box gates out."""
+    gacc, officer, port = both.client(CN_HOME), both.client(OFFICER), both.client(PORT)
+    schema = MESSAGE_TYPES[RELEASE].schema
+    hold = to_bytes(portsamples.release_notice("HOLD", 1, (BOX,), reason="SSTL risk finding at export"))
+    held = await gacc.submit(RELEASE, [PORT], hold, schema=schema, tlp=Tlp.GREEN)
+    assert held.status == 201, held.body
+    hold_id = str(held.body["message_id"])
+    relayed = await delivered_to_nl(gacc, CN_HOME, hold_id, member=PORT)
+    assert both.nl_receipts().read(relayed["delivery"]["receipt"])["message_id"] == hold_id
+
+    async def on_the_stream() -> list[dict[str, Any]]:
+        notices: list[dict[str, Any]] = (await port.port_notices("NLRTM"))["notices"]
+        return notices
+
+    [entry] = await eventually(on_the_stream)
+    assert (entry["seq"], entry["containerNumber"], entry["status"], entry["from"], entry["messageId"]) == (
+        1,
+        BOX,
+        "HOLD",
+        CN_HOME,
+        hold_id,
+    )
+    [update] = [e for e in await ledger(both.nl) if e["event"] == "port_update"]
+    assert (update["sender"], update["id"]) == (CN_HOME, hold_id)
+    assert [(i["from"], i["type"]) for i in (await port.pull())["items"]] == [(CN_HOME, RELEASE)]
+
+    # the gate-out rules are NL's: the held box may not leave; the alert goes to NL's own customs
+    gate_out = to_bytes(portsamples.gate_out(BOX))
+    await port.submit(GATE_OUT, [OFFICER], gate_out, schema=MESSAGE_TYPES[GATE_OUT].schema)
+    alerts = [i for i in (await officer.pull())["items"] if i["type"] == ALERT]
+    assert [(i["from"], json.loads(i["payload"])["status"]) for i in alerts] == [(OFFICER, "HOLD")]
+    assert [e["container"] for e in await ledger(both.nl) if e["event"] == "gate_out_alert"] == [BOX]
+
+    # CN may stop a box at NL but not release it: NL refuses, CN's relay is a dead letter with NL's code
+    release = to_bytes(portsamples.release_notice("RELEASED", 2, (BOX,)))
+    refused = await gacc.submit(RELEASE, [PORT], release, schema=schema, tlp=Tlp.GREEN)
+    refused_id = str(refused.body["message_id"])
+
+    async def dead() -> dict[str, Any] | None:
+        state = state_of(await gacc.status(CN_HOME, refused_id), PORT)
+        return state if state["state"] == "dead-lettered" else None
+
+    assert (await eventually(dead))["delivery"]["last_code"] == "POLICY_DENIED"
+    # NL-DOUANE releases it; the port lets it out
+    ours = await officer.submit(RELEASE, [PORT], release, schema=schema, tlp=Tlp.GREEN)
+    assert ours.status == 201
+    await port.submit(GATE_OUT, [OFFICER], to_bytes(portsamples.gate_out(BOX)), schema=MESSAGE_TYPES[GATE_OUT].schema)
+    stream = (await port.port_notices("NLRTM"))["notices"]
+    assert [(n["containerNumber"], n["status"], n["from"]) for n in stream] == [
+        (BOX, "HOLD", CN_HOME),
+        (BOX, "RELEASED", OFFICER),
+        (BOX, "GATED_OUT", PORT),
+    ]
