@@ -387,10 +387,11 @@ class Pipeline:
 
     def _verify_relayed(
         self, inbound: Inbound, context: dict[str, Any]
-    ) -> tuple[RelayingPeer, Caller, VerifiedEnvelope, datetime]:
+    ) -> tuple[RelayingPeer, Caller, VerifiedEnvelope, datetime, tuple[str, ...]]:
         """Authenticate the relaying peer gateway, verify the sender's envelope against that peer's signing anchors,
-        check the routing (core/peertrust.py Rules 1-4). The caller the later steps see is the sender as this
-        gateway's registry describes it (its ``submit`` is decided like a local sender's)."""
+        check the routing (core/peertrust.py Rules 1-4; the last item: the recipients served here). The caller the
+        later steps see is the sender as this gateway's registry describes it (its ``submit`` is decided like a
+        local sender's, for the recipients served here)."""
         if self._peers is None:
             raise NotFound("this gateway relays for no peer ([federation] is not configured)")
         peers = self._peers()
