@@ -16,9 +16,13 @@ Rule 3: the sender's signing certificate (the JWS ``x5c``) must chain to THAT pe
         never to this gateway's own federation anchor and never to another peer's. Why: the directory says
         which administration vouches for which members; a peer relaying a message its own CA did not certify
         would be vouching for someone else's members.
-Rule 4: routing (:meth:`PeerTrust.check_route`): the sender is one of the relaying peer's ``members``, and every
-        recipient is a member this gateway serves: in its own registry and listed under no other gateway of
-        the directory. Otherwise :class:`RelayRefused` (403) naming ``from`` or ``to[i]``.
+Rule 4: routing (:meth:`PeerTrust.check_route`): the sender is one of the relaying peer's ``members``; at least
+        one recipient is a member this gateway serves (in its own registry and listed under no other gateway of
+        the directory), and every other recipient is listed under another gateway of the directory (the
+        relaying peer or a third one), never an id no gateway serves. Otherwise :class:`RelayRefused` (403)
+        naming ``from``, ``to[i]`` or ``to``. The answer is the recipients served here, in header order: this
+        gateway delivers to them only (a message to members of several gateways is relayed by its sender's
+        gateway to each of them once; each takes its own share).
 Rule 5: revocation of peer certificates is the peer's: the directory carries anchors, not CRLs, and the peer
         checked its member's certificate against its own CRL when it accepted the message. This gateway checks
         chain, validity and key usage; a compromised peer CA is removed by the next signed directory.
@@ -211,15 +215,23 @@ class PeerTrust:
         """A member of this gateway's registry that the directory lists under no other gateway."""
         return registry.get(member_id) is not None and member_id not in self._elsewhere
 
-    def check_route(self, peer: RelayingPeer, header: Header, registry: Registry) -> None:
-        """Rule 4, on a verified header."""
+    def check_route(self, peer: RelayingPeer, header: Header, registry: Registry) -> tuple[str, ...]:
+        """Rule 4, on a verified header: the recipients this gateway serves (never empty)."""
         gateway = peer.gateway
         if header.sender not in gateway.members:
             where = self._elsewhere.get(header.sender)
             listed = f"a member of {where}" if where else "listed under no peer gateway"
             raise RelayRefused(f"{header.sender} is not a member of {gateway.id} ({listed})", field="from")
+        here: list[str] = []
         for i, recipient in enumerate(header.to):
-            if not self.served_here(recipient, registry):
-                where = self._elsewhere.get(recipient)
-                served = f"served by {where}" if where else "not a member of this gateway"
-                raise RelayRefused(f"{recipient} is not served by this gateway ({served})", field=f"to[{i}]")
+            if self.served_here(recipient, registry):
+                here.append(recipient)
+            elif recipient not in self._elsewhere:
+                raise RelayRefused(
+                    f"{recipient} is served by no gateway of the directory (not a member of this gateway)",
+                    field=f"to[{i}]",
+                )
+        if not here:
+            gateways = sorted({self._elsewhere[r] for r in header.to})
+            raise RelayRefused(f"no recipient is served by this gateway (all by {', '.join(gateways)})", field="to")
+        return tuple(here)

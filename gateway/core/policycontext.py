@@ -63,6 +63,9 @@ ACTIONS: Mapping[str, ActionRule] = {
     "audit_read": ActionRule("Ledger", {}),
     "admin": ActionRule("Gateway", {}),
     "read_port": ActionRule("Gateway", {"port": "str", "subscriptions": "set"}),
+    "decide_release": ActionRule(
+        "Gateway", {"port": "str", "port_country": "str", "decision": "str", "relayed_by": "str"}
+    ),
     "relay": ActionRule(
         "MessageType",
         {

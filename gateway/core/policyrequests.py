@@ -186,6 +186,13 @@ def port_read_request(caller: Member, port: str, subscriptions: Iterable[str]) -
     return AccessRequest(caller.id, "read_port", GATEWAY_ID, {"port": port, "subscriptions": sorted(subscriptions)})
 
 
+def release_decision_request(sender: Member, port: str, decision: str, relayed_by: str = "") -> AccessRequest:
+    """The ``decide_release`` request: may ``sender`` (a customs member) take ``decision`` for the UN/LOCODE
+    ``port``? ``relayed_by``: the peer gateway that relayed the notice, "" for one submitted here."""
+    context = {"port": port, "port_country": port[:2], "decision": decision, "relayed_by": relayed_by}
+    return AccessRequest(sender.id, "decide_release", GATEWAY_ID, context)
+
+
 def audit_request(caller: Member) -> AccessRequest:
     """The ``audit_read`` request for the ledger."""
     return AccessRequest(caller.id, "audit_read", LEDGER_ID, {})

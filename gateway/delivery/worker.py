@@ -31,6 +31,12 @@ Rule 6a: relay entries (issue 19; ``ports.relay_queue``) are push work like any 
         ``delivery_failed`` event with the peer and, for a refusal, the peer's error code (kept with the entry's
         state too, for status and dead-letter listings). The peers are those of
         the directory in force; while it is expired, no relay starts (the entries stay due).
+Rule 6b: a recall never overtakes its original on the way to a peer: a relay entry of an ``intel.recall.v1`` is not
+        started while the recalled message's relay entry to the SAME peer is still to go (pending or retrying)
+        or in flight in this process; it stays due and starts at a later dispatch (every finished attempt wakes
+        the worker). Why: a peer that gets the recall first answers ``NOT_FOUND`` and keeps the original when it
+        arrives. Across processes (Redis) an attempt in flight elsewhere is not seen here: the relay client
+        retries a recall's ``NOT_FOUND`` (``gateway.infra.relay_client`` Rule 3a).
 Rule 7: one process pushes an item at a time, even with several processes on one store: before a push the
         worker takes a lease ``Store.claim_once(lease_key(recipient, cursor, attempts))`` that expires after
         the longest an attempt may take (:func:`lease_seconds`), re-reads the due work to drop an item another
@@ -57,7 +63,9 @@ import structlog
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.directory import PeerGateway
 from gateway.core.errors import DuplicateConflict, GatewayError, Unavailable
+from gateway.core.forwarding import RECALL_TYPE, stored_header
 from gateway.core.model import Endpoint, Member
+from gateway.core.payloads import validate_payload
 from gateway.exchange.faults import NO_CRASH, CrashPoint
 from gateway.exchange.metrics import Metrics
 from gateway.exchange.state import GatewayState
@@ -68,10 +76,12 @@ from gateway.interfaces.protocols import (
     DeliveryAttempt,
     DeliveryOutcome,
     DeliveryResult,
+    Disposition,
     DueDelivery,
     InboxItem,
     Relayer,
     Store,
+    StoredMessage,
     relay_queue,
 )
 
@@ -129,6 +139,21 @@ class _Target:
     kind: str  # the endpoint kind ("webhook", "grpc", "soap") or "relay"
     send: Callable[[InboxItem], Awaitable[DeliveryAttempt]]
     peer: str | None = None
+
+
+def recalled_by(message: StoredMessage) -> tuple[str, str] | None:
+    """Rule 6b: the (sender, id) a recall names; None for any other message (or evidence that is no JWS)."""
+    if message.type != RECALL_TYPE:
+        return None
+    try:
+        media = stored_header(message.jws).payload.media
+        return validate_payload(message.type, media, message.payload).recalled
+    except GatewayError:  # accepted evidence validated once; a SOAP document has no JWS header to read
+        return None
+
+
+# Rule 6b: the recalled message's relay entry is still to go in these states
+_TO_GO = frozenset({Disposition.PENDING, Disposition.RETRYING})
 
 
 def push_endpoint(member: Member, kinds: Sequence[str]) -> Endpoint | None:
@@ -246,7 +271,8 @@ class DeliveryWorker:
             busy = set(inflight)  # Rule 5: in flight when the read begins (finishing during it, perhaps)
             due = await self._store.due_deliveries(target.recipient, now, limit)
             free = self._config.concurrency_per_recipient - len(inflight)
-            fresh = [d for d in due if d.item.cursor not in busy and d.item.cursor not in inflight][: max(free, 0)]
+            fresh = [d for d in due if d.item.cursor not in busy and d.item.cursor not in inflight]
+            fresh = (await self._in_order(target, fresh))[: max(free, 0)]
             for work in await self._leased(target.recipient, fresh, limit):
                 inflight.add(work.item.cursor)
                 task = asyncio.create_task(self._push(target, work), name=f"cgw-push-{work.item.cursor}")
@@ -254,6 +280,32 @@ class DeliveryWorker:
                 task.add_done_callback(self._tasks.discard)
                 started += 1
         return started
+
+    async def _in_order(self, target: _Target, candidates: Sequence[DueDelivery]) -> list[DueDelivery]:
+        """Rule 6b: the candidates that may start now (a peer's recall waits for its original's relay entry)."""
+        if target.peer is None:
+            return list(candidates)
+        ready: list[DueDelivery] = []
+        for work in candidates:
+            recalled = recalled_by(work.item.message)
+            if recalled is not None and await self._original_to_go(target, recalled):
+                log.info(
+                    "recall relay waits for its original",
+                    peer=target.peer,
+                    cursor=work.item.cursor,
+                    recalls=f"{recalled[0]}/{recalled[1]}",
+                )
+                continue
+            ready.append(work)
+        return ready
+
+    async def _original_to_go(self, target: _Target, recalled: tuple[str, str]) -> bool:
+        """Rule 6b: is the recalled message's relay entry to ``target``'s peer pending, retrying or in flight?"""
+        inflight = self._inflight.get(target.recipient, set())
+        for state in await self._store.recipient_states(*recalled):
+            if state.peer == target.peer and (state.cursor in inflight or state.disposition in _TO_GO):
+                return True
+        return False
 
     async def _leased(self, recipient: str, candidates: Sequence[DueDelivery], limit: int) -> list[DueDelivery]:
         """Rule 7: the candidates this process now holds a lease on and that are still due as read (re-read with

@@ -63,6 +63,7 @@ class Submission:
     envelope: VerifiedEnvelope
     digest: str  # evidence digest (gateway.exchange.evidence)
     received_at: datetime
+    relayed_by: str = ""  # the peer gateway that relayed it (issue 19; gateway.core.peertrust), "" when sent here
 
 
 @dataclass(frozen=True, slots=True)

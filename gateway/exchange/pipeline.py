@@ -26,9 +26,11 @@ handlers registered for the message's type and media (``gateway.exchange.handler
 
 A relayed submission (``relay``, issue 19) takes the same steps with another authentication and trust source
 (``gateway/core/peertrust.py``): the peer gateway's TLS certificate instead of a member's, the sender's chain to
-that peer's signing anchors instead of this federation's, then routing (sender a member of that peer, every
-recipient served here); authorize adds Cedar ``relay`` by the ``Cgw::PeerGateway``; the ledger leaf names it
-(``relayed_by``) and the receipt is this gateway's, as for any submission.
+that peer's signing anchors instead of this federation's, then routing (sender a member of that peer, at least
+one recipient served here, the others served by gateways of the directory); authorize adds Cedar ``relay`` by the
+``Cgw::PeerGateway``; the ledger leaf names it (``relayed_by``) and the recipients taken here (``delivered_here``),
+and the receipt is this gateway's, as for any submission. Only the recipients served here are decided (``submit``,
+``receive``), stored, delivered and named in the receipt; the others are their own gateways' (never relayed on).
 
 Rule 1: nothing is acknowledged before it is durable (the store returns only after its fsync).
 Rule 2: every rejection is recorded by ``gateway.exchange.rejections`` with its reason code (never the secret material):
@@ -132,9 +134,11 @@ class SignedDocument:
     audiences: tuple[str, ...]
 
 
-def _relayed_record(relay: RelayingPeer) -> dict[str, Any]:
-    """The ``accepted`` leaf of a relay names the peer gateway as the caller, and its certificate."""
-    return {"caller": relay.gateway.id, "relayed_by": relay.gateway.id, "relay_cert": relay.cert_fingerprint}
+def _relayed_record(relay: RelayingPeer, here: Sequence[str]) -> dict[str, Any]:
+    """The ``accepted`` leaf of a relay names the peer gateway as the caller, its certificate, and the recipients
+    this gateway took (the leaf's ``to`` is the whole signed list)."""
+    fields = {"caller": relay.gateway.id, "relayed_by": relay.gateway.id, "relay_cert": relay.cert_fingerprint}
+    return fields | {"delivered_here": list(here)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,8 +332,9 @@ class Pipeline:
         self, inbound: Inbound, context: dict[str, Any], handling: _Handling, *, relayed: bool = False
     ) -> Outcome:
         relay: RelayingPeer | None = None
+        here: tuple[str, ...] | None = None  # a relay: the recipients served here (core/peertrust.py Rule 4)
         if relayed:  # 1 and 2 for a relay
-            relay, caller, verified, now = self._verify_relayed(inbound, context)
+            relay, caller, verified, now, here = self._verify_relayed(inbound, context)
         else:
             caller = await self._authenticate(inbound.credentials)  # 1
             context["caller"] = caller.member.id
@@ -339,27 +344,28 @@ class Pipeline:
             else:  # as a stage: every envelope of this loop iteration, back to back (gateway/exchange/stages.py)
                 verified = await self._verification.run(inbound.unverified_jws, inbound.payload, caller, now)
         header = verified.header
+        to = header.to if here is None else here
         context.update(message_id=header.id, sender=header.sender, type=header.type)
         digest = evidence_digest(verified.jws, verified.payload)
         existing = await self._store.find_message(header.sender, header.id)  # 3
         if existing is not None:
             return self._duplicate(existing, digest)
         hooks = self.handlers.hooks(header.type, header.payload.media)  # 4
-        work = Submission(inbound.adapter, caller, verified, digest, now)
+        work = Submission(inbound.adapter, caller, verified, digest, now, relay.gateway.id if relay else "")
         handling.begin(work, hooks)
         states = handling.states
         validated = await self._validate(work, hooks, states)  # 5
         extra: dict[str, PolicyValue] = {}  # 6
         for handler in hooks.policy_context:
             extra.update(await handler.policy_context(work, states[handler], validated))
-        permit = self._authorize(caller, verified, validated, context, extra, relay=relay)
+        permit = self._authorize(caller, verified, validated, context, extra, relay=relay, to=to)
         for handler in hooks.check:  # 7
             handler.check(work, states[handler], validated)
         message = StoredMessage(  # 8
             sender=header.sender,
             message_id=header.id,
             type=header.type,
-            recipients=header.to,
+            recipients=to,
             jws=verified.jws,
             payload=verified.payload,
             digest=digest,
@@ -375,16 +381,17 @@ class Pipeline:
             accepted = Accepted(stored, header.payload.media, caller.member)
             for handler in hooks.after_commit:
                 await handler.after_commit(accepted, states[handler])
-        for recipient in header.to:
+        for recipient in to:
             self._inbox.wake(recipient)
         return Outcome(message=stored, duplicate=False)
 
     def _verify_relayed(
         self, inbound: Inbound, context: dict[str, Any]
-    ) -> tuple[RelayingPeer, Caller, VerifiedEnvelope, datetime]:
+    ) -> tuple[RelayingPeer, Caller, VerifiedEnvelope, datetime, tuple[str, ...]]:
         """Authenticate the relaying peer gateway, verify the sender's envelope against that peer's signing anchors,
-        check the routing (core/peertrust.py Rules 1-4). The caller the later steps see is the sender as this
-        gateway's registry describes it (its ``submit`` is decided like a local sender's)."""
+        check the routing (core/peertrust.py Rules 1-4; the last item: the recipients served here). The caller the
+        later steps see is the sender as this gateway's registry describes it (its ``submit`` is decided like a
+        local sender's, for the recipients served here)."""
         if self._peers is None:
             raise NotFound("this gateway relays for no peer ([federation] is not configured)")
         peers = self._peers()
@@ -404,9 +411,9 @@ class Pipeline:
             max_lifetime=limits.max_message_lifetime,
             registered=False,
         )
-        peers.check_route(relay, verified.header, trust.registry)
+        here = peers.check_route(relay, verified.header, trust.registry)
         caller = Caller(member=verified.signer, method="relay", cert_fingerprint=relay.cert_fingerprint)
-        return relay, caller, verified, now
+        return relay, caller, verified, now, here
 
     def _write(
         self,
@@ -426,14 +433,15 @@ class Pipeline:
         for handler in hooks.persistence:
             if (strategy := handler.persistence(work, states[handler], validated)) is not None:
                 break
-        relays = self._routes(header.to) if self._routes is not None else {}
+        # a relayed message is never relayed on: its other recipients are their own gateways' (peertrust Rule 4)
+        relays = self._routes(header.to) if self._routes is not None and relay is None else {}
         fields: dict[str, Any] = {}
         for handler in hooks.ledger_fields:
             fields.update(handler.ledger_fields(work, states[handler], validated))
         if relays:
             fields["relay"] = {peer: list(members) for peer, members in sorted(relays.items())}
         if relay is not None:
-            fields.update(_relayed_record(relay))
+            fields.update(_relayed_record(relay, message.recipients))
         decision = permit.decision
         event = self._accepted_event(
             work.adapter,
@@ -601,23 +609,26 @@ class Pipeline:
         extra: Mapping[str, PolicyValue],
         *,
         relay: RelayingPeer | None = None,
+        to: tuple[str, ...] | None = None,
     ) -> Permit:
-        """Step 6; ``extra``: what the handlers add to the ``submit`` request's Cedar context."""
+        """Step 6; ``extra``: what the handlers add to the ``submit`` request's Cedar context; ``to``: the
+        recipients decided (a relay: those served here), else the header's."""
         trust = self._state.require_trust()
         header = verified.header
+        to = header.to if to is None else to
         lane = lane_of(validated)
         under = (self._state.require_authorizer(), trust.registry)
         if self._allowed_under is None or any(a is not b for a, b in zip(under, self._allowed_under, strict=True)):
             self._allowed, self._allowed_under = {}, under  # another policy set or registry: decide afresh
         relayed_by = relay.gateway if relay else None  # the directory's entry: its members are part of the decision
-        key: tuple[object, ...] = (caller.member.id, header.type, header.program, header.tlp, header.to, lane)
+        key: tuple[object, ...] = (caller.member.id, header.type, header.program, header.tlp, to, lane)
         key += (relayed_by, *extra.items())
         decision = self._allowed.get(key)
         if decision is not None:  # the same requests as an earlier submission, both allowed then
             context["policy"] = list(decision.policy_ids)
             context["policy_digest"] = decision.digest
             return Permit(envelope=verified, payload=validated, decision=decision)
-        recipients = [trust.registry.members[r] for r in header.to]
+        recipients = [trust.registry.members[r] for r in to]
         relayed: Decision | None = None
         if relay is not None:  # the peer may relay this sender's message to these recipients (Cgw::PeerGateway)
             relayed = self._decide_relay(relay, caller.member, verified.header, recipients, context)

@@ -164,15 +164,40 @@ def test_a_peers_signers_are_the_members_its_signing_anchor_certified() -> None:
 
 def test_routing_from_the_peers_members_to_members_served_here() -> None:
     peer = TRUST.identify(_client(CA_CN, "CN-GACC", []), NOW)
-    TRUST.check_route(peer, _header("CARRIER-COSCO", ("NL-DOUANE", "PORT-NLRTM", "AUDIT-NL")), REGISTRY)
+    here = ("NL-DOUANE", "PORT-NLRTM", "AUDIT-NL")
+    assert TRUST.check_route(peer, _header("CARRIER-COSCO", here), REGISTRY) == here
     with pytest.raises(RelayRefused, match="not a member of CN-GACC") as sender:
         TRUST.check_route(peer, _header("NL-DOUANE", ("PORT-NLRTM",)), REGISTRY)
     assert sender.value.field == "from"
-    with pytest.raises(RelayRefused, match="served by CN-GACC") as recipient:
-        TRUST.check_route(peer, _header("CARRIER-COSCO", ("NL-DOUANE", "CN-GACC")), REGISTRY)
-    assert recipient.value.field == "to[1]"
     assert not TRUST.served_here("US-CBP", REGISTRY)  # in no registry here
     assert len(TRUST.tls_anchors_pem().split(b"-----BEGIN CERTIFICATE-----")) == 3  # CN's and the shared one
+
+
+def test_a_message_to_members_of_several_gateways_is_taken_for_the_recipients_served_here() -> None:
+    """Rule 4: recipients of the relaying peer (CN-GACC) or of a third gateway (US-CBP, in no registry here) are
+    theirs; this gateway takes its own share, in header order."""
+    peer = TRUST.identify(_client(CA_CN, "CN-GACC", []), NOW)
+    mixed = ("CN-GACC", "PORT-NLRTM", "US-CBP", "NL-DOUANE")
+    assert TRUST.check_route(peer, _header("CARRIER-COSCO", mixed), REGISTRY) == ("PORT-NLRTM", "NL-DOUANE")
+
+
+@pytest.mark.parametrize(
+    ("to", "field", "match"),
+    [
+        (("CN-GACC",), "to", "no recipient is served by this gateway \\(all by CN-GACC\\)"),
+        (("CN-GACC", "US-CBP"), "to", "all by CN-GACC, US-CBP"),
+        (("NL-DOUANE", "XX-UNKNOWN"), "to[1]", "served by no gateway of the directory"),
+        (("AUDIT-XX", "NL-DOUANE"), "to[0]", "served by no gateway"),  # listed nowhere, in no registry
+    ],
+    ids=["all-the-peers", "all-elsewhere", "unknown-id", "unknown-first"],
+)
+def test_a_relay_is_refused_when_nothing_is_for_here_or_a_recipient_is_nobodys(
+    to: tuple[str, ...], field: str, match: str
+) -> None:
+    peer = TRUST.identify(_client(CA_CN, "CN-GACC", []), NOW)
+    with pytest.raises(RelayRefused, match=match) as refused:
+        TRUST.check_route(peer, _header("CARRIER-COSCO", to), REGISTRY)
+    assert refused.value.field == field
 
 
 def test_cedar_relay_is_decided_with_the_peers_directory_facts() -> None:

@@ -82,8 +82,9 @@ def test_entities_fit_the_schema() -> None:
     schema = cedarpy.Schema.from_str(str(load_bundle(POLICIES).schema))
     records = entity_records(REGISTRY, MESSAGE_TYPES)
     entities = cedarpy.Entities.from_json_str(json.dumps(records), schema)
-    # 7 members, 3 programmes, every message type, the ledger, the gateway, and the schema's 8 actions (relay)
-    assert len(entities) == 7 + 3 + len(set(MESSAGE_TYPES)) + 2 + 8
+    # 7 members, 3 programmes, every message type, the ledger, the gateway, and the schema's 9 actions (relay,
+    # decide_release)
+    assert len(entities) == 7 + 3 + len(set(MESSAGE_TYPES)) + 2 + 9
 
 
 def test_every_policy_is_annotated_and_covered_by_a_case(bundle_text: str) -> None:

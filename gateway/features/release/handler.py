@@ -47,7 +47,8 @@ class ReleaseHandler(Handler[None]):
         """Rule 1: raises; nothing is stored."""
         registry = self._state.require_trust().registry
         envelope = submission.envelope
-        self._ports.check(envelope.header, submission.caller.member, envelope.payload, registry)
+        member, relayed_by = submission.caller.member, submission.relayed_by  # a peer's notice: decide_release
+        self._ports.check(envelope.header, member, envelope.payload, registry, relayed_by=relayed_by)
 
     async def after_commit(self, accepted: Accepted, state: None) -> bool:
         """Rules 1 and 2: failures are logged by ``PortStreams.accepted`` and retried by the next recovery."""

@@ -14,8 +14,10 @@ Rule 3: a ``port.gate-out.v1`` must come from a port member subscribed to its UN
         ``alert.gate-out.v1`` to the home administration: signed with the gateway's key, deterministic id, stored
         with its home inbox entry and its own ``gate_out_alert`` ledger leaf, in that same atomic write.
 Rule 4: a DO_NOT_LOAD notice must be addressed to at least one carrier (the loading port gets it on its stream).
-        A release decision for a port comes from the home administration or the customs of the port's country
-        (the first two letters of its UN/LOCODE); any other customs member is refused (``POLICY_DENIED``).
+        Who may take a release decision for a port is Cedar's ``decide_release`` (``policies/ports.cedar``): in the
+        baseline the home administration and the customs of the port's country (the first two letters of its
+        UN/LOCODE) take any, and a peer gateway's own administration, relaying its notice (issue 19), may stop a
+        box (hold, inspect, do not load) at a port served here; anyone else is refused (``POLICY_DENIED``).
 Rule 5: a port's stream and snapshot are read by its subscribed port members and by the home administration
         (Cedar ``read_port``); subscriptions are ``[ports] subscriptions`` in the configuration, else the member id
         convention ``PORT-<LOCODE>``.
@@ -48,7 +50,7 @@ from gateway.core import identifiers as ids
 from gateway.core.audit import AuditEvent, EventKind, rfc3339
 from gateway.core.errors import Forbidden, GatewayError, HeaderInvalid
 from gateway.core.model import Header, Member, MemberKind, Registry
-from gateway.core.policyrequests import port_read_request
+from gateway.core.policyrequests import port_read_request, release_decision_request
 from gateway.core.release import (
     GATE_OUT_TYPE,
     NOTICE_TYPE,
@@ -154,14 +156,20 @@ class PortStreams:
 
     # -- the pipeline's hooks ---------------------------------------------------------------------------
 
-    def check(self, header: Header, sender: Member, payload: bytes, registry: Registry) -> None:
-        """Before the accept: Rules 3 and 4 (raises; nothing is stored)."""
+    def check(
+        self, header: Header, sender: Member, payload: bytes, registry: Registry, *, relayed_by: str = ""
+    ) -> None:
+        """Before the accept: Rules 3 and 4 (raises; nothing is stored). ``relayed_by``: the peer gateway that
+        relayed the message ("" for one submitted here)."""
         if header.type == NOTICE_TYPE and sender.kind is MemberKind.CUSTOMS:
             notice = parse_notice(header.payload.media, payload)
-            if not sender.home and sender.country != notice.port[:2]:
+            request = release_decision_request(sender, notice.port, str(notice.decision), relayed_by)
+            decision = self._state.require_authorizer().authorize(request)
+            if not decision.allowed:
+                via = f" relayed by {relayed_by}" if relayed_by else ""
                 raise Forbidden(
-                    f"a release decision for port {notice.port} comes from the home administration"
-                    f" or the customs of {notice.port[:2]}, not {sender.id}"
+                    f"{sender.id}{via} may not decide {notice.decision} for port {notice.port}: denied by"
+                    f" {list(decision.policy_ids) or 'default deny'} (policy set {decision.digest[:12]})"
                 )
             if notice.decision is Status.DO_NOT_LOAD and not any(
                 (m := registry.get(r)) is not None and m.kind is MemberKind.CARRIER for r in header.to
