@@ -13,10 +13,10 @@ Layout written by :func:`create_federation` (paths in ``gateway.toml`` are relat
     OUT/members/NL-DOUANE/revoked-signing.crt/.key   (its serial is listed in the CRL)
     OUT/gateway/relay-client.crt/.key                 (only for a peer administration, see below)
 
-One administration per call: :data:`SINGLE` (the default) serves every dev member itself; the two of
-:func:`peer_administrations` (CN-GACC and NL-DOUANE, and US-CBP for three; each with its own CA) serve their own members and list the
-other's in the registry without certificates, so Cedar still knows their kind, country and programmes. The
-federation directory that ties peers together is written by ``gateway.app.federationtool.init_peers``.
+One administration per call: :data:`SINGLE` (the default) serves every dev member itself; those of
+:func:`peer_administrations` (CN-GACC and NL-DOUANE, and US-CBP for three; each with its own CA) serve their own
+members and list the others' in the registry without certificates, so Cedar still knows their kind, country and
+programmes. The federation directory that ties peers together is written by ``gateway.app.federationtool.init_peers``.
 
 Rule 1: every certificate is ECDSA P-256 / SHA-256; leaves carry BasicConstraints CA:FALSE (critical),
         KeyUsage (critical), an EKU, a SAN, SKI and AKI; the root is CA:TRUE pathlen:0 (critical) with
