@@ -344,7 +344,7 @@ def _whole(text: str, low: int, high: int, what: str) -> int:
 
 
 def _port(text: str) -> int:
-    return _whole(text, 1, 65532, "a base port (it and the next three are used)")
+    return _whole(text, 1, 65530, "a base port (it and the next three, or five with --peers 3, are used)")
 
 
 def _days(text: str) -> int:
