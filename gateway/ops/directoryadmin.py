@@ -106,6 +106,11 @@ class DirectoryReloader:
         if metrics is not None:
             metrics.directory_version.set(in_force.current.version)
 
+    @property
+    def current(self) -> Directory:
+        """The directory in force (expired or not)."""
+        return self._in_force.current
+
     def _check(self, now: datetime) -> Directory:
         """In a worker thread: Rule 1, then recorded as accepted."""
         paths = self._paths
