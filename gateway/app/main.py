@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from adapters.edifact import MEDIA_EDIFACT, EdifactTranslator
 from adapters.grpc_api.delivery import GrpcDeliverer, delivery_credentials
 from adapters.grpc_api.edge import GrpcServices
+from adapters.grpc_api.relay import ClientPem, GrpcRelayClient
 from adapters.grpc_api.server import GrpcListener, TlsMaterial, start_grpc
 from adapters.httpedge import runner_options
 from adapters.rest.app import RestServices, build_app
@@ -81,7 +82,14 @@ from gateway.infra.files import (
 from gateway.infra.policyfiles import bundle_programs, load_bundle
 from gateway.infra.relay_client import ClientIdentity, RelayClient, relay_tls
 from gateway.infra.webhook import WebhookDeliverer, webhook_tls
-from gateway.interfaces.protocols import Deliverer, PortStreamStore, Store, WitnessStore
+from gateway.interfaces.protocols import (
+    Deliverer,
+    DeliveryAttempt,
+    InboxItem,
+    PortStreamStore,
+    Store,
+    WitnessStore,
+)
 from gateway.ops.directoryadmin import DirectoryPaths, DirectoryReloader
 from gateway.ops.exchangelog import ExchangeLog
 from gateway.ops.ledger import Ledger
@@ -446,6 +454,27 @@ def _with_crash_point(settings: Settings) -> Settings:
     return settings
 
 
+class RelayTransports:
+    """``[federation] relay_transport = "grpc"``: relays go over gRPC (``adapters.grpc_api.relay``) to every peer
+    whose directory entry names a ``grpc_target``, over REST (``gateway.infra.relay_client``) to the others. Both
+    check the peer's receipt and classify its refusals alike (``gateway.core.peerreceipt``)."""
+
+    kind = "relay"
+
+    def __init__(self, *, grpc: GrpcRelayClient, rest: RelayClient) -> None:
+        self._grpc = grpc
+        self._rest = rest
+
+    async def relay(self, peer: PeerGateway, item: InboxItem) -> DeliveryAttempt:
+        if peer.grpc_target:
+            return await self._grpc.relay(peer, item)
+        return await self._rest.relay(peer, item)
+
+    async def close(self) -> None:
+        await self._grpc.close()
+        await self._rest.close()
+
+
 @dataclass(frozen=True, slots=True)
 class PushDelivery:
     """The push worker with its deliverers, and the operations service (readiness, metrics, dead letters)."""
@@ -454,7 +483,7 @@ class PushDelivery:
     worker: DeliveryWorker
     operations: Operations
     grpc_push: GrpcDeliverer
-    relay: RelayClient | None = None  # gateway-to-gateway relay ([federation]; issue 19)
+    relay: RelayClient | RelayTransports | None = None  # gateway-to-gateway relay ([federation]; issue 19)
 
     @classmethod
     def build(
@@ -486,11 +515,16 @@ class PushDelivery:
             timeout_seconds=settings.delivery.timeout_seconds,
         )
         deliverers: list[Deliverer] = [webhook, soap, grpc_push]
-        relay = None
+        relay: RelayClient | RelayTransports | None = None
         if federation is not None:  # relay entries go to the peer gateways (gateway/delivery/worker.py Rule 6a)
             relay = RelayClient(
                 identity=federation.client, timeout_seconds=settings.delivery.timeout_seconds, clock=clock.now
             )
+            if settings.federation is not None and settings.federation.relay_transport == "grpc":
+                grpc_relay = GrpcRelayClient(
+                    identity=federation.client_pem(), timeout_seconds=settings.delivery.timeout_seconds, clock=clock.now
+                )
+                relay = RelayTransports(grpc=grpc_relay, rest=relay)
         worker = DeliveryWorker(
             store=store,
             state=state,
@@ -611,6 +645,12 @@ class Federation:
             on_accept=on_accept,
             metrics=metrics,
         )
+
+    def client_pem(self) -> ClientPem | None:
+        """The gateway client certificate and key as PEM bytes (the gRPC relay's channel credentials)."""
+        if self.client is None:
+            return None
+        return ClientPem(cert_pem=self.client.cert.read_bytes(), key_pem=self.client.key.read_bytes())
 
     def routes(self, recipients: Sequence[str]) -> dict[str, tuple[str, ...]]:
         """The remote recipients by peer gateway (``Directory.routes``); ``Unavailable`` once the directory expired."""

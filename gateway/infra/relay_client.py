@@ -10,8 +10,9 @@ Rule 2: byte-identical retries: the ``Cgw-Envelope`` header is the sender's comp
         payload bytes as accepted, ``Content-Type`` the media the sender signed (its header's ``payload.media``).
 Rule 3: 201 or 200 is delivered only with a receipt that verifies (``gateway.core.peerreceipt``); a 2xx without
         one, or with one that does not verify, is a failed, retryable attempt (``receipt-invalid``) and nothing of
-        it is kept. 408, 425, 429 and 5xx, timeouts, connection and TLS errors are retryable; any other status is a
-        refusal that can never succeed (dead letter at once), reported with the stable code of the peer's answer.
+        it is kept. 408, 425, 429 and 5xx (``gateway.core.peerreceipt.retryable_status``), timeouts, connection and
+        TLS errors are retryable; any other status is a refusal that can never succeed (dead letter at once),
+        reported with the stable code of the peer's answer. ``adapters.grpc_api.relay`` is the same over gRPC.
 Rule 4: every await is bounded by one total timeout; the response body is read up to :data:`MAX_RESPONSE_BYTES`;
         aiohttp objects and exceptions never leave this module, and no body is ever logged.
 """
@@ -31,14 +32,13 @@ import aiohttp
 from gateway.core.directory import PeerGateway
 from gateway.core.errors import GatewayError, SignatureRejected
 from gateway.core.forwarding import stored_header
-from gateway.core.peerreceipt import MAX_RECEIPT_CHARS, verify_peer_receipt
+from gateway.core.peerreceipt import MAX_RECEIPT_CHARS, retryable_status, verify_peer_receipt
 from gateway.interfaces.protocols import DeliveryAttempt, InboxItem
 
 RELAY_PATH = "/v1/relay/messages"
 ENVELOPE_HEADER = "Cgw-Envelope"
 # A receipt (a JWS with its x5c chain) inside the accepted-message JSON; an error body is far smaller.
 MAX_RESPONSE_BYTES = MAX_RECEIPT_CHARS + 16 * 1024
-RETRYABLE_STATUSES = frozenset({408, 425, 429})
 # Connections kept to all peers together (the worker bounds relays per peer on top of it).
 MAX_CONNECTIONS = 32
 
@@ -112,8 +112,9 @@ class RelayClient:
         if status in (200, 201):
             return self._accepted(peer, item, status, body)
         code = _error_code(body)
-        retryable = status in RETRYABLE_STATUSES or status >= 500
-        return DeliveryAttempt(delivered=False, retryable=retryable, status=str(status), detail=code, code=code)
+        return DeliveryAttempt(
+            delivered=False, retryable=retryable_status(status), status=str(status), detail=code, code=code
+        )
 
     def _accepted(self, peer: PeerGateway, item: InboxItem, status: int, body: bytes) -> DeliveryAttempt:
         """Rule 3: delivered only with B's receipt for exactly this message, verified against B's anchors."""
