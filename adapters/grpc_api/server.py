@@ -3,6 +3,8 @@
 Rule 1: TLS only, and the client certificate is REQUIRED at the handshake (grpc core can only require or not
         request one): it must chain to the federation anchor; the pipeline then maps it to a member (and checks
         the CRL). A bearer token in metadata is accepted on top (cert-bound tokens are checked against it).
+        The client anchors can be replaced while the listener runs (:class:`ServerTrust`: the peer gateways'
+        anchors of a reloaded federation directory); grpc asks for them before each new handshake.
 Rule 2: every limit is named here with its reason; the message size follows ``Limits.max_body_bytes``.
 Rule 3: one interceptor wraps every ``cgw.v1`` handler: it binds the structlog context (grpc.aio starts each
         call in an empty context) and turns ``GatewayError`` into the status from ``adapters.status`` with a
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -75,6 +78,40 @@ class TlsMaterial:
     key_pem: bytes
     chain_pem: bytes
     anchors_pem: bytes
+
+
+def _configuration(tls: TlsMaterial) -> grpc.ServerCertificateConfiguration:
+    return grpc.ssl_server_certificate_configuration([(tls.key_pem, tls.chain_pem)], root_certificates=tls.anchors_pem)
+
+
+class ServerTrust:
+    """The listener's TLS material; :meth:`update` gives new client anchors to every handshake from the next
+    connection on (``grpc.dynamic_ssl_server_credentials`` calls :meth:`_fetch` before each handshake).
+    Connections already open keep the handshake they made."""
+
+    def __init__(self, tls: TlsMaterial) -> None:
+        self._tls = tls
+        self._pending: TlsMaterial | None = None
+
+    @property
+    def anchors_pem(self) -> bytes:
+        return self._tls.anchors_pem
+
+    def credentials(self) -> grpc.ServerCredentials:
+        return grpc.dynamic_ssl_server_credentials(
+            _configuration(self._tls),
+            self._fetch,  # type: ignore[arg-type]  # grpc's docstring: the fetcher returns None for "no change"
+            require_client_authentication=True,
+        )
+
+    def update(self, anchors_pem: bytes) -> None:
+        if anchors_pem != self._tls.anchors_pem:
+            self._tls = dataclasses.replace(self._tls, anchors_pem=anchors_pem)
+            self._pending = self._tls  # one assignment: grpc's thread reads either the old or the new
+
+    def _fetch(self) -> grpc.ServerCertificateConfiguration | None:
+        pending, self._pending = self._pending, None
+        return None if pending is None else _configuration(pending)
 
 
 def server_options(services: GrpcServices) -> list[tuple[str, int]]:
@@ -185,6 +222,7 @@ class GrpcListener:
     port: int
     health: health.aio.HealthServicer
     watcher: asyncio.Task[None]
+    trust: ServerTrust
 
     async def stop(self, grace: float) -> None:
         self.watcher.cancel()
@@ -211,7 +249,8 @@ async def _follow_readiness(servicer: health.aio.HealthServicer, ready: Callable
 
 
 async def start_grpc(services: GrpcServices, host: str, port: int, tls: TlsMaterial) -> GrpcListener:
-    """Bind and start; ``port`` 0 picks a free port (the bound one is returned)."""
+    """Bind and start; ``port`` 0 picks a free port (the bound one is returned). ``GrpcListener.trust`` takes
+    new client anchors while it runs (Rule 1)."""
     server = grpc.aio.server(interceptors=[ExchangeInterceptor(services.pipeline)], options=server_options(services))
     exchange_pb2_grpc.add_ExchangeServicer_to_server(ExchangeService(services), server)
     audit_pb2_grpc.add_AuditServicer_to_server(AuditService(services), server)
@@ -220,14 +259,12 @@ async def start_grpc(services: GrpcServices, host: str, port: int, tls: TlsMater
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    credentials = grpc.ssl_server_credentials(
-        [(tls.key_pem, tls.chain_pem)], root_certificates=tls.anchors_pem, require_client_auth=True
-    )
-    bound = server.add_secure_port(f"{host}:{port}", credentials)
+    trust = ServerTrust(tls)
+    bound = server.add_secure_port(f"{host}:{port}", trust.credentials())
     if bound == 0:
         raise OSError(f"gRPC: cannot bind {host}:{port}")
     ready = services.ready()
     await _set_health(health_servicer, ready)
     await server.start()
     watcher = asyncio.create_task(_follow_readiness(health_servicer, services.ready, ready), name="cgw-grpc-health")
-    return GrpcListener(server=server, port=bound, health=health_servicer, watcher=watcher)
+    return GrpcListener(server=server, port=bound, health=health_servicer, watcher=watcher, trust=trust)

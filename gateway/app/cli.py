@@ -97,14 +97,16 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     init.add_argument(
         "--peers",
         type=int,
-        choices=[2],
-        help="two administrations: DIR/cn (CN-GACC), DIR/nl (NL-DOUANE), DIR/ops (the signed directory)",
+        choices=[2, 3],
+        help="two administrations: DIR/cn (CN-GACC), DIR/nl (NL-DOUANE), DIR/ops (the signed directory); "
+        "3 adds DIR/us (US-CBP)",
     )
     init.add_argument(
         "--base-port",
         type=_port,
         default=8443,
-        help="with --peers: CN-GACC's REST port; its gRPC port is +1, NL-DOUANE's REST +2 and gRPC +3",
+        help="with --peers: CN-GACC's REST port; its gRPC port is +1, NL-DOUANE's REST +2 and gRPC +3 "
+        "(US-CBP's +4 and +5)",
     )
 
     crl = commands.add_parser("crl", help="the development CA's revocation list")
@@ -323,8 +325,8 @@ def _init_peers(directory: Path, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    configs = init_peers(directory, base_port=args.base_port)
-    print(f"two administrations written to {directory}")
+    configs = init_peers(directory, base_port=args.base_port, count=args.peers)
+    print(f"{'two' if args.peers == 2 else 'three'} administrations written to {directory}")
     for config in configs:
         print(f"  config: {config}")
     print(f"  federation directory: {directory / 'ops' / 'directory.jws'}\n  NEVER use these keys in production.")
@@ -342,7 +344,7 @@ def _whole(text: str, low: int, high: int, what: str) -> int:
 
 
 def _port(text: str) -> int:
-    return _whole(text, 1, 65532, "a base port (it and the next three are used)")
+    return _whole(text, 1, 65530, "a base port (it and the next three, or five with --peers 3, are used)")
 
 
 def _days(text: str) -> int:

@@ -8,11 +8,15 @@
     submit_timeout_seconds = 5.0               # one add-checkpoint request to a peer witness
     client_cert = "gateway/relay-client.pem"   # this gateway's TLS client cert towards its peers (optional)
     client_key = "gateway/relay-client.key"    # its private key (mode 0600); both or neither
+    relay_transport = "rest"                   # or "grpc": relay over the peer's grpc_target when it has one
 
 Rule 1: without the section the gateway runs no witness and submits to none (a single-gateway install).
 Rule 2: paths are relative to the config file's directory, like every other path (``gateway.app.settings``).
 Rule 3: the client certificate is issued by this gateway's own administration CA (one of its ``tls_anchors`` in the
         directory) with subject CN = the gateway id; peers authenticate relays and witness submissions by it.
+Rule 4: ``relay_transport`` picks how relays leave: ``rest`` (``POST /v1/relay/messages``, the default) or ``grpc``
+        (``Exchange.Relay`` at the peer's ``grpc_target``; a peer whose entry names none is still relayed over
+        REST). Witness submissions are REST either way (C2SP tlog-witness is HTTP).
 """
 
 from __future__ import annotations
@@ -26,8 +30,18 @@ from gateway.core.errors import Unavailable
 from gateway.core.registry import MEMBER_ID
 
 KEYS = frozenset(
-    {"directory", "operator_key", "witness_key", "gateway_id", "submit_timeout_seconds", "client_cert", "client_key"}
+    {
+        "directory",
+        "operator_key",
+        "witness_key",
+        "gateway_id",
+        "submit_timeout_seconds",
+        "client_cert",
+        "client_key",
+        "relay_transport",
+    }
 )
+RELAY_TRANSPORTS = ("rest", "grpc")
 # A peer witness on another continent answers in well under a second; a hung one must not stall the round.
 DEFAULT_SUBMIT_TIMEOUT_SECONDS = 5.0
 MAX_SUBMIT_TIMEOUT_SECONDS = 60.0
@@ -42,6 +56,7 @@ class FederationSettings:
     submit_timeout_seconds: float = DEFAULT_SUBMIT_TIMEOUT_SECONDS
     client_cert: Path | None = None  # Rule 3
     client_key: Path | None = None
+    relay_transport: str = "rest"  # Rule 4
 
 
 def parse_federation_settings(raw: Mapping[str, Any] | None, base: Path, member_id: str) -> FederationSettings | None:
@@ -74,6 +89,12 @@ def parse_federation_settings(raw: Mapping[str, Any] | None, base: Path, member_
         client[key] = base / value if value else None
     if (client["client_cert"] is None) != (client["client_key"] is None):
         raise Unavailable("config: [federation] client_cert and client_key go together", field="federation.client_key")
+    transport = raw.get("relay_transport", "rest")
+    if transport not in RELAY_TRANSPORTS:
+        raise Unavailable(
+            f"config: [federation] relay_transport must be one of {', '.join(RELAY_TRANSPORTS)}",
+            field="federation.relay_transport",
+        )
     return FederationSettings(
         directory=paths["directory"],
         operator_key=paths["operator_key"],
@@ -82,4 +103,5 @@ def parse_federation_settings(raw: Mapping[str, Any] | None, base: Path, member_
         submit_timeout_seconds=float(timeout),
         client_cert=client["client_cert"],
         client_key=client["client_key"],
+        relay_transport=str(transport),
     )

@@ -7,7 +7,9 @@
     customs-gateway federation show FILE [--operator-key PUB]   verify a signed directory and print it
 
 ``customs-gateway init --peers 2 DIR`` (:func:`init_peers`) runs the same steps for the two-administration dev
-setup: DIR/cn and DIR/nl (one administration each, ``gateway.infra.devpki``), DIR/ops (the operator).
+setup: DIR/cn and DIR/nl (one administration each, ``gateway.infra.devpki``), DIR/ops (the operator);
+``--peers 3`` adds DIR/us (US-CBP). :func:`add_administration` adds one more administration's entry to an
+existing operator's draft (a gateway joining a running federation; ``sign`` publishes it).
 
 ``add-peer`` reads everything from the gateway's own files: its origin and checkpoint key history, its TLS and
 signing trust anchors, its REST and gRPC addresses; it creates the gateway's witness key beside its checkpoint
@@ -37,7 +39,7 @@ from gateway.core.checkpoint import MAX_NOTE_BYTES
 from gateway.core.cosignature import Witness
 from gateway.core.directory import directory_to_json, sign_directory
 from gateway.core.errors import Unavailable
-from gateway.infra.devpki import RELAY_CLIENT, create_federation, peer_administrations, pem_key
+from gateway.infra.devpki import RELAY_CLIENT, Administration, create_federation, peer_administrations, pem_key
 from gateway.infra.federationfiles import (
     DRAFT,
     OPERATOR_KEY,
@@ -221,7 +223,7 @@ def add_config_section(
     write_public(config, config.read_bytes() + section.encode())
 
 
-def init_peers(out_dir: Path, *, base_port: int = 8443) -> list[Path]:
+def init_peers(out_dir: Path, *, base_port: int = 8443, count: int = 2) -> list[Path]:
     """The two-administration dev setup under ``out_dir``: ``cn/`` and ``nl/`` (each its own CA, gateway keys,
     TLS client certificate, members and registry, ``devpki.peer_administrations``), ``ops/`` (the operator key)
     and ONE signed directory listing both gateways, which both configs name. Returns the two config paths.
@@ -231,16 +233,21 @@ def init_peers(out_dir: Path, *, base_port: int = 8443) -> list[Path]:
     ops = out_dir / "ops"
     if _init(ops, "cgw-dev-peers", force=False) != 0:
         raise Unavailable(f"{ops / OPERATOR_KEY} exists")
-    configs: list[Path] = []
-    for admin in peer_administrations(base_port):
-        config = create_federation(out_dir / admin.gateway_id.split("-")[0].lower(), administration=admin)
-        gateway_dir = config.parent / "gateway"
-        client = (config.parent / f"{RELAY_CLIENT}.crt", config.parent / f"{RELAY_CLIENT}.key")
-        add_config_section(config, ops, gateway_dir / WITNESS_KEY, gateway_id=admin.gateway_id, client=client)
-        add_peer(ops, config, members=sorted(admin.local))
-        configs.append(config)
+    configs = [add_administration(out_dir, ops, admin) for admin in peer_administrations(base_port, count)]
     _sign(ops, DEFAULT_VALID_DAYS)
     return configs
+
+
+def add_administration(out_dir: Path, ops: Path, admin: Administration) -> Path:
+    """One dev administration under ``out_dir/<cn|nl|us>`` (its CA, gateway keys, TLS client certificate,
+    members, registry and ``[federation]`` section naming ``ops``), added to the operator's draft in ``ops``
+    (unsigned). Returns its config path."""
+    config = create_federation(out_dir / admin.gateway_id.split("-")[0].lower(), administration=admin)
+    gateway_dir = config.parent / "gateway"
+    client = (config.parent / f"{RELAY_CLIENT}.crt", config.parent / f"{RELAY_CLIENT}.key")
+    add_config_section(config, ops, gateway_dir / WITNESS_KEY, gateway_id=admin.gateway_id, client=client)
+    add_peer(ops, config, members=sorted(admin.local))
+    return config
 
 
 def _sign(directory: Path, valid_days: int) -> int:

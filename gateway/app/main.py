@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from adapters.edifact import MEDIA_EDIFACT, EdifactTranslator
 from adapters.grpc_api.delivery import GrpcDeliverer, delivery_credentials
 from adapters.grpc_api.edge import GrpcServices
+from adapters.grpc_api.relay import ClientPem, GrpcRelayClient
 from adapters.grpc_api.server import GrpcListener, TlsMaterial, start_grpc
 from adapters.httpedge import runner_options
 from adapters.rest.app import RestServices, build_app
@@ -43,7 +44,7 @@ from gateway.app.auditor import publish_checkpoint_file
 from gateway.app.eventloop import loop_name
 from gateway.app.federationsettings import FederationSettings
 from gateway.app.settings import Settings
-from gateway.core.directory import PeerGateway
+from gateway.core.directory import Directory, PeerGateway
 from gateway.core.errors import GatewayError, Unavailable
 from gateway.core.payloads import MESSAGE_TYPES
 from gateway.core.peertrust import PeerTrust
@@ -71,6 +72,7 @@ from gateway.infra.backends import describe, open_port_streams, open_store, open
 from gateway.infra.datadir import DataDirLock
 from gateway.infra.federationfiles import accept_directory, load_witness_key
 from gateway.infra.files import (
+    FileSignature,
     load_certificates,
     load_checkpoint_history,
     load_checkpoint_key,
@@ -80,13 +82,21 @@ from gateway.infra.files import (
 from gateway.infra.policyfiles import bundle_programs, load_bundle
 from gateway.infra.relay_client import ClientIdentity, RelayClient, relay_tls
 from gateway.infra.webhook import WebhookDeliverer, webhook_tls
-from gateway.interfaces.protocols import Deliverer, PortStreamStore, Store, WitnessStore
+from gateway.interfaces.protocols import (
+    Deliverer,
+    DeliveryAttempt,
+    InboxItem,
+    PortStreamStore,
+    Store,
+    WitnessStore,
+)
+from gateway.ops.directoryadmin import DirectoryPaths, DirectoryReloader
 from gateway.ops.exchangelog import ExchangeLog
 from gateway.ops.ledger import Ledger
 from gateway.ops.operations import Operations, crl_problem
 from gateway.ops.policyadmin import PolicyReloader
 from gateway.ops.trustadmin import TrustPaths, TrustReloader, require_home
-from gateway.ops.witnessing import Cosigner, DirectoryInForce, WitnessService
+from gateway.ops.witnessing import Cosigner, DirectoryInForce, WitnessService, require_own_entry
 
 log = structlog.get_logger("gateway.app.main")
 
@@ -123,6 +133,7 @@ class Gateway:
     ports: PortStreams | None = None  # port release synchronisation (gateway/features/release/portstream.py)
     witnessing: Witnessing | None = None  # cross-witnessing with the federation's peers ([federation])
     recovery: Recovery | None = None  # the one loop replaying the features' effects from the ledger
+    directory: DirectoryReloader | None = None  # federation directory hot reload (file watch, SIGHUP)
 
 
 def gateway_issuer(member_id: str) -> str:
@@ -132,6 +143,11 @@ def gateway_issuer(member_id: str) -> str:
 
 def trust_paths(settings: Settings) -> TrustPaths:
     return TrustPaths(anchors=settings.trust_anchors, crl=settings.trust_crl, registry=settings.trust_registry)
+
+
+def directory_paths(settings: Settings) -> DirectoryPaths:
+    assert settings.federation is not None
+    return DirectoryPaths(settings.federation.directory, settings.federation.operator_key, settings.data_dir)
 
 
 def load_state(settings: Settings, trust_files: FederationTrust | None = None) -> GatewayState:
@@ -208,6 +224,8 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
     pipeline: Pipeline | None = None
     checkpointer: asyncio.Task[None] | None = None
     trust_watch: asyncio.Task[None] | None = None
+    directory_watch: asyncio.Task[None] | None = None
+    directory: DirectoryReloader | None = None
     aeo: Recognition | None = None
     push: PushDelivery | None = None
     port_store: PortStreamStore | None = None
@@ -239,6 +257,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
         if settings.store.backend == "redis":  # other processes accept aeo.status.v1 too: follow the shared ledger
             aeo_handler.follow(recovery)
         metrics = Metrics(MESSAGE_TYPES)
+        directory_seen = None if settings.federation is None else directory_paths(settings).signature()
         federation = None if settings.federation is None else Federation.load(settings, settings.federation, clock)
         relays = None if federation is None else federation.relays()  # B's side: the peers that may relay to us
         pipeline = Pipeline(
@@ -297,7 +316,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
         await ledger.checkpoint()
         if settings.federation is not None and federation is not None:
             witnessing = await Witnessing.start(
-                settings, settings.federation, federation, store=store, ledger=ledger, clock=clock
+                settings, settings.federation, federation, store=store, ledger=ledger, clock=clock, metrics=metrics
             )
         # the listeners trust the peer gateways' TLS anchors too (relays; gateway/core/peertrust.py)
         peer_anchors = b"" if relays is None else relays().tls_anchors_pem()
@@ -325,7 +344,8 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS, **runner_options(settings.limits)
         )
         await runner.setup()
-        site = web.TCPSite(runner, settings.host, settings.rest_port, ssl_context=server_tls(settings, peer_anchors))
+        rest_tls = server_tls(settings, peer_anchors)
+        site = web.TCPSite(runner, settings.host, settings.rest_port, ssl_context=rest_tls)
         await site.start()
         host, port = _bound_address(runner)
         url = f"https://{host}:{port}"
@@ -345,6 +365,15 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
         push.worker.start()  # after the listeners: receipts go out before pushes (crash-safety order)
         if settings.trust_watch_seconds > 0:
             trust_watch = asyncio.create_task(trust.watch(settings.trust_watch_seconds), name="cgw-trust-watch")
+        if federation is not None and witnessing is not None and relays is not None:
+            listeners = ListenerTrust(relays, rest_tls, grpc_listener, settings.trust_anchors.read_bytes())
+            directory = federation.reloader(
+                witnessing.require, directory_seen, store=store, clock=clock, metrics=metrics, on_accept=[listeners]
+            )
+            if settings.trust_watch_seconds > 0:  # the directory is watched at the pace of the trust files
+                directory_watch = asyncio.create_task(
+                    directory.watch(settings.trust_watch_seconds), name="cgw-directory-watch"
+                )
         log.info(
             "gateway listening",
             url=url,
@@ -370,6 +399,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             ports=ports,
             witnessing=witnessing,
             recovery=recovery,
+            directory=directory,
         )
     finally:
         if push is not None:
@@ -382,7 +412,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
             await policies.stop()
         if push is not None:  # pushes in flight finish (or are re-pushed after the restart)
             await push.stop(SHUTDOWN_GRACE_SECONDS)
-        for task in (checkpointer, trust_watch):
+        for task in (checkpointer, trust_watch, directory_watch):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -424,6 +454,27 @@ def _with_crash_point(settings: Settings) -> Settings:
     return settings
 
 
+class RelayTransports:
+    """``[federation] relay_transport = "grpc"``: relays go over gRPC (``adapters.grpc_api.relay``) to every peer
+    whose directory entry names a ``grpc_target``, over REST (``gateway.infra.relay_client``) to the others. Both
+    check the peer's receipt and classify its refusals alike (``gateway.core.peerreceipt``)."""
+
+    kind = "relay"
+
+    def __init__(self, *, grpc: GrpcRelayClient, rest: RelayClient) -> None:
+        self._grpc = grpc
+        self._rest = rest
+
+    async def relay(self, peer: PeerGateway, item: InboxItem) -> DeliveryAttempt:
+        if peer.grpc_target:
+            return await self._grpc.relay(peer, item)
+        return await self._rest.relay(peer, item)
+
+    async def close(self) -> None:
+        await self._grpc.close()
+        await self._rest.close()
+
+
 @dataclass(frozen=True, slots=True)
 class PushDelivery:
     """The push worker with its deliverers, and the operations service (readiness, metrics, dead letters)."""
@@ -432,7 +483,7 @@ class PushDelivery:
     worker: DeliveryWorker
     operations: Operations
     grpc_push: GrpcDeliverer
-    relay: RelayClient | None = None  # gateway-to-gateway relay ([federation]; issue 19)
+    relay: RelayClient | RelayTransports | None = None  # gateway-to-gateway relay ([federation]; issue 19)
 
     @classmethod
     def build(
@@ -464,11 +515,16 @@ class PushDelivery:
             timeout_seconds=settings.delivery.timeout_seconds,
         )
         deliverers: list[Deliverer] = [webhook, soap, grpc_push]
-        relay = None
+        relay: RelayClient | RelayTransports | None = None
         if federation is not None:  # relay entries go to the peer gateways (gateway/delivery/worker.py Rule 6a)
             relay = RelayClient(
                 identity=federation.client, timeout_seconds=settings.delivery.timeout_seconds, clock=clock.now
             )
+            if settings.federation is not None and settings.federation.relay_transport == "grpc":
+                grpc_relay = GrpcRelayClient(
+                    identity=federation.client_pem(), timeout_seconds=settings.delivery.timeout_seconds, clock=clock.now
+                )
+                relay = RelayTransports(grpc=grpc_relay, rest=relay)
         worker = DeliveryWorker(
             store=store,
             state=state,
@@ -558,6 +614,7 @@ class Federation:
     gateway_id: str
     in_force: DirectoryInForce
     client: ClientIdentity | None
+    paths: DirectoryPaths
 
     @classmethod
     def load(cls, settings: Settings, federation: FederationSettings, clock: SystemClock) -> Federation:
@@ -565,7 +622,35 @@ class Federation:
         client = None
         if federation.client_cert is not None and federation.client_key is not None:
             client = ClientIdentity(federation.client_cert, federation.client_key)
-        return cls(federation.gateway_id, DirectoryInForce(directory, clock), client)
+        return cls(federation.gateway_id, DirectoryInForce(directory, clock), client, directory_paths(settings))
+
+    def reloader(
+        self,
+        require: Callable[[Directory], object],
+        seen: FileSignature | None,
+        *,
+        store: Store,
+        clock: SystemClock,
+        metrics: Metrics,
+        on_accept: Sequence[Callable[[Directory], None]],
+    ) -> DirectoryReloader:
+        """Hot reload of the directory in force (gateway/ops/directoryadmin.py)."""
+        return DirectoryReloader(
+            in_force=self.in_force,
+            paths=self.paths,
+            seen=seen if seen is not None else self.paths.signature(),
+            store=store,
+            clock=clock,
+            require=require,
+            on_accept=on_accept,
+            metrics=metrics,
+        )
+
+    def client_pem(self) -> ClientPem | None:
+        """The gateway client certificate and key as PEM bytes (the gRPC relay's channel credentials)."""
+        if self.client is None:
+            return None
+        return ClientPem(cert_pem=self.client.cert.read_bytes(), key_pem=self.client.key.read_bytes())
 
     def routes(self, recipients: Sequence[str]) -> dict[str, tuple[str, ...]]:
         """The remote recipients by peer gateway (``Directory.routes``); ``Unavailable`` once the directory expired."""
@@ -575,15 +660,52 @@ class Federation:
         return self.in_force().peers_of(self.gateway_id)
 
     def relays(self) -> Callable[[], PeerTrust]:
-        """The peer gateways relays come from (B's side): one ``PeerTrust`` for the accepted directory, while it
-        is in force."""
-        trust = PeerTrust(self.in_force(), self.gateway_id)
+        """The peer gateways relays come from (B's side): one ``PeerTrust`` per directory in force (a reloaded
+        directory gets a new one, gateway/ops/directoryadmin.py), while it is in force."""
+        built = [PeerTrust(self.in_force(), self.gateway_id)]
 
         def peers() -> PeerTrust:
-            self.in_force()  # Unavailable once the directory expired: no relay is accepted on stale trust
-            return trust
+            directory = self.in_force()  # Unavailable once the directory expired: no relay on stale trust
+            if built[0].directory is not directory:
+                built[0] = PeerTrust(directory, self.gateway_id)
+            return built[0]
 
         return peers
+
+
+class ListenerTrust:
+    """The peer gateways' TLS anchors in the listeners' handshake trust, renewed when a reloaded directory is put
+    in force (gateway/ops/directoryadmin.py Rule 4).
+
+    REST: the new anchors are ADDED to the running ``ssl.SSLContext``'s store (OpenSSL looks them up at each
+    handshake). Why not replaced: aiohttp's listening socket keeps the one context it was given, and OpenSSL
+    cannot remove a certificate from a store. An anchor a newer directory drops therefore still completes a
+    REST handshake until a restart, but ``PeerTrust`` (built from the directory in force) refuses its
+    certificates (``PEER_UNTRUSTED``), and member endpoints never accepted a peer's certificate anyway.
+    gRPC: the client anchors are REPLACED (federation anchors + the peers of the directory in force) for the next
+    handshake (``adapters.grpc_api.server.ServerTrust``)."""
+
+    def __init__(
+        self,
+        relays: Callable[[], PeerTrust],
+        rest: ssl.SSLContext,
+        grpc_listener: GrpcListener | None,
+        own_anchors: bytes,
+    ) -> None:
+        self._relays = relays
+        self._rest = rest
+        self._grpc = grpc_listener
+        self._own = own_anchors.rstrip(b"\n") + b"\n"
+        self._added = relays().tls_anchors_pem()  # what the listeners were started with
+
+    def __call__(self, directory: Directory) -> None:
+        anchors = self._relays().tls_anchors_pem()  # PeerTrust of the directory now in force
+        if anchors != self._added and anchors:
+            self._rest.load_verify_locations(cadata=anchors.decode("ascii"))  # already known ones are skipped
+        self._added = anchors
+        if self._grpc is not None:
+            self._grpc.trust.update(self._own + anchors)
+        log.info("listener TLS anchors renewed", directory_version=directory.version, grpc=self._grpc is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -593,6 +715,7 @@ class Witnessing:
     service: WitnessService
     cosigner: Cosigner
     store: WitnessStore
+    require: Callable[[Directory], PeerGateway]  # this gateway's entry, as it runs (a reloaded directory too)
 
     @classmethod
     async def start(
@@ -604,22 +727,28 @@ class Witnessing:
         store: Store,
         ledger: Ledger,
         clock: SystemClock,
+        metrics: Metrics | None = None,
     ) -> Witnessing:
         in_force = accepted.in_force
         directory = in_force()
-        me = directory.gateways.get(federation.gateway_id)
-        if me is None or me.origin != settings.origin or ledger.verifier_key not in me.checkpoint_keys:
-            raise Unavailable(
-                f"the federation directory (version {directory.version}) does not list this gateway as "
-                f"{federation.gateway_id} with origin {settings.origin} and its checkpoint key",
-                field="federation.gateway_id",
-            )
         key = load_witness_key(federation.witness_key)
-        if me.witness.key != key.public_key():
-            raise Unavailable("the witness key is not the one the directory lists", field="federation.witness_key")
+        require = functools.partial(
+            require_own_entry,
+            gateway_id=federation.gateway_id,
+            origin=settings.origin,
+            checkpoint_vkey=ledger.verifier_key,
+            witness_key=key.public_key(),
+        )
+        me = require(directory)
         witness_store = open_witness_store(settings, store)
         service = WitnessService(
-            store=witness_store, ledger_store=store, directory=in_force, name=me.witness.name, key=key, clock=clock
+            store=witness_store,
+            ledger_store=store,
+            directory=in_force,
+            name=me.witness.name,
+            key=key,
+            clock=clock,
+            metrics=metrics,
         )
         cosigner = Cosigner(
             ledger=ledger,
@@ -630,9 +759,10 @@ class Witnessing:
             timeout_seconds=federation.submit_timeout_seconds,
             # the gateway's TLS client identity towards its peers, when configured
             tls=functools.partial(relay_tls, identity=accepted.client),
+            metrics=metrics,
         )
         log.info("federation directory accepted", version=directory.version, peers=len(directory.gateways) - 1)
-        return cls(service, cosigner, witness_store)
+        return cls(service, cosigner, witness_store, require)
 
     async def stop(self) -> None:
         try:
@@ -678,8 +808,9 @@ async def serve(settings: Settings) -> None:
     async with running_gateway(settings) as gateway:
         reloads: set[asyncio.Task[object]] = set()
         # SIGHUP: re-read, check and swap the trust files (gateway/ops/trustadmin.py), then the policy set
-        # (gateway/ops/policyadmin.py); each reload is a ledger event, a refused one leaves the old one serving.
-        reloaders = [r.reload for r in (gateway.trust, gateway.policies) if r is not None]
+        # (gateway/ops/policyadmin.py), then the federation directory (gateway/ops/directoryadmin.py); each
+        # reload is a ledger event, a refused one leaves the old one serving.
+        reloaders = [r.reload for r in (gateway.trust, gateway.policies, gateway.directory) if r is not None]
 
         def on_sighup() -> None:
             for reload in reloaders:

@@ -28,6 +28,7 @@ class EventKind(enum.StrEnum):
     TOKEN_ISSUED = "token_issued"  # noqa: S105 - an event name, not a secret
     POLICY_RELOADED = "policy_reloaded"
     TRUST_RELOADED = "trust_reloaded"  # anchors, CRL and registry re-read (gateway/ops/trustadmin.py)
+    DIRECTORY_RELOADED = "directory_reloaded"  # the federation directory re-read (gateway/ops/directoryadmin.py)
     RECALLED = "recalled"  # one copy (an original or a forward) withdrawn by an intel.recall.v1
     ADMIN = "admin"
     # a release notice or gate-out applied to a port's stream (gateway/features/release/portstream.py)

@@ -9,6 +9,11 @@ Rule 2: its claims must name the peer (``gateway`` = the peer's id), the relayed
         ``status`` accepted. Anything else is ``SignatureRejected`` (the caller counts it as a failed attempt and
         stores nothing).
 Rule 3: pure: time is an argument, there is no I/O.
+Rule 4: which refusals of the peer a relay may retry is decided here once for both transports
+        (:func:`retryable_status`, by the HTTP status of the peer's answer; a gRPC answer is judged by the HTTP
+        status of its stable code's kind): 408, 425, 429 and 5xx are retryable, anything else is final; except
+        that a recall the peer answers ``NOT_FOUND`` is retried (:func:`recall_retryable`): its original may still
+        be on its way there, and a recall must not be given up before its original.
 """
 
 from __future__ import annotations
@@ -20,13 +25,25 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.verification import Criticality, ExtensionPolicy, Policy, PolicyBuilder, Store, VerificationError
 
-from gateway.core.errors import SignatureRejected
+from gateway.core.errors import NotFound, SignatureRejected
+from gateway.core.forwarding import RECALL_TYPE
 from gateway.core.pki import DOCUMENT_SIGNING
 from gateway.core.receipt import read_receipt
 from gateway.core.signing import MAX_TOKEN_CHARS, peek_chain
 
 # A receipt is one small JWS (a few certificates and a claims set); anything larger is not one.
 MAX_RECEIPT_CHARS = MAX_TOKEN_CHARS
+RETRYABLE_STATUSES = frozenset({408, 425, 429})  # Rule 4, beside every 5xx
+
+
+def retryable_status(status: int) -> bool:
+    """Rule 4: may a relay the peer refused with this HTTP status be tried again?"""
+    return status in RETRYABLE_STATUSES or status >= 500
+
+
+def recall_retryable(message_type: str, code: str) -> bool:
+    """Rule 4: a recall refused because the peer does not hold (yet) what it recalls is tried again."""
+    return message_type == RECALL_TYPE and code == NotFound.code
 
 
 def _document_signing(_policy: Policy, _cert: x509.Certificate, eku: x509.ExtendedKeyUsage) -> None:

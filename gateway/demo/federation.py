@@ -89,22 +89,23 @@ class Steps:
         return bool(self.results) and all(ok for _, ok in self.results)
 
 
-def free_base_port() -> int:
-    """A loopback port with it and the next three free now: ``init --peers`` names them in the directory."""
+def free_base_port(count: int = 4) -> int:
+    """A loopback port with it and the next ``count - 1`` free now: ``init --peers`` names them in the directory
+    (four for two administrations, six for three)."""
     for _ in range(50):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             base = int(probe.getsockname()[1])
-        if base > 65532:
+        if base > 65536 - count:
             continue
         with ExitStack() as stack:
             try:
-                for port in range(base, base + 4):
+                for port in range(base, base + count):
                     stack.enter_context(socket.socket()).bind(("127.0.0.1", port))
             except OSError:
                 continue
             return base
-    raise RuntimeError("no four consecutive free ports on loopback")
+    raise RuntimeError(f"no {count} consecutive free ports on loopback")
 
 
 async def run_federation_demo(*, keep: Path | None = None) -> int:

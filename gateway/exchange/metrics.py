@@ -68,6 +68,25 @@ class Metrics:
         self.audit_dropped = Counter(
             "cgw_audit_dropped", "Rejections never written to the ledger (the deferred queue was full)", registry=r
         )
+        # federation (gateway/ops/witnessing.py Rule 7, gateway/ops/directoryadmin.py): alarms and reloads
+        self.witness_conflicts = Counter(
+            "cgw_witness_conflicts",
+            "ALARM: a peer witness holds another view of our ledger (fork or rollback), per peer gateway",
+            ["peer"],
+            registry=r,
+        )
+        self.witness_refused = Counter(
+            "cgw_witness_refused",
+            "Checkpoints our witness refused, by verdict (fork and proof_invalid: a peer's log misbehaves)",
+            ["verdict"],
+            registry=r,
+        )
+        self.directory_reloads = Counter(
+            "cgw_directory_reloads", "Federation directory reloads by outcome", ["outcome"], registry=r
+        )
+        self.directory_version = Gauge(
+            "cgw_directory_version", "Version of the federation directory in force", registry=r
+        )
         self.crl_next_update = Gauge(
             "cgw_crl_next_update_seconds",
             "Seconds until the loaded CRL's nextUpdate (negative: past it, every message is refused)",

@@ -13,10 +13,10 @@ Layout written by :func:`create_federation` (paths in ``gateway.toml`` are relat
     OUT/members/NL-DOUANE/revoked-signing.crt/.key   (its serial is listed in the CRL)
     OUT/gateway/relay-client.crt/.key                 (only for a peer administration, see below)
 
-One administration per call: :data:`SINGLE` (the default) serves every dev member itself; the two of
-:func:`peer_administrations` (CN-GACC and NL-DOUANE, each with its own CA) serve their own members and list the
-other's in the registry without certificates, so Cedar still knows their kind, country and programmes. The
-federation directory that ties peers together is written by ``gateway.app.federationtool.init_peers``.
+One administration per call: :data:`SINGLE` (the default) serves every dev member itself; those of
+:func:`peer_administrations` (CN-GACC and NL-DOUANE, and US-CBP for three; each with its own CA) serve their own
+members and list the others' in the registry without certificates, so Cedar still knows their kind, country and
+programmes. The federation directory that ties peers together is written by ``gateway.app.federationtool.init_peers``.
 
 Rule 1: every certificate is ECDSA P-256 / SHA-256; leaves carry BasicConstraints CA:FALSE (critical),
         KeyUsage (critical), an EKU, a SAN, SKI and AKI; the root is CA:TRUE pathlen:0 (critical) with
@@ -102,15 +102,20 @@ class Administration:
 
 
 SINGLE = Administration(HOME_ID, ORIGIN, 8443, 8444, frozenset(m.id for m in MEMBERS))
-PEER_LOCAL_MEMBERS = {
+PEER_LOCAL_MEMBERS = {  # in this order: ``init --peers 2`` writes the first two, ``--peers 3`` all three
     "CN-GACC": frozenset({"CN-GACC", "CARRIER-COSCO", "AUDIT-GACC"}),
     "NL-DOUANE": frozenset({"NL-DOUANE", "PORT-NLRTM"}),
+    "US-CBP": frozenset({"US-CBP"}),
 }
+MAX_PEERS = len(PEER_LOCAL_MEMBERS)
 RELAY_CLIENT = "gateway/relay-client"  # .crt / .key beside the gateway's other keys (Rule 5)
 
 
-def peer_administrations(base_port: int = 8443) -> tuple[Administration, ...]:
-    """CN-GACC and NL-DOUANE as two administrations; ports ``base_port`` .. ``base_port + 3`` (REST, gRPC each)."""
+def peer_administrations(base_port: int = 8443, count: int = 2) -> tuple[Administration, ...]:
+    """CN-GACC and NL-DOUANE (and US-CBP when ``count`` is 3) as administrations of their own; ports
+    ``base_port`` .. ``base_port + 2 * count - 1`` (REST, then gRPC, for each in turn)."""
+    if not 2 <= count <= MAX_PEERS:
+        raise ValueError(f"2..{MAX_PEERS} peer administrations")
     return tuple(
         Administration(
             gateway_id,
@@ -121,7 +126,7 @@ def peer_administrations(base_port: int = 8443) -> tuple[Administration, ...]:
             ca_name=f"customs-gateway DEV root CA {gateway_id}",
             relay_client=True,
         )
-        for i, (gateway_id, local) in enumerate(PEER_LOCAL_MEMBERS.items())
+        for i, (gateway_id, local) in enumerate(list(PEER_LOCAL_MEMBERS.items())[:count])
     )
 
 

@@ -66,15 +66,26 @@ def _accepted(data_dir: Path) -> tuple[int, str] | None:
         raise Unavailable(f"{path} is malformed: {exc}") from None
 
 
-def accept_directory(path: Path, operator_key_path: Path, data_dir: Path, now: datetime) -> Directory:
-    """Rules 1-2: the directory at ``path``, if it may follow the last one accepted; recorded as accepted."""
+def check_directory(path: Path, operator_key_path: Path, data_dir: Path, now: datetime) -> Directory:
+    """Rule 1: the directory at ``path``, if it may follow the last one accepted (not recorded yet)."""
     directory = read_directory(path, load_operator_key(operator_key_path), now)
     try:
         check_succession(directory, _accepted(data_dir))
     except GatewayError as exc:
         raise Unavailable(f"federation directory {path}: {exc.detail}", field=exc.field) from exc
+    return directory
+
+
+def record_accepted(data_dir: Path, directory: Directory) -> None:
+    """Rule 2: ``directory`` is the last accepted one (written atomically, before it is used)."""
     record = {"version": directory.version, "digest": directory.digest}
     write_public(data_dir / ACCEPTED_FILE, (json.dumps(record) + "\n").encode("ascii"))
+
+
+def accept_directory(path: Path, operator_key_path: Path, data_dir: Path, now: datetime) -> Directory:
+    """Rules 1-2: the directory at ``path``, if it may follow the last one accepted; recorded as accepted."""
+    directory = check_directory(path, operator_key_path, data_dir, now)
+    record_accepted(data_dir, directory)
     return directory
 
 

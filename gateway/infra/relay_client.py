@@ -10,8 +10,9 @@ Rule 2: byte-identical retries: the ``Cgw-Envelope`` header is the sender's comp
         payload bytes as accepted, ``Content-Type`` the media the sender signed (its header's ``payload.media``).
 Rule 3: 201 or 200 is delivered only with a receipt that verifies (``gateway.core.peerreceipt``); a 2xx without
         one, or with one that does not verify, is a failed, retryable attempt (``receipt-invalid``) and nothing of
-        it is kept. 408, 425, 429 and 5xx, timeouts, connection and TLS errors are retryable; any other status is a
-        refusal that can never succeed (dead letter at once), reported with the stable code of the peer's answer.
+        it is kept. 408, 425, 429 and 5xx (``gateway.core.peerreceipt.retryable_status``), timeouts, connection and
+        TLS errors are retryable; any other status is a refusal that can never succeed (dead letter at once),
+        reported with the stable code of the peer's answer. ``adapters.grpc_api.relay`` is the same over gRPC.
 Rule 3a: but a recall (``intel.recall.v1``) the peer answers ``NOT_FOUND`` is retried with the same backoff: the
         recalled copy may still be on its way there (relayed by another attempt or process, or the peer's store
         not yet showing it), and a recall must not be given up before its original.
@@ -32,17 +33,15 @@ from pathlib import Path
 import aiohttp
 
 from gateway.core.directory import PeerGateway
-from gateway.core.errors import GatewayError, NotFound, SignatureRejected
-from gateway.core.forwarding import RECALL_TYPE, stored_header
-from gateway.core.peerreceipt import MAX_RECEIPT_CHARS, verify_peer_receipt
+from gateway.core.errors import GatewayError, SignatureRejected
+from gateway.core.forwarding import stored_header
+from gateway.core.peerreceipt import MAX_RECEIPT_CHARS, recall_retryable, retryable_status, verify_peer_receipt
 from gateway.interfaces.protocols import DeliveryAttempt, InboxItem
 
 RELAY_PATH = "/v1/relay/messages"
 ENVELOPE_HEADER = "Cgw-Envelope"
 # A receipt (a JWS with its x5c chain) inside the accepted-message JSON; an error body is far smaller.
 MAX_RESPONSE_BYTES = MAX_RECEIPT_CHARS + 16 * 1024
-RETRYABLE_STATUSES = frozenset({408, 425, 429})
-NOT_FOUND = NotFound.code  # a recall's original the peer does not hold (yet): Rule 3a
 # Connections kept to all peers together (the worker bounds relays per peer on top of it).
 MAX_CONNECTIONS = 32
 
@@ -116,8 +115,7 @@ class RelayClient:
         if status in (200, 201):
             return self._accepted(peer, item, status, body)
         code = _error_code(body)
-        retryable = status in RETRYABLE_STATUSES or status >= 500
-        retryable = retryable or (message.type == RECALL_TYPE and code == NOT_FOUND)  # Rule 3a
+        retryable = retryable_status(status) or recall_retryable(message.type, code)  # Rule 3, 3a
         return DeliveryAttempt(delivered=False, retryable=retryable, status=str(status), detail=code, code=code)
 
     def _accepted(self, peer: PeerGateway, item: InboxItem, status: int, body: bytes) -> DeliveryAttempt:

@@ -22,6 +22,10 @@ Rule 4: a 409 without the size body (the witness holds another root for that siz
         and root. It never retries such a checkpoint with that witness.
 Rule 5: the published checkpoint (``checkpoint.note``, ``GET /v1/audit/checkpoint``) is the newest one a round
         finished with, with every cosignature it collected (possibly none); before the first round, the plain one.
+Rule 6: see :class:`DirectoryInForce`. A directory is only put in force when it still lists this gateway as it
+        runs (:func:`require_own_entry`: its id, origin, current checkpoint key and witness key).
+Rule 7: alarms are counted too (``gateway.exchange.metrics``): ``cgw_witness_conflicts`` per peer on the
+        submitting side (Rule 4), ``cgw_witness_refused`` per verdict on the witness side (Rule 2).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from dataclasses import dataclass
 
 import aiohttp
 import structlog
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from gateway.core.audit import AuditEvent, EventKind
 from gateway.core.checkpoint import peek_origin
@@ -51,6 +55,7 @@ from gateway.core.witness import (
     judge,
     parse_add_checkpoint,
 )
+from gateway.exchange.metrics import Metrics
 from gateway.interfaces.protocols import Clock, Store, WitnessStore
 from gateway.ops.ledger import Ledger, SignedHead
 
@@ -65,11 +70,23 @@ REFUSED_ACTION = "witness_refused"
 
 class DirectoryInForce:
     """The accepted federation directory, refused from its ``not_after`` on (core/directory.py Rule 4): a
-    running gateway stops witnessing and submitting with an expired directory rather than trust stale keys."""
+    running gateway stops witnessing and submitting with an expired directory rather than trust stale keys.
+
+    Rule 6: the one place the directory in force is kept: a hot reload (``gateway.ops.directoryadmin``) puts a
+    newer one in with :meth:`replace`, and everything that calls this object (witness, submissions, routing,
+    relays, the delivery worker) uses it from its next call on."""
 
     def __init__(self, directory: Directory, clock: Clock) -> None:
         self._directory = directory
         self._clock = clock
+
+    @property
+    def current(self) -> Directory:
+        """The accepted directory, expired or not (for reports; decisions call the object)."""
+        return self._directory
+
+    def replace(self, directory: Directory) -> None:
+        self._directory = directory
 
     def __call__(self) -> Directory:
         if self._clock.now() >= self._directory.not_after:
@@ -79,6 +96,23 @@ class DirectoryInForce:
                 field="federation.directory",
             )
         return self._directory
+
+
+def require_own_entry(
+    directory: Directory, gateway_id: str, origin: str, checkpoint_vkey: str, witness_key: Ed25519PublicKey
+) -> PeerGateway:
+    """Rule 6: this gateway's entry in ``directory``, which must name its origin, its current checkpoint key and
+    its witness key; ``Unavailable`` otherwise (at startup: the gateway does not start; on a reload: refused)."""
+    me = directory.gateways.get(gateway_id)
+    if me is None or me.origin != origin or checkpoint_vkey not in me.checkpoint_keys:
+        raise Unavailable(
+            f"the federation directory (version {directory.version}) does not list this gateway as "
+            f"{gateway_id} with origin {origin} and its checkpoint key",
+            field="federation.gateway_id",
+        )
+    if me.witness.key != witness_key:
+        raise Unavailable("the witness key is not the one the directory lists", field="federation.witness_key")
+    return me
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +135,9 @@ class WitnessService:
         name: str,
         key: Ed25519PrivateKey,
         clock: Clock,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._store = store
         self._ledger_store = ledger_store
         self._directory = directory
@@ -124,6 +160,8 @@ class WitnessService:
             log.info("checkpoint cosigned", origin=origin, size=outcome.checkpoint.size)
             return WitnessAnswer(200, line.encode("utf-8"), "text/plain", outcome.verdict)
         log.warning("checkpoint refused", origin=origin, verdict=outcome.verdict.value, detail=outcome.detail[:200])
+        if self._metrics is not None:  # Rule 7
+            self._metrics.witness_refused.labels(verdict=outcome.verdict.value).inc()
         if outcome.verdict in (Verdict.FORK, Verdict.PROOF_INVALID) and outcome.checkpoint is not None:
             latest = await self._store.latest(origin)
             await self._ledger_store.record(
@@ -182,8 +220,10 @@ class Cosigner:
         gateway_id: str,
         timeout_seconds: float,
         tls: Callable[[PeerGateway], ssl.SSLContext] = peer_tls,
+        metrics: Metrics | None = None,
     ) -> None:
         self._ledger = ledger
+        self._metrics = metrics
         # Rule 3: the TLS context towards a peer; the gateway passes one that also presents its client certificate
         # (``gateway.infra.relay_client.relay_tls``) when ``[federation]`` gives one
         self._tls_for = tls
@@ -293,6 +333,8 @@ class Cosigner:
         if (peer.id, head.size) in self._conflicts:
             return
         self._conflicts.add((peer.id, head.size))
+        if self._metrics is not None:  # Rule 7: once per (peer, size), as the ledger event
+            self._metrics.witness_conflicts.labels(peer=peer.id).inc()
         fields = {
             "action": CONFLICT_ACTION,
             "witness": peer.witness_key,

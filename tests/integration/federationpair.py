@@ -36,6 +36,7 @@ class Pair:
     ops: Path  # the federation operator's directory (operator key, draft, directory.jws)
     fed_a: Path
     fed_b: Path
+    fed_c: Path | None = None  # US-CBP's administration (``build_peers(count=3)``)
 
     @property
     def signed(self) -> Path:
@@ -71,11 +72,12 @@ def build_pair(base: Path, members: Mapping[str, str] | None = None) -> Pair:
     return Pair(ops, fed_a, fed_b)
 
 
-def build_peers(base: Path) -> Pair:
+def build_peers(base: Path, count: int = 2) -> Pair:
     """``customs-gateway init --peers 2``: CN-GACC (cn/) and NL-DOUANE (nl/), each its own CA, members, gateway TLS
     client certificate and ``[federation]`` section, in ONE signed directory (ops/): two gateways that relay to
-    each other as they are (``Pair.settings`` keeps their directory ports)."""
+    each other as they are (``Pair.settings`` keeps their directory ports). ``count=3``: US-CBP (us/) too."""
     out = base / "peers"
-    assert cli_main(["init", "--peers", "2", "--base-port", str(free_base_port()), str(out)]) == 0
+    base_port = free_base_port(2 * count)
+    assert cli_main(["init", "--peers", str(count), "--base-port", str(base_port), str(out)]) == 0
     structlog.reset_defaults()  # as in build_pair
-    return Pair(out / "ops", out / "cn", out / "nl")
+    return Pair(out / "ops", out / "cn", out / "nl", out / "us" if count == 3 else None)

@@ -176,10 +176,10 @@ def test_init_peers_refuses_an_existing_operator_directory(tmp_path: Path, capsy
     assert cli_main(["init", "--peers", "2", str(tmp_path / "dev")]) == 2
     assert sorted(p.name for p in (tmp_path / "dev").iterdir()) == ["notes.txt"]
     with pytest.raises(SystemExit) as exit_info:
-        cli_main(["init", "--peers", "3", str(tmp_path / "other")])
+        cli_main(["init", "--peers", "4", str(tmp_path / "other")])
     assert exit_info.value.code == 2
     with pytest.raises(SystemExit) as exit_info:
-        cli_main(["init", "--peers", "2", "--base-port", "65533", str(tmp_path / "other")])
+        cli_main(["init", "--peers", "2", "--base-port", "65531", str(tmp_path / "other")])
     assert exit_info.value.code == 2
-    assert "'65533' is not a base port" in capsys.readouterr().err
+    assert "'65531' is not a base port" in capsys.readouterr().err
     assert not (tmp_path / "other").exists()
