@@ -3,8 +3,9 @@
 directory entry, over mutual TLS with CN's gateway certificate.
 
 While NL is down, the relay is retried (UNAVAILABLE, no receipt); once NL is up it is delivered with NL's signed
-receipt, and NL ledgers it as a ``relay-grpc`` submission. A relay NL refuses for good (a recipient NL does not
-serve: ``RELAY_REFUSED``) is dead-lettered at the first attempt, with NL's stable code, as over REST."""
+receipt, and NL ledgers it as a ``relay-grpc`` submission. A relay NL refuses for good (a release of a box at the
+port NL serves, which only NL's own customs may decide: ``POLICY_DENIED``) is dead-lettered at the
+first attempt, with NL's stable code, as over REST."""
 
 from __future__ import annotations
 
@@ -19,12 +20,15 @@ import pytest
 from gateway.app.main import Gateway, running_gateway
 from gateway.app.settings import Settings, load_settings
 from gateway.client.rest import GatewayClient, MemberCredentials, ReceiptVerifier
+from gateway.core.model import Tlp
 from gateway.core.payloads import MESSAGE_TYPES
+from gateway.demo import releasesamples
 from gateway.demo.samples import cargo_manifest, to_bytes
 from tests.integration.federationpair import Pair, build_peers
 
 MANIFEST = "manifest.cargo.v1"
 CARRIER, OFFICER, CN_HOME = "CARRIER-COSCO", "NL-DOUANE", "CN-GACC"
+RELEASE, PORT = "release.notice.v1", "PORT-NLRTM"
 
 
 @pytest.fixture(scope="module")
@@ -112,17 +116,24 @@ async def test_cn_relays_to_nl_over_grpc_with_retries_receipt_and_refusal(pair: 
             [relayed] = [e for e in await _ledger(cn) if e["event"] == "relay_delivered"]
             assert relayed["peer"] == OFFICER
 
-            # a recipient NL does not serve (CN's own home member): NL refuses for good, at the first attempt
-            both = await carrier.submit(MANIFEST, [OFFICER, CN_HOME], to_bytes(cargo_manifest("M-BOTH")), schema=schema)
-            both_id = str(both.body["message_id"])
+            # a decision NL's policies refuse for good (CN may not release a box at a port NL serves): NL answers
+            # POLICY_DENIED over gRPC, and CN dead-letters the relay at the first attempt with NL's stable code
+            async with GatewayClient(cn.url, MemberCredentials.from_federation(pair.fed_a, CN_HOME)) as gacc:
+                release = to_bytes(releasesamples.release_notice("RELEASED", 1, releasesamples.CONTAINERS[:1]))
+                refused = await gacc.submit(
+                    RELEASE, [PORT], release, schema=MESSAGE_TYPES[RELEASE].schema, tlp=Tlp.GREEN
+                )
+                assert refused.status == 201, refused.body
+                refused_id = str(refused.body["message_id"])
 
-            async def dead() -> dict[str, Any] | None:
-                state = _remote(await carrier.status(CARRIER, both_id))
-                return state if state["state"] == "dead-lettered" else None
+                async def dead() -> dict[str, Any] | None:
+                    status = await gacc.status(CN_HOME, refused_id)
+                    [state] = [s for s in status["recipients"] if s["member"] == PORT]
+                    return state if state["state"] == "dead-lettered" else None
 
-            state = await eventually(dead)
+                state = await eventually(dead)
             assert state["delivery"]["attempts"] == 1
             assert (state["delivery"]["last_status"], state["delivery"]["last_code"]) == (
                 "PERMISSION_DENIED",
-                "RELAY_REFUSED",
+                "POLICY_DENIED",
             )
