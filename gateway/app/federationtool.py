@@ -301,7 +301,7 @@ def _show(file: Path, operator_key: Path | None) -> int:
     return 0
 
 
-# -- audit verify --federation-directory / --require-cosigners / --compare (gateway/app/auditor.py Rules 3-4) ------
+# -- audit verify --federation-directory / --require-cosigners / --compare (gateway/app/auditor.py) -------------
 
 
 def add_verify_arguments(verify: Any) -> None:

@@ -275,7 +275,8 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:  # noqa
         push = PushDelivery.build(
             settings, state, store, clock, metrics, rejections=pipeline.rejections, federation=federation
         )
-        reloading = asyncio.Lock()  # policy and trust reloads never interleave (gateway/ops/trustadmin.py Rule 5)
+        # policy and trust reloads never interleave (``gateway.ops.trustadmin``: one reload at a time)
+        reloading = asyncio.Lock()
         policies = PolicyReloader(
             state=state,
             store=store,
@@ -516,7 +517,7 @@ class PushDelivery:
         )
         deliverers: list[Deliverer] = [webhook, soap, grpc_push]
         relay: RelayClient | RelayTransports | None = None
-        if federation is not None:  # relay entries go to the peer gateways (gateway/delivery/worker.py Rule 6a)
+        if federation is not None:  # relay entries go to the peer gateways (``gateway.delivery.worker``: relay targets)
             relay = RelayClient(
                 identity=federation.client, timeout_seconds=settings.delivery.timeout_seconds, clock=clock.now
             )
@@ -675,7 +676,7 @@ class Federation:
 
 class ListenerTrust:
     """The peer gateways' TLS anchors in the listeners' handshake trust, renewed when a reloaded directory is put
-    in force (gateway/ops/directoryadmin.py Rule 4).
+    in force (``gateway.ops.directoryadmin``: what a reload must keep).
 
     REST: the new anchors are ADDED to the running ``ssl.SSLContext``'s store (OpenSSL looks them up at each
     handshake). Why not replaced: aiohttp's listening socket keeps the one context it was given, and OpenSSL

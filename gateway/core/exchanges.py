@@ -1,7 +1,8 @@
 """What the audit console reads out of ledger leaves: exchange search, one message's story, rejections by code.
 
-Rule 1: a leaf is read as the JSON object it is (``core.audit`` Rule 1); a leaf that is not one is skipped here
-        (the ledger verifier, ``core.ledgercheck``, is where a malformed leaf is an error).
+Rule 1: a leaf is read as the JSON object it is (``gateway.core.audit``: leaves are canonical JSON objects); a
+        leaf that is not one is skipped here (the ledger verifier, ``core.ledgercheck``, is where a malformed leaf is
+        an error).
 Rule 2: a search filter matches a leaf when EVERY given field matches: ``message_id`` (also a port update's
         ``id`` and a recall's recalled message), ``sender``, ``recipient`` (``to``, ``recipient``,
         ``withdrawn_from``), ``type``, ``container`` and ``bl`` (a port update's containers and transport

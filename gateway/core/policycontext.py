@@ -1,4 +1,4 @@
-"""The context of each access action, checked and converted before Cedar sees it (gateway.core.policy Rule 5).
+"""The context of each access action, checked and converted before Cedar sees it (the authorizer's context check).
 
 :data:`ACTIONS` says, per action, which entity type its resource is and which context keys it takes, of which
 kind; :func:`cedar_context` turns a request's context into Cedar JSON or raises ``ValueError`` naming the key and

@@ -36,7 +36,7 @@ Rule 6b: a recall never overtakes its original on the way to a peer: a relay ent
         or in flight in this process; it stays due and starts at a later dispatch (every finished attempt wakes
         the worker). Why: a peer that gets the recall first answers ``NOT_FOUND`` and keeps the original when it
         arrives. Across processes (Redis) an attempt in flight elsewhere is not seen here: the relay client
-        retries a recall's ``NOT_FOUND`` (``gateway.infra.relay_client`` Rule 3a).
+        retries a recall's ``NOT_FOUND`` (``gateway.core.peerreceipt.recall_retryable``).
 Rule 7: one process pushes an item at a time, even with several processes on one store: before a push the
         worker takes a lease ``Store.claim_once(lease_key(recipient, cursor, attempts))`` that expires after
         the longest an attempt may take (:func:`lease_seconds`), re-reads the due work to drop an item another

@@ -68,7 +68,7 @@ class Metrics:
         self.audit_dropped = Counter(
             "cgw_audit_dropped", "Rejections never written to the ledger (the deferred queue was full)", registry=r
         )
-        # federation (gateway/ops/witnessing.py Rule 7, gateway/ops/directoryadmin.py): alarms and reloads
+        # federation (gateway/ops/witnessing.py split-view alarms, gateway/ops/directoryadmin.py): alarms and reloads
         self.witness_conflicts = Counter(
             "cgw_witness_conflicts",
             "ALARM: a peer witness holds another view of our ledger (fork or rollback), per peer gateway",

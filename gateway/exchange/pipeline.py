@@ -332,7 +332,8 @@ class Pipeline:
         self, inbound: Inbound, context: dict[str, Any], handling: _Handling, *, relayed: bool = False
     ) -> Outcome:
         relay: RelayingPeer | None = None
-        here: tuple[str, ...] | None = None  # a relay: the recipients served here (core/peertrust.py Rule 4)
+        # a relay: the recipients served here (``gateway.core.peertrust``'s routing check)
+        here: tuple[str, ...] | None = None
         if relayed:  # 1 and 2 for a relay
             relay, caller, verified, now, here = self._verify_relayed(inbound, context)
         else:
@@ -389,9 +390,9 @@ class Pipeline:
         self, inbound: Inbound, context: dict[str, Any]
     ) -> tuple[RelayingPeer, Caller, VerifiedEnvelope, datetime, tuple[str, ...]]:
         """Authenticate the relaying peer gateway, verify the sender's envelope against that peer's signing anchors,
-        check the routing (core/peertrust.py Rules 1-4; the last item: the recipients served here). The caller the
-        later steps see is the sender as this gateway's registry describes it (its ``submit`` is decided like a
-        local sender's, for the recipients served here)."""
+        check the routing (``gateway.core.peertrust``: the peer's certificate, signing anchors, members and routing,
+        which names the recipients served here). The caller the later steps see is the sender as this gateway's
+        registry describes it (its ``submit`` is decided like a local sender's, for the recipients served here)."""
         if self._peers is None:
             raise NotFound("this gateway relays for no peer ([federation] is not configured)")
         peers = self._peers()

@@ -265,7 +265,7 @@ class RelayStore(Store, Protocol):
             payload bytes) linked to the message it forwards (its PARENT) and to the ROOT original of the tree
             (``forward_of``); the original's evidence is never changed.
     Rule 2: a recall is an accepted message too; in the same atomic, durable step every inbox entry of each
-            copy it withdraws (``gateway.core.forwarding`` Rule 4: the named message and what is downstream of
+            copy it withdraws (``gateway.core.forwarding.recalled_copies``: the named message and what is downstream of
             it when the recaller sent it; else only the recaller's own forwards below it, and what is
             downstream of those; the whole tree with ``whole_tree``) is withdrawn (never pulled or pushed
             again) and every holder of a withdrawn copy gets one inbox entry for the recall.

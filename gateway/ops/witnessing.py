@@ -69,7 +69,7 @@ REFUSED_ACTION = "witness_refused"
 
 
 class DirectoryInForce:
-    """The accepted federation directory, refused from its ``not_after`` on (core/directory.py Rule 4): a
+    """The accepted federation directory, refused from its ``not_after`` on (``gateway.core.directory``): a
     running gateway stops witnessing and submitting with an expired directory rather than trust stale keys.
 
     Rule 6: the one place the directory in force is kept: a hot reload (``gateway.ops.directoryadmin``) puts a

@@ -4,7 +4,7 @@ Rule 1: only a store that implements :class:`gateway.interfaces.protocols.RelayS
         on any other backend both are refused with ``Unavailable`` (fail closed) rather than half-done
         (``gateway.interfaces.protocols.relay_store``).
 Rule 2: the recall is accepted atomically with the withdrawal of every inbox entry of the copies it reaches
-        (the store's ``recall``, ``gateway.core.forwarding`` Rule 4); then every withdrawn copy gets its own
+        (the store's ``recall``, ``gateway.core.forwarding.recalled_copies``); then every withdrawn copy gets its own
         ``recalled`` ledger event naming the recall, the copy and the members it was withdrawn from.
 Rule 3: who may recall is Cedar's decision (``originator-recalls``, ``home-customs-recalls``): the recall's
         payload names the original's sender, and a (sender, id) pair only exists if that sender sent it. What
