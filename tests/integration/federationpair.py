@@ -6,15 +6,19 @@ run both gateways and let them relay to each other."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import socket
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from gateway.app.cli import main as cli_main
+from gateway.app.main import Gateway
 from gateway.app.settings import Settings, load_settings
 from gateway.core.directory import Directory
 from gateway.demo.federation import free_base_port
@@ -81,3 +85,21 @@ def build_peers(base: Path, count: int = 2) -> Pair:
     assert cli_main(["init", "--peers", str(count), "--base-port", str(base_port), str(out)]) == 0
     structlog.reset_defaults()  # as in build_pair
     return Pair(out / "ops", out / "cn", out / "nl", out / "us" if count == 3 else None)
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], *, seconds: float = 20.0) -> Any:
+    """Poll ``check`` until it returns something truthy (relay and witness workers run on their own schedule)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        found = await check()
+        if found:
+            return found
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not reached within {seconds} s: {check}")
+        await asyncio.sleep(0.1)
+
+
+async def ledger(gateway: Gateway) -> list[dict[str, Any]]:
+    """Every leaf of a running gateway's ledger, as JSON."""
+    size = await gateway.store.ledger_size()
+    return [json.loads(e.data) for e in await gateway.store.ledger_entries(0, size)]

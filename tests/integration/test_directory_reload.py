@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ from gateway.demo.samples import cargo_manifest, to_bytes
 from gateway.infra.devpki import RELAY_CLIENT, peer_administrations
 from gateway.infra.federationfiles import load_operator_key, read_directory
 from gateway.infra.files import load_checkpoint_key, load_private_key, write_public
-from tests.integration.federationpair import free_port
+from tests.integration.federationpair import eventually, free_port
 
 MANIFEST = "manifest.cargo.v1"
 CARRIER = "CARRIER-COSCO"
@@ -54,17 +53,6 @@ def _settings(fed: Path, data: Path) -> Settings:
             "delivery.poll_interval_seconds": 0.1,
         },
     )
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], *, seconds: float = 20.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        found = await check()
-        if found:
-            return found
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not reached within {seconds} s: {check}")
-        await asyncio.sleep(0.1)
 
 
 async def _reloads(gateway: Gateway) -> list[dict[str, Any]]:

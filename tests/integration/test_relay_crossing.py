@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import sys
 from asyncio.subprocess import PIPE
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from gateway.core.payloads import MESSAGE_TYPES
 from gateway.demo.programsamples import intel_recall
 from gateway.demo.samples import cargo_manifest, to_bytes
 from gateway.interfaces.protocols import relay_queue
-from tests.integration.federationpair import Pair, build_peers
+from tests.integration.federationpair import Pair, build_peers, eventually, ledger
 
 MANIFEST = "manifest.cargo.v1"
 RECALL = "intel.recall.v1"
@@ -87,23 +86,6 @@ def _settings(pair: Pair, fed: Path, data: Path, extra: dict[str, Any]) -> Setti
     return load_settings(
         fed / "gateway.toml", overrides={"gateway.grpc_port": 0, "gateway.data_dir": str(data), **extra}
     )
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], *, seconds: float = 15.0) -> Any:
-    """Poll ``check`` until it returns something truthy (the relay worker runs on its own schedule)."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        found = await check()
-        if found:
-            return found
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not reached within {seconds} s: {check}")
-        await asyncio.sleep(0.1)
-
-
-async def ledger(gateway: Gateway) -> list[dict[str, Any]]:
-    size = await gateway.store.ledger_size()
-    return [json.loads(e.data) for e in await gateway.store.ledger_entries(0, size)]
 
 
 def _remote(status: dict[str, Any]) -> dict[str, Any]:

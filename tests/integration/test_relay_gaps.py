@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from gateway.core.payloads import MESSAGE_TYPES
 from gateway.demo import releasesamples as portsamples
 from gateway.demo.programsamples import intel_recall
 from gateway.demo.samples import cargo_manifest, to_bytes
-from tests.integration.federationpair import Pair, build_peers
+from tests.integration.federationpair import Pair, build_peers, eventually, ledger
 from tests.integration.federationpair import free_port as free_port_for_test
 
 MANIFEST = "manifest.cargo.v1"
@@ -82,22 +82,6 @@ async def both(pair: Pair, tmp_path: Path) -> AsyncIterator[Both]:
             yield made
         finally:
             await made.close()
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], *, seconds: float = 20.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        found = await check()
-        if found:
-            return found
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not reached within {seconds} s: {check}")
-        await asyncio.sleep(0.1)
-
-
-async def ledger(gateway: Gateway) -> list[dict[str, Any]]:
-    size = await gateway.store.ledger_size()
-    return [json.loads(e.data) for e in await gateway.store.ledger_entries(0, size)]
 
 
 def state_of(status: dict[str, Any], member: str) -> dict[str, Any]:

@@ -9,22 +9,19 @@ first attempt, with NL's stable code, as over REST."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gateway.app.main import Gateway, running_gateway
+from gateway.app.main import running_gateway
 from gateway.app.settings import Settings, load_settings
 from gateway.client.rest import GatewayClient, MemberCredentials, ReceiptVerifier
 from gateway.core.model import Tlp
 from gateway.core.payloads import MESSAGE_TYPES
 from gateway.demo import releasesamples
 from gateway.demo.samples import cargo_manifest, to_bytes
-from tests.integration.federationpair import Pair, build_peers
+from tests.integration.federationpair import Pair, build_peers, eventually, ledger
 
 MANIFEST = "manifest.cargo.v1"
 CARRIER, OFFICER, CN_HOME = "CARRIER-COSCO", "NL-DOUANE", "CN-GACC"
@@ -54,22 +51,6 @@ def _cn(pair: Pair, data: Path) -> Settings:
 def _nl(pair: Pair, data: Path) -> Settings:
     """NL on the REST and gRPC ports its directory entry names (CN relays to its grpc_target)."""
     return load_settings(pair.fed_b / "gateway.toml", overrides={"gateway.data_dir": str(data)})
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], *, seconds: float = 20.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        found = await check()
-        if found:
-            return found
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not reached within {seconds} s: {check}")
-        await asyncio.sleep(0.1)
-
-
-async def _ledger(gateway: Gateway) -> list[dict[str, Any]]:
-    size = await gateway.store.ledger_size()
-    return [json.loads(e.data) for e in await gateway.store.ledger_entries(0, size)]
 
 
 def _remote(status: dict[str, Any]) -> dict[str, Any]:
@@ -107,13 +88,13 @@ async def test_cn_relays_to_nl_over_grpc_with_retries_receipt_and_refusal(pair: 
             assert (state["peer"], state["delivery"]["last_status"]) == (OFFICER, "OK")
             receipt = ReceiptVerifier(pair.fed_b / "ca" / "root-ca.crt").read(state["delivery"]["receipt"])
             assert (receipt["message_id"], receipt["gateway"]) == (message_id, OFFICER)
-            [accepted] = [e for e in await _ledger(nl) if e["event"] == "accepted"]
+            [accepted] = [e for e in await ledger(nl) if e["event"] == "accepted"]
             assert (accepted["message_id"], accepted["adapter"], accepted["relayed_by"]) == (
                 message_id,
                 "relay-grpc",
                 CN_HOME,
             )
-            [relayed] = [e for e in await _ledger(cn) if e["event"] == "relay_delivered"]
+            [relayed] = [e for e in await ledger(cn) if e["event"] == "relay_delivered"]
             assert relayed["peer"] == OFFICER
 
             # a decision NL's policies refuse for good (CN may not release a box at a port NL serves): NL answers

@@ -30,7 +30,7 @@ from gateway.exchange.access import Credentials
 from gateway.infra.devpki import Issuer, _root, issue_leaf, pem_key
 from gateway.infra.files import load_certificates, load_private_key
 from gateway.wire.cgw.v1 import exchange_pb2, exchange_pb2_grpc
-from tests.integration.federationpair import Pair, build_pair
+from tests.integration.federationpair import Pair, build_pair, ledger
 
 RELAY_PATH = "/v1/relay/messages"
 MANIFEST = "manifest.cargo.v1"
@@ -119,11 +119,6 @@ async def post(
         session.post(url + path, data=payload, headers=headers, ssl=tls) as response,
     ):
         return response.status, await response.json(content_type=None)
-
-
-async def ledger(gateway: Gateway) -> list[dict[str, Any]]:
-    size = await gateway.store.ledger_size()
-    return [json.loads(e.data) for e in await gateway.store.ledger_entries(0, size)]
 
 
 def _manifest() -> bytes:
