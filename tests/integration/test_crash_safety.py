@@ -11,17 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import signal
 import socket
-import ssl
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from gateway.app.auditor import verify_from_store
@@ -29,13 +24,12 @@ from gateway.app.settings import load_settings
 from gateway.client.rest import GatewayClient, GatewayUnreachable, MemberCredentials
 from gateway.demo.samples import release_notice, to_bytes
 from gateway.infra.sqlite import SqliteStore
+from tests.integration.serveprocess import ServeProcess
 from tests.integration.webhook_receiver import WebhookReceiver, push_federation
 
-CLI = [sys.executable, "-m", "gateway.app.cli"]
 PORT = "PORT-NLRTM"
 NOTICE = "release.notice.v1"
 SCHEMA = "cgw.v1.ReleaseNotice"
-START_TIMEOUT = 30.0
 
 
 def free_port() -> int:
@@ -44,58 +38,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class Served:
+class Served(ServeProcess):
     """One gateway process on a fixed port over a federation directory (restartable)."""
 
     def __init__(self, fed: Path) -> None:
-        self.fed = fed
-        self.port = free_port()
-        self.url = f"https://127.0.0.1:{self.port}"
+        port = free_port()
         config = fed / "gateway.toml"
-        text = re.sub(r"rest_port = \d+", f"rest_port = {self.port}", config.read_text())
+        text = re.sub(r"rest_port = \d+", f"rest_port = {port}", config.read_text())
         text = re.sub(r"grpc_port = \d+", "grpc_port = 0", text)
         text += "\n[delivery]\npoll_interval_seconds = 0.05\nbackoff_base_seconds = 0.05\nbackoff_max_seconds = 0.2\n"
         config.write_text(text)
-        self.config = config
-        self.process: asyncio.subprocess.Process | None = None
-        self.starts = 0
-
-    async def start(self, crash_point: str | None = None) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "CGW_CRASH_POINT"}
-        if crash_point:
-            env["CGW_CRASH_POINT"] = crash_point
-        self.starts += 1
-        log = (self.fed / f"serve-{self.starts}.log").open("w")
-        self.process = await asyncio.create_subprocess_exec(
-            *CLI, "serve", "--config", str(self.config), stdout=log, stderr=asyncio.subprocess.STDOUT, env=env
-        )
-        log.close()
-        tls = ssl.create_default_context(cafile=str(self.fed / "ca" / "root-ca.crt"))
-        async with asyncio.timeout(START_TIMEOUT), aiohttp.ClientSession() as session:
-            while True:
-                try:
-                    async with session.get(self.url + "/readyz", ssl=tls) as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                if self.process.returncode is not None:
-                    raise AssertionError(f"gateway exited: {self.log()}")
-                await asyncio.sleep(0.1)
-
-    def log(self) -> str:
-        return (self.fed / f"serve-{self.starts}.log").read_text()
-
-    async def killed(self) -> None:
-        assert self.process is not None
-        async with asyncio.timeout(15):
-            assert await self.process.wait() == -signal.SIGKILL, self.log()
-
-    async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-            async with asyncio.timeout(30):
-                assert await self.process.wait() == 0, self.log()
+        super().__init__(fed, config, f"https://127.0.0.1:{port}")
+        self.port = port
 
     def client(self, member: str) -> GatewayClient:
         return GatewayClient(self.url, MemberCredentials.from_federation(self.fed, member), mtls=True)

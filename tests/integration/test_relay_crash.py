@@ -18,16 +18,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import ssl
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from gateway.app.auditor import verify_from_store
@@ -40,14 +36,12 @@ from gateway.demo.samples import cargo_manifest, to_bytes
 from gateway.infra.federationfiles import load_operator_key, read_directory
 from gateway.infra.sqlite import SqliteStore
 from gateway.interfaces.protocols import Disposition
+from tests.integration.serveprocess import SETTLE_TIMEOUT, ServeProcess
 
-CLI = [sys.executable, "-m", "gateway.app.cli"]
 A, B = "CN-GACC", "NL-DOUANE"
 CARRIER = "CARRIER-COSCO"
 MANIFEST = "manifest.cargo.v1"
 SCHEMA = "cgw.v1.CargoManifest"
-START_TIMEOUT = 20.0
-SETTLE_TIMEOUT = 15.0
 # Fast polls, short backoffs and attempts enough that a peer down for a restart never dead-letters the relay.
 DELIVERY = (
     "\n[delivery]\nmax_attempts = 200\npoll_interval_seconds = 0.05\n"
@@ -55,59 +49,15 @@ DELIVERY = (
 )
 
 
-class Served:
+class Served(ServeProcess):
     """One gateway process of the pair, on the ports the signed directory names (restartable)."""
 
     def __init__(self, fed: Path, gateway_id: str) -> None:
-        self.fed = fed
+        config = fed / "gateway.toml"
+        config.write_text(config.read_text().replace("\n[federation]", DELIVERY + "\n[federation]", 1))
+        self.settings = load_settings(config)
+        super().__init__(fed, config, f"https://127.0.0.1:{self.settings.rest_port}", gateway_id)
         self.gateway_id = gateway_id
-        self.config = fed / "gateway.toml"
-        self.config.write_text(self.config.read_text().replace("\n[federation]", DELIVERY + "\n[federation]", 1))
-        self.settings = load_settings(self.config)
-        self.url = f"https://127.0.0.1:{self.settings.rest_port}"
-        self.process: asyncio.subprocess.Process | None = None
-        self.starts = 0
-
-    async def start(self, crash_point: str | None = None) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "CGW_CRASH_POINT"}
-        if crash_point:
-            env["CGW_CRASH_POINT"] = crash_point
-        self.starts += 1
-        with (self.fed / f"serve-{self.starts}.log").open("w") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                *CLI, "serve", "--config", str(self.config), stdout=log, stderr=asyncio.subprocess.STDOUT, env=env
-            )
-        tls = ssl.create_default_context(cafile=str(self.fed / "ca" / "root-ca.crt"))
-        async with asyncio.timeout(START_TIMEOUT), aiohttp.ClientSession() as session:
-            while True:
-                try:
-                    async with session.get(self.url + "/readyz", ssl=tls) as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                if self.process.returncode is not None:
-                    raise AssertionError(f"{self.gateway_id} exited: {self.log()}")
-                await asyncio.sleep(0.05)
-
-    def log(self) -> str:
-        return (self.fed / f"serve-{self.starts}.log").read_text()
-
-    async def killed(self) -> None:
-        assert self.process is not None
-        async with asyncio.timeout(SETTLE_TIMEOUT):
-            assert await self.process.wait() == -signal.SIGKILL, self.log()
-
-    async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-            async with asyncio.timeout(30):
-                assert await self.process.wait() == 0, self.log()
-
-    async def kill(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.kill()
-            await self.process.wait()
 
     def client(self, member: str) -> GatewayClient:
         credentials = MemberCredentials.from_federation(self.fed, member)
