@@ -10,7 +10,8 @@ import shutil
 import signal
 from pathlib import Path
 
-from tests.integration.test_crash_safety import CLI, Served, free_port
+from tests.integration.serveprocess import CLI
+from tests.integration.test_crash_safety import Served, free_port
 
 
 def _listing(directory: Path) -> dict[str, tuple[int, int]]:

@@ -21,7 +21,8 @@ import pytest
 
 from gateway.client.rest import GatewayClient, GatewayClientError
 from gateway.demo.samples import cargo_manifest, to_bytes
-from tests.integration.test_crash_safety import CLI, Served
+from tests.integration.serveprocess import CLI
+from tests.integration.test_crash_safety import Served
 from tests.integration.test_readiness import samples
 
 MANIFEST = "manifest.cargo.v1"
