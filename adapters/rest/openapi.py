@@ -74,6 +74,28 @@ _RECOGNITION = {
 }
 
 
+# The signed payload of a submission or a relay, as the sender wrote it.
+_PAYLOAD_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": {"type": "object"}},
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        # a UN/EDIFACT CUSCAR interchange filed as manifest.cargo.v1 (README "EDIFACT")
+        "application/edifact": {"schema": {"type": "string", "format": "binary"}},
+    },
+}
+
+
+def _envelope_header(description: str) -> dict[str, object]:
+    return {
+        "name": "Cgw-Envelope",
+        "in": "header",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
 _TIME = {"type": "string", "format": "date-time"}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 # GET /v1/messages/{from}/{id} beyond the Message: each recipient's state and the forwards (``gateway.exchange.inbox``:
@@ -247,24 +269,8 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                         "200": _json("Message", "duplicate: the original receipt"),
                         "201": _json("Message", "accepted"),
                     },
-                    parameters=[
-                        {
-                            "name": "Cgw-Envelope",
-                            "in": "header",
-                            "required": True,
-                            "description": "JWS compact over the RFC 8785 canonical header, x5c chain",
-                            "schema": {"type": "string"},
-                        }
-                    ],
-                    requestBody={
-                        "required": True,
-                        "content": {
-                            "application/json": {"schema": {"type": "object"}},
-                            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-                            # a UN/EDIFACT CUSCAR interchange filed as manifest.cargo.v1 (README "EDIFACT")
-                            "application/edifact": {"schema": {"type": "string", "format": "binary"}},
-                        },
-                    },
+                    parameters=[_envelope_header("JWS compact over the RFC 8785 canonical header, x5c chain")],
+                    requestBody=_PAYLOAD_BODY,
                 )
             },
             "/v1/relay/messages": {
@@ -277,22 +283,9 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                         "409": _PROBLEM,  # DUPLICATE_CONFLICT: the same (sender, id) with other bytes
                     },
                     parameters=[
-                        {
-                            "name": "Cgw-Envelope",
-                            "in": "header",
-                            "required": True,
-                            "description": "the original sender's JWS compact, byte for byte as the peer received it",
-                            "schema": {"type": "string"},
-                        }
+                        _envelope_header("the original sender's JWS compact, byte for byte as the peer received it")
                     ],
-                    requestBody={
-                        "required": True,
-                        "content": {
-                            "application/json": {"schema": {"type": "object"}},
-                            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-                            "application/edifact": {"schema": {"type": "string", "format": "binary"}},
-                        },
-                    },
+                    requestBody=_PAYLOAD_BODY,
                     security=[{"mtls": []}],
                 )
             },
